@@ -1,0 +1,5 @@
+"""``python -m coinfactor``: the command-line interface."""
+
+from coinfactor.cli import main
+
+main()

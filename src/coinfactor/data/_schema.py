@@ -1,0 +1,407 @@
+"""The canonical bar panel: schema and validation.
+
+A panel is a long polars DataFrame, one row per (symbol, ts), sorted by (symbol, ts), with the
+columns of :data:`PANEL_SCHEMA` (DESIGN.md). It is validated once at the boundary (reader,
+source, dataset loader) by :func:`validate_panel` and trusted afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+import polars as pl
+
+from coinfactor.core.errors import DataError
+from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
+
+TS_DTYPE = pl.Datetime("us", "UTC")
+
+PANEL_SCHEMA: dict[str, pl.DataType] = {
+    "ts": TS_DTYPE,
+    "symbol": pl.String(),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+    "quote_volume": pl.Float64(),
+    "trades": pl.Int64(),
+    "funding_rate": pl.Float64(),
+    "open_interest": pl.Float64(),
+}
+"""Column name -> dtype of the canonical panel, in canonical order."""
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("ts", "symbol", "open", "high", "low", "close", "volume")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("quote_volume", "trades", "funding_rate", "open_interest")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+FILLED_COLUMN = "filled"
+"""Boolean flag set on bars added by :func:`coinfactor.data.regularize`; never a price."""
+
+_SHOW_ROWS = 5
+
+
+def _first_rows(df: pl.DataFrame, mask: pl.Expr, columns: list[str]) -> tuple[int, pl.DataFrame]:
+    bad = df.with_row_index("row").filter(mask)
+    cols = ["row"] + [c for c in ("symbol", "ts") if c in df.columns and c not in columns]
+    return bad.height, bad.select(cols + columns).head(_SHOW_ROWS)
+
+
+def _coerce_ts(df: pl.DataFrame) -> pl.DataFrame:
+    dtype = df.schema["ts"]
+    if dtype == pl.String:
+        try:
+            parsed = df["ts"].str.to_datetime(time_unit="us", time_zone="UTC", strict=True)
+        except Exception as exc:  # polars raises several error types for unparsable strings
+            raise DataError(
+                "column 'ts': expected ISO-8601 timestamps, could not parse the strings",
+                column="ts",
+                rows=df.select("ts").head(_SHOW_ROWS),
+                fix="pass timestamps as 'YYYY-MM-DD HH:MM:SS[+00:00]' strings, "
+                "epoch milliseconds or tz-aware datetimes",
+            ) from exc
+        return df.with_columns(parsed.alias("ts"))
+    if dtype.is_integer():
+        # epoch integers: the magnitude tells the unit (seconds < 1e11 <= ms < 1e14 <= us < 1e17)
+        sample = df["ts"].drop_nulls()
+        biggest = int(sample.abs().max()) if sample.len() else 0  # type: ignore[arg-type]
+        unit: Literal["s", "ms", "us", "ns"] = (
+            "s" if biggest < 10**11 else "ms" if biggest < 10**14
+            else "us" if biggest < 10**17 else "ns"
+        )
+        expr = pl.from_epoch(pl.col("ts"), time_unit=unit)
+        return df.with_columns(
+            expr.dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("ts")
+        )
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            raise DataError(
+                "column 'ts': expected tz-aware UTC timestamps, got naive datetimes "
+                f"({dtype}); a naive time is ambiguous",
+                column="ts",
+                rows=df.select("ts").head(_SHOW_ROWS),
+                fix="if the times are UTC, use df.with_columns(pl.col('ts')"
+                ".dt.replace_time_zone('UTC')); otherwise replace_time_zone(<their zone>) "
+                "then convert_time_zone('UTC')",
+            )
+        if dtype.time_zone != "UTC":
+            raise DataError(
+                f"column 'ts': expected UTC timestamps, got time zone {dtype.time_zone!r}",
+                column="ts",
+                rows=df.select("ts").head(_SHOW_ROWS),
+                fix="convert first: df.with_columns(pl.col('ts').dt.convert_time_zone('UTC'))",
+            )
+        return df.with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    if dtype == pl.Date:
+        return df.with_columns(
+            pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("ts")
+        )
+    raise DataError(
+        f"column 'ts': expected Datetime('us', 'UTC') (or epoch integers / ISO strings), "
+        f"got dtype {dtype}",
+        column="ts",
+        fix="convert the bar open times to tz-aware UTC datetimes",
+    )
+
+
+def _coerce_numeric(df: pl.DataFrame, name: str, target: pl.DataType) -> pl.DataFrame:
+    dtype = df.schema[name]
+    if dtype == target:
+        return df
+    if dtype == pl.Null:
+        return df.with_columns(pl.col(name).cast(target))
+    if not dtype.is_numeric() and dtype != pl.Boolean:
+        raise DataError(
+            f"column {name!r}: expected {target}, got dtype {dtype}",
+            column=name,
+            rows=df.select(name).head(_SHOW_ROWS),
+            fix=f"parse {name!r} to numbers before validating "
+            f"(e.g. pl.col({name!r}).cast(pl.{target}))",
+        )
+    if target == pl.Int64 and dtype.is_float():
+        frac = df.filter(pl.col(name).is_not_null() & (pl.col(name) != pl.col(name).round(0)))
+        if frac.height:
+            raise DataError(
+                f"column {name!r}: expected whole numbers (Int64), got fractional values",
+                column=name,
+                rows=frac.select(name).head(_SHOW_ROWS),
+                fix=f"check that {name!r} is a count",
+            )
+    return df.with_columns(pl.col(name).cast(target))
+
+
+def _coerce(df: Any) -> pl.DataFrame:
+    if isinstance(df, pl.LazyFrame):
+        df = df.collect()
+    if not isinstance(df, pl.DataFrame):
+        module = type(df).__module__
+        if module.startswith("pandas"):
+            df = pl.from_pandas(df.reset_index() if _has_named_index(df) else df)
+        else:
+            raise DataError(
+                f"expected a polars or pandas DataFrame, got {type(df).__name__}",
+                fix="build a DataFrame with the canonical columns first",
+            )
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"missing required column(s) {missing}; expected {list(REQUIRED_COLUMNS)}, "
+            f"got {df.columns}",
+            column=missing[0],
+            fix="rename your columns (e.g. df.rename({'date': 'ts', 'coin': 'symbol'})) or read "
+            "the file with coinfactor.data.read_bars, which maps common names",
+        )
+    df = _coerce_ts(df)
+    if df.schema["symbol"] != pl.String:
+        if df.schema["symbol"] in (pl.Categorical, pl.Enum) or isinstance(
+            df.schema["symbol"], pl.Categorical | pl.Enum
+        ):
+            df = df.with_columns(pl.col("symbol").cast(pl.String))
+        else:
+            raise DataError(
+                f"column 'symbol': expected String, got dtype {df.schema['symbol']}",
+                column="symbol",
+                fix="cast the instrument ids to strings",
+            )
+    for name, target in PANEL_SCHEMA.items():
+        if name in ("ts", "symbol"):
+            continue
+        if name not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=target).alias(name))
+        else:
+            df = _coerce_numeric(df, name, target)
+    if FILLED_COLUMN in df.columns and df.schema[FILLED_COLUMN] != pl.Boolean:
+        raise DataError(
+            f"column 'filled': expected Boolean, got {df.schema[FILLED_COLUMN]}",
+            column=FILLED_COLUMN,
+            fix="'filled' is reserved for bars added by coinfactor.data.regularize",
+        )
+    extras = [c for c in df.columns if c not in PANEL_SCHEMA]
+    return df.select([*PANEL_SCHEMA, *extras])
+
+
+def _has_named_index(pdf: Any) -> bool:
+    names = [n for n in getattr(pdf.index, "names", []) if n is not None]
+    return bool(names)
+
+
+def _check_nulls(df: pl.DataFrame) -> None:
+    for name in ("ts", "symbol"):
+        n, rows = _first_rows(df, pl.col(name).is_null(), [name])
+        if n:
+            raise DataError(
+                f"column {name!r}: expected no missing values, found {n} null row(s)",
+                column=name,
+                rows=rows,
+                fix="drop rows without a bar time or symbol",
+            )
+
+
+def _check_order(df: pl.DataFrame) -> None:
+    key = pl.struct("symbol", "ts")
+    dup = df.select(key.is_duplicated().alias("d"))["d"]
+    if dup.any():
+        rows = df.with_row_index("row").filter(dup).select("row", "symbol", "ts").head(_SHOW_ROWS)
+        raise DataError(
+            f"expected one row per (symbol, ts), found {int(dup.sum())} duplicated row(s)",
+            column="ts",
+            rows=rows,
+            fix="drop duplicates, e.g. df.unique(['symbol', 'ts'], keep='last', "
+            "maintain_order=True), after checking which copy is right",
+        )
+    prev_sym = pl.col("symbol").shift(1)
+    unsorted = (pl.col("symbol") < prev_sym) | (
+        (pl.col("symbol") == prev_sym) & (pl.col("ts") < pl.col("ts").shift(1))
+    )
+    n, rows = _first_rows(df, unsorted.fill_null(False), ["symbol", "ts"])
+    if n:
+        raise DataError(
+            f"expected rows sorted by (symbol, ts), found {n} row(s) out of order",
+            column="ts",
+            rows=rows,
+            fix="sort first: df.sort('symbol', 'ts')",
+        )
+
+
+def _check_values(df: pl.DataFrame) -> None:
+    for name in PRICE_COLUMNS:
+        bad = pl.col(name).is_null() | pl.col(name).is_nan() | (pl.col(name) <= 0)
+        n, rows = _first_rows(df, bad, [name])
+        if n:
+            raise DataError(
+                f"column {name!r}: expected prices > 0 and not NaN/null, found {n} bad row(s)",
+                column=name,
+                rows=rows,
+                fix="drop or repair those bars; a missing bar should be absent, not NaN "
+                "(use coinfactor.data.regularize to add flagged filler bars when needed)",
+            )
+    n, rows = _first_rows(df, pl.col("high") < pl.col("low"), ["low", "high"])
+    if n:
+        raise DataError(
+            f"columns 'high'/'low': expected high >= low, found {n} bar(s) with high < low",
+            column="high",
+            rows=rows,
+            fix="check the column mapping (high and low swapped?) or drop those bars",
+        )
+    for name in ("open", "close"):
+        outside = (pl.col(name) < pl.col("low")) | (pl.col(name) > pl.col("high"))
+        n, rows = _first_rows(df, outside, ["low", name, "high"])
+        if n:
+            raise DataError(
+                f"column {name!r}: expected low <= {name} <= high, found {n} bar(s) outside "
+                "the range",
+                column=name,
+                rows=rows,
+                fix="drop or repair those bars (check the column mapping)",
+            )
+    bad_vol = pl.col("volume").is_null() | pl.col("volume").is_nan() | (pl.col("volume") < 0)
+    n, rows = _first_rows(df, bad_vol, ["volume"])
+    if n:
+        raise DataError(
+            f"column 'volume': expected base volume >= 0 and not NaN/null, found {n} bad row(s)",
+            column="volume",
+            rows=rows,
+            fix="drop or repair those bars",
+        )
+    for name in ("quote_volume", "trades", "open_interest"):
+        neg = pl.col(name) < 0
+        if name != "trades":
+            neg = neg | pl.col(name).is_nan()
+        n, rows = _first_rows(df, neg.fill_null(False), [name])
+        if n:
+            raise DataError(
+                f"column {name!r}: expected values >= 0 (or null), found {n} bad row(s)",
+                column=name,
+                rows=rows,
+                fix="set unknown values to null; negative values are errors",
+            )
+    n, rows = _first_rows(df, pl.col("funding_rate").is_nan().fill_null(False), ["funding_rate"])
+    if n:
+        raise DataError(
+            f"column 'funding_rate': expected a rate or null, found {n} NaN row(s)",
+            column="funding_rate",
+            rows=rows,
+            fix="use null for unknown funding",
+        )
+
+
+def _symbol_steps(df: pl.DataFrame) -> pl.DataFrame:
+    """Per symbol: the modal step between consecutive bars and the number of bars."""
+    diffs = df.select(
+        "symbol", pl.col("ts").diff().over("symbol").alias("step")
+    ).drop_nulls("step")
+    if diffs.height == 0:
+        return pl.DataFrame(schema={"symbol": pl.String, "step": pl.Duration("us")})
+    return (
+        diffs.group_by("symbol", "step")
+        .len()
+        .sort(["symbol", "len", "step"], descending=[False, True, False])
+        .group_by("symbol", maintain_order=True)
+        .first()
+        .select("symbol", "step")
+    )
+
+
+def infer_freq(panel: pl.DataFrame) -> str:
+    """Infer a panel's bar frequency: the most common step between consecutive bars.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel, sorted by (symbol, ts).
+
+    Returns
+    -------
+    str
+        Frequency string such as ``"1h"``.
+
+    Raises
+    ------
+    DataError
+        If no symbol has two bars, so no step can be seen.
+    """
+    steps = panel.select(pl.col("ts").diff().over("symbol").alias("step")).drop_nulls()
+    steps = steps.filter(pl.col("step") > timedelta(0))
+    if steps.height == 0:
+        raise DataError(
+            "cannot infer the bar frequency: no symbol has two bars",
+            fix="pass freq= explicitly",
+        )
+    mode = steps.group_by("step").len().sort(["len", "step"], descending=[True, False])
+    return timedelta_to_freq(mode["step"][0])
+
+
+def _check_frequency(df: pl.DataFrame, freq: str | None) -> None:
+    steps = _symbol_steps(df)
+    if steps.height == 0:
+        return
+    expected = freq_to_timedelta(freq) if freq is not None else None
+    if expected is None:
+        counts = steps.group_by("step").len().sort(["len", "step"], descending=[True, False])
+        expected = counts["step"][0]
+    odd = steps.filter(pl.col("step") != expected)
+    if odd.height:
+        raise DataError(
+            f"expected one bar frequency ({timedelta_to_freq(expected)}) for every symbol, "
+            f"found {odd.height} symbol(s) at another frequency",
+            column="ts",
+            rows=odd.with_columns(pl.col("step").cast(pl.String)).head(_SHOW_ROWS),
+            fix="resample every symbol to one frequency (coinfactor.data.resample) or split "
+            "the panel",
+        )
+    exp_us = int(expected.total_seconds() * 1_000_000)
+    step_us = pl.col("ts").diff().over("symbol").dt.total_microseconds()
+    irregular = step_us.is_not_null() & ((step_us % exp_us != 0) | (step_us <= 0))
+    n, rows = _first_rows(df, irregular, ["symbol", "ts"])
+    if n:
+        raise DataError(
+            f"mixed bar frequency: expected steps that are whole multiples of "
+            f"{timedelta_to_freq(expected)} (gaps allowed), found {n} bar(s) off that grid",
+            column="ts",
+            rows=rows,
+            fix="resample to one frequency (coinfactor.data.resample) or drop the stray bars",
+        )
+
+
+def validate_panel(df: Any, *, freq: str | None = None) -> pl.DataFrame:
+    """Validate and coerce a bar panel into the canonical schema.
+
+    Parameters
+    ----------
+    df : pl.DataFrame, pl.LazyFrame or pandas.DataFrame
+        Long bars with at least ``ts, symbol, open, high, low, close, volume``. Coercible input
+        is converted: epoch integers (unit from magnitude), ISO strings (naive strings are read
+        as UTC), ``Date`` columns, integer prices, categorical symbols, pandas frames.
+    freq : str, optional
+        Expected bar frequency; inferred (modal step) when omitted.
+
+    Returns
+    -------
+    pl.DataFrame
+        The panel with the columns of :data:`PANEL_SCHEMA` in order (missing optional columns
+        added as null), then any extra columns unchanged.
+
+    Raises
+    ------
+    DataError
+        On a missing required column, a wrong dtype, naive or non-UTC datetimes, null
+        ``ts``/``symbol``, duplicate (symbol, ts), unsorted rows, NaN or non-positive prices,
+        ``high < low`` or open/close outside [low, high], negative or NaN volume, negative
+        optional quantities, or mixed bar frequency. The message names the column, the first
+        offending rows and the fix.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> raw = pl.DataFrame({"ts": [1704067200000, 1704070800000], "symbol": ["BTC", "BTC"],
+    ...     "open": [1.0, 2.0], "high": [2.0, 2.0], "low": [1.0, 1.5], "close": [2.0, 1.5],
+    ...     "volume": [10.0, 5.0]})
+    >>> validate_panel(raw)["ts"].dtype
+    Datetime(time_unit='us', time_zone='UTC')
+    """
+    out = _coerce(df)
+    _check_nulls(out)
+    _check_order(out)
+    _check_values(out)
+    _check_frequency(out, freq)
+    return out

@@ -1,0 +1,19 @@
+"""Public error classes (re-exported from :mod:`coinfactor.core.errors`)."""
+
+from coinfactor.core.errors import (
+    CoinfactorError,
+    ConfigError,
+    DataError,
+    LookaheadError,
+    OptimizationError,
+    SourceError,
+)
+
+__all__ = [
+    "CoinfactorError",
+    "ConfigError",
+    "DataError",
+    "LookaheadError",
+    "OptimizationError",
+    "SourceError",
+]

@@ -1,0 +1,202 @@
+"""What every study shares: config parsing, data loading and the result written to a run dir.
+
+A study is a module with a frozen ``Config`` dataclass and ``run(config, data) -> StudyResult``.
+A run directory holds ``config.toml`` (the resolved config), ``metrics.json`` and one Parquet
+file per result table; everything a report needs is rebuilt from those files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import polars as pl
+import tomli_w
+
+from coinfactor.core.errors import ConfigError
+
+C = TypeVar("C")
+
+
+def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "params") -> C:
+    """Build a config dataclass from a TOML table, rejecting unknown keys and wrong types.
+
+    Parameters
+    ----------
+    cls : dataclass type
+        The study's ``Config``.
+    values : mapping
+        Keys and values from the TOML file.
+    where : str
+        Name of the table, for messages.
+
+    Returns
+    -------
+    instance of cls
+
+    Raises
+    ------
+    ConfigError
+        On an unknown key or a value of the wrong type, naming the allowed keys.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"[{where}] has unknown key(s) {unknown}; expected some of {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        kwargs[key] = _coerce_value(key, value, hints.get(key, Any), where)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{where}]: {exc}") from exc
+
+
+def _coerce_value(key: str, value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce_value(key, value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"[{where}] {key}: bad value {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"[{where}] {key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"[{where}] {key}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        items = [_coerce_value(key, v, inner, where) for v in value]
+        return tuple(items) if origin is tuple else items
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and not (isinstance(value, hint) and
+                                         (hint is bool or not isinstance(value, bool))):
+        raise ConfigError(f"[{where}] {key}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """Return a config dataclass as a TOML-ready dict (tuples -> lists, None dropped)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        if v is None:
+            continue
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalar
+        return _json_ready(value.item())
+    return value
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Outputs of one study run.
+
+    Attributes
+    ----------
+    study : str
+        Study name (``"carry"``, ``"risk_model"``, ...).
+    config : dict
+        The resolved run config (``study``, ``data`` and ``params`` tables).
+    metrics : dict
+        Headline numbers, JSON-serialisable.
+    tables : dict of str to pl.DataFrame
+        Result tables, each written as ``<name>.parquet``.
+    data_summary : dict
+        What data the run saw (dataset, symbols, range, frequency, coverage).
+    """
+
+    study: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    data_summary: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Plain-text summary of the metrics."""
+        width = max((len(k) for k in self.metrics), default=0)
+        lines = [f"study: {self.study}"]
+        for k, v in self.metrics.items():
+            lines.append(f"  {k:<{width}}  {v:.6g}" if isinstance(v, float) else
+                         f"  {k:<{width}}  {v}")
+        return "\n".join(lines)
+
+    def write(self, out: str | Path) -> Path:
+        """Write the run directory: ``config.toml``, ``metrics.json``, tables, data summary.
+
+        Files are first written under a temporary name and renamed, so a failure never leaves
+        a half-written file behind.
+        """
+        out_dir = Path(out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(out_dir / "config.toml", tomli_w.dumps(self.config).encode())
+        _atomic_write_bytes(
+            out_dir / "metrics.json",
+            json.dumps(_json_ready(self.metrics), indent=2, allow_nan=False).encode(),
+        )
+        _atomic_write_bytes(
+            out_dir / "data_summary.json",
+            json.dumps(_json_ready(self.data_summary), indent=2, allow_nan=False).encode(),
+        )
+        for name, table in self.tables.items():
+            tmp = out_dir / f".{name}.parquet.tmp"
+            table.write_parquet(tmp)
+            tmp.replace(out_dir / f"{name}.parquet")
+        return out_dir
+
+
+def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(payload)
+    tmp.replace(path)
+
+
+def summarize_panel(panel: pl.DataFrame, source: str) -> dict[str, Any]:
+    """Summarise a panel for reports: source, symbols, range, bars, coverage."""
+    if panel.height == 0:
+        return {"source": source, "symbols": 0, "bars": 0}
+    n_ts = panel["ts"].n_unique()
+    n_sym = panel["symbol"].n_unique()
+    return {
+        "source": source,
+        "symbols": n_sym,
+        "bars": panel.height,
+        "start": panel["ts"].min(),
+        "end": panel["ts"].max(),
+        "coverage": panel.height / (n_ts * n_sym),
+    }
