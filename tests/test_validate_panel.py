@@ -224,3 +224,14 @@ def test_validation_is_fast_enough_for_real_data() -> None:
                         "close": close, "volume": 1.0})
     df = pl.concat([one.with_columns(pl.lit(s).alias("symbol")) for s in ("A", "B")])
     assert validate_panel(df.sort("symbol", "ts")).height == 2 * n
+
+
+def test_declared_freq_accepts_sparse_symbol() -> None:
+    """A symbol mostly 2h apart on a declared 1h panel has gaps, not another frequency."""
+    sparse = raw(n=4, symbols=("B",), step=timedelta(hours=2))
+    df = pl.concat([raw(n=8, symbols=("A",)), sparse])
+    assert validate_panel(df, freq="1h").height == 12
+    with pytest.raises(DataError, match="expected one bar frequency"):
+        validate_panel(df)  # undeclared: B's usual step differs -> mixed frequency
+    with pytest.raises(DataError, match=r"expected one bar frequency \(4h\)"):
+        validate_panel(df, freq="4h")  # steps shorter than the declared bar

@@ -339,7 +339,11 @@ def _check_frequency(df: pl.DataFrame, freq: str | None) -> None:
     if expected is None:
         counts = steps.group_by("step").len().sort(["len", "step"], descending=[True, False])
         expected = counts["step"][0]
-    odd = steps.filter(pl.col("step") != expected)
+        # without a declared frequency, a symbol whose usual step differs is another frequency
+        odd = steps.filter(pl.col("step") != expected)
+    else:
+        # a declared frequency: sparse symbols (mostly gaps) are fine; only the grid matters
+        odd = steps.filter(pl.col("step") < expected)
     if odd.height:
         raise DataError(
             f"expected one bar frequency ({timedelta_to_freq(expected)}) for every symbol, "
