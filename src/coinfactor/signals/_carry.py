@@ -62,9 +62,9 @@ def funding_carry(
     f = k.resolve_freq(panel, freq)
     w = max(1, math.ceil(bars_per_day(f))) if window is None else k.check_window(window)
     need = k.min_count(w, min_periods)
-    axis = k.grid(panel, f)
-    rate = k.wide(panel, "funding_rate", axis)
+    lay = k.layout(panel, f)
+    rate = k.wide(panel, "funding_rate", lay)
     mean = k.rolling_mean(rate.values, w, need)
     values = -mean * k.annualisation(f)
     values = np.where(values == 0.0, 0.0, values)  # no negative zero
-    return k.to_long(panel, values, rate, "funding_carry")
+    return k.to_long(panel, values, lay, "funding_carry")

@@ -65,11 +65,11 @@ def forward_returns(
             column="funding_rate",
             fix="attach funding (coinfactor.data.attach_funding) or pass include_funding=False",
         )
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", lay)
     step = k.simple_returns(close.values)
     if include_funding:
-        step = step - k.wide(panel, "funding_rate", axis).values
+        step = step - k.wide(panel, "funding_rate", lay).values
     with np.errstate(invalid="ignore"):
         growth = np.log1p(step)
     out = panel.select("ts", "symbol")
@@ -79,6 +79,6 @@ def forward_returns(
         if not include_funding:
             total = np.where(counts >= h, close.values / k.shift(close.values, h) - 1.0, np.nan)
         values = k.shift(total, -h)
-        col = k.to_long(panel, values, close, forward_return_column(h))
+        col = k.to_long(panel, values, lay, forward_return_column(h))
         out = out.with_columns(col.get_column(forward_return_column(h)))
     return out

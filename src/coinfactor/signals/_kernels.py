@@ -9,6 +9,7 @@ present and is defined only when at least ``min_periods`` of them are present
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -16,8 +17,8 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
-from coinfactor.data import Wide, from_wide, infer_freq, to_wide
-from coinfactor.data._schema import TS_DTYPE
+from coinfactor.data import Wide, infer_freq
+from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 
 
 def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
@@ -25,8 +26,36 @@ def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
     return infer_freq(panel) if freq is None else freq
 
 
-def grid(panel: pl.DataFrame, freq: str) -> pl.Series:
-    """Regular time axis from the panel's first to last bar at ``freq``.
+@dataclass(frozen=True)
+class Layout:
+    """Where each panel row sits in the dense ``(n_bars, n_symbols)`` grid.
+
+    Attributes
+    ----------
+    axis : pl.Series
+        Regular time axis, first to last bar of the panel at the bar frequency.
+    symbols : tuple of str
+        Sorted unique symbols.
+    rows, cols : ndarray of shape (n_rows,)
+        Grid row and column of each panel row.
+    filled : ndarray of shape (n_rows,) or None
+        True for bars flagged ``filled`` (never used as values).
+    """
+
+    axis: pl.Series
+    symbols: tuple[str, ...]
+    rows: np.ndarray
+    cols: np.ndarray
+    filled: np.ndarray | None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_bars, n_symbols)``."""
+        return (self.axis.len(), len(self.symbols))
+
+
+def layout(panel: pl.DataFrame, freq: str) -> Layout:
+    """Place the panel's rows on the regular grid of its bar frequency.
 
     Raises
     ------
@@ -34,33 +63,52 @@ def grid(panel: pl.DataFrame, freq: str) -> pl.Series:
         If a bar time is not on the grid anchored at the first bar (mixed bar offsets).
     """
     step = freq_to_timedelta(freq)
-    ts = panel.get_column("ts")
-    if ts.len() == 0:
-        return pl.Series("ts", [], dtype=TS_DTYPE)
-    first, last = ts.min(), ts.max()
-    assert isinstance(first, datetime) and isinstance(last, datetime)
-    axis = pl.Series(
-        "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
-    ).cast(TS_DTYPE)
     step_us = step // timedelta(microseconds=1)
-    off = panel.select(
-        ((pl.col("ts") - pl.lit(first)).dt.total_microseconds() % step_us).alias("off")
-    ).get_column("off")
-    if (off != 0).any():
+    if panel.height == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return Layout(pl.Series("ts", [], dtype=TS_DTYPE), (), empty, empty, None)
+    first = panel.get_column("ts").min()
+    last = panel.get_column("ts").max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    idx = panel.select(
+        (pl.col("ts") - pl.lit(first)).dt.total_microseconds().alias("us"),
+        (pl.col("symbol").rank("dense") - 1).alias("col"),
+    )
+    us = idx.get_column("us").to_numpy()
+    if (us % step_us != 0).any():
         raise DataError(
             f"expected every bar on one {freq} grid anchored at {first}, found bars off it",
             column="ts",
             fix="resample the panel (coinfactor.data.resample) or pass the right freq=",
         )
-    return axis
+    axis = pl.Series(
+        "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
+    ).cast(TS_DTYPE)
+    symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
+    filled = None
+    if FILLED_COLUMN in panel.columns:
+        filled = panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy().astype(bool)
+    return Layout(axis, symbols, us // step_us, idx.get_column("col").to_numpy().astype(np.int64),
+                  filled)
 
 
-def wide(panel: pl.DataFrame, column: str | pl.Expr, axis: pl.Series) -> Wide:
-    """Pivot a column or expression of the panel onto ``axis`` x sorted symbols (NaN missing)."""
-    if isinstance(column, pl.Expr):
-        frame = panel.with_columns(column.alias("__value__"))
-        return to_wide(frame, "__value__", ts=axis)
-    return to_wide(panel, column, ts=axis)
+def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
+    """Pivot a column or expression of the panel onto the grid (NaN missing, fillers masked)."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    if isinstance(column, str) and column not in panel.columns:
+        raise DataError(
+            f"expected column {column!r} in the panel, got {panel.columns}",
+            column=column,
+            fix="compute or attach the column first",
+        )
+    v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
+    vals = v.to_numpy().astype(np.float64, copy=True)
+    if lay.filled is not None:
+        vals[lay.filled] = np.nan
+    out = np.full(lay.shape, np.nan)
+    out[lay.rows, lay.cols] = vals
+    return Wide(values=out, ts=lay.axis, symbols=lay.symbols,
+                name=column if isinstance(column, str) else "value")
 
 
 def check_window(window: int, name: str = "window") -> int:
@@ -96,11 +144,16 @@ def shift(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+_BLOCK = 4096  # rows per prefix-sum block (bounds the rounding of long histories)
+
+
 def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Trailing window sums and counts of the finite values of ``x`` along axis 0.
 
-    Computed from prefix sums, so the value at row ``t`` depends on rows ``<= t`` only (and is
-    bit-identical on a truncated array).
+    Computed from prefix sums restarted every ``max(4096, window)`` rows (each block's prefix
+    starts ``window`` rows before the block), so the rounding error stays that of a sum of at
+    most ``block + window`` values however long the history, and the value at row ``t``
+    depends on rows ``<= t`` only (bit-identical on a truncated array).
 
     Parameters
     ----------
@@ -115,13 +168,21 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         Sum of the finite values in rows ``t - window + 1 .. t`` and how many there are.
     """
     ok = np.isfinite(x)
-    cs = np.cumsum(np.where(ok, x, 0.0), axis=0)
-    cc = np.cumsum(ok, axis=0, dtype=np.int64)
-    sums = cs.copy()
-    counts = cc.copy()
-    if window < x.shape[0]:
-        sums[window:] -= cs[:-window]
-        counts[window:] -= cc[:-window]
+    xz = np.where(ok, x, 0.0)
+    n = x.shape[0]
+    sums = np.empty_like(xz)
+    counts = np.empty(x.shape, dtype=np.int64)
+    block = max(_BLOCK, window)
+    for start in range(0, n, block):
+        lo, hi = max(0, start - window), min(n, start + block)
+        a = start - lo  # local row of the block's first output
+        first = max(a, window)  # first local row with a full look-back inside the segment
+        for src, dst in ((xz, sums), (ok, counts)):
+            cs = np.cumsum(src[lo:hi], axis=0, dtype=dst.dtype)
+            out = dst[start:hi]
+            out[:] = cs[a:]
+            if first < hi - lo:
+                out[first - a:] -= cs[first - window: hi - lo - window]
     return sums, counts
 
 
@@ -149,12 +210,11 @@ def annualisation(freq: str) -> float:
     return periods_per_year(freq)
 
 
-def to_long(panel: pl.DataFrame, values: np.ndarray, w: Wide, name: str) -> pl.DataFrame:
+def to_long(panel: pl.DataFrame, values: np.ndarray, lay: Layout, name: str) -> pl.DataFrame:
     """Return ``ts, symbol, <name>`` with exactly the panel's rows, in the panel's order.
 
-    Cells that are NaN or infinite come out as null; grid cells the panel lacks are dropped.
+    Cells that are NaN or infinite come out as null.
     """
-    vals = np.where(np.isfinite(values), values, np.nan)
-    long = from_wide(vals, w.ts, w.symbols, name, drop_missing=False)
-    keys = panel.select("ts", "symbol")
-    return keys.join(long, on=["ts", "symbol"], how="left", maintain_order="left")
+    v = values[lay.rows, lay.cols] if panel.height else np.empty(0)
+    v = np.where(np.isfinite(v), v, np.nan)
+    return panel.select("ts", "symbol").with_columns(pl.Series(name, v).fill_nan(None))

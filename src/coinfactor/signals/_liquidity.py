@@ -57,10 +57,10 @@ def avg_notional(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    notional = k.wide(panel, notional_expr(panel), axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    notional = k.wide(panel, notional_expr(panel), lay)
     values = k.rolling_mean(notional.values, window, need)
-    return k.to_long(panel, values, notional, "avg_notional")
+    return k.to_long(panel, values, lay, "avg_notional")
 
 
 @register
@@ -114,7 +114,7 @@ def liquidity(
             column="trades",
             fix="use measure='notional' (Hyperliquid data has no trade counts)",
         )
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    source = k.wide(panel, "trades" if measure == "trades" else notional_expr(panel), axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    source = k.wide(panel, "trades" if measure == "trades" else notional_expr(panel), lay)
     values = k.rolling_mean(source.values, window, need)
-    return k.to_long(panel, values, source, "liquidity")
+    return k.to_long(panel, values, lay, "liquidity")

@@ -9,6 +9,7 @@ from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
 _FLAT = 1e-12  # relative variance below which a window counts as having no dispersion
+_FLAT_ABS = 1e-20  # per-bar return variance (std 1e-10 = 1e-6 bp) that is rounding noise
 
 
 @register
@@ -44,16 +45,16 @@ def vwap_distance(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
     typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3.0
-    pv = k.wide(panel, typical * pl.col("volume"), axis)
-    vol = k.wide(panel, "volume", axis)
-    close = k.wide(panel, "close", axis)
+    pv = k.wide(panel, typical * pl.col("volume"), lay)
+    vol = k.wide(panel, "volume", lay)
+    close = k.wide(panel, "close", lay)
     spv, n = k.rolling_sum(pv.values, window)
     sv, _ = k.rolling_sum(vol.values, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where((n >= need) & (sv > 0), close.values / (spv / sv) - 1.0, np.nan)
-    return k.to_long(panel, values, close, "vwap_distance")
+    return k.to_long(panel, values, lay, "vwap_distance")
 
 
 @register
@@ -90,14 +91,14 @@ def realized_vol(
     k.check_window(window)
     need = k.min_count(window, min_periods)
     f = k.resolve_freq(panel, freq)
-    axis = k.grid(panel, f)
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, f)
+    close = k.wide(panel, "close", lay)
     r = k.log_returns(close.values)
     sums, n = k.rolling_sum(r * r, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(n >= need, np.sqrt(np.maximum(sums, 0.0) / n * k.annualisation(f)),
                           np.nan)
-    return k.to_long(panel, values, close, "realized_vol")
+    return k.to_long(panel, values, lay, "realized_vol")
 
 
 @register
@@ -112,8 +113,9 @@ def sharpe_proxy(
 
     ``sharpe_proxy(t) = mean(r) / std(r) * sqrt(periods_per_year)`` over the bar returns of the
     window (sample std, ddof=1). Null when the window has fewer than two returns or no
-    dispersion (variance below 1e-12 of the mean squared return, i.e. equal returns up to
-    rounding). Window rule: see :mod:`coinfactor.signals`.
+    dispersion: a variance below 1e-12 of the mean squared return (equal returns up to
+    rounding) or below 1e-20 (a return std under 1e-10 per bar, price moves at the rounding
+    level, where the ratio is noise). Window rule: see :mod:`coinfactor.signals`.
 
     Parameters
     ----------
@@ -134,18 +136,18 @@ def sharpe_proxy(
     k.check_window(window)
     need = max(2, k.min_count(window, min_periods))
     f = k.resolve_freq(panel, freq)
-    axis = k.grid(panel, f)
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, f)
+    close = k.wide(panel, "close", lay)
     r = k.simple_returns(close.values)
     s1, n = k.rolling_sum(r, window)
     s2, _ = k.rolling_sum(r * r, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / n
         var = (s2 - s1 * mean) / (n - 1)
-        flat = var <= _FLAT * (s2 / n)
+        flat = (var <= _FLAT * (s2 / n)) | (var <= _FLAT_ABS)
         values = np.where((n >= need) & ~flat, mean / np.sqrt(var), np.nan)
     values = values * np.sqrt(k.annualisation(f))
-    return k.to_long(panel, values, close, "sharpe_proxy")
+    return k.to_long(panel, values, lay, "sharpe_proxy")
 
 
 @register
@@ -161,7 +163,8 @@ def rolling_beta(
     The market return of bar ``t`` is the mean simple return of every symbol with a return at
     ``t`` (the coin itself included). Over the bars of the window where the coin has a return,
     ``beta = cov(r_coin, r_mkt) / var(r_mkt)``: the coin regressed on the market (seed 000
-    regressed the market on the coin). Null when the market has no variance in the window.
+    regressed the market on the coin). Null when the market has no variance in the window
+    (relative 1e-12, or a per-bar variance below 1e-20: rounding-level moves).
     Window rule: see :mod:`coinfactor.signals`.
 
     Parameters
@@ -182,8 +185,8 @@ def rolling_beta(
     """
     k.check_window(window)
     need = max(2, k.min_count(window, min_periods))
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", lay)
     r = k.simple_returns(close.values)
     present = np.isfinite(r)
     with np.errstate(invalid="ignore"):
@@ -198,6 +201,6 @@ def rolling_beta(
     with np.errstate(invalid="ignore", divide="ignore"):
         var = sxx - sx * sx / n
         cov = sxy - sx * sy / n
-        flat = var <= _FLAT * sxx
+        flat = (var <= _FLAT * sxx) | (var <= _FLAT_ABS * n)
         values = np.where((n >= need) & ~flat, cov / var, np.nan)
-    return k.to_long(panel, values, close, "rolling_beta")
+    return k.to_long(panel, values, lay, "rolling_beta")

@@ -44,10 +44,10 @@ def returns(
         ``ts, symbol, returns`` (fraction per bar), one row per panel row.
     """
     kind = _kind(kind)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", lay)
     values = k.log_returns(close.values) if kind == "log" else k.simple_returns(close.values)
-    return k.to_long(panel, values, close, "returns")
+    return k.to_long(panel, values, lay, "returns")
 
 
 @register
@@ -82,11 +82,11 @@ def rolling_return(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", lay)
     sums, counts = k.rolling_sum(k.log_returns(close.values), window)
     values = np.where(counts >= need, np.expm1(sums), np.nan)
-    return k.to_long(panel, values, close, "rolling_return")
+    return k.to_long(panel, values, lay, "rolling_return")
 
 
 @register
@@ -120,11 +120,11 @@ def momentum(
         raise ConfigError(f"momentum: expected a non-empty sequence of windows, got {windows!r}")
     for w in windows:
         k.check_window(w, "each momentum window")
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", lay)
     r = k.simple_returns(close.values)
     total = np.zeros_like(r)
     for w in windows:
         sums, counts = k.rolling_sum(r, w)
         total = total + np.where(counts >= w, sums, np.nan)
-    return k.to_long(panel, total, close, "momentum")
+    return k.to_long(panel, total, lay, "momentum")

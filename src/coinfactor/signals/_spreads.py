@@ -43,10 +43,10 @@ def half_range_spread(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    rng = k.wide(panel, (pl.col("high") - pl.col("low")) / (pl.col("high") + pl.col("low")), axis)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    rng = k.wide(panel, (pl.col("high") - pl.col("low")) / (pl.col("high") + pl.col("low")), lay)
     values = k.rolling_mean(rng.values, window, need)
-    return k.to_long(panel, values, rng, "half_range_spread")
+    return k.to_long(panel, values, lay, "half_range_spread")
 
 
 @register
@@ -94,9 +94,9 @@ def corwin_schultz(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    high = k.wide(panel, "high", axis)
-    low = k.wide(panel, "low", axis).values
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    high = k.wide(panel, "high", lay)
+    low = k.wide(panel, "low", lay).values
     h = high.values
     h0, l0 = k.shift(h, 1), k.shift(low, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -107,7 +107,7 @@ def corwin_schultz(
         s = 2.0 * np.expm1(alpha) / (1.0 + np.exp(alpha))
     s = np.where(np.isfinite(s), np.maximum(s, 0.0), np.nan)
     values = k.rolling_mean(s, window, need)
-    return k.to_long(panel, values, high, "corwin_schultz")
+    return k.to_long(panel, values, lay, "corwin_schultz")
 
 
 @register
@@ -149,9 +149,9 @@ def abdi_ranaldo(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    axis = k.grid(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", axis)
-    mid2 = k.wide(panel, "high", axis).values * k.wide(panel, "low", axis).values
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", lay)
+    mid2 = k.wide(panel, "high", lay).values * k.wide(panel, "low", lay).values
     c0 = k.shift(close.values, 1)
     # c - eta = log(close / sqrt(high * low)), taken as a log of a price ratio (scale-free and
     # accurate near zero, where the square root of the mean amplifies rounding)
@@ -159,4 +159,4 @@ def abdi_ranaldo(
         s2 = np.log(c0 * c0 / k.shift(mid2, 1)) * np.log(c0 * c0 / mid2)
     mean = k.rolling_mean(s2, window, need)
     values = np.sqrt(np.maximum(mean, 0.0))
-    return k.to_long(panel, values, close, "abdi_ranaldo")
+    return k.to_long(panel, values, lay, "abdi_ranaldo")
