@@ -112,12 +112,10 @@ def test_scaling_prices_leaves_scale_free_signals_unchanged(panel, scale) -> Non
         *[pl.col(c) * scale for c in prices], pl.col("quote_volume") * scale
     )
     for name in SCALE_FREE:
-        # Ratios of scaled prices agree to rounding, not bit for bit. Window sums come from
-        # prefix sums, which keep an absolute error of ~eps x (largest value in the block):
-        # hypothesis puts volumes of 0 and 1e6 side by side, so a VWAP distance near zero can
-        # move by ~1e-12; 1e-9 (1e-5 bp) bounds that. Abdi-Ranaldo takes the square root of a
-        # mean that can be zero up to rounding (1e-17 -> ~3e-9): 1e-7 for it.
-        atol = 1e-7 if name == "abdi_ranaldo" else 1e-9
+        # Ratios of scaled prices agree to rounding, not bit for bit (short windows are summed
+        # directly, so no prefix-sum cancellation enters). Abdi-Ranaldo takes the square root
+        # of a mean that can be zero up to rounding (1e-17 -> ~3e-9): 1e-7 for it.
+        atol = 1e-7 if name == "abdi_ranaldo" else 1e-12
         _close(_run(name, panel), _run(name, scaled), name, rtol=1e-6, atol=atol)
 
 

@@ -413,3 +413,27 @@ def test_rolling_sum_kernel_matches_pandas_across_blocks() -> None:
         np.testing.assert_allclose(sums, want_s, rtol=1e-9, atol=1e-5)
         s_cut, c_cut = rolling_sum(x[:6000], w)
         assert np.array_equal(s_cut, sums[:6000]) and np.array_equal(c_cut, counts[:6000])
+
+
+def test_filled_bar_is_never_a_price(small_panel) -> None:
+    """A bar flagged filled gives no return on itself or on the next bar."""
+    filled = small_panel.with_columns(
+        ((pl.col("symbol") == "A") & (pl.col("ts").dt.hour() == 2)).alias("filled")
+    )
+    a = signals.returns(filled).filter(pl.col("symbol") == "A").get_column("returns").to_list()
+    # A: 100, 101, [102 filled], 101, 103, 104
+    assert a[0] is None and a[2] is None and a[3] is None
+    assert a[1] == pytest.approx(0.01)
+    assert a[4:] == pytest.approx([103 / 101 - 1, 104 / 103 - 1])
+
+
+def test_forward_returns_bad_input() -> None:
+    panel = make_panel({"A": [1.0, 2.0]})
+    with pytest.raises(ConfigError, match="horizon"):
+        signals.forward_returns(panel, ())
+    with pytest.raises(ConfigError, match="distinct"):
+        signals.forward_returns(panel, (1, 1))
+    with pytest.raises(ConfigError, match="horizon"):
+        signals.forward_returns(panel, (0,))
+    with pytest.raises(DataError, match="funding_rate"):
+        signals.forward_returns(panel.drop("funding_rate"), (1,), include_funding=True)

@@ -109,6 +109,11 @@ def test_snapshot_filter() -> None:
     assert out.columns == ["symbol", "in_universe"]
     assert out.get_column("in_universe").to_list() == [True, True, False, False, False]
     assert universe.snapshot_filter(snap).get_column("in_universe").all()
+    inactive = snap.with_columns(pl.Series("active", [True, False, True, True, None]))
+    assert universe.snapshot_filter(inactive).get_column("in_universe").to_list() == [
+        True, False, True, True, False]
+    assert universe.snapshot_filter(inactive, require_active=False).get_column(
+        "in_universe").all()
     with pytest.raises(DataError, match="open_interest_usd"):
         universe.snapshot_filter(snap.drop("open_interest_usd"), min_open_interest_usd=1.0)
 

@@ -14,6 +14,7 @@ SNAPSHOT_COLUMNS: dict[str, str] = {
     "open_interest_usd": "open interest in USD, contracts times mid (Float64)",
     "max_leverage": "maximum leverage the venue allows (Float64)",
     "mid": "mid price at the snapshot, quote currency (Float64)",
+    "active": "optional: whether the venue lists the market as tradable (Boolean)",
 }
 """Columns of a market snapshot frame and their meaning (one row per symbol, optional ``ts``)."""
 
@@ -25,14 +26,16 @@ def snapshot_filter(
     min_open_interest_usd: float | None = None,
     min_max_leverage: float | None = None,
     exclude: Iterable[str] = (),
+    require_active: bool = True,
 ) -> pl.DataFrame:
     """Filter a market snapshot by liquidity, open interest and leverage.
 
     A symbol is in the universe when ``volume_24h_usd >= min_volume_usd``,
     ``open_interest_usd >= min_open_interest_usd``, ``max_leverage >= min_max_leverage`` (each
-    test applied only when its threshold is given; a null value fails an applied test) and it
-    is not in ``exclude``. Only the columns a given threshold needs must be present; see
-    :data:`SNAPSHOT_COLUMNS`.
+    test applied only when its threshold is given; a null value fails an applied test), it
+    is not in ``exclude`` and, when the snapshot has an ``active`` column and
+    ``require_active``, the market is active (null counts as inactive). Only the columns a
+    given threshold needs must be present; see :data:`SNAPSHOT_COLUMNS`.
 
     Parameters
     ----------
@@ -46,6 +49,8 @@ def snapshot_filter(
         Minimum venue maximum leverage.
     exclude : iterable of str, default ()
         Symbols to drop (stablecoins, the hedged coin, ...).
+    require_active : bool, default True
+        Drop markets whose ``active`` flag is not true (ignored without an ``active`` column).
 
     Returns
     -------
@@ -70,6 +75,8 @@ def snapshot_filter(
     if isinstance(exclude, str):
         excluded = [exclude]
     keep = ~pl.col("symbol").is_in(excluded)
+    if require_active and "active" in snapshot.columns:
+        keep = keep & pl.col("active").fill_null(False)
     for col, threshold in tests.items():
         if threshold is not None:
             keep = keep & (pl.col(col) >= threshold).fill_null(False)
