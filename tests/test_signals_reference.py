@@ -437,3 +437,39 @@ def test_forward_returns_bad_input() -> None:
         signals.forward_returns(panel, (0,))
     with pytest.raises(DataError, match="funding_rate"):
         signals.forward_returns(panel.drop("funding_rate"), (1,), include_funding=True)
+
+
+def test_momentum_and_rolling_return_hand_case() -> None:
+    """Closes 100, 110, 99, 108.9: returns +10%, -10%, +10%.
+
+    momentum(windows 1, 2) at the last bar = 0.10 + (-0.10 + 0.10) = 0.10;
+    rolling_return(3) at the last bar = 108.9 / 100 - 1 = 0.089.
+    """
+    panel = make_panel({"A": [100.0, 110.0, 99.0, 108.9]})
+    mom = signals.momentum(panel, windows=(1, 2)).get_column("momentum").to_list()
+    assert mom[:2] == [None, None]
+    assert mom[2] == pytest.approx(-0.10 + (0.10 - 0.10))
+    assert mom[3] == pytest.approx(0.10)
+    rr = signals.rolling_return(panel, window=3).get_column("rolling_return").to_list()
+    assert rr[:3] == [None, None, None] and rr[3] == pytest.approx(0.089)
+
+
+def test_rolling_beta_hand_case() -> None:
+    """B's returns are 3x A's: the equal-weighted market is 2x A's -> betas 0.5 and 1.5."""
+    ra = [0.01, -0.02, 0.015, 0.005]
+    a, b = [100.0], [100.0]
+    for r in ra:
+        a.append(a[-1] * (1 + r))
+        b.append(b[-1] * (1 + 3 * r))
+    panel = make_panel({"A": a, "B": b})
+    out = signals.rolling_beta(panel, window=4)
+    last = out.filter(pl.col("ts") == pl.col("ts").max()).sort("symbol")
+    assert last.get_column("rolling_beta").to_list() == pytest.approx([0.5, 1.5], rel=1e-9)
+
+
+def test_liquidity_trades_hand_case() -> None:
+    panel = make_panel({"A": [1.0, 1.0, 1.0]}).with_columns(
+        pl.Series("trades", [10, 20, 60], dtype=pl.Int64)
+    )
+    out = signals.liquidity(panel, window=2).get_column("liquidity").to_list()
+    assert out == [None, 15.0, 40.0]
