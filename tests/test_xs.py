@@ -145,3 +145,14 @@ def test_bad_input() -> None:
         xs.neutralize(df, "x", ["missing_col"])
     with pytest.raises(ConfigError, match="nothing"):
         xs.neutralize(df, "x", [], intercept=False)
+
+
+def test_nan_is_treated_as_missing() -> None:
+    df = pl.DataFrame({"ts": [0, 0, 0, 0], "x": [1.0, float("nan"), 3.0, None]})
+    assert df.select(xs.rank(pl.col("x"))).to_series().to_list() == [0.5, None, 1.0, None]
+    assert df.select(xs.buckets(pl.col("x"), 2)).to_series().to_list() == [1, None, 2, None]
+    assert df.select(xs.zscore(pl.col("x"))).to_series().to_list() == pytest.approx(
+        [-2**-0.5, None, 2**-0.5, None])
+    assert df.select(xs.demean(pl.col("x"))).to_series().to_list() == [-1.0, None, 1.0, None]
+    assert df.select(xs.winsorize(pl.col("x"), lower=0.0, upper=1.0)).to_series().to_list() == [
+        1.0, None, 3.0, None]

@@ -9,8 +9,8 @@ Every builder takes an expression (``pl.col("carry")``) and returns an expressio
 >>> df.select(xs.zscore(pl.col("x"))).to_series().to_list()
 [-1.0, 0.0, 1.0, 0.0, 0.0]
 
-Nulls are never values: they are left out of every statistic and stay null in the output.
-NaN is treated as a number by polars; convert it to null first (``fill_nan(None)``).
+Missing values (null, and NaN, which is treated as null) are left out of every statistic and
+are null in the output.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 
 By = str | Sequence[str]
+
+
+def _values(expr: pl.Expr) -> pl.Expr:
+    """Float64 values with NaN as null."""
+    return expr.cast(pl.Float64).fill_nan(None)
 
 
 def _partition(by: By) -> list[str]:
@@ -51,8 +56,9 @@ def rank(expr: pl.Expr, *, by: By = "ts") -> pl.Expr:
         Float64 percentile rank; null where the input is null.
     """
     part = _partition(by)
-    r = expr.rank(method="average").cast(pl.Float64)
-    return (r / expr.count().cast(pl.Float64)).over(part)
+    x = _values(expr)
+    r = x.rank(method="average").cast(pl.Float64)
+    return (r / x.count().cast(pl.Float64)).over(part)
 
 
 def winsorize(
@@ -82,7 +88,7 @@ def winsorize(
             f"winsorize: expected 0 <= lower <= upper <= 1, got lower={lower}, upper={upper}"
         )
     part = _partition(by)
-    x = expr.cast(pl.Float64)
+    x = _values(expr)
     lo = x.quantile(lower, interpolation="linear").over(part)
     hi = x.quantile(upper, interpolation="linear").over(part)
     return x.clip(lo, hi)
@@ -110,7 +116,7 @@ def zscore(expr: pl.Expr, *, by: By = "ts", ddof: int = 1) -> pl.Expr:
         Float64 z-scores; null where the input is null.
     """
     part = _partition(by)
-    x = expr.cast(pl.Float64)
+    x = _values(expr)
     flat = (x.max() == x.min()).over(part)
     z = (x - x.mean().over(part)) / x.std(ddof=ddof).over(part)
     return pl.when(x.is_null()).then(None).when(flat).then(0.0).otherwise(z)
@@ -125,7 +131,7 @@ def demean(expr: pl.Expr, *, by: By = "ts") -> pl.Expr:
         Float64 ``x - mean(x)`` per partition; null where the input is null.
     """
     part = _partition(by)
-    x = expr.cast(pl.Float64)
+    x = _values(expr)
     return x - x.mean().over(part)
 
 
@@ -160,8 +166,9 @@ def buckets(expr: pl.Expr, n: int, *, by: By = "ts") -> pl.Expr:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
     part = _partition(by)
+    x = _values(expr)
     # 2 * average rank = min rank + max rank, an integer: bucket = ceil(n * (2r) / (2m))
-    two_r = expr.rank(method="min").cast(pl.Int64) + expr.rank(method="max").cast(pl.Int64)
-    two_m = 2 * expr.count().cast(pl.Int64)
+    two_r = x.rank(method="min").cast(pl.Int64) + x.rank(method="max").cast(pl.Int64)
+    two_m = 2 * x.count().cast(pl.Int64)
     bucket = (two_r * n + two_m - 1) // two_m
     return bucket.over(part).cast(pl.Int32)
