@@ -170,10 +170,12 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         ok = np.isfinite(x)
         xz = np.where(ok, x, 0.0)
         sums = xz.copy()
-        counts = ok.astype(np.int64)
         for lag in range(1, min(window, x.shape[0])):
             sums[lag:] += xz[:-lag]
-            counts[lag:] += ok[:-lag]
+        cc = np.cumsum(ok, axis=0, dtype=np.int64)  # integer prefix sums are exact
+        counts = cc.copy()
+        if window < x.shape[0]:
+            counts[window:] -= cc[:-window]
         return sums, counts
     ok = np.isfinite(x)
     xz = np.where(ok, x, 0.0)
