@@ -1,0 +1,230 @@
+"""Shared machinery of the signals: a regular time grid, wide arrays and rolling window sums.
+
+Window rule (every rolling signal): a window of ``w`` bars at ``ts`` covers the ``w`` bars of
+the regular grid ``ts - (w - 1) * freq, ..., ts``; missing bars (gaps, bars before listing,
+filled bars, null inputs) are missing values. The statistic is computed from the values
+present and is defined only when at least ``min_periods`` of them are present
+(``min_periods=None`` means ``w``: every bar of the window must be there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.data import Wide, cell_index, infer_freq
+from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
+
+
+def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
+    """Return ``freq`` or the panel's inferred bar frequency."""
+    return infer_freq(panel) if freq is None else freq
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each panel row sits in the dense ``(n_bars, n_symbols)`` grid.
+
+    Attributes
+    ----------
+    axis : pl.Series
+        Regular time axis, first to last bar of the panel at the bar frequency.
+    symbols : tuple of str
+        Sorted unique symbols.
+    rows, cols : ndarray of shape (n_rows,)
+        Grid row and column of each panel row.
+    filled : ndarray of shape (n_rows,) or None
+        True for bars flagged ``filled`` (never used as values).
+    """
+
+    axis: pl.Series
+    symbols: tuple[str, ...]
+    rows: np.ndarray
+    cols: np.ndarray
+    filled: np.ndarray | None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_bars, n_symbols)``."""
+        return (self.axis.len(), len(self.symbols))
+
+
+def layout(panel: pl.DataFrame, freq: str) -> Layout:
+    """Place the panel's rows on the regular grid of its bar frequency.
+
+    Raises
+    ------
+    DataError
+        If a bar time is not on the grid anchored at the first bar (mixed bar offsets).
+    """
+    step = freq_to_timedelta(freq)
+    if panel.height == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return Layout(pl.Series("ts", [], dtype=TS_DTYPE), (), empty, empty, None)
+    first = panel.get_column("ts").min()
+    last = panel.get_column("ts").max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    axis = pl.Series(
+        "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
+    ).cast(TS_DTYPE)
+    symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
+    rows, cols, on_grid = cell_index(panel, axis, symbols)
+    if not on_grid.all():
+        raise DataError(
+            f"expected every bar on one {freq} grid anchored at {first}, found "
+            f"{int((~on_grid).sum())} bar(s) off it",
+            column="ts",
+            fix="resample the panel (coinfactor.data.resample) or pass the right freq=",
+        )
+    filled = None
+    if FILLED_COLUMN in panel.columns:
+        filled = panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy().astype(bool)
+    return Layout(axis, symbols, rows, cols, filled)
+
+
+def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
+    """Pivot a column or expression of the panel onto the grid (NaN missing, fillers masked)."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    if isinstance(column, str) and column not in panel.columns:
+        raise DataError(
+            f"expected column {column!r} in the panel, got {panel.columns}",
+            column=column,
+            fix="compute or attach the column first",
+        )
+    v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
+    vals = v.to_numpy().astype(np.float64, copy=True)
+    if lay.filled is not None:
+        vals[lay.filled] = np.nan
+    out = np.full(lay.shape, np.nan)
+    out[lay.rows, lay.cols] = vals
+    return Wide(values=out, ts=lay.axis, symbols=lay.symbols,
+                name=column if isinstance(column, str) else "value")
+
+
+def check_window(window: int, name: str = "window") -> int:
+    """Validate a window length in bars."""
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ConfigError(f"expected {name} to be a whole number of bars >= 1, got {window!r}")
+    return window
+
+
+def min_count(window: int, min_periods: int | None) -> int:
+    """Resolve ``min_periods`` (None -> ``window``) and check ``1 <= min_periods <= window``."""
+    if min_periods is None:
+        return window
+    if isinstance(min_periods, bool) or not isinstance(min_periods, int) or not (
+        1 <= min_periods <= window
+    ):
+        raise ConfigError(
+            f"expected min_periods in 1..window={window} (or None for a full window), "
+            f"got {min_periods!r}"
+        )
+    return min_periods
+
+
+def shift(x: np.ndarray, k: int) -> np.ndarray:
+    """Shift rows down by ``k >= 0`` (``out[t] = x[t - k]``), NaN-filled; up when ``k < 0``."""
+    out = np.full_like(x, np.nan)
+    if k == 0:
+        out[:] = x
+    elif k > 0 and k < x.shape[0]:
+        out[k:] = x[:-k]
+    elif k < 0 and -k < x.shape[0]:
+        out[:k] = x[-k:]
+    return out
+
+
+_BLOCK = 4096  # rows per prefix-sum block (bounds the rounding of long histories)
+_DIRECT_MAX = 128  # windows up to this many rows are summed directly (no cancellation)
+
+
+def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing window sums and counts of the finite values of ``x`` along axis 0.
+
+    Windows of up to 128 rows are summed directly (one vectorised add per lag), so a sum only
+    carries the rounding of its own ``window`` values. Longer windows use prefix sums restarted
+    every ``max(4096, window)`` rows (each block's prefix starts ``window`` rows before the
+    block): their absolute error is about ``eps`` times the largest partial sum of the block,
+    which matters only when a window's values are many orders of magnitude below values that
+    left it. Either way the value at row ``t`` depends on rows ``<= t`` only and is
+    bit-identical on a truncated array.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_bars, n_symbols)
+        Values, NaN missing.
+    window : int
+        Window length in rows.
+
+    Returns
+    -------
+    sums, counts : ndarray of shape (n_bars, n_symbols)
+        Sum of the finite values in rows ``t - window + 1 .. t`` and how many there are.
+    """
+    if window <= _DIRECT_MAX:
+        ok = np.isfinite(x)
+        xz = np.where(ok, x, 0.0)
+        sums = xz.copy()
+        for lag in range(1, min(window, x.shape[0])):
+            sums[lag:] += xz[:-lag]
+        cc = np.cumsum(ok, axis=0, dtype=np.int64)  # integer prefix sums are exact
+        counts = cc.copy()
+        if window < x.shape[0]:
+            counts[window:] -= cc[:-window]
+        return sums, counts
+    ok = np.isfinite(x)
+    xz = np.where(ok, x, 0.0)
+    n = x.shape[0]
+    sums = np.empty_like(xz)
+    counts = np.empty(x.shape, dtype=np.int64)
+    block = max(_BLOCK, window)
+    for start in range(0, n, block):
+        lo, hi = max(0, start - window), min(n, start + block)
+        a = start - lo  # local row of the block's first output
+        first = max(a, window)  # first local row with a full look-back inside the segment
+        for src, dst in ((xz, sums), (ok, counts)):
+            cs = np.cumsum(src[lo:hi], axis=0, dtype=dst.dtype)
+            out = dst[start:hi]
+            out[:] = cs[a:]
+            if first < hi - lo:
+                out[first - a:] -= cs[first - window: hi - lo - window]
+    return sums, counts
+
+
+def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Trailing mean of the finite values, NaN where fewer than ``min_periods`` are present."""
+    sums, counts = rolling_sum(x, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums / counts
+    return np.where(counts >= min_periods, out, np.nan)
+
+
+def log_returns(close: np.ndarray) -> np.ndarray:
+    """``log(close[t] / close[t-1])`` on the grid; NaN when either bar is missing."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log(close / shift(close, 1))
+
+
+def simple_returns(close: np.ndarray) -> np.ndarray:
+    """``close[t] / close[t-1] - 1`` on the grid; NaN when either bar is missing."""
+    return close / shift(close, 1) - 1.0
+
+
+def annualisation(freq: str) -> float:
+    """Periods per year of the bar frequency (the one annualisation function)."""
+    return periods_per_year(freq)
+
+
+def to_long(panel: pl.DataFrame, values: np.ndarray, lay: Layout, name: str) -> pl.DataFrame:
+    """Return ``ts, symbol, <name>`` with exactly the panel's rows, in the panel's order.
+
+    Cells that are NaN or infinite come out as null.
+    """
+    v = values[lay.rows, lay.cols] if panel.height else np.empty(0)
+    v = np.where(np.isfinite(v), v, np.nan)
+    return panel.select("ts", "symbol").with_columns(pl.Series(name, v).fill_nan(None))
