@@ -1,0 +1,429 @@
+"""Rolling ordinary least squares for many series in one call.
+
+Every window's regression is solved from window sums of cross products (``X'X``, ``X'y``,
+``y'y``), built from blocked prefix sums (see :mod:`coinfactor.rolling._sums`), so the cost is
+linear in the number of rows and does not depend on the window length, and the result at the
+end of a very long series is as exact as at its start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.rolling._solve import sym_pinv
+from coinfactor.rolling._sums import BlockedWindowSum, window_count
+
+_CHUNK_ELEMENTS = 1 << 20
+"""Target number of float64 elements in one chunk's largest work array (~8 MB): small work
+arrays are reused by the allocator instead of being mapped (and page-faulted) afresh."""
+
+
+@dataclass(frozen=True, eq=False)
+class RollingOLSResult:
+    """Results of :func:`rolling_ols`; arrays are read-only.
+
+    Shapes below are for ``y`` of shape ``(T, N)``; for ``y`` of shape ``(T,)`` the ``N`` axis
+    is absent. Cells that are not fitted (an incomplete first window, or fewer than ``min_nobs``
+    valid rows) hold NaN (``rank`` holds 0).
+
+    Attributes
+    ----------
+    params : ndarray of shape (T, N, p)
+        Coefficients, the constant first when ``add_constant`` (``p = k + 1``), else ``p = k``.
+    rsquared : ndarray of shape (T, N)
+        R²: centred (``1 - SSR / sum((y - mean(y))**2)``) when the model has a constant
+        (``add_constant`` or a constant column in ``X``), else uncentred (``1 - SSR / y'y``),
+        as statsmodels. NaN when the denominator is zero.
+    ssr : ndarray of shape (T, N)
+        Residual sum of squares, in squared units of ``y``.
+    nobs : ndarray of int32, shape (T, N)
+        Number of valid rows (finite ``y`` and finite ``X`` row) in each window, fitted or not.
+    rank : ndarray of int32, shape (T, N)
+        Numerical rank of the window's design, constant included; ``rank < p`` marks a
+        rank-deficient window, whose ``params`` are the minimum-norm solution.
+    has_constant : bool
+        Whether the model has a constant (added, or a constant column of ``X``).
+    window : int
+        Window length in rows.
+    min_nobs : int
+        Minimum number of valid rows for a fit.
+    add_constant : bool
+        Whether a constant was added.
+    """
+
+    params: np.ndarray
+    rsquared: np.ndarray
+    ssr: np.ndarray
+    nobs: np.ndarray
+    rank: np.ndarray
+    window: int
+    min_nobs: int
+    add_constant: bool
+    has_constant: bool
+
+    def __post_init__(self) -> None:
+        for name in ("params", "rsquared", "ssr", "nobs", "rank"):
+            getattr(self, name).flags.writeable = False
+
+    @cached_property
+    def rsquared_adj(self) -> np.ndarray:
+        """Adjusted R², shape of ``rsquared``.
+
+        ``1 - (nobs - c) / (nobs - rank) * (1 - R²)`` with ``c = 1`` when the model has a
+        constant, else 0 (statsmodels' definition); NaN when ``nobs <= rank``.
+        """
+        c = 1.0 if self.has_constant else 0.0
+        df = (self.nobs - self.rank).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(df > 0, 1.0 - (self.nobs - c) / df * (1.0 - self.rsquared), np.nan)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def resid_std(self) -> np.ndarray:
+        """Residual standard error ``sqrt(ssr / (nobs - rank))`` in units of ``y``."""
+        df = (self.nobs - self.rank).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(df > 0, np.sqrt(self.ssr / df), np.nan)
+        out.flags.writeable = False
+        return out
+
+    @property
+    def n_regressors(self) -> int:
+        """Number of coefficients per fit ``p`` (the constant included)."""
+        return int(self.params.shape[-1])
+
+    def summary(self) -> str:
+        """Plain-text summary: shape, settings, share fitted, mean R², rank-deficient windows."""
+        fitted = np.isfinite(self.rsquared)
+        n_fit = int(fitted.sum())
+        deficient = int(((self.rank < self.n_regressors) & (self.rank > 0)).sum())
+        mean_r2 = float(np.mean(self.rsquared[fitted])) if n_fit else float("nan")
+        return "\n".join([
+            "RollingOLSResult",
+            f"  shape (rows, [series,] params)  {self.params.shape}",
+            f"  window / min_nobs               {self.window} / {self.min_nobs}",
+            f"  constant added                  {self.add_constant}",
+            f"  fitted cells                    {n_fit} of {self.rsquared.size}",
+            f"  mean R²                         {mean_r2:.6g}",
+            f"  rank-deficient fitted cells     {deficient}",
+        ])
+
+
+def rolling_ols(
+    y: Any,
+    X: Any,
+    window: int,
+    *,
+    min_nobs: int | None = None,
+    add_constant: bool = True,
+    rank_tol: float = 1e-10,
+) -> RollingOLSResult:
+    """Fit rolling OLS of one or many series on shared or per-series regressors.
+
+    Row ``t`` is fitted on rows ``t - window + 1 .. t`` (the first ``window - 1`` rows are not
+    fitted), dropping rows where ``y`` or any regressor of that row is missing (NaN or inf),
+    exactly as statsmodels ``RollingOLS(..., missing="drop")``.
+
+    Parameters
+    ----------
+    y : array_like of shape (T,) or (T, N)
+        Dependent series (e.g. returns of N coins), NaN for missing.
+    X : array_like of shape (T, k) or (T, N, k)
+        Regressors shared by all series, or one set per series (e.g. a leave-one-out market).
+        ``(T, N, k)`` needs ``y`` of shape ``(T, N)``.
+    window : int
+        Window length in rows (>= 1).
+    min_nobs : int, optional
+        Fewest valid rows in a window for a fit; default the number of coefficients ``p``.
+        Must satisfy ``p <= min_nobs <= window``.
+    add_constant : bool, default True
+        Prepend a constant (intercept) column.
+    rank_tol : float, default 1e-10
+        Rank tolerance, see Notes.
+
+    Returns
+    -------
+    RollingOLSResult
+        ``params``, ``rsquared``, ``rsquared_adj``, ``resid_std``, ``nobs``, ``rank``.
+
+    Raises
+    ------
+    DataError
+        On arrays of the wrong dimension or mismatched lengths.
+    ConfigError
+        On a bad ``window`` or ``min_nobs``.
+
+    Notes
+    -----
+    Window sums of cross products come from prefix sums that restart every ``window`` rows, so
+    each is a sum of at most ``2 * window`` terms: no drift along the series. Values are first
+    shifted by the first valid observation of each column (past data only), which removes a
+    large level without changing any fitted value. With a constant, the slopes solve the
+    centred normal equations ``Sxx_c b = Sxy_c`` and the constant is ``mean(y) - mean(x) b``.
+
+    When ``X`` is shared, ``X'X`` and its factorisation are shared by all series whose window
+    has no missing ``y``; only series with missing values inside a window get their own sums,
+    and only in those windows.
+
+    *Rank deficiency* (e.g. the market factor plus all buckets of one family, which sum to it)
+    is detected per window: the centred ``X'X`` is scaled to a correlation matrix and a
+    Cholesky pivot at or below ``rank_tol`` (a regressor whose variance is explained by the
+    previous ones up to ``rank_tol``) marks the window rank deficient. Such windows get the
+    minimum-norm slopes (eigenvalues of the centred ``X'X`` below ``rank_tol`` times the
+    largest are dropped) — with a constant, the norm is that of the slopes, the constant being
+    fitted, which equals ``np.linalg.lstsq`` on window-demeaned data. R² is the same for every
+    least-squares solution; the adjusted R² and residual standard error use the rank.
+
+    R² is computed as explained / total sum of squares, accurate to rounding for small R²;
+    for near-perfect fits the residual sum of squares loses relative precision.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((500, 2))
+    >>> y = 0.1 + x @ np.array([1.0, -2.0]) + 0.01 * rng.standard_normal((500,))
+    >>> res = rolling_ols(y, x, window=100)
+    >>> np.round(res.params[-1], 2)
+    array([ 0.1,  1. , -2. ])
+    """
+    y_arr = np.asarray(y, dtype=np.float64)
+    x_arr = np.asarray(X, dtype=np.float64)
+    single = y_arr.ndim == 1
+    if y_arr.ndim not in (1, 2):
+        raise DataError(f"rolling_ols: expected y of shape (T,) or (T, N), got {y_arr.shape}")
+    y2 = y_arr[:, None] if single else y_arr
+    n_rows, n_series = y2.shape
+    if x_arr.ndim == 2:
+        shared = True
+    elif x_arr.ndim == 3 and not single:
+        shared = False
+        if x_arr.shape[1] != n_series:
+            raise DataError(
+                f"rolling_ols: X of shape (T, N, k) must have N = {n_series} (y's columns), "
+                f"got {x_arr.shape}", fix="pass X with one regressor set per column of y")
+    else:
+        raise DataError(
+            f"rolling_ols: expected X of shape (T, k), or (T, N, k) with y of shape (T, N); "
+            f"got X {x_arr.shape} and y {y_arr.shape}")
+    if x_arr.shape[0] != n_rows:
+        raise DataError(
+            f"rolling_ols: y has {n_rows} rows but X has {x_arr.shape[0]}",
+            fix="align y and X on the same time axis")
+    k = x_arr.shape[-1]
+    if k < 1:
+        raise DataError("rolling_ols: X has no regressor columns (k = 0)")
+    p = k + int(add_constant)
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+        raise ConfigError(f"rolling_ols: window must be an integer >= 1, got {window!r}")
+    window = int(window)
+    min_nobs = p if min_nobs is None else min_nobs
+    if isinstance(min_nobs, bool) or not isinstance(min_nobs, int | np.integer) or not (
+            p <= min_nobs <= window):
+        raise ConfigError(
+            f"rolling_ols: min_nobs must be an integer between the number of coefficients "
+            f"({p}) and the window ({window}), got {min_nobs!r}")
+    min_nobs = int(min_nobs)
+
+    finite_y = np.isfinite(y2)
+    if shared:
+        x3 = x_arr[:, None, :]
+        vx = np.asarray(np.isfinite(x_arr).all(axis=1))[:, None]
+    else:
+        x3 = x_arr
+        vx = np.asarray(np.isfinite(x_arr).all(axis=2))
+    cell = vx & finite_y
+    nobs = window_count(cell, window).astype(np.int32)
+    started = (np.arange(n_rows) >= window - 1)[:, None]
+    enough = started & (nobs >= min_nobs)
+    has_const = add_constant or _has_constant_column(x3, vx)
+    sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
+
+    out = _Outputs(n_rows, n_series, p)
+    settings = _Settings(window, add_constant, has_const, rank_tol)
+    if shared:
+        nx = window_count(vx, window).astype(np.int32)
+        own = enough & (nx != nobs)   # windows with a missing y: own sums needed
+        _fit(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, None)
+        cols = np.flatnonzero(own.any(axis=0))
+        if cols.size:
+            _fit(x3, cell[:, cols], y2[:, cols], cell[:, cols], nobs[:, cols], sx,
+                 sy[cols], settings, out, own[:, cols], cols)
+    else:
+        _fit(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, None)
+
+    def shape(a: np.ndarray) -> np.ndarray:
+        return a[:, 0] if single else a
+
+    return RollingOLSResult(
+        params=shape(out.params), rsquared=shape(out.rsquared), ssr=shape(out.ssr),
+        nobs=shape(nobs), rank=shape(out.rank), window=window, min_nobs=min_nobs,
+        add_constant=add_constant, has_constant=has_const,
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    window: int
+    add_constant: bool
+    has_const: bool
+    rank_tol: float
+
+
+class _Outputs:
+    """Output arrays, allocated empty: every cell is written once (value or NaN)."""
+
+    def __init__(self, n_rows: int, n_series: int, p: int) -> None:
+        self.params = np.empty((n_rows, n_series, p))
+        self.rsquared = np.empty((n_rows, n_series))
+        self.ssr = np.empty((n_rows, n_series))
+        self.rank = np.empty((n_rows, n_series), dtype=np.int32)
+
+
+def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
+    """Whether some regressor is one non-zero value on every valid row (statsmodels' test)."""
+    for j in range(x3.shape[-1]):
+        vals = np.broadcast_to(x3[..., j], valid.shape)[valid]
+        if vals.size and vals[0] != 0 and np.all(vals == vals[0]):
+            return True
+    return False
+
+
+def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
+            enabled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """First valid observation of each regressor column (per series) and of each series."""
+    n_x, k = x3.shape[1], x3.shape[2]
+    n_series = y2.shape[1]
+    if not enabled:
+        return np.zeros((n_x, k)), np.zeros(n_series)
+    first_x = np.argmax(vx, axis=0)
+    sx = np.where(np.asarray(vx.any(axis=0))[:, None], x3[first_x, np.arange(n_x)], 0.0)
+    first_y = np.argmax(cell, axis=0)
+    sy = np.where(cell.any(axis=0), y2[first_y, np.arange(n_series)], 0.0)
+    return sx, sy
+
+
+def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
+         count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
+         write: np.ndarray, cols: np.ndarray | None) -> None:
+    """Fit every window of the given series chunk by chunk; cells outside ``write`` get NaN.
+
+    ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
+    all series) or the number of series. With ``cols`` given, only those output columns are
+    (over)written, and only where ``write``.
+    """
+    n_rows, k = x3.shape[0], x3.shape[2]
+    n_series, n_x = y2.shape[1], xmask.shape[1]
+    w = settings.window
+    const = settings.add_constant
+    p = k + int(const)
+    blocks = max(1, _CHUNK_ELEMENTS // (w * (n_series * p + n_x * p * p)))
+    step = min(blocks * w, -(-n_rows // w) * w)
+    centred_tss = settings.has_const and not const
+    sum_zz = BlockedWindowSum(w, step, (n_x, p, p))
+    sum_zy = BlockedWindowSum(w, step, (n_series, p))
+    sum_yy = BlockedWindowSum(w, step, (n_series,))
+    sum_y = BlockedWindowSum(w, step, (n_series,) if centred_tss else (0,))
+    zc = np.zeros((step, n_x, p))
+    yc = np.zeros((step, n_series))
+    for c0 in range(0, n_rows, step):
+        c1 = min(n_rows, c0 + step)
+        n_c = c1 - c0
+        rows = slice(c0, c1)
+        sel = write[rows]
+        z, yv = zc[:n_c], yc[:n_c]
+        z[...] = 0.0
+        np.subtract(x3[rows], sx, out=z[..., p - k :], where=xmask[rows, :, None])
+        if const:
+            z[..., 0] = xmask[rows]
+        yv[...] = 0.0
+        np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
+        np.multiply(z[..., :, None], z[..., None, :], out=sum_zz.buffer(n_c))
+        s_zz = sum_zz.window_sums(n_c)
+        np.multiply(yv[..., None], z, out=sum_zy.buffer(n_c))
+        s_zy = sum_zy.window_sums(n_c)
+        np.multiply(yv, yv, out=sum_yy.buffer(n_c))
+        s_yy = sum_yy.window_sums(n_c)
+        mean_sq = None
+        if centred_tss:   # a constant column in X: R² is centred, as statsmodels
+            sum_y.buffer(n_c)[...] = yv
+            s_y = sum_y.window_sums(n_c)
+            mean_sq = s_y * s_y / count[rows]
+        if cols is None:
+            _solve_chunk(s_zz, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[rows],
+                         out.rsquared[rows], out.ssr[rows], out.rank[rows], sel)
+        elif sel.any():
+            prm = np.empty((c1 - c0, n_series, p))
+            rsq, ssr = np.empty((c1 - c0, n_series)), np.empty((c1 - c0, n_series))
+            rank = np.empty((c1 - c0, n_series), dtype=np.int32)
+            _solve_chunk(s_zz, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rank,
+                         sel)
+            tt, jj = np.nonzero(sel)
+            for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
+                                (out.rank, rank)):
+                target[c0 + tt, cols[jj]] = val[tt, jj]
+
+
+def _solve_chunk(s_zz: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
+                 mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
+                 settings: _Settings, params: np.ndarray, rsq: np.ndarray, ssr: np.ndarray,
+                 rank: np.ndarray, sel: np.ndarray) -> None:
+    """Coefficients and fit statistics of one chunk from window sums of the shifted data.
+
+    ``s_zz`` (L, B, p, p), ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the
+    ``n * mean(y)**2`` term of a centred R² without an added constant (else None); writes
+    ``params`` (L, N, p), ``rsq``, ``ssr``, ``rank`` (L, N), NaN / 0 outside ``sel``.
+    """
+    const = settings.add_constant
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if const:
+            n = s_zz[..., 0, 0]
+            xbar = s_zz[..., 0, 1:] / n[..., None]
+            raw = s_zz[..., 1:, 1:]
+            sxx = raw - s_zz[..., 1:, 0, None] * xbar[..., None, :]
+            # a regressor constant over the window leaves only rounding after centring
+            flat = np.diagonal(sxx, axis1=-2, axis2=-1) <= settings.rank_tol * np.diagonal(
+                raw, axis1=-2, axis2=-1)
+            sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
+            g_x, rk = sym_pinv(sxx, settings.rank_tol)
+            # inverse of the full [1, x] cross-product matrix from the centred one
+            g = np.empty_like(s_zz)
+            g[..., 1:, 1:] = g_x
+            gx = -(g_x @ xbar[..., None])[..., 0]
+            g[..., 1:, 0] = gx
+            g[..., 0, 1:] = gx
+            g[..., 0, 0] = 1.0 / n - np.einsum("...i,...i->...", xbar, gx)
+            rk = rk + 1
+        else:
+            g, rk = sym_pinv(s_zz, settings.rank_tol)
+        if g.shape[1] == 1:
+            np.matmul(s_zy, g[:, 0], out=params)       # g is symmetric
+        else:
+            np.matmul(g, s_zy[..., None], out=params[..., None])
+        fitted = np.einsum("...i,...i->...", params, s_zy)
+        if const:
+            s_y = s_zy[..., 0]
+            mean_sq = s_y * s_y / np.broadcast_to(n, s_y.shape)
+            if sx.shape[0] == 1:
+                params[..., 0] += sy - params[..., 1:] @ sx[0]
+            else:
+                params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], sx)
+        if mean_sq is None:
+            tss, explained = s_yy, fitted
+        else:
+            tss, explained = s_yy - mean_sq, fitted - mean_sq
+        np.divide(explained, tss, out=rsq)
+        np.maximum(tss - explained, 0.0, out=ssr)
+        rsq[~(tss > 0)] = np.nan
+    rank[...] = rk
+    off = ~sel
+    params[off] = np.nan
+    rsq[off] = np.nan
+    ssr[off] = np.nan
+    rank[off] = 0
