@@ -44,8 +44,8 @@ class ExposureResult:
 
     def mean_rsquared(self) -> float:
         """Mean R² over all fitted (coin, bar) cells."""
-        v = self.table.get_column("rsquared").drop_nans().drop_nulls()
-        return float(v.mean()) if v.len() else math.nan  # type: ignore[arg-type]
+        v = self.table.get_column("rsquared").to_numpy()
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
 
     def summary(self) -> str:
         """Plain-text summary: factors, window, cells fitted, mean R² and mean betas."""
@@ -58,7 +58,8 @@ class ExposureResult:
         deficient = self.table.filter(pl.col("rank") < 1 + len(self.factors)).height
         lines.append(f"  rank-deficient {deficient}")
         for f in self.factors:
-            mean = self.table.get_column(f"beta_{f}").mean()
+            v = self.table.get_column(f"beta_{f}").to_numpy()
+            mean = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
             lines.append(f"  mean beta_{f:<20} {mean:.4f}")
         return "\n".join(lines)
 
