@@ -84,6 +84,19 @@ def test_min_nobs_matches_statsmodels(min_nobs):
         _assert_matches(res, j, _statsmodels(y[:, j], x, 60, min_nobs=min_nobs))
 
 
+def test_late_listing_and_gap_far_into_the_series_match_statsmodels():
+    """Own sums are computed only over the blocks that need them (from one block before):
+    a late listing and a late gap exercise that offset path."""
+    y, x = _ragged(seed=13, n_rows=900)
+    y, x = y[:, [0, 1, 4]], x.copy()
+    x[250:253] = 0.001                   # no missing factor rows
+    y[:, 0] = np.where(np.arange(900) == 700, np.nan, y[:, 0] + 0.0)
+    y[:, 0][100:130] = 0.01
+    res = rolling_ols(y, x, 60)
+    for j in range(3):
+        _assert_matches(res, j, _statsmodels(y[:, j], x, 60))
+
+
 def test_per_series_x_matches_statsmodels():
     y, x = _ragged(seed=2)
     rng = np.random.default_rng(3)

@@ -253,8 +253,13 @@ def rolling_ols(
         _fit(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, None)
         cols = np.flatnonzero(own.any(axis=0))
         if cols.size:
-            _fit(x3, cell[:, cols], y2[:, cols], cell[:, cols], nobs[:, cols], sx,
-                 sy[cols], settings, out, own[:, cols], cols)
+            # only the blocks holding such windows, from one block before (for the carry)
+            busy = np.flatnonzero(own[:, cols].any(axis=1))
+            start = max(0, (int(busy[0]) // window - 1) * window)
+            span = slice(start, int(busy[-1]) + 1)
+            sub = cell[span][:, cols]
+            _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
+                 settings, out, own[span][:, cols], cols, offset=start)
     else:
         _fit(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, None)
 
@@ -311,12 +316,13 @@ def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
 
 def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
-         write: np.ndarray, cols: np.ndarray | None) -> None:
+         write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0) -> None:
     """Fit every window of the given series chunk by chunk; cells outside ``write`` get NaN.
 
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
     all series) or the number of series. With ``cols`` given, only those output columns are
-    (over)written, and only where ``write``.
+    (over)written, and only where ``write``. Input row 0 is output row ``offset`` (a
+    multiple of the window, so blocks stay aligned with the whole series).
     """
     n_rows, k = x3.shape[0], x3.shape[2]
     n_series, n_x = y2.shape[1], xmask.shape[1]
@@ -356,8 +362,9 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             s_y = sum_y.window_sums(n_c)
             mean_sq = s_y * s_y / count[rows]
         if cols is None:
-            _solve_chunk(s_zz, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[rows],
-                         out.rsquared[rows], out.ssr[rows], out.rank[rows], sel)
+            dest = slice(offset + c0, offset + c1)
+            _solve_chunk(s_zz, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
+                         out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
         elif sel.any():
             prm = np.empty((c1 - c0, n_series, p))
             rsq, ssr = np.empty((c1 - c0, n_series)), np.empty((c1 - c0, n_series))
@@ -367,7 +374,7 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             tt, jj = np.nonzero(sel)
             for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
                                 (out.rank, rank)):
-                target[c0 + tt, cols[jj]] = val[tt, jj]
+                target[offset + c0 + tt, cols[jj]] = val[tt, jj]
 
 
 def _solve_chunk(s_zz: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
