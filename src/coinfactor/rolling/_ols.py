@@ -239,7 +239,7 @@ def rolling_ols(
         x3 = x_arr
         vx = np.asarray(np.isfinite(x_arr).all(axis=2))
     cell = vx & finite_y
-    nobs = window_count(cell, window).astype(np.int32)
+    nobs = window_count(cell, window).astype(np.int32, copy=False)
     started = (np.arange(n_rows) >= window - 1)[:, None]
     enough = started & (nobs >= min_nobs)
     has_const = add_constant or _has_constant_column(x3, vx)
@@ -248,7 +248,7 @@ def rolling_ols(
     out = _Outputs(n_rows, n_series, p)
     settings = _Settings(window, add_constant, has_const, rank_tol)
     if shared:
-        nx = window_count(vx, window).astype(np.int32)
+        nx = window_count(vx, window)
         own = enough & (nx != nobs)   # windows with a missing y: own sums needed
         _fit(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, None)
         cols = np.flatnonzero(own.any(axis=0))
@@ -329,29 +329,26 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     w = settings.window
     const = settings.add_constant
     p = k + int(const)
-    blocks = max(1, _CHUNK_ELEMENTS // (w * (n_series * p + n_x * p * p)))
-    step = min(blocks * w, -(-n_rows // w) * w)
+    n_blocks = -(-n_rows // w)
+    step = w * min(n_blocks, max(1, _CHUNK_ELEMENTS // (w * (n_series * p + n_x * p * p))))
+    # regressor side (X'X and its factorisation) in longer chunks when it is shared: many
+    # small matrices per vectorised call
+    x_step = step * max(1, min(-(-n_rows // step), _CHUNK_ELEMENTS // (step * n_x * p * p)))
     centred_tss = settings.has_const and not const
-    sum_zz = BlockedWindowSum(w, step, (n_x, p, p))
+    x_side = _RegressorSide(x3, xmask, sx, settings, x_step)
     sum_zy = BlockedWindowSum(w, step, (n_series, p))
     sum_yy = BlockedWindowSum(w, step, (n_series,))
     sum_y = BlockedWindowSum(w, step, (n_series,) if centred_tss else (0,))
-    zc = np.zeros((step, n_x, p))
     yc = np.zeros((step, n_series))
     for c0 in range(0, n_rows, step):
         c1 = min(n_rows, c0 + step)
         n_c = c1 - c0
         rows = slice(c0, c1)
         sel = write[rows]
-        z, yv = zc[:n_c], yc[:n_c]
-        z[...] = 0.0
-        np.subtract(x3[rows], sx, out=z[..., p - k :], where=xmask[rows, :, None])
-        if const:
-            z[..., 0] = xmask[rows]
+        z, g, rank, n = x_side.rows(c0, c1)
+        yv = yc[:n_c]
         yv[...] = 0.0
         np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
-        np.multiply(z[..., :, None], z[..., None, :], out=sum_zz.buffer(n_c))
-        s_zz = sum_zz.window_sums(n_c)
         np.multiply(yv[..., None], z, out=sum_zy.buffer(n_c))
         s_zy = sum_zy.window_sums(n_c)
         np.multiply(yv, yv, out=sum_yy.buffer(n_c))
@@ -363,56 +360,105 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             mean_sq = s_y * s_y / count[rows]
         if cols is None:
             dest = slice(offset + c0, offset + c1)
-            _solve_chunk(s_zz, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
+            _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
                          out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
         elif sel.any():
-            prm = np.empty((c1 - c0, n_series, p))
-            rsq, ssr = np.empty((c1 - c0, n_series)), np.empty((c1 - c0, n_series))
-            rank = np.empty((c1 - c0, n_series), dtype=np.int32)
-            _solve_chunk(s_zz, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rank,
+            prm = np.empty((n_c, n_series, p))
+            rsq, ssr = np.empty((n_c, n_series)), np.empty((n_c, n_series))
+            rk = np.empty((n_c, n_series), dtype=np.int32)
+            _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rk,
                          sel)
             tt, jj = np.nonzero(sel)
             for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
-                                (out.rank, rank)):
+                                (out.rank, rk)):
                 target[offset + c0 + tt, cols[jj]] = val[tt, jj]
 
 
-def _solve_chunk(s_zz: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
-                 mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
+class _RegressorSide:
+    """Shifted regressor rows and the (pseudo-)inverse of each window's ``Z'Z``, by chunks."""
+
+    def __init__(self, x3: np.ndarray, xmask: np.ndarray, sx: np.ndarray,
+                 settings: _Settings, step: int) -> None:
+        self.x3, self.xmask, self.sx, self.settings, self.step = x3, xmask, sx, settings, step
+        k = x3.shape[2]
+        self.p = k + int(settings.add_constant)
+        self.sums = BlockedWindowSum(settings.window, step, (xmask.shape[1], self.p, self.p))
+        self.z = np.zeros((step, xmask.shape[1], self.p))
+        self.start = -1
+        self.stop = -1
+        self.g = self.rank = self.n = np.empty(0)
+
+    def rows(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Shifted regressors (L, B, p), inverse (L, B, p, p), rank (L, B), count (L, B)."""
+        if c0 >= self.stop:
+            self._advance(c0)
+        a, b = c0 - self.start, c1 - self.start
+        return self.z[a:b], self.g[a:b], self.rank[a:b], self.n[a:b]
+
+    def _advance(self, c0: int) -> None:
+        x3, p, k = self.x3, self.p, self.x3.shape[2]
+        c1 = min(x3.shape[0], c0 + self.step)
+        rows = slice(c0, c1)
+        n_c = c1 - c0
+        z = self.z[:n_c]
+        z[...] = 0.0
+        np.subtract(x3[rows], self.sx, out=z[..., p - k :], where=self.xmask[rows, :, None])
+        if self.settings.add_constant:
+            z[..., 0] = self.xmask[rows]
+        np.multiply(z[..., :, None], z[..., None, :], out=self.sums.buffer(n_c))
+        s_zz = self.sums.window_sums(n_c)
+        self.g, self.rank, self.n = _invert(s_zz, self.settings)
+        self.start, self.stop = c0, c1
+
+
+def _invert(s_zz: np.ndarray, settings: _Settings) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray]:
+    """(Pseudo-)inverse of window ``Z'Z`` (L, B, p, p), its rank and the window's row count.
+
+    With a constant, the slopes' block is inverted centred (rank deficiency is judged on the
+    centred regressors) and the full inverse is rebuilt from it, so that ``G @ Z'y`` gives the
+    constant and the minimum-norm slopes.
+    """
+    tol = settings.rank_tol
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not settings.add_constant:
+            g, rk = sym_pinv(s_zz, tol)
+            return g, rk, np.empty(s_zz.shape[:-2])
+        n = s_zz[..., 0, 0].copy()
+        xbar = s_zz[..., 0, 1:] / n[..., None]
+        raw = s_zz[..., 1:, 1:]
+        sxx = raw - s_zz[..., 1:, 0, None] * xbar[..., None, :]
+        # a regressor constant over the window leaves only rounding after centring
+        flat = np.diagonal(sxx, axis1=-2, axis2=-1) <= tol * np.diagonal(raw, axis1=-2,
+                                                                          axis2=-1)
+        sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
+        g_x, rk = sym_pinv(sxx, tol)
+        g = np.empty_like(s_zz)
+        g[..., 1:, 1:] = g_x
+        gx = -np.einsum("...ij,...j->...i", g_x, xbar)
+        g[..., 1:, 0] = gx
+        g[..., 0, 1:] = gx
+        g[..., 0, 0] = 1.0 / n - np.einsum("...i,...i->...", xbar, gx)
+    return g, rk + 1, n
+
+
+def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
+                 s_yy: np.ndarray, mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
                  settings: _Settings, params: np.ndarray, rsq: np.ndarray, ssr: np.ndarray,
                  rank: np.ndarray, sel: np.ndarray) -> None:
     """Coefficients and fit statistics of one chunk from window sums of the shifted data.
 
-    ``s_zz`` (L, B, p, p), ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the
-    ``n * mean(y)**2`` term of a centred R² without an added constant (else None); writes
-    ``params`` (L, N, p), ``rsq``, ``ssr``, ``rank`` (L, N), NaN / 0 outside ``sel``.
+    ``g`` (L, B, p, p) inverse of ``Z'Z``, ``rk`` and ``n`` (L, B) its rank and row count,
+    ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the ``n * mean(y)**2`` term of a
+    centred R² without an added constant (else None); writes ``params`` (L, N, p), ``rsq``,
+    ``ssr``, ``rank`` (L, N), NaN / 0 outside ``sel``.
     """
     const = settings.add_constant
     with np.errstate(divide="ignore", invalid="ignore"):
-        if const:
-            n = s_zz[..., 0, 0]
-            xbar = s_zz[..., 0, 1:] / n[..., None]
-            raw = s_zz[..., 1:, 1:]
-            sxx = raw - s_zz[..., 1:, 0, None] * xbar[..., None, :]
-            # a regressor constant over the window leaves only rounding after centring
-            flat = np.diagonal(sxx, axis1=-2, axis2=-1) <= settings.rank_tol * np.diagonal(
-                raw, axis1=-2, axis2=-1)
-            sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
-            g_x, rk = sym_pinv(sxx, settings.rank_tol)
-            # inverse of the full [1, x] cross-product matrix from the centred one
-            g = np.empty_like(s_zz)
-            g[..., 1:, 1:] = g_x
-            gx = -(g_x @ xbar[..., None])[..., 0]
-            g[..., 1:, 0] = gx
-            g[..., 0, 1:] = gx
-            g[..., 0, 0] = 1.0 / n - np.einsum("...i,...i->...", xbar, gx)
-            rk = rk + 1
-        else:
-            g, rk = sym_pinv(s_zz, settings.rank_tol)
         if g.shape[1] == 1:
             np.matmul(s_zy, g[:, 0], out=params)       # g is symmetric
         else:
-            np.matmul(g, s_zy[..., None], out=params[..., None])
+            np.einsum("...ij,...j->...i", g, s_zy, out=params)
         fitted = np.einsum("...i,...i->...", params, s_zy)
         if const:
             s_y = s_zy[..., 0]

@@ -34,31 +34,27 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """
     k = s.shape[-1]
     batch = s.shape[:-2]
-    finite = np.isfinite(s).all(axis=(-2, -1))
-    s = np.where(finite[..., None, None], s, 0.0)
+    finite = np.asarray(np.isfinite(s).all(axis=(-2, -1)))
+    if not finite.all():
+        s = np.where(finite[..., None, None], s, 0.0)
     diag = np.diagonal(s, axis1=-2, axis2=-1)
     pos = diag > 0
     d = np.where(pos, 1.0 / np.sqrt(np.where(pos, diag, 1.0)), 0.0)
-    c = s * d[..., :, None] * d[..., None, :]
-    deficient = ~pos.all(axis=-1)
-    lo = np.zeros_like(c)
-    for j in range(k):
-        row = lo[..., j, :j]
-        piv = c[..., j, j] - np.einsum("...i,...i->...", row, row)
-        bad = ~(piv > tol)
-        deficient |= bad
-        root = np.sqrt(np.where(bad, 1.0, piv))
-        lo[..., j, j] = root
-        if j + 1 < k:
-            below = c[..., j + 1 :, j] - (lo[..., j + 1 :, :j] @ row[..., :, None])[..., 0]
-            lo[..., j + 1 :, j] = below / root[..., None]
-    inv_lo = np.zeros_like(c)
-    for j in range(k):
-        acc = -(lo[..., j : j + 1, :j] @ inv_lo[..., :j, :])[..., 0, :]
-        acc[..., j] += 1.0
-        inv_lo[..., j, :] = acc / lo[..., j, j, None]
-    g = np.swapaxes(inv_lo, -1, -2) @ inv_lo
-    g *= d[..., :, None] * d[..., None, :]
+    dd = d[..., :, None] * d[..., None, :]
+    c = s * dd
+    deficient = np.asarray(~pos.all(axis=-1))
+    eye = np.eye(k)
+    if (deficient | ~finite).any():
+        c = np.where((deficient | ~finite)[..., None, None], eye, c)
+    try:
+        piv = np.diagonal(np.linalg.cholesky(c), axis1=-2, axis2=-1) ** 2
+    except np.linalg.LinAlgError:   # some matrix is not numerically positive definite
+        piv = _cholesky_pivots(c)
+    deficient |= ~(piv > tol).all(axis=-1)
+    if deficient.any():
+        c = np.where(deficient[..., None, None], eye, c)
+    g = np.linalg.inv(c)
+    g *= dd
     rank = np.full(batch, k, dtype=np.int32)
     deficient &= finite
     if deficient.any():
@@ -66,8 +62,28 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
         top = w[..., -1:]
         keep = (w > tol * top) & (top > 0)
         inv_w = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
-        g[deficient] = (v * inv_w[..., None, :]) @ np.swapaxes(v, -1, -2)
+        g[deficient] = np.einsum("...ik,...k,...jk->...ij", v, inv_w, v)
         rank[deficient] = keep.sum(axis=-1)
     g[~finite] = np.nan
     rank[~finite] = 0
     return g, rank
+
+
+def _cholesky_pivots(c: np.ndarray) -> np.ndarray:
+    """Cholesky pivots of unit-diagonal matrices (..., k, k), tolerating failures.
+
+    A pivot at or below zero (a column in the span of the previous ones) is reported as is
+    and the factorisation continues as if it were one, so every matrix gets k pivots.
+    """
+    k = c.shape[-1]
+    lo = np.zeros_like(c)
+    piv = np.empty(c.shape[:-1])
+    for j in range(k):
+        row = lo[..., j, :j]
+        piv[..., j] = c[..., j, j] - np.einsum("...i,...i->...", row, row)
+        root = np.sqrt(np.where(piv[..., j] > 0, piv[..., j], 1.0))
+        lo[..., j, j] = root
+        if j + 1 < k:
+            below = c[..., j + 1 :, j] - np.einsum("...ri,...i->...r", lo[..., j + 1 :, :j], row)
+            lo[..., j + 1 :, j] = below / root[..., None]
+    return piv

@@ -9,7 +9,12 @@ the length of the series.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+_ROW_LOOP_MIN = 512
+"""Row width (elements) from which prefix sums are taken by a loop over rows."""
 
 
 class BlockedWindowSum:
@@ -74,7 +79,14 @@ class BlockedWindowSum:
         tail = buf.shape[1:]
         prefix = buf[: n_blocks * w].reshape((n_blocks, w, *tail))
         out = self._out[: n_blocks * w].reshape((n_blocks, w, *tail))
-        np.cumsum(prefix, axis=1, out=prefix)
+        if math.prod(tail) >= _ROW_LOOP_MIN:
+            # wide rows: adding row after row stays in cache and beats a strided cumsum
+            for b in range(n_blocks):
+                blk = prefix[b]
+                for i in range(1, w):
+                    blk[i] += blk[i - 1]
+        else:
+            np.cumsum(prefix, axis=1, out=prefix)
         # block b: prefix of block b plus the suffix of block b - 1 (its total minus its
         # prefix through the same row)
         if self._last is None:
@@ -102,10 +114,11 @@ def window_count(valid: np.ndarray, window: int) -> np.ndarray:
 
     Returns
     -------
-    ndarray of int64, shape (n_rows, ...)
+    ndarray of int32 (int64 from 2**31 rows), shape (n_rows, ...)
         Count at each row of valid rows among the last ``window`` (fewer at the start).
     """
-    c = np.cumsum(valid, axis=0, dtype=np.int64)
-    out = c.copy()
-    out[window:] -= c[:-window]
+    c = np.cumsum(valid, axis=0, dtype=np.int64 if valid.shape[0] >= 2**31 else np.int32)
+    out = np.empty_like(c)
+    out[:window] = c[:window]
+    np.subtract(c[window:], c[:-window], out=out[window:])
     return out
