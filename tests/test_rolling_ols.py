@@ -11,7 +11,7 @@ import pytest
 from statsmodels.regression.rolling import RollingOLS
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.rolling import rolling_ols
+from coinfactor.rolling import _ols, rolling_ols
 
 RTOL = 1e-8
 # elementwise relative error is undefined where a coefficient crosses zero: allow an absolute
@@ -291,3 +291,20 @@ def test_bad_shapes_raise_data_error(y, x, exc):
 def test_bad_window_or_min_nobs_raise_config_error(window, min_nobs):
     with pytest.raises(ConfigError):
         rolling_ols(np.zeros(20), np.zeros((20, 1)), window, min_nobs=min_nobs)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_threads_do_not_change_the_result(shared, monkeypatch):
+    """Stretches of rows fitted in threads give bit-identical results to one thread (small
+    chunks forced, so that the series splits into several stretches)."""
+    monkeypatch.setattr(_ols, "_CHUNK_ELEMENTS", 2000)
+    y, x = _ragged(seed=14, n_rows=3000)
+    if not shared:
+        x = np.repeat(x[:, None, :], y.shape[1], axis=1)
+    one = rolling_ols(y, x, 20, n_threads=1)
+    many = rolling_ols(y, x, 20, n_threads=3)
+    np.testing.assert_array_equal(one.params, many.params)
+    np.testing.assert_array_equal(one.rsquared, many.rsquared)
+    np.testing.assert_array_equal(one.rank, many.rank)
+    for j in range(y.shape[1]):
+        _assert_matches(many, j, _statsmodels(y[:, j], x if shared else x[:, j], 20))

@@ -13,6 +13,7 @@ from coinfactor.risk._factors import (
     FactorSet,
     LiquidityMeasure,
     MarketWeighting,
+    assign_buckets,
     bucket_labels,
     factor_returns,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "MarketWeighting",
     "RollingOLSResult",
     "SampleCovariance",
+    "assign_buckets",
     "bucket_labels",
     "exposures",
     "factor_returns",

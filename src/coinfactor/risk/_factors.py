@@ -192,7 +192,7 @@ def factor_returns(
             char = _beta_char(ret, mkt, beta_window, form_rows, min_coverage)
         else:
             char = _momentum_char(ret, momentum_windows, form_rows, min_coverage)
-        buckets = _bucketize(char, n_buckets)
+        buckets = assign_buckets(char, n_buckets)
         member = _apply_schedule(buckets, form_rows, len(ts))
         members[fam] = member
         bucket_ret = [_mean_where(ret, member == b) for b in range(n_buckets)]
@@ -317,10 +317,34 @@ def _momentum_char(ret: np.ndarray, windows: Sequence[int], form_rows: np.ndarra
     return out / len(windows)
 
 
-def _bucketize(char: np.ndarray, n_buckets: int) -> np.ndarray:
-    """Bucket index per formation row and coin (-1 unassigned); ties share the lowest rank."""
-    out = np.full(char.shape, -1, dtype=np.int8)
-    for i, row in enumerate(char):
+def assign_buckets(values: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Bucket index of each value along the last axis (0 = lowest), -1 where unassigned.
+
+    Values are ranked ascending among the finite ones; tied values share the lowest rank of
+    their group ("min" ranking, so ties never split across buckets); the bucket is
+    ``floor(rank * n_buckets / count)``. A row with fewer finite values than buckets is left
+    unassigned.
+
+    Parameters
+    ----------
+    values : ndarray of shape (..., n_assets)
+        Characteristic per asset (NaN for missing).
+    n_buckets : int
+        Number of buckets.
+
+    Returns
+    -------
+    ndarray of int8, same shape as ``values``
+
+    Examples
+    --------
+    >>> assign_buckets(np.array([3.0, 1.0, 2.0, np.nan, 1.0, 5.0]), 3)
+    array([ 1,  0,  1, -1,  0,  2], dtype=int8)
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    flat = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr.reshape(1, 1)
+    out = np.full(flat.shape, -1, dtype=np.int8)
+    for i, row in enumerate(flat):
         valid = np.isfinite(row)
         count = int(valid.sum())
         if count < n_buckets:
@@ -328,7 +352,7 @@ def _bucketize(char: np.ndarray, n_buckets: int) -> np.ndarray:
         vals = row[valid]
         rank_min = np.searchsorted(np.sort(vals), vals, side="left")
         out[i, valid] = (rank_min * n_buckets) // count
-    return out
+    return out.reshape(arr.shape)
 
 
 def _apply_schedule(buckets: np.ndarray, form_rows: np.ndarray, n_rows: int) -> np.ndarray:

@@ -8,6 +8,8 @@ end of a very long series is as exact as at its start.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -123,6 +125,7 @@ def rolling_ols(
     min_nobs: int | None = None,
     add_constant: bool = True,
     rank_tol: float = 1e-10,
+    n_threads: int | None = None,
 ) -> RollingOLSResult:
     """Fit rolling OLS of one or many series on shared or per-series regressors.
 
@@ -146,6 +149,9 @@ def rolling_ols(
         Prepend a constant (intercept) column.
     rank_tol : float, default 1e-10
         Rank tolerance, see Notes.
+    n_threads : int, optional
+        Threads working on consecutive stretches of rows (default: the number of CPUs). The
+        result does not depend on it.
 
     Returns
     -------
@@ -177,8 +183,10 @@ def rolling_ols(
     previous ones up to ``rank_tol``) marks the window rank deficient. Such windows get the
     minimum-norm slopes (eigenvalues of the centred ``X'X`` below ``rank_tol`` times the
     largest are dropped) — with a constant, the norm is that of the slopes, the constant being
-    fitted, which equals ``np.linalg.lstsq`` on window-demeaned data. R² is the same for every
-    least-squares solution; the adjusted R² and residual standard error use the rank.
+    fitted, which equals ``np.linalg.lstsq`` on window-demeaned data. A regressor whose centred
+    sum of squares in a window is at most ``rank_tol`` times its uncentred one is constant
+    there (e.g. an empty bucket) and gets slope 0. R² is the same for every least-squares
+    solution; the adjusted R² and residual standard error use the rank.
 
     R² is computed as explained / total sum of squares, accurate to rounding for small R²;
     for near-perfect fits the residual sum of squares loses relative precision.
@@ -247,10 +255,13 @@ def rolling_ols(
 
     out = _Outputs(n_rows, n_series, p)
     settings = _Settings(window, add_constant, has_const, rank_tol)
+    threads = (os.cpu_count() or 1) if n_threads is None else n_threads
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
     if shared:
         nx = window_count(vx, window)
         own = enough & (nx != nobs)   # windows with a missing y: own sums needed
-        _fit(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, None)
+        _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, threads)
         cols = np.flatnonzero(own.any(axis=0))
         if cols.size:
             # only the blocks holding such windows, from one block before (for the carry)
@@ -261,7 +272,7 @@ def rolling_ols(
             _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
                  settings, out, own[span][:, cols], cols, offset=start)
     else:
-        _fit(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, None)
+        _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, threads)
 
     def shape(a: np.ndarray) -> np.ndarray:
         return a[:, 0] if single else a
@@ -316,21 +327,23 @@ def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
 
 def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
-         write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0) -> None:
+         write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0,
+         skip: int = 0, step: int | None = None) -> None:
     """Fit every window of the given series chunk by chunk; cells outside ``write`` get NaN.
 
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
     all series) or the number of series. With ``cols`` given, only those output columns are
     (over)written, and only where ``write``. Input row 0 is output row ``offset`` (a
-    multiple of the window, so blocks stay aligned with the whole series).
+    multiple of the window, so blocks stay aligned with the whole series). The first ``skip``
+    input rows (whole chunks) only feed the running block sums and are not written.
     """
     n_rows, k = x3.shape[0], x3.shape[2]
     n_series, n_x = y2.shape[1], xmask.shape[1]
     w = settings.window
     const = settings.add_constant
     p = k + int(const)
-    n_blocks = -(-n_rows // w)
-    step = w * min(n_blocks, max(1, _CHUNK_ELEMENTS // (w * (n_series * p + n_x * p * p))))
+    if step is None:
+        step = _chunk_rows(n_rows, w, n_series, n_x, p)
     # regressor side (X'X and its factorisation) in longer chunks when it is shared: many
     # small matrices per vectorised call
     x_step = step * max(1, min(-(-n_rows // step), _CHUNK_ELEMENTS // (step * n_x * p * p)))
@@ -358,6 +371,8 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             sum_y.buffer(n_c)[...] = yv
             s_y = sum_y.window_sums(n_c)
             mean_sq = s_y * s_y / count[rows]
+        if c1 <= skip:
+            continue
         if cols is None:
             dest = slice(offset + c0, offset + c1)
             _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
@@ -372,6 +387,42 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
                                 (out.rank, rk)):
                 target[offset + c0 + tt, cols[jj]] = val[tt, jj]
+
+
+def _chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> int:
+    """Rows per chunk: whole blocks, about ``_CHUNK_ELEMENTS`` elements of work arrays."""
+    n_blocks = -(-n_rows // window)
+    per_block = window * (n_series * p + n_x * p * p)
+    return window * min(n_blocks, max(1, _CHUNK_ELEMENTS // per_block))
+
+
+def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
+                  count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings,
+                  out: _Outputs, write: np.ndarray, threads: int) -> None:
+    """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
+
+    Each stretch but the first starts one chunk early, to rebuild the running block sums it
+    continues from; that chunk is not written. Stretches write disjoint output rows.
+    """
+    n_rows, k = x3.shape[0], x3.shape[2]
+    p = k + int(settings.add_constant)
+    step = _chunk_rows(n_rows, settings.window, y2.shape[1], xmask.shape[1], p)
+    n_chunks = -(-n_rows // step)
+    n_parts = max(1, min(threads, n_chunks // 4))
+    bounds = [step * round(n_chunks * i / n_parts) for i in range(n_parts)] + [n_rows]
+
+    def part(i: int) -> None:
+        begin = max(0, bounds[i] - step)
+        rows = slice(begin, bounds[i + 1])
+        _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
+             write[rows], None, offset=begin, skip=bounds[i] - begin, step=step)
+
+    if n_parts == 1:
+        part(0)
+        return
+    with ThreadPoolExecutor(max_workers=n_parts) as pool:
+        for future in [pool.submit(part, i) for i in range(n_parts)]:
+            future.result()
 
 
 class _RegressorSide:

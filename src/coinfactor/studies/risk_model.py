@@ -31,8 +31,8 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import infer_freq
-from coinfactor.risk import exposures, factor_returns
+from coinfactor.data import infer_freq, to_wide
+from coinfactor.risk import FactorReturns, assign_buckets, exposures, factor_returns
 from coinfactor.risk._factors import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.studies._base import StudyResult, summarize_panel
 
@@ -135,6 +135,8 @@ def run(config: Config, panel: pl.DataFrame, *,
         metrics["rank_deficient_share_buckets"] = (
             bx.table.filter(pl.col("rank") < p).height / max(bx.table.height, 1))
     step(0.9)
+    for fam, share in _lookahead_mismatch(fr, panel, config).items():
+        metrics[f"lookahead_mismatch_{fam}"] = share
     for name in fr.returns.columns[1:]:
         v = fr.returns.get_column(name).to_numpy()
         v = v[np.isfinite(v)]
@@ -150,6 +152,48 @@ def run(config: Config, panel: pl.DataFrame, *,
                 "memberships": fr.memberships},
         data_summary=summarize_panel(panel, "risk_model study input"),
     )
+
+
+def _lookahead_mismatch(fr: FactorReturns, panel: pl.DataFrame,
+                        config: Config) -> dict[str, float]:
+    """Share of (coin, bar) memberships that seed 000's whole-sample rule puts elsewhere.
+
+    The seed ranks coins once: liquidity on the whole-sample mean, beta on the whole-sample
+    beta, momentum on the last day's value, and applies those buckets to every bar.
+    """
+    ret = fr.asset_returns.values
+    mkt = fr.returns.get_column("market").to_numpy()
+    whole: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if "liquidity" in fr.families:
+            frame = panel.with_columns(
+                pl.coalesce("quote_volume", pl.col("volume") * pl.col("close")).alias("notional"))
+            column = "trades" if config.liquidity == "trades" else "notional"
+            vals = to_wide(frame, column, ts=fr.asset_returns.ts,
+                           symbols=fr.asset_returns.symbols).values
+            whole["liquidity"] = assign_buckets(np.nanmean(vals, axis=0), fr.n_buckets)
+        if "beta" in fr.families:
+            ok = np.isfinite(ret) & np.isfinite(mkt)[:, None]
+            n = ok.sum(axis=0)
+            m = np.where(ok, mkt[:, None], 0.0)
+            r = np.where(ok, ret, 0.0)
+            dm = np.where(ok, m - m.sum(axis=0) / n, 0.0)
+            dr = np.where(ok, r - r.sum(axis=0) / n, 0.0)
+            whole["beta"] = assign_buckets((dr * dm).sum(axis=0) / (dm * dm).sum(axis=0),
+                                           fr.n_buckets)
+    last = fr.memberships.filter(pl.col("ts") == pl.col("ts").max())
+    out: dict[str, float] = {}
+    for fam in fr.families:
+        if fam == "momentum":
+            ref = last.select("symbol", pl.col(fam).alias("whole"))
+        else:
+            ref = pl.DataFrame({"symbol": list(fr.asset_returns.symbols),
+                                "whole": whole[fam]}).with_columns(
+                pl.when(pl.col("whole") >= 0).then(pl.col("whole")))
+        joined = fr.memberships.select("symbol", fam).drop_nulls().join(ref, on="symbol")
+        differ = joined.filter(pl.col("whole").is_null() | (pl.col(fam) != pl.col("whole")))
+        out[fam] = differ.height / joined.height if joined.height else math.nan
+    return out
 
 
 def _nanmean(series: pl.Series) -> float:
