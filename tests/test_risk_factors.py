@@ -11,7 +11,7 @@ from statsmodels.regression.rolling import RollingOLS
 
 from coinfactor import datasets
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.risk import exposures, factor_returns
+from coinfactor.risk import assign_buckets, exposures, factor_returns
 from conftest import make_panel
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -55,6 +55,24 @@ def test_hand_computed_liquidity_buckets_and_market():
     m = fr.memberships.filter(pl.col("ts") == START + timedelta(hours=24)).sort("symbol")
     assert m["liquidity"].to_list() == [0, 0, 1, 1, 2, 2]
     assert fr.memberships["ts"].min() == START + timedelta(hours=24)
+
+
+def test_assign_buckets_matches_scipy_min_rank():
+    """Reference: scipy.stats.rankdata(method="min") on the finite values, then
+    floor(rank0 * n / count)."""
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(12)
+    values = np.round(rng.standard_normal((50, 17)), 1)       # rounding makes ties
+    values[rng.random(values.shape) < 0.2] = np.nan
+    got = assign_buckets(values, 4)
+    for row, out in zip(values, got, strict=True):
+        ok = np.isfinite(row)
+        expect = np.full(row.shape, -1)
+        if ok.sum() >= 4:
+            rank0 = rankdata(row[ok], method="min") - 1
+            expect[ok] = (rank0 * 4) // ok.sum()
+        np.testing.assert_array_equal(out, expect)
 
 
 def test_ties_share_a_bucket():
