@@ -308,3 +308,14 @@ def test_threads_do_not_change_the_result(shared, monkeypatch):
     np.testing.assert_array_equal(one.rank, many.rank)
     for j in range(y.shape[1]):
         _assert_matches(many, j, _statsmodels(y[:, j], x if shared else x[:, j], 20))
+
+
+def test_populated_output_arrays_give_the_same_result(monkeypatch):
+    """Large outputs are mmap-ed with MAP_POPULATE; forcing that path changes nothing."""
+    y, x = _ragged(seed=15)
+    plain = rolling_ols(y, x, 60)
+    monkeypatch.setattr(_ols, "_POPULATE_MIN_BYTES", 0)
+    mapped = rolling_ols(y, x, 60)
+    np.testing.assert_array_equal(plain.params, mapped.params)
+    np.testing.assert_array_equal(plain.rank, mapped.rank)
+    assert not mapped.params.flags.writeable
