@@ -180,12 +180,13 @@ def rolling_ols(
     and only in those windows.
 
     *Rank deficiency* (e.g. the market factor plus all buckets of one family, which sum to it)
-    is detected per window: the centred ``X'X`` is scaled to a correlation matrix and a
-    Cholesky pivot at or below ``rank_tol`` (a regressor whose variance is explained by the
-    previous ones up to ``rank_tol``) marks the window rank deficient. Such windows get the
-    minimum-norm slopes (eigenvalues of the centred ``X'X`` below ``rank_tol`` times the
-    largest are dropped) — with a constant, the norm is that of the slopes, the constant being
-    fitted, which equals ``np.linalg.lstsq`` on window-demeaned data. A regressor whose centred
+    is detected per window: the centred ``X'X`` is scaled to a correlation matrix, and a
+    regressor whose variance is explained by the others up to a share ``1 - rank_tol``
+    (variance inflation factor above ``1 / rank_tol``) marks the window rank deficient. Such
+    windows get the minimum-norm slopes (eigenvalues of the centred ``X'X`` below
+    ``rank_tol`` times the largest are dropped) — with a constant, the norm is that of the
+    slopes, the constant being fitted, which equals ``np.linalg.lstsq`` on window-demeaned
+    data. A regressor whose centred
     sum of squares in a window is at most ``rank_tol`` times its uncentred one is constant
     there (e.g. an empty bucket) and gets slope 0. R² is the same for every least-squares
     solution; the adjusted R² and residual standard error use the rank.

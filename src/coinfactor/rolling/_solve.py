@@ -1,10 +1,11 @@
 """Batched pseudo-inverse of small symmetric positive semi-definite matrices.
 
 Used by :func:`coinfactor.rolling.rolling_ols` to solve the normal equations of every window
-at once. Full-rank matrices go through a vectorised Cholesky factorisation of the
-correlation-scaled matrix; a matrix whose Cholesky pivot falls below ``tol`` is *rank
-deficient* and gets the Moore-Penrose pseudo-inverse from its eigendecomposition instead, so
-that ``G @ b`` is the minimum-norm least-squares solution.
+at once. The correlation-scaled matrices are inverted in one batched LAPACK call; a matrix in
+which some column's variance is explained by the others up to a share ``1 - tol`` (variance
+inflation factor above ``1 / tol``) is *rank deficient* and gets the Moore-Penrose
+pseudo-inverse from its eigendecomposition instead, so that ``G @ b`` is the minimum-norm
+least-squares solution.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
         Symmetric positive semi-definite matrices (cross-product matrices ``X'X``).
     tol : float
         Rank tolerance. The matrix is scaled to unit diagonal (a correlation matrix); it is
-        treated as full rank when every Cholesky pivot (the share of a column's variance not
-        explained by the columns before it) exceeds ``tol``. Otherwise the eigenvalues of the
-        unscaled matrix below ``tol * max(eigenvalue)`` are treated as zero.
+        treated as full rank when, for every column, the share of its variance not explained
+        by the other columns (``1 / VIF``, from the diagonal of the inverse) exceeds ``tol``.
+        Otherwise the eigenvalues of the unscaled matrix below ``tol * max(eigenvalue)`` are
+        treated as zero.
 
     Returns
     -------
@@ -47,13 +49,14 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     if (deficient | ~finite).any():
         c = np.where((deficient | ~finite)[..., None, None], eye, c)
     try:
-        piv = np.diagonal(np.linalg.cholesky(c), axis1=-2, axis2=-1) ** 2
-    except np.linalg.LinAlgError:   # some matrix is not numerically positive definite
-        piv = _cholesky_pivots(c)
-    deficient |= ~(piv > tol).all(axis=-1)
-    if deficient.any():
+        g = np.linalg.inv(c)
+    except np.linalg.LinAlgError:   # some matrix is exactly singular: find it by pivots
+        deficient |= ~(_cholesky_pivots(c) > tol).all(axis=-1)
         c = np.where(deficient[..., None, None], eye, c)
-    g = np.linalg.inv(c)
+        g = np.linalg.inv(c)
+    # diag of the inverse correlation matrix = 1 / (1 - R² of a column on the others)
+    vif = np.diagonal(g, axis1=-2, axis2=-1)
+    deficient |= ~((vif > 0.0) & (vif * tol < 1.0)).all(axis=-1)
     g *= dd
     rank = np.full(batch, k, dtype=np.int32)
     deficient &= finite
@@ -71,6 +74,8 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _cholesky_pivots(c: np.ndarray) -> np.ndarray:
     """Cholesky pivots of unit-diagonal matrices (..., k, k), tolerating failures.
+
+    Used only to locate exactly singular matrices when a batched inverse fails.
 
     A pivot at or below zero (a column in the span of the previous ones) is reported as is
     and the factorisation continues as if it were one, so every matrix gets k pivots.
