@@ -319,3 +319,21 @@ def test_populated_output_arrays_give_the_same_result(monkeypatch):
     np.testing.assert_array_equal(plain.params, mapped.params)
     np.testing.assert_array_equal(plain.rank, mapped.rank)
     assert not mapped.params.flags.writeable
+
+
+def test_exactly_duplicated_regressor_splits_the_slope():
+    """An exact duplicate makes the batched inverse fail; the pivot fallback finds those
+    windows. Reference: np.linalg.lstsq on window-demeaned data (minimum norm: the slope is
+    shared equally by the two copies)."""
+    rng = np.random.default_rng(16)
+    n_rows, window = 200, 40
+    f = 0.01 * rng.standard_normal(n_rows)
+    x = np.column_stack([f, f, 0.01 * rng.standard_normal(n_rows)])
+    y = 0.3 * f + 0.2 * x[:, 2] + 0.001 * rng.standard_normal(n_rows)
+    res = rolling_ols(y, x, window)
+    np.testing.assert_array_equal(res.rank[window - 1 :], 3)
+    for t in (window - 1, 120, n_rows - 1):
+        xs, ys = x[t - window + 1 : t + 1], y[t - window + 1 : t + 1]
+        slopes = np.linalg.lstsq(xs - xs.mean(axis=0), ys - ys.mean(), rcond=1e-5)[0]
+        np.testing.assert_allclose(res.params[t, 1:], slopes, rtol=1e-7)
+        assert res.params[t, 1] == pytest.approx(res.params[t, 2], rel=1e-9)
