@@ -194,8 +194,9 @@ def rolling_ols(
     R² is computed as explained / total sum of squares, accurate to rounding for small R²;
     for near-perfect fits the residual sum of squares loses relative precision.
 
-    Memory: the outputs (``8 * T * N * (p + 2)`` bytes plus two int32 arrays) and work arrays
-    of about ``8 * window * N * p`` bytes per thread; time is linear in ``T * N * p²``.
+    Memory: the outputs (``8 * T * N * (p + 2)`` bytes plus two int32 arrays) and, per
+    thread, three work buffers of ``8 * N * p`` bytes per row of a chunk (a whole number of
+    windows, about 8 MB or one window); time is linear in ``T * N * p²``.
 
     Examples
     --------
