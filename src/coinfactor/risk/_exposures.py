@@ -87,7 +87,9 @@ def exposures(
         unaffected); or explicit factor column names.
     leave_one_out : bool, default False
         Replace the market factor, for each coin, by the market without that coin
-        (``(Σ w r - w_i r_i) / (Σ w - w_i)``), so a coin is not regressed on itself.
+        (``(Σ w r - w_i r_i) / (Σ w - w_i)``), so a coin is not regressed on itself. Do not
+        combine with ``"buckets"``: the coin's own return then re-enters through its bucket
+        (R² near 1).
     min_nobs : int, optional
         Fewest valid bars in a window (default: the number of coefficients).
 
