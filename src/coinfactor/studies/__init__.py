@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 STUDIES: dict[str, str] = {
+    "risk_model": "coinfactor.studies.risk_model",
 }
 """Study name -> module path (imported on use)."""
 

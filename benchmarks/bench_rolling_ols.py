@@ -1,0 +1,184 @@
+"""Benchmark ``rolling_ols``: 100 coins x 525,600 one-minute bars x 10 factors, window 1440.
+
+Data are synthetic (Gaussian factor returns of 1e-3 per bar, coin returns = factors x random
+loadings + noise; five coins are listed late, so their first windows have missing bars).
+Prints, in one run:
+
+1. ``rolling_ols`` on all coins at once, with R²: wall time, peak RSS growth during the call,
+   and, to read the time, the cost of merely allocating and touching an array the size of the
+   outputs on this machine;
+2. statsmodels ``RollingOLS`` on one coin of the same data (run on the first ``--sm-bars``
+   bars and extrapolated linearly, its cost being linear in bars), and the per-coin ratio;
+3. the seed notebook's per-window loop (pandas rolling windows, ``inv(X'X + 1e-6 I) X'y``, R²,
+   adjusted R², ``df.loc`` writes) on 2,000 windows of one coin, extrapolated to all windows
+   of all coins, and the ratio;
+4. the CPU load average while measuring (the machine is shared).
+
+Run::
+
+    PYTHONPATH=src python benchmarks/bench_rolling_ols.py
+    PYTHONPATH=src python benchmarks/bench_rolling_ols.py --bars 52560   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import resource
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+from statsmodels.regression.rolling import RollingOLS
+
+from coinfactor.rolling import rolling_ols
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakRSS:
+    """Sample the resident set size every few milliseconds in a thread."""
+
+    def __enter__(self) -> _PeakRSS:
+        self.start = _rss_bytes()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _data(n_bars: int, n_coins: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = 1e-3 * rng.standard_normal((n_bars, k))
+    y = x @ rng.standard_normal((k, n_coins)) + 1e-3 * rng.standard_normal((n_bars, n_coins))
+    y[: n_bars // 5, :5] = np.nan        # five late listings
+    return y, x
+
+
+def _seed_style(df: pd.DataFrame, xvar: list[str], yvar: str, window: int,
+                n_windows: int) -> float:
+    """Per-window loop as seed 000 does it; returns seconds per full window."""
+    ys = df[yvar].rolling(window)
+    xs = df[xvar].rolling(window)
+    pairs = itertools.islice(zip(xs, ys, strict=True), window - 1, window - 1 + n_windows)
+    t0 = time.perf_counter()
+    for i, (xw, yw) in enumerate(pairs):
+        if xw.dropna().empty or yw.dropna().empty:
+            continue
+        x = xw.values.astype("float").reshape(-1, len(xvar))
+        x = np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
+        y = yw.values.astype("float").reshape(-1, 1)
+        coefs = np.linalg.inv(x.T @ x + 1e-6 * np.eye(x.shape[1])) @ (x.T @ y)
+        yhat = x @ coefs
+        var_y = np.sum((y - y.mean()) ** 2)
+        r2 = 1 - np.sum((y - yhat) ** 2) / var_y
+        r2_adj = 1 - (1 - r2) * (x.shape[0] - 1) / (x.shape[0] - len(xvar) - 1)
+        row = window + i
+        df.loc[row, "Rsqrd"] = r2
+        df.loc[row, "RsqrdAdj"] = r2_adj
+        df.loc[row, "constant"] = coefs[0, 0]
+        for j, name in enumerate(xvar):
+            df.loc[row, name + "_coef"] = coefs[j + 1, 0]
+    return (time.perf_counter() - t0) / n_windows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bars", type=int, default=525_600)
+    parser.add_argument("--coins", type=int, default=100)
+    parser.add_argument("--factors", type=int, default=10)
+    parser.add_argument("--window", type=int, default=1440)
+    parser.add_argument("--sm-bars", type=int, default=100_000)
+    parser.add_argument("--seed-windows", type=int, default=2_000)
+    args = parser.parse_args()
+    n, m, k, w = args.bars, args.coins, args.factors, args.window
+    print(f"machine: {os.cpu_count()} CPUs; load average before: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"synthetic data: {m} coins x {n:,} bars x {k} factors, window {w} "
+          f"(5 coins listed late)")
+    y, x = _data(n, m, k)
+
+    with _PeakRSS() as mem:
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        res = rolling_ols(y, x, w)
+        r2 = res.rsquared          # R² is computed in the same pass
+        t_ours = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    out_bytes = res.params.nbytes + r2.nbytes + res.ssr.nbytes + res.nobs.nbytes + \
+        res.rank.nbytes
+    print(f"\nrolling_ols, all {m} coins, params + R²: {t_ours:.2f} s "
+          f"(target <= 5 s); peak RSS growth {(mem.peak - mem.start) / 1e9:.2f} GB "
+          f"(target <= 8 GB; outputs {out_bytes / 1e9:.2f} GB, inputs "
+          f"{(y.nbytes + x.nbytes) / 1e9:.2f} GB)")
+    cpu_ours = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    print(f"  CPU time of the call (all threads): user {cpu1.ru_utime - cpu0.ru_utime:.2f} s, "
+          f"system {cpu1.ru_stime - cpu0.ru_stime:.2f} s")
+    t0 = time.perf_counter()
+    touch = np.empty(out_bytes // 8)
+    touch.fill(0.0)
+    t_touch = time.perf_counter() - t0
+    del touch
+    print(f"  for reference: allocating and touching {out_bytes / 1e9:.2f} GB once takes "
+          f"{t_touch:.2f} s here (page faults of the output arrays)")
+    print(f"  load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+    # statsmodels on one coin (a coin with no missing bars)
+    j = m - 1
+    n_sm = min(args.sm_bars, n)
+    exog = np.column_stack([np.ones(n_sm), x[:n_sm]])
+    t0, c0 = time.perf_counter(), _cpu()
+    ref = RollingOLS(y[:n_sm, j], exog, window=w).fit()
+    t_sm = (time.perf_counter() - t0) * n / n_sm
+    cpu_sm = (_cpu() - c0) * n / n_sm
+    ref_params = np.asarray(ref.params)
+    # relative to each coefficient's scale (the synthetic intercepts are ~0)
+    diff = np.nanmax(np.nanmax(np.abs(ref_params - res.params[:n_sm, j]), axis=0) /
+                     np.nanmax(np.abs(ref_params), axis=0))
+    per_coin = t_ours / m
+    print(f"\nstatsmodels RollingOLS, one coin: {t_sm:.1f} s for {n:,} bars "
+          f"(measured on {n_sm:,}, extrapolated); ours per coin {per_coin * 1e3:.1f} ms; "
+          f"ratio {t_sm / per_coin:,.0f}x (target >= 500x); max rel. param diff {diff:.1e}")
+    print(f"  in CPU time: statsmodels {cpu_sm:.1f} s per coin, ours {cpu_ours / m * 1e3:.1f} ms "
+          f"per coin; ratio {cpu_sm / (cpu_ours / m):,.0f}x")
+
+    # seed-style loop on 2,000 windows of one coin
+    n_seed = args.seed_windows
+    names = [f"f{i}" for i in range(k)]
+    df = pd.DataFrame(x[: w + n_seed - 1], columns=names)
+    df["ret"] = y[: w + n_seed - 1, j]
+    c0 = _cpu()
+    per_window = _seed_style(df, names, "ret", w, n_seed)
+    cpu_window = (_cpu() - c0) / n_seed
+    total = per_window * (n - w + 1) * m
+    print(f"\nseed-style per-window loop: {per_window * 1e3:.2f} ms per window "
+          f"({n_seed:,} windows); extrapolated to {(n - w + 1) * m:,} windows: "
+          f"{total / 3600:.1f} h; ratio {total / t_ours:,.0f}x")
+    print(f"  in CPU time: {cpu_window * 1e3:.2f} ms per window; ratio "
+          f"{cpu_window * (n - w + 1) * m / cpu_ours:,.0f}x")
+    print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

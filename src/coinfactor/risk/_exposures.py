@@ -1,0 +1,146 @@
+"""Rolling factor exposures of every coin: alpha, betas, R², adjusted R²."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from coinfactor.core.errors import ConfigError
+from coinfactor.risk._factors import FactorReturns, FactorSet
+from coinfactor.rolling import RollingOLSResult, rolling_ols
+
+
+@dataclass(frozen=True, eq=False)
+class ExposureResult:
+    """Rolling exposures of each coin to a set of factors.
+
+    Attributes
+    ----------
+    table : pl.DataFrame
+        One row per fitted (symbol, ts), sorted by (symbol, ts): ``ts, symbol, alpha``, one
+        ``beta_<factor>`` per factor, ``rsquared, rsquared_adj, resid_std, nobs, rank``. Row
+        ``ts`` uses the bars of the window ending at ``ts`` (known at its close). ``alpha`` is
+        per bar, a fraction; ``rank < 1 + len(factors)`` marks a rank-deficient window whose
+        betas are the minimum-norm solution (see :func:`coinfactor.rolling.rolling_ols`).
+    factors : tuple of str
+        Factor names, in column order.
+    ols : RollingOLSResult
+        The underlying regression arrays, shape (T, N, 1 + len(factors)).
+    window : int
+        Regression window in bars.
+    leave_one_out : bool
+        Whether each coin's market factor excluded the coin itself.
+    """
+
+    table: pl.DataFrame
+    factors: tuple[str, ...]
+    ols: RollingOLSResult
+    window: int
+    leave_one_out: bool
+
+    def mean_rsquared(self) -> float:
+        """Mean R² over all fitted (coin, bar) cells."""
+        v = self.table.get_column("rsquared").to_numpy()
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+
+    def summary(self) -> str:
+        """Plain-text summary: factors, window, cells fitted, mean R² and mean betas."""
+        lines = ["ExposureResult",
+                 f"  factors        {', '.join(self.factors)}",
+                 f"  window         {self.window} bars (leave-one-out market: "
+                 f"{self.leave_one_out})",
+                 f"  fitted cells   {self.table.height}",
+                 f"  mean R²        {self.mean_rsquared():.4f}"]
+        deficient = self.table.filter(pl.col("rank") < 1 + len(self.factors)).height
+        lines.append(f"  rank-deficient {deficient}")
+        for f in self.factors:
+            v = self.table.get_column(f"beta_{f}").to_numpy()
+            mean = float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+            lines.append(f"  mean beta_{f:<20} {mean:.4f}")
+        return "\n".join(lines)
+
+
+def exposures(
+    factors: FactorReturns,
+    *,
+    window: int,
+    factor_set: FactorSet | Sequence[str] = "spreads",
+    leave_one_out: bool = False,
+    min_nobs: int | None = None,
+) -> ExposureResult:
+    """Regress every coin's return on factor returns over a rolling window, in one call.
+
+    Parameters
+    ----------
+    factors : FactorReturns
+        From :func:`coinfactor.risk.factor_returns` (coin returns, factor returns, market
+        weights on one grid).
+    window : int
+        Regression window in bars.
+    factor_set : {"spreads", "buckets"} or sequence of str, default "spreads"
+        ``"spreads"``: market + high-minus-low spreads (well-posed); ``"buckets"``: market +
+        every bucket (seed 000's set, exactly collinear: betas are minimum-norm, R² is
+        unaffected); or explicit factor column names.
+    leave_one_out : bool, default False
+        Replace the market factor, for each coin, by the market without that coin
+        (``(Σ w r - w_i r_i) / (Σ w - w_i)``), so a coin is not regressed on itself. Do not
+        combine with ``"buckets"``: the coin's own return then re-enters through its bucket
+        (R² near 1).
+    min_nobs : int, optional
+        Fewest valid bars in a window (default: the number of coefficients).
+
+    Returns
+    -------
+    ExposureResult
+    """
+    if isinstance(factor_set, str):
+        names = factors.factor_names(factor_set)  # type: ignore[arg-type]
+    else:
+        names = tuple(factor_set)
+    missing = [n for n in names if n not in factors.returns.columns[1:]]
+    if missing or not names:
+        raise ConfigError(f"exposures: unknown factor(s) {missing}; expected names from "
+                          f"{factors.returns.columns[1:]}")
+    if leave_one_out and "market" not in names:
+        raise ConfigError("exposures: leave_one_out needs 'market' in the factor set")
+    x = factors.returns.select(names).to_numpy().astype(np.float64)
+    y = factors.asset_returns.values
+    x_in: np.ndarray = x
+    if leave_one_out:
+        x_in = np.repeat(x[:, None, :], y.shape[1], axis=1)
+        x_in[:, :, names.index("market")] = _leave_one_out_market(y, factors.market_weights)
+    ols = rolling_ols(y, x_in, window, min_nobs=min_nobs)
+    ts = factors.asset_returns.ts
+    symbols = factors.asset_returns.symbols
+    n_rows, n_sym = y.shape
+    fitted = np.isfinite(ols.rsquared) | np.isfinite(ols.params[..., 0])
+    cols: dict[str, np.ndarray] = {"alpha": ols.params[..., 0]}
+    for j, name in enumerate(names):
+        cols[f"beta_{name}"] = ols.params[..., j + 1]
+    cols.update(rsquared=ols.rsquared, rsquared_adj=ols.rsquared_adj,
+                resid_std=ols.resid_std)
+    keep = fitted.T.reshape(-1)
+    table = pl.DataFrame({
+        "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)[keep]).cast(ts.dtype),
+        "symbol": pl.Series("symbol", np.repeat(np.asarray(symbols, dtype=object),
+                                                n_rows)[keep], dtype=pl.String),
+        **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
+        "nobs": ols.nobs.T.reshape(-1)[keep],
+        "rank": ols.rank.T.reshape(-1)[keep],
+    })
+    return ExposureResult(table=table, factors=names, ols=ols, window=window,
+                          leave_one_out=leave_one_out)
+
+
+def _leave_one_out_market(ret: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Market return of each bar without each coin, shape (T, N)."""
+    contrib = np.where(np.isfinite(ret), weights * np.nan_to_num(ret), 0.0)
+    w_in = np.where(np.isfinite(ret), weights, 0.0)
+    total, wsum = contrib.sum(axis=1, keepdims=True), w_in.sum(axis=1, keepdims=True)
+    rest = wsum - w_in
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rest > 0, (total - contrib) / rest, np.nan)

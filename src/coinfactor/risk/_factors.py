@@ -1,0 +1,387 @@
+"""Point-in-time factor returns: market and bucket factors (liquidity, beta, momentum).
+
+Bucket memberships are formed on a schedule (default daily) from trailing windows that end
+at the formation bar, and applied to the bars after it: the factor return at ``ts`` uses the
+coins' returns at ``ts`` and memberships decided from data strictly before ``ts``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, cast, get_args
+
+import numpy as np
+import polars as pl
+
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import freq_to_timedelta
+from coinfactor.data import Wide, infer_freq, to_wide
+
+FactorFamily = Literal["liquidity", "beta", "momentum"]
+"""A bucket-factor family: trailing liquidity, beta to the market, or momentum."""
+
+MarketWeighting = Literal["equal", "quote_volume"]
+"""Equal weights, or weights proportional to each coin's previous-bar quote notional."""
+
+LiquidityMeasure = Literal["trades", "notional"]
+"""Mean trade count per bar, or mean quote notional per bar."""
+
+FactorSet = Literal["spreads", "buckets"]
+"""``"spreads"``: market + one high-minus-low spread per family (well-posed, the default);
+``"buckets"``: market + every bucket (seed 000's set; exactly collinear)."""
+
+
+def bucket_labels(n_buckets: int) -> tuple[str, ...]:
+    """Return bucket names, lowest first: low/med/high for 3, low/high for 2, else q1..qn."""
+    if n_buckets == 3:
+        return ("low", "med", "high")
+    if n_buckets == 2:
+        return ("low", "high")
+    return tuple(f"q{i + 1}" for i in range(n_buckets))
+
+
+@dataclass(frozen=True, eq=False)
+class FactorReturns:
+    """Factor returns with the memberships and coin returns they were built from.
+
+    Attributes
+    ----------
+    returns : pl.DataFrame
+        ``ts`` plus one Float64 column per factor: ``market``, ``<family>_<bucket>`` and
+        ``<family>_hml`` (highest minus lowest bucket); one row per bar of a regular grid,
+        NaN where undefined. Fractions per bar.
+    memberships : pl.DataFrame
+        ``ts, symbol`` and one Int8 column per family: the bucket (0 = lowest) that the coin's
+        return at ``ts`` enters, decided at the last formation bar before ``ts``; null when
+        unassigned. Rows where the coin has any membership.
+    asset_returns : Wide
+        Coin bar returns ``close(t) / close(t-1) - 1`` on the same grid, shape (T, N).
+    market_weights : ndarray of shape (T, N)
+        Weight of each coin in the market return at each bar (0 where out of it).
+    families : tuple of str
+        Families built.
+    n_buckets : int
+        Buckets per family.
+    """
+
+    returns: pl.DataFrame
+    memberships: pl.DataFrame
+    asset_returns: Wide
+    market_weights: np.ndarray
+    families: tuple[str, ...]
+    n_buckets: int
+
+    def factor_names(self, factor_set: FactorSet = "spreads") -> tuple[str, ...]:
+        """Column names of a factor set (market first)."""
+        if factor_set == "spreads":
+            return ("market", *(f"{f}_hml" for f in self.families))
+        if factor_set == "buckets":
+            labels = bucket_labels(self.n_buckets)
+            return ("market", *(f"{f}_{b}" for f in self.families for b in labels))
+        raise ConfigError(f"factor_set must be one of {list(get_args(FactorSet))}, "
+                          f"got {factor_set!r}")
+
+    def summary(self) -> str:
+        """Plain-text summary: grid, coins, and each factor's mean and volatility per bar."""
+        lines = ["FactorReturns",
+                 f"  bars x coins  {self.asset_returns.shape[0]} x {self.asset_returns.shape[1]}",
+                 f"  families      {', '.join(self.families) or '-'} "
+                 f"({self.n_buckets} buckets)",
+                 "  factor                 mean/bar       vol/bar     bars"]
+        for name in self.returns.columns[1:]:
+            v = self.returns.get_column(name).to_numpy()
+            v = v[np.isfinite(v)]
+            mean = float(v.mean()) if v.size else math.nan
+            vol = float(v.std(ddof=1)) if v.size > 1 else math.nan
+            lines.append(f"  {name:<20} {mean:>12.3e} {vol:>12.3e} {v.size:>8d}")
+        return "\n".join(lines)
+
+
+def factor_returns(
+    panel: pl.DataFrame,
+    *,
+    families: Sequence[FactorFamily] = ("liquidity", "beta", "momentum"),
+    n_buckets: int = 3,
+    rebalance: str = "1d",
+    market: MarketWeighting = "equal",
+    liquidity: LiquidityMeasure = "trades",
+    liquidity_window: int = 168,
+    beta_window: int = 168,
+    momentum_windows: Sequence[int] = (24, 72, 168),
+    min_coverage: float = 0.5,
+) -> FactorReturns:
+    """Market and bucket factor returns, point in time.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel (one bar frequency).
+    families : sequence of {"liquidity", "beta", "momentum"}
+        Bucket families to build (may be empty: market only).
+    n_buckets : int, default 3
+        Buckets per family (low / med / high).
+    rebalance : str, default "1d"
+        Formation schedule, a whole number of bars: memberships are formed at every bar whose
+        close falls on a multiple of ``rebalance`` since the Unix epoch (UTC midnight for
+        ``"1d"``), from data through that bar, and apply to the following bars.
+    market : {"equal", "quote_volume"}, default "equal"
+        Market weighting: equal, or by the previous bar's quote notional
+        (``coalesce(quote_volume, volume * close)``, known before the bar's return).
+    liquidity : {"trades", "notional"}, default "trades"
+        Liquidity characteristic: mean trades per bar, or mean quote notional per bar
+        (``coalesce(quote_volume, volume * close)``), over ``liquidity_window`` bars.
+    liquidity_window, beta_window : int, default 168
+        Trailing windows in bars (168 hourly bars = one week).
+    momentum_windows : sequence of int, default (24, 72, 168)
+        Momentum is the mean over these windows of the sum of bar returns in each.
+    min_coverage : float, default 0.5
+        Share of a trailing window that must hold valid values for a characteristic.
+
+    Returns
+    -------
+    FactorReturns
+
+    Notes
+    -----
+    * Coin return at ``ts``: ``close(ts) / close(ts - freq) - 1``, never across a missing or
+      filled bar. The market return is the weighted mean of the coins with a return at ``ts``.
+    * Beta of a coin (characteristic) is ``cov(r, m) / var(m)`` over the rows where both are
+      valid: the coin regressed on the market.
+    * Buckets: at a formation bar, coins with a valid characteristic are ranked ascending;
+      tied values share the lowest rank of their group ("min" ranking, so ties never split
+      across buckets), and bucket ``floor(rank * n_buckets / count)``. Fewer valid coins than
+      buckets: no memberships until the next formation. A bucket return is the equal-weighted
+      mean return of its members with a return at ``ts``; ``<family>_hml`` is the highest
+      bucket minus the lowest.
+    """
+    fams = _check_options(families, n_buckets, market, liquidity, liquidity_window,
+                          beta_window, momentum_windows, min_coverage)
+    if panel.height == 0:
+        raise DataError("factor_returns: the panel is empty", fix="pass a panel with bars")
+    freq = freq_to_timedelta(infer_freq(panel))
+    period = freq_to_timedelta(rebalance)
+    if period < freq or period % freq:
+        raise ConfigError(f"rebalance {rebalance!r} must be a whole number of bars "
+                          f"({freq} each)")
+    ts = pl.datetime_range(cast(datetime, panel["ts"].min()), cast(datetime, panel["ts"].max()),
+                           interval=freq, eager=True, time_unit="us", time_zone="UTC")
+    ts = ts.alias("ts")
+    close = to_wide(panel, "close", ts=ts)
+    ret = np.full(close.values.shape, np.nan)
+    ret[1:] = close.values[1:] / close.values[:-1] - 1.0
+    weights = _market_weights(panel, ts, close.symbols, ret, market)
+    wsum = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mkt = np.where(wsum > 0, np.nansum(weights * np.nan_to_num(ret), axis=1) / wsum, np.nan)
+
+    micro = timedelta(microseconds=1)
+    step_us = period // micro
+    ends = ts.dt.epoch("us").to_numpy() + freq // micro
+    form_rows = np.flatnonzero(ends % step_us == 0)
+    labels = bucket_labels(n_buckets)
+    columns: dict[str, np.ndarray] = {"market": mkt}
+    members: dict[str, np.ndarray] = {}
+    for fam in fams:
+        if fam == "liquidity":
+            char = _liquidity_char(panel, ts, close.symbols, liquidity, liquidity_window,
+                                   form_rows, min_coverage)
+        elif fam == "beta":
+            char = _beta_char(ret, mkt, beta_window, form_rows, min_coverage)
+        else:
+            char = _momentum_char(ret, momentum_windows, form_rows, min_coverage)
+        buckets = assign_buckets(char, n_buckets)
+        member = _apply_schedule(buckets, form_rows, len(ts))
+        members[fam] = member
+        bucket_ret = [_mean_where(ret, member == b) for b in range(n_buckets)]
+        for label, r in zip(labels, bucket_ret, strict=True):
+            columns[f"{fam}_{label}"] = r
+        columns[f"{fam}_hml"] = bucket_ret[-1] - bucket_ret[0]
+    returns = pl.DataFrame({"ts": ts, **columns})
+    return FactorReturns(
+        returns=returns,
+        memberships=_memberships_frame(ts, close.symbols, members),
+        asset_returns=Wide(values=ret, ts=ts, symbols=close.symbols, name="return"),
+        market_weights=weights,
+        families=fams,
+        n_buckets=n_buckets,
+    )
+
+
+def _check_options(families: Sequence[str], n_buckets: int, market: str, liquidity: str,
+                   liquidity_window: int, beta_window: int, momentum_windows: Sequence[int],
+                   min_coverage: float) -> tuple[str, ...]:
+    fams = tuple(families)
+    allowed = get_args(FactorFamily)
+    bad = [f for f in fams if f not in allowed]
+    if bad or len(set(fams)) != len(fams):
+        raise ConfigError(f"families must be distinct values of {list(allowed)}, got {fams}")
+    if isinstance(n_buckets, bool) or not isinstance(n_buckets, int) or n_buckets < 2:
+        raise ConfigError(f"n_buckets must be an integer >= 2, got {n_buckets!r}")
+    if market not in get_args(MarketWeighting):
+        raise ConfigError(f"market must be one of {list(get_args(MarketWeighting))}, "
+                          f"got {market!r}")
+    if liquidity not in get_args(LiquidityMeasure):
+        raise ConfigError(f"liquidity must be one of {list(get_args(LiquidityMeasure))}, "
+                          f"got {liquidity!r}")
+    checks: list[tuple[str, object]] = [("liquidity_window", liquidity_window),
+                                        ("beta_window", beta_window)]
+    checks += [("momentum_windows", w) for w in momentum_windows]
+    for name, w in checks:
+        if isinstance(w, bool) or not isinstance(w, int) or w < 2:
+            raise ConfigError(f"{name} must be integers >= 2 bars, got {w!r}")
+    if not momentum_windows:
+        raise ConfigError("momentum_windows must hold at least one window")
+    if not 0.0 < min_coverage <= 1.0:
+        raise ConfigError(f"min_coverage must be in (0, 1], got {min_coverage!r}")
+    return fams
+
+
+def _notional(panel: pl.DataFrame, ts: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
+    frame = panel.with_columns(
+        pl.coalesce("quote_volume", pl.col("volume") * pl.col("close")).alias("notional"))
+    return to_wide(frame, "notional", ts=ts, symbols=symbols).values
+
+
+def _market_weights(panel: pl.DataFrame, ts: pl.Series, symbols: tuple[str, ...],
+                    ret: np.ndarray, market: str) -> np.ndarray:
+    has_ret = np.isfinite(ret)
+    if market == "equal":
+        return has_ret.astype(np.float64)
+    notional = _notional(panel, ts, symbols)
+    prev = np.full_like(notional, np.nan)
+    prev[1:] = notional[:-1]
+    ok = has_ret & np.isfinite(prev) & (prev > 0)
+    return np.where(ok, prev, 0.0)
+
+
+def _window_rows(f: int, window: int) -> slice:
+    return slice(max(0, f - window + 1), f + 1)
+
+
+def _liquidity_char(panel: pl.DataFrame, ts: pl.Series, symbols: tuple[str, ...],
+                    measure: str, window: int, form_rows: np.ndarray,
+                    min_coverage: float) -> np.ndarray:
+    if measure == "trades":
+        if panel.get_column("trades").null_count() == panel.height:
+            raise DataError(
+                "factor_returns: liquidity='trades' needs the trades column, which is all null "
+                "in this panel (Hyperliquid data has no trade counts)",
+                column="trades", fix="use liquidity='notional'")
+        values = to_wide(panel, "trades", ts=ts, symbols=symbols).values
+    else:
+        values = _notional(panel, ts, symbols)
+    need = math.ceil(min_coverage * window)
+    out = np.full((form_rows.size, len(symbols)), np.nan)
+    for i, f in enumerate(form_rows):
+        block = values[_window_rows(f, window)]
+        count = np.isfinite(block).sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            mean = np.nansum(block, axis=0) / count
+        out[i] = np.where(count >= need, mean, np.nan)
+    return out
+
+
+def _beta_char(ret: np.ndarray, mkt: np.ndarray, window: int, form_rows: np.ndarray,
+               min_coverage: float) -> np.ndarray:
+    need = max(2, math.ceil(min_coverage * window))
+    out = np.full((form_rows.size, ret.shape[1]), np.nan)
+    for i, f in enumerate(form_rows):
+        rows = _window_rows(f, window)
+        r, m = ret[rows], mkt[rows, None]
+        ok = np.isfinite(r) & np.isfinite(m)
+        count = ok.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r_mean = np.where(ok, r, 0.0).sum(axis=0) / count
+            m_mean = np.where(ok, m, 0.0).sum(axis=0) / count
+            dm = np.where(ok, m - m_mean, 0.0)
+            dr = np.where(ok, r - r_mean, 0.0)
+            var_m = (dm * dm).sum(axis=0)
+            beta = (dr * dm).sum(axis=0) / var_m
+        out[i] = np.where((count >= need) & (var_m > 0), beta, np.nan)
+    return out
+
+
+def _momentum_char(ret: np.ndarray, windows: Sequence[int], form_rows: np.ndarray,
+                   min_coverage: float) -> np.ndarray:
+    out = np.zeros((form_rows.size, ret.shape[1]))
+    for w in windows:
+        need = math.ceil(min_coverage * w)
+        for i, f in enumerate(form_rows):
+            block = ret[_window_rows(f, w)]
+            count = np.isfinite(block).sum(axis=0)
+            total = np.nansum(block, axis=0)
+            out[i] += np.where(count >= need, total, np.nan)
+    return out / len(windows)
+
+
+def assign_buckets(values: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Bucket index of each value along the last axis (0 = lowest), -1 where unassigned.
+
+    Values are ranked ascending among the finite ones; tied values share the lowest rank of
+    their group ("min" ranking, so ties never split across buckets); the bucket is
+    ``floor(rank * n_buckets / count)``. A row with fewer finite values than buckets is left
+    unassigned.
+
+    Parameters
+    ----------
+    values : ndarray of shape (..., n_assets)
+        Characteristic per asset (NaN for missing).
+    n_buckets : int
+        Number of buckets.
+
+    Returns
+    -------
+    ndarray of int8, same shape as ``values``
+
+    Examples
+    --------
+    >>> assign_buckets(np.array([3.0, 1.0, 2.0, np.nan, 1.0, 5.0]), 3)
+    array([ 1,  0,  1, -1,  0,  2], dtype=int8)
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    flat = arr.reshape(-1, arr.shape[-1]) if arr.ndim else arr.reshape(1, 1)
+    out = np.full(flat.shape, -1, dtype=np.int8)
+    for i, row in enumerate(flat):
+        valid = np.isfinite(row)
+        count = int(valid.sum())
+        if count < n_buckets:
+            continue
+        vals = row[valid]
+        rank_min = np.searchsorted(np.sort(vals), vals, side="left")
+        out[i, valid] = (rank_min * n_buckets) // count
+    return out.reshape(arr.shape)
+
+
+def _apply_schedule(buckets: np.ndarray, form_rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Membership at each row: that of the last formation row strictly before it."""
+    idx = np.searchsorted(form_rows, np.arange(n_rows), side="left") - 1
+    out = np.full((n_rows, buckets.shape[1]), -1, dtype=np.int8)
+    has = idx >= 0
+    out[has] = buckets[idx[has]]
+    return out
+
+
+def _mean_where(ret: np.ndarray, member: np.ndarray) -> np.ndarray:
+    ok = member & np.isfinite(ret)
+    count = ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.where(ok, ret, 0.0).sum(axis=1) / count, np.nan)
+
+
+def _memberships_frame(ts: pl.Series, symbols: tuple[str, ...],
+                       members: dict[str, np.ndarray]) -> pl.DataFrame:
+    n_rows, n_sym = len(ts), len(symbols)
+    frame = pl.DataFrame({
+        "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)).cast(ts.dtype),
+        "symbol": pl.Series("symbol", np.repeat(np.asarray(symbols, dtype=object), n_rows),
+                            dtype=pl.String),
+        **{fam: pl.Series(fam, m.T.reshape(-1), dtype=pl.Int8) for fam, m in members.items()},
+    })
+    if not members:
+        return frame.clear()
+    frame = frame.with_columns(pl.when(pl.col(f) >= 0).then(pl.col(f)).alias(f)
+                               for f in members)
+    return frame.filter(pl.any_horizontal(pl.col(f).is_not_null() for f in members))

@@ -1,0 +1,560 @@
+"""Rolling ordinary least squares for many series in one call.
+
+Every window's regression is solved from window sums of cross products (``X'X``, ``X'y``,
+``y'y``), built from blocked prefix sums (see :mod:`coinfactor.rolling._sums`), so the cost is
+linear in the number of rows and does not depend on the window length, and the result at the
+end of a very long series is as exact as at its start.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.rolling._solve import sym_pinv
+from coinfactor.rolling._sums import BlockedWindowSum, window_count
+
+_CHUNK_ELEMENTS = 1 << 20
+"""Target number of float64 elements in one chunk's largest work array (~8 MB): small work
+arrays are reused by the allocator instead of being mapped (and page-faulted) afresh."""
+
+
+@dataclass(frozen=True, eq=False)
+class RollingOLSResult:
+    """Results of :func:`rolling_ols`; arrays are read-only.
+
+    Shapes below are for ``y`` of shape ``(T, N)``; for ``y`` of shape ``(T,)`` the ``N`` axis
+    is absent. Cells that are not fitted (an incomplete first window, or fewer than ``min_nobs``
+    valid rows) hold NaN (``rank`` holds 0).
+
+    Attributes
+    ----------
+    params : ndarray of shape (T, N, p)
+        Coefficients, the constant first when ``add_constant`` (``p = k + 1``), else ``p = k``.
+    rsquared : ndarray of shape (T, N)
+        R²: centred (``1 - SSR / sum((y - mean(y))**2)``) when the model has a constant
+        (``add_constant`` or a constant column in ``X``), else uncentred (``1 - SSR / y'y``),
+        as statsmodels. NaN when the denominator is zero.
+    ssr : ndarray of shape (T, N)
+        Residual sum of squares, in squared units of ``y``.
+    nobs : ndarray of int32, shape (T, N)
+        Number of valid rows (finite ``y`` and finite ``X`` row) in each window, fitted or not.
+    rank : ndarray of int32, shape (T, N)
+        Numerical rank of the window's design, constant included; ``rank < p`` marks a
+        rank-deficient window, whose ``params`` are the minimum-norm solution.
+    has_constant : bool
+        Whether the model has a constant (added, or a constant column of ``X``).
+    window : int
+        Window length in rows.
+    min_nobs : int
+        Minimum number of valid rows for a fit.
+    add_constant : bool
+        Whether a constant was added.
+    """
+
+    params: np.ndarray
+    rsquared: np.ndarray
+    ssr: np.ndarray
+    nobs: np.ndarray
+    rank: np.ndarray
+    window: int
+    min_nobs: int
+    add_constant: bool
+    has_constant: bool
+
+    def __post_init__(self) -> None:
+        for name in ("params", "rsquared", "ssr", "nobs", "rank"):
+            getattr(self, name).flags.writeable = False
+
+    @cached_property
+    def rsquared_adj(self) -> np.ndarray:
+        """Adjusted R², shape of ``rsquared``.
+
+        ``1 - (nobs - c) / (nobs - rank) * (1 - R²)`` with ``c = 1`` when the model has a
+        constant, else 0 (statsmodels' definition); NaN when ``nobs <= rank``.
+        """
+        c = 1.0 if self.has_constant else 0.0
+        df = (self.nobs - self.rank).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(df > 0, 1.0 - (self.nobs - c) / df * (1.0 - self.rsquared), np.nan)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def resid_std(self) -> np.ndarray:
+        """Residual standard error ``sqrt(ssr / (nobs - rank))`` in units of ``y``."""
+        df = (self.nobs - self.rank).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(df > 0, np.sqrt(self.ssr / df), np.nan)
+        out.flags.writeable = False
+        return out
+
+    @property
+    def n_regressors(self) -> int:
+        """Number of coefficients per fit ``p`` (the constant included)."""
+        return int(self.params.shape[-1])
+
+    def summary(self) -> str:
+        """Plain-text summary: shape, settings, share fitted, mean R², rank-deficient windows."""
+        fitted = np.isfinite(self.rsquared)
+        n_fit = int(fitted.sum())
+        deficient = int(((self.rank < self.n_regressors) & (self.rank > 0)).sum())
+        mean_r2 = float(np.mean(self.rsquared[fitted])) if n_fit else float("nan")
+        return "\n".join([
+            "RollingOLSResult",
+            f"  shape (rows, [series,] params)  {self.params.shape}",
+            f"  window / min_nobs               {self.window} / {self.min_nobs}",
+            f"  constant added                  {self.add_constant}",
+            f"  fitted cells                    {n_fit} of {self.rsquared.size}",
+            f"  mean R²                         {mean_r2:.6g}",
+            f"  rank-deficient fitted cells     {deficient}",
+        ])
+
+
+def rolling_ols(
+    y: Any,
+    X: Any,
+    window: int,
+    *,
+    min_nobs: int | None = None,
+    add_constant: bool = True,
+    rank_tol: float = 1e-10,
+    n_threads: int | None = None,
+) -> RollingOLSResult:
+    """Fit rolling OLS of one or many series on shared or per-series regressors.
+
+    Row ``t`` is fitted on rows ``t - window + 1 .. t`` (the first ``window - 1`` rows are not
+    fitted), dropping rows where ``y`` or any regressor of that row is missing (NaN or inf),
+    exactly as statsmodels ``RollingOLS(..., missing="drop")``.
+
+    Parameters
+    ----------
+    y : array_like of shape (T,) or (T, N)
+        Dependent series (e.g. returns of N coins), NaN for missing.
+    X : array_like of shape (T, k) or (T, N, k)
+        Regressors shared by all series, or one set per series (e.g. a leave-one-out market).
+        ``(T, N, k)`` needs ``y`` of shape ``(T, N)``.
+    window : int
+        Window length in rows (>= 1).
+    min_nobs : int, optional
+        Fewest valid rows in a window for a fit; default the number of coefficients ``p``.
+        Must satisfy ``p <= min_nobs <= window``.
+    add_constant : bool, default True
+        Prepend a constant (intercept) column.
+    rank_tol : float, default 1e-10
+        Rank tolerance, see Notes.
+    n_threads : int, optional
+        Threads working on consecutive stretches of rows (default: the number of CPUs). The
+        result does not depend on it.
+
+    Returns
+    -------
+    RollingOLSResult
+        ``params``, ``rsquared``, ``rsquared_adj``, ``resid_std``, ``nobs``, ``rank``.
+
+    Raises
+    ------
+    DataError
+        On arrays of the wrong dimension or mismatched lengths.
+    ConfigError
+        On a bad ``window`` or ``min_nobs``.
+
+    Notes
+    -----
+    Window sums of cross products come from prefix sums that restart every ``window`` rows, so
+    each is a sum of at most ``2 * window`` terms: no drift along the series. Values are first
+    shifted by the first valid observation of each column (past data only), which removes a
+    large level without changing any fitted value. With a constant, the slopes solve the
+    centred normal equations ``Sxx_c b = Sxy_c`` and the constant is ``mean(y) - mean(x) b``.
+
+    When ``X`` is shared, ``X'X`` and its factorisation are shared by all series whose window
+    has no missing ``y``; only series with missing values inside a window get their own sums,
+    and only in those windows.
+
+    *Rank deficiency* (e.g. the market factor plus all buckets of one family, which sum to it)
+    is detected per window: the centred ``X'X`` is scaled to a correlation matrix, and a
+    regressor whose variance is explained by the others up to a share ``1 - rank_tol``
+    (variance inflation factor above ``1 / rank_tol``) marks the window rank deficient. Such
+    windows get the minimum-norm slopes (eigenvalues of the centred ``X'X`` below
+    ``rank_tol`` times the largest are dropped) — with a constant, the norm is that of the
+    slopes, the constant being fitted, which equals ``np.linalg.lstsq`` on window-demeaned
+    data. A regressor whose centred
+    sum of squares in a window is at most ``rank_tol`` times its uncentred one is constant
+    there (e.g. an empty bucket) and gets slope 0. R² is the same for every least-squares
+    solution; the adjusted R² and residual standard error use the rank.
+
+    R² is computed as explained / total sum of squares, accurate to rounding for small R²;
+    for near-perfect fits the residual sum of squares loses relative precision.
+
+    Memory: the outputs (``8 * T * N * (p + 2)`` bytes plus two int32 arrays) and, per
+    thread, three work buffers of ``8 * N * p`` bytes per row of a chunk (a whole number of
+    windows, about 8 MB or one window); time is linear in ``T * N * p²``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((500, 2))
+    >>> y = 0.1 + x @ np.array([1.0, -2.0]) + 0.01 * rng.standard_normal((500,))
+    >>> res = rolling_ols(y, x, window=100)
+    >>> np.round(res.params[-1], 2)
+    array([ 0.1,  1. , -2. ])
+    """
+    y_arr = np.asarray(y, dtype=np.float64)
+    x_arr = np.asarray(X, dtype=np.float64)
+    single = y_arr.ndim == 1
+    if y_arr.ndim not in (1, 2):
+        raise DataError(f"rolling_ols: expected y of shape (T,) or (T, N), got {y_arr.shape}")
+    y2 = y_arr[:, None] if single else y_arr
+    n_rows, n_series = y2.shape
+    if x_arr.ndim == 2:
+        shared = True
+    elif x_arr.ndim == 3 and not single:
+        shared = False
+        if x_arr.shape[1] != n_series:
+            raise DataError(
+                f"rolling_ols: X of shape (T, N, k) must have N = {n_series} (y's columns), "
+                f"got {x_arr.shape}", fix="pass X with one regressor set per column of y")
+    else:
+        raise DataError(
+            f"rolling_ols: expected X of shape (T, k), or (T, N, k) with y of shape (T, N); "
+            f"got X {x_arr.shape} and y {y_arr.shape}")
+    if x_arr.shape[0] != n_rows:
+        raise DataError(
+            f"rolling_ols: y has {n_rows} rows but X has {x_arr.shape[0]}",
+            fix="align y and X on the same time axis")
+    k = x_arr.shape[-1]
+    if k < 1:
+        raise DataError("rolling_ols: X has no regressor columns (k = 0)")
+    p = k + int(add_constant)
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
+        raise ConfigError(f"rolling_ols: window must be an integer >= 1, got {window!r}")
+    window = int(window)
+    min_nobs = p if min_nobs is None else min_nobs
+    if isinstance(min_nobs, bool) or not isinstance(min_nobs, int | np.integer) or not (
+            p <= min_nobs <= window):
+        raise ConfigError(
+            f"rolling_ols: min_nobs must be an integer between the number of coefficients "
+            f"({p}) and the window ({window}), got {min_nobs!r}")
+    min_nobs = int(min_nobs)
+
+    finite_y = np.isfinite(y2)
+    if shared:
+        x3 = x_arr[:, None, :]
+        vx = np.asarray(np.isfinite(x_arr).all(axis=1))[:, None]
+    else:
+        x3 = x_arr
+        vx = np.asarray(np.isfinite(x_arr).all(axis=2))
+    cell = vx & finite_y
+    nobs = window_count(cell, window).astype(np.int32, copy=False)
+    started = (np.arange(n_rows) >= window - 1)[:, None]
+    enough = started & (nobs >= min_nobs)
+    has_const = add_constant or _has_constant_column(x3, vx)
+    sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
+
+    out = _Outputs(n_rows, n_series, p)
+    settings = _Settings(window, add_constant, has_const, rank_tol)
+    threads = (os.cpu_count() or 1) if n_threads is None else n_threads
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
+    if shared:
+        nx = window_count(vx, window)
+        own = enough & (nx != nobs)   # windows with a missing y: own sums needed
+        _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, threads)
+        cols = np.flatnonzero(own.any(axis=0))
+        if cols.size:
+            # only the blocks holding such windows, from one block before (for the carry)
+            busy = np.flatnonzero(own[:, cols].any(axis=1))
+            start = max(0, (int(busy[0]) // window - 1) * window)
+            span = slice(start, int(busy[-1]) + 1)
+            sub = cell[span][:, cols]
+            _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
+                 settings, out, own[span][:, cols], cols, offset=start)
+    else:
+        _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, threads)
+
+    def shape(a: np.ndarray) -> np.ndarray:
+        return a[:, 0] if single else a
+
+    return RollingOLSResult(
+        params=shape(out.params), rsquared=shape(out.rsquared), ssr=shape(out.ssr),
+        nobs=shape(nobs), rank=shape(out.rank), window=window, min_nobs=min_nobs,
+        add_constant=add_constant, has_constant=has_const,
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    window: int
+    add_constant: bool
+    has_const: bool
+    rank_tol: float
+
+
+_POPULATE_MIN_BYTES = 1 << 26
+"""Arrays from this size (64 MB) are mapped with their pages allocated up front."""
+
+
+def _empty(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+    """Uninitialised array; large ones are mapped with ``MAP_POPULATE`` where available.
+
+    Populating allocates all pages in one system call instead of one page fault per 4 kB page
+    on first write, which is several times faster for multi-gigabyte outputs (notably on
+    virtualised kernels). Elsewhere, or for small arrays, this is ``np.empty``.
+    """
+    dt = np.dtype(dtype)
+    nbytes = math.prod(shape) * dt.itemsize
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is None or nbytes < _POPULATE_MIN_BYTES:
+        return np.empty(shape, dt)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate
+    return np.frombuffer(mmap.mmap(-1, nbytes, flags=flags), dtype=dt).reshape(shape)
+
+
+class _Outputs:
+    """Output arrays, allocated empty: every cell is written once (value or NaN)."""
+
+    def __init__(self, n_rows: int, n_series: int, p: int) -> None:
+        self.params = _empty((n_rows, n_series, p))
+        self.rsquared = _empty((n_rows, n_series))
+        self.ssr = _empty((n_rows, n_series))
+        self.rank = _empty((n_rows, n_series), dtype=np.int32)
+
+
+def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
+    """Whether some regressor is one non-zero value on every valid row (statsmodels' test)."""
+    for j in range(x3.shape[-1]):
+        vals = np.broadcast_to(x3[..., j], valid.shape)[valid]
+        if vals.size and vals[0] != 0 and np.all(vals == vals[0]):
+            return True
+    return False
+
+
+def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
+            enabled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """First valid observation of each regressor column (per series) and of each series."""
+    n_x, k = x3.shape[1], x3.shape[2]
+    n_series = y2.shape[1]
+    if not enabled:
+        return np.zeros((n_x, k)), np.zeros(n_series)
+    first_x = np.argmax(vx, axis=0)
+    sx = np.where(np.asarray(vx.any(axis=0))[:, None], x3[first_x, np.arange(n_x)], 0.0)
+    first_y = np.argmax(cell, axis=0)
+    sy = np.where(cell.any(axis=0), y2[first_y, np.arange(n_series)], 0.0)
+    return sx, sy
+
+
+def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
+         count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
+         write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0,
+         skip: int = 0, step: int | None = None) -> None:
+    """Fit every window of the given series chunk by chunk; cells outside ``write`` get NaN.
+
+    ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
+    all series) or the number of series. With ``cols`` given, only those output columns are
+    (over)written, and only where ``write``. Input row 0 is output row ``offset`` (a
+    multiple of the window, so blocks stay aligned with the whole series). The first ``skip``
+    input rows (whole chunks) only feed the running block sums and are not written.
+    """
+    n_rows, k = x3.shape[0], x3.shape[2]
+    n_series, n_x = y2.shape[1], xmask.shape[1]
+    w = settings.window
+    const = settings.add_constant
+    p = k + int(const)
+    if step is None:
+        step = _chunk_rows(n_rows, w, n_series, n_x, p)
+    # regressor side (X'X and its factorisation) in longer chunks when it is shared: many
+    # small matrices per vectorised call
+    x_step = step * max(1, min(-(-n_rows // step), _CHUNK_ELEMENTS // (step * n_x * p * p)))
+    centred_tss = settings.has_const and not const
+    x_side = _RegressorSide(x3, xmask, sx, settings, x_step)
+    sum_zy = BlockedWindowSum(w, step, (n_series, p))
+    sum_yy = BlockedWindowSum(w, step, (n_series,))
+    sum_y = BlockedWindowSum(w, step, (n_series,) if centred_tss else (0,))
+    yc = np.zeros((step, n_series))
+    for c0 in range(0, n_rows, step):
+        c1 = min(n_rows, c0 + step)
+        n_c = c1 - c0
+        rows = slice(c0, c1)
+        sel = write[rows]
+        z, g, rank, n = x_side.rows(c0, c1)
+        yv = yc[:n_c]
+        yv[...] = 0.0
+        np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
+        np.multiply(yv[..., None], z, out=sum_zy.buffer(n_c))
+        s_zy = sum_zy.window_sums(n_c)
+        np.multiply(yv, yv, out=sum_yy.buffer(n_c))
+        s_yy = sum_yy.window_sums(n_c)
+        mean_sq = None
+        if centred_tss:   # a constant column in X: R² is centred, as statsmodels
+            sum_y.buffer(n_c)[...] = yv
+            s_y = sum_y.window_sums(n_c)
+            mean_sq = s_y * s_y / count[rows]
+        if c1 <= skip:
+            continue
+        if cols is None:
+            dest = slice(offset + c0, offset + c1)
+            _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
+                         out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
+        elif sel.any():
+            prm = np.empty((n_c, n_series, p))
+            rsq, ssr = np.empty((n_c, n_series)), np.empty((n_c, n_series))
+            rk = np.empty((n_c, n_series), dtype=np.int32)
+            _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rk,
+                         sel)
+            tt, jj = np.nonzero(sel)
+            for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
+                                (out.rank, rk)):
+                target[offset + c0 + tt, cols[jj]] = val[tt, jj]
+
+
+def _chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> int:
+    """Rows per chunk: whole blocks, about ``_CHUNK_ELEMENTS`` elements of work arrays."""
+    n_blocks = -(-n_rows // window)
+    per_block = window * (n_series * p + n_x * p * p)
+    return window * min(n_blocks, max(1, _CHUNK_ELEMENTS // per_block))
+
+
+def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
+                  count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings,
+                  out: _Outputs, write: np.ndarray, threads: int) -> None:
+    """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
+
+    Each stretch but the first starts one chunk early, to rebuild the running block sums it
+    continues from; that chunk is not written. Stretches write disjoint output rows.
+    """
+    n_rows, k = x3.shape[0], x3.shape[2]
+    p = k + int(settings.add_constant)
+    step = _chunk_rows(n_rows, settings.window, y2.shape[1], xmask.shape[1], p)
+    n_chunks = -(-n_rows // step)
+    n_parts = max(1, min(threads, n_chunks // 4))
+    bounds = [step * round(n_chunks * i / n_parts) for i in range(n_parts)] + [n_rows]
+
+    def part(i: int) -> None:
+        begin = max(0, bounds[i] - step)
+        rows = slice(begin, bounds[i + 1])
+        _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
+             write[rows], None, offset=begin, skip=bounds[i] - begin, step=step)
+
+    if n_parts == 1:
+        part(0)
+        return
+    with ThreadPoolExecutor(max_workers=n_parts) as pool:
+        for future in [pool.submit(part, i) for i in range(n_parts)]:
+            future.result()
+
+
+class _RegressorSide:
+    """Shifted regressor rows and the (pseudo-)inverse of each window's ``Z'Z``, by chunks."""
+
+    def __init__(self, x3: np.ndarray, xmask: np.ndarray, sx: np.ndarray,
+                 settings: _Settings, step: int) -> None:
+        self.x3, self.xmask, self.sx, self.settings, self.step = x3, xmask, sx, settings, step
+        k = x3.shape[2]
+        self.p = k + int(settings.add_constant)
+        self.sums = BlockedWindowSum(settings.window, step, (xmask.shape[1], self.p, self.p))
+        self.z = np.zeros((step, xmask.shape[1], self.p))
+        self.start = -1
+        self.stop = -1
+        self.g = self.rank = self.n = np.empty(0)
+
+    def rows(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Shifted regressors (L, B, p), inverse (L, B, p, p), rank (L, B), count (L, B)."""
+        if c0 >= self.stop:
+            self._advance(c0)
+        a, b = c0 - self.start, c1 - self.start
+        return self.z[a:b], self.g[a:b], self.rank[a:b], self.n[a:b]
+
+    def _advance(self, c0: int) -> None:
+        x3, p, k = self.x3, self.p, self.x3.shape[2]
+        c1 = min(x3.shape[0], c0 + self.step)
+        rows = slice(c0, c1)
+        n_c = c1 - c0
+        z = self.z[:n_c]
+        z[...] = 0.0
+        np.subtract(x3[rows], self.sx, out=z[..., p - k :], where=self.xmask[rows, :, None])
+        if self.settings.add_constant:
+            z[..., 0] = self.xmask[rows]
+        np.multiply(z[..., :, None], z[..., None, :], out=self.sums.buffer(n_c))
+        s_zz = self.sums.window_sums(n_c)
+        self.g, self.rank, self.n = _invert(s_zz, self.settings)
+        self.start, self.stop = c0, c1
+
+
+def _invert(s_zz: np.ndarray, settings: _Settings) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray]:
+    """(Pseudo-)inverse of window ``Z'Z`` (L, B, p, p), its rank and the window's row count.
+
+    With a constant, the slopes' block is inverted centred (rank deficiency is judged on the
+    centred regressors) and the full inverse is rebuilt from it, so that ``G @ Z'y`` gives the
+    constant and the minimum-norm slopes.
+    """
+    tol = settings.rank_tol
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if not settings.add_constant:
+            g, rk = sym_pinv(s_zz, tol)
+            return g, rk, np.empty(s_zz.shape[:-2])
+        n = s_zz[..., 0, 0].copy()
+        xbar = s_zz[..., 0, 1:] / n[..., None]
+        raw = s_zz[..., 1:, 1:]
+        sxx = raw - s_zz[..., 1:, 0, None] * xbar[..., None, :]
+        # a regressor constant over the window leaves only rounding after centring
+        flat = np.diagonal(sxx, axis1=-2, axis2=-1) <= tol * np.diagonal(raw, axis1=-2,
+                                                                          axis2=-1)
+        sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
+        g_x, rk = sym_pinv(sxx, tol)
+        g = np.empty_like(s_zz)
+        g[..., 1:, 1:] = g_x
+        gx = -np.einsum("...ij,...j->...i", g_x, xbar)
+        g[..., 1:, 0] = gx
+        g[..., 0, 1:] = gx
+        g[..., 0, 0] = 1.0 / n - np.einsum("...i,...i->...", xbar, gx)
+    return g, rk + 1, n
+
+
+def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
+                 s_yy: np.ndarray, mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
+                 settings: _Settings, params: np.ndarray, rsq: np.ndarray, ssr: np.ndarray,
+                 rank: np.ndarray, sel: np.ndarray) -> None:
+    """Coefficients and fit statistics of one chunk from window sums of the shifted data.
+
+    ``g`` (L, B, p, p) inverse of ``Z'Z``, ``rk`` and ``n`` (L, B) its rank and row count,
+    ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the ``n * mean(y)**2`` term of a
+    centred R² without an added constant (else None); writes ``params`` (L, N, p), ``rsq``,
+    ``ssr``, ``rank`` (L, N), NaN / 0 outside ``sel``.
+    """
+    const = settings.add_constant
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if g.shape[1] == 1:
+            np.matmul(s_zy, g[:, 0], out=params)       # g is symmetric
+        else:
+            np.einsum("...ij,...j->...i", g, s_zy, out=params)
+        fitted = np.einsum("...i,...i->...", params, s_zy)
+        if const:
+            s_y = s_zy[..., 0]
+            mean_sq = s_y * s_y / np.broadcast_to(n, s_y.shape)
+            if sx.shape[0] == 1:
+                params[..., 0] += sy - params[..., 1:] @ sx[0]
+            else:
+                params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], sx)
+        if mean_sq is None:
+            tss, explained = s_yy, fitted
+        else:
+            tss, explained = s_yy - mean_sq, fitted - mean_sq
+        np.divide(explained, tss, out=rsq)
+        np.maximum(tss - explained, 0.0, out=ssr)
+        rsq[~(tss > 0)] = np.nan
+    rank[...] = rk
+    off = ~sel
+    params[off] = np.nan
+    rsq[off] = np.nan
+    ssr[off] = np.nan
+    rank[off] = 0

@@ -1,0 +1,339 @@
+"""rolling_ols against independent references.
+
+References: statsmodels ``RollingOLS`` (missing="drop"), ``np.linalg.lstsq`` on single
+windows (including minimum-norm solutions of rank-deficient windows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsmodels.regression.rolling import RollingOLS
+
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.rolling import _ols, rolling_ols
+
+RTOL = 1e-8
+# elementwise relative error is undefined where a coefficient crosses zero: allow an absolute
+# slack far below any coefficient's scale in these data (coefficients are O(1e-4 .. 1))
+ATOL = 1e-12
+
+
+def _ragged(seed: int = 0, n_rows: int = 700, n_series: int = 5, k: int = 3):
+    """Returns-like data with NaN gaps in y and X, a late listing and a sparse series."""
+    rng = np.random.default_rng(seed)
+    x = 0.01 * rng.standard_normal((n_rows, k)) + 0.002
+    beta = rng.standard_normal((k, n_series))
+    y = 0.0005 + x @ beta + 0.01 * rng.standard_normal((n_rows, n_series))
+    y[100:130, 0] = np.nan          # a gap inside windows
+    y[:400, 1] = np.nan             # late listing
+    y[rng.random(n_rows) < 0.2, 2] = np.nan   # scattered missing bars
+    y[600:, 3] = np.nan             # delisting
+    x[250, 1] = np.nan              # a missing factor value: the row drops for every series
+    x[251:253, 0] = np.nan
+    return y, x
+
+
+def _statsmodels(y, x, window, min_nobs=None, add_constant=True):
+    exog = np.column_stack([np.ones(len(y)), x]) if add_constant else x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return RollingOLS(y, exog, window=window, min_nobs=min_nobs, missing="drop").fit()
+
+
+def _assert_matches(res, j, ref, *, col=None):
+    """Compare column j of a rolling_ols result with a statsmodels RollingOLS result."""
+    # statsmodels computes its statistics lazily and divides by df_resid = 0 where
+    # nobs == k; those cells are excluded below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _compare(res, j, ref, col)
+
+
+def _compare(res, j, ref, col):
+    sel = (slice(None), j) if col is None else (slice(None),)
+    params = res.params[sel]
+    ref_params = np.asarray(ref.params)
+    fitted = np.isfinite(ref_params[:, 0])
+    # same cells fitted (NaN pattern identical)
+    np.testing.assert_array_equal(np.isfinite(params[:, 0]), fitted)
+    np.testing.assert_allclose(params[fitted], ref_params[fitted], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(res.rsquared[sel][fitted], np.asarray(ref.rsquared)[fitted],
+                               rtol=RTOL)
+    ok = fitted & (np.asarray(ref.df_resid) > 0)
+    np.testing.assert_allclose(res.rsquared_adj[sel][ok], np.asarray(ref.rsquared_adj)[ok],
+                               rtol=RTOL)
+    np.testing.assert_allclose(res.resid_std[sel][ok], np.sqrt(np.asarray(ref.mse_resid))[ok],
+                               rtol=RTOL)
+    np.testing.assert_array_equal(res.nobs[sel][fitted], np.asarray(ref.nobs)[fitted])
+
+
+@pytest.mark.parametrize("window", [60, 250])
+def test_shared_x_matches_statsmodels(window):
+    y, x = _ragged()
+    res = rolling_ols(y, x, window)
+    for j in range(y.shape[1]):
+        _assert_matches(res, j, _statsmodels(y[:, j], x, window))
+
+
+@pytest.mark.parametrize("min_nobs", [4, 30, 60])
+def test_min_nobs_matches_statsmodels(min_nobs):
+    y, x = _ragged(seed=1)
+    res = rolling_ols(y, x, 60, min_nobs=min_nobs)
+    assert res.min_nobs == min_nobs
+    assert np.isfinite(res.rsquared).sum() > 100
+    for j in range(y.shape[1]):
+        _assert_matches(res, j, _statsmodels(y[:, j], x, 60, min_nobs=min_nobs))
+
+
+def test_late_listing_and_gap_far_into_the_series_match_statsmodels():
+    """Own sums are computed only over the blocks that need them (from one block before):
+    a late listing and a late gap exercise that offset path."""
+    y, x = _ragged(seed=13, n_rows=900)
+    y, x = y[:, [0, 1, 4]], x.copy()
+    x[250:253] = 0.001                   # no missing factor rows
+    y[:, 0] = np.where(np.arange(900) == 700, np.nan, y[:, 0] + 0.0)
+    y[:, 0][100:130] = 0.01
+    res = rolling_ols(y, x, 60)
+    for j in range(3):
+        _assert_matches(res, j, _statsmodels(y[:, j], x, 60))
+
+
+def test_per_series_x_matches_statsmodels():
+    y, x = _ragged(seed=2)
+    rng = np.random.default_rng(3)
+    x3 = x[:, None, :] + 0.005 * rng.standard_normal((len(y), y.shape[1], x.shape[1]))
+    x3[300:310, 4, 2] = np.nan       # a gap in one series' own regressor
+    res = rolling_ols(y, x3, 80, min_nobs=20)
+    for j in range(y.shape[1]):
+        _assert_matches(res, j, _statsmodels(y[:, j], x3[:, j], 80, min_nobs=20))
+
+
+def test_single_series_and_no_constant_match_statsmodels():
+    y, x = _ragged(seed=4)
+    res = rolling_ols(y[:, 2], x, 90, add_constant=False)
+    assert res.params.shape == (len(y), 3)
+    _assert_matches(res, None, _statsmodels(y[:, 2], x, 90, add_constant=False), col=True)
+
+
+def test_constant_column_in_x_gives_centred_rsquared_like_statsmodels():
+    y, x = _ragged(seed=5)
+    x1 = np.column_stack([np.ones(len(y)), x])
+    res = rolling_ols(y[:, 0], x1, 70, add_constant=False)
+    assert res.has_constant
+    ref = _statsmodels(y[:, 0], x1, 70, add_constant=False)
+    _assert_matches(res, None, ref, col=True)
+    # and identical to letting rolling_ols add the constant
+    res2 = rolling_ols(y[:, 0], x, 70)
+    fitted = np.isfinite(res.rsquared)
+    np.testing.assert_allclose(res.rsquared[fitted], res2.rsquared[fitted], rtol=1e-10)
+
+
+def test_infinite_values_count_as_missing():
+    y, x = _ragged(seed=11)
+    y_inf, x_inf = y.copy(), x.copy()
+    y_inf[np.isnan(y_inf)] = np.inf
+    x_inf[np.isnan(x_inf)] = -np.inf
+    a, b = rolling_ols(y, x, 60), rolling_ols(y_inf, x_inf, 60)
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.nobs, b.nobs)
+
+
+def test_shared_x_equals_broadcast_per_series_x():
+    """The shared fast path (shared factorisation + own sums for gapped series) equals the
+    general per-series path on the same regressors."""
+    y, x = _ragged(seed=6)
+    a = rolling_ols(y, x, 50)
+    b = rolling_ols(y, np.broadcast_to(x[:, None, :], (*y.shape, x.shape[1])), 50)
+    np.testing.assert_array_equal(np.isnan(a.params), np.isnan(b.params))
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(a.rsquared, b.rsquared, rtol=1e-9)
+    np.testing.assert_array_equal(a.nobs, b.nobs)
+
+
+def _window_lstsq(y, x, t, window):
+    """Direct least squares on one window, rows with NaN dropped (np.linalg.lstsq)."""
+    ys, xs = y[t - window + 1 : t + 1], x[t - window + 1 : t + 1]
+    ok = np.isfinite(ys) & np.isfinite(xs).all(axis=1)
+    ys, xs = ys[ok], xs[ok]
+    z = np.column_stack([np.ones(len(ys)), xs])
+    beta = np.linalg.lstsq(z, ys, rcond=None)[0]
+    resid = ys - z @ beta
+    r2 = 1 - resid @ resid / np.sum((ys - ys.mean()) ** 2)
+    return beta, r2
+
+
+def _long_series(n_rows, seed=7):
+    rng = np.random.default_rng(seed)
+    k = 3
+    # levels far from zero: running sums of these would drift badly over the series
+    x = 5.0 + rng.standard_normal((n_rows, k))
+    y = np.column_stack([1.0 + x @ np.array([0.5, -1.0, 2.0]),
+                         -3.0 + x @ np.array([0.1, 0.2, 0.3])])
+    y += rng.standard_normal(y.shape)
+    y[n_rows // 2 : n_rows // 2 + 500, 1] = np.nan
+    return y, x
+
+
+def _check_long(n_rows, n_samples):
+    y, x = _long_series(n_rows)
+    window = 1000
+    res = rolling_ols(y, x, window)
+    rng = np.random.default_rng(8)
+    ts = np.concatenate([rng.integers(window - 1, n_rows, n_samples), [n_rows - 1]])
+    for t in ts:
+        for j in range(2):
+            beta, r2 = _window_lstsq(y[:, j], x, t, window)
+            np.testing.assert_allclose(res.params[t, j], beta, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(res.rsquared[t, j], r2, rtol=1e-9)
+
+
+def test_no_drift_on_a_long_series_against_lstsq():
+    _check_long(200_000, 40)
+
+
+@pytest.mark.slow
+def test_no_drift_on_two_million_rows_against_lstsq():
+    _check_long(2_000_000, 100)
+
+
+def test_rank_deficient_windows_get_minimum_norm_slopes():
+    """Reference: np.linalg.lstsq on window-demeaned data (minimum-norm slopes, the constant
+    fitted), and the full-rank regression on the independent columns for R²."""
+    rng = np.random.default_rng(9)
+    n_rows, window = 400, 100
+    f = 0.01 * rng.standard_normal((n_rows, 2))
+    x = np.column_stack([f, f.mean(axis=1)])           # exact collinearity (a "market")
+    y = 0.001 + f @ np.array([0.8, 1.5]) + 0.005 * rng.standard_normal(n_rows)
+    res = rolling_ols(y, x, window)
+    full = rolling_ols(y, f, window)
+    for t in range(window - 1, n_rows):
+        xs, ys = x[t - window + 1 : t + 1], y[t - window + 1 : t + 1]
+        xc, yc = xs - xs.mean(axis=0), ys - ys.mean()
+        slopes = np.linalg.lstsq(xc, yc, rcond=1e-5)[0]
+        const = ys.mean() - xs.mean(axis=0) @ slopes
+        np.testing.assert_allclose(res.params[t, 1:], slopes, rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(res.params[t, 0], const, rtol=1e-7, atol=1e-12)
+    np.testing.assert_array_equal(res.rank[window - 1 :], 3)   # const + 2 directions
+    np.testing.assert_allclose(res.rsquared[window - 1 :], full.rsquared[window - 1 :],
+                               rtol=1e-8)
+    # adjusted R² and residual std use the rank: equal to the full-rank fit's
+    np.testing.assert_allclose(res.rsquared_adj[window - 1 :],
+                               full.rsquared_adj[window - 1 :], rtol=1e-8)
+    np.testing.assert_allclose(res.resid_std[window - 1 :], full.resid_std[window - 1 :],
+                               rtol=1e-7)
+
+
+def test_zero_variance_regressor_gets_zero_slope():
+    """A factor that is constant over a window (an empty bucket) is dropped: slope 0, and the
+    fit equals the regression on the other factor (statsmodels on that factor alone)."""
+    rng = np.random.default_rng(12)
+    n_rows, window = 300, 50
+    x = 0.01 * rng.standard_normal((n_rows, 2))
+    x[100:200, 1] = 0.0
+    y = 0.5 * x[:, 0] + 0.005 * rng.standard_normal(n_rows)
+    res = rolling_ols(y, x, window)
+    ref = _statsmodels(y, x[:, :1], window)
+    inside = np.arange(149, 200)         # windows entirely inside the constant stretch
+    np.testing.assert_array_equal(res.rank[inside], 2)
+    np.testing.assert_array_equal(res.params[inside, 2], 0.0)
+    np.testing.assert_allclose(res.params[inside, :2], np.asarray(ref.params)[inside],
+                               rtol=1e-8)
+    np.testing.assert_allclose(res.rsquared[inside], np.asarray(ref.rsquared)[inside],
+                               rtol=1e-8)
+
+
+def test_truncation_invariance():
+    """Point in time: results at t do not change when rows after t are removed.
+
+    Block boundaries and shifts never depend on later rows, so the window sums are identical;
+    the batched solves may group cells differently (which series need their own sums depends
+    on the whole sample), and BLAS may round a few cells 1 ulp differently: hence rtol 1e-13.
+    """
+    y, x = _ragged(seed=10, n_rows=900)
+    full = rolling_ols(y, x, 75)
+    for cut in (75, 200, 431, 899):
+        part = rolling_ols(y[:cut], x[:cut], 75)
+        np.testing.assert_array_equal(np.isnan(part.params), np.isnan(full.params[:cut]))
+        np.testing.assert_allclose(part.params, full.params[:cut], rtol=1e-13, atol=1e-17)
+        np.testing.assert_allclose(part.rsquared, full.rsquared[:cut], rtol=1e-13)
+        np.testing.assert_array_equal(part.nobs, full.nobs[:cut])
+        np.testing.assert_array_equal(part.rank, full.rank[:cut])
+
+
+def test_result_is_read_only_and_summarises():
+    y, x = _ragged()
+    res = rolling_ols(y, x, 60)
+    with pytest.raises(ValueError):
+        res.params[0, 0, 0] = 1.0
+    with pytest.raises(ValueError):
+        res.rsquared_adj[0, 0] = 1.0
+    text = res.summary()
+    assert "window / min_nobs" in text and "60 / 4" in text
+
+
+@pytest.mark.parametrize(
+    ("y", "x", "exc"),
+    [
+        (np.zeros((10, 2, 2)), np.zeros((10, 1)), DataError),
+        (np.zeros(10), np.zeros((10, 2, 1)), DataError),
+        (np.zeros((10, 2)), np.zeros((10, 3, 1)), DataError),
+        (np.zeros((10, 2)), np.zeros((9, 1)), DataError),
+        (np.zeros((10, 2)), np.zeros((10, 0)), DataError),
+    ],
+    ids=["y-3d", "y-1d-x-3d", "x-wrong-n", "length-mismatch", "no-regressor"],
+)
+def test_bad_shapes_raise_data_error(y, x, exc):
+    with pytest.raises(exc, match="rolling_ols"):
+        rolling_ols(y, x, 5)
+
+
+@pytest.mark.parametrize(("window", "min_nobs"), [(0, None), (2.5, None), (True, None),
+                                                 (5, 1), (5, 6)])
+def test_bad_window_or_min_nobs_raise_config_error(window, min_nobs):
+    with pytest.raises(ConfigError):
+        rolling_ols(np.zeros(20), np.zeros((20, 1)), window, min_nobs=min_nobs)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_threads_do_not_change_the_result(shared, monkeypatch):
+    """Stretches of rows fitted in threads give bit-identical results to one thread (small
+    chunks forced, so that the series splits into several stretches)."""
+    monkeypatch.setattr(_ols, "_CHUNK_ELEMENTS", 2000)
+    y, x = _ragged(seed=14, n_rows=1200)
+    if not shared:
+        x = np.repeat(x[:, None, :], y.shape[1], axis=1)
+    one = rolling_ols(y, x, 20, n_threads=1)
+    many = rolling_ols(y, x, 20, n_threads=3)
+    np.testing.assert_array_equal(one.params, many.params)
+    np.testing.assert_array_equal(one.rsquared, many.rsquared)
+    np.testing.assert_array_equal(one.rank, many.rank)
+    for j in (0, 1):
+        _assert_matches(many, j, _statsmodels(y[:, j], x if shared else x[:, j], 20))
+
+
+def test_populated_output_arrays_give_the_same_result(monkeypatch):
+    """Large outputs are mmap-ed with MAP_POPULATE; forcing that path changes nothing."""
+    y, x = _ragged(seed=15)
+    plain = rolling_ols(y, x, 60)
+    monkeypatch.setattr(_ols, "_POPULATE_MIN_BYTES", 0)
+    mapped = rolling_ols(y, x, 60)
+    np.testing.assert_array_equal(plain.params, mapped.params)
+    np.testing.assert_array_equal(plain.rank, mapped.rank)
+    assert not mapped.params.flags.writeable
+
+
+def test_exactly_duplicated_regressor_splits_the_slope():
+    """An exact duplicate makes the batched inverse fail; the pivot fallback finds those
+    windows. Reference: np.linalg.lstsq on window-demeaned data (minimum norm: the slope is
+    shared equally by the two copies)."""
+    rng = np.random.default_rng(16)
+    n_rows, window = 200, 40
+    f = 0.01 * rng.standard_normal(n_rows)
+    x = np.column_stack([f, f, 0.01 * rng.standard_normal(n_rows)])
+    y = 0.3 * f + 0.2 * x[:, 2] + 0.001 * rng.standard_normal(n_rows)
+    res = rolling_ols(y, x, window)
+    np.testing.assert_array_equal(res.rank[window - 1 :], 3)
+    for t in (window - 1, 120, n_rows - 1):
+        xs, ys = x[t - window + 1 : t + 1], y[t - window + 1 : t + 1]
+        slopes = np.linalg.lstsq(xs - xs.mean(axis=0), ys - ys.mean(), rcond=1e-5)[0]
+        np.testing.assert_allclose(res.params[t, 1:], slopes, rtol=1e-7)
+        assert res.params[t, 1] == pytest.approx(res.params[t, 2], rel=1e-9)
