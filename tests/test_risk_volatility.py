@@ -43,7 +43,10 @@ def test_ema_blend_matches_arch_ewma() -> None:
 
 
 def test_gap_is_never_crossed_and_state_carries() -> None:
-    """A missing bar gives no return for it nor for the next bar; the EMA skips them."""
+    """A missing bar gives no return for it nor for the next bar; the EMA skips them.
+
+    Bar 3 has no row (no forecast); bar 4 has a price but no return: it carries v2.
+    """
     closes: list[float | None] = [100.0, 101.0, 99.0, None, 100.0, 102.0, 101.0]
     panel = make_panel({"A": closes}, step=DAY, start=T0)
     got = ema_blend_vol(panel, short_span=3, long_span=3, blend=1.0, min_periods=1,
@@ -54,8 +57,8 @@ def test_gap_is_never_crossed_and_state_carries() -> None:
     v2 = lam * v1 + (1 - lam) * r2**2
     v5 = lam * v2 + (1 - lam) * r5**2  # bar 4 (100 after the gap) has no return
     v6 = lam * v5 + (1 - lam) * r6**2
-    assert got["ts"].to_list() == [T0 + i * DAY for i in (1, 2, 5, 6)]
-    np.testing.assert_allclose(got["vol"] ** 2, [v1, v2, v5, v6], rtol=1e-14)
+    assert got["ts"].to_list() == [T0 + i * DAY for i in (1, 2, 4, 5, 6)]
+    np.testing.assert_allclose(got["vol"] ** 2, [v1, v2, v2, v5, v6], rtol=1e-14)
 
 
 def test_truncation_invariance() -> None:

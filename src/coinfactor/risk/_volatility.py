@@ -80,7 +80,8 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
     """Exponentially weighted mean of squared returns (RiskMetrics recursion), skipping NaN.
 
     ``v(t) = λ·v(t-1) + (1-λ)·x(t)`` with ``λ = 1 - 2/(span+1)``, started at the first
-    observation (``v = x(first)``). A NaN ``x(t)`` leaves the state unchanged and gives NaN at t.
+    observation (``v = x(first)``). A NaN ``x(t)`` leaves the state unchanged (the estimate at
+    t is the one from the last observed bar: nothing is computed across the gap).
 
     Parameters
     ----------
@@ -92,7 +93,7 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_bars, n_symbols)
-        The variance estimate through bar t; NaN where ``x(t)`` is NaN or before the first one.
+        The variance estimate through bar t; NaN before the first observation.
     """
     if span < 1:
         raise ConfigError(f"EMA span must be >= 1 bar, got {span}")
@@ -104,7 +105,7 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
         ok = ~np.isnan(x)
         new = np.where(np.isnan(state), x, lam * state + (1.0 - lam) * x)
         state = np.where(ok, new, state)
-        out[t] = np.where(ok, state, np.nan)
+        out[t] = state
     return out
 
 
@@ -132,8 +133,8 @@ def ema_blend_variance(
     Returns
     -------
     ndarray of shape (n_bars, n_symbols)
-        Per-bar variance forecast for bar t + 1 from returns through bar t; NaN where the
-        symbol has no return at t or fewer than ``min_periods`` returns so far.
+        Per-bar variance forecast for bar t + 1 from the returns observed through bar t
+        (carried over bars without a return); NaN until ``min_periods`` returns were seen.
     """
     _check_spans(short_span, long_span, blend, min_periods)
     sq = returns * returns
@@ -195,7 +196,8 @@ def ema_blend_vol(
     pl.DataFrame
         ``ts, symbol, vol`` sorted by (symbol, ts): the forecast of bar t+1's return standard
         deviation made at the close of bar t (per bar, or annualised). Rows only where the
-        symbol has a return at t and enough history.
+        symbol has a bar at t and enough history; at the first bar after a gap (no return)
+        the forecast is the one carried from before the gap.
 
     Notes
     -----
@@ -208,7 +210,7 @@ def ema_blend_vol(
     close = _close_wide(panel, bar_freq, None)
     var = ema_blend_variance(bar_returns(close.values, kind=kind), short_span=short_span,
                              long_span=long_span, blend=blend, min_periods=min_periods)
-    vol = np.sqrt(var)
+    vol = np.where(np.isnan(close.values), np.nan, np.sqrt(var))
     if annualize:
         vol = vol * np.sqrt(periods_per_year(bar_freq))
     return from_wide(vol, close.ts, close.symbols, "vol")
