@@ -284,7 +284,8 @@ def run(
         "gross_cap_bound_fraction": float((g_scale < 1).mean()),
         "mean_buffer": float(np.nanmean(np.where(np.isnan(desired), np.nan, buffer)))
         if np.isfinite(desired).any() else math.nan,
-        "mean_universe_size": float(sig.group_by("ts").len().get_column("len").mean() or 0.0),
+        "mean_universe_size": float(sig.group_by("ts").len().get_column("len").to_numpy().mean())
+        if sig.height else 0.0,
         "seed_parity": config.seed_parity,
     })
     allocation = pl.DataFrame({
