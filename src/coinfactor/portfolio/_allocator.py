@@ -23,6 +23,7 @@ t (no price) keeps x(t-1) and counts in the gross as a frozen position.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -200,21 +201,25 @@ class BufferedAllocator:
         with np.errstate(invalid="ignore", divide="ignore"):
             buf = self.cost_aversion * half_spread / (self.risk_aversion * vol * vol)
         buffer = np.where(np.isfinite(buf), buf, 0.0)
-        in_univ = ~np.isnan(desired)
-        prev_in = np.vstack([np.zeros((1, n_s), dtype=bool), in_univ[:-1]])
+        in_univ_all = ~np.isnan(desired)
+        # names never in the universe are never traded: loop over the others only
+        cols = np.flatnonzero(in_univ_all.any(axis=0))
+        in_univ = in_univ_all[:, cols]
+        desired_a, buffer_a, trad_a = desired[:, cols], buffer[:, cols], trad[:, cols]
+        prev_in = np.vstack([np.zeros((1, cols.size), dtype=bool), in_univ[:-1]])
         entering = in_univ & ~prev_in
-        pos = np.zeros((n_t, n_s))
+        pos_a = np.zeros((n_t, cols.size))
         t_scale = np.ones(n_t)
         g_scale = np.ones(n_t)
-        x = np.zeros(n_s)
+        x = np.zeros(cols.size)
         tcap = self.turnover_cap
         step = max(1, n_t // 20)
         for t in range(n_t):
-            can = trad[t]
+            can = trad_a[t]
             inu = in_univ[t] & can
-            delta = np.where(inu, desired[t] - x, 0.0)
+            delta = np.where(inu, desired_a[t] - x, 0.0)
             ad = np.abs(delta)
-            trade = np.where(ad > buffer[t], np.sign(delta) * (ad - buffer[t]), 0.0)
+            trade = np.where(ad > buffer_a[t], np.sign(delta) * (ad - buffer_a[t]), 0.0)
             if self.open_new_fully:
                 trade = np.where(entering[t] & can, delta, trade)
             out = can & ~in_univ[t]
@@ -224,8 +229,9 @@ class BufferedAllocator:
                 trade = np.where(out, -self.decay * x, trade)
             x_pre = x + trade
             x_cap = np.where(can, np.clip(x_pre, -self.max_weight, self.max_weight), x)
-            frozen_gross = np.abs(x[~can]).sum()
-            live_gross = np.abs(x_cap[can]).sum()
+            # math.fsum: exactly rounded, so independent of which flat names are on the axis
+            frozen_gross = math.fsum(np.abs(x[~can]))
+            live_gross = math.fsum(np.abs(x_cap[can]))
             room = max(self.gross_cap - frozen_gross, 0.0)
             if live_gross > room:
                 g = room / live_gross
@@ -233,15 +239,17 @@ class BufferedAllocator:
                 x_cap = np.where(can, x_cap * g, x_cap)
             traded = x_cap - x
             if tcap is not None:
-                turnover = np.abs(traded).sum()
+                turnover = math.fsum(np.abs(traded))
                 if turnover > tcap:
                     s = tcap / turnover
                     t_scale[t] = s
                     traded = traded * s
             x = x + traded
-            pos[t] = x
+            pos_a[t] = x
             if progress is not None and (t % step == 0 or t == n_t - 1):
                 progress((t + 1) / n_t)
+        pos = np.zeros((n_t, n_s))
+        pos[:, cols] = pos_a
         return pos, buffer, t_scale, g_scale
 
     def fit(self, frame: pl.DataFrame) -> BufferedAllocator:
