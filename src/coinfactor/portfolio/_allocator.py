@@ -32,7 +32,7 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import time_axis
-from coinfactor.portfolio._grid import cell_index, long_cells, scatter
+from coinfactor.portfolio._grid import cell_index, has_duplicate_cells, long_cells, scatter
 
 ExitRule = Literal["close", "decay"]
 """What happens to a position whose symbol leaves the universe (see module docstring)."""
@@ -299,7 +299,7 @@ class BufferedAllocator:
         symbols = tuple(sorted(frame.get_column("symbol").unique().to_list()))
         n_t, n_s = len(ts), len(symbols)
         i, j, ok = cell_index(frame, ts, symbols)
-        if np.unique(i * max(n_s, 1) + j).size != frame.height:
+        if has_duplicate_cells(i[ok], j[ok], n_s):
             dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
             raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
                             rows=dup.head(5), fix="one row per (ts, symbol)")
