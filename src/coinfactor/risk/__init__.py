@@ -1,4 +1,4 @@
-"""Risk: factor returns, rolling exposures, covariance estimators."""
+"""Risk: factor returns, rolling exposures, PCA, covariance estimators, volatility forecasts."""
 
 from coinfactor.risk._covariance import (
     EWMACovariance,
@@ -17,6 +17,14 @@ from coinfactor.risk._factors import (
     bucket_labels,
     factor_returns,
 )
+from coinfactor.risk._volatility import (
+    bar_returns,
+    ema_blend_variance,
+    ema_blend_vol,
+    ewma_variance,
+    realized_vol,
+    regular_axis,
+)
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 __all__ = [
@@ -32,8 +40,14 @@ __all__ = [
     "RollingOLSResult",
     "SampleCovariance",
     "assign_buckets",
+    "bar_returns",
     "bucket_labels",
+    "ema_blend_variance",
+    "ema_blend_vol",
+    "ewma_variance",
     "exposures",
     "factor_returns",
+    "realized_vol",
+    "regular_axis",
     "rolling_ols",
 ]

@@ -33,6 +33,7 @@ __all__ = [
 
 STUDIES: dict[str, str] = {
     "risk_model": "coinfactor.studies.risk_model",
+    "carry": "coinfactor.studies.carry",
 }
 """Study name -> module path (imported on use)."""
 
