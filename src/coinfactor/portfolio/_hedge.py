@@ -220,6 +220,16 @@ class HedgeWalkForward:
         return "\n".join(lines)
 
 
+def _data_through(panel: pl.DataFrame, at: datetime) -> HedgeData:
+    """Pivot the rows with ts ``<= at`` only (nothing later is ever read)."""
+    cut = panel.filter(pl.col("ts") <= at)
+    if cut.height == 0:
+        start = str(panel["ts"].min()) if panel.height else "(empty)"
+        raise DataError(f"no bar at or before {at}; the panel starts at {start}",
+                        fix="fit at a later time")
+    return build_hedge_data(cut, end=at)
+
+
 def _fallback_weights(upper: np.ndarray) -> np.ndarray:
     """Equal weights projected onto ``{Σ w = 1, 0 ≤ w ≤ upper}`` (water-filling).
 
@@ -378,7 +388,7 @@ class HedgeBasket:
             reason``.
         """
         self._validate()
-        data = build_hedge_data(panel.filter(pl.col("ts") <= at), end=at)
+        data = _data_through(panel, at)
         return self._candidates(data, data.row_at(at))
 
     def pca_diagnostics(
@@ -393,7 +403,7 @@ class HedgeBasket:
             1): the seed's "PC i explains x% of the target's variation" and PC1 correlation.
         """
         self._validate()
-        data = build_hedge_data(panel.filter(pl.col("ts") <= at), end=at)
+        data = _data_through(panel, at)
         row = data.row_at(at)
         table = self._candidates(data, row)
         cols = [data.column(s) for s in table.filter("eligible")["symbol"]]
@@ -436,7 +446,7 @@ class HedgeBasket:
         HedgeBasketResult
         """
         self._validate()
-        data = build_hedge_data(panel.filter(pl.col("ts") <= at), end=at)
+        data = _data_through(panel, at)
         return self._fit_row(data, data.row_at(at), previous)
 
     def walk_forward(

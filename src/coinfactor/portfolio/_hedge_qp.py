@@ -29,7 +29,7 @@ _SOLVER_OPTIONS: dict[str, dict[str, float | int | bool]] = {
     # tight tolerances: weights agree with a direct T x n formulation to ~1e-8
     "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10,
                  "max_iter": 500},
-    "OSQP": {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iter": 200_000, "polish": True},
+    "OSQP": {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iter": 200_000, "polishing": True},
 }
 
 
