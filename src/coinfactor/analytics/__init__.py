@@ -1,0 +1,37 @@
+"""Performance analytics: metrics of return series and backtests (365-day annualisation)."""
+
+from coinfactor.analytics._metrics import (
+    annual_return,
+    annual_volatility,
+    calmar_ratio,
+    conditional_value_at_risk,
+    drawdown,
+    hit_rate,
+    kurtosis,
+    max_drawdown,
+    max_drawdown_duration,
+    sharpe_ratio,
+    skewness,
+    sortino_ratio,
+    summary,
+    total_return,
+    value_at_risk,
+)
+
+__all__ = [
+    "annual_return",
+    "annual_volatility",
+    "calmar_ratio",
+    "conditional_value_at_risk",
+    "drawdown",
+    "hit_rate",
+    "kurtosis",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "sharpe_ratio",
+    "skewness",
+    "sortino_ratio",
+    "summary",
+    "total_return",
+    "value_at_risk",
+]
