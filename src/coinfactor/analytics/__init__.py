@@ -17,10 +17,12 @@ from coinfactor.analytics._metrics import (
     total_return,
     value_at_risk,
 )
+from coinfactor.analytics._rolling import annualized_funding, rolling_correlation, rolling_stats
 
 __all__ = [
     "annual_return",
     "annual_volatility",
+    "annualized_funding",
     "calmar_ratio",
     "conditional_value_at_risk",
     "drawdown",
@@ -28,6 +30,8 @@ __all__ = [
     "kurtosis",
     "max_drawdown",
     "max_drawdown_duration",
+    "rolling_correlation",
+    "rolling_stats",
     "sharpe_ratio",
     "skewness",
     "sortino_ratio",
