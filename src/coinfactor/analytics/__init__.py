@@ -1,5 +1,44 @@
-"""Performance analytics: metrics, factor tearsheets, bootstrap Monte Carlo."""
+"""Performance analytics: metrics of return series and backtests (365-day annualisation)."""
 
 from coinfactor.analytics._bootstrap import BootstrapResult, block_bootstrap
+from coinfactor.analytics._metrics import (
+    annual_return,
+    annual_volatility,
+    calmar_ratio,
+    conditional_value_at_risk,
+    drawdown,
+    hit_rate,
+    kurtosis,
+    max_drawdown,
+    max_drawdown_duration,
+    sharpe_ratio,
+    skewness,
+    sortino_ratio,
+    summary,
+    total_return,
+    value_at_risk,
+)
+from coinfactor.analytics._rolling import annualized_funding, rolling_correlation, rolling_stats
 
-__all__ = ["BootstrapResult", "block_bootstrap"]
+__all__ = [
+    "BootstrapResult",
+    "annual_return",
+    "annual_volatility",
+    "annualized_funding",
+    "block_bootstrap",
+    "calmar_ratio",
+    "conditional_value_at_risk",
+    "drawdown",
+    "hit_rate",
+    "kurtosis",
+    "max_drawdown",
+    "max_drawdown_duration",
+    "rolling_correlation",
+    "rolling_stats",
+    "sharpe_ratio",
+    "skewness",
+    "sortino_ratio",
+    "summary",
+    "total_return",
+    "value_at_risk",
+]
