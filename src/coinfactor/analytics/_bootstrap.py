@@ -96,19 +96,26 @@ def stationary_indices(starts: np.ndarray, u: np.ndarray, p: float, n: int) -> n
 
 
 def _path_metrics(paths: np.ndarray, ppy: float) -> dict[str, np.ndarray]:
-    """Metrics of paths of shape (size, horizon, m) -> arrays of shape (size, m)."""
-    horizon = paths.shape[1]
-    growth = np.cumprod(1.0 + paths, axis=1)
-    total = growth[:, -1]
+    """Metrics of paths of shape (size, m, horizon) -> arrays of shape (size, m).
+
+    Time is the last (contiguous) axis. Volatility uses ``(Σr² − h·mean²) / (h − 1)``, exact
+    up to rounding for per-bar returns (their mean is tiny against their spread).
+    """
+    horizon = paths.shape[-1]
+    mean = paths.sum(axis=-1) / horizon
+    ss = np.einsum("ijk,ijk->ij", paths, paths)
+    sd = np.sqrt(np.maximum(ss - horizon * mean * mean, 0.0) / (horizon - 1))
+    growth = np.cumprod(1.0 + paths, axis=-1)
+    total = growth[..., -1].copy()
+    peak = np.maximum.accumulate(growth, axis=-1)
+    np.maximum(peak, 1.0, out=peak)  # NAV starts at 1: the start is a peak
+    np.divide(growth, peak, out=growth)
+    mdd = growth.min(axis=-1) - 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         # a path that loses everything (growth <= 0, possible with leverage) counts as -100%
         annual = np.where(total > 0, np.abs(total) ** (ppy / horizon) - 1.0, -1.0)
-        sd = paths.std(axis=1, ddof=1)
-        vol = sd * np.sqrt(ppy)
-        sharpe = np.where(sd > 0, paths.mean(axis=1) / sd * np.sqrt(ppy), np.nan)
-    peak = np.maximum(np.maximum.accumulate(growth, axis=1), 1.0)
-    mdd = (growth / peak - 1.0).min(axis=1)
-    return {"annual_return": annual, "volatility": vol, "sharpe": sharpe,
+        sharpe = np.where(sd > 0, mean / sd * np.sqrt(ppy), np.nan)
+    return {"annual_return": annual, "volatility": sd * np.sqrt(ppy), "sharpe": sharpe,
             "max_drawdown": np.minimum(mdd, 0.0)}
 
 
@@ -322,6 +329,7 @@ def block_bootstrap(
     if h < 2:
         raise ConfigError(f"block_bootstrap: horizon must be at least 2 bars, got {h}")
     ppy = periods_per_year(freq)
+    series_major = np.ascontiguousarray(arr.T)  # (m, n): paths are gathered along time
     rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
     done = 0
@@ -333,7 +341,8 @@ def block_bootstrap(
             starts = rng.integers(0, n, size=(size, h))
             u = rng.random((size, h))
             idx = stationary_indices(starts, u, 1.0 / b, n)
-        for m, v in _path_metrics(arr[idx], ppy).items():
+        paths = series_major[:, idx].transpose(1, 0, 2)  # (size, m, horizon)
+        for m, v in _path_metrics(paths, ppy).items():
             out[m].append(v)
         done += size
     return BootstrapResult(

@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 STUDIES: dict[str, str] = {
+    "hedge_basket": "coinfactor.studies.hedge_basket",
 }
 """Study name -> module path (imported on use)."""
 
