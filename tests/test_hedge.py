@@ -197,10 +197,15 @@ def test_truncation_fit_and_walk_forward() -> None:
     hb = HedgeBasket("T", lookback="7d", min_daily_volume_usd=0, lambda_funding=0.3,
                      turnover_penalty=0.01, min_coverage=0.9)
     sched = [START + timedelta(hours=h) for h in (200, 320, 440)]
-    wf = hb.walk_forward(panel, sched)
+    wf = hb.walk_forward(panel, sched, pca_components=2)
     prev = None
     for t, full in zip(sched, wf.results, strict=True):
         cut = panel.filter(pl.col("ts") <= t)
+        # per-fit diagnostics equal the single-time methods on data cut at t
+        assert wf.candidates.filter(pl.col("ts") == t).drop("ts").equals(
+            hb.candidates(cut, t))
+        assert wf.pca.filter(pl.col("ts") == t).drop("ts").equals(
+            hb.pca_diagnostics(cut, t, n_components=2))
         direct = hb.fit(panel, t, previous=prev)
         trunc = hb.fit(cut, t, previous=prev)
         np.testing.assert_array_equal(direct.weights, trunc.weights)
@@ -215,6 +220,8 @@ def test_truncation_fit_and_walk_forward() -> None:
     assert pos.filter(pl.col("symbol") == "T")["weight"].to_list() == [1.0] * 3
     diag = wf.diagnostics()
     assert diag.height == 3 and (diag["action"] == "optimal").all()
+    detail = wf.basket()
+    assert detail.select("ts", "symbol", "weight").equals(w.sort("ts", "symbol"))
 
 
 def test_volume_caps_bind_and_long_short_bounds() -> None:

@@ -57,6 +57,9 @@ PCAClean = Literal["none", "top_k", "residual"]
 HedgeAction = Literal["optimal", "kept_previous", "fallback"]
 """What produced a basket: the optimiser, the previous basket, or the fallback rule."""
 
+_PCA_SCHEMA = {"component": pl.Int64, "explained_variance_ratio": pl.Float64,
+               "r2_target": pl.Float64, "corr_target": pl.Float64}
+
 
 def _frozen(a: np.ndarray) -> np.ndarray:
     out = np.array(a, dtype=np.float64, copy=True)
@@ -158,9 +161,16 @@ class HedgeWalkForward:
     ----------
     results : tuple of HedgeBasketResult
         One per decision time, in order.
+    candidates : pl.DataFrame
+        ``ts`` plus the candidate table of each fit (see :meth:`HedgeBasket.candidates`).
+    pca : pl.DataFrame
+        ``ts`` plus the PCA table of each fit, when asked for (see
+        :meth:`HedgeBasket.pca_diagnostics`); empty otherwise.
     """
 
     results: tuple[HedgeBasketResult, ...] = field(default_factory=tuple)
+    candidates: pl.DataFrame = field(default_factory=pl.DataFrame)
+    pca: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def weights(self) -> pl.DataFrame:
         """Basket weights ``ts, symbol, weight`` (each ts sums to 1), sorted by (ts, symbol)."""
@@ -173,6 +183,12 @@ class HedgeWalkForward:
             return pl.DataFrame(schema={"ts": TS_DTYPE, "symbol": pl.String,
                                         "weight": pl.Float64})
         return pl.concat(frames).sort("ts", "symbol")
+
+    def basket(self) -> pl.DataFrame:
+        """Basket detail per rebalance: ``ts`` plus :meth:`HedgeBasketResult.weights_frame`."""
+        frames = [r.weights_frame().select(pl.lit(r.at).cast(TS_DTYPE).alias("ts"), pl.all())
+                  for r in self.results]
+        return pl.concat(frames) if frames else pl.DataFrame()
 
     def positions(self, *, target_weight: float = 1.0) -> pl.DataFrame:
         """Hedged book as NAV weights ``ts, symbol, weight``: target long, basket short.
@@ -405,22 +421,11 @@ class HedgeBasket:
         self._validate()
         data = _data_through(panel, at)
         row = data.row_at(at)
-        table = self._candidates(data, row)
-        cols = [data.column(s) for s in table.filter("eligible")["symbol"]]
-        lo = max(row + 1 - data.bars(self.lookback), 0)
-        t_col = data.column(self.target)
-        block = data.returns[lo : row + 1][:, [t_col, *cols]]
-        ok = ~np.isnan(block).any(axis=1)
-        k = min(n_components, len(cols), int(ok.sum()))
-        if k < 1:
-            raise DataError(f"pca_diagnostics: no complete window for {self.target} at {at}")
-        res = pca(block[ok, 1:], k)
-        y = block[ok, 0]
-        return pl.DataFrame({
-            "component": np.arange(1, k + 1), "explained_variance_ratio":
-            res.explained_variance_ratio, "r2_target": res.r2(y),
-            "corr_target": res.correlation(y),
-        })
+        out = self._pca_table(data, row, self._candidates(data, row), n_components)
+        if out.height == 0:
+            raise DataError(f"pca_diagnostics: no complete window for {self.target} at {at}",
+                            fix="pass a later time or relax the candidate filters")
+        return out
 
     def fit(
         self,
@@ -454,6 +459,7 @@ class HedgeBasket:
         panel: pl.DataFrame,
         schedule: Sequence[datetime],
         *,
+        pca_components: int = 0,
         progress: Callable[[float], None] | None = None,
     ) -> HedgeWalkForward:
         """Re-fit at each time of ``schedule``, each fit on data through its time only.
@@ -467,6 +473,9 @@ class HedgeBasket:
             Canonical panel.
         schedule : sequence of datetime
             Increasing decision times.
+        pca_components : int, default 0
+            Also tabulate, per fit, this many principal components of the candidates against
+            the target (see :meth:`pca_diagnostics`); 0 skips it.
         progress : callable, optional
             Called with the fraction done after each fit.
 
@@ -480,14 +489,26 @@ class HedgeBasket:
             raise ConfigError("walk_forward: schedule must be strictly increasing")
         data = build_hedge_data(panel)
         results: list[HedgeBasketResult] = []
+        tables: list[pl.DataFrame] = []
+        pcas: list[pl.DataFrame] = []
         prev: HedgeBasketResult | None = None
         for i, t in enumerate(times):
-            # the grid is cut at t too: truncated and full data then see the same rows
-            prev = self._fit_row(data, data.row_at(t), prev)
+            row = data.row_at(t)
+            table = self._candidates(data, row)
+            prev = self._fit_row(data, row, prev, table)
             results.append(prev)
+            stamp = pl.lit(prev.at).cast(TS_DTYPE).alias("ts")
+            tables.append(table.select(stamp, pl.all()))
+            if pca_components > 0:
+                pcas.append(self._pca_table(data, row, table, pca_components)
+                            .select(stamp, pl.all()))
             if progress is not None:
                 progress((i + 1) / len(times))
-        return HedgeWalkForward(tuple(results))
+        return HedgeWalkForward(
+            tuple(results),
+            candidates=pl.concat(tables) if tables else pl.DataFrame(),
+            pca=pl.concat(pcas) if pcas else pl.DataFrame(),
+        )
 
     # -- internals --------------------------------------------------------------------------
 
@@ -499,6 +520,24 @@ class HedgeBasket:
             min_open_interest_usd=self.min_open_interest_usd, min_coverage=self.min_coverage,
             exclude=self.exclude, universe=self.universe,
         )
+
+    def _pca_table(
+        self, data: HedgeData, row: int, table: pl.DataFrame, n_components: int
+    ) -> pl.DataFrame:
+        cols = [data.column(s) for s in table.filter("eligible")["symbol"]]
+        lo = max(row + 1 - data.bars(self.lookback), 0)
+        block = data.returns[lo : row + 1][:, [data.column(self.target), *cols]]
+        ok = ~np.isnan(block).any(axis=1)
+        k = min(n_components, len(cols), int(ok.sum()) - 1)
+        if k < 1:
+            return pl.DataFrame(schema=_PCA_SCHEMA)
+        res = pca(block[ok, 1:], k)
+        y = block[ok, 0]
+        return pl.DataFrame({
+            "component": np.arange(1, k + 1, dtype=np.int64),
+            "explained_variance_ratio": res.explained_variance_ratio,
+            "r2_target": res.r2(y), "corr_target": res.correlation(y),
+        }, schema=_PCA_SCHEMA)
 
     def _bounds(self, daily_volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         caps = self.max_volume_share * np.nan_to_num(daily_volume, nan=0.0) / self.basket_usd
@@ -512,8 +551,9 @@ class HedgeBasket:
         data: HedgeData,
         row: int,
         previous: HedgeBasketResult | Mapping[str, float] | None,
+        table: pl.DataFrame | None = None,
     ) -> HedgeBasketResult:
-        table = self._candidates(data, row)
+        table = self._candidates(data, row) if table is None else table
         elig = table.filter("eligible")
         symbols = tuple(elig["symbol"].to_list())
         cols = [data.column(s) for s in symbols]

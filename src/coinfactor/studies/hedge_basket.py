@@ -151,13 +151,6 @@ def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
     return times
 
 
-def _tagged(frames: list[pl.DataFrame], times: list[datetime]) -> pl.DataFrame:
-    return pl.concat([
-        f.select(pl.lit(t).cast(TS_DTYPE).alias("ts"), pl.all())
-        for f, t in zip(frames, times, strict=True)
-    ])
-
-
 def _oos_by_period(
     wf: HedgeWalkForward, returns: pl.DataFrame, ppy: float
 ) -> pl.DataFrame:
@@ -216,7 +209,8 @@ def run(
         if progress is not None:
             progress(0.8 * frac)
 
-    wf = hb.walk_forward(panel, times, progress=_progress)
+    wf = hb.walk_forward(panel, times, pca_components=config.pca_diagnostic_components,
+                         progress=_progress)
     half_spread = config.half_spread_bps / 1e4
     book = wf.positions(target_weight=config.target_weight)
     hedged = backtest(panel, book, fee_bps=config.fee_bps, half_spread=half_spread)
@@ -246,17 +240,7 @@ def run(
         progress(0.95)
 
     diagnostics = wf.diagnostics().join(_oos_by_period(wf, rets, ppy), on="ts", how="left")
-    candidates = _tagged([hb.candidates(panel, t) for t in times], times)
-    pca_tables = []
-    for t in times:
-        try:
-            pca_tables.append(hb.pca_diagnostics(
-                panel, t, n_components=config.pca_diagnostic_components))
-        except DataError:
-            pca_tables.append(pl.DataFrame(schema={
-                "component": pl.Int64, "explained_variance_ratio": pl.Float64,
-                "r2_target": pl.Float64, "corr_target": pl.Float64}))
-    basket = _tagged([r.weights_frame() for r in wf.results], times)
+    basket = wf.basket()
 
     vol_h = annual_volatility(rets["hedged"].to_numpy(), ppy)
     vol_u = annual_volatility(rets["unhedged"].to_numpy(), ppy)
@@ -300,8 +284,8 @@ def run(
             "weights": book,
             "basket": basket,
             "diagnostics": diagnostics,
-            "candidates": candidates,
-            "pca": _tagged(pca_tables, times),
+            "candidates": wf.candidates,
+            "pca": wf.pca,
             "nav": hedged.nav,
             "nav_unhedged": unhedged.nav,
             "rolling_correlation": roll,
