@@ -341,3 +341,24 @@ def test_result_is_immutable_and_repr() -> None:
     with pytest.raises(ValueError, match="read-only"):
         res.weights[0] = 1.0
     assert repr(HedgeBasket("T")).startswith("HedgeBasket('T', lookback='21d'")
+
+
+def test_universe_from_market_snapshot() -> None:
+    """A snapshot filtered by issue-4's universe.snapshot_filter restricts the candidates."""
+    from coinfactor.universe import snapshot_filter
+
+    snap = pl.DataFrame({
+        "symbol": ["A", "B", "C", "D", "E", "T"],
+        "volume_24h_usd": [5e7, 5e7, 1e6, 5e7, 5e7, 5e7],
+        "open_interest_usd": [2e7, 2e7, 2e7, 5e6, 2e7, 2e7],
+        "max_leverage": [10.0, 3.0, 10.0, 10.0, 10.0, 10.0],
+    })
+    keep = snapshot_filter(snap, min_volume_usd=5e6, min_open_interest_usd=1e7,
+                           min_max_leverage=5, exclude=["T"])
+    universe = tuple(keep.filter("in_universe")["symbol"])
+    assert universe == ("A", "E")
+    res = HedgeBasket("T", lookback="7d", min_daily_volume_usd=0, universe=universe,
+                      basket_usd=1e6).fit(
+        _panel(11), START + timedelta(hours=300))
+    assert res.symbols == ("A", "E")
+    assert res.weights.sum() == pytest.approx(1.0, abs=1e-8)

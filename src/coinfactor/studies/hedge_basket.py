@@ -61,6 +61,11 @@ class Config:
         :class:`~coinfactor.portfolio.HedgeBasket` settings. ``pca_clean="none"``: with PCA(1)
         cleaning the basket concentrates in the highest-funding coin (seed-002 defect).
         ``on_failure="keep_previous"`` carries the last good basket through a failed week.
+    universe : tuple of str, optional
+        Allowed basket names, e.g. from a market snapshot through
+        :func:`coinfactor.universe.snapshot_filter` (24h volume, open interest, max leverage).
+        None (default): every name passing the trailing-data filters; a snapshot taken today
+        would bring survivorship into a historical run.
     target_weight : float
         Long target as a fraction of NAV; the basket is shorted at the same notional.
     fee_bps : float
@@ -93,6 +98,7 @@ class Config:
     min_open_interest_usd: float = 10_000_000.0
     min_coverage: float = 0.95
     exclude: tuple[str, ...] = ()
+    universe: tuple[str, ...] | None = None
     on_failure: FailurePolicy = "keep_previous"
     target_weight: float = 1.0
     fee_bps: float = 4.5
@@ -114,7 +120,9 @@ class Config:
             turnover_penalty=self.turnover_penalty, pca_clean=self.pca_clean,
             pca_components=self.pca_components, min_daily_volume_usd=self.min_daily_volume_usd,
             min_open_interest_usd=self.min_open_interest_usd, min_coverage=self.min_coverage,
-            exclude=tuple(self.exclude), on_failure=self.on_failure,
+            exclude=tuple(self.exclude),
+            universe=None if self.universe is None else tuple(self.universe),
+            on_failure=self.on_failure,
         )
 
 
