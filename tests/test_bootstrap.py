@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from arch.bootstrap import MovingBlockBootstrap, StationaryBootstrap
 from arch.bootstrap._samplers_python import stationary_bootstrap_sample_python
 from empyrical import max_drawdown as emp_max_drawdown
 from scipy import stats
@@ -42,6 +43,23 @@ def test_stationary_indices_match_arch_sampler() -> None:
     for k in range(6):
         ref = stationary_bootstrap_sample_python(starts[k].copy(), u[k], p)
         np.testing.assert_array_equal(ours[k], ref)
+
+
+@pytest.mark.parametrize("method", ["moving", "stationary"])
+def test_indices_equal_arch_update_indices(method: str) -> None:
+    """Reference: arch's MovingBlockBootstrap / StationaryBootstrap indices from the same
+    generator state (one path as long as the series, as arch draws it)."""
+    n, b = 240, 9
+    x = np.arange(n, dtype=float)
+    if method == "moving":
+        ref = MovingBlockBootstrap(b, x, seed=np.random.default_rng(7)).update_indices()
+        ours = moving_block_indices(np.random.default_rng(7), n, b, n, 1)[0]
+    else:
+        ref = StationaryBootstrap(b, x, seed=np.random.default_rng(7)).update_indices()
+        rng = np.random.default_rng(7)
+        starts = rng.integers(0, n, size=(1, n))
+        ours = stationary_indices(starts, rng.random((1, n)), 1 / b, n)[0]
+    np.testing.assert_array_equal(ours, ref)
 
 
 def test_moving_block_indices_semantics() -> None:

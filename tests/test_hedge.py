@@ -330,6 +330,8 @@ def test_bad_input() -> None:
         HedgeBasket("ZZZ").fit(panel, START + timedelta(hours=40))
     with pytest.raises(DataError, match="no bar at or before"):
         HedgeBasket("T").fit(panel, START - timedelta(hours=1))
+    with pytest.raises(ConfigError, match="timezone-aware"):
+        HedgeBasket("T").fit(panel, datetime(2025, 1, 2))
     with pytest.raises(ConfigError, match="increasing"):
         HedgeBasket("T").walk_forward(panel, [START + timedelta(hours=5), START])
 

@@ -149,3 +149,18 @@ def test_cli_run_writes_run_directory(tmp_path: Path) -> None:
                  "candidates.parquet", "nav_unhedged.parquet"):
         assert (out / name).exists(), name
     assert pl.read_parquet(out / "weights.parquet").columns == ["ts", "symbol", "weight"]
+
+
+def test_pca1_cleaning_concentrates_in_high_funding_names() -> None:
+    """Seed-002 defect, shown on the seed's first basket: tracking PCA(1)-cleaned returns
+    leaves the split across names to the funding term, so the basket concentrates in
+    high-funding coins; the default (no cleaning) spreads it by tracking quality."""
+    panel = datasets.load("hyperliquid-perp-1h")
+    at = datetime(2025, 3, 3, 12, tzinfo=UTC)
+    cfg = hbs.Config()
+    raw = cfg.estimator().fit(panel, at)
+    cleaned = replace(cfg, pca_clean="top_k", pca_components=1).estimator().fit(panel, at)
+    hhi = lambda r: float((r.weights ** 2).sum())  # noqa: E731  (Herfindahl index)
+    assert hhi(cleaned) > 2 * hhi(raw)
+    assert cleaned.expected_funding > 2 * raw.expected_funding
+    assert cleaned.correlation < raw.correlation  # and it tracks worse on raw returns

@@ -63,8 +63,16 @@ _PCA_SCHEMA = {"component": pl.Int64, "explained_variance_ratio": pl.Float64,
                "r2_target": pl.Float64, "corr_target": pl.Float64}
 
 
+def _check_time(at: datetime) -> None:
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise ConfigError(
+            f"expected a timezone-aware datetime (UTC) for the decision time, got {at!r}",
+        )
+
+
 def _data_through(panel: pl.DataFrame, at: datetime) -> HedgeData:
     """Pivot the rows with ts ``<= at`` only (nothing later is ever read)."""
+    _check_time(at)
     cut = panel.filter(pl.col("ts") <= at)
     if cut.height == 0:
         start = str(panel["ts"].min()) if panel.height else "(empty)"
@@ -312,6 +320,8 @@ class HedgeBasket:
         """
         self._validate()
         times = list(schedule)
+        for t in times:
+            _check_time(t)
         if any(b <= a for a, b in itertools.pairwise(times)):
             raise ConfigError("walk_forward: schedule must be strictly increasing")
         data = build_hedge_data(panel)
