@@ -173,7 +173,9 @@ def candidate_table(
         One row per symbol other than the target, sorted by symbol: ``symbol, coverage,
         daily_volume_usd, open_interest_usd, funding_annual, correlation, eligible, reason``.
         ``funding_annual`` is the mean ``funding_rate`` over the lookback times bars per year
-        (``> 0``: longs pay, shorts receive). ``open_interest_usd`` is the last known value; a
+        (``> 0``: longs pay, shorts receive; bars with unknown funding are skipped, and a
+        name with none at all gets 0). ``daily_volume_usd`` is the mean bar notional over
+        ``volume_lookback`` times bars per day (missing bars skipped). ``open_interest_usd`` is the last known value; a
         symbol with none passes the open-interest filter (the data cannot judge it) and is
         flagged by ``reason = "ok (no open interest)"``.
     """
