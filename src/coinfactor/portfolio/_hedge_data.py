@@ -175,9 +175,9 @@ def candidate_table(
         ``funding_annual`` is the mean ``funding_rate`` over the lookback times bars per year
         (``> 0``: longs pay, shorts receive; bars with unknown funding are skipped, and a
         name with none at all gets 0). ``daily_volume_usd`` is the mean bar notional over
-        ``volume_lookback`` times bars per day (missing bars skipped). ``open_interest_usd`` is the last known value; a
-        symbol with none passes the open-interest filter (the data cannot judge it) and is
-        flagged by ``reason = "ok (no open interest)"``.
+        ``volume_lookback`` times bars per day (missing bars skipped). ``open_interest_usd``
+        is the last known value; a symbol with none passes the open-interest filter (the
+        data cannot judge it) and is flagged by ``reason = "ok (no open interest)"``.
     """
     t_col = data.column(target)
     lo = max(row + 1 - data.bars(lookback), 0)
