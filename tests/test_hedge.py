@@ -364,3 +364,18 @@ def test_universe_from_market_snapshot() -> None:
         _panel(11), START + timedelta(hours=300))
     assert res.symbols == ("A", "E")
     assert res.weights.sum() == pytest.approx(1.0, abs=1e-8)
+
+
+def test_renaming_symbols_permutes_the_basket() -> None:
+    """Metamorphic: renaming symbols (which reorders the columns) leaves each name's weight
+    unchanged; tolerance 1e-7 because the solver sees permuted matrices (rounding differs)."""
+    panel = _panel(12, funding={"A": 1e-5, "D": 3e-5})
+    at = START + timedelta(hours=400)
+    names = {"A": "Z", "B": "Y", "C": "X", "D": "W", "E": "V", "T": "T"}
+    renamed = validate_panel(panel.with_columns(pl.col("symbol").replace(names))
+                             .sort("symbol", "ts"))
+    hb = HedgeBasket("T", lookback="7d", min_daily_volume_usd=0, lambda_funding=0.2)
+    a = hb.fit(panel, at).as_dict()
+    b = hb.fit(renamed, at).as_dict()
+    for s, w in a.items():
+        assert b[names[s]] == pytest.approx(w, abs=1e-7)
