@@ -1,4 +1,4 @@
-"""Performance analytics: metrics of return series and backtests (365-day annualisation)."""
+"""Performance analytics: metrics, factor tearsheet, bootstrap Monte Carlo (365-day years)."""
 
 from coinfactor.analytics._bootstrap import BootstrapResult, block_bootstrap
 from coinfactor.analytics._metrics import (
@@ -19,9 +19,11 @@ from coinfactor.analytics._metrics import (
     value_at_risk,
 )
 from coinfactor.analytics._rolling import annualized_funding, rolling_correlation, rolling_stats
+from coinfactor.analytics._tearsheet import FactorTearsheet, factor_tearsheet
 
 __all__ = [
     "BootstrapResult",
+    "FactorTearsheet",
     "annual_return",
     "annual_volatility",
     "annualized_funding",
@@ -29,6 +31,7 @@ __all__ = [
     "calmar_ratio",
     "conditional_value_at_risk",
     "drawdown",
+    "factor_tearsheet",
     "hit_rate",
     "kurtosis",
     "max_drawdown",
