@@ -1,30 +1,60 @@
-"""``coinfactor demo``: a tour of coinfactor on the embedded data."""
+"""``coinfactor demo [--out DIR]``: every study on the embedded data, reports and an index."""
 
 from __future__ import annotations
 
-import polars as pl
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from coinfactor import datasets
 from coinfactor.cli._app import app, console
-from coinfactor.core.time import periods_per_year
+from coinfactor.cli._errors import user_errors
+from coinfactor.studies._demo import DEFAULT_OUT, run_demo
+
+
+def _fmt(key: str, value: object) -> str:
+    from coinfactor.report._html import format_value
+
+    return format_value(key, value)
 
 
 @app.command("demo")
-def demo_command() -> None:
-    """Load every embedded dataset and print a summary of each."""
-    table = Table(title="coinfactor demo: embedded datasets")
-    for col in ("dataset", "freq", "symbols", "bars", "start", "end", "median funding/yr"):
+def demo_command(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Directory to write (one run "
+                             "directory per study, report.html in each, demo.html index)."),
+) -> None:
+    """Run every study with its default config on the embedded datasets and write reports."""
+    from coinfactor.studies import STUDIES
+
+    with user_errors(), Progress(
+        TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bars:
+        tasks = {name: bars.add_task(name, total=1.0) for name in sorted(STUDIES)}
+
+        def progress(name: str, frac: float) -> None:
+            bars.update(tasks[name], completed=min(max(frac, 0.0), 1.0))
+
+        result = run_demo(out, progress=progress)
+    table = Table(title="coinfactor demo: key metrics")
+    for col in ("study", "seconds", "annual return", "ann. vol", "Sharpe", "max drawdown",
+                "other"):
         table.add_column(col)
-    for entry in datasets.available().iter_rows(named=True):
-        panel = datasets.load(entry["name"])
-        per_year = periods_per_year(entry["freq"])
-        funding = panel.select(
-            (pl.col("funding_rate").mean().over("symbol") * per_year).median()
-        ).item()
+    for r in result.runs:
+        if r.error:
+            table.add_row(r.study, f"{r.seconds:.1f}", "[red]failed[/]", "", "", "",
+                          r.error.strip().splitlines()[-1])
+            continue
+        m = r.metrics
+        main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown")
+        other = {k: v for k, v in r.headline(limit=5).items() if k not in main}
         table.add_row(
-            entry["name"], entry["freq"], str(panel["symbol"].n_unique()), f"{panel.height:,}",
-            str(panel["ts"].min())[:16], str(panel["ts"].max())[:16],
-            "n/a" if funding is None else f"{funding:+.1%}",
+            r.study, f"{r.seconds:.1f}",
+            *(_fmt(k, m[k]) if k in m else "" for k in main),
+            ", ".join(f"{k} {_fmt(k, v)}" for k, v in other.items()),
         )
     console.print(table)
+    console.print(f"wrote {result.index} (open it in a browser)")
+    if not result.ok:
+        raise typer.Exit(code=1)
