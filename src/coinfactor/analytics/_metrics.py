@@ -387,7 +387,7 @@ def _infer_nav_freq(ts: pl.Series) -> str:
     return infer_freq(frame)
 
 
-def _weight_stats(weights: pl.DataFrame, years: float) -> dict[str, float]:
+def _weight_stats(weights: pl.DataFrame, nav_ts: pl.Series, years: float) -> dict[str, float]:
     missing = [c for c in ("ts", "symbol", "weight") if c not in weights.columns]
     if missing:
         raise DataError(
@@ -400,7 +400,10 @@ def _weight_stats(weights: pl.DataFrame, years: float) -> dict[str, float]:
                 "short_exposure_mean": 0.0, "positions_mean": 0.0}
     w = weights.select("ts", "symbol", pl.col("weight").cast(pl.Float64).fill_nan(0.0)
                        .fill_null(0.0))
-    wide = w.pivot(on="symbol", index="ts", values="weight", aggregate_function="sum").sort("ts")
+    wide = w.pivot(on="symbol", index="ts", values="weight", aggregate_function="sum")
+    # a nav bar without weight rows is a flat book (BacktestResult keeps non-zero rows only)
+    grid = pl.concat([nav_ts.rename("ts").cast(wide["ts"].dtype), wide["ts"]]).unique()
+    wide = grid.to_frame().join(wide, on="ts", how="left").sort("ts")
     mat = np.nan_to_num(wide.drop("ts").to_numpy().astype(np.float64), nan=0.0)
     change = np.abs(np.diff(np.vstack([np.zeros((1, mat.shape[1])), mat]), axis=0)).sum(axis=1)
     gross = np.abs(mat).sum(axis=1)
@@ -436,7 +439,8 @@ def summary(
         Long weights (ts, symbol, weight); overrides ``result.weights``. Without weights the
         turnover and exposure entries are left out.
     freq : str, optional
-        Bar frequency (``"1d"``); inferred from the nav timestamps (most common step) if omitted.
+        Bar frequency (``"1d"``); default ``result.freq`` if the result has one, else
+        inferred from the nav timestamps (most common step).
 
     Returns
     -------
@@ -451,7 +455,9 @@ def summary(
         ``periods_per_year``; with weights also ``turnover_annual`` (sum over rebalances of
         ``sum_i |w_t - w_prev|``, from an empty book, per year of the nav span),
         ``gross_exposure_mean/max``, ``net_exposure_mean``, ``long_exposure_mean``,
-        ``short_exposure_mean`` and ``positions_mean`` (averaged over the weight timestamps).
+        ``short_exposure_mean`` and ``positions_mean`` (averaged over the nav bars and any
+        other weight timestamps). Weights are the held weights per bar: a nav bar without
+        weight rows counts as a flat book, as in ``BacktestResult.weights``.
 
     Raises
     ------
@@ -469,7 +475,8 @@ def summary(
         )
     nav = nav.sort("ts")
     if freq is None:
-        freq = _infer_nav_freq(nav["ts"])
+        own = getattr(result, "freq", None)
+        freq = own if isinstance(own, str) else _infer_nav_freq(nav["ts"])
     ppy = _periods_per_year(freq)
     ret = _as_array(nav["ret"])
     n = ret.size
@@ -503,5 +510,5 @@ def summary(
     out["n_bars"] = float(n)
     out["periods_per_year"] = ppy
     if weights is not None:
-        out.update(_weight_stats(weights, n / ppy))
+        out.update(_weight_stats(weights, nav["ts"], n / ppy))
     return out

@@ -38,20 +38,20 @@ def demo_command(
 
         result = run_demo(out, progress=progress)
     table = Table(title="coinfactor demo: key metrics")
+    main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover_annual")
     for col in ("study", "seconds", "annual return", "ann. vol", "Sharpe", "max drawdown",
-                "other"):
+                "turnover/yr", "other"):
         table.add_column(col)
     for r in result.runs:
         if r.error:
-            table.add_row(r.study, f"{r.seconds:.1f}", "[red]failed[/]", "", "", "",
+            table.add_row(r.study, f"{r.seconds:.1f}", "[red]failed[/]", "", "", "", "",
                           r.error.strip().splitlines()[-1])
             continue
-        m = r.metrics
-        main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown")
-        other = {k: v for k, v in r.headline(limit=5).items() if k not in main}
+        head = r.headline(limit=5)
+        other = {k: v for k, v in head.items() if k not in main}
         table.add_row(
             r.study, f"{r.seconds:.1f}",
-            *(_fmt(k, m[k]) if k in m else "" for k in main),
+            *(_fmt(k, head[k]) if k in head else "" for k in main),
             ", ".join(f"{k} {_fmt(k, v)}" for k, v in other.items()),
         )
     console.print(table)

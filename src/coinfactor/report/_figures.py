@@ -14,7 +14,7 @@ columns                                                drawn as
 ``ts`` + numeric columns, name has corr                rolling correlation
 ``ts`` + other numeric columns                         lines
 name has bootstrap, many numeric rows                  histogram + percentile table
-anything else (small tables)                           an HTML table
+``trades``, anything else (small tables)               an HTML table (first rows)
 =====================================================  =========================================
 
 A table that cannot be drawn is reported in a note, never fatal: the report is always written.
@@ -93,13 +93,17 @@ def weights_blocks(weights: pl.DataFrame) -> list[str]:
 
 
 def _plot_lines(frame: pl.DataFrame, cols: list[str], title: str) -> Figure:
-    fig, (ax,) = new_figure(height=2.8)
+    """Lines of the numeric columns; counts (integer dtype or ``n_*``) get their own axes."""
     frame = frame.sort("ts")
-    for i, c in enumerate(cols[:8]):
-        ax.plot(times(frame), values(frame, c), color=PALETTE[i % len(PALETTE)], lw=1.0,
-                label=c)
-    ax.legend(fontsize=8, frameon=False, loc="upper left", ncols=4)
-    ax.set_title(title, loc="left", fontsize=11)
+    counts = [c for c in cols[:8] if c.startswith("n_") or frame.schema[c].is_integer()]
+    groups = [g for g in ([c for c in cols[:8] if c not in counts], counts) if g]
+    fig, axes = new_figure(len(groups), height=2.8 if len(groups) == 1 else 2.2)
+    for ax, group in zip(axes, groups, strict=True):
+        for i, c in enumerate(group):
+            ax.plot(times(frame), values(frame, c), color=PALETTE[i % len(PALETTE)], lw=1.0,
+                    label=c)
+        ax.legend(fontsize=8, frameon=False, loc="upper left", ncols=4)
+    axes[0].set_title(title, loc="left", fontsize=11)
     return fig
 
 
@@ -124,6 +128,8 @@ def table_blocks(name: str, frame: pl.DataFrame) -> list[str]:
     numeric = [c for c, d in frame.schema.items() if d.is_numeric() and c not in ("ts",)]
     if frame.height == 0:
         return [f'<p class="note">{esc(name)}: empty table</p>']
+    if name == "trades":  # one row per fill: a table of the first trades says more than a plot
+        return [frame_table(frame, max_rows=10)]
     if {"symbol", "funding_annual"} <= cols:
         return [_safe(lambda: plots.plot_funding_by_coin(frame),
                       f"{title}: annualised funding by coin"), frame_table(frame, max_rows=15)]

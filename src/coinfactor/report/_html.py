@@ -47,11 +47,11 @@ a { color:var(--accent); }
 """
 
 PERCENT_KEY = re.compile(
-    r"(return|volatility|drawdown$|^var_|^cvar_|hit_rate|_period$|exposure|turnover|funding"
-    r"|cost|coverage|tracking_error)"
+    r"(return|volatility|drawdown$|^var_|^cvar_|hit_rate|_period$|exposure|funding"
+    r"|cost|coverage|tracking_error|pnl|fraction|gross|(^|_)net($|_)|(^|_)vol($|_))"
 )
 """Metric names shown as percentages (fractions such as returns, exposures, coverage) ..."""
-NOT_PERCENT_KEY = re.compile(r"(duration|bars|days|periods|positions|count|^n_)")
+NOT_PERCENT_KEY = re.compile(r"(duration|bars|days|periods|positions|count|^n_|_over_|ratio)")
 """... unless they name counts or lengths."""
 
 
@@ -78,6 +78,8 @@ def format_value(key: str, value: Any) -> str:
         if math.isnan(value) or math.isinf(value):
             return "n/a"
         low = key.lower().rsplit(".", 1)[-1]
+        if "turnover" in low and "fraction" not in low:
+            return f"{value:,.3g}×"  # traded weight over NAV, a multiple
         if PERCENT_KEY.search(low) and not NOT_PERCENT_KEY.search(low):
             return f"{value:.2%}"
         return f"{value:,.4g}"

@@ -26,8 +26,15 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = Path("coinfactor-demo")
 """Default output directory of ``coinfactor demo`` (relative to the working directory)."""
 
-KEY_METRICS = ("annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover_annual")
-"""Metrics shown in the demo table and index when a study reports them."""
+KEY_METRICS: dict[str, tuple[str, ...]] = {
+    "annual_return": ("annual_return", "cagr"),
+    "annual_volatility": ("annual_volatility",),
+    "sharpe": ("sharpe", "sharpe_ratio"),
+    "max_drawdown": ("max_drawdown",),
+    "turnover_annual": ("turnover_annual", "annual_turnover"),
+}
+"""Metrics shown in the demo table and index when a study reports them: display name ->
+metric names studies use for it, first found wins."""
 
 FUNDING_DATASET = "hyperliquid-perp-1h"
 """Embedded dataset of the index's annualised-funding chart (seed 002's universe, hourly)."""
@@ -61,12 +68,21 @@ class DemoRun:
     error: str | None = None
 
     def headline(self, limit: int = 4) -> dict[str, Any]:
-        """Up to ``limit`` key metrics: :data:`KEY_METRICS` present, else the first numbers."""
-        keys = [k for k in KEY_METRICS if k in self.metrics][:limit]
-        if not keys:
-            keys = [k for k, v in self.metrics.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)][:limit]
-        return {k: self.metrics[k] for k in keys}
+        """Return up to ``limit`` key metrics under their display names.
+
+        The names are those of :data:`KEY_METRICS`; a study reporting none of them shows its
+        first numeric metrics instead.
+        """
+        out: dict[str, Any] = {}
+        for name, aliases in KEY_METRICS.items():
+            found = next((a for a in aliases if a in self.metrics), None)
+            if found is not None and len(out) < limit:
+                out[name] = self.metrics[found]
+        if not out:
+            out = {k: v for k, v in self.metrics.items()
+                   if isinstance(v, int | float) and not isinstance(v, bool)}
+            out = dict(list(out.items())[:limit])
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Fixtures: a run directory and a demo written by the test-only study in tiny_study.py."""
+"""Shared fixtures of the report tests (imported by the test modules; a conftest.py here would
+shadow tests/conftest.py's module name): a run directory and a demo of tiny_study.py."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from coinfactor.studies._demo import DemoResult, run_demo
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def tiny_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(name="tiny_registered")
+def tiny_registered_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
     """Register the test-only study as 'tiny' for one test."""
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setattr(studies, "STUDIES", {"tiny": "tiny_study"})
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(name="run_dir", scope="module")
+def run_dir_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory written through StudyResult.write (so report.html is built)."""
     sys.path.insert(0, str(HERE))
     try:
@@ -36,12 +37,11 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def demo_with_progress(
+@pytest.fixture(name="demo_with_progress", scope="module")
+def demo_with_progress_fixture(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[DemoResult, list[tuple[str, float]]]:
-    """A demo of the test-only study (registered only inside this fixture), with the
-    progress calls it made."""
+    """A demo of the test-only study (registered inside this fixture only) and its progress."""
     seen: list[tuple[str, float]] = []
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(HERE))
@@ -51,7 +51,7 @@ def demo_with_progress(
     return result, seen
 
 
-@pytest.fixture(scope="module")
-def demo(demo_with_progress: tuple[DemoResult, list[tuple[str, float]]]) -> DemoResult:
+@pytest.fixture(name="demo", scope="module")
+def demo_fixture(demo_with_progress: tuple[DemoResult, list[tuple[str, float]]]) -> DemoResult:
     """The demo result of :func:`demo_with_progress`."""
     return demo_with_progress[0]

@@ -6,6 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from report_fixtures import (  # noqa: F401  (fixtures)
+    demo_fixture,
+    demo_with_progress_fixture,
+    tiny_registered_fixture,
+)
 from typer.testing import CliRunner
 
 from coinfactor import studies
