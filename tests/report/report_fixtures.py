@@ -15,13 +15,6 @@ from coinfactor.studies._demo import DemoResult, run_demo
 HERE = Path(__file__).parent
 
 
-@pytest.fixture(name="tiny_registered")
-def tiny_registered_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register the test-only study as 'tiny' for one test."""
-    monkeypatch.syspath_prepend(str(HERE))
-    monkeypatch.setattr(studies, "STUDIES", {"tiny": "tiny_study"})
-
-
 @pytest.fixture(name="run_dir", scope="module")
 def run_dir_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory written through StudyResult.write (so report.html is built)."""

@@ -9,7 +9,6 @@ import pytest
 from report_fixtures import (  # noqa: F401  (fixtures)
     demo_fixture,
     demo_with_progress_fixture,
-    tiny_registered_fixture,
 )
 from typer.testing import CliRunner
 
@@ -29,6 +28,22 @@ DEFAULT_DATA = {"dataset": "hyperliquid-perp-1d", "symbols": ["BTC"]}
 
 def run(config, panel):
     raise RuntimeError("broken on purpose")
+'''
+
+# a cheap study (metrics only, no figures) that must still run after the broken one
+METRICS_ONLY_STUDY = '''
+from dataclasses import dataclass
+from coinfactor.studies import StudyResult
+
+@dataclass(frozen=True)
+class Config:
+    x: int = 1
+
+DEFAULT_DATA = {"dataset": "hyperliquid-perp-1d", "symbols": ["BTC"]}
+
+def run(config, panel):
+    return StudyResult(study="zz_ok", config={},
+                       metrics={"sharpe_ratio": 1.25, "bars": panel.height})
 '''
 
 
@@ -68,20 +83,21 @@ def test_demo_rejects_unknown_studies(tmp_path: Path) -> None:
 
 
 def test_cli_demo_goes_on_after_a_failing_study(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_registered: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "broken_study.py").write_text(BROKEN_STUDY)
+    (tmp_path / "ok_study.py").write_text(METRICS_ONLY_STUDY)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(studies.STUDIES, "broken", "broken_study")
+    monkeypatch.setattr(studies, "STUDIES", {"broken": "broken_study", "zz_ok": "ok_study"})
     out = tmp_path / "d"
     res = CliRunner().invoke(app, ["demo", "--out", str(out)])
     assert res.exit_code == 1, res.output  # a failed study fails the command ...
-    assert (out / "tiny" / "report.html").exists()  # ... after the others ran
-    assert "key metrics" in res.output and "Sharpe" in res.output
+    assert (out / "zz_ok" / "report.html").exists()  # ... after the others ran
+    assert "key metrics" in res.output and "1.25" in res.output  # sharpe_ratio -> Sharpe
     assert "failed" in res.output  # the message itself is in the index (the table wraps)
     index = (out / "demo.html").read_text()
     assert "failed: RuntimeError: broken on purpose" in index
-    assert 'href="tiny/report.html"' in index and 'href="broken/report.html"' not in index
+    assert 'href="zz_ok/report.html"' in index and 'href="broken/report.html"' not in index
 
 
 def test_cli_demo_default_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
