@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -76,6 +77,17 @@ def test_report_is_tolerant(tmp_path: Path) -> None:
     assert "empty table" in html
     assert "nested.a" in html and "no config.toml" in html and "no data_summary.json" in html
     assert "<img" not in html
+    # a second NAV table (NAV + drawdown) and a table timed by another Datetime column
+    t = [datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=i) for i in range(5)]
+    pl.DataFrame({"ts": t, "nav": [1.0, 1.1, 1.0, 1.2, 1.3], "ret": [0.0, 0.1, -1 / 11, 0.2,
+                                                                    1 / 12]}
+                 ).write_parquet(d / "nav_unhedged.parquet")
+    pl.DataFrame({"decision": t * 2, "symbol": ["A"] * 5 + ["B"] * 5,
+                  "x": list(range(10))}).write_parquet(d / "cross_section.parquet")
+    pl.DataFrame({"x": [1.0]}).write_parquet(d / "nav.parquet")  # not a NAV: a note
+    html = write_report(d).read_text("utf-8")
+    assert html.count("<img ") == 3
+    assert "could not draw the NAV figures" in html
 
 
 def test_report_notes_a_table_it_cannot_draw(tmp_path: Path) -> None:
@@ -84,7 +96,7 @@ def test_report_notes_a_table_it_cannot_draw(tmp_path: Path) -> None:
     (d / "config.toml").write_text('study = "x"\n')
     pl.DataFrame({"ts": [1, 2], "ret": [0.1, 0.2]}).write_parquet(d / "nav.parquet")
     html = write_report(d).read_text("utf-8")
-    assert "could not draw NAV" in html
+    assert "could not draw the NAV figures" in html
 
 
 def test_report_errors(tmp_path: Path) -> None:

@@ -39,15 +39,18 @@ def demo_command(
         result = run_demo(out, progress=progress)
     table = Table(title="coinfactor demo: key metrics")
     main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover_annual")
-    for col in ("study", "seconds", "annual return", "ann. vol", "Sharpe", "max drawdown",
-                "turnover/yr", "other"):
-        table.add_column(col)
+    table.add_column("study", no_wrap=True)
+    table.add_column("s", justify="right")
+    for col in ("return/yr", "vol/yr", "Sharpe", "max DD", "turnover/yr"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("other")
     for r in result.runs:
         if r.error:
             table.add_row(r.study, f"{r.seconds:.1f}", "[red]failed[/]", "", "", "", "",
                           r.error.strip().splitlines()[-1])
             continue
-        head = r.headline(limit=5)
+        head = r.headline(limit=5 if any(k in r.metrics for k in ("sharpe", "sharpe_ratio"))
+                          else 3)
         other = {k: v for k, v in head.items() if k not in main}
         table.add_row(
             r.study, f"{r.seconds:.1f}",

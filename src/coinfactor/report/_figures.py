@@ -6,6 +6,7 @@ attribution; ``weights.parquet``: exposure). Every other table is classified by 
 =====================================================  =========================================
 columns                                                drawn as
 =====================================================  =========================================
+``ts, nav, ret`` (another NAV)                         NAV, drawdown (+ attribution)
 ``symbol`` + ``funding_annual``                        annualised funding bar chart
 ``quantile`` + a numeric column                        mean return per quantile (bars)
 ``ts`` + ``ic``                                        IC over time
@@ -17,7 +18,8 @@ name has bootstrap, many numeric rows                  histogram + percentile ta
 ``trades``, anything else (small tables)               an HTML table (first rows)
 =====================================================  =========================================
 
-A table that cannot be drawn is reported in a note, never fatal: the report is always written.
+A table without ``ts`` but with a Datetime column is timed by its first Datetime column. A table
+that cannot be drawn is reported in a note, never fatal: the report is always written.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ log = logging.getLogger(__name__)
 DAYS_ROLLING = 30
 """Rolling windows in the report span this many days of bars."""
 
+DRAW_ERRORS = (CoinfactorError, ValueError, TypeError, KeyError, pl.exceptions.PolarsError)
+"""Errors that turn a figure or table into a note instead of failing the report."""
+
+NAV_LIKE = ("ts", "nav", "ret")
+"""Columns that make a table a NAV table (drawn as NAV and drawdown)."""
+
 
 def _freq(frame: pl.DataFrame, hint: str | None) -> str:
     if hint:
@@ -56,34 +64,42 @@ def _freq(frame: pl.DataFrame, hint: str | None) -> str:
 def _safe(draw: Callable[[], Figure], caption: str) -> str:
     try:
         fig = draw()
-    except (CoinfactorError, ValueError, TypeError, KeyError) as exc:
+    except DRAW_ERRORS as exc:
         log.warning("report: could not draw %s: %s", caption, exc)
         return f'<p class="note">could not draw {esc(caption)}: {esc(exc)}</p>'
     return figure_block(figure_img(fig, alt=caption), caption)
 
 
-def nav_blocks(nav: pl.DataFrame, freq: str | None) -> list[str]:
+def nav_blocks(nav: pl.DataFrame, freq: str | None, *, rolling: bool = True) -> list[str]:
     """Figures of ``nav.parquet``: NAV, drawdown, rolling vol/Sharpe, P&L attribution."""
+    missing = [c for c in NAV_LIKE if c not in nav.columns]
+    if missing:
+        return [f'<p class="note">could not draw the NAV figures: columns {missing} missing '
+                f"(got {esc(nav.columns)})</p>"]
     nav = nav.sort("ts")
     out = [
         _safe(lambda: plots.plot_nav(nav), "NAV (growth of 1, after costs and funding)"),
         _safe(lambda: plots.plot_drawdown(nav), "Drawdown from the running peak"),
     ]
-    try:
-        f = _freq(nav, freq)
-        ppy = periods_per_year(f)
-    except CoinfactorError as exc:
-        out.append(f'<p class="note">no rolling statistics: {esc(exc)}</p>')
-    else:
-        window = max(2, min(round(DAYS_ROLLING * ppy / 365), nav.height // 3))
-        out.append(_safe(
-            lambda: plots.plot_rolling(nav, window=window, periods_per_year=ppy),
-            f"Rolling {window}-bar ({f} bars) annualised volatility and Sharpe ratio "
-            f"({ppy:g} bars per 365-day year)"))
+    if rolling:
+        out.extend(_rolling_block(nav, freq))
     if {"ret_price", "ret_funding", "ret_cost"} <= set(nav.columns):
         out.append(_safe(lambda: plots.plot_attribution(nav),
                          "P&L attribution: summed contributions of price, funding and costs"))
     return out
+
+
+def _rolling_block(nav: pl.DataFrame, freq: str | None) -> list[str]:
+    try:
+        f = _freq(nav, freq)
+        ppy = periods_per_year(f)
+    except CoinfactorError as exc:
+        return [f'<p class="note">no rolling statistics: {esc(exc)}</p>']
+    window = max(2, min(round(DAYS_ROLLING * ppy / 365), nav.height // 3))
+    return [_safe(
+        lambda: plots.plot_rolling(nav, window=window, periods_per_year=ppy),
+        f"Rolling {window}-bar ({f} bars) annualised volatility and Sharpe ratio "
+        f"({ppy:g} bars per 365-day year)")]
 
 
 def weights_blocks(weights: pl.DataFrame) -> list[str]:
@@ -124,12 +140,18 @@ def _is_returns(name: str) -> bool:
 def table_blocks(name: str, frame: pl.DataFrame) -> list[str]:
     """Figures (or an HTML table) for one study-specific table, by its columns and name."""
     title = name.replace("_", " ")
+    if "ts" not in frame.columns:  # a table timed by another column (e.g. "decision")
+        when = [c for c, d in frame.schema.items() if isinstance(d, pl.Datetime)]
+        if when:
+            frame = frame.rename({when[0]: "ts"}).drop(when[1:])
     cols = set(frame.columns)
     numeric = [c for c, d in frame.schema.items() if d.is_numeric() and c not in ("ts",)]
     if frame.height == 0:
         return [f'<p class="note">{esc(name)}: empty table</p>']
     if name == "trades":  # one row per fill: a table of the first trades says more than a plot
         return [frame_table(frame, max_rows=10)]
+    if set(NAV_LIKE) <= cols:
+        return nav_blocks(frame, None, rolling=False)
     if {"symbol", "funding_annual"} <= cols:
         return [_safe(lambda: plots.plot_funding_by_coin(frame),
                       f"{title}: annualised funding by coin"), frame_table(frame, max_rows=15)]
@@ -186,7 +208,11 @@ def run_dir_blocks(run_dir: Path, freq: str | None) -> list[tuple[str, list[str]
             continue
         others.append(f"<h3>{esc(path.stem)} <span class=\"note\">({frame.height:,} rows; "
                       f"{esc(', '.join(frame.columns[:12]))})</span></h3>")
-        others.extend(table_blocks(path.stem, frame))
+        try:
+            others.extend(table_blocks(path.stem, frame))
+        except DRAW_ERRORS as exc:
+            log.warning("report: could not draw %s: %s", path.name, exc)
+            others.append(f'<p class="note">could not draw {esc(path.name)}: {esc(exc)}</p>')
     if others:
         sections.append(("Study tables", others))
     return sections
