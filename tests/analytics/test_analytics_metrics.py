@@ -114,6 +114,19 @@ def test_drawdown_edge_cases() -> None:
     assert an.max_drawdown_duration(np.array([0.1, -0.1, 0.05, 0.2, 0.0])) == 2
 
 
+@pytest.mark.parametrize("name", sorted(SERIES))
+def test_drawdown_duration_equals_naive_loop(name: str) -> None:
+    """Oracle: a plain loop over the NAV path counting bars below the running peak."""
+    r = SERIES[name]
+    nav, peak, longest, current = 1.0, 1.0, 0, 0
+    for x in np.nan_to_num(r, nan=0.0):
+        nav *= 1 + x
+        peak = max(peak, nav)
+        current = current + 1 if nav < peak else 0
+        longest = max(longest, current)
+    assert an.max_drawdown_duration(r) == longest
+
+
 def test_sortino_without_losses_is_nan() -> None:
     """empyrical gives inf here; coinfactor documents NaN (undefined) instead."""
     assert math.isnan(an.sortino_ratio(np.array([0.01, 0.02]), 365.0))

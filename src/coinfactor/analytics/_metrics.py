@@ -78,7 +78,7 @@ def _as_array(returns: Any) -> np.ndarray:
             f"expected a 1-d series of simple returns, got an array of shape {arr.shape}",
             fix="pass one return series (e.g. nav['ret']) per call",
         )
-    if np.isinf(arr).any():
+    if not np.isfinite(arr).all() and np.isinf(arr).any():
         raise DataError(
             "returns contain +/-inf",
             fix="check the NAV for zero or negative values before computing returns",
@@ -97,7 +97,14 @@ def _check_ppy(periods_per_year: float) -> float:
 
 
 def _valid(arr: np.ndarray) -> np.ndarray:
-    return arr[~np.isnan(arr)]
+    nan = np.isnan(arr)
+    return arr[~nan] if nan.any() else arr
+
+
+def _drawdown(arr: np.ndarray) -> np.ndarray:
+    nav = np.cumprod(1.0 + np.nan_to_num(arr, nan=0.0))
+    peak = np.maximum(np.maximum.accumulate(nav), 1.0)  # the start NAV of 1 is a peak
+    return np.asarray(nav / peak - 1.0)
 
 
 def total_return(returns: Any) -> float:
@@ -236,10 +243,7 @@ def drawdown(returns: Any) -> np.ndarray:
     ndarray of shape (n_bars,)
         Non-positive fractions, one per bar (at its close).
     """
-    arr = np.nan_to_num(_as_array(returns), nan=0.0)
-    nav = np.cumprod(1.0 + arr)
-    peak = np.maximum.accumulate(np.concatenate(([1.0], nav)))[1:]
-    return np.asarray(nav / peak - 1.0)
+    return _drawdown(_as_array(returns))
 
 
 def max_drawdown(returns: Any) -> float:
@@ -256,9 +260,9 @@ def max_drawdown(returns: Any) -> float:
         ``0`` for an all-positive series, ``min(r, 0)`` for one bar, NaN if empty or all NaN.
     """
     arr = _as_array(returns)
-    if _valid(arr).size == 0:
+    if arr.size == 0 or np.isnan(arr).all():
         return float("nan")
-    return float(min(drawdown(arr).min(), 0.0))
+    return float(min(_drawdown(arr).min(), 0.0))
 
 
 def max_drawdown_duration(returns: Any) -> int:
@@ -274,12 +278,11 @@ def max_drawdown_duration(returns: Any) -> int:
     int
         Number of bars; ``0`` if the NAV never falls below a previous peak.
     """
-    dd = drawdown(returns)
-    longest = current = 0
-    for under in dd < 0:
-        current = current + 1 if under else 0
-        longest = max(longest, current)
-    return longest
+    under = _drawdown(_as_array(returns)) < 0
+    if not under.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
 def calmar_ratio(returns: Any, periods_per_year: float) -> float:
