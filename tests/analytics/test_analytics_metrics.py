@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import empyrical as ep
 import numpy as np
@@ -214,6 +215,20 @@ def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
     assert s["turnover_annual"] == pytest.approx(res.turnover["turnover"].sum() / years)
     assert s["cost_total"] == pytest.approx(res.nav["ret_cost"].sum())
     assert s["gross_exposure_mean"] == pytest.approx(res.exposure["gross"].mean())
+
+
+def test_summary_from_run_directory_files(small_panel: pl.DataFrame, tmp_path: Path) -> None:
+    """A run directory's nav.parquet / weights.parquet give the result's summary exactly."""
+    from coinfactor.backtest import backtest
+
+    ts = small_panel["ts"].unique().sort()
+    w = pl.DataFrame({"ts": [ts[0], ts[0]], "symbol": ["A", "B"], "weight": [0.6, -0.4]})
+    res = backtest(small_panel, w, fee_bps=10)
+    res.nav.write_parquet(tmp_path / "nav.parquet")
+    res.weights.write_parquet(tmp_path / "weights.parquet")
+    from_files = an.summary(pl.read_parquet(tmp_path / "nav.parquet"),
+                            weights=pl.read_parquet(tmp_path / "weights.parquet"))
+    assert from_files == an.summary(res)
 
 
 def test_summary_infers_frequency_and_rejects_bad_frames() -> None:

@@ -85,9 +85,16 @@ def test_report_is_tolerant(tmp_path: Path) -> None:
     pl.DataFrame({"decision": t * 2, "symbol": ["A"] * 5 + ["B"] * 5,
                   "x": list(range(10))}).write_parquet(d / "cross_section.parquet")
     pl.DataFrame({"x": [1.0]}).write_parquet(d / "nav.parquet")  # not a NAV: a note
+    # tearsheet-shaped tables stacking two horizons: the shortest is drawn
+    pl.DataFrame({"horizon": [1] * 5 + [5] * 5, "ts": t * 2, "n": [10] * 10,
+                  "ic": [0.1, -0.2, 0.05, 0.0, 0.3] * 2}).write_parquet(d / "tearsheet_ic.parquet")
+    pl.DataFrame({"horizon": [1, 1, 5, 5], "quantile": [1, 2, 1, 2],
+                  "mean_return": [-0.01, 0.02, -0.03, 0.05]}).write_parquet(d / "qret.parquet")
     html = write_report(d).read_text("utf-8")
-    assert html.count("<img ") == 3
+    assert html.count("<img ") == 5
     assert "could not draw the NAV figures" in html
+    assert "tearsheet ic (horizon 1): information coefficient" in html
+    assert "qret (horizon 1): mean mean_return by quantile" in html
 
 
 def test_report_notes_a_table_it_cannot_draw(tmp_path: Path) -> None:

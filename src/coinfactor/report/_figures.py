@@ -9,6 +9,7 @@ columns                                                drawn as
 ``ts, nav, ret`` (another NAV)                         NAV, drawdown (+ attribution)
 ``symbol`` + ``funding_annual``                        annualised funding bar chart
 ``quantile`` + a numeric column                        mean return per quantile (bars)
+(tables with ``horizon`` and ``ts`` or ``quantile``)   (the shortest horizon is drawn)
 ``ts`` + ``ic``                                        IC over time
 ``ts`` + ``symbol`` + numeric columns                  cross-sectional median / IQR over time
 ``ts`` + numeric columns, name has return/pnl/ret      cumulative returns
@@ -144,10 +145,16 @@ def table_blocks(name: str, frame: pl.DataFrame) -> list[str]:
         when = [c for c, d in frame.schema.items() if isinstance(d, pl.Datetime)]
         if when:
             frame = frame.rename({when[0]: "ts"}).drop(when[1:])
-    cols = set(frame.columns)
-    numeric = [c for c, d in frame.schema.items() if d.is_numeric() and c not in ("ts",)]
     if frame.height == 0:
         return [f'<p class="note">{esc(name)}: empty table</p>']
+    if "horizon" in frame.columns and ("ts" in frame.columns or "quantile" in frame.columns):
+        # tearsheet frames stack horizons: draw the shortest one
+        first = frame["horizon"].drop_nulls().min()
+        if frame["horizon"].n_unique() > 1:
+            title = f"{title} (horizon {first!s})"
+        frame = frame.filter(pl.col("horizon") == first).drop("horizon")
+    cols = set(frame.columns)
+    numeric = [c for c, d in frame.schema.items() if d.is_numeric() and c not in ("ts",)]
     if name == "trades":  # one row per fill: a table of the first trades says more than a plot
         return [frame_table(frame, max_rows=10)]
     if set(NAV_LIKE) <= cols:
