@@ -40,24 +40,26 @@ def demo_command(
     table = Table(title="coinfactor demo: key metrics")
     main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover_annual")
     table.add_column("study", no_wrap=True)
-    table.add_column("s", justify="right")
+    table.add_column("secs", justify="right", no_wrap=True)
     for col in ("return/yr", "vol/yr", "Sharpe", "max DD", "turnover/yr"):
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("other")
+    notes = []
     for r in result.runs:
+        secs = f"{r.seconds:.0f}"
         if r.error:
-            table.add_row(r.study, f"{r.seconds:.1f}", "[red]failed[/]", "", "", "", "",
-                          r.error.strip().splitlines()[-1])
+            table.add_row(r.study, secs, "[red]failed[/]", "", "", "", "")
+            notes.append(f"{r.study}: failed: {r.error.strip().splitlines()[-1]}")
             continue
-        head = r.headline(limit=5 if any(k in r.metrics for k in ("sharpe", "sharpe_ratio"))
-                          else 3)
-        other = {k: v for k, v in head.items() if k not in main}
-        table.add_row(
-            r.study, f"{r.seconds:.1f}",
-            *(_fmt(k, head[k]) if k in head else "" for k in main),
-            ", ".join(f"{k} {_fmt(k, v)}" for k, v in other.items()),
-        )
+        head = r.headline(limit=5)
+        if not set(head) & set(main):  # e.g. a risk model: no P&L, show its own numbers
+            table.add_row(r.study, secs, "-", "-", "-", "-", "-")
+            notes.append(f"{r.study}: " + ", ".join(f"{k} {_fmt(k, v)}"
+                                                    for k, v in list(head.items())[:4]))
+            continue
+        table.add_row(r.study, secs, *(_fmt(k, head[k]) if k in head else "" for k in main))
     console.print(table)
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
     console.print(f"wrote {result.index} (open it in a browser)")
     if not result.ok:
         raise typer.Exit(code=1)
