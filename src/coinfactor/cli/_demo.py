@@ -31,9 +31,10 @@ def demo_command(
         TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(), console=console, transient=False,
     ) as bars:
-        tasks = {name: bars.add_task(name, total=1.0) for name in sorted(STUDIES)}
+        tasks = {name: bars.add_task(name, total=1.0, start=False) for name in sorted(STUDIES)}
 
         def progress(name: str, frac: float) -> None:
+            bars.start_task(tasks[name])  # the clock of a study starts with its first report
             bars.update(tasks[name], completed=min(max(frac, 0.0), 1.0))
 
         result = run_demo(out, progress=progress)
