@@ -1,4 +1,8 @@
-"""Performance analytics: metrics of return series and backtests (365-day annualisation)."""
+"""Analytics: performance metrics, backtest summary, rolling statistics, factor tearsheet.
+
+Metrics annualise from the bar frequency with 365-day years; the tearsheet gives IC, quantile
+returns, spread and turnover.
+"""
 
 from coinfactor.analytics._metrics import (
     annual_return,
@@ -18,14 +22,17 @@ from coinfactor.analytics._metrics import (
     value_at_risk,
 )
 from coinfactor.analytics._rolling import annualized_funding, rolling_correlation, rolling_stats
+from coinfactor.analytics._tearsheet import FactorTearsheet, factor_tearsheet
 
 __all__ = [
+    "FactorTearsheet",
     "annual_return",
     "annual_volatility",
     "annualized_funding",
     "calmar_ratio",
     "conditional_value_at_risk",
     "drawdown",
+    "factor_tearsheet",
     "hit_rate",
     "kurtosis",
     "max_drawdown",

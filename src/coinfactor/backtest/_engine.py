@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
+from coinfactor.portfolio._grid import has_duplicate_cells
 
 GapPolicy = Literal["mark", "skip"]
 """How a position held through missing bars is marked when the price comes back.
@@ -74,7 +75,9 @@ def row_sum(values: np.ndarray) -> np.ndarray:
     """
     if values.shape[1] == 0:
         return np.zeros(values.shape[0])
-    return np.cumsum(values, axis=1)[:, -1]
+    # On a Fortran-ordered array NumPy reduces axis 1 column by column (sequentially), which
+    # gives the same bits as a cumulative sum, without its (n_bars, n_symbols) output.
+    return np.asfortranarray(values).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -187,11 +190,15 @@ def check_weights_frame(weights: pl.DataFrame) -> pl.DataFrame:
             rows=bad.head(5),
             fix="drop those rows or fill them with 0.0 (flat)",
         )
-    dup = w.filter(pl.struct("ts", "symbol").is_duplicated())
-    if dup.height:
+    return w
+
+
+def check_unique_cells(w: pl.DataFrame, i: np.ndarray, j: np.ndarray, n_s: int) -> None:
+    """Raise if two weight rows sit on the same (ts, symbol) cell."""
+    if has_duplicate_cells(i, j, n_s):
+        dup = w.filter(pl.struct("ts", "symbol").is_duplicated())
         raise DataError(
             f"backtest: weights have {dup.height} duplicated (ts, symbol) row(s)",
             rows=dup.head(5),
             fix="keep one weight per (ts, symbol), e.g. .unique(['ts', 'symbol'], keep='last')",
         )
-    return w.sort("symbol", "ts")

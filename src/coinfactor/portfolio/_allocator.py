@@ -31,10 +31,16 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import from_wide, to_wide
+from coinfactor.data import time_axis
+from coinfactor.portfolio._grid import cell_index, has_duplicate_cells, long_cells, scatter
 
 ExitRule = Literal["close", "decay"]
 """What happens to a position whose symbol leaves the universe (see module docstring)."""
+
+
+def _seq_sum(values: np.ndarray) -> float:
+    """Left-to-right sum: adding zeros anywhere leaves it unchanged bit for bit."""
+    return float(np.cumsum(values)[-1]) if values.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -200,48 +206,60 @@ class BufferedAllocator:
         with np.errstate(invalid="ignore", divide="ignore"):
             buf = self.cost_aversion * half_spread / (self.risk_aversion * vol * vol)
         buffer = np.where(np.isfinite(buf), buf, 0.0)
-        in_univ = ~np.isnan(desired)
-        prev_in = np.vstack([np.zeros((1, n_s), dtype=bool), in_univ[:-1]])
-        entering = in_univ & ~prev_in
-        pos = np.zeros((n_t, n_s))
+        in_univ_all = ~np.isnan(desired)
+        # names never in the universe are never traded: loop over the others only
+        cols = np.flatnonzero(in_univ_all.any(axis=0))
+        in_univ = in_univ_all[:, cols]
+        can_all = trad[:, cols]
+        live = in_univ & can_all  # in the universe and tradable: trade towards desired
+        live_f = live.astype(np.float64)
+        d0 = np.where(live, desired[:, cols], 0.0)
+        buf_a = buffer[:, cols]
+        prev_in = np.vstack([np.zeros((1, cols.size), dtype=bool), in_univ[:-1]])
+        enter = in_univ & ~prev_in & can_all if self.open_new_fully else None
+        leave = can_all & ~in_univ  # tradable, out of the universe: close or decay
+        unwind = 1.0 if self.exit == "close" else self.decay
+        every_can: np.ndarray = np.asarray(can_all.all(axis=1))
+        pos_a = np.zeros((n_t, cols.size))
         t_scale = np.ones(n_t)
         g_scale = np.ones(n_t)
-        x = np.zeros(n_s)
-        tcap = self.turnover_cap
+        x = np.zeros(cols.size)
+        cap, gcap, tcap = self.max_weight, self.gross_cap, self.turnover_cap
         step = max(1, n_t // 20)
         for t in range(n_t):
-            can = trad[t]
-            inu = in_univ[t] & can
-            delta = np.where(inu, desired[t] - x, 0.0)
-            ad = np.abs(delta)
-            trade = np.where(ad > buffer[t], np.sign(delta) * (ad - buffer[t]), 0.0)
-            if self.open_new_fully:
-                trade = np.where(entering[t] & can, delta, trade)
-            out = can & ~in_univ[t]
-            if self.exit == "close":
-                trade = np.where(out, -x, trade)
-            else:
-                trade = np.where(out, -self.decay * x, trade)
-            x_pre = x + trade
-            x_cap = np.where(can, np.clip(x_pre, -self.max_weight, self.max_weight), x)
-            frozen_gross = np.abs(x[~can]).sum()
-            live_gross = np.abs(x_cap[can]).sum()
-            room = max(self.gross_cap - frozen_gross, 0.0)
+            delta = d0[t] - x * live_f[t]
+            excess = np.abs(delta) - buf_a[t]
+            trade = np.where(excess > 0.0, np.copysign(excess, delta), 0.0)
+            if enter is not None:
+                trade = np.where(enter[t], delta, trade)
+            trade = np.where(leave[t], -unwind * x, trade)
+            x_cap = np.minimum(np.maximum(x + trade, -cap), cap)
+            all_can = bool(every_can[t])
+            if all_can:
+                room = gcap
+                live_gross = _seq_sum(np.abs(x_cap))
+            else:  # frozen names keep their position and use up gross room
+                can = can_all[t]
+                x_cap = np.where(can, x_cap, x)
+                room = max(gcap - _seq_sum(np.abs(np.where(can, 0.0, x))), 0.0)
+                live_gross = _seq_sum(np.abs(np.where(can, x_cap, 0.0)))
             if live_gross > room:
                 g = room / live_gross
                 g_scale[t] = g
-                x_cap = np.where(can, x_cap * g, x_cap)
+                x_cap = x_cap * g if all_can else np.where(can_all[t], x_cap * g, x_cap)
             traded = x_cap - x
             if tcap is not None:
-                turnover = np.abs(traded).sum()
+                turnover = _seq_sum(np.abs(traded))
                 if turnover > tcap:
                     s = tcap / turnover
                     t_scale[t] = s
                     traded = traded * s
             x = x + traded
-            pos[t] = x
+            pos_a[t] = x
             if progress is not None and (t % step == 0 or t == n_t - 1):
                 progress((t + 1) / n_t)
+        pos = np.zeros((n_t, n_s))
+        pos[:, cols] = pos_a
         return pos, buffer, t_scale, g_scale
 
     def fit(self, frame: pl.DataFrame) -> BufferedAllocator:
@@ -277,26 +295,28 @@ class BufferedAllocator:
             raise DataError(f"BufferedAllocator.run: missing column(s) {missing}; expected "
                             f"{need} (+ optional tradable)",
                             fix="build the frame from the panel joined with desired weights")
-        dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
-        if dup.height:
+        ts = time_axis(frame)
+        symbols = tuple(sorted(frame.get_column("symbol").unique().to_list()))
+        n_t, n_s = len(ts), len(symbols)
+        i, j, ok = cell_index(frame, ts, symbols)
+        if has_duplicate_cells(i[ok], j[ok], n_s):
+            dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
             raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
                             rows=dup.head(5), fix="one row per (ts, symbol)")
-        f = frame.with_columns(pl.lit(True).alias("__row"))
-        wide = {c: to_wide(f, c) for c in ("desired", "vol", "half_spread", "__row")}
-        tradable = wide["__row"].values == 1.0
-        if "tradable" in frame.columns:
-            tradable &= to_wide(f, "tradable").values == 1.0
-        ts, symbols = wide["desired"].ts, wide["desired"].symbols
+        cols = {c: scatter(n_t, n_s, i, j, ok,
+                           frame.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy())
+                for c in ("desired", "vol", "half_spread")}
+        tradable = np.zeros((n_t, n_s), dtype=bool)
+        tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()
+                          if "tradable" in frame.columns else True)
         pos, buffer, t_scale, g_scale = self.allocate(
-            wide["desired"].values, wide["vol"].values, wide["half_spread"].values, tradable,
-            progress=progress)
-        prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
+            cols["desired"], cols["vol"], cols["half_spread"], tradable, progress=progress)
+        prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
         # non-zero positions plus the zeros of positions just closed, so that every bar whose
         # book changed is present (the backtester carries targets over absent bars)
-        weights = from_wide(np.where((pos != 0.0) | (prev != 0.0), pos, np.nan), ts, symbols,
-                            "weight")
-        desired = from_wide(wide["desired"].values, ts, symbols, "desired").join(
-            from_wide(buffer, ts, symbols, "buffer"), on=["ts", "symbol"], how="left")
+        weights = long_cells((pos != 0.0) | (prev != 0.0), ts, symbols, {"weight": pos})
+        desired = long_cells(~np.isnan(cols["desired"]), ts, symbols,
+                             {"desired": cols["desired"], "buffer": buffer})
         diagnostics = pl.DataFrame({
             "ts": ts,
             "gross": np.abs(pos).sum(axis=1),
@@ -307,8 +327,8 @@ class BufferedAllocator:
             "n_positions": (pos != 0).sum(axis=1).astype(np.int64),
         })
         return AllocationResult(
-            weights=weights.sort("ts", "symbol"),
-            desired=desired.sort("ts", "symbol"),
+            weights=weights,
+            desired=desired,
             diagnostics=diagnostics,
             positions=pos,
             ts=ts,

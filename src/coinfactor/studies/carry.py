@@ -35,7 +35,8 @@ from coinfactor import signals, universe, xs
 from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import infer_freq, to_wide
+from coinfactor.data import infer_freq
+from coinfactor.data._schema import FILLED_COLUMN
 from coinfactor.portfolio import (
     BufferedAllocator,
     bucket_alpha,
@@ -44,6 +45,7 @@ from coinfactor.portfolio import (
     sigmoid_target,
     vol_target_scale,
 )
+from coinfactor.portfolio._grid import cell_index, long_cells, scatter
 from coinfactor.risk import bar_returns, ema_blend_variance, regular_axis
 from coinfactor.studies._base import StudyResult, summarize_panel
 
@@ -152,7 +154,8 @@ class Config:
             raise ConfigError("fee_bps and half_spread_bps must be >= 0")
 
 
-def signal_frame(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
+def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None,
+                 ) -> pl.DataFrame:
     """Universe, carry, winsorised z-score, decile, alpha and sigmoid target per (ts, symbol).
 
     Returns
@@ -162,9 +165,10 @@ def signal_frame(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
         a carry value, sorted by (symbol, ts).
     """
     members = universe.volume_decile(panel, window=config.universe_window,
-                                     min_decile=config.min_decile)
-    carry = signals.funding_carry(panel, window=config.carry_window)
-    frame = (members.join(carry, on=["ts", "symbol"], how="left")
+                                     min_decile=config.min_decile, freq=freq)
+    carry = signals.funding_carry(panel, window=config.carry_window, freq=freq)
+    # both come back with exactly the panel's rows in the panel's order: no join needed
+    frame = (members.with_columns(carry.get_column("funding_carry"))
              .filter(pl.col("in_universe") & pl.col("funding_carry").is_not_null())
              .drop("in_universe"))
     score = xs.zscore(xs.winsorize(pl.col("funding_carry"), lower=config.winsor_lower,
@@ -178,17 +182,17 @@ def signal_frame(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(target.alias("target")).sort("symbol", "ts")
 
 
-def _half_spread(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
+def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
     """``ts, symbol, half_spread`` (fraction of price) per panel row."""
     fallback = config.half_spread_bps / 1e4
     if config.spread_model == "constant":
         return panel.select("ts", "symbol", pl.lit(fallback).alias("half_spread"))
     if config.spread_model == "half_range":
-        est = signals.half_range_spread(panel)
+        est = signals.half_range_spread(panel, freq=freq)
         col = pl.col("half_range_spread")
     else:
         fn = getattr(signals, config.spread_model)
-        est = fn(panel, window=config.spread_window)
+        est = fn(panel, window=config.spread_window, freq=freq)
         col = pl.col(config.spread_model) / 2.0  # full spread -> half-spread
     return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
 
@@ -221,24 +225,30 @@ def run(
                         column="funding_rate", fix="load a perp dataset or attach funding")
     freq = infer_freq(panel)
     ppy = periods_per_year(freq)
-    sig = signal_frame(config, panel)
+    sig = signal_frame(config, panel, freq=freq)
     axis = regular_axis(panel, freq)
     symbols = tuple(sorted(panel.get_column("symbol").unique().to_list()))
-    close = to_wide(panel, "close", ts=axis, symbols=symbols).values
+    n_t, n_s = len(axis), len(symbols)
+    pi, pj, pok = cell_index(panel, axis, symbols)
+    if FILLED_COLUMN in panel.columns:  # a filled bar is never a price
+        pok &= ~panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy()
+    close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
                              min_periods=config.vol_min_periods)
     vol = np.where(np.isnan(close), np.nan, np.sqrt(var))  # per bar
-    target = to_wide(sig, "target", ts=axis, symbols=symbols).values
+    si, sj, sok = cell_index(sig, axis, symbols)
+    target = scatter(n_t, n_s, si, sj, sok, sig.get_column("target").to_numpy())
     raw = inverse_vol_weights(target, vol)
     method = "diagonal" if config.seed_parity else config.covariance
     book_vol = portfolio_vol(raw, vol, rets, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     desired = raw * scale[:, None]
 
-    hs_frame = _half_spread(config, panel)
-    hs = to_wide(hs_frame, "half_spread", ts=axis, symbols=symbols).values
+    hs_frame = _half_spread(config, panel, freq)
+    # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
+    hs = scatter(n_t, n_s, pi, pj, pok, hs_frame.get_column("half_spread").to_numpy())
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol if config.seed_parity else vol * math.sqrt(ppy)
@@ -251,19 +261,17 @@ def run(
                                                         ~np.isnan(close), progress=progress)
     fc_vol = portfolio_vol(pos, vol, rets, method=method, window=config.corr_window)
     prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
-    keep = (pos != 0.0) | (prev != 0.0)
-    ii, jj = np.nonzero(keep)
-    weights = pl.DataFrame({
-        "ts": axis.gather(pl.Series(ii, dtype=pl.UInt32)) if ii.size else axis.clear(),
-        "symbol": pl.Series(np.asarray(symbols, dtype=object)[jj] if jj.size else [],
-                            dtype=pl.String),
-        "weight": pos[ii, jj],
-    }).filter(pl.col("ts").is_in(panel.get_column("ts").unique().implode()))
+    bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
+    bar_rows[pi[pi >= 0]] = True
+    keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
+    weights = long_cells(keep, axis, symbols, {"weight": pos})
     if weights.height == 0:
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
+    bt_spread: float | pl.DataFrame = (config.half_spread_bps / 1e4
+                                       if config.spread_model == "constant" else hs_frame)
     result = backtest(
-        panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame, lag=config.lag,
+        panel, weights, fee_bps=config.fee_bps, half_spread=bt_spread, lag=config.lag,
         forecast_vol=pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)}),
         freq=freq)
 
