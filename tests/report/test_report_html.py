@@ -94,7 +94,7 @@ def test_report_is_tolerant(tmp_path: Path) -> None:
     assert html.count("<img ") == 5
     assert "could not draw the NAV figures" in html
     assert "tearsheet ic (horizon 1): information coefficient" in html
-    assert "qret (horizon 1): mean mean_return by quantile" in html
+    assert "qret (horizon 1): mean_return by quantile (mean over periods)" in html
 
 
 def test_report_notes_a_table_it_cannot_draw(tmp_path: Path) -> None:

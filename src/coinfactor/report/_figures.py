@@ -166,7 +166,7 @@ def table_blocks(name: str, frame: pl.DataFrame) -> list[str]:
         value = "mean_return" if "mean_return" in cols else next(
             c for c in numeric if c != "quantile")
         return [_safe(lambda: plots.plot_quantile_returns(frame, value=value),
-                      f"{title}: mean {value} by quantile")]
+                      f"{title}: {value} by quantile (mean over periods)")]
     if "ts" in cols and "ic" in cols:
         return [_safe(lambda: plots.plot_ic(frame), f"{title}: information coefficient")]
     if "ts" in cols and "symbol" in cols and numeric:
