@@ -1,4 +1,8 @@
-"""Performance analytics: metrics, factor tearsheet, bootstrap Monte Carlo (365-day years)."""
+"""Analytics: performance metrics, rolling statistics, factor tearsheet, bootstrap.
+
+Metrics annualise from the bar frequency with 365-day years; the tearsheet gives IC, quantile
+returns, spread and turnover; ``block_bootstrap`` gives distributions of annual performance.
+"""
 
 from coinfactor.analytics._bootstrap import BootstrapResult, block_bootstrap
 from coinfactor.analytics._metrics import (

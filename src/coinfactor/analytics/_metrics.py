@@ -78,7 +78,7 @@ def _as_array(returns: Any) -> np.ndarray:
             f"expected a 1-d series of simple returns, got an array of shape {arr.shape}",
             fix="pass one return series (e.g. nav['ret']) per call",
         )
-    if np.isinf(arr).any():
+    if not np.isfinite(arr).all() and np.isinf(arr).any():
         raise DataError(
             "returns contain +/-inf",
             fix="check the NAV for zero or negative values before computing returns",
@@ -97,7 +97,14 @@ def _check_ppy(periods_per_year: float) -> float:
 
 
 def _valid(arr: np.ndarray) -> np.ndarray:
-    return arr[~np.isnan(arr)]
+    nan = np.isnan(arr)
+    return arr[~nan] if nan.any() else arr
+
+
+def _drawdown(arr: np.ndarray) -> np.ndarray:
+    nav = np.cumprod(1.0 + np.nan_to_num(arr, nan=0.0))
+    peak = np.maximum(np.maximum.accumulate(nav), 1.0)  # the start NAV of 1 is a peak
+    return np.asarray(nav / peak - 1.0)
 
 
 def total_return(returns: Any) -> float:
@@ -236,10 +243,7 @@ def drawdown(returns: Any) -> np.ndarray:
     ndarray of shape (n_bars,)
         Non-positive fractions, one per bar (at its close).
     """
-    arr = np.nan_to_num(_as_array(returns), nan=0.0)
-    nav = np.cumprod(1.0 + arr)
-    peak = np.maximum.accumulate(np.concatenate(([1.0], nav)))[1:]
-    return np.asarray(nav / peak - 1.0)
+    return _drawdown(_as_array(returns))
 
 
 def max_drawdown(returns: Any) -> float:
@@ -256,9 +260,9 @@ def max_drawdown(returns: Any) -> float:
         ``0`` for an all-positive series, ``min(r, 0)`` for one bar, NaN if empty or all NaN.
     """
     arr = _as_array(returns)
-    if _valid(arr).size == 0:
+    if arr.size == 0 or np.isnan(arr).all():
         return float("nan")
-    return float(min(drawdown(arr).min(), 0.0))
+    return float(min(_drawdown(arr).min(), 0.0))
 
 
 def max_drawdown_duration(returns: Any) -> int:
@@ -274,12 +278,11 @@ def max_drawdown_duration(returns: Any) -> int:
     int
         Number of bars; ``0`` if the NAV never falls below a previous peak.
     """
-    dd = drawdown(returns)
-    longest = current = 0
-    for under in dd < 0:
-        current = current + 1 if under else 0
-        longest = max(longest, current)
-    return longest
+    under = _drawdown(_as_array(returns)) < 0
+    if not under.any():
+        return 0
+    edges = np.diff(np.concatenate(([0], under.astype(np.int8), [0])))
+    return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
 def calmar_ratio(returns: Any, periods_per_year: float) -> float:
@@ -387,7 +390,7 @@ def _infer_nav_freq(ts: pl.Series) -> str:
     return infer_freq(frame)
 
 
-def _weight_stats(weights: pl.DataFrame, years: float) -> dict[str, float]:
+def _weight_stats(weights: pl.DataFrame, nav_ts: pl.Series, years: float) -> dict[str, float]:
     missing = [c for c in ("ts", "symbol", "weight") if c not in weights.columns]
     if missing:
         raise DataError(
@@ -400,7 +403,10 @@ def _weight_stats(weights: pl.DataFrame, years: float) -> dict[str, float]:
                 "short_exposure_mean": 0.0, "positions_mean": 0.0}
     w = weights.select("ts", "symbol", pl.col("weight").cast(pl.Float64).fill_nan(0.0)
                        .fill_null(0.0))
-    wide = w.pivot(on="symbol", index="ts", values="weight", aggregate_function="sum").sort("ts")
+    wide = w.pivot(on="symbol", index="ts", values="weight", aggregate_function="sum")
+    # a nav bar without weight rows is a flat book (BacktestResult keeps non-zero rows only)
+    grid = pl.concat([nav_ts.rename("ts").cast(wide["ts"].dtype), wide["ts"]]).unique()
+    wide = grid.to_frame().join(wide, on="ts", how="left").sort("ts")
     mat = np.nan_to_num(wide.drop("ts").to_numpy().astype(np.float64), nan=0.0)
     change = np.abs(np.diff(np.vstack([np.zeros((1, mat.shape[1])), mat]), axis=0)).sum(axis=1)
     gross = np.abs(mat).sum(axis=1)
@@ -436,7 +442,8 @@ def summary(
         Long weights (ts, symbol, weight); overrides ``result.weights``. Without weights the
         turnover and exposure entries are left out.
     freq : str, optional
-        Bar frequency (``"1d"``); inferred from the nav timestamps (most common step) if omitted.
+        Bar frequency (``"1d"``); default ``result.freq`` if the result has one, else
+        inferred from the nav timestamps (most common step).
 
     Returns
     -------
@@ -451,7 +458,9 @@ def summary(
         ``periods_per_year``; with weights also ``turnover_annual`` (sum over rebalances of
         ``sum_i |w_t - w_prev|``, from an empty book, per year of the nav span),
         ``gross_exposure_mean/max``, ``net_exposure_mean``, ``long_exposure_mean``,
-        ``short_exposure_mean`` and ``positions_mean`` (averaged over the weight timestamps).
+        ``short_exposure_mean`` and ``positions_mean`` (averaged over the nav bars and any
+        other weight timestamps). Weights are the held weights per bar: a nav bar without
+        weight rows counts as a flat book, as in ``BacktestResult.weights``.
 
     Raises
     ------
@@ -469,7 +478,8 @@ def summary(
         )
     nav = nav.sort("ts")
     if freq is None:
-        freq = _infer_nav_freq(nav["ts"])
+        own = getattr(result, "freq", None)
+        freq = own if isinstance(own, str) else _infer_nav_freq(nav["ts"])
     ppy = _periods_per_year(freq)
     ret = _as_array(nav["ret"])
     n = ret.size
@@ -503,5 +513,5 @@ def summary(
     out["n_bars"] = float(n)
     out["periods_per_year"] = ppy
     if weights is not None:
-        out.update(_weight_stats(weights, n / ppy))
+        out.update(_weight_stats(weights, nav["ts"], n / ppy))
     return out

@@ -18,10 +18,17 @@ PALETTE = ("#1f5f99", "#d1603d", "#3a9a5b", "#8c6bb1", "#b8860b", "#5f6b73", "#c
 
 
 def new_figure(nrows: int = 1, *, height: float = 3.2, width: float = 9.0,
-               sharex: bool = True) -> tuple[Figure, list[Axes]]:
-    """Create a figure on an Agg canvas (never shown, never registered with pyplot)."""
-    fig = Figure(figsize=(width, height * nrows), layout="constrained")
+               sharex: bool = True, bottom: float = 0.55) -> tuple[Figure, list[Axes]]:
+    """Create a figure on an Agg canvas (never shown, never registered with pyplot).
+
+    Margins are fixed in inches (``bottom`` below the lowest axes) rather than computed by a
+    layout engine: rendering is then about twice as fast and figures line up in a report.
+    """
+    total = height * nrows
+    fig = Figure(figsize=(width, total))
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.9 / width, right=1 - 0.25 / width, bottom=bottom / total,
+                        top=1 - 0.42 / total, hspace=0.3)
     axes = fig.subplots(nrows, 1, sharex=sharex, squeeze=False)[:, 0]
     out = list(axes)
     for ax in out:

@@ -40,7 +40,7 @@ def plot_funding_by_coin(funding: pl.DataFrame, *, value: str = "funding_annual"
         pl.col(value).is_not_nan()).sort([value, "symbol"], descending=[True, False]))
     if top is not None and f.height > top:
         f = pl.concat([f.head(top // 2), f.tail(top - top // 2)])
-    fig, (ax,) = new_figure(height=3.2, width=max(6.0, 0.22 * f.height + 2))
+    fig, (ax,) = new_figure(height=3.4, width=max(6.0, 0.22 * f.height + 2), bottom=1.0)
     h = values(f, value)
     ax.bar(f["symbol"].to_list(), h, color=[PALETTE[1] if v > 0 else PALETTE[0] for v in h])
     ax.axhline(0.0, color="grey", lw=0.6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import empyrical as ep
 import numpy as np
@@ -114,6 +115,19 @@ def test_drawdown_edge_cases() -> None:
     assert an.max_drawdown_duration(np.array([0.1, -0.1, 0.05, 0.2, 0.0])) == 2
 
 
+@pytest.mark.parametrize("name", sorted(SERIES))
+def test_drawdown_duration_equals_naive_loop(name: str) -> None:
+    """Oracle: a plain loop over the NAV path counting bars below the running peak."""
+    r = SERIES[name]
+    nav, peak, longest, current = 1.0, 1.0, 0, 0
+    for x in np.nan_to_num(r, nan=0.0):
+        nav *= 1 + x
+        peak = max(peak, nav)
+        current = current + 1 if nav < peak else 0
+        longest = max(longest, current)
+    assert an.max_drawdown_duration(r) == longest
+
+
 def test_sortino_without_losses_is_nan() -> None:
     """empyrical gives inf here; coinfactor documents NaN (undefined) instead."""
     assert math.isnan(an.sortino_ratio(np.array([0.01, 0.02]), 365.0))
@@ -157,12 +171,12 @@ def test_summary_from_result_and_frames() -> None:
     """summary: same numbers from a result object and from nav/weights frames; hand checks."""
     r = SERIES["random_normal"][:200]
     nav = _nav_frame(r, timedelta(hours=4))
-    t0 = nav["ts"][0]
-    weights = pl.DataFrame({
-        "ts": [t0, t0, nav["ts"][10], nav["ts"][10]],
-        "symbol": ["A", "B", "A", "B"],
-        "weight": [0.5, -0.5, 0.2, -0.5],
-    })
+    ts = nav["ts"]
+    # held weights per bar; bar 5 has no rows (a flat book), bars 6.. hold A 0.2 / B -0.5
+    rows = [(ts[i], "A", 0.5) for i in range(5)] + [(ts[i], "B", -0.5) for i in range(5)]
+    rows += [(ts[i], "A", 0.2) for i in range(6, 200)] + [(ts[i], "B", -0.5)
+                                                          for i in range(6, 200)]
+    weights = pl.DataFrame(rows, schema=["ts", "symbol", "weight"], orient="row")
     s = an.summary(_Result(nav, weights))
     assert s == an.summary(nav, weights=weights)
     ppy = periods_per_year("4h")
@@ -174,13 +188,47 @@ def test_summary_from_result_and_frames() -> None:
     assert (s["price_return_annual"] + s["funding_return_annual"] + s["cost_return_annual"]
             == pytest.approx(np.mean(r) * ppy, rel=1e-12))
     assert s["funding_total"] == pytest.approx(np.sum(r * 0.3))
-    # turnover: |0.5|+|-0.5| from empty, then |0.2-0.5| = 0.3 -> 1.3 over 200/2190 years
-    assert s["turnover_annual"] == pytest.approx(1.3 / (200 / ppy))
-    assert s["gross_exposure_mean"] == pytest.approx((1.0 + 0.7) / 2)
-    assert s["net_exposure_mean"] == pytest.approx((0.0 - 0.3) / 2)
-    assert s["short_exposure_mean"] == pytest.approx(-0.5)
-    assert s["positions_mean"] == 2.0
+    # hand: open 1.0, close at bar 5 1.0, reopen 0.7 -> 2.7 over 200 / 2190 years
+    assert s["turnover_annual"] == pytest.approx(2.7 / (200 / ppy))
+    assert s["gross_exposure_mean"] == pytest.approx((5 * 1.0 + 194 * 0.7) / 200)
+    assert s["gross_exposure_max"] == pytest.approx(1.0)
+    assert s["net_exposure_mean"] == pytest.approx(194 * -0.3 / 200)
+    assert s["short_exposure_mean"] == pytest.approx(199 * -0.5 / 200)
+    assert s["positions_mean"] == pytest.approx(199 * 2 / 200)
     assert "turnover_annual" not in an.summary(nav)
+
+
+def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
+    """On coinfactor.backtest output: turnover equals the engine's traded weight, Sharpe
+    equals empyrical's on the nav returns at 8,760 bars a year."""
+    from coinfactor.backtest import backtest
+
+    ts = small_panel["ts"].unique().sort()
+    w = pl.DataFrame({"ts": [ts[0], ts[0], ts[3], ts[3]], "symbol": ["A", "B", "A", "C"],
+                      "weight": [0.5, -0.5, 0.3, 0.2]})
+    res = backtest(small_panel, w, fee_bps=10)
+    s = an.summary(res)
+    ret = res.nav["ret"].to_numpy()
+    assert s["periods_per_year"] == 8760
+    assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(ret, annualization=8760), rel=1e-12)
+    years = res.nav.height / 8760
+    assert s["turnover_annual"] == pytest.approx(res.turnover["turnover"].sum() / years)
+    assert s["cost_total"] == pytest.approx(res.nav["ret_cost"].sum())
+    assert s["gross_exposure_mean"] == pytest.approx(res.exposure["gross"].mean())
+
+
+def test_summary_from_run_directory_files(small_panel: pl.DataFrame, tmp_path: Path) -> None:
+    """A run directory's nav.parquet / weights.parquet give the result's summary exactly."""
+    from coinfactor.backtest import backtest
+
+    ts = small_panel["ts"].unique().sort()
+    w = pl.DataFrame({"ts": [ts[0], ts[0]], "symbol": ["A", "B"], "weight": [0.6, -0.4]})
+    res = backtest(small_panel, w, fee_bps=10)
+    res.nav.write_parquet(tmp_path / "nav.parquet")
+    res.weights.write_parquet(tmp_path / "weights.parquet")
+    from_files = an.summary(pl.read_parquet(tmp_path / "nav.parquet"),
+                            weights=pl.read_parquet(tmp_path / "weights.parquet"))
+    assert from_files == an.summary(res)
 
 
 def test_summary_infers_frequency_and_rejects_bad_frames() -> None:
