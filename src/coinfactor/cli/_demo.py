@@ -1,31 +1,66 @@
-"""``coinfactor demo``: a tour of coinfactor on the embedded data."""
+"""``coinfactor demo [--out DIR]``: every study on the embedded data, reports and an index."""
 
 from __future__ import annotations
 
-import polars as pl
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from coinfactor import datasets
 from coinfactor.cli._app import app, console
-from coinfactor.core.time import periods_per_year
+from coinfactor.cli._errors import user_errors
+from coinfactor.studies._demo import DEFAULT_OUT, run_demo
+
+
+def _fmt(key: str, value: object) -> str:
+    from coinfactor.report._html import format_value
+
+    return format_value(key, value)
 
 
 @app.command("demo")
-def demo_command() -> None:
-    """Load every embedded dataset and print a summary of each."""
-    table = Table(title="coinfactor demo: embedded datasets")
-    table.add_column("dataset", no_wrap=True)
-    for col in ("freq", "symbols", "bars", "start", "end", "median funding/yr"):
-        table.add_column(col)
-    for entry in datasets.available().iter_rows(named=True):
-        panel = datasets.load(entry["name"])
-        per_year = periods_per_year(entry["freq"])
-        funding = panel.select(
-            (pl.col("funding_rate").mean().over("symbol") * per_year).median()
-        ).item()
-        table.add_row(
-            entry["name"], entry["freq"], str(panel["symbol"].n_unique()), f"{panel.height:,}",
-            str(panel["ts"].min())[:16], str(panel["ts"].max())[:16],
-            "n/a" if funding is None else f"{funding:+.1%}",
-        )
+def demo_command(
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Directory to write (one run "
+                             "directory per study, report.html in each, demo.html index)."),
+) -> None:
+    """Run every study with its default config on the embedded datasets and write reports."""
+    from coinfactor.studies import STUDIES
+
+    with user_errors(), Progress(
+        TextColumn("{task.description:<14}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bars:
+        tasks = {name: bars.add_task(name, total=1.0, start=False) for name in sorted(STUDIES)}
+
+        def progress(name: str, frac: float) -> None:
+            bars.start_task(tasks[name])  # the clock of a study starts with its first report
+            bars.update(tasks[name], completed=min(max(frac, 0.0), 1.0))
+
+        result = run_demo(out, progress=progress)
+    table = Table(title="coinfactor demo: key metrics")
+    main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover_annual")
+    table.add_column("study", no_wrap=True)
+    table.add_column("secs", justify="right", no_wrap=True)
+    for col in ("return/yr", "vol/yr", "Sharpe", "max DD", "turnover/yr"):
+        table.add_column(col, justify="right", no_wrap=True)
+    notes = []
+    for r in result.runs:
+        secs = f"{r.seconds:.0f}"
+        if r.error:
+            table.add_row(r.study, secs, "[red]failed[/]", "", "", "", "")
+            notes.append(f"{r.study}: failed: {r.error.strip().splitlines()[-1]}")
+            continue
+        head = r.headline(limit=5)
+        if not set(head) & set(main):  # e.g. a risk model: no P&L, show its own numbers
+            table.add_row(r.study, secs, "-", "-", "-", "-", "-")
+            notes.append(f"{r.study}: " + ", ".join(f"{k} {_fmt(k, v)}"
+                                                    for k, v in list(head.items())[:4]))
+            continue
+        table.add_row(r.study, secs, *(_fmt(k, head[k]) if k in head else "" for k in main))
     console.print(table)
+    for note in notes:
+        console.print(note, markup=False, highlight=False)
+    console.print(f"wrote {result.index} (open it in a browser)")
+    if not result.ok:
+        raise typer.Exit(code=1)

@@ -1,6 +1,8 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, hedge baskets."""
 
 from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
+from coinfactor.portfolio._hedge import HedgeBasket
+from coinfactor.portfolio._hedge_result import HedgeBasketResult, HedgeWalkForward
 from coinfactor.portfolio._mapping import (
     bucket_alpha,
     linear_alpha,
@@ -21,6 +23,9 @@ __all__ = [
     "BufferedAllocator",
     "CovarianceMethod",
     "ExitRule",
+    "HedgeBasket",
+    "HedgeBasketResult",
+    "HedgeWalkForward",
     "bucket_alpha",
     "inverse_vol_weights",
     "linear_alpha",

@@ -17,6 +17,7 @@ from coinfactor.risk._factors import (
     bucket_labels,
     factor_returns,
 )
+from coinfactor.risk._pca import PCA, PCAResult, RollingPCAResult, pca
 from coinfactor.risk._volatility import (
     bar_returns,
     ema_blend_variance,
@@ -28,6 +29,7 @@ from coinfactor.risk._volatility import (
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 __all__ = [
+    "PCA",
     "EWMACovariance",
     "ExposureResult",
     "FactorFamily",
@@ -37,7 +39,9 @@ __all__ = [
     "LedoitWolfCovariance",
     "LiquidityMeasure",
     "MarketWeighting",
+    "PCAResult",
     "RollingOLSResult",
+    "RollingPCAResult",
     "SampleCovariance",
     "assign_buckets",
     "bar_returns",
@@ -47,6 +51,7 @@ __all__ = [
     "ewma_variance",
     "exposures",
     "factor_returns",
+    "pca",
     "realized_vol",
     "regular_axis",
     "rolling_ols",

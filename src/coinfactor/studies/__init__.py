@@ -34,6 +34,7 @@ __all__ = [
 STUDIES: dict[str, str] = {
     "risk_model": "coinfactor.studies.risk_model",
     "carry": "coinfactor.studies.carry",
+    "hedge_basket": "coinfactor.studies.hedge_basket",
 }
 """Study name -> module path (imported on use)."""
 

@@ -160,7 +160,8 @@ class StudyResult:
         """Write the run directory: ``config.toml``, ``metrics.json``, tables, data summary.
 
         Files are first written under a temporary name and renamed, so a failure never leaves
-        a half-written file behind.
+        a half-written file behind. Last, ``report.html`` is built from the written files
+        (:func:`coinfactor.report.write_report`).
         """
         out_dir = Path(out)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +178,9 @@ class StudyResult:
             tmp = out_dir / f".{name}.parquet.tmp"
             table.write_parquet(tmp)
             tmp.replace(out_dir / f"{name}.parquet")
+        from coinfactor.report import write_report  # lazy: matplotlib loads on write
+
+        write_report(out_dir)
         return out_dir
 
 

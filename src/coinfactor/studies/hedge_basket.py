@@ -1,0 +1,305 @@
+"""The ``hedge_basket`` study (seed 002): hedge one perp with a funding-aware basket.
+
+Long the target (BERA by default), short a basket of liquid perps re-optimised weekly by
+:class:`coinfactor.portfolio.HedgeBasket` on data through each decision bar; the out-of-sample
+P&L (price, funding and costs) comes from :func:`coinfactor.backtest.backtest`, and a moving
+block bootstrap of the hourly hedged and unhedged P&L gives the distribution of a year's
+return (the seed's percentile table).
+
+Tables written: ``weights`` (the book at each rebalance: target ``+target_weight``, basket
+``-target_weight·w``), ``basket`` (basket weights with caps, volume shares and funding per
+rebalance), ``diagnostics`` (in-sample and out-of-sample statistics per rebalance),
+``candidates`` (liquidity filters per rebalance), ``pca`` (PCA of the candidates against the
+target per rebalance), ``nav`` (hedged book), ``nav_unhedged`` (target alone),
+``rolling_correlation`` (target vs basket, out of sample), ``bootstrap`` (percentile table) and
+``bootstrap_samples`` (simulated annual returns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from coinfactor.analytics import annual_volatility, block_bootstrap, rolling_correlation
+from coinfactor.analytics import summary as perf_summary
+from coinfactor.analytics._bootstrap import BootstrapMethod
+from coinfactor.backtest import backtest
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.core.typing import FailurePolicy
+from coinfactor.data import infer_freq
+from coinfactor.data._schema import TS_DTYPE
+from coinfactor.portfolio import HedgeBasket, HedgeWalkForward
+from coinfactor.portfolio._hedge import HedgeMode, PCAClean
+from coinfactor.studies._base import StudyResult, summarize_panel
+
+DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the ``hedge_basket`` study; the defaults are the recommended run.
+
+    Attributes
+    ----------
+    target : str
+        Perp held long and hedged.
+    start : str
+        First decision time (ISO, UTC): Monday 2025-03-03 12:00, the seed's first basket.
+    end : str, optional
+        No decision at or after this time (default: until the data ends).
+    rebalance_every : str
+        Re-fit interval (weekly).
+    lookback, volume_lookback, basket_usd, max_volume_share, lambda_funding, mode,
+    turnover_penalty, pca_clean, pca_components, min_daily_volume_usd, min_open_interest_usd,
+    min_coverage, exclude, on_failure
+        :class:`~coinfactor.portfolio.HedgeBasket` settings. ``pca_clean="none"``: with PCA(1)
+        cleaning the basket concentrates in the highest-funding coin (seed-002 defect).
+        ``on_failure="keep_previous"`` carries the last good basket through a failed week.
+    universe : tuple of str, optional
+        Allowed basket names, e.g. from a market snapshot through
+        :func:`coinfactor.universe.snapshot_filter` (24h volume, open interest, max leverage).
+        None (default): every name passing the trailing-data filters; a snapshot taken today
+        would bring survivorship into a historical run.
+    target_weight : float
+        Long target as a fraction of NAV; the basket is shorted at the same notional.
+    fee_bps : float
+        Taker fee per unit traded (Hyperliquid base tier 4.5 bps).
+    half_spread_bps : float
+        Half bid-ask spread paid per unit traded.
+    corr_window : str
+        Window of the out-of-sample rolling correlation (the seed's 7 days).
+    pca_diagnostic_components : int
+        Components in the per-rebalance PCA table.
+    bootstrap_method, bootstrap_block, bootstrap_horizon, bootstrap_sims, bootstrap_seed
+        :func:`~coinfactor.analytics.block_bootstrap` settings: weekly moving blocks, one-year
+        paths (the seed's 52 weekly chunks).
+    """
+
+    target: str = "BERA"
+    start: str = "2025-03-03T12:00:00"
+    end: str | None = None
+    rebalance_every: str = "7d"
+    lookback: str = "21d"
+    volume_lookback: str = "7d"
+    basket_usd: float = 5_000_000.0
+    max_volume_share: float = 0.05
+    lambda_funding: float = 0.1
+    mode: HedgeMode = "long_only"
+    turnover_penalty: float = 0.0
+    pca_clean: PCAClean = "none"
+    pca_components: int = 1
+    min_daily_volume_usd: float = 5_000_000.0
+    min_open_interest_usd: float = 10_000_000.0
+    min_coverage: float = 0.95
+    exclude: tuple[str, ...] = ()
+    universe: tuple[str, ...] | None = None
+    on_failure: FailurePolicy = "keep_previous"
+    target_weight: float = 1.0
+    fee_bps: float = 4.5
+    half_spread_bps: float = 2.0
+    corr_window: str = "7d"
+    pca_diagnostic_components: int = 5
+    bootstrap_method: BootstrapMethod = "moving"
+    bootstrap_block: str = "7d"
+    bootstrap_horizon: str = "365d"
+    bootstrap_sims: int = 2000
+    bootstrap_seed: int = 0
+
+    def estimator(self) -> HedgeBasket:
+        """Build the :class:`HedgeBasket` these settings describe."""
+        return HedgeBasket(
+            self.target, lookback=self.lookback, volume_lookback=self.volume_lookback,
+            basket_usd=self.basket_usd, max_volume_share=self.max_volume_share,
+            lambda_funding=self.lambda_funding, mode=self.mode,
+            turnover_penalty=self.turnover_penalty, pca_clean=self.pca_clean,
+            pca_components=self.pca_components, min_daily_volume_usd=self.min_daily_volume_usd,
+            min_open_interest_usd=self.min_open_interest_usd, min_coverage=self.min_coverage,
+            exclude=tuple(self.exclude),
+            universe=None if self.universe is None else tuple(self.universe),
+            on_failure=self.on_failure,
+        )
+
+
+def _parse_time(value: str, what: str) -> datetime:
+    try:
+        stamp = pl.Series([value]).str.to_datetime(time_unit="us", time_zone="UTC")[0]
+    except Exception as exc:  # polars raises several error types for unparsable strings
+        raise ConfigError(f"[params] {what}: expected an ISO time like "
+                          f"'2025-03-03T12:00:00', got {value!r}") from exc
+    out: datetime = stamp
+    return out
+
+
+def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
+    """Decision times: ``start``, then every ``rebalance_every``, before the data ends.
+
+    A decision needs at least one later bar to trade on, so times at or after the panel's
+    last bar (or ``end``) are dropped.
+    """
+    first = _parse_time(config.start, "start")
+    step = freq_to_timedelta(config.rebalance_every)
+    last: datetime = panel["ts"].max()  # type: ignore[assignment]
+    if config.end is not None:
+        last = min(last, _parse_time(config.end, "end"))
+    times = []
+    t = first
+    while t < last:
+        times.append(t)
+        t = t + step
+    if not times:
+        raise ConfigError(
+            f"no decision time: start {first} is not before the end of the data {last}",
+            )
+    return times
+
+
+def _oos_by_period(
+    wf: HedgeWalkForward, returns: pl.DataFrame, ppy: float
+) -> pl.DataFrame:
+    """Out-of-sample stats per holding period (decision bar close to the next decision)."""
+    starts = [r.at for r in wf.results]
+    rows = []
+    for i, t0 in enumerate(starts):
+        t1 = starts[i + 1] if i + 1 < len(starts) else None
+        sub = returns.filter((pl.col("ts") > t0) & ((pl.col("ts") <= t1) if t1 else True))
+        tgt, bsk, hed = (sub[c].to_numpy() for c in ("target", "basket", "hedged"))
+        ok = len(sub) >= 3 and tgt.std() > 0 and bsk.std() > 0
+        rows.append({
+            "ts": t0,
+            "oos_correlation": float(np.corrcoef(tgt, bsk)[0, 1]) if ok else None,
+            "oos_vol_hedged": float(hed.std(ddof=1) * np.sqrt(ppy)) if len(sub) > 1 else None,
+            "oos_vol_unhedged": float(tgt.std(ddof=1) * np.sqrt(ppy)) if len(sub) > 1 else None,
+            "oos_funding": float(sub["funding"].sum()),
+        })
+    return pl.DataFrame(rows, schema={"ts": TS_DTYPE, "oos_correlation": pl.Float64,
+                                      "oos_vol_hedged": pl.Float64,
+                                      "oos_vol_unhedged": pl.Float64,
+                                      "oos_funding": pl.Float64})
+
+
+def run(
+    config: Config,
+    panel: pl.DataFrame,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> StudyResult:
+    """Run the study: weekly baskets, out-of-sample P&L, bootstrap.
+
+    Parameters
+    ----------
+    config : Config
+    panel : pl.DataFrame
+        Canonical panel holding the target and the candidate perps (hourly by default).
+    progress : callable, optional
+        Called with the fraction done (the walk-forward is most of the work).
+
+    Returns
+    -------
+    StudyResult
+    """
+    if config.target not in set(panel["symbol"].unique().to_list()):
+        raise DataError(
+            f"hedge_basket: target {config.target!r} is not in the data",
+            fix="set params.target to a symbol of the dataset",
+        )
+    freq = infer_freq(panel)
+    ppy = periods_per_year(freq)
+    times = schedule(config, panel)
+    hb = config.estimator()
+
+    def _progress(frac: float) -> None:
+        if progress is not None:
+            progress(0.8 * frac)
+
+    wf = hb.walk_forward(panel, times, pca_components=config.pca_diagnostic_components,
+                         progress=_progress)
+    half_spread = config.half_spread_bps / 1e4
+    book = wf.positions(target_weight=config.target_weight)
+    hedged = backtest(panel, book, fee_bps=config.fee_bps, half_spread=half_spread)
+    solo = book.filter(pl.col("symbol") == config.target)
+    unhedged = backtest(panel, solo, fee_bps=config.fee_bps, half_spread=half_spread)
+    if progress is not None:
+        progress(0.85)
+
+    rets = hedged.nav.select(
+        "ts", pl.col("ret").alias("hedged"), pl.col("ret_funding").alias("funding")
+    ).join(unhedged.nav.select("ts", pl.col("ret").alias("unhedged"),
+                               pl.col("ret_price").alias("target")), on="ts", how="left")
+    # the basket's own (long) price return: the target's minus the hedged book's price part
+    rets = rets.join(hedged.nav.select("ts", "ret_price"), on="ts").with_columns(
+        basket=(pl.col("target") - pl.col("ret_price")) / config.target_weight,
+        target=pl.col("target") / config.target_weight,
+    ).drop("ret_price").tail(-1)  # the first row is the decision bar (no P&L yet)
+    window = max(round(freq_to_timedelta(config.corr_window) / freq_to_timedelta(freq)), 3)
+    roll = rolling_correlation(rets, "target", "basket", window=window)
+
+    boot = block_bootstrap(
+        rets.select("hedged", "unhedged"), freq=freq, method=config.bootstrap_method,
+        block=config.bootstrap_block, horizon=config.bootstrap_horizon,
+        n_sims=config.bootstrap_sims, seed=config.bootstrap_seed,
+    )
+    if progress is not None:
+        progress(0.95)
+
+    diagnostics = wf.diagnostics().join(_oos_by_period(wf, rets, ppy), on="ts", how="left")
+    basket = wf.basket()
+
+    vol_h = annual_volatility(rets["hedged"].to_numpy(), ppy)
+    vol_u = annual_volatility(rets["unhedged"].to_numpy(), ppy)
+    perf = perf_summary(hedged.nav, weights=book, freq=freq)
+    perf_u = perf_summary(unhedged.nav, freq=freq)
+    table = boot.percentile_table()
+    med = table.filter(pl.col("percentile") == 50.0)
+    p5 = table.filter(pl.col("percentile") == 5.0)
+    metrics: dict[str, Any] = {
+        "target": config.target,
+        "n_rebalances": len(times),
+        "n_failed_fits": int((diagnostics["action"] != "optimal").sum()),
+        "oos_correlation": float(np.corrcoef(rets["target"], rets["basket"])[0, 1]),
+        "insample_correlation_mean": float(diagnostics["correlation"].mean()),  # type: ignore[arg-type]
+        "expected_funding_mean": float(diagnostics["expected_funding"].mean()),  # type: ignore[arg-type]
+        "vol_hedged": vol_h,
+        "vol_unhedged": vol_u,
+        "vol_reduction": 1.0 - vol_h / vol_u,
+        "annual_return": perf["annual_return"],
+        "annual_return_unhedged": perf_u["annual_return"],
+        "sharpe": perf["sharpe"],
+        "max_drawdown": perf["max_drawdown"],
+        "max_drawdown_unhedged": perf_u["max_drawdown"],
+        "funding_return_annual": perf["funding_return_annual"],
+        "cost_return_annual": perf["cost_return_annual"],
+        "turnover_annual": perf.get("turnover_annual", float("nan")),
+        "bootstrap_median_annual_return": float(
+            med.filter(pl.col("series") == "hedged")["annual_return"][0]),
+        "bootstrap_p5_annual_return": float(
+            p5.filter(pl.col("series") == "hedged")["annual_return"][0]),
+        "bootstrap_median_annual_return_unhedged": float(
+            med.filter(pl.col("series") == "unhedged")["annual_return"][0]),
+    }
+    if progress is not None:
+        progress(1.0)
+    return StudyResult(
+        study="hedge_basket",
+        config={"study": "hedge_basket", "data": dict(DEFAULT_DATA), "params": {}},
+        metrics=metrics,
+        tables={
+            "weights": book,
+            "basket": basket,
+            "diagnostics": diagnostics,
+            "candidates": wf.candidates,
+            "pca": wf.pca,
+            "nav": hedged.nav,
+            "nav_unhedged": unhedged.nav,
+            "rolling_correlation": roll,
+            "bootstrap": table,
+            "bootstrap_samples": boot.samples("annual_return"),
+        },
+        data_summary=summarize_panel(panel, "panel"),
+    )
+

@@ -1,0 +1,243 @@
+"""Metrics against empyrical-reloaded (at the same annualisation), scipy and hand computations."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import empyrical as ep
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from coinfactor import analytics as an
+from coinfactor import datasets
+from coinfactor.core.errors import DataError
+from coinfactor.core.time import periods_per_year
+
+
+def _btc_daily() -> np.ndarray:
+    """Real BTC daily returns (embedded Hyperliquid panel), never across a missing bar."""
+    btc = datasets.load("hyperliquid-perp-1d").filter(pl.col("symbol") == "BTC").sort("ts")
+    ret = btc.select(
+        pl.when(pl.col("ts").diff() == timedelta(days=1))
+        .then(pl.col("close") / pl.col("close").shift(1) - 1)
+        .alias("r")
+    )["r"].drop_nulls()
+    assert ret.len() > 800
+    return ret.to_numpy()
+
+
+def _series() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    with_nan = rng.normal(0.001, 0.03, 400)
+    with_nan[[3, 50, 51, 399]] = np.nan
+    return {
+        "random_normal": rng.normal(0.0005, 0.02, 1000),
+        "random_t": 0.01 * rng.standard_t(3, 2000),
+        "random_nan": with_nan,
+        "btc_daily": _btc_daily(),
+    }
+
+
+SERIES = _series()
+PPY = {"1d": periods_per_year("1d"), "1h": periods_per_year("1h")}
+
+
+@pytest.mark.parametrize("name", sorted(SERIES))
+@pytest.mark.parametrize("freq", sorted(PPY))
+def test_ratios_equal_empyrical(name: str, freq: str) -> None:
+    """Reference: empyrical-reloaded with annualization = our periods_per_year (365-day years)."""
+    r = SERIES[name]
+    ppy = PPY[freq]
+    assert an.sharpe_ratio(r, ppy) == pytest.approx(ep.sharpe_ratio(r, annualization=ppy),
+                                                    rel=1e-12)
+    assert an.sortino_ratio(r, ppy) == pytest.approx(ep.sortino_ratio(r, annualization=ppy),
+                                                     rel=1e-12)
+    assert an.annual_return(r, ppy) == pytest.approx(ep.annual_return(r, annualization=ppy),
+                                                     rel=1e-12)
+    assert an.annual_volatility(r, ppy) == pytest.approx(
+        ep.annual_volatility(r, annualization=ppy), rel=1e-12)
+    assert an.calmar_ratio(r, ppy) == pytest.approx(ep.calmar_ratio(r, annualization=ppy),
+                                                    rel=1e-12)
+    assert an.max_drawdown(r) == pytest.approx(ep.max_drawdown(r), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(SERIES))
+def test_tail_and_moments(name: str) -> None:
+    """VaR/CVaR: empyrical; skew/kurtosis: scipy (bias-corrected); total return: np.prod."""
+    r = SERIES[name]
+    v = r[~np.isnan(r)]
+    assert an.value_at_risk(r) == pytest.approx(ep.value_at_risk(v), rel=1e-12)
+    assert an.conditional_value_at_risk(r) == pytest.approx(
+        ep.conditional_value_at_risk(v), rel=1e-12)
+    assert an.skewness(r) == pytest.approx(stats.skew(v, bias=False), rel=1e-10)
+    assert an.kurtosis(r) == pytest.approx(stats.kurtosis(v, bias=False), rel=1e-10)
+    assert an.total_return(r) == pytest.approx(np.prod(1 + v) - 1, rel=1e-12)
+    assert an.hit_rate(r) == pytest.approx(np.sum(v > 0) / v.size)
+
+
+def test_polars_series_and_null_input() -> None:
+    """A polars Series (nulls = NaN) gives the same numbers as the ndarray."""
+    r = SERIES["random_nan"]
+    s = pl.Series(r).fill_nan(None)
+    assert an.sharpe_ratio(s, 365.0) == an.sharpe_ratio(r, 365.0)
+    assert an.max_drawdown(s) == an.max_drawdown(r)
+
+
+def test_btc_uses_365_days_not_252() -> None:
+    """The annualisation differs from empyrical's 252-day default by sqrt(365/252)."""
+    r = SERIES["btc_daily"]
+    ours = an.sharpe_ratio(r, periods_per_year("1d"))
+    assert ours == pytest.approx(ep.sharpe_ratio(r) * math.sqrt(365 / 252), rel=1e-12)
+
+
+def test_drawdown_edge_cases() -> None:
+    """Hand-computed: all-positive, single bar, NaN, first-bar loss, empty."""
+    up = np.array([0.01, 0.02, 0.005])
+    assert an.max_drawdown(up) == 0.0
+    assert math.isnan(an.calmar_ratio(up, 365.0))
+    assert an.max_drawdown_duration(up) == 0
+    assert an.max_drawdown(np.array([0.03])) == 0.0
+    assert an.max_drawdown(np.array([-0.05])) == pytest.approx(-0.05)
+    assert math.isnan(an.sharpe_ratio(np.array([0.01]), 365.0))
+    assert math.isnan(an.max_drawdown(np.array([])))
+    assert math.isnan(an.max_drawdown(np.array([np.nan, np.nan])))
+    # NaN bars are flat: 1.1 -> 0.99 (peak 1.1) -> NaN -> 1.089 (-1% from peak)
+    r = np.array([0.1, -0.1, np.nan, 0.1])
+    assert an.max_drawdown(r) == pytest.approx(0.99 / 1.1 - 1)
+    assert an.max_drawdown_duration(r) == 3
+    np.testing.assert_allclose(an.drawdown(r), [0, 0.99 / 1.1 - 1, 0.99 / 1.1 - 1,
+                                                1.089 / 1.1 - 1])
+    # recovered: peak 1.1, trough, back above the peak
+    assert an.max_drawdown_duration(np.array([0.1, -0.1, 0.05, 0.2, 0.0])) == 2
+
+
+@pytest.mark.parametrize("name", sorted(SERIES))
+def test_drawdown_duration_equals_naive_loop(name: str) -> None:
+    """Oracle: a plain loop over the NAV path counting bars below the running peak."""
+    r = SERIES[name]
+    nav, peak, longest, current = 1.0, 1.0, 0, 0
+    for x in np.nan_to_num(r, nan=0.0):
+        nav *= 1 + x
+        peak = max(peak, nav)
+        current = current + 1 if nav < peak else 0
+        longest = max(longest, current)
+    assert an.max_drawdown_duration(r) == longest
+
+
+def test_sortino_without_losses_is_nan() -> None:
+    """empyrical gives inf here; coinfactor documents NaN (undefined) instead."""
+    assert math.isnan(an.sortino_ratio(np.array([0.01, 0.02]), 365.0))
+    assert math.isnan(an.sharpe_ratio(np.array([0.01, 0.01, 0.01]), 365.0))
+
+
+def test_wipeout_annual_return() -> None:
+    assert an.annual_return(np.array([0.1, -1.0]), 365.0) == -1.0
+
+
+def test_bad_input() -> None:
+    with pytest.raises(DataError, match="1-d"):
+        an.sharpe_ratio(np.zeros((3, 2)), 365.0)
+    with pytest.raises(DataError, match="periods_per_year"):
+        an.sharpe_ratio(np.zeros(3), 0)
+    with pytest.raises(DataError, match="inf"):
+        an.max_drawdown(np.array([0.1, np.inf]))
+    with pytest.raises(DataError, match="cutoff"):
+        an.value_at_risk(np.zeros(3), 1.5)
+
+
+def _nav_frame(ret: np.ndarray, step: timedelta) -> pl.DataFrame:
+    n = ret.size
+    price = ret * 0.8
+    funding = ret * 0.3
+    cost = ret - price - funding
+    return pl.DataFrame({
+        "ts": [datetime(2024, 1, 1, tzinfo=UTC) + i * step for i in range(n)],
+        "nav": np.cumprod(1 + ret),
+        "ret": ret, "ret_price": price, "ret_funding": funding, "ret_cost": cost,
+    }).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+
+
+class _Result:
+    def __init__(self, nav: pl.DataFrame, weights: pl.DataFrame) -> None:
+        self.nav = nav
+        self.weights = weights
+
+
+def test_summary_from_result_and_frames() -> None:
+    """summary: same numbers from a result object and from nav/weights frames; hand checks."""
+    r = SERIES["random_normal"][:200]
+    nav = _nav_frame(r, timedelta(hours=4))
+    ts = nav["ts"]
+    # held weights per bar; bar 5 has no rows (a flat book), bars 6.. hold A 0.2 / B -0.5
+    rows = [(ts[i], "A", 0.5) for i in range(5)] + [(ts[i], "B", -0.5) for i in range(5)]
+    rows += [(ts[i], "A", 0.2) for i in range(6, 200)] + [(ts[i], "B", -0.5)
+                                                          for i in range(6, 200)]
+    weights = pl.DataFrame(rows, schema=["ts", "symbol", "weight"], orient="row")
+    s = an.summary(_Result(nav, weights))
+    assert s == an.summary(nav, weights=weights)
+    ppy = periods_per_year("4h")
+    assert s["periods_per_year"] == ppy == 2190
+    assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(r, annualization=ppy), rel=1e-12)
+    assert s["annual_return"] == pytest.approx(ep.annual_return(r, annualization=ppy), rel=1e-12)
+    assert s["max_drawdown_duration_days"] == s["max_drawdown_duration_bars"] / 6
+    # attribution: arithmetic, sums to the annualised mean return
+    assert (s["price_return_annual"] + s["funding_return_annual"] + s["cost_return_annual"]
+            == pytest.approx(np.mean(r) * ppy, rel=1e-12))
+    assert s["funding_total"] == pytest.approx(np.sum(r * 0.3))
+    # hand: open 1.0, close at bar 5 1.0, reopen 0.7 -> 2.7 over 200 / 2190 years
+    assert s["turnover_annual"] == pytest.approx(2.7 / (200 / ppy))
+    assert s["gross_exposure_mean"] == pytest.approx((5 * 1.0 + 194 * 0.7) / 200)
+    assert s["gross_exposure_max"] == pytest.approx(1.0)
+    assert s["net_exposure_mean"] == pytest.approx(194 * -0.3 / 200)
+    assert s["short_exposure_mean"] == pytest.approx(199 * -0.5 / 200)
+    assert s["positions_mean"] == pytest.approx(199 * 2 / 200)
+    assert "turnover_annual" not in an.summary(nav)
+
+
+def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
+    """On coinfactor.backtest output: turnover equals the engine's traded weight, Sharpe
+    equals empyrical's on the nav returns at 8,760 bars a year."""
+    from coinfactor.backtest import backtest
+
+    ts = small_panel["ts"].unique().sort()
+    w = pl.DataFrame({"ts": [ts[0], ts[0], ts[3], ts[3]], "symbol": ["A", "B", "A", "C"],
+                      "weight": [0.5, -0.5, 0.3, 0.2]})
+    res = backtest(small_panel, w, fee_bps=10)
+    s = an.summary(res)
+    ret = res.nav["ret"].to_numpy()
+    assert s["periods_per_year"] == 8760
+    assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(ret, annualization=8760), rel=1e-12)
+    years = res.nav.height / 8760
+    assert s["turnover_annual"] == pytest.approx(res.turnover["turnover"].sum() / years)
+    assert s["cost_total"] == pytest.approx(res.nav["ret_cost"].sum())
+    assert s["gross_exposure_mean"] == pytest.approx(res.exposure["gross"].mean())
+
+
+def test_summary_from_run_directory_files(small_panel: pl.DataFrame, tmp_path: Path) -> None:
+    """A run directory's nav.parquet / weights.parquet give the result's summary exactly."""
+    from coinfactor.backtest import backtest
+
+    ts = small_panel["ts"].unique().sort()
+    w = pl.DataFrame({"ts": [ts[0], ts[0]], "symbol": ["A", "B"], "weight": [0.6, -0.4]})
+    res = backtest(small_panel, w, fee_bps=10)
+    res.nav.write_parquet(tmp_path / "nav.parquet")
+    res.weights.write_parquet(tmp_path / "weights.parquet")
+    from_files = an.summary(pl.read_parquet(tmp_path / "nav.parquet"),
+                            weights=pl.read_parquet(tmp_path / "weights.parquet"))
+    assert from_files == an.summary(res)
+
+
+def test_summary_infers_frequency_and_rejects_bad_frames() -> None:
+    nav = _nav_frame(SERIES["random_normal"][:50], timedelta(days=1))
+    assert an.summary(nav)["periods_per_year"] == 365.0
+    assert an.summary(nav, freq="1h")["periods_per_year"] == 8760.0
+    with pytest.raises(DataError, match="ret_funding"):
+        an.summary(nav.drop("ret_funding"))
+    with pytest.raises(DataError, match="BacktestResult"):
+        an.summary(object())  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="weight"):
+        an.summary(nav, weights=pl.DataFrame({"ts": nav["ts"]}))
