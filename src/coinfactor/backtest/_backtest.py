@@ -1,0 +1,283 @@
+"""``backtest(panel, weights, ...)``: the funding-aware, cost-aware weights backtester."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from coinfactor.backtest._engine import (
+    GapPolicy,
+    check_weights_frame,
+    ffill_rows,
+    row_sum,
+    run_accounts,
+    shift_rows,
+)
+from coinfactor.backtest._result import BacktestResult
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import bars_per_day, periods_per_year
+from coinfactor.data import infer_freq, time_axis, to_wide
+
+_TS = pl.Datetime("us", "UTC")
+
+
+def backtest(
+    panel: pl.DataFrame,
+    weights: pl.DataFrame,
+    *,
+    fee_bps: float = 4.5,
+    half_spread: float | pl.DataFrame | None = None,
+    lag: int = 0,
+    initial_nav: float = 1.0,
+    forecast_vol: pl.DataFrame | None = None,
+    vol_window: int | None = None,
+    gap: GapPolicy = "mark",
+    freq: str | None = None,
+) -> BacktestResult:
+    """Backtest target weights on a canonical panel with price, funding and cost P&L.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel (``ts, symbol, close``; ``funding_rate`` if present, else no funding).
+        Bars flagged ``filled`` are never used as prices.
+    weights : pl.DataFrame
+        Long frame ``ts, symbol, weight``: signed target fractions of NAV decided with data
+        through bar ts, traded at the close of bar ts (+ ``lag`` bars) and held over the next
+        bar. A ts present in ``weights`` gives the whole book: its absent symbols are flat. A
+        panel ts absent from ``weights`` keeps the previous targets. Before the first ts in
+        ``weights`` the book is flat and no NAV is reported.
+    fee_bps : float, default 4.5
+        Fee per unit of traded notional, in basis points (4.5 bps = a typical taker fee).
+    half_spread : None, float or pl.DataFrame, default None
+        Half bid-ask spread paid per unit traded, as a fraction of price: ``None`` for none, a
+        constant, or a frame ``ts, symbol, half_spread`` (the value at the trade's bar is used,
+        carried forward over missing bars).
+    lag : int, default 0
+        Extra bars between decision and execution (0: trade at the decision bar's close).
+    initial_nav : float, default 1.0
+        NAV at the close of the first decision bar.
+    forecast_vol : pl.DataFrame, optional
+        ``ts, forecast_vol``: annualised ex-ante portfolio volatility of the book decided at ts
+        (for instance from :class:`coinfactor.portfolio.BufferedAllocator`), shifted by ``lag``
+        like the weights and reported next to the realised vol.
+    vol_window : int, optional
+        Bars in the rolling realised-vol window (default: 30 days of bars).
+    gap : {"mark", "skip"}, default "mark"
+        How a position held through missing bars is marked when the price reappears (see
+        :data:`coinfactor.backtest.GapPolicy`).
+    freq : str, optional
+        Bar frequency; inferred from the panel when omitted.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    DataError
+        On malformed weights (missing columns, NaN, duplicates), weights on a ts or symbol the
+        panel does not have, or trades where no half-spread is known.
+    ConfigError
+        On a negative ``lag``, fee or spread, or a non-positive ``initial_nav``.
+
+    Notes
+    -----
+    Accounting (DESIGN.md), with ``h(t)`` the weights held after the close of bar t::
+
+        ret(t+1) = Σ h(t)·r(t+1) - Σ h(t)·funding(t+1) - Σ c(t)·|h(t) - h(t-1)|
+
+    where ``c = fee_bps / 1e4 + half_spread``. Weights are targets: the book is rebalanced to
+    them at every close (no drift between bars), so ``h(t-1)`` is the previous target, not
+    the previous target drifted by returns. A symbol with no price on bar t cannot trade: it
+    keeps ``h(t-1)`` and, over a missing bar, earns neither price return nor funding. A
+    delisted symbol (last price before the panel's last bar) is closed at its last close,
+    paying costs, whatever its target. The costs of trades at the last bar's close are not
+    in the NAV (there is no later bar to charge them to).
+
+    Examples
+    --------
+    >>> from datetime import datetime, UTC
+    >>> ts = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    >>> panel = pl.DataFrame({"ts": ts, "symbol": "A", "open": 1.0, "high": 2.0, "low": 1.0,
+    ...     "close": [1.0, 1.1, 1.21], "volume": 1.0, "funding_rate": [0.0, 0.01, 0.0]})
+    >>> w = pl.DataFrame({"ts": ts[:1], "symbol": "A", "weight": 1.0})
+    >>> res = backtest(panel, w, fee_bps=0.0)
+    >>> [round(x, 6) for x in res.nav["ret"]]
+    [0.0, 0.09, 0.1]
+    """
+    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=half_spread)
+    for col in ("ts", "symbol", "close"):
+        if col not in panel.columns:
+            raise DataError(f"backtest: the panel needs column {col!r}, got {panel.columns}",
+                            column=col, fix="pass a canonical panel (coinfactor.data)")
+    w_long = check_weights_frame(weights)
+    bar_freq = freq if freq is not None else infer_freq(panel)
+    ts_axis = time_axis(panel)
+    symbols = tuple(sorted(w_long.get_column("symbol").unique().to_list()))
+    _check_weights_in_panel(w_long, panel, ts_axis)
+
+    n_t, n_s = len(ts_axis), len(symbols)
+    close = to_wide(panel, "close", ts=ts_axis, symbols=symbols).values
+    funding = (to_wide(panel, "funding_rate", ts=ts_axis, symbols=symbols).values
+               if "funding_rate" in panel.columns else np.zeros((n_t, n_s)))
+
+    # Targets: rows present in `weights` define the book (absent symbols flat); others carry.
+    raw = to_wide(w_long, "weight", ts=ts_axis, symbols=symbols).values
+    decision_rows = np.isin(ts_axis.to_numpy(), w_long.get_column("ts").unique().to_numpy())
+    raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
+    target = np.nan_to_num(ffill_rows(raw), nan=0.0)
+    target = shift_rows(target, lag)
+    first_decision = int(np.argmax(decision_rows)) + lag
+
+    cost_rate = fee_bps / 1e4 + _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s)
+    acc = run_accounts(target, close, funding, np.nan_to_num(cost_rate, nan=0.0), gap=gap)
+    traded = acc.trades != 0.0
+    if np.isnan(cost_rate[traded]).any():
+        i, j = np.argwhere(traded & np.isnan(cost_rate))[0]
+        raise DataError(
+            f"backtest: no half_spread known for {symbols[j]!r} at {ts_axis[int(i)]} where it "
+            "trades",
+            column="half_spread",
+            fix="give a half_spread row for every (ts, symbol) that can trade, or a constant",
+        )
+
+    keep = slice(min(first_decision, n_t), n_t)
+    ts_out = ts_axis[keep]
+    ret_price = acc.ret_price[keep].copy()
+    ret_funding = acc.ret_funding[keep].copy()
+    ret_cost = acc.ret_cost[keep].copy()
+    if ret_price.size:  # the decision bar itself earns nothing (nothing was held before it)
+        ret_price[0] = ret_funding[0] = ret_cost[0] = 0.0
+    ret = ret_price + ret_funding + ret_cost
+    nav = initial_nav * np.cumprod(1.0 + ret)
+    nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
+                              "ret_funding": ret_funding, "ret_cost": ret_cost})
+
+    held = acc.held[keep]
+    trades = acc.trades[keep]
+    price = acc.mark_price[keep]
+    notional = held * nav[:, None]
+    holdings = _long_nonzero(
+        held, ts_out, symbols,
+        {"weight": held, "notional": notional, "quantity": notional / price, "price": price})
+    trade_notional = trades * nav[:, None]
+    trades_frame = _long_nonzero(
+        trades, ts_out, symbols,
+        {"trade": trades, "notional": trade_notional, "quantity": trade_notional / price,
+         "cost": np.abs(trade_notional) * acc.cost_rate[keep]})
+    window = vol_window if vol_window is not None else max(2, round(30 * bars_per_day(bar_freq)))
+    realized = (nav_frame.select(pl.col("ret").rolling_std(window, min_samples=window))
+                .get_column("ret") * np.sqrt(periods_per_year(bar_freq)))
+    vol = pl.DataFrame({"ts": ts_out, "realized_vol": realized})
+    vol = _attach_forecast(vol, forecast_vol, ts_axis, lag).select(
+        "ts", "forecast_vol", "realized_vol")
+    running_max = np.maximum.accumulate(nav) if nav.size else nav
+    return BacktestResult(
+        nav=nav_frame,
+        weights=holdings.select("ts", "symbol", "weight"),
+        holdings=holdings,
+        trades=trades_frame,
+        turnover=pl.DataFrame({"ts": ts_out, "turnover": row_sum(np.abs(trades))}),
+        exposure=pl.DataFrame({
+            "ts": ts_out,
+            "gross": row_sum(np.abs(held)),
+            "net": row_sum(held),
+            "long": row_sum(np.where(held > 0, held, 0.0)),
+            "short": row_sum(np.where(held < 0, held, 0.0)),
+            "n_long": (held > 0).sum(axis=1).astype(np.int64),
+            "n_short": (held < 0).sum(axis=1).astype(np.int64),
+        }),
+        drawdown=pl.DataFrame({"ts": ts_out, "drawdown": nav / running_max - 1.0}),
+        vol=vol,
+        freq=bar_freq,
+        settings={"fee_bps": fee_bps, "lag": lag, "gap": gap, "initial_nav": initial_nav,
+                  "vol_window": window,
+                  "half_spread": half_spread if not isinstance(half_spread, pl.DataFrame)
+                  else "frame"},
+    )
+
+
+def _check_settings(*, fee_bps: float, lag: int, initial_nav: float,
+                    half_spread: float | pl.DataFrame | None) -> None:
+    if not isinstance(lag, int) or lag < 0:
+        raise ConfigError(f"backtest: lag must be an integer >= 0 (bars), got {lag!r}")
+    if not np.isfinite(fee_bps) or fee_bps < 0:
+        raise ConfigError(f"backtest: fee_bps must be a finite number >= 0, got {fee_bps!r}")
+    if not np.isfinite(initial_nav) or initial_nav <= 0:
+        raise ConfigError(f"backtest: initial_nav must be > 0, got {initial_nav!r}")
+    if isinstance(half_spread, int | float) and (not np.isfinite(half_spread) or half_spread < 0):
+        raise ConfigError(
+            f"backtest: half_spread must be a fraction >= 0 (0.0005 = 5 bps), got {half_spread!r}")
+
+
+def _check_weights_in_panel(w: pl.DataFrame, panel: pl.DataFrame, ts_axis: pl.Series) -> None:
+    unknown_sym = w.filter(~pl.col("symbol").is_in(panel.get_column("symbol").unique().implode()))
+    if unknown_sym.height:
+        raise DataError(
+            f"backtest: weights name symbol(s) {sorted(unknown_sym['symbol'].unique())[:5]} "
+            "that the panel does not have",
+            column="symbol",
+            rows=unknown_sym.head(5),
+            fix="backtest on a panel that contains every symbol you weight",
+        )
+    unknown_ts = w.filter(~pl.col("ts").is_in(ts_axis.implode()))
+    if unknown_ts.height:
+        raise DataError(
+            f"backtest: {unknown_ts.height} weight row(s) sit at ts values that are not bars "
+            "of the panel",
+            column="ts",
+            rows=unknown_ts.head(5),
+            fix="decide weights on the panel's bar open times",
+        )
+
+
+def _half_spread_wide(half_spread: float | pl.DataFrame | None, ts_axis: pl.Series,
+                      symbols: tuple[str, ...], n_t: int, n_s: int) -> np.ndarray:
+    if half_spread is None:
+        return np.zeros((n_t, n_s))
+    if isinstance(half_spread, pl.DataFrame):
+        missing = [c for c in ("ts", "symbol", "half_spread") if c not in half_spread.columns]
+        if missing:
+            raise DataError(
+                f"backtest: a half_spread frame needs columns ts, symbol, half_spread; missing "
+                f"{missing}", fix="pass a frame like signals 'half_range_spread' renamed")
+        hs = to_wide(half_spread.with_columns(pl.col("ts").cast(_TS)), "half_spread",
+                     ts=ts_axis, symbols=symbols).values
+        if (hs[~np.isnan(hs)] < 0).any():
+            raise DataError("backtest: half_spread values must be >= 0", column="half_spread",
+                            fix="clip negative spread estimates at 0")
+        return ffill_rows(hs)
+    return np.full((n_t, n_s), float(half_spread))
+
+
+def _long_nonzero(mask_values: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
+                  columns: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Long frame ``ts, symbol, <columns>`` of the cells where ``mask_values != 0``.
+
+    Rows are sorted by (ts, symbol) (row-major order of the nonzero cells).
+    """
+    i, j = np.nonzero(mask_values)
+    data: dict[str, pl.Series] = {
+        "ts": ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else ts.clear(),
+        "symbol": pl.Series("symbol", np.asarray(symbols, dtype=object)[j] if j.size else [],
+                            dtype=pl.String),
+    }
+    for name, values in columns.items():
+        data[name] = pl.Series(name, values[i, j], dtype=pl.Float64)
+    return pl.DataFrame(data)
+
+
+def _attach_forecast(vol: pl.DataFrame, forecast: pl.DataFrame | None, ts_axis: pl.Series,
+                     lag: int) -> pl.DataFrame:
+    if forecast is None:
+        return vol.with_columns(pl.lit(None, dtype=pl.Float64).alias("forecast_vol"))
+    if "ts" not in forecast.columns or "forecast_vol" not in forecast.columns:
+        raise DataError(
+            f"backtest: forecast_vol needs columns ts, forecast_vol, got {forecast.columns}",
+            fix="pass the allocator result's forecast_vol frame")
+    fc = pl.DataFrame({"ts": ts_axis}).join(
+        forecast.select(pl.col("ts").cast(_TS), pl.col("forecast_vol").cast(pl.Float64)),
+        on="ts", how="left")
+    shifted = fc.with_columns(pl.col("forecast_vol").shift(lag))
+    return vol.join(shifted, on="ts", how="left")
