@@ -1,0 +1,70 @@
+"""Funding carry: the annualised funding a long position receives."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+from coinfactor.core.errors import DataError
+from coinfactor.core.time import bars_per_day
+from coinfactor.signals import _kernels as k
+from coinfactor.signals._registry import register
+
+
+@register
+def funding_carry(
+    panel: pl.DataFrame,
+    *,
+    window: int | None = None,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Annualised funding carry of a long position; positive when a long RECEIVES funding.
+
+    The panel's ``funding_rate`` is the sum of the funding settled over a bar, with
+    ``r > 0`` meaning longs pay. Normalised to a rate per hour (divided by the bar length in
+    hours, so venues with 1h, 4h or 8h settlement intervals compare) and annualised over a
+    365-day year, then signed for the long side::
+
+        carry(t) = -mean_{j < window} funding_rate(t - j) / hours_per_bar * 8760
+                 = -mean_{j < window} funding_rate(t - j) * periods_per_year(freq)
+
+    A bar inside the funding coverage with no settlement has ``funding_rate = 0`` and counts;
+    a null ``funding_rate`` (no funding data) is missing. Window rule: see
+    :mod:`coinfactor.signals`. (Seed 004 used ``+funding_rate`` and so had the sign inverted.)
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel with ``funding_rate``.
+    window : int, optional
+        Trailing window in bars. Default: the bars in one day (24 on 1h, 6 on 4h, 1 on 1d), so
+        every 8h settlement cycle is averaged whole.
+    min_periods : int, optional
+        Funding values required in the window (default ``window``).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, funding_carry`` (annualised fraction, 0.10 = 10% a year received by a
+        long), one row per panel row.
+    """
+    if "funding_rate" not in panel.columns:
+        raise DataError(
+            f"funding_carry: expected a 'funding_rate' column in the panel, got {panel.columns}",
+            column="funding_rate",
+            fix="attach funding with coinfactor.data.attach_funding (perpetuals only)",
+        )
+    f = k.resolve_freq(panel, freq)
+    w = max(1, math.ceil(bars_per_day(f))) if window is None else k.check_window(window)
+    need = k.min_count(w, min_periods)
+    axis = k.grid(panel, f)
+    rate = k.wide(panel, "funding_rate", axis)
+    mean = k.rolling_mean(rate.values, w, need)
+    values = -mean * k.annualisation(f)
+    values = np.where(values == 0.0, 0.0, values)  # no negative zero
+    return k.to_long(panel, values, rate, "funding_carry")

@@ -1,0 +1,120 @@
+"""Liquidity signals: average notional and mean trade count."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.signals import _kernels as k
+from coinfactor.signals._registry import register
+
+LiquidityMeasure = Literal["trades", "notional"]
+
+
+def notional_expr(panel: pl.DataFrame) -> pl.Expr:
+    """Quote notional of a bar: ``coalesce(quote_volume, volume * close)``.
+
+    Venues without a quote volume (Hyperliquid) get base volume times close, an approximation
+    of the traded notional (exact for a bar traded at one price).
+    """
+    approx = pl.col("volume") * pl.col("close")
+    if "quote_volume" in panel.columns:
+        return pl.coalesce(pl.col("quote_volume"), approx)
+    return approx
+
+
+@register
+def avg_notional(
+    panel: pl.DataFrame,
+    *,
+    window: int = 30,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Trailing mean traded notional per bar.
+
+    ``avg_notional(t) = mean_j notional(j)`` over the bars of the window, with
+    ``notional = coalesce(quote_volume, volume * close)`` (Hyperliquid has no quote volume).
+    Window rule: see :mod:`coinfactor.signals`.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    window : int, default 30
+        Window in bars.
+    min_periods : int, optional
+        Bars required in the window (default ``window``).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, avg_notional`` (quote currency, usually USD, per bar).
+    """
+    k.check_window(window)
+    need = k.min_count(window, min_periods)
+    axis = k.grid(panel, k.resolve_freq(panel, freq))
+    notional = k.wide(panel, notional_expr(panel), axis)
+    values = k.rolling_mean(notional.values, window, need)
+    return k.to_long(panel, values, notional, "avg_notional")
+
+
+@register
+def liquidity(
+    panel: pl.DataFrame,
+    *,
+    measure: LiquidityMeasure = "trades",
+    window: int = 30,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Trailing mean trade count (seed 000) or notional per bar.
+
+    ``liquidity(t) = mean_j trades(j)`` (``measure="trades"``) or the mean of
+    ``coalesce(quote_volume, volume * close)`` (``measure="notional"``) over the bars of the
+    window. Window rule: see :mod:`coinfactor.signals`.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    measure : {"trades", "notional"}, default "trades"
+        What to average.
+    window : int, default 30
+        Window in bars.
+    min_periods : int, optional
+        Bars required in the window (default ``window``).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, liquidity`` (trades per bar, or quote currency per bar).
+
+    Raises
+    ------
+    DataError
+        If ``measure="trades"`` and the panel has no trade counts (e.g. Hyperliquid).
+    """
+    if measure not in ("trades", "notional"):
+        raise ConfigError(f"liquidity: expected measure 'trades' or 'notional', got {measure!r}")
+    k.check_window(window)
+    need = k.min_count(window, min_periods)
+    if measure == "trades" and (
+        "trades" not in panel.columns or panel.get_column("trades").null_count() == panel.height
+    ):
+        raise DataError(
+            "liquidity: measure='trades' expected trade counts in column 'trades', "
+            "but the panel has none",
+            column="trades",
+            fix="use measure='notional' (Hyperliquid data has no trade counts)",
+        )
+    axis = k.grid(panel, k.resolve_freq(panel, freq))
+    source = k.wide(panel, "trades" if measure == "trades" else notional_expr(panel), axis)
+    values = k.rolling_mean(source.values, window, need)
+    return k.to_long(panel, values, source, "liquidity")

@@ -1,0 +1,203 @@
+"""Price signals: VWAP distance, realized volatility, Sharpe proxy, rolling market beta."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from coinfactor.signals import _kernels as k
+from coinfactor.signals._registry import register
+
+_FLAT = 1e-12  # relative variance below which a window counts as having no dispersion
+
+
+@register
+def vwap_distance(
+    panel: pl.DataFrame,
+    *,
+    window: int = 6,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Distance of the close from the trailing volume-weighted average price.
+
+    ``VWAP(t) = sum(p_j * v_j) / sum(v_j)`` over the bars ``j`` of the window, with the typical
+    price ``p = (high + low + close) / 3`` and ``v`` the base volume;
+    ``vwap_distance(t) = close(t) / VWAP(t) - 1``. Null when the window's volume is zero.
+    (Seed 001's version cancelled the volume out.) Window rule: see :mod:`coinfactor.signals`.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    window : int, default 6
+        Window in bars (6 = one day of 4h bars).
+    min_periods : int, optional
+        Bars required in the window (default ``window``).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, vwap_distance`` (fraction; 0.02 = close 2% above VWAP).
+    """
+    k.check_window(window)
+    need = k.min_count(window, min_periods)
+    axis = k.grid(panel, k.resolve_freq(panel, freq))
+    typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3.0
+    pv = k.wide(panel, typical * pl.col("volume"), axis)
+    vol = k.wide(panel, "volume", axis)
+    close = k.wide(panel, "close", axis)
+    spv, n = k.rolling_sum(pv.values, window)
+    sv, _ = k.rolling_sum(vol.values, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where((n >= need) & (sv > 0), close.values / (spv / sv) - 1.0, np.nan)
+    return k.to_long(panel, values, close, "vwap_distance")
+
+
+@register
+def realized_vol(
+    panel: pl.DataFrame,
+    *,
+    window: int = 30,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Annualised realized volatility from squared log returns.
+
+    ``realized_vol(t) = sqrt(periods_per_year / n * sum_j log(close_j / close_{j-1})^2)`` over
+    the ``n`` bar returns present in the window (``n = window`` by default), i.e. the square
+    root of the sum of squared log returns, scaled to a year. Uncentred (no mean removed).
+    Window rule: see :mod:`coinfactor.signals`.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    window : int, default 30
+        Window in bar returns.
+    min_periods : int, optional
+        Returns required in the window (default ``window``).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, realized_vol`` (annualised fraction; 0.8 = 80% a year).
+    """
+    k.check_window(window)
+    need = k.min_count(window, min_periods)
+    f = k.resolve_freq(panel, freq)
+    axis = k.grid(panel, f)
+    close = k.wide(panel, "close", axis)
+    r = k.log_returns(close.values)
+    sums, n = k.rolling_sum(r * r, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(n >= need, np.sqrt(np.maximum(sums, 0.0) / n * k.annualisation(f)),
+                          np.nan)
+    return k.to_long(panel, values, close, "realized_vol")
+
+
+@register
+def sharpe_proxy(
+    panel: pl.DataFrame,
+    *,
+    window: int = 30,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Compute the rolling Sharpe ratio of simple bar returns, annualised, no risk-free rate.
+
+    ``sharpe_proxy(t) = mean(r) / std(r) * sqrt(periods_per_year)`` over the bar returns of the
+    window (sample std, ddof=1). Null when the window has fewer than two returns or no
+    dispersion (variance below 1e-12 of the mean squared return, i.e. equal returns up to
+    rounding). Window rule: see :mod:`coinfactor.signals`.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    window : int, default 30
+        Window in bar returns.
+    min_periods : int, optional
+        Returns required in the window (default ``window``; at least 2 are always needed).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, sharpe_proxy`` (annualised, unitless).
+    """
+    k.check_window(window)
+    need = max(2, k.min_count(window, min_periods))
+    f = k.resolve_freq(panel, freq)
+    axis = k.grid(panel, f)
+    close = k.wide(panel, "close", axis)
+    r = k.simple_returns(close.values)
+    s1, n = k.rolling_sum(r, window)
+    s2, _ = k.rolling_sum(r * r, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = s1 / n
+        var = (s2 - s1 * mean) / (n - 1)
+        flat = var <= _FLAT * (s2 / n)
+        values = np.where((n >= need) & ~flat, mean / np.sqrt(var), np.nan)
+    values = values * np.sqrt(k.annualisation(f))
+    return k.to_long(panel, values, close, "sharpe_proxy")
+
+
+@register
+def rolling_beta(
+    panel: pl.DataFrame,
+    *,
+    window: int = 30,
+    min_periods: int | None = None,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Compute the rolling beta of each coin to the equal-weighted market.
+
+    The market return of bar ``t`` is the mean simple return of every symbol with a return at
+    ``t`` (the coin itself included). Over the bars of the window where the coin has a return,
+    ``beta = cov(r_coin, r_mkt) / var(r_mkt)``: the coin regressed on the market (seed 000
+    regressed the market on the coin). Null when the market has no variance in the window.
+    Window rule: see :mod:`coinfactor.signals`.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    window : int, default 30
+        Window in bar returns.
+    min_periods : int, optional
+        Returns required in the window (default ``window``; at least 2 are always needed).
+    freq : str, optional
+        Bar frequency (default: inferred).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, rolling_beta`` (unitless).
+    """
+    k.check_window(window)
+    need = max(2, k.min_count(window, min_periods))
+    axis = k.grid(panel, k.resolve_freq(panel, freq))
+    close = k.wide(panel, "close", axis)
+    r = k.simple_returns(close.values)
+    present = np.isfinite(r)
+    with np.errstate(invalid="ignore"):
+        counts = present.sum(axis=1)
+        total = np.where(present, r, 0.0).sum(axis=1)
+        mkt_row = np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+    mkt = np.where(present, mkt_row[:, None], np.nan)
+    sx, n = k.rolling_sum(mkt, window)
+    sy, _ = k.rolling_sum(r, window)
+    sxx, _ = k.rolling_sum(mkt * mkt, window)
+    sxy, _ = k.rolling_sum(mkt * r, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = sxx - sx * sx / n
+        cov = sxy - sx * sy / n
+        flat = var <= _FLAT * sxx
+        values = np.where((n >= need) & ~flat, cov / var, np.nan)
+    return k.to_long(panel, values, close, "rolling_beta")

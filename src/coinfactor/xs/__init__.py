@@ -1,0 +1,11 @@
+"""Cross-sectional transforms per time stamp.
+
+Expression builders (``rank``, ``winsorize``, ``zscore``, ``buckets``, ``demean``) return polars
+expressions computed ``.over("ts")`` (change the partition with ``by=``); ``neutralize`` is a
+frame function (per-ts OLS residual).
+"""
+
+from coinfactor.xs._neutralize import neutralize
+from coinfactor.xs._transforms import buckets, demean, rank, winsorize, zscore
+
+__all__ = ["buckets", "demean", "neutralize", "rank", "winsorize", "zscore"]

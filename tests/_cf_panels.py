@@ -1,0 +1,66 @@
+"""Random ragged canonical panels for the signal, universe and tearsheet tests (issue 4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from coinfactor.data import validate_panel
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def ragged_panel(
+    seed: int,
+    *,
+    n_symbols: int = 5,
+    n_bars: int = 60,
+    step: timedelta = timedelta(hours=1),
+    gap_prob: float = 0.08,
+    quote_volume: bool = True,
+    ties: bool = False,
+) -> pl.DataFrame:
+    """A panel with late listings, delistings, random gaps (missing bars) and null funding.
+
+    Prices follow a random walk; high/low bracket open and close; volume varies (some zero);
+    quote_volume is present on most bars (null on some, or on all when quote_volume=False);
+    funding_rate is null on a few bars; with ties=True volumes and funding repeat values.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in range(n_symbols):
+        sym = f"S{j:02d}"
+        first = int(rng.integers(0, n_bars // 4))
+        last = int(rng.integers(3 * n_bars // 4, n_bars + 1))
+        price = float(rng.uniform(0.5, 200.0))
+        for i in range(first, last):
+            ret = float(rng.normal(0.0, 0.03))
+            o = price
+            c = price * float(np.exp(ret))
+            price = c
+            if rng.random() < gap_prob:
+                continue
+            hi = max(o, c) * float(np.exp(abs(rng.normal(0.0, 0.01))))
+            lo = min(o, c) * float(np.exp(-abs(rng.normal(0.0, 0.01))))
+            vol = float(rng.choice([0.0, 1.0, 2.0])) if ties else float(rng.lognormal(5.0, 1.0))
+            if rng.random() < 0.03:
+                vol = 0.0
+            qv = vol * (hi + lo) / 2 if quote_volume and rng.random() > 0.1 else None
+            fr = (float(rng.choice([1e-4, -5e-5, 1e-4])) if ties
+                  else float(rng.normal(5e-5, 2e-4)))
+            rows.append({
+                "ts": START + i * step, "symbol": sym, "open": o, "high": hi, "low": lo,
+                "close": c, "volume": vol, "quote_volume": qv,
+                "trades": int(rng.integers(1, 1000)),
+                "funding_rate": None if rng.random() < 0.05 else fr,
+            })
+    schema = {"quote_volume": pl.Float64, "funding_rate": pl.Float64}
+    frame = pl.DataFrame(rows, schema_overrides=schema).sort("symbol", "ts")
+    return validate_panel(frame)
+
+
+def lookup(panel: pl.DataFrame) -> dict[tuple[str, datetime], dict]:
+    """Map (symbol, ts) -> row dict, for naive per-row reference loops."""
+    return {(r["symbol"], r["ts"]): r for r in panel.iter_rows(named=True)}
