@@ -21,7 +21,7 @@ from coinfactor.studies._decision_times import (
     decision_times,
 )
 from coinfactor.studies._reversion_baskets import assign_baskets, hold_weights
-from coinfactor.studies._reversion_xs import attach_forward_returns, cross_section_at, rank_feature
+from coinfactor.studies._reversion_xs import attach_forward_returns, cross_section_at
 
 SPRING = datetime(2025, 3, 3, tzinfo=UTC)  # New York springs forward on 2025-03-09
 AUTUMN = datetime(2025, 10, 27, tzinfo=UTC)  # ... and falls back on 2025-11-02
@@ -130,20 +130,6 @@ def test_decision_times_bad_hour(bad: object) -> None:
 def test_decision_times_bad_zone() -> None:
     with pytest.raises(ConfigError, match="IANA"):
         decision_times(date(2025, 1, 1), date(2025, 1, 2), hour=1, tz="America/Gotham")
-
-
-def test_rank_matches_pandas_pct_rank_with_ties() -> None:
-    # Reference: pandas rank(pct=True) (average ties) per decision, on eligible rows only.
-    xs = pl.DataFrame({
-        "decision": [1, 1, 1, 1, 2, 2, 2],
-        "symbol": ["a", "b", "c", "d", "a", "b", "c"],
-        "x": [0.5, 0.1, 0.5, None, 3.0, 1.0, 2.0],
-    })
-    got = rank_feature(xs, "x", pl.col("x").is_not_null(), "rank")
-    pdf = xs.to_pandas()
-    ref = pdf.groupby("decision")["x"].rank(pct=True)
-    np.testing.assert_array_equal(got["rank"].to_numpy(), ref.to_numpy())
-    assert got["n_eligible"].to_list() == [3, 3, 3, 3, 3, 3, 3]
 
 
 def _naive_baskets(xs: pl.DataFrame, basket: str, n: int, weighting: str,

@@ -16,7 +16,7 @@ from coinfactor.data import to_wide
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 from coinfactor.studies._decision_times import BarGrid
 
-__all__ = ["attach_forward_returns", "cross_section_at", "rank_feature"]
+__all__ = ["attach_forward_returns", "cross_section_at"]
 
 
 def cross_section_at(
@@ -130,32 +130,3 @@ def attach_forward_returns(
         }
     ).with_columns(pl.col("fwd_price_return", "fwd_funding").fill_nan(None))
     return xs.join(fwd, on=["decision", "symbol"], how="left", maintain_order="left")
-
-
-def rank_feature(xs: pl.DataFrame, feature: str, eligible: pl.Expr, name: str) -> pl.DataFrame:
-    """Percentile rank of ``feature`` among the eligible symbols of each decision.
-
-    The rank is ``rank / n`` with tied values sharing their average rank (pandas
-    ``rank(pct=True)``): 1.0 is the highest value. Ineligible rows get null.
-
-    Parameters
-    ----------
-    xs : pl.DataFrame
-        Cross-section with ``decision`` and ``feature``.
-    feature : str
-        Column to rank.
-    eligible : pl.Expr
-        Boolean expression selecting the rows that take part.
-    name : str
-        Output column.
-
-    Returns
-    -------
-    pl.DataFrame
-        ``xs`` with ``name`` (Float64 in (0, 1]) and ``n_eligible`` (UInt32, per decision).
-    """
-    value = pl.when(eligible).then(pl.col(feature))
-    return xs.with_columns(
-        (value.rank("average").over("decision") / value.count().over("decision")).alias(name),
-        pl.col(feature).filter(eligible).count().over("decision").alias("n_eligible"),
-    )

@@ -1,0 +1,209 @@
+"""The ``reversion`` study end to end: config, bad input, truncation, run directory, P&L.
+
+References: the TOML file vs ``Config()``; a plain per-bar loop over the held weights for the
+NAV (hand accounting of DESIGN.md); computing on truncated data for point-in-time checks.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from _reversion_reference import dst_panel
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.studies import STUDIES, config_from_dict, run_config, run_config_file
+from coinfactor.studies.reversion import DEFAULT_DATA, Config, cross_section, run
+
+ROOT = Path(__file__).resolve().parents[1]
+TOML = ROOT / "studies" / "reversion.toml"
+SYMBOLS = tuple(f"S{i:02d}" for i in range(10))
+
+
+@pytest.fixture(scope="module")
+def panel() -> pl.DataFrame:
+    """Ten coins, 4h bars across the 2025 spring DST change, with holes."""
+    return dst_panel(datetime(2025, 2, 24, tzinfo=UTC), 30, symbols=SYMBOLS, seed=11)
+
+
+def test_toml_mirrors_defaults() -> None:
+    raw = tomllib.loads(TOML.read_text("utf-8"))
+    assert raw["study"] == "reversion"
+    assert STUDIES["reversion"] == "coinfactor.studies.reversion"
+    assert raw["data"] == DEFAULT_DATA
+    assert config_from_dict(Config, raw["params"]) == Config()
+    assert set(raw["params"]) == set(Config.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"timezone": "America/Gotham"}, "IANA"),
+        ({"timezone": "EST+5"}, "IANA"),
+        ({"hour": 24}, "hour"),
+        ({"hour": -1}, "hour"),
+        ({"hour": 20.5}, "hour"),
+        ({"n": 0}, "n"),
+        ({"basket": "short_only"}, "basket"),
+        ({"weighting": "cap"}, "weighting"),
+        ({"gross": 0.0}, "gross"),
+        ({"fee_bps": -1.0}, "fee_bps"),
+        ({"lookback": "1mo"}, "frequency"),
+        ({"colour": "red"}, "unknown"),
+    ],
+)
+def test_bad_config_is_config_error(params: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(Config, params)
+
+
+def test_n_larger_than_cross_section(panel: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match=r"at least 12 coins.*10 symbols"):
+        cross_section(Config(n=6), panel)
+
+
+def test_lookback_not_whole_bars(panel: pl.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="whole number"):
+        cross_section(Config(lookback="6h", n=2), panel)
+
+
+def test_empty_panel_is_data_error(panel: pl.DataFrame) -> None:
+    with pytest.raises(DataError, match="empty"):
+        run(Config(n=2), panel.clear())
+
+
+def test_no_tradeable_decision_is_data_error(panel: pl.DataFrame) -> None:
+    short = panel.filter(pl.col("ts") < pl.col("ts").min() + timedelta(hours=12))
+    with pytest.raises(DataError, match="eligible"):
+        run(Config(n=2), short)
+
+
+def _held(cfg: Config, p: pl.DataFrame) -> pl.DataFrame:
+    from coinfactor.studies import reversion
+
+    xs, anchors, grid, _ = reversion._build(cfg, p)
+    return reversion.hold_weights(xs, anchors, grid)
+
+
+@pytest.mark.parametrize("basket", ["short", "long_short"])
+@pytest.mark.parametrize("cut_days", [8.0, 13.0 + 5 / 6, 14.0 + 1 / 6, 21.5])
+def test_truncation_invariance(panel: pl.DataFrame, basket: str, cut_days: float) -> None:
+    # Reference: the same study on data cut at T. Features, ranks, baskets, weights at every
+    # decision whose anchor bar is <= T, and the held weights at ts <= T, must not change.
+    # (fwd_* columns are labels that look forward by design and are excluded.)
+    cfg = Config(n=3, basket=basket, weighting="inverse_vol")  # type: ignore[arg-type]
+    cut = panel["ts"].min() + timedelta(days=cut_days)
+    short = panel.filter(pl.col("ts") <= cut)
+    pit_cols = ["decision", "anchor", "symbol", "close", "vwap_distance", "realized_vol",
+                "avg_notional", "rolling_return", "sharpe_proxy", "eligible", "vwap_rank",
+                "n_eligible", "side", "weight"]
+    full_xs = cross_section(cfg, panel).filter(pl.col("anchor") <= cut).select(pit_cols)
+    cut_xs = cross_section(cfg, short).select(pit_cols)
+    assert cut_xs.height > 0
+    assert cut_xs.equals(full_xs)
+    full_w = _held(cfg, panel).filter(pl.col("ts") <= cut)
+    cut_w = _held(cfg, short)
+    # Symbols first held after T appear in the full frame as zero rows only.
+    joined = full_w.join(cut_w, on=["ts", "symbol"], how="full", coalesce=True)
+    assert joined.filter(pl.col("weight_right").is_null())["weight"].abs().max() in (None, 0.0)
+    both = joined.drop_nulls()
+    np.testing.assert_array_equal(both["weight"].to_numpy(), both["weight_right"].to_numpy())
+
+
+def test_deterministic_bit_for_bit(panel: pl.DataFrame) -> None:
+    cfg = Config(n=3)
+    a, b = run(cfg, panel), run(cfg, panel)
+    for name in ("nav", "weights", "cross_section"):
+        assert a.tables[name].equals(b.tables[name])
+
+
+def test_nav_equals_per_bar_loop(panel: pl.DataFrame) -> None:
+    # Reference: DESIGN.md accounting in a plain loop over bars, from the decision weights of
+    # the cross-section held until the next anchor bar. A panel without holes, so every held
+    # coin has every price (the backtester's gap and delisting rules are its own tests).
+    full = dst_panel(datetime(2025, 2, 24, tzinfo=UTC), 20, symbols=SYMBOLS, seed=5,
+                     holes=False)
+    cfg = Config(n=3, fee_bps=5.0, half_spread_bps=2.0)
+    res = run(cfg, full)
+    xs = res.tables["cross_section"]
+    closes = {(r["symbol"], r["ts"]): r for r in full.iter_rows(named=True)}
+    bars = sorted(full["ts"].unique().to_list())
+    step = bars[1] - bars[0]
+    weights_at = {}
+    for r in xs.iter_rows(named=True):
+        weights_at.setdefault(r["anchor"], {})[r["symbol"]] = r["weight"]
+    anchors = sorted(weights_at)
+    cost_rate = 5.0 / 1e4 + 2.0 / 1e4
+    held: dict[str, float] = {}
+    prev: dict[str, float] = {}
+    nav = [1.0]
+    cost_due = 0.0
+    for t in bars[bars.index(anchors[0]):]:
+        if t != anchors[0]:
+            ret = cost_due * -1.0
+            for s, w in held.items():
+                ret += w * (closes[(s, t)]["close"] / closes[(s, t - step)]["close"] - 1.0)
+                ret -= w * (closes[(s, t)]["funding_rate"] or 0.0)
+            nav.append(nav[-1] * (1.0 + ret))
+            cost_due = 0.0
+        if t in weights_at:
+            prev, held = held, {s: w for s, w in weights_at[t].items() if w != 0.0}
+            syms = set(prev) | set(held)
+            cost_due = cost_rate * sum(abs(held.get(s, 0.0) - prev.get(s, 0.0)) for s in syms)
+    got = res.tables["nav"]["nav"].to_numpy()
+    # 1e-12: the backtester sums symbols in another order than the loop.
+    np.testing.assert_allclose(got, np.array(nav), rtol=1e-12)
+    assert res.metrics["n_trading_decisions"] > 10
+
+
+def test_run_directory_and_cli(tmp_path: Path, panel: pl.DataFrame) -> None:
+    path = tmp_path / "panel.parquet"
+    panel.drop("filled").write_parquet(path)
+    cfg = tmp_path / "rev.toml"
+    cfg.write_text(
+        'study = "reversion"\n[data]\nparquet = "panel.parquet"\n[params]\nn = 3\n'
+        'basket = "short"\n', "utf-8")
+    out = tmp_path / "run"
+    result = run_config_file(cfg, out)
+    for name in ("config.toml", "metrics.json", "nav.parquet", "weights.parquet",
+                 "cross_section.parquet"):
+        assert (out / name).exists(), name
+    written = tomllib.loads((out / "config.toml").read_text("utf-8"))
+    assert written["params"]["basket"] == "short" and written["params"]["n"] == 3
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert metrics["n_decisions"] == result.metrics["n_decisions"]
+    nav = pl.read_parquet(out / "nav.parquet")
+    assert nav.columns == ["ts", "nav", "ret", "ret_price", "ret_funding", "ret_cost"]
+    w = pl.read_parquet(out / "weights.parquet")
+    assert w.columns == ["ts", "symbol", "weight"]
+    # short basket: every held weight negative, gross 1 at each bar it trades
+    assert (w["weight"] < 0).all()
+    xs = pl.read_parquet(out / "cross_section.parquet")
+    assert {"vwap_distance", "vwap_rank", "fwd_return", "side", "weight"} <= set(xs.columns)
+
+    from typer.testing import CliRunner
+
+    from coinfactor.cli import app
+
+    cli = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "cli")])
+    assert cli.exit_code == 0, cli.output
+    assert pl.read_parquet(tmp_path / "cli" / "nav.parquet").equals(nav)
+
+
+def test_embedded_dataset_runs() -> None:
+    raw = tomllib.loads(TOML.read_text("utf-8"))
+    result = run_config(raw, base_dir=TOML.parent)
+    xs = result.tables["cross_section"]
+    assert result.metrics["n_decisions"] >= 360
+    # Both DST regimes hit the same anchor bar, 20:00 UTC (module notes).
+    assert set(xs["anchor"].dt.hour().unique().to_list()) == {20}
+    assert set(xs["decision"].dt.hour().unique().to_list()) == {0, 1}
+    traded = xs.filter(pl.col("weight") != 0).group_by("decision").agg(
+        pl.col("weight").sum().alias("net"), pl.col("weight").abs().sum().alias("gross"))
+    np.testing.assert_allclose(traded["net"].to_numpy(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(traded["gross"].to_numpy(), 1.0, rtol=1e-12)
