@@ -148,3 +148,38 @@ def close_equal(a: float | None, b: float | None, rel: float = 1e-12) -> bool:
     if a is None or b is None or (isinstance(a, float) and math.isnan(a)):
         return (a is None or math.isnan(a)) and (b is None or math.isnan(b))
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-15)
+
+
+def naive_features(history: list[dict], anchor: datetime, step: timedelta,
+                   window: int) -> dict[str, float | None]:
+    """Seed-001 features done right, straight from their definitions, on one coin's history.
+
+    ``history``: the coin's real bars with ts <= anchor, in time order. Bar-based features
+    (VWAP distance, average notional) need the ``window`` bars ending at the anchor; return-based
+    ones (rolling return, realized vol, Sharpe proxy) need the ``window`` bar returns ending at
+    the anchor, i.e. ``window + 1`` consecutive bars. A missing bar in the window voids it.
+    """
+    by_ts = {r["ts"]: r for r in history}
+    bars = [by_ts.get(anchor - i * step) for i in range(window, -1, -1)]  # window + 1 bars
+    ppy = timedelta(days=365) / step
+    out: dict[str, float | None] = dict.fromkeys(
+        ("vwap_distance", "avg_notional", "rolling_return", "realized_vol", "sharpe_proxy"))
+    last = bars[1:]
+    if all(b is not None for b in last):
+        vol = sum(b["volume"] for b in last)
+        pv = sum((b["high"] + b["low"] + b["close"]) / 3.0 * b["volume"] for b in last)
+        out["vwap_distance"] = last[-1]["close"] / (pv / vol) - 1.0 if vol > 0 else None
+        notional = [b["quote_volume"] if b["quote_volume"] is not None
+                    else b["volume"] * b["close"] for b in last]
+        out["avg_notional"] = sum(notional) / window
+    if all(b is not None for b in bars):
+        closes = [b["close"] for b in bars]
+        logs = [math.log(closes[i] / closes[i - 1]) for i in range(1, len(closes))]
+        simple = [closes[i] / closes[i - 1] - 1.0 for i in range(1, len(closes))]
+        out["rolling_return"] = closes[-1] / closes[0] - 1.0
+        out["realized_vol"] = math.sqrt(sum(x * x for x in logs) / window * ppy)
+        mean = sum(simple) / window
+        var = sum((x - mean) ** 2 for x in simple) / (window - 1)
+        flat = var <= 1e-12 * sum(x * x for x in simple) / window
+        out["sharpe_proxy"] = None if flat else mean / math.sqrt(var) * math.sqrt(ppy)
+    return out
