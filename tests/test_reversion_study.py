@@ -261,3 +261,26 @@ def test_features_and_forward_returns_equal_naive_loop(start: datetime, hour: in
     pranks = ref_df.to_pandas().groupby("decision")["x"].rank(pct=True).to_numpy()
     np.testing.assert_allclose(got["vwap_rank"].to_numpy().astype(float), pranks, rtol=1e-12,
                                equal_nan=True)
+
+
+def test_backtest_rows_hold_like_the_full_held_frame(panel: pl.DataFrame) -> None:
+    # Reference: the backtester fed the full held frame (every bar, decision weights carried
+    # over the intermediate bars) must give the study's NAV, which feeds only the rebalancing
+    # rows. The panel has holes, and every coin is missing at one anchor bar, so that
+    # decision's book starts at the next bar.
+    from coinfactor.backtest import backtest
+
+    hole = datetime(2025, 3, 10, 20, tzinfo=UTC)
+    p = panel.filter(pl.col("ts") != hole)
+    cfg = Config(n=3)
+    res = run(cfg, p)
+    held = _held(cfg, p).filter(pl.col("ts").is_in(p["ts"].unique().implode()))
+    ref = backtest(p, held, fee_bps=cfg.fee_bps, half_spread=cfg.half_spread_bps / 1e4)
+    assert res.tables["nav"].equals(ref.nav)
+    assert res.tables["weights"].equals(ref.weights)
+    xs = res.tables["cross_section"]
+    assert xs.filter(pl.col("anchor") == hole).height == 0
+    # The decision at the missing anchor is flat: from the next bar the book is empty.
+    after = res.tables["weights"].filter(
+        (pl.col("ts") > hole) & (pl.col("ts") < hole + timedelta(days=1)))
+    assert after.height == 0

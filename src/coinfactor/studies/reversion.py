@@ -43,6 +43,7 @@ from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 from coinfactor.data import infer_freq, time_axis
+from coinfactor.data._schema import FILLED_COLUMN
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._decision_times import (
     BarGrid,
@@ -152,16 +153,27 @@ def _lookback_bars(lookback: str, freq: str) -> int:
     return int(bars)
 
 
-def _features(panel: pl.DataFrame, window: int, at: pl.Series) -> pl.DataFrame:
+_SIGNAL_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume", "quote_volume",
+                   FILLED_COLUMN)
+_BACKTEST_COLUMNS = ("ts", "symbol", "close", "funding_rate", FILLED_COLUMN)
+
+
+def _columns(panel: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+    """Select the panel's columns among ``names`` (a slim frame for the signal and P&L code)."""
+    return panel.select([c for c in names if c in panel.columns])
+
+
+def _features(panel: pl.DataFrame, window: int, at: pl.Series, freq: str) -> pl.DataFrame:
     """Features (``ts, symbol`` + :data:`FEATURES`) from the signal set, at the bars ``at``.
 
     Each signal is computed on the whole panel (it only looks back), then kept at the anchor
     bars before the features are joined, so the joins are small.
     """
     keep = pl.col("ts").is_in(at.implode())
+    slim = _columns(panel, _SIGNAL_COLUMNS)
     out = panel.select("ts", "symbol").filter(keep)
     for name in FEATURES:
-        frame = signals.compute(name, panel, window=window).filter(keep)
+        frame = signals.compute(name, slim, window=window, freq=freq).filter(keep)
         out = out.join(frame.select("ts", "symbol", name), on=["ts", "symbol"], how="left")
     return out
 
@@ -215,7 +227,7 @@ def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
     decisions = decision_times(first.astimezone(tz).date(), end.astimezone(tz).date(),
                                hour=config.hour, tz=config.timezone)
     anchors = anchor_decisions(decisions, grid)
-    feats = _features(panel, window, anchors.get_column("anchor"))
+    feats = _features(panel, window, anchors.get_column("anchor"), freq)
     table = cross_section_at(panel, anchors, feats, FEATURES)
     table = attach_forward_returns(table, panel, anchors, grid)
     fwd = pl.col("fwd_price_return")
@@ -269,6 +281,25 @@ def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
     return out
 
 
+def _rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, axis: pl.Series) -> pl.DataFrame:
+    """Keep the held weights at the first panel bar of each decision's holding period.
+
+    :func:`coinfactor.backtest.backtest` keeps the previous targets on every panel bar that is
+    absent from its weights frame, so these rows hold each decision's weights over the
+    intermediate bars exactly as the full held frame does, with far fewer rows. Normally the
+    first bar is the anchor bar; if no symbol has a bar there, it is the next panel bar before
+    the following anchor (when the book can trade again).
+    """
+    axis_us = axis.dt.epoch("us").to_numpy()
+    anchor_us = anchors.get_column("anchor").dt.epoch("us").to_numpy()
+    idx = np.searchsorted(axis_us, anchor_us, side="left")
+    nxt = np.append(anchor_us[1:], np.iinfo(np.int64).max)
+    ok = idx < len(axis_us)
+    ok[ok] &= axis_us[idx[ok]] < nxt[ok]
+    starts = axis.gather(pl.Series(idx[ok], dtype=pl.UInt32))
+    return held.filter(pl.col("ts").is_in(starts.implode()))
+
+
 def run(config: Config, panel: pl.DataFrame) -> StudyResult:
     """Run the reversion study.
 
@@ -297,16 +328,15 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
         See :func:`cross_section`.
     """
     table, anchors, grid, freq = _build(config, panel)
-    held = hold_weights(table, anchors, grid)
-    held = held.filter(pl.col("ts").is_in(time_axis(panel).implode()))
+    held = _rebalance_rows(hold_weights(table, anchors, grid), anchors, time_axis(panel))
     if held.height == 0:
         raise DataError(
             f"reversion: no decision had the {2 * config.n} eligible coins a basket needs "
             "(every feature defined over a full lookback at the anchor bar)",
             fix="use a longer panel, more symbols, or a smaller n",
         )
-    bt = backtest(panel, held, fee_bps=config.fee_bps, half_spread=config.half_spread_bps / 1e4,
-                  lag=0, freq=freq)
+    bt = backtest(_columns(panel, _BACKTEST_COLUMNS), held, fee_bps=config.fee_bps,
+                  half_spread=config.half_spread_bps / 1e4, lag=0, freq=freq)
     return StudyResult(
         study="reversion",
         config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
