@@ -93,7 +93,10 @@ class Config:
         ``n`` most below; ``long_short``: both, dollar-neutral. The default is dollar-neutral
         because the short-only book is mostly a bet on the market falling.
     n : int, default 10
-        Coins per basket leg. A decision trades only with at least ``2 n`` eligible coins.
+        Coins per basket leg. A decision trades only with at least ``2 n`` eligible coins
+        (every feature defined); otherwise it is flat. Ties: coins are ordered by VWAP
+        distance descending, then symbol ascending; shorts are the first ``n``, longs the
+        last ``n``.
     weighting : {"equal", "inverse_vol"}, default "equal"
         Weights within a leg: equal, or proportional to 1 / realized vol.
     gross : float, default 1.0
@@ -318,7 +321,7 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
         ``n_trading_decisions``, ``mean_eligible``, ``mean_rank_ic`` (mean over decisions of
         the Spearman correlation of VWAP distance with ``fwd_return``; negative = reversion),
         ``rank_ic_t_stat`` and ``mean_basket_fwd_return`` (Σ weight · fwd_return per trading
-        decision, before costs).
+        decision, before costs; a held coin without a forward return counts as 0).
 
     Raises
     ------
