@@ -7,16 +7,20 @@ import polars as pl
 
 from coinfactor.backtest._engine import (
     GapPolicy,
+    cell_index,
+    check_unique_cells,
     check_weights_frame,
     ffill_rows,
     row_sum,
     run_accounts,
+    scatter,
     shift_rows,
 )
 from coinfactor.backtest._result import BacktestResult
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
-from coinfactor.data import infer_freq, time_axis, to_wide
+from coinfactor.data import infer_freq, time_axis
+from coinfactor.data._schema import FILLED_COLUMN
 
 _TS = pl.Datetime("us", "UTC")
 
@@ -115,16 +119,23 @@ def backtest(
     bar_freq = freq if freq is not None else infer_freq(panel)
     ts_axis = time_axis(panel)
     symbols = tuple(sorted(w_long.get_column("symbol").unique().to_list()))
-    _check_weights_in_panel(w_long, panel, ts_axis)
-
     n_t, n_s = len(ts_axis), len(symbols)
-    close = to_wide(panel, "close", ts=ts_axis, symbols=symbols).values
-    funding = (to_wide(panel, "funding_rate", ts=ts_axis, symbols=symbols).values
+    wi, wj, wok = cell_index(w_long, ts_axis, symbols)
+    _check_weights_in_panel(w_long, panel, wok)
+    check_unique_cells(w_long, wi, wj, n_s)
+
+    pi, pj, pok = cell_index(panel, ts_axis, symbols)
+    if FILLED_COLUMN in panel.columns:  # a filled bar is never a price
+        pok &= ~panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy()
+    close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
+    funding = (scatter(n_t, n_s, pi, pj, pok,
+                       panel.get_column("funding_rate").fill_null(np.nan).to_numpy())
                if "funding_rate" in panel.columns else np.zeros((n_t, n_s)))
 
     # Targets: rows present in `weights` define the book (absent symbols flat); others carry.
-    raw = to_wide(w_long, "weight", ts=ts_axis, symbols=symbols).values
-    decision_rows = np.isin(ts_axis.to_numpy(), w_long.get_column("ts").unique().to_numpy())
+    raw = scatter(n_t, n_s, wi, wj, wok, w_long.get_column("weight").to_numpy())
+    decision_rows = np.zeros(n_t, dtype=bool)
+    decision_rows[wi] = True
     raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
     target = np.nan_to_num(ffill_rows(raw), nan=0.0)
     target = shift_rows(target, lag)
@@ -211,23 +222,23 @@ def _check_settings(*, fee_bps: float, lag: int, initial_nav: float,
             f"backtest: half_spread must be a fraction >= 0 (0.0005 = 5 bps), got {half_spread!r}")
 
 
-def _check_weights_in_panel(w: pl.DataFrame, panel: pl.DataFrame, ts_axis: pl.Series) -> None:
-    unknown_sym = w.filter(~pl.col("symbol").is_in(panel.get_column("symbol").unique().implode()))
-    if unknown_sym.height:
+def _check_weights_in_panel(w: pl.DataFrame, panel: pl.DataFrame, on_grid: np.ndarray) -> None:
+    known = set(panel.get_column("symbol").unique().to_list())
+    unknown = sorted(set(w.get_column("symbol").unique().to_list()) - known)
+    if unknown:
         raise DataError(
-            f"backtest: weights name symbol(s) {sorted(unknown_sym['symbol'].unique())[:5]} "
-            "that the panel does not have",
+            f"backtest: weights name symbol(s) {unknown[:5]} that the panel does not have",
             column="symbol",
-            rows=unknown_sym.head(5),
+            rows=w.filter(pl.col("symbol").is_in(unknown[:5])).head(5),
             fix="backtest on a panel that contains every symbol you weight",
         )
-    unknown_ts = w.filter(~pl.col("ts").is_in(ts_axis.implode()))
-    if unknown_ts.height:
+    if not on_grid.all():
+        bad = w.filter(pl.Series(~on_grid))
         raise DataError(
-            f"backtest: {unknown_ts.height} weight row(s) sit at ts values that are not bars "
+            f"backtest: {bad.height} weight row(s) sit at ts values that are not bars "
             "of the panel",
             column="ts",
-            rows=unknown_ts.head(5),
+            rows=bad.head(5),
             fix="decide weights on the panel's bar open times",
         )
 
@@ -242,8 +253,10 @@ def _half_spread_wide(half_spread: float | pl.DataFrame | None, ts_axis: pl.Seri
             raise DataError(
                 f"backtest: a half_spread frame needs columns ts, symbol, half_spread; missing "
                 f"{missing}", fix="pass a frame like signals 'half_range_spread' renamed")
-        hs = to_wide(half_spread.with_columns(pl.col("ts").cast(_TS)), "half_spread",
-                     ts=ts_axis, symbols=symbols).values
+        frame = half_spread.select(pl.col("ts").cast(_TS), pl.col("symbol").cast(pl.String),
+                                   pl.col("half_spread").cast(pl.Float64).fill_null(np.nan))
+        i, j, ok = cell_index(frame, ts_axis, symbols)
+        hs = scatter(n_t, n_s, i, j, ok, frame.get_column("half_spread").to_numpy())
         if (hs[~np.isnan(hs)] < 0).any():
             raise DataError("backtest: half_spread values must be >= 0", column="half_spread",
                             fix="clip negative spread estimates at 0")

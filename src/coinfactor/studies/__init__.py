@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 STUDIES: dict[str, str] = {
+    "carry": "coinfactor.studies.carry",
     "reversion": "coinfactor.studies.reversion",
 }
 """Study name -> module path (imported on use)."""

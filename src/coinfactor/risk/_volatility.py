@@ -1,0 +1,258 @@
+"""Volatility forecasts: an EMA blend of squared returns, and realised volatility.
+
+Returns are one-bar returns ``close(t) / close(t-1) - 1`` (or their log) on a regular time axis,
+computed only when both bars exist and neither is a filled bar: never across a gap or a period
+a coin was out of the data. The forecast at ts is built from returns through bar ts (known at
+its close) and is the forecast for bar t + 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import cast
+
+import numpy as np
+import polars as pl
+
+from coinfactor.core.errors import ConfigError
+from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.core.typing import ReturnKind
+from coinfactor.data import Wide, from_wide, infer_freq, to_wide
+
+__all__ = [
+    "bar_returns",
+    "ema_blend_variance",
+    "ema_blend_vol",
+    "ewma_variance",
+    "realized_vol",
+    "regular_axis",
+]
+
+
+def regular_axis(panel: pl.DataFrame, freq: str | None = None) -> pl.Series:
+    """Every bar time from the panel's first to its last ts, one ``freq`` apart.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    freq : str, optional
+        Bar frequency (inferred when omitted).
+
+    Returns
+    -------
+    pl.Series
+        ``ts`` axis with no holes, so consecutive rows are consecutive bars.
+    """
+    if panel.height == 0:
+        return pl.Series("ts", [], dtype=pl.Datetime("us", "UTC"))
+    step = freq_to_timedelta(freq if freq is not None else infer_freq(panel))
+    ts = panel.get_column("ts")
+    start, end = cast(datetime, ts.min()), cast(datetime, ts.max())
+    return pl.datetime_range(start, end, interval=step, eager=True, time_unit="us",
+                             time_zone="UTC").alias("ts")
+
+
+def bar_returns(close: np.ndarray, *, kind: ReturnKind = "simple") -> np.ndarray:
+    """One-bar returns of a ``(n_bars, n_symbols)`` close array on a regular time axis.
+
+    Parameters
+    ----------
+    close : ndarray of shape (n_bars, n_symbols)
+        Close prices, NaN where the bar is missing or filled.
+    kind : {"simple", "log"}
+        ``close(t)/close(t-1) - 1`` or ``log(close(t)/close(t-1))``.
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        NaN in the first row and wherever either bar is missing (never across a gap).
+    """
+    out = np.full_like(close, np.nan, dtype=np.float64)
+    if close.shape[0] > 1:
+        ratio = close[1:] / close[:-1]
+        out[1:] = np.log(ratio) if kind == "log" else ratio - 1.0
+    return out
+
+
+def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
+    """Exponentially weighted mean of squared returns (RiskMetrics recursion), skipping NaN.
+
+    ``v(t) = λ·v(t-1) + (1-λ)·x(t)`` with ``λ = 1 - 2/(span+1)``, started at the first
+    observation (``v = x(first)``). A NaN ``x(t)`` leaves the state unchanged (the estimate at
+    t is the one from the last observed bar: nothing is computed across the gap).
+
+    Parameters
+    ----------
+    sq_returns : ndarray of shape (n_bars, n_symbols)
+        Squared returns, NaN where missing.
+    span : float
+        EMA span in bars (> 1).
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        The variance estimate through bar t; NaN before the first observation.
+    """
+    if span < 1:
+        raise ConfigError(f"EMA span must be >= 1 bar, got {span}")
+    lam = 1.0 - 2.0 / (span + 1.0)
+    out = np.full_like(sq_returns, np.nan, dtype=np.float64)
+    state = np.full(sq_returns.shape[1], np.nan)
+    for t in range(sq_returns.shape[0]):
+        x = sq_returns[t]
+        ok = ~np.isnan(x)
+        new = np.where(np.isnan(state), x, lam * state + (1.0 - lam) * x)
+        state = np.where(ok, new, state)
+        out[t] = state
+    return out
+
+
+def ema_blend_variance(
+    returns: np.ndarray,
+    *,
+    short_span: float = 21,
+    long_span: float = 90,
+    blend: float = 0.5,
+    min_periods: int = 21,
+) -> np.ndarray:
+    """Blend of a short and a long EMA of squared returns, per bar (array kernel).
+
+    Parameters
+    ----------
+    returns : ndarray of shape (n_bars, n_symbols)
+        One-bar returns, NaN where missing.
+    short_span, long_span : float
+        EMA spans in bars, ``short_span <= long_span``.
+    blend : float
+        Weight of the short EMA, in [0, 1].
+    min_periods : int
+        Observed returns a symbol needs (so far) before a forecast is given.
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        Per-bar variance forecast for bar t + 1 from the returns observed through bar t
+        (carried over bars without a return); NaN until ``min_periods`` returns were seen.
+    """
+    _check_spans(short_span, long_span, blend, min_periods)
+    sq = returns * returns
+    var = blend * ewma_variance(sq, short_span) + (1.0 - blend) * ewma_variance(sq, long_span)
+    seen = np.cumsum(~np.isnan(returns), axis=0)
+    return np.where(seen >= min_periods, var, np.nan)
+
+
+def _check_spans(short_span: float, long_span: float, blend: float, min_periods: int) -> None:
+    if not 1 <= short_span <= long_span:
+        raise ConfigError(
+            f"expected 1 <= short_span <= long_span, got short_span={short_span}, "
+            f"long_span={long_span}")
+    if not 0.0 <= blend <= 1.0:
+        raise ConfigError(f"blend (weight of the short EMA) must be in [0, 1], got {blend}")
+    if min_periods < 1:
+        raise ConfigError(f"min_periods must be >= 1, got {min_periods}")
+
+
+def _close_wide(panel: pl.DataFrame, freq: str | None, symbols: Sequence[str] | None) -> Wide:
+    return to_wide(panel, "close", ts=regular_axis(panel, freq), symbols=symbols)
+
+
+def ema_blend_vol(
+    panel: pl.DataFrame,
+    *,
+    short_span: float = 21,
+    long_span: float = 90,
+    blend: float = 0.5,
+    min_periods: int = 21,
+    kind: ReturnKind = "log",
+    annualize: bool = False,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """EMA-blend volatility forecast per (ts, symbol).
+
+    ``vol(t) = sqrt(blend·EMA_short(r²)(t) + (1 - blend)·EMA_long(r²)(t))``, where the EMAs
+    run over the symbol's one-bar returns through bar t (never across a gap).
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel (``ts, symbol, close``).
+    short_span, long_span : float, default 21, 90
+        EMA spans in bars.
+    blend : float, default 0.5
+        Weight of the short EMA.
+    min_periods : int, default 21
+        Returns needed before the first forecast.
+    kind : {"simple", "log"}, default "log"
+        Return definition.
+    annualize : bool, default False
+        Multiply by ``sqrt(periods_per_year(freq))``.
+    freq : str, optional
+        Bar frequency (inferred when omitted).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, vol`` sorted by (symbol, ts): the forecast of bar t+1's return standard
+        deviation made at the close of bar t (per bar, or annualised). Rows only where the
+        symbol has a bar at t and enough history; at the first bar after a gap (no return)
+        the forecast is the one carried from before the gap.
+
+    Notes
+    -----
+    The EMA recursion is RiskMetrics' ``v(t) = λ v(t-1) + (1-λ) r(t)²`` with
+    ``λ = 1 - 2/(span + 1)``, started at the first squared return; ``arch``'s
+    ``EWMAVariance(lam)`` gives the same numbers shifted by one bar (its variance at t uses
+    returns through t - 1).
+    """
+    bar_freq = freq if freq is not None else infer_freq(panel)
+    close = _close_wide(panel, bar_freq, None)
+    var = ema_blend_variance(bar_returns(close.values, kind=kind), short_span=short_span,
+                             long_span=long_span, blend=blend, min_periods=min_periods)
+    vol = np.where(np.isnan(close.values), np.nan, np.sqrt(var))
+    if annualize:
+        vol = vol * np.sqrt(periods_per_year(bar_freq))
+    return from_wide(vol, close.ts, close.symbols, "vol")
+
+
+def realized_vol(
+    panel: pl.DataFrame,
+    *,
+    window: int = 30,
+    kind: ReturnKind = "log",
+    annualize: bool = False,
+    freq: str | None = None,
+) -> pl.DataFrame:
+    """Compute rolling realised vol: the sample std (ddof=1) of the last ``window`` returns.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel (``ts, symbol, close``).
+    window : int, default 30
+        Bars in the window; a window with a missing return gives no value (no gap crossing).
+    kind : {"simple", "log"}, default "log"
+        Return definition.
+    annualize : bool, default False
+        Multiply by ``sqrt(periods_per_year(freq))``.
+    freq : str, optional
+        Bar frequency (inferred when omitted).
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, realized_vol`` sorted by (symbol, ts); the value at ts uses returns of
+        bars ts - window + 1 .. ts.
+    """
+    if window < 2:
+        raise ConfigError(f"realized_vol: window must be >= 2 bars, got {window}")
+    bar_freq = freq if freq is not None else infer_freq(panel)
+    close = _close_wide(panel, bar_freq, None)
+    rets = bar_returns(close.values, kind=kind)
+    frame = pl.DataFrame(rets, schema=[str(i) for i in range(rets.shape[1])], orient="row")
+    rolled = frame.fill_nan(None).select(
+        pl.all().rolling_std(window, min_samples=window)).fill_null(np.nan).to_numpy()
+    if annualize:
+        rolled = rolled * np.sqrt(periods_per_year(bar_freq))
+    return from_wide(rolled.reshape(rets.shape), close.ts, close.symbols, "realized_vol")
