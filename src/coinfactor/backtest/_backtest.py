@@ -7,13 +7,11 @@ import polars as pl
 
 from coinfactor.backtest._engine import (
     GapPolicy,
-    cell_index,
     check_unique_cells,
     check_weights_frame,
     ffill_rows,
     row_sum,
     run_accounts,
-    scatter,
     shift_rows,
 )
 from coinfactor.backtest._result import BacktestResult
@@ -21,6 +19,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.data import infer_freq, time_axis
 from coinfactor.data._schema import FILLED_COLUMN
+from coinfactor.portfolio._grid import cell_index, long_cells, scatter
 
 _TS = pl.Datetime("us", "UTC")
 
@@ -169,12 +168,12 @@ def backtest(
     trades = acc.trades[keep]
     price = acc.mark_price[keep]
     notional = held * nav[:, None]
-    holdings = _long_nonzero(
-        held, ts_out, symbols,
+    holdings = long_cells(
+        held != 0.0, ts_out, symbols,
         {"weight": held, "notional": notional, "quantity": notional / price, "price": price})
     trade_notional = trades * nav[:, None]
-    trades_frame = _long_nonzero(
-        trades, ts_out, symbols,
+    trades_frame = long_cells(
+        trades != 0.0, ts_out, symbols,
         {"trade": trades, "notional": trade_notional, "quantity": trade_notional / price,
          "cost": np.abs(trade_notional) * acc.cost_rate[keep]})
     window = vol_window if vol_window is not None else max(2, round(30 * bars_per_day(bar_freq)))
@@ -262,23 +261,6 @@ def _half_spread_wide(half_spread: float | pl.DataFrame | None, ts_axis: pl.Seri
                             fix="clip negative spread estimates at 0")
         return ffill_rows(hs)
     return np.full((n_t, n_s), float(half_spread))
-
-
-def _long_nonzero(mask_values: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
-                  columns: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Long frame ``ts, symbol, <columns>`` of the cells where ``mask_values != 0``.
-
-    Rows are sorted by (ts, symbol) (row-major order of the nonzero cells).
-    """
-    i, j = np.nonzero(mask_values)
-    data: dict[str, pl.Series] = {
-        "ts": ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else ts.clear(),
-        "symbol": pl.Series("symbol", np.asarray(symbols, dtype=object)[j] if j.size else [],
-                            dtype=pl.String),
-    }
-    for name, values in columns.items():
-        data[name] = pl.Series(name, values[i, j], dtype=pl.Float64)
-    return pl.DataFrame(data)
 
 
 def _attach_forecast(vol: pl.DataFrame, forecast: pl.DataFrame | None, ts_axis: pl.Series,

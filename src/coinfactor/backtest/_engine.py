@@ -154,38 +154,6 @@ def run_accounts(
     )
 
 
-def cell_index(
-    frame: pl.DataFrame, ts_axis: pl.Series, symbols: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row and column of each frame row on a ``(ts_axis, symbols)`` grid.
-
-    Returns
-    -------
-    i, j : ndarray of int64
-        Time and symbol index of every row (-1 where off the grid).
-    ok : ndarray of bool
-        Rows that sit on the grid.
-    """
-    axis_int = ts_axis.cast(pl.Int64).to_numpy()
-    t_int = frame.get_column("ts").cast(pl.Int64).to_numpy()
-    i = np.searchsorted(axis_int, t_int)
-    i_c = np.minimum(i, max(axis_int.size - 1, 0))
-    ok_t = (i < axis_int.size) & (axis_int[i_c] == t_int) if axis_int.size else np.zeros(
-        t_int.size, dtype=bool)
-    j = frame.get_column("symbol").replace_strict(
-        list(symbols), list(range(len(symbols))), default=-1, return_dtype=pl.Int64).to_numpy()
-    ok = ok_t & (j >= 0)
-    return np.where(ok, i, -1), j, ok
-
-
-def scatter(n_t: int, n_s: int, i: np.ndarray, j: np.ndarray, ok: np.ndarray,
-            values: np.ndarray) -> np.ndarray:
-    """Dense ``(n_t, n_s)`` array with ``values`` at ``(i, j)`` where ``ok``, NaN elsewhere."""
-    out = np.full((n_t, n_s), np.nan)
-    out[i[ok], j[ok]] = values[ok]
-    return out
-
-
 def check_weights_frame(weights: pl.DataFrame) -> pl.DataFrame:
     """Validate a long weights frame ``ts, symbol, weight`` and return it cast and sorted."""
     if not isinstance(weights, pl.DataFrame):

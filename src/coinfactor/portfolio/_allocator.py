@@ -32,7 +32,8 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import from_wide, to_wide
+from coinfactor.data import time_axis
+from coinfactor.portfolio._grid import cell_index, long_cells, scatter
 
 ExitRule = Literal["close", "decay"]
 """What happens to a position whose symbol leaves the universe (see module docstring)."""
@@ -285,26 +286,28 @@ class BufferedAllocator:
             raise DataError(f"BufferedAllocator.run: missing column(s) {missing}; expected "
                             f"{need} (+ optional tradable)",
                             fix="build the frame from the panel joined with desired weights")
-        dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
-        if dup.height:
+        ts = time_axis(frame)
+        symbols = tuple(sorted(frame.get_column("symbol").unique().to_list()))
+        n_t, n_s = len(ts), len(symbols)
+        i, j, ok = cell_index(frame, ts, symbols)
+        if np.unique(i * max(n_s, 1) + j).size != frame.height:
+            dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
             raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
                             rows=dup.head(5), fix="one row per (ts, symbol)")
-        f = frame.with_columns(pl.lit(True).alias("__row"))
-        wide = {c: to_wide(f, c) for c in ("desired", "vol", "half_spread", "__row")}
-        tradable = wide["__row"].values == 1.0
-        if "tradable" in frame.columns:
-            tradable &= to_wide(f, "tradable").values == 1.0
-        ts, symbols = wide["desired"].ts, wide["desired"].symbols
+        cols = {c: scatter(n_t, n_s, i, j, ok,
+                           frame.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy())
+                for c in ("desired", "vol", "half_spread")}
+        tradable = np.zeros((n_t, n_s), dtype=bool)
+        tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()
+                          if "tradable" in frame.columns else True)
         pos, buffer, t_scale, g_scale = self.allocate(
-            wide["desired"].values, wide["vol"].values, wide["half_spread"].values, tradable,
-            progress=progress)
-        prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
+            cols["desired"], cols["vol"], cols["half_spread"], tradable, progress=progress)
+        prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
         # non-zero positions plus the zeros of positions just closed, so that every bar whose
         # book changed is present (the backtester carries targets over absent bars)
-        weights = from_wide(np.where((pos != 0.0) | (prev != 0.0), pos, np.nan), ts, symbols,
-                            "weight")
-        desired = from_wide(wide["desired"].values, ts, symbols, "desired").join(
-            from_wide(buffer, ts, symbols, "buffer"), on=["ts", "symbol"], how="left")
+        weights = long_cells((pos != 0.0) | (prev != 0.0), ts, symbols, {"weight": pos})
+        desired = long_cells(~np.isnan(cols["desired"]), ts, symbols,
+                             {"desired": cols["desired"], "buffer": buffer})
         diagnostics = pl.DataFrame({
             "ts": ts,
             "gross": np.abs(pos).sum(axis=1),
@@ -315,8 +318,8 @@ class BufferedAllocator:
             "n_positions": (pos != 0).sum(axis=1).astype(np.int64),
         })
         return AllocationResult(
-            weights=weights.sort("ts", "symbol"),
-            desired=desired.sort("ts", "symbol"),
+            weights=weights,
+            desired=desired,
             diagnostics=diagnostics,
             positions=pos,
             ts=ts,

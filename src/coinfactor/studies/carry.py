@@ -33,7 +33,6 @@ import polars as pl
 
 from coinfactor import signals, universe, xs
 from coinfactor.backtest import backtest
-from coinfactor.backtest._engine import cell_index, scatter
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.data import infer_freq
@@ -46,6 +45,7 @@ from coinfactor.portfolio import (
     sigmoid_target,
     vol_target_scale,
 )
+from coinfactor.portfolio._grid import cell_index, long_cells, scatter
 from coinfactor.risk import bar_returns, ema_blend_variance, regular_axis
 from coinfactor.studies._base import StudyResult, summarize_panel
 
@@ -261,14 +261,10 @@ def run(
                                                         ~np.isnan(close), progress=progress)
     fc_vol = portfolio_vol(pos, vol, rets, method=method, window=config.corr_window)
     prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
-    keep = (pos != 0.0) | (prev != 0.0)
-    ii, jj = np.nonzero(keep)
-    weights = pl.DataFrame({
-        "ts": axis.gather(pl.Series(ii, dtype=pl.UInt32)) if ii.size else axis.clear(),
-        "symbol": pl.Series(np.asarray(symbols, dtype=object)[jj] if jj.size else [],
-                            dtype=pl.String),
-        "weight": pos[ii, jj],
-    }).filter(pl.col("ts").is_in(panel.get_column("ts").unique().implode()))
+    bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
+    bar_rows[pi[pi >= 0]] = True
+    keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
+    weights = long_cells(keep, axis, symbols, {"weight": pos})
     if weights.height == 0:
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
