@@ -105,7 +105,8 @@ def decision_times(first: date, last: date, *, hour: int, tz: str) -> pl.Series:
         .cast(TS_DTYPE)
         .alias("decision")
     )
-    return out.get_column("decision").drop_nulls()
+    # A zone that skips a whole day can map two dates to one instant; keep it once.
+    return out.get_column("decision").drop_nulls().unique(maintain_order=True)
 
 
 class BarGrid:
