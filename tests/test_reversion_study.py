@@ -310,3 +310,16 @@ def test_study_metrics_match_scipy_and_a_loop(panel: pl.DataFrame) -> None:
         np.mean(ics) / np.std(ics, ddof=1) * np.sqrt(len(ics)), rel=1e-12)
     assert m["mean_basket_fwd_return"] == pytest.approx(np.mean(baskets), rel=1e-12)
     assert m["n_decisions"] == xs["decision"].n_unique()
+
+
+def test_include_funding_switch(panel: pl.DataFrame) -> None:
+    # fwd_return is the price return, minus the funding a long pays when include_funding.
+    with_f = cross_section(Config(n=3), panel)
+    without = cross_section(Config(n=3, include_funding=False), panel)
+    assert without["fwd_return"].equals(without["fwd_price_return"].alias("fwd_return"))
+    expected = with_f["fwd_price_return"] - with_f["fwd_funding"]
+    assert with_f["fwd_return"].equals(expected.alias("fwd_return"))
+    assert (with_f["fwd_funding"].drop_nulls() != 0).sum() > 10
+    # the switch only touches the label: features, ranks and weights are the same
+    same = ["symbol", "vwap_distance", "vwap_rank", "weight"]
+    assert with_f.select(same).equals(without.select(same))
