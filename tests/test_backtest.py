@@ -102,7 +102,8 @@ def test_delisted_symbol_closed_at_last_price_with_costs() -> None:
     res = backtest(panel, _weights([(0, "B", -0.4)]), fee_bps=20.0)
     c = 20.0 / 1e4
     b = res.weights.filter(pl.col("symbol") == "B")
-    assert b["ts"].to_list() == [_ts(0), _ts(1)]  # flat from close 2
+    assert b["ts"].to_list() == [_ts(0), _ts(1), _ts(2)]  # closed (0.0) at close 2
+    assert b["weight"].to_list() == [-0.4, -0.4, 0.0]
     np.testing.assert_allclose(res.nav["ret_price"], [0.0, -0.4 * 0.2, -0.4 * -0.25, 0.0, 0.0],
                                atol=1e-15)
     np.testing.assert_allclose(res.nav["ret_cost"], [0.0, -0.4 * c, 0.0, -0.4 * c, 0.0],
@@ -133,7 +134,11 @@ def test_target_rows_define_whole_book_and_carry_forward() -> None:
     res = backtest(panel, _weights([(0, "A", 0.3), (0, "B", 0.2), (2, "A", 0.1)]), fee_bps=0.0)
     held = {(r["ts"], r["symbol"]): r["weight"] for r in res.weights.iter_rows(named=True)}
     assert held == {(_ts(0), "A"): 0.3, (_ts(0), "B"): 0.2, (_ts(1), "A"): 0.3,
-                    (_ts(1), "B"): 0.2, (_ts(2), "A"): 0.1, (_ts(3), "A"): 0.1}
+                    (_ts(1), "B"): 0.2, (_ts(2), "A"): 0.1, (_ts(2), "B"): 0.0,
+                    (_ts(3), "A"): 0.1}
+    # the weights table round-trips
+    again = backtest(panel, res.weights, fee_bps=0.0)
+    assert again.nav.equals(res.nav) and again.weights.equals(res.weights)
 
 
 def test_half_spread_frame_is_used_per_symbol() -> None:
@@ -174,6 +179,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
     good = _weights([(0, "A", 1.0)])
     with pytest.raises(DataError, match="missing"):
         backtest(panel, good.drop("weight"))
+    with pytest.raises(DataError, match="empty"):
+        backtest(panel, good.clear())
     with pytest.raises(DataError, match="finite"):
         backtest(panel, _weights([(0, "A", float("nan"))]))
     with pytest.raises(DataError, match="duplicated"):

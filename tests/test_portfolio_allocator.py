@@ -179,5 +179,9 @@ def test_bad_settings_and_frames() -> None:
         _alloc([[0.1]], exit="hold")
     with pytest.raises(DataError, match="missing column"):
         BufferedAllocator().run(pl.DataFrame({"ts": [], "symbol": []}))
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    row = {"ts": [t0], "symbol": ["A"], "desired": [0.1], "vol": [0.5], "half_spread": [0.0]}
+    with pytest.raises(DataError, match="duplicated"):
+        BufferedAllocator().run(pl.concat([pl.DataFrame(row), pl.DataFrame(row)]))
     with pytest.raises(DataError, match="shape"):
         BufferedAllocator().allocate(np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 2)))

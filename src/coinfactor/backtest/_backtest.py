@@ -115,6 +115,9 @@ def backtest(
             raise DataError(f"backtest: the panel needs column {col!r}, got {panel.columns}",
                             column=col, fix="pass a canonical panel (coinfactor.data)")
     w_long = check_weights_frame(weights)
+    if w_long.height == 0:
+        raise DataError("backtest: the weights frame is empty",
+                        fix="pass at least one (ts, symbol, weight) row; 0.0 means flat")
     bar_freq = freq if freq is not None else infer_freq(panel)
     ts_axis = time_axis(panel)
     symbols = tuple(sorted(w_long.get_column("symbol").unique().to_list()))
@@ -183,9 +186,15 @@ def backtest(
     vol = _attach_forecast(vol, forecast_vol, ts_axis, lag).select(
         "ts", "forecast_vol", "realized_vol")
     running_max = np.maximum.accumulate(nav) if nav.size else nav
+    prev_held = shift_rows(acc.held, 1)[keep]
+    if prev_held.shape[0]:
+        prev_held[0] = 0.0
     return BacktestResult(
         nav=nav_frame,
-        weights=holdings.select("ts", "symbol", "weight"),
+        # non-zero weights plus the zeros of positions closed at ts, so that feeding
+        # `weights` back to backtest() reproduces the run (absent bars carry the book)
+        weights=long_cells((held != 0.0) | (prev_held != 0.0), ts_out, symbols,
+                           {"weight": held}),
         holdings=holdings,
         trades=trades_frame,
         turnover=pl.DataFrame({"ts": ts_out, "turnover": row_sum(np.abs(trades))}),

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
+from coinfactor.portfolio._grid import has_duplicate_cells
 
 GapPolicy = Literal["mark", "skip"]
 """How a position held through missing bars is marked when the price comes back.
@@ -194,8 +195,7 @@ def check_weights_frame(weights: pl.DataFrame) -> pl.DataFrame:
 
 def check_unique_cells(w: pl.DataFrame, i: np.ndarray, j: np.ndarray, n_s: int) -> None:
     """Raise if two weight rows sit on the same (ts, symbol) cell."""
-    flat = i * max(n_s, 1) + j
-    if np.unique(flat).size != flat.size:
+    if has_duplicate_cells(i, j, n_s):
         dup = w.filter(pl.struct("ts", "symbol").is_duplicated())
         raise DataError(
             f"backtest: weights have {dup.height} duplicated (ts, symbol) row(s)",

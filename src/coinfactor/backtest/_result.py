@@ -28,7 +28,9 @@ class BacktestResult:
         ``ts, nav, ret, ret_price, ret_funding, ret_cost`` (fractions of NAV;
         ``ret = ret_price + ret_funding + ret_cost``, ``ret_cost <= 0``).
     weights : pl.DataFrame
-        ``ts, symbol, weight``: weights held after the close of bar ts (non-zero rows only).
+        ``ts, symbol, weight``: weights held after the close of bar ts: non-zero weights and
+        the zeros of positions closed at ts (passing it back to ``backtest`` reproduces the
+        run).
     holdings : pl.DataFrame
         ``ts, symbol, weight, notional, quantity, price``: the same positions in quote currency
         (``weight * nav``) and in coins (``notional / price``, price = last observed close).

@@ -23,7 +23,6 @@ t (no price) keeps x(t-1) and counts in the gross as a frozen position.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -33,10 +32,15 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import time_axis
-from coinfactor.portfolio._grid import cell_index, long_cells, scatter
+from coinfactor.portfolio._grid import cell_index, has_duplicate_cells, long_cells, scatter
 
 ExitRule = Literal["close", "decay"]
 """What happens to a position whose symbol leaves the universe (see module docstring)."""
+
+
+def _seq_sum(values: np.ndarray) -> float:
+    """Left-to-right sum: adding zeros anywhere leaves it unchanged bit for bit."""
+    return float(np.cumsum(values)[-1]) if values.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -206,41 +210,46 @@ class BufferedAllocator:
         # names never in the universe are never traded: loop over the others only
         cols = np.flatnonzero(in_univ_all.any(axis=0))
         in_univ = in_univ_all[:, cols]
-        desired_a, buffer_a, trad_a = desired[:, cols], buffer[:, cols], trad[:, cols]
+        can_all = trad[:, cols]
+        live = in_univ & can_all  # in the universe and tradable: trade towards desired
+        live_f = live.astype(np.float64)
+        d0 = np.where(live, desired[:, cols], 0.0)
+        buf_a = buffer[:, cols]
         prev_in = np.vstack([np.zeros((1, cols.size), dtype=bool), in_univ[:-1]])
-        entering = in_univ & ~prev_in
+        enter = in_univ & ~prev_in & can_all if self.open_new_fully else None
+        leave = can_all & ~in_univ  # tradable, out of the universe: close or decay
+        unwind = 1.0 if self.exit == "close" else self.decay
+        every_can: np.ndarray = np.asarray(can_all.all(axis=1))
         pos_a = np.zeros((n_t, cols.size))
         t_scale = np.ones(n_t)
         g_scale = np.ones(n_t)
         x = np.zeros(cols.size)
-        tcap = self.turnover_cap
+        cap, gcap, tcap = self.max_weight, self.gross_cap, self.turnover_cap
         step = max(1, n_t // 20)
         for t in range(n_t):
-            can = trad_a[t]
-            inu = in_univ[t] & can
-            delta = np.where(inu, desired_a[t] - x, 0.0)
-            ad = np.abs(delta)
-            trade = np.where(ad > buffer_a[t], np.sign(delta) * (ad - buffer_a[t]), 0.0)
-            if self.open_new_fully:
-                trade = np.where(entering[t] & can, delta, trade)
-            out = can & ~in_univ[t]
-            if self.exit == "close":
-                trade = np.where(out, -x, trade)
-            else:
-                trade = np.where(out, -self.decay * x, trade)
-            x_pre = x + trade
-            x_cap = np.where(can, np.clip(x_pre, -self.max_weight, self.max_weight), x)
-            # math.fsum: exactly rounded, so independent of which flat names are on the axis
-            frozen_gross = math.fsum(np.abs(x[~can]))
-            live_gross = math.fsum(np.abs(x_cap[can]))
-            room = max(self.gross_cap - frozen_gross, 0.0)
+            delta = d0[t] - x * live_f[t]
+            excess = np.abs(delta) - buf_a[t]
+            trade = np.where(excess > 0.0, np.copysign(excess, delta), 0.0)
+            if enter is not None:
+                trade = np.where(enter[t], delta, trade)
+            trade = np.where(leave[t], -unwind * x, trade)
+            x_cap = np.minimum(np.maximum(x + trade, -cap), cap)
+            all_can = bool(every_can[t])
+            if all_can:
+                room = gcap
+                live_gross = _seq_sum(np.abs(x_cap))
+            else:  # frozen names keep their position and use up gross room
+                can = can_all[t]
+                x_cap = np.where(can, x_cap, x)
+                room = max(gcap - _seq_sum(np.abs(np.where(can, 0.0, x))), 0.0)
+                live_gross = _seq_sum(np.abs(np.where(can, x_cap, 0.0)))
             if live_gross > room:
                 g = room / live_gross
                 g_scale[t] = g
-                x_cap = np.where(can, x_cap * g, x_cap)
+                x_cap = x_cap * g if all_can else np.where(can_all[t], x_cap * g, x_cap)
             traded = x_cap - x
             if tcap is not None:
-                turnover = math.fsum(np.abs(traded))
+                turnover = _seq_sum(np.abs(traded))
                 if turnover > tcap:
                     s = tcap / turnover
                     t_scale[t] = s
@@ -290,7 +299,7 @@ class BufferedAllocator:
         symbols = tuple(sorted(frame.get_column("symbol").unique().to_list()))
         n_t, n_s = len(ts), len(symbols)
         i, j, ok = cell_index(frame, ts, symbols)
-        if np.unique(i * max(n_s, 1) + j).size != frame.height:
+        if has_duplicate_cells(i[ok], j[ok], n_s):
             dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
             raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
                             rows=dup.head(5), fix="one row per (ts, symbol)")

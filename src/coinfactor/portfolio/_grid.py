@@ -58,3 +58,11 @@ def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
     for name, values in columns.items():
         data[name] = pl.Series(name, values[i, j], dtype=pl.Float64)
     return pl.DataFrame(data)
+
+
+def has_duplicate_cells(i: np.ndarray, j: np.ndarray, n_s: int) -> bool:
+    """Whether two rows share a grid cell (``i``, ``j`` >= 0), in O(rows + cells)."""
+    if i.size == 0:
+        return False
+    flat = i.astype(np.int64) * max(n_s, 1) + j
+    return bool((np.bincount(flat) > 1).any())

@@ -115,7 +115,7 @@ def portfolio_vol(
     return np.where(seen >= 2, out, diag)
 
 
-def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 128
+def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 64
                       ) -> np.ndarray:
     """``Σ_{s=t-K+1..t} (ws(t) · e(s))²`` for every t (K = window, e(s<0) = 0).
 
@@ -133,8 +133,10 @@ def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 1
     band = (r >= c) & (r <= c + window - 1)
     for a in range(0, n_t, block):
         b = min(block, n_t - a)
-        rows = pad[a: a + window - 1 + b]  # bars a-K+1 .. a+b-1
-        m = rows @ ws[a: a + b].T  # (K-1+b, b)
+        w_blk = ws[a: a + b]
+        act = np.flatnonzero((w_blk != 0.0).any(axis=0))  # names held in this block
+        rows = pad[a: a + window - 1 + b, act]  # bars a-K+1 .. a+b-1
+        m = rows @ w_blk[:, act].T  # (K-1+b, b)
         out[a: a + b] = np.einsum("rc,rc->c", m * m, band[: window - 1 + b, :b])
     return out
 
