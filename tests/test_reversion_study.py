@@ -181,8 +181,10 @@ def test_run_directory_and_cli(tmp_path: Path, panel: pl.DataFrame) -> None:
     assert nav.columns == ["ts", "nav", "ret", "ret_price", "ret_funding", "ret_cost"]
     w = pl.read_parquet(out / "weights.parquet")
     assert w.columns == ["ts", "symbol", "weight"]
-    # short basket: every held weight negative, gross 1 at each bar it trades
-    assert (w["weight"] < 0).all()
+    # short basket: every held weight negative (zeros mark exits). The held gross is not
+    # always 1: a coin without a bar when the book changes keeps its position (backtester).
+    held = w.filter(pl.col("weight") != 0)
+    assert held.height > 0 and (held["weight"] < 0).all()
     xs = pl.read_parquet(out / "cross_section.parquet")
     assert {"vwap_distance", "vwap_rank", "fwd_return", "side", "weight"} <= set(xs.columns)
 
@@ -283,7 +285,7 @@ def test_backtest_rows_hold_like_the_full_held_frame(panel: pl.DataFrame) -> Non
     # The decision at the missing anchor is flat: from the next bar the book is empty.
     after = res.tables["weights"].filter(
         (pl.col("ts") > hole) & (pl.col("ts") < hole + timedelta(days=1)))
-    assert after.height == 0
+    assert after.height > 0 and (after["weight"] == 0).all()
 
 
 def test_study_metrics_match_scipy_and_a_loop(panel: pl.DataFrame) -> None:
