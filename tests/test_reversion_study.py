@@ -325,3 +325,19 @@ def test_include_funding_switch(panel: pl.DataFrame) -> None:
     # the switch only touches the label: features, ranks and weights are the same
     same = ["symbol", "vwap_distance", "vwap_rank", "weight"]
     assert with_f.select(same).equals(without.select(same))
+
+
+def test_price_scale_invariance(panel: pl.DataFrame) -> None:
+    # Metamorphic: quoting every price in another unit (x 7.3, volumes unchanged) leaves the
+    # scale-free features, the ranks, the baskets and the forward returns unchanged.
+    scaled = panel.with_columns(pl.col("open", "high", "low", "close") * 7.3)
+    a = cross_section(Config(n=3), panel)
+    b = cross_section(Config(n=3), scaled)
+    for col in ("vwap_distance", "realized_vol", "rolling_return", "sharpe_proxy",
+                "fwd_price_return"):
+        # 1e-9: the scaled prices differ in their last bits, and prefix-sum windows and
+        # close / VWAP - 1 amplify that (see the naive-loop test)
+        np.testing.assert_allclose(a[col].to_numpy().astype(float),
+                                   b[col].to_numpy().astype(float), rtol=1e-9, atol=1e-12)
+    assert a["vwap_rank"].equals(b["vwap_rank"])
+    assert a["weight"].equals(b["weight"])

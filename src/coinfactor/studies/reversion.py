@@ -18,6 +18,16 @@ What it fixes in seed 001
   closed at 00:00 UTC, one hour before the decision). The seed read the bar *opening* at 20:00
   New York time (four hours after the decision in summer).
 
+Features
+--------
+At each decision, for each coin with a real anchor bar, from :mod:`coinfactor.signals` read at
+the anchor bar with ``window`` = ``lookback`` in bars (6 for "1d" on 4h bars):
+``vwap_distance`` (close / VWAP - 1) and ``avg_notional`` (quote notional per bar) over the
+``window`` bars ending at the anchor bar; ``rolling_return`` (compounded), ``realized_vol`` and
+``sharpe_proxy`` (both annualised) over the ``window`` bar returns ending there (so they use
+one earlier close). A missing or filled bar inside a window voids that feature, and a coin
+missing any feature is not eligible that day (it stays in the table, without a rank).
+
 Outputs
 -------
 ``nav`` (``ts, nav, ret, ret_price, ret_funding, ret_cost``), ``weights`` (``ts, symbol,
@@ -87,7 +97,7 @@ class Config:
     timezone : str, default "America/New_York"
         IANA time zone of the decision hour (DST handled).
     lookback : str, default "1d"
-        Trailing window of the features, a whole number of bars (6 bars of 4h).
+        Trailing window of the features, a whole number (>= 2) of bars (6 bars of 4h).
     basket : {"short", "long", "long_short"}, default "long_short"
         ``short``: short the ``n`` coins most extended above VWAP (seed 001); ``long``: buy the
         ``n`` most below; ``long_short``: both, dollar-neutral. The default is dollar-neutral
