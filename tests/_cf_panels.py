@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
+from coinfactor.core.time import timedelta_to_freq
 from coinfactor.data import validate_panel
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -58,7 +59,7 @@ def ragged_panel(
             })
     schema = {"quote_volume": pl.Float64, "funding_rate": pl.Float64}
     frame = pl.DataFrame(rows, schema_overrides=schema).sort("symbol", "ts")
-    return validate_panel(frame)
+    return validate_panel(frame, freq=timedelta_to_freq(step))
 
 
 def lookup(panel: pl.DataFrame) -> dict[tuple[str, datetime], dict]:

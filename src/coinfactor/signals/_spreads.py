@@ -151,11 +151,12 @@ def abdi_ranaldo(
     need = k.min_count(window, min_periods)
     axis = k.grid(panel, k.resolve_freq(panel, freq))
     close = k.wide(panel, "close", axis)
-    c = np.log(close.values)
-    log_high = np.log(k.wide(panel, "high", axis).values)
-    eta = 0.5 * (log_high + np.log(k.wide(panel, "low", axis).values))
-    c0 = k.shift(c, 1)
-    s2 = 4.0 * (c0 - k.shift(eta, 1)) * (c0 - eta)
+    mid2 = k.wide(panel, "high", axis).values * k.wide(panel, "low", axis).values
+    c0 = k.shift(close.values, 1)
+    # c - eta = log(close / sqrt(high * low)), taken as a log of a price ratio (scale-free and
+    # accurate near zero, where the square root of the mean amplifies rounding)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s2 = np.log(c0 * c0 / k.shift(mid2, 1)) * np.log(c0 * c0 / mid2)
     mean = k.rolling_mean(s2, window, need)
     values = np.sqrt(np.maximum(mean, 0.0))
     return k.to_long(panel, values, close, "abdi_ranaldo")
