@@ -268,8 +268,10 @@ def run(
     if weights.height == 0:
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
+    bt_spread: float | pl.DataFrame = (config.half_spread_bps / 1e4
+                                       if config.spread_model == "constant" else hs_frame)
     result = backtest(
-        panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame, lag=config.lag,
+        panel, weights, fee_bps=config.fee_bps, half_spread=bt_spread, lag=config.lag,
         forecast_vol=pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)}),
         freq=freq)
 
