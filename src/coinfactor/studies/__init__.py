@@ -35,6 +35,7 @@ STUDIES: dict[str, str] = {
     "risk_model": "coinfactor.studies.risk_model",
     "carry": "coinfactor.studies.carry",
     "hedge_basket": "coinfactor.studies.hedge_basket",
+    "reversion": "coinfactor.studies.reversion",
 }
 """Study name -> module path (imported on use)."""
 

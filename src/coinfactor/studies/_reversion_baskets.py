@@ -1,0 +1,156 @@
+"""Baskets and weights of the reversion study, for all decisions at once.
+
+Tie rule (deterministic, documented): within a decision, the eligible symbols are put in one
+total order, by the signal (``vwap_distance``) descending and, among equal values, by symbol
+name ascending. The short basket is the first ``n`` of that order, the long basket the last
+``n``. So at a tied cut-off the alphabetically first symbols are shorted and the alphabetically
+last are bought, and the two legs never overlap (a decision trades only with ``2 n`` eligible
+symbols or more).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from coinfactor.data._schema import TS_DTYPE
+from coinfactor.studies._decision_times import BarGrid
+
+__all__ = ["Basket", "Weighting", "assign_baskets", "hold_weights"]
+
+Basket = Literal["short", "long", "long_short"]
+"""``short``: short the ``n`` most extended above VWAP (seed 001); ``long``: long the ``n``
+most below; ``long_short``: both, dollar-neutral."""
+
+Weighting = Literal["equal", "inverse_vol"]
+"""Equal weights within a leg, or weights proportional to 1 / realized vol."""
+
+
+def assign_baskets(
+    xs: pl.DataFrame,
+    *,
+    signal: str,
+    vol: str,
+    eligible: pl.Expr,
+    basket: Basket,
+    n: int,
+    weighting: Weighting,
+    gross: float,
+) -> pl.DataFrame:
+    """Add ``side`` (-1 short, +1 long, 0 out) and ``weight`` (signed fraction of NAV).
+
+    A decision trades only if it has at least ``2 * n`` eligible symbols, so that a basket is
+    never more than half the cross-section; otherwise it is flat (every weight 0). Each leg
+    carries ``gross`` (``long`` or ``short``) or ``gross / 2`` (``long_short``, so longs and
+    shorts net to zero) of NAV, split equally or in proportion to ``1 / vol``.
+
+    Parameters
+    ----------
+    xs : pl.DataFrame
+        Cross-section with ``decision``, ``symbol``, ``signal`` and ``vol`` columns.
+    signal : str
+        Column ranked to pick the baskets (higher = more extended = short side).
+    vol : str
+        Volatility column for ``inverse_vol`` weights (must be > 0 where eligible).
+    eligible : pl.Expr
+        Boolean expression: rows that may enter a basket.
+    basket : {"short", "long", "long_short"}
+        Which legs to hold.
+    n : int
+        Symbols per leg.
+    weighting : {"equal", "inverse_vol"}
+        Weights within a leg.
+    gross : float
+        Gross exposure (sum of absolute weights) of the whole book when it trades.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``xs`` (same row order) with ``side`` (Int8) and ``weight`` (Float64) added.
+    """
+    ordered = xs.with_row_index("_row").with_columns(eligible.fill_null(False).alias("_elig"))
+    elig = ordered.filter(pl.col("_elig"))
+    desc = elig.sort(["decision", signal, "symbol"], descending=[False, True, False])
+    desc = desc.with_columns(
+        pl.int_range(pl.len()).over("decision").alias("_pos_desc"),
+        pl.int_range(pl.len(), 0, -1).over("decision").alias("_pos_asc"),
+    )
+    pos = desc.select("_row", "_pos_desc", (pl.col("_pos_asc") - 1).alias("_pos_asc"))
+    ordered = ordered.join(pos, on="_row", how="left", maintain_order="left")
+    trades = pl.col("_elig").sum().over("decision") >= 2 * n
+    short = trades & pl.col("_elig") & (pl.col("_pos_desc") < n)
+    long = trades & pl.col("_elig") & (pl.col("_pos_asc") < n)
+    if basket == "short":
+        side = pl.when(short).then(-1).otherwise(0)
+    elif basket == "long":
+        side = pl.when(long).then(1).otherwise(0)
+    else:
+        side = pl.when(short).then(-1).when(long).then(1).otherwise(0)
+    leg_gross = gross / 2 if basket == "long_short" else gross
+    ordered = ordered.with_columns(side.cast(pl.Int8).alias("side"))
+    raw = pl.lit(1.0) if weighting == "equal" else 1.0 / pl.col(vol)
+    raw = pl.when(pl.col("side") != 0).then(raw).otherwise(0.0)
+    weight = (
+        pl.col("side").cast(pl.Float64)
+        * leg_gross
+        * raw
+        / raw.sum().over("decision", "side")
+    )
+    ordered = ordered.with_columns(
+        pl.when(pl.col("side") != 0).then(weight).otherwise(0.0).alias("weight")
+    )
+    return ordered.drop("_row", "_elig", "_pos_desc", "_pos_asc")
+
+
+def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: BarGrid) -> pl.DataFrame:
+    """Hold each decision's weights over the bars until the next decision.
+
+    Decision k uses data through its anchor bar ``a_k``; by the backtest convention a weight
+    at bar ``ts`` is executed at that bar's close and held over the next bar. So the weights
+    of decision k are set at bars ``a_k .. a_{k+1} - 1`` (the last decision: to the end of the
+    grid), and change only at anchor bars. Every symbol ever held gets a row at every bar from
+    the first decision on (0 when out), so exits are explicit.
+
+    Parameters
+    ----------
+    xs : pl.DataFrame
+        Cross-section with ``decision``, ``symbol`` and ``weight``.
+    anchors : pl.DataFrame
+        ``decision, anchor, bar`` (increasing).
+    grid : BarGrid
+        The panel's bar grid.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol, weight`` sorted by (symbol, ts); empty if nothing is ever held.
+    """
+    held = xs.filter(pl.col("weight") != 0)
+    empty = pl.DataFrame(schema={"ts": TS_DTYPE, "symbol": pl.String, "weight": pl.Float64})
+    if held.height == 0 or anchors.height == 0:
+        return empty
+    symbols = sorted(held.get_column("symbol").unique().to_list())
+    k_idx = anchors.select("decision").with_row_index("k")
+    s_idx = pl.DataFrame({"symbol": symbols}).with_row_index("j")
+    located = held.join(k_idx, on="decision").join(s_idx, on="symbol")
+    per_decision = np.zeros((anchors.height, len(symbols)))
+    per_decision[located.get_column("k").to_numpy(), located.get_column("j").to_numpy()] = (
+        located.get_column("weight").to_numpy()
+    )
+    bars = anchors.get_column("bar").to_numpy()
+    first = int(bars[0])
+    grid_bars = np.arange(first, grid.n_bars)
+    k_of_bar = np.searchsorted(bars, grid_bars, side="right") - 1
+    wide = per_decision[k_of_bar]
+    n_t = len(grid_bars)
+    ts_us = grid.origin_us + grid.step_us * grid_bars
+    return pl.DataFrame(
+        {
+            "ts": pl.Series(np.tile(ts_us, len(symbols)), dtype=pl.Int64).cast(TS_DTYPE),
+            "symbol": pl.Series(np.repeat(np.asarray(symbols, dtype=object), n_t),
+                                dtype=pl.String),
+            "weight": wide.T.reshape(-1),
+        }
+    )

@@ -1,0 +1,359 @@
+"""``reversion``: daily cross-sectional mean reversion on intraday bars (seed 001, done right).
+
+Once per local calendar day, at a wall-clock hour in an IANA time zone (default 20:00
+``America/New_York``, daylight saving handled), the study takes every coin's features from the
+trailing ``lookback`` of bars that have *closed* by the decision instant, ranks the distance of
+the price from its true (volume-weighted) VWAP, and holds baskets until the next decision:
+short the ``n`` most extended above VWAP, long the ``n`` most below, or both (dollar-neutral).
+P&L, with fees, half-spread and funding, comes from :func:`coinfactor.backtest.backtest`.
+
+What it fixes in seed 001
+-------------------------
+- VWAP is ``Σ typical·volume / Σ volume`` (the seed's cancelled volume out).
+- Missing bars stay missing: a coin without a real bar at the decision's anchor bar is left
+  out that day; a forward return never spans a missing or filled bar.
+- The decision sees the last bar with ``open + freq <= decision`` (module
+  :mod:`coinfactor.studies._decision_times`): in summer 20:00 EDT = 00:00 UTC sees the 20:00
+  UTC bar; in winter 20:00 EST = 01:00 UTC is not on the 4h grid and sees the same bar (it
+  closed at 00:00 UTC, one hour before the decision). The seed read the bar *opening* at 20:00
+  New York time (four hours after the decision in summer).
+
+Features
+--------
+At each decision, for each coin with a real anchor bar, from :mod:`coinfactor.signals` read at
+the anchor bar with ``window`` = ``lookback`` in bars (6 for "1d" on 4h bars):
+``vwap_distance`` (close / VWAP - 1) and ``avg_notional`` (quote notional per bar) over the
+``window`` bars ending at the anchor bar; ``rolling_return`` (compounded), ``realized_vol`` and
+``sharpe_proxy`` (both annualised) over the ``window`` bar returns ending there (so they use
+one earlier close). A missing or filled bar inside a window voids that feature, and a coin
+missing any feature is not eligible that day (it stays in the table, without a rank).
+
+Outputs
+-------
+``nav`` (``ts, nav, ret, ret_price, ret_funding, ret_cost``), ``weights`` (``ts, symbol,
+weight``, the held book at each bar) and ``cross_section``: one row per (decision, coin with
+a real anchor bar) with the features, eligibility, ``vwap_rank``, basket side and weight, and
+the forward returns to the next decision. The ``fwd_*`` columns are labels for research: they
+are known only at the next decision.
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from coinfactor import signals, xs
+from coinfactor.backtest import BacktestResult, backtest
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
+from coinfactor.data import infer_freq, time_axis
+from coinfactor.data._schema import FILLED_COLUMN
+from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
+from coinfactor.studies._decision_times import (
+    BarGrid,
+    anchor_decisions,
+    bar_grid,
+    check_time_zone,
+    decision_times,
+)
+from coinfactor.studies._reversion_baskets import (
+    Basket,
+    Weighting,
+    assign_baskets,
+    hold_weights,
+)
+from coinfactor.studies._reversion_xs import attach_forward_returns, cross_section_at
+
+__all__ = ["DEFAULT_DATA", "FEATURES", "Config", "cross_section", "run"]
+
+DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-4h"}
+"""The ``[data]`` table of ``studies/reversion.toml``."""
+
+FEATURES: tuple[str, ...] = (
+    "vwap_distance",
+    "realized_vol",
+    "avg_notional",
+    "rolling_return",
+    "sharpe_proxy",
+)
+"""Per-coin features at each decision, each a signal of :mod:`coinfactor.signals` computed over
+the trailing ``lookback`` and read at the anchor bar."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the reversion study; the defaults are the recommended run.
+
+    Parameters
+    ----------
+    hour : int, default 20
+        Local decision hour (0-23) in ``timezone``.
+    timezone : str, default "America/New_York"
+        IANA time zone of the decision hour (DST handled).
+    lookback : str, default "1d"
+        Trailing window of the features, a whole number (>= 2) of bars (6 bars of 4h).
+    basket : {"short", "long", "long_short"}, default "long_short"
+        ``short``: short the ``n`` coins most extended above VWAP (seed 001); ``long``: buy the
+        ``n`` most below; ``long_short``: both, dollar-neutral. The default is dollar-neutral
+        because the short-only book is mostly a bet on the market falling.
+    n : int, default 10
+        Coins per basket leg. A decision trades only with at least ``2 n`` eligible coins
+        (every feature defined); otherwise it is flat. Ties: coins are ordered by VWAP
+        distance descending, then symbol ascending; shorts are the first ``n``, longs the
+        last ``n``.
+    weighting : {"equal", "inverse_vol"}, default "equal"
+        Weights within a leg: equal, or proportional to 1 / realized vol.
+    gross : float, default 1.0
+        Gross exposure of the book (sum of |weights|), as a fraction of NAV.
+    include_funding : bool, default True
+        Subtract the funding a long pays from ``fwd_return`` in the cross-section (the
+        backtest always includes funding).
+    fee_bps : float, default 4.5
+        Fee per unit traded, basis points (Binance USD-M taker).
+    half_spread_bps : float, default 1.0
+        Half bid-ask spread paid per unit traded, basis points.
+    """
+
+    hour: int = 20
+    timezone: str = "America/New_York"
+    lookback: str = "1d"
+    basket: Basket = "long_short"
+    n: int = 10
+    weighting: Weighting = "equal"
+    gross: float = 1.0
+    include_funding: bool = True
+    fee_bps: float = 4.5
+    half_spread_bps: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hour, bool) or not isinstance(self.hour, int) or not (
+                0 <= self.hour <= 23):
+            raise ConfigError(f"hour: expected a local hour from 0 to 23, got {self.hour!r}")
+        check_time_zone(self.timezone)
+        try:
+            freq_to_timedelta(self.lookback)
+        except ConfigError as exc:
+            raise ConfigError(f"lookback: {exc}") from exc
+        if self.basket not in ("short", "long", "long_short"):
+            raise ConfigError(
+                f"basket: expected 'short', 'long' or 'long_short', got {self.basket!r}")
+        if self.weighting not in ("equal", "inverse_vol"):
+            raise ConfigError(
+                f"weighting: expected 'equal' or 'inverse_vol', got {self.weighting!r}")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
+            raise ConfigError(f"n: expected a number of coins per leg >= 1, got {self.n!r}")
+        for name in ("gross", "fee_bps", "half_spread_bps"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0 or (name == "gross" and value == 0):
+                raise ConfigError(
+                    f"{name}: expected a finite number {'> 0' if name == 'gross' else '>= 0'}, "
+                    f"got {value!r}")
+
+
+def _lookback_bars(lookback: str, freq: str) -> int:
+    span, bar = freq_to_timedelta(lookback), freq_to_timedelta(freq)
+    bars = span / bar
+    if bars != int(bars) or bars < 2:
+        raise ConfigError(
+            f"lookback: expected a whole number of at least 2 bars of {freq}, got {lookback!r} "
+            f"({bars:g} bars); use e.g. {timedelta_to_freq(bar * 6)!r}")
+    return int(bars)
+
+
+_SIGNAL_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume", "quote_volume",
+                   FILLED_COLUMN)
+_BACKTEST_COLUMNS = ("ts", "symbol", "close", "funding_rate", FILLED_COLUMN)
+
+
+def _columns(panel: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
+    """Select the panel's columns among ``names`` (a slim frame for the signal and P&L code)."""
+    return panel.select([c for c in names if c in panel.columns])
+
+
+def _features(panel: pl.DataFrame, window: int, at: pl.Series, freq: str) -> pl.DataFrame:
+    """Features (``ts, symbol`` + :data:`FEATURES`) from the signal set, at the bars ``at``.
+
+    Each signal is computed on the whole panel (it only looks back), then kept at the anchor
+    bars before the features are joined, so the joins are small.
+    """
+    keep = pl.col("ts").is_in(at.implode())
+    slim = _columns(panel, _SIGNAL_COLUMNS)
+    out = panel.select("ts", "symbol").filter(keep)
+    for name in FEATURES:
+        frame = signals.compute(name, slim, window=window, freq=freq).filter(keep)
+        out = out.join(frame.select("ts", "symbol", name), on=["ts", "symbol"], how="left")
+    return out
+
+
+def cross_section(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
+    """Build the daily cross-section of features, ranks, baskets and forward returns.
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel (one bar frequency, all symbols on one grid).
+
+    Returns
+    -------
+    pl.DataFrame
+        One row per (decision, coin with a real anchor bar), sorted by (decision, symbol):
+        ``decision, anchor, symbol, close``, the :data:`FEATURES`, ``fwd_price_return,
+        fwd_funding, fwd_return, eligible, vwap_rank, n_eligible, side, weight``.
+
+    Raises
+    ------
+    DataError
+        On an empty panel or bars off a common grid.
+    ConfigError
+        If ``lookback`` is not a whole number of at least 2 bars, or ``2 n`` exceeds the
+        number of symbols in the panel.
+    """
+    return _build(config, panel)[0]
+
+
+def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, BarGrid,
+                                                         str]:
+    if panel.height == 0:
+        raise DataError("reversion: expected a panel with bars, got an empty frame",
+                        fix="check the [data] table (symbols, start, end)")
+    freq = infer_freq(panel)
+    window = _lookback_bars(config.lookback, freq)
+    n_symbols = panel.get_column("symbol").n_unique()
+    if 2 * config.n > n_symbols:
+        raise ConfigError(
+            f"n: {config.n} coins per leg needs a cross-section of at least {2 * config.n} "
+            f"coins, but the panel has {n_symbols} symbols; lower n to at most "
+            f"{max(n_symbols // 2, 1)} or add symbols")
+    grid = bar_grid(panel, freq)
+    tz = zoneinfo.ZoneInfo(config.timezone)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    first = epoch + timedelta(microseconds=grid.origin_us)
+    end = epoch + timedelta(microseconds=grid.origin_us + grid.step_us * grid.n_bars)
+    decisions = decision_times(first.astimezone(tz).date(), end.astimezone(tz).date(),
+                               hour=config.hour, tz=config.timezone)
+    anchors = anchor_decisions(decisions, grid)
+    feats = _features(panel, window, anchors.get_column("anchor"), freq)
+    table = cross_section_at(panel, anchors, feats, FEATURES)
+    table = attach_forward_returns(table, panel, anchors, grid)
+    fwd = pl.col("fwd_price_return")
+    if config.include_funding:
+        fwd = fwd - pl.col("fwd_funding")
+    eligible = pl.all_horizontal(pl.col(f).is_not_null() & pl.col(f).is_finite()
+                                 for f in FEATURES)
+    if config.weighting == "inverse_vol":
+        eligible = eligible & (pl.col("realized_vol") > 0)
+    table = table.with_columns(fwd.alias("fwd_return"), eligible.alias("eligible"))
+    in_rank = pl.when(pl.col("eligible")).then(pl.col("vwap_distance"))
+    table = table.with_columns(
+        xs.rank(in_rank, by="decision").alias("vwap_rank"),
+        pl.col("eligible").sum().over("decision").alias("n_eligible"),
+    )
+    table = assign_baskets(
+        table, signal="vwap_distance", vol="realized_vol", eligible=pl.col("eligible"),
+        basket=config.basket, n=config.n, weighting=config.weighting, gross=config.gross,
+    )
+    return table, anchors, grid, freq
+
+
+def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
+    ic_rows = pl.col("eligible") & pl.col("fwd_return").is_not_null()
+    per_decision = (
+        table.group_by("decision")
+        .agg(
+            pl.col("eligible").sum().alias("n_eligible"),
+            (pl.col("weight").abs().sum() > 0).alias("trades"),
+            (pl.col("weight") * pl.col("fwd_return")).sum().alias("basket_fwd"),
+            pl.col("fwd_return").is_not_null().any().alias("has_fwd"),
+            pl.corr(pl.col("vwap_distance").filter(ic_rows), pl.col("fwd_return").filter(ic_rows),
+                    method="spearman").alias("rank_ic"),
+        )
+        .sort("decision")
+    )
+    trading = per_decision.filter(pl.col("trades") & pl.col("has_fwd"))
+    ic = per_decision.get_column("rank_ic").fill_nan(None).drop_nulls()
+    out: dict[str, Any] = dict(bt.metrics)
+    out.update({
+        "n_decisions": per_decision.height,
+        "n_trading_decisions": int(per_decision.get_column("trades").sum()),
+        "mean_eligible": float(per_decision.get_column("n_eligible").cast(pl.Float64).mean()
+                               or 0.0),  # type: ignore[arg-type]
+        "mean_rank_ic": float(ic.mean()) if ic.len() else math.nan,  # type: ignore[arg-type]
+        "rank_ic_t_stat": (float(ic.mean() / ic.std() * np.sqrt(ic.len()))  # type: ignore
+                           if ic.len() > 1 and ic.std() else math.nan),
+        "mean_basket_fwd_return": (float(trading.get_column("basket_fwd").mean())  # type: ignore
+                                   if trading.height else math.nan),
+    })
+    return out
+
+
+def _rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, axis: pl.Series) -> pl.DataFrame:
+    """Keep the held weights at the first panel bar of each decision's holding period.
+
+    :func:`coinfactor.backtest.backtest` keeps the previous targets on every panel bar that is
+    absent from its weights frame, so these rows hold each decision's weights over the
+    intermediate bars exactly as the full held frame does, with far fewer rows. Normally the
+    first bar is the anchor bar; if no symbol has a bar there, it is the next panel bar before
+    the following anchor (when the book can trade again).
+    """
+    axis_us = axis.dt.epoch("us").to_numpy()
+    anchor_us = anchors.get_column("anchor").dt.epoch("us").to_numpy()
+    idx = np.searchsorted(axis_us, anchor_us, side="left")
+    nxt = np.append(anchor_us[1:], np.iinfo(np.int64).max)
+    ok = idx < len(axis_us)
+    ok[ok] &= axis_us[idx[ok]] < nxt[ok]
+    starts = axis.gather(pl.Series(idx[ok], dtype=pl.UInt32))
+    return held.filter(pl.col("ts").is_in(starts.implode()))
+
+
+def run(config: Config, panel: pl.DataFrame) -> StudyResult:
+    """Run the reversion study.
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel (e.g. ``coinfactor.datasets.load("binance-perp-4h")``).
+
+    Returns
+    -------
+    StudyResult
+        Tables ``nav``, ``weights``, ``cross_section``; metrics from the backtest (annualised
+        return, vol, Sharpe, drawdown, P&L split, turnover) plus ``n_decisions``,
+        ``n_trading_decisions``, ``mean_eligible``, ``mean_rank_ic`` (mean over decisions of
+        the Spearman correlation of VWAP distance with ``fwd_return``; negative = reversion),
+        ``rank_ic_t_stat`` and ``mean_basket_fwd_return`` (Σ weight · fwd_return per trading
+        decision, before costs; a held coin without a forward return counts as 0).
+
+    Raises
+    ------
+    DataError
+        On an empty panel, bars off a common grid, or no decision with ``2 n`` eligible coins.
+    ConfigError
+        See :func:`cross_section`.
+    """
+    table, anchors, grid, freq = _build(config, panel)
+    held = _rebalance_rows(hold_weights(table, anchors, grid), anchors, time_axis(panel))
+    if held.height == 0:
+        raise DataError(
+            f"reversion: no decision had the {2 * config.n} eligible coins a basket needs "
+            "(every feature defined over a full lookback at the anchor bar)",
+            fix="use a longer panel, more symbols, or a smaller n",
+        )
+    bt = backtest(_columns(panel, _BACKTEST_COLUMNS), held, fee_bps=config.fee_bps,
+                  half_spread=config.half_spread_bps / 1e4, lag=0, freq=freq)
+    return StudyResult(
+        study="reversion",
+        config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
+        metrics=_study_metrics(table, bt),
+        tables={"nav": bt.nav, "weights": bt.weights, "cross_section": table},
+        data_summary=summarize_panel(panel, "panel"),
+    )
