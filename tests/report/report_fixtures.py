@@ -30,7 +30,7 @@ def run_dir_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(name="demo_with_progress", scope="module")
+@pytest.fixture(name="demo_with_progress", scope="session")
 def demo_with_progress_fixture(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[DemoResult, list[tuple[str, float]]]:
@@ -44,7 +44,7 @@ def demo_with_progress_fixture(
     return result, seen
 
 
-@pytest.fixture(name="demo", scope="module")
+@pytest.fixture(name="demo", scope="session")
 def demo_fixture(demo_with_progress: tuple[DemoResult, list[tuple[str, float]]]) -> DemoResult:
     """The demo result of :func:`demo_with_progress`."""
     return demo_with_progress[0]
