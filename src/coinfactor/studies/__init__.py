@@ -32,10 +32,10 @@ __all__ = [
 ]
 
 STUDIES: dict[str, str] = {
-    "risk_model": "coinfactor.studies.risk_model",
     "carry": "coinfactor.studies.carry",
-    "hedge_basket": "coinfactor.studies.hedge_basket",
+    "risk_model": "coinfactor.studies.risk_model",
     "reversion": "coinfactor.studies.reversion",
+    "hedge_basket": "coinfactor.studies.hedge_basket",
 }
 """Study name -> module path (imported on use)."""
 
