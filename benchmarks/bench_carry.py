@@ -56,25 +56,52 @@ def synthetic_panel(n_s: int, n_t: int, seed: int = 0) -> pl.DataFrame:
 
 
 def seed_style_loop(data: pl.DataFrame, prices: pl.DataFrame, *, lam: float, gamma: float,
-                    max_pos: float, gross_cap: float, tcap: float, cost: float) -> float:
-    """Per-day polars loop in the seed's style; returns the final NAV.
+                    max_pos: float, gross_cap: float, tcap: float, cost: float,
+                    vol_target: float = 0.2) -> float:
+    """Per-day polars loop doing what seed 004's ``Backtester.run`` loop does; final NAV.
 
-    ``data``: date, symbol, target_position, spread, vol_fcst, close (universe rows).
+    Per day, as the seed (``rebalance_day`` -> ``allocate_day``, then the backtester's P&L,
+    metrics and holdings rows): filter the day's rows, join yesterday's positions, filter the
+    day again for the desired weights (inverse vol, unit gross, vol target) and join them,
+    buffer, per-asset cap, gross cap, turnover cap, dollar and coin sizes; then turnover cost,
+    the two price filters and joins for the P&L, gross/net/forecast-vol selects and one
+    holdings dict per row. Two seed defects are not reproduced because they cost the same
+    time either way: the turnover cap moves positions (the seed scaled the reported trades
+    only) and the dates are sorted (the seed iterated ``unique()`` dates in hash order).
+    The tables built once after the loop (metrics and holdings frames) are left out.
+
+    ``data``: ts, symbol, target_position, spread, vol_fcst, close (universe rows);
+    ``prices``: the universe rows of the panel (the seed's ``universe_only``).
     """
     dates = data.get_column("ts").unique().sort().to_list()
     positions: dict[str, float] = {}
     nav = 1.0
+    metrics: list[dict[str, object]] = []
+    holdings: list[dict[str, object]] = []
     for today, tomorrow in itertools.pairwise(dates):
-        day = data.filter(pl.col("ts") == today)
+        prev_nav = nav
+        # --- allocator.rebalance_day(today, nav)
+        df0 = data.filter(pl.col("ts") == today)
         prev = pl.DataFrame({"symbol": list(positions), "x_prev": list(positions.values())},
                             schema={"symbol": pl.String, "x_prev": pl.Float64})
-        df = day.join(prev, on="symbol", how="left").with_columns(
-            pl.col("x_prev").is_null().alias("is_new"), pl.col("x_prev").fill_null(0.0))
-        df = df.with_columns((pl.col("target_position") / pl.col("vol_fcst")).alias("w_raw"))
-        df = df.with_columns((pl.col("w_raw") / pl.col("w_raw").abs().sum()).alias("w_desired"))
-        var = df.select((pl.col("w_desired") ** 2 * pl.col("vol_fcst") ** 2).sum()).item()
-        scale = (0.2 / math.sqrt(365)) / math.sqrt(var) if var > 0 else 0.0
-        df = df.with_columns(pl.col("w_desired") * scale)
+        df = df0.join(prev, on="symbol", how="left").with_columns(
+            pl.col("x_prev").fill_null(0.0), pl.col("x_prev").is_null().alias("is_new"))
+        # allocate_day(today, nav): the seed filters the day again
+        day = data.filter(pl.col("ts") == today)
+        day = day.with_columns((pl.col("target_position") / pl.col("vol_fcst")).alias("w_raw"))
+        day = day.with_columns(pl.col("w_raw").abs().sum().over("ts").alias("abs_sum"))
+        day = day.with_columns((pl.col("w_raw") / pl.col("abs_sum")).alias("w_desired"))
+        day = day.with_columns((pl.col("w_desired") ** 2 * pl.col("vol_fcst") ** 2)
+                               .alias("var_i"))
+        var = day.select(pl.col("var_i").sum()).item()
+        scale = (vol_target / math.sqrt(365)) / math.sqrt(var) if var > 0 else 0.0
+        day = day.with_columns(pl.col("w_desired") * scale)
+        day = day.with_columns((pl.col("w_desired") * nav).alias("dollar_size"),
+                               (pl.col("w_desired") * nav / pl.col("close")).alias("coin_qty"))
+        alloc = day.select("symbol", "w_desired", "dollar_size", "coin_qty").select(
+            "symbol", "w_desired")
+        df = df.join(alloc, on="symbol", how="left").with_columns(
+            pl.col("w_desired").fill_null(0.0))
         df = df.with_columns(
             (gamma * pl.col("spread") / (lam * pl.col("vol_fcst") ** 2)).alias("buffer"),
             (pl.col("w_desired") - pl.col("x_prev")).alias("delta"))
@@ -83,8 +110,8 @@ def seed_style_loop(data: pl.DataFrame, prices: pl.DataFrame, *, lam: float, gam
             .when(pl.col("delta").abs() <= pl.col("buffer")).then(0.0)
             .otherwise(pl.col("delta").sign() * (pl.col("delta").abs() - pl.col("buffer")))
             .alias("trade"))
-        df = df.with_columns((pl.col("x_prev") + pl.col("trade")).clip(-max_pos, max_pos)
-                             .alias("x_cap"))
+        df = df.with_columns((pl.col("x_prev") + pl.col("trade")).alias("x_new_pre"))
+        df = df.with_columns(pl.col("x_new_pre").clip(-max_pos, max_pos).alias("x_cap"))
         gross = df.select(pl.col("x_cap").abs().sum()).item()
         g = gross_cap / gross if gross > gross_cap else 1.0
         df = df.with_columns((pl.col("x_cap") * g).alias("x_new"))
@@ -92,17 +119,38 @@ def seed_style_loop(data: pl.DataFrame, prices: pl.DataFrame, *, lam: float, gam
         turn = df.select(pl.col("trade_final").abs().sum()).item()
         if turn > tcap:
             s = tcap / turn
-            df = df.with_columns((pl.col("trade_final") * s).alias("trade_final"))
-            df = df.with_columns((pl.col("x_prev") + pl.col("trade_final")).alias("x_new"))
-        nav -= turn * nav * cost
-        p0 = prices.filter(pl.col("ts") == today).select("symbol", pl.col("close").alias("p0"))
-        p1 = prices.filter(pl.col("ts") == tomorrow).select("symbol",
-                                                             pl.col("close").alias("p1"))
-        pnl = (df.join(p0, on="symbol").join(p1, on="symbol")
-               .select((pl.col("x_new") * nav / pl.col("p0") * (pl.col("p1") - pl.col("p0")))
-                       .sum()).item())
-        nav += pnl
+            df = df.with_columns((pl.col("trade_final") * s).alias("trade_final"),
+                                 (pl.col("x_prev") + pl.col("trade_final") * s).alias("x_new"))
+        df = df.with_columns((pl.col("x_new") * nav).alias("dollar_pos"),
+                             (pl.col("x_new") * nav / pl.col("close")).alias("coin_qty"))
         positions = dict(zip(df["symbol"], df["x_new"], strict=True))
+        book = df.select("symbol", "x_prev", "w_desired", "buffer", "delta", "trade", "x_new",
+                         "trade_final", "dollar_pos", "coin_qty", "vol_fcst")
+        # --- Backtester.run body
+        turnover_pct = book.select(pl.col("trade_final").abs().sum()).item()
+        nav -= turnover_pct * nav * cost
+        p0 = prices.filter(pl.col("ts") == today).select("symbol", "close").rename(
+            {"close": "p0"})
+        p1 = prices.filter(pl.col("ts") == tomorrow).select("symbol", "close").rename(
+            {"close": "p1"})
+        pnl_df = (book.join(p0, on="symbol").join(p1, on="symbol")
+                  .with_columns((pl.col("coin_qty") * (pl.col("p1") - pl.col("p0")))
+                                .alias("pnl")))
+        total_pnl = pnl_df.select(pl.col("pnl").sum()).item()
+        nav += total_pnl
+        gross_exp = book.select(pl.col("x_new").abs().sum()).item()
+        net_exp = book.select(pl.col("x_new").sum()).item()
+        daily_var = book.select((pl.col("x_new") ** 2 * pl.col("vol_fcst") ** 2).sum()).item()
+        daily_vol = math.sqrt(daily_var)
+        metrics.append({"date": today, "nav": nav, "daily_return": (nav - prev_nav) / prev_nav,
+                        "pnl": total_pnl, "turnover_pct": turnover_pct,
+                        "turnover_$": turnover_pct * prev_nav, "gross_exposure": gross_exp,
+                        "net_exposure": net_exp, "vol_forecast_d": daily_vol,
+                        "vol_forecast_a": daily_vol * math.sqrt(365)})
+        for row in book.select("symbol", "x_new", "dollar_pos", "coin_qty").iter_rows(
+                named=True):
+            holdings.append({"date": today, "symbol": row["symbol"], "weight": row["x_new"],
+                             "dollar": row["dollar_pos"], "coin_qty": row["coin_qty"]})
     return nav
 
 
@@ -128,7 +176,7 @@ def main() -> None:
              .join(panel.select("ts", "symbol", "close"), on=["ts", "symbol"])
              .with_columns(pl.lit(5e-4).alias("spread"))
              .rename({"target": "target_position"}).sort("ts", "symbol"))
-    prices = panel.select("ts", "symbol", "close")
+    prices = panel.join(stage.select("ts", "symbol"), on=["ts", "symbol"], how="semi")
     print(f"panel 300 x 1,500: {panel.height:,} rows; universe rows {stage.height:,}")
 
     t_seed, _ = timed(lambda: seed_style_loop(stage, prices, lam=2.0, gamma=10.0,

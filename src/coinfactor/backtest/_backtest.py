@@ -144,6 +144,55 @@ def backtest(
     first_decision = int(np.argmax(decision_rows)) + lag
 
     cost_rate = fee_bps / 1e4 + _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s)
+    return backtest_arrays(
+        ts_axis, symbols, target, close, funding, cost_rate, first_decision=first_decision,
+        freq=bar_freq, fee_bps=fee_bps, half_spread=half_spread, lag=lag,
+        initial_nav=initial_nav, forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
+
+
+def backtest_arrays(
+    ts_axis: pl.Series,
+    symbols: tuple[str, ...],
+    target: np.ndarray,
+    close: np.ndarray,
+    funding: np.ndarray,
+    cost_rate: np.ndarray,
+    *,
+    first_decision: int,
+    freq: str,
+    fee_bps: float,
+    half_spread: float | pl.DataFrame | None,
+    lag: int,
+    initial_nav: float,
+    forecast_vol: pl.DataFrame | None,
+    vol_window: int | None,
+    gap: GapPolicy,
+) -> BacktestResult:
+    """Backtest on aligned wide arrays (the kernel of :func:`backtest`, after validation).
+
+    Parameters
+    ----------
+    ts_axis : pl.Series
+        The panel's bar times (``time_axis(panel)``), length ``n_bars``.
+    symbols : tuple of str
+        Column labels, length ``n_symbols``.
+    target : ndarray of shape (n_bars, n_symbols)
+        Target weights at each close, already lagged; 0 where flat, no NaN.
+    close, funding : ndarray of shape (n_bars, n_symbols)
+        Close prices (NaN: no unfilled bar) and funding rates (NaN read as 0).
+    cost_rate : ndarray of shape (n_bars, n_symbols)
+        Fee plus half-spread per unit traded (NaN: unknown; an error where a trade happens).
+    first_decision : int
+        Axis row of the first decision, plus ``lag``: the first reported bar.
+    freq, fee_bps, half_spread, lag, initial_nav, forecast_vol, vol_window, gap
+        As in :func:`backtest` (``fee_bps`` and ``half_spread`` are only recorded).
+
+    Returns
+    -------
+    BacktestResult
+    """
+    n_t = len(ts_axis)
+    bar_freq = freq
     acc = run_accounts(target, close, funding, np.nan_to_num(cost_rate, nan=0.0), gap=gap)
     traded = acc.trades != 0.0
     if np.isnan(cost_rate[traded]).any():

@@ -25,14 +25,49 @@ def cell_index(
     """
     axis_int = ts_axis.cast(pl.Int64).to_numpy()
     t_int = frame.get_column("ts").cast(pl.Int64).to_numpy()
-    i = np.searchsorted(axis_int, t_int)
-    i_c = np.minimum(i, max(axis_int.size - 1, 0))
-    ok_t = (i < axis_int.size) & (axis_int[i_c] == t_int) if axis_int.size else np.zeros(
-        t_int.size, dtype=bool)
-    j = frame.get_column("symbol").replace_strict(
-        list(symbols), list(range(len(symbols))), default=-1, return_dtype=pl.Int64).to_numpy()
+    i = _time_index(axis_int, t_int)
+    i_c = np.clip(i, 0, max(axis_int.size - 1, 0))
+    ok_t = (i >= 0) & (i < axis_int.size) & (axis_int[i_c] == t_int) if axis_int.size else (
+        np.zeros(t_int.size, dtype=bool))
+    j = symbol_index(frame.get_column("symbol"), symbols)
     ok = ok_t & (j >= 0)
     return np.where(ok, i, -1), j, ok
+
+
+def _time_index(axis_int: np.ndarray, t_int: np.ndarray) -> np.ndarray:
+    """Return the insertion index of each time on a sorted axis (arithmetic if regular)."""
+    if axis_int.size >= 2:
+        step = axis_int[1] - axis_int[0]
+        if step > 0 and bool((np.diff(axis_int) == step).all()):
+            # on a regular axis the position is (t - t0) / step; off-grid times are rejected
+            # by the caller's equality check, out-of-range ones by the bounds check
+            return (t_int - axis_int[0]) // step
+    return np.searchsorted(axis_int, t_int)
+
+
+def symbol_index(col: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
+    """Position of each value of a String column in ``symbols`` (unique), -1 if absent.
+
+    Runs of equal symbols (a frame sorted by symbol) are mapped once per run; otherwise an
+    ``Enum`` cast does the lookup, with ``replace_strict`` as the fallback for unknown values.
+    """
+    if col.len() == 0:
+        return np.empty(0, dtype=np.int64)
+    lookup = {s: n for n, s in enumerate(symbols)}
+    if col.null_count() == 0 and col.is_sorted():
+        runs = col.rle()
+        values = runs.struct.field("value").to_list()
+        codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64,
+                            count=len(values))
+        return np.repeat(codes, runs.struct.field("len").to_numpy())
+    if len(lookup) == len(symbols):
+        try:
+            return (col.cast(pl.Enum(list(symbols))).to_physical().cast(pl.Int64)
+                    .fill_null(-1).to_numpy())
+        except pl.exceptions.PolarsError:  # a value not in symbols
+            pass
+    return col.replace_strict(list(symbols), list(range(len(symbols))), default=-1,
+                              return_dtype=pl.Int64).to_numpy()
 
 
 def scatter(n_t: int, n_s: int, i: np.ndarray, j: np.ndarray, ok: np.ndarray,

@@ -63,8 +63,31 @@ def funding_carry(
     w = max(1, math.ceil(bars_per_day(f))) if window is None else k.check_window(window)
     need = k.min_count(w, min_periods)
     lay = k.layout(panel, f)
+    return k.to_long(panel, funding_carry_wide(panel, lay, f, w, need), lay, "funding_carry")
+
+
+def funding_carry_wide(
+    panel: pl.DataFrame, lay: k.Layout, freq: str, window: int, min_periods: int
+) -> np.ndarray:
+    """:func:`funding_carry` on the layout's grid (NaN missing; non-finite means missing).
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel with ``funding_rate``.
+    lay : Layout
+        The panel's grid (``_kernels.layout``).
+    freq : str
+        Bar frequency.
+    window, min_periods : int
+        Resolved window and required count.
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        Annualised carry of a long.
+    """
     rate = k.wide(panel, "funding_rate", lay)
-    mean = k.rolling_mean(rate.values, w, need)
-    values = -mean * k.annualisation(f)
-    values = np.where(values == 0.0, 0.0, values)  # no negative zero
-    return k.to_long(panel, values, lay, "funding_carry")
+    mean = k.rolling_mean(rate.values, window, min_periods)
+    values = -mean * k.annualisation(freq)
+    return np.where(values == 0.0, 0.0, values)  # no negative zero

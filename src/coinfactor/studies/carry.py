@@ -31,12 +31,14 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from coinfactor import signals, universe, xs
-from coinfactor.backtest import backtest
+from coinfactor import signals
+from coinfactor.backtest import BacktestResult, backtest
+from coinfactor.backtest._backtest import _check_settings as check_backtest_settings
+from coinfactor.backtest._backtest import backtest_arrays
+from coinfactor.backtest._engine import ffill_rows, shift_rows
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.data import infer_freq
-from coinfactor.data._schema import FILLED_COLUMN
 from coinfactor.portfolio import (
     BufferedAllocator,
     bucket_alpha,
@@ -45,9 +47,13 @@ from coinfactor.portfolio import (
     sigmoid_target,
     vol_target_scale,
 )
-from coinfactor.portfolio._grid import cell_index, long_cells, scatter
-from coinfactor.risk import bar_returns, ema_blend_variance, regular_axis
+from coinfactor.portfolio._grid import long_cells, scatter
+from coinfactor.risk import bar_returns, ema_blend_variance
+from coinfactor.signals import _kernels as k
+from coinfactor.signals._carry import funding_carry_wide
 from coinfactor.studies._base import StudyResult, summarize_panel
+from coinfactor.universe._trailing import check_min_decile, decile_wide
+from coinfactor.xs._rows import row_buckets, row_winsorize, row_zscore
 
 SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
 """Half-spread estimate for costs and the buffer. On daily bars the range-based estimators
@@ -164,22 +170,71 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         ``ts, symbol, funding_carry, score, decile, alpha, target`` for universe members with
         a carry value, sorted by (symbol, ts).
     """
-    members = universe.volume_decile(panel, window=config.universe_window,
-                                     min_decile=config.min_decile, freq=freq)
-    carry = signals.funding_carry(panel, window=config.carry_window, freq=freq)
-    # both come back with exactly the panel's rows in the panel's order: no join needed
-    frame = (members.with_columns(carry.get_column("funding_carry"))
-             .filter(pl.col("in_universe") & pl.col("funding_carry").is_not_null())
-             .drop("in_universe"))
-    score = xs.zscore(xs.winsorize(pl.col("funding_carry"), lower=config.winsor_lower,
-                                   upper=config.winsor_upper))
-    frame = frame.with_columns(score.alias("score"))
-    frame = frame.with_columns(xs.buckets(pl.col("score"), config.n_buckets).alias("decile"))
-    alpha = bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity)
-    frame = frame.with_columns(alpha.alias("alpha"))
-    target = sigmoid_target("alpha", k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
-                            y_min=config.y_min, y_max=config.y_max)
-    return frame.with_columns(target.alias("target")).sort("symbol", "ts")
+    f = freq if freq is not None else infer_freq(panel)
+    return _signal_long(config, _signal_arrays(config, panel, k.layout(panel, f), f))
+
+
+@dataclass(frozen=True)
+class _Signal:
+    """The signal stage on the panel's grid (``(n_bars, n_symbols)`` arrays)."""
+
+    lay: k.Layout
+    member: np.ndarray  # universe member with a carry value
+    carry: np.ndarray
+    score: np.ndarray
+    decile: np.ndarray  # int, 0 outside ``member``
+    alpha_of: np.ndarray  # alpha of decile d at index d (NaN at 0)
+    target_of: np.ndarray  # sigmoid target of decile d at index d (NaN at 0)
+
+    @property
+    def target(self) -> np.ndarray:
+        """Sigmoid target position, NaN outside the members."""
+        return self.target_of[self.decile]
+
+
+def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str) -> _Signal:
+    """Signal stage on wide arrays: the steps of :func:`signal_frame` with no long frame.
+
+    Same semantics as ``universe.volume_decile`` -> ``signals.funding_carry`` ->
+    ``xs.winsorize/zscore/buckets`` over the members at each ts (the xs kernels of
+    :mod:`coinfactor.xs._rows`); alpha and target are the polars maps evaluated once per
+    decile, so they are bit-identical to applying them row by row.
+    """
+    check_min_decile(config.min_decile)
+    k.check_window(config.universe_window)
+    decile_volume = decile_wide(panel, lay, config.universe_window, None)
+    window = k.check_window(config.carry_window)
+    carry = funding_carry_wide(panel, lay, freq, window, k.min_count(window, None))
+    member = (decile_volume >= config.min_decile) & np.isfinite(carry)
+    x = np.where(member, carry, np.nan)
+    score = row_zscore(row_winsorize(x, lower=config.winsor_lower, upper=config.winsor_upper))
+    decile = row_buckets(score, config.n_buckets)
+    table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
+                                              dtype=pl.Int32)})
+    table = table.with_columns(
+        bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity).alias("alpha"))
+    table = table.with_columns(sigmoid_target(
+        "alpha", k=config.sigmoid_k, x_offset=config.sigmoid_x_offset, y_min=config.y_min,
+        y_max=config.y_max).alias("target"))
+    alpha_of = np.concatenate([[np.nan], table.get_column("alpha").to_numpy()])
+    target_of = np.concatenate([[np.nan], table.get_column("target").to_numpy()])
+    return _Signal(lay, member, carry, score, decile, alpha_of, target_of)
+
+
+def _signal_long(config: Config, sig: _Signal) -> pl.DataFrame:
+    """Return the members' cells as ``ts, symbol, funding_carry, score, decile, alpha, target``."""
+    jj, ii = np.nonzero(sig.member.T)  # symbol-major: sorted by (symbol, ts)
+    decile = sig.decile[ii, jj]
+    return pl.DataFrame({
+        "ts": sig.lay.axis.gather(pl.Series(ii, dtype=pl.UInt32)),
+        "symbol": pl.Series("symbol", sig.lay.symbols, dtype=pl.String).gather(
+            pl.Series(jj, dtype=pl.UInt32)),
+        "funding_carry": pl.Series(sig.carry[ii, jj], dtype=pl.Float64),
+        "score": pl.Series(sig.score[ii, jj], dtype=pl.Float64),
+        "decile": pl.Series(decile, dtype=pl.Int32),
+        "alpha": pl.Series(sig.alpha_of[decile], dtype=pl.Float64),
+        "target": pl.Series(sig.target_of[decile], dtype=pl.Float64),
+    })
 
 
 def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
@@ -195,6 +250,39 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
         est = fn(panel, window=config.spread_window, freq=freq)
         col = pl.col(config.spread_model) / 2.0  # full spread -> half-spread
     return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
+
+
+def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: np.ndarray,
+                   close: np.ndarray, panel: pl.DataFrame, lay: k.Layout,
+                   forecast: pl.DataFrame, freq: str) -> BacktestResult:
+    """``backtest(panel, weights)`` of the book without going back through long frames.
+
+    The same steps as :func:`coinfactor.backtest.backtest` on the weights frame
+    ``long_cells(keep, ..., pos)`` (constant half-spread): bars of the panel as rows, the
+    weighted symbols as columns, weights rows define the book and other rows carry it.
+    """
+    half_spread = config.half_spread_bps / 1e4
+    check_backtest_settings(fee_bps=config.fee_bps, lag=config.lag, initial_nav=1.0,
+                            half_spread=half_spread)
+    wcols = np.flatnonzero(keep.any(axis=0))
+    rows = np.flatnonzero(bar_rows)
+    sub = np.ix_(rows, wcols)
+    kept = keep[sub]
+    raw = np.where(kept, pos[sub], np.nan)
+    decision_rows = kept.any(axis=1)
+    raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
+    target = shift_rows(np.nan_to_num(ffill_rows(raw), nan=0.0), config.lag)
+    pi, pj = lay.rows, lay.cols
+    pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
+    funding = scatter(*lay.shape, pi, pj, pok,
+                      panel.get_column("funding_rate").fill_null(np.nan).to_numpy())[sub]
+    cost_rate = config.fee_bps / 1e4 + np.full(target.shape, half_spread)
+    symbols = tuple(lay.symbols[c] for c in wcols)
+    return backtest_arrays(
+        lay.axis.filter(pl.Series(bar_rows)), symbols, target, close[sub], funding, cost_rate,
+        first_decision=int(np.argmax(decision_rows)) + config.lag, freq=freq,
+        fee_bps=config.fee_bps, half_spread=half_spread, lag=config.lag, initial_nav=1.0,
+        forecast_vol=forecast, vol_window=None, gap="mark")
 
 
 def run(
@@ -225,21 +313,20 @@ def run(
                         column="funding_rate", fix="load a perp dataset or attach funding")
     freq = infer_freq(panel)
     ppy = periods_per_year(freq)
-    sig = signal_frame(config, panel, freq=freq)
-    axis = regular_axis(panel, freq)
-    symbols = tuple(sorted(panel.get_column("symbol").unique().to_list()))
-    n_t, n_s = len(axis), len(symbols)
-    pi, pj, pok = cell_index(panel, axis, symbols)
-    if FILLED_COLUMN in panel.columns:  # a filled bar is never a price
-        pok &= ~panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy()
+    lay = k.layout(panel, freq)  # one grid for every step (raises on off-grid bars)
+    signal = _signal_arrays(config, panel, lay, freq)
+    sig = _signal_long(config, signal)
+    axis, symbols = lay.axis, lay.symbols
+    n_t, n_s = lay.shape
+    pi, pj = lay.rows, lay.cols
+    pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
     close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
                              min_periods=config.vol_min_periods)
     vol = np.where(np.isnan(close), np.nan, np.sqrt(var))  # per bar
-    si, sj, sok = cell_index(sig, axis, symbols)
-    target = scatter(n_t, n_s, si, sj, sok, sig.get_column("target").to_numpy())
+    target = signal.target
     raw = inverse_vol_weights(target, vol)
     method = "diagonal" if config.seed_parity else config.covariance
     book_vol = portfolio_vol(raw, vol, rets, method=method, window=config.corr_window)
@@ -268,12 +355,12 @@ def run(
     if weights.height == 0:
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
-    bt_spread: float | pl.DataFrame = (config.half_spread_bps / 1e4
-                                       if config.spread_model == "constant" else hs_frame)
-    result = backtest(
-        panel, weights, fee_bps=config.fee_bps, half_spread=bt_spread, lag=config.lag,
-        forecast_vol=pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)}),
-        freq=freq)
+    forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
+    if config.spread_model == "constant":
+        result = _backtest_book(config, pos, keep, bar_rows, close, panel, lay, forecast, freq)
+    else:
+        result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
+                          lag=config.lag, forecast_vol=forecast, freq=freq)
 
     metrics: dict[str, Any] = dict(result.metrics)
     nav = result.nav

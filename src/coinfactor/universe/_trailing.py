@@ -9,14 +9,15 @@ bar does not count) and a defined trailing statistic.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._schema import FILLED_COLUMN
 from coinfactor.signals import _kernels as k
-from coinfactor.signals._liquidity import avg_notional
-from coinfactor.xs import buckets
+from coinfactor.signals._liquidity import avg_notional, notional_expr
+from coinfactor.xs._rows import row_buckets
 
 _STAT = "__trailing_notional__"
 
@@ -35,6 +36,43 @@ def _trailing(
     return stat.with_columns(
         pl.when(trading).then(pl.col("avg_notional")).otherwise(None).alias(_STAT)
     ).drop("avg_notional")
+
+
+def check_min_decile(min_decile: int) -> int:
+    """Validate ``min_decile`` of :func:`volume_decile` (a whole number in ``1..10``)."""
+    if isinstance(min_decile, bool) or not isinstance(min_decile, int) or not (
+        1 <= min_decile <= 10
+    ):
+        raise ConfigError(f"volume_decile: expected min_decile in 1..10, got {min_decile!r}")
+    return min_decile
+
+
+def trailing_notional_wide(
+    panel: pl.DataFrame, lay: k.Layout, window: int, min_periods: int | None
+) -> np.ndarray:
+    """Trailing mean notional on the layout's grid, NaN where the coin has no bar at ts.
+
+    The wide form of the universes' candidate statistic: defined at a panel row that is not a
+    filled bar and has a defined, finite trailing mean (as ``avg_notional``).
+    """
+    need = k.min_count(window, min_periods)
+    notional = k.wide(panel, notional_expr(panel), lay)
+    values = k.rolling_mean(notional.values, window, need)
+    trading = np.zeros(lay.shape, dtype=bool)
+    rows, cols = (lay.rows, lay.cols) if lay.filled is None else (
+        lay.rows[~lay.filled], lay.cols[~lay.filled])
+    trading[rows, cols] = True
+    return np.where(trading & np.isfinite(values), values, np.nan)
+
+
+def decile_wide(
+    panel: pl.DataFrame, lay: k.Layout, window: int, min_periods: int | None
+) -> np.ndarray:
+    """Return the volume decile ``1..10`` of every grid cell (0: not a candidate).
+
+    See :func:`volume_decile`.
+    """
+    return row_buckets(trailing_notional_wide(panel, lay, window, min_periods), 10)
 
 
 def volume_decile(
@@ -75,16 +113,13 @@ def volume_decile(
     pl.DataFrame
         ``ts, symbol, in_universe``, one row per panel row.
     """
-    if isinstance(min_decile, bool) or not isinstance(min_decile, int) or not (
-        1 <= min_decile <= 10
-    ):
-        raise ConfigError(f"volume_decile: expected min_decile in 1..10, got {min_decile!r}")
+    check_min_decile(min_decile)
     k.check_window(window)
-    trailing = _trailing(panel, window, min_periods, freq)
-    decile = buckets(pl.col(_STAT), 10)
-    return trailing.select(
-        "ts", "symbol", (decile >= min_decile).fill_null(False).alias("in_universe")
-    )
+    k.min_count(window, min_periods)
+    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    decile = decile_wide(panel, lay, window, min_periods)
+    member = decile[lay.rows, lay.cols] >= min_decile if panel.height else np.empty(0, bool)
+    return panel.select("ts", "symbol", pl.Series("in_universe", member, dtype=pl.Boolean))
 
 
 def top_n(
