@@ -40,7 +40,7 @@ ExitRule = Literal["close", "decay"]
 
 def _seq_sum(values: np.ndarray) -> float:
     """Left-to-right sum: adding zeros anywhere leaves it unchanged bit for bit."""
-    return float(np.cumsum(values)[-1]) if values.size else 0.0
+    return float(np.add.accumulate(values)[-1]) if values.size else 0.0
 
 
 @dataclass(frozen=True)
@@ -226,36 +226,46 @@ class BufferedAllocator:
         x = np.zeros(cols.size)
         cap, gcap, tcap = self.max_weight, self.gross_cap, self.turnover_cap
         step = max(1, n_t // 20)
+        has_enter = enter.any(axis=1) if enter is not None else np.zeros(n_t, dtype=bool)
+        has_leave = leave.any(axis=1)
+        n_c = cols.size
+        delta, trade, x_cap, work = (np.empty(n_c) for _ in range(4))
+        add, sub, mul, absolute = np.add, np.subtract, np.multiply, np.absolute
         for t in range(n_t):
-            delta = d0[t] - x * live_f[t]
-            excess = np.abs(delta) - buf_a[t]
-            trade = np.where(excess > 0.0, np.copysign(excess, delta), 0.0)
-            if enter is not None:
-                trade = np.where(enter[t], delta, trade)
-            trade = np.where(leave[t], -unwind * x, trade)
-            x_cap = np.minimum(np.maximum(x + trade, -cap), cap)
+            # the same floating-point operations as the straightforward vector code, into
+            # preallocated buffers; rows without entries or exits skip those selections
+            sub(d0[t], mul(x, live_f[t], out=work), out=delta)
+            excess = sub(absolute(delta, out=work), buf_a[t], out=work)
+            np.copyto(trade, np.where(excess > 0.0, np.copysign(excess, delta), 0.0))
+            if has_enter[t]:
+                np.copyto(trade, delta, where=enter[t])  # type: ignore[index]
+            if has_leave[t]:
+                np.copyto(trade, -unwind * x, where=leave[t])
+            np.minimum(np.maximum(add(x, trade, out=x_cap), -cap, out=x_cap), cap, out=x_cap)
             all_can = bool(every_can[t])
             if all_can:
                 room = gcap
-                live_gross = _seq_sum(np.abs(x_cap))
+                live_gross = _seq_sum(absolute(x_cap, out=work))
             else:  # frozen names keep their position and use up gross room
                 can = can_all[t]
-                x_cap = np.where(can, x_cap, x)
+                np.copyto(x_cap, x, where=~can)
                 room = max(gcap - _seq_sum(np.abs(np.where(can, 0.0, x))), 0.0)
                 live_gross = _seq_sum(np.abs(np.where(can, x_cap, 0.0)))
             if live_gross > room:
                 g = room / live_gross
                 g_scale[t] = g
-                x_cap = x_cap * g if all_can else np.where(can_all[t], x_cap * g, x_cap)
-            traded = x_cap - x
+                if all_can:
+                    x_cap *= g
+                else:
+                    np.copyto(x_cap, x_cap * g, where=can_all[t])
+            traded = sub(x_cap, x, out=x_cap)
             if tcap is not None:
-                turnover = _seq_sum(np.abs(traded))
+                turnover = _seq_sum(absolute(traded, out=work))
                 if turnover > tcap:
                     s = tcap / turnover
                     t_scale[t] = s
-                    traded = traded * s
-            x = x + traded
-            pos_a[t] = x
+                    traded *= s
+            x = add(x, traded, out=pos_a[t])
             if progress is not None and (t % step == 0 or t == n_t - 1):
                 progress((t + 1) / n_t)
         pos = np.zeros((n_t, n_s))

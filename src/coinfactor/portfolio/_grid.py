@@ -73,9 +73,12 @@ def symbol_index(col: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
 def scatter(n_t: int, n_s: int, i: np.ndarray, j: np.ndarray, ok: np.ndarray,
             values: np.ndarray) -> np.ndarray:
     """Dense ``(n_t, n_s)`` array with ``values`` at ``(i, j)`` where ``ok``, NaN elsewhere."""
-    out = np.full((n_t, n_s), np.nan)
-    out[i[ok], j[ok]] = values[ok]
-    return out
+    out = np.full(n_t * n_s, np.nan)
+    if ok.all():  # flat indices: one gather-free scatter instead of 2-d fancy indexing
+        out[i * n_s + j] = values
+    else:
+        out[i[ok] * n_s + j[ok]] = values[ok]
+    return out.reshape(n_t, n_s)
 
 
 def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],

@@ -6,10 +6,12 @@ through bar t.
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from coinfactor.core.errors import ConfigError
 
@@ -89,31 +91,76 @@ def portfolio_vol(
     ``wᵀ D C D w = (1/K) Σ_s ((w ∘ σ) · e_s)²`` over the K = ``window`` bars ending at t, with
     missing standardised returns read as 0, computed for all t at once on a sliding window.
     """
-    w = np.nan_to_num(weights, nan=0.0)
-    sig = np.nan_to_num(vol, nan=0.0)
-    ws = w * sig
-    diag = np.sqrt(np.einsum("ij,ij->i", ws, ws))
-    if method == "diagonal":
-        return diag
-    if method != "correlation":
+    if method not in ("diagonal", "correlation"):
         raise ConfigError(f"portfolio_vol: method must be 'diagonal' or 'correlation', "
                           f"got {method!r}")
-    if returns is None:
+    if method == "correlation" and returns is None:
         raise ConfigError("portfolio_vol: method='correlation' needs returns")
-    if window < 2:
+    if method == "correlation" and window < 2:
         raise ConfigError(f"portfolio_vol: window must be >= 2 bars, got {window}")
+    inputs = vol_inputs(vol, returns if method == "correlation" else None, window)
+    return portfolio_vol_from(weights, inputs, method=method, window=window)
+
+
+@dataclass(frozen=True)
+class VolInputs:
+    """What :func:`portfolio_vol` derives from the vols and returns alone (reusable).
+
+    Attributes
+    ----------
+    sig : ndarray of shape (n_bars, n_symbols)
+        Vol forecasts, NaN read as 0.
+    e : ndarray of shape (n_bars, n_symbols) or None
+        Standardised returns, missing read as 0 (``None`` without returns).
+    seen : ndarray of shape (n_bars,) or None
+        Bars with an observed standardised return in the window ending at t.
+    """
+
+    sig: np.ndarray
+    e: np.ndarray | None
+    seen: np.ndarray | None
+
+
+def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int) -> VolInputs:
+    """Precompute the weight-free parts of :func:`portfolio_vol` (shared by several books)."""
+    sig = np.nan_to_num(vol, nan=0.0)
+    if returns is None:
+        return VolInputs(sig, None, None)
     e = standardized_returns(returns, vol)
     observed = ~np.isnan(e)
     e = np.where(observed, e, 0.0)
     n_t = e.shape[0]
-    active = np.flatnonzero((ws != 0.0).any(axis=0))  # names never held add nothing
-    var = _window_quadratic(e[:, active], ws[:, active], window)
-    count = np.minimum(np.arange(1, n_t + 1), window)
-    out = np.sqrt(var / count)
     # a window with fewer than 2 observed bars carries no correlation information
     any_obs = observed.any(axis=1).astype(np.int64)
     seen = np.convolve(any_obs, np.ones(window, dtype=np.int64))[:n_t]
-    return np.where(seen >= 2, out, diag)
+    return VolInputs(sig, e, seen)
+
+
+def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
+                       method: CovarianceMethod = "correlation", window: int = 90
+                       ) -> np.ndarray:
+    """:func:`portfolio_vol` from precomputed :func:`vol_inputs` (same ``window``)."""
+    w = np.nan_to_num(weights, nan=0.0)
+    ws = w * inputs.sig
+    diag = np.sqrt(np.einsum("ij,ij->i", ws, ws))
+    if method == "diagonal":
+        return diag
+    if inputs.e is None or inputs.seen is None:
+        raise ConfigError("portfolio_vol: method='correlation' needs returns")
+    if window < 2:
+        raise ConfigError(f"portfolio_vol: window must be >= 2 bars, got {window}")
+    n_t = inputs.e.shape[0]
+    active = np.flatnonzero((ws != 0.0).any(axis=0))  # names never held add nothing
+    var = _window_quadratic(inputs.e[:, active], ws[:, active], window)
+    count = np.minimum(np.arange(1, n_t + 1), window)
+    out = np.sqrt(var / count)
+    return np.where(inputs.seen >= 2, out, diag)
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One controller for the process (building one scans the loaded libraries, ~5 ms)."""
+    return ThreadpoolController()
 
 
 def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 64
@@ -134,7 +181,7 @@ def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 6
     band = (r >= c) & (r <= c + window - 1)
     # The products are small (~150 x 64): BLAS threads only add contention (measured 70x
     # slower with 2 OpenBLAS threads on a busy 2-core machine), so use one.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         _blocks(pad, ws, out, band, window, block)
     return out
 

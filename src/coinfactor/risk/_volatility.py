@@ -97,14 +97,31 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
     """
     if span < 1:
         raise ConfigError(f"EMA span must be >= 1 bar, got {span}")
-    lam = 1.0 - 2.0 / (span + 1.0)
-    out = np.full_like(sq_returns, np.nan, dtype=np.float64)
-    state = np.full(sq_returns.shape[1], np.nan)
-    for t in range(sq_returns.shape[0]):
-        x = sq_returns[t]
-        ok = ~np.isnan(x)
-        new = np.where(np.isnan(state), x, lam * state + (1.0 - lam) * x)
-        state = np.where(ok, new, state)
+    return _ewma_columns(sq_returns, np.full(sq_returns.shape[1], 1.0 - 2.0 / (span + 1.0)))
+
+
+def _ewma_columns(sq_returns: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Run the recursion of :func:`ewma_variance` with one decay ``lam[j]`` per column.
+
+    One loop over bars; per bar: ``v = lam * v + (1 - lam) * x`` (``(1 - lam) * x`` is formed
+    for all bars at once, the same products), ``v = x`` at a column's first observation, state
+    kept where ``x`` is NaN. Bit-identical to the column-by-column recursion.
+    """
+    x = np.asarray(sq_returns, dtype=np.float64)
+    n_t, n_s = x.shape
+    out = np.full((n_t, n_s), np.nan)
+    if n_t == 0 or n_s == 0:
+        return out
+    ok = ~np.isnan(x)
+    first = ok & (np.cumsum(ok, axis=0) == 1)
+    scaled = (1.0 - lam) * x
+    state = np.full(n_s, np.nan)
+    tmp = np.empty(n_s)
+    for t in range(n_t):
+        np.multiply(lam, state, out=tmp)
+        tmp += scaled[t]
+        np.copyto(tmp, x[t], where=first[t])
+        np.copyto(state, tmp, where=ok[t])
         out[t] = state
     return out
 
@@ -138,7 +155,11 @@ def ema_blend_variance(
     """
     _check_spans(short_span, long_span, blend, min_periods)
     sq = returns * returns
-    var = blend * ewma_variance(sq, short_span) + (1.0 - blend) * ewma_variance(sq, long_span)
+    n_s = sq.shape[1]
+    lam = np.concatenate([np.full(n_s, 1.0 - 2.0 / (short_span + 1.0)),
+                          np.full(n_s, 1.0 - 2.0 / (long_span + 1.0))])
+    both = _ewma_columns(np.hstack([sq, sq]), lam)  # the two EMAs in one pass over bars
+    var = blend * both[:, :n_s] + (1.0 - blend) * both[:, n_s:]
     seen = np.cumsum(~np.isnan(returns), axis=0)
     return np.where(seen >= min_periods, var, np.nan)
 

@@ -87,7 +87,11 @@ def funding_carry_wide(
     ndarray of shape (n_bars, n_symbols)
         Annualised carry of a long.
     """
-    rate = k.wide(panel, "funding_rate", lay)
-    mean = k.rolling_mean(rate.values, window, min_periods)
+    return carry_from_rate(k.wide(panel, "funding_rate", lay).values, freq, window, min_periods)
+
+
+def carry_from_rate(rate: np.ndarray, freq: str, window: int, min_periods: int) -> np.ndarray:
+    """Annualised long carry from a wide ``(n_bars, n_symbols)`` funding-rate array."""
+    mean = k.rolling_mean(rate, window, min_periods)
     values = -mean * k.annualisation(freq)
     return np.where(values == 0.0, 0.0, values)  # no negative zero

@@ -43,17 +43,17 @@ from coinfactor.portfolio import (
     BufferedAllocator,
     bucket_alpha,
     inverse_vol_weights,
-    portfolio_vol,
     sigmoid_target,
     vol_target_scale,
 )
 from coinfactor.portfolio._grid import long_cells, scatter
+from coinfactor.portfolio._sizing import portfolio_vol_from, vol_inputs
 from coinfactor.risk import bar_returns, ema_blend_variance
 from coinfactor.signals import _kernels as k
-from coinfactor.signals._carry import funding_carry_wide
+from coinfactor.signals._carry import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.universe._trailing import check_min_decile, decile_wide
-from coinfactor.xs._rows import row_buckets, row_winsorize, row_zscore
+from coinfactor.xs._rows import row_winsorize_zscore_buckets
 
 SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
 """Half-spread estimate for costs and the buffer. On daily bars the range-based estimators
@@ -185,6 +185,7 @@ class _Signal:
     decile: np.ndarray  # int, 0 outside ``member``
     alpha_of: np.ndarray  # alpha of decile d at index d (NaN at 0)
     target_of: np.ndarray  # sigmoid target of decile d at index d (NaN at 0)
+    funding: np.ndarray  # funding rate per bar (NaN: none or a filled bar)
 
     @property
     def target(self) -> np.ndarray:
@@ -204,11 +205,12 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str
     k.check_window(config.universe_window)
     decile_volume = decile_wide(panel, lay, config.universe_window, None)
     window = k.check_window(config.carry_window)
-    carry = funding_carry_wide(panel, lay, freq, window, k.min_count(window, None))
+    funding = k.wide(panel, "funding_rate", lay).values  # filled bars masked
+    carry = carry_from_rate(funding, freq, window, k.min_count(window, None))
     member = (decile_volume >= config.min_decile) & np.isfinite(carry)
     x = np.where(member, carry, np.nan)
-    score = row_zscore(row_winsorize(x, lower=config.winsor_lower, upper=config.winsor_upper))
-    decile = row_buckets(score, config.n_buckets)
+    score, decile = row_winsorize_zscore_buckets(
+        x, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
     table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
                                               dtype=pl.Int32)})
     table = table.with_columns(
@@ -218,7 +220,7 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str
         y_max=config.y_max).alias("target"))
     alpha_of = np.concatenate([[np.nan], table.get_column("alpha").to_numpy()])
     target_of = np.concatenate([[np.nan], table.get_column("target").to_numpy()])
-    return _Signal(lay, member, carry, score, decile, alpha_of, target_of)
+    return _Signal(lay, member, carry, score, decile, alpha_of, target_of, funding)
 
 
 def _signal_long(config: Config, sig: _Signal) -> pl.DataFrame:
@@ -253,7 +255,7 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
 
 
 def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: np.ndarray,
-                   close: np.ndarray, panel: pl.DataFrame, lay: k.Layout,
+                   close: np.ndarray, funding: np.ndarray, lay: k.Layout,
                    forecast: pl.DataFrame, freq: str) -> BacktestResult:
     """``backtest(panel, weights)`` of the book without going back through long frames.
 
@@ -272,14 +274,11 @@ def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: 
     decision_rows = kept.any(axis=1)
     raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
     target = shift_rows(np.nan_to_num(ffill_rows(raw), nan=0.0), config.lag)
-    pi, pj = lay.rows, lay.cols
-    pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
-    funding = scatter(*lay.shape, pi, pj, pok,
-                      panel.get_column("funding_rate").fill_null(np.nan).to_numpy())[sub]
     cost_rate = config.fee_bps / 1e4 + np.full(target.shape, half_spread)
     symbols = tuple(lay.symbols[c] for c in wcols)
     return backtest_arrays(
-        lay.axis.filter(pl.Series(bar_rows)), symbols, target, close[sub], funding, cost_rate,
+        lay.axis.filter(pl.Series(bar_rows)), symbols, target, close[sub], funding[sub],
+        cost_rate,
         first_decision=int(np.argmax(decision_rows)) + config.lag, freq=freq,
         fee_bps=config.fee_bps, half_spread=half_spread, lag=config.lag, initial_nav=1.0,
         forecast_vol=forecast, vol_window=None, gap="mark")
@@ -321,6 +320,8 @@ def run(
     pi, pj = lay.rows, lay.cols
     pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
     close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
+    has_bar = np.zeros((n_t, n_s), dtype=bool)
+    has_bar[pi[pok], pj[pok]] = True
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
@@ -329,13 +330,17 @@ def run(
     target = signal.target
     raw = inverse_vol_weights(target, vol)
     method = "diagonal" if config.seed_parity else config.covariance
-    book_vol = portfolio_vol(raw, vol, rets, method=method, window=config.corr_window)
+    vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window)
+    book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     desired = raw * scale[:, None]
 
-    hs_frame = _half_spread(config, panel, freq)
-    # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
-    hs = scatter(n_t, n_s, pi, pj, pok, hs_frame.get_column("half_spread").to_numpy())
+    if config.spread_model == "constant":  # the constant at every unfilled bar
+        hs = np.where(has_bar, config.half_spread_bps / 1e4, np.nan)
+    else:
+        hs_frame = _half_spread(config, panel, freq)
+        # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
+        hs = scatter(n_t, n_s, pi, pj, pok, hs_frame.get_column("half_spread").to_numpy())
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol if config.seed_parity else vol * math.sqrt(ppy)
@@ -346,23 +351,25 @@ def run(
         exit=config.exit)
     pos, buffer, t_scale, g_scale = allocator.allocate(desired, vol_buffer, cost,
                                                         ~np.isnan(close), progress=progress)
-    fc_vol = portfolio_vol(pos, vol, rets, method=method, window=config.corr_window)
+    fc_vol = portfolio_vol_from(pos, vin, method=method, window=config.corr_window)
     prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
     bar_rows[pi[pi >= 0]] = True
     keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
-    weights = long_cells(keep, axis, symbols, {"weight": pos})
-    if weights.height == 0:
+    if not keep.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
     forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
     if config.spread_model == "constant":
-        result = _backtest_book(config, pos, keep, bar_rows, close, panel, lay, forecast, freq)
+        result = _backtest_book(config, pos, keep, bar_rows, close, signal.funding, lay,
+                                forecast, freq)
     else:
+        weights = long_cells(keep, axis, symbols, {"weight": pos})
         result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
                           lag=config.lag, forecast_vol=forecast, freq=freq)
 
     metrics: dict[str, Any] = dict(result.metrics)
+    members_per_bar = signal.member.sum(axis=1)
     nav = result.nav
     first = nav.get_column("ts")[0]
     traded_days = result.turnover.filter(pl.col("ts") > first).get_column("turnover")
@@ -379,7 +386,7 @@ def run(
         "gross_cap_bound_fraction": float((g_scale < 1).mean()),
         "mean_buffer": float(np.nanmean(np.where(np.isnan(desired), np.nan, buffer)))
         if np.isfinite(desired).any() else math.nan,
-        "mean_universe_size": float(sig.group_by("ts").len().get_column("len").to_numpy().mean())
+        "mean_universe_size": float(members_per_bar[members_per_bar > 0].mean())
         if sig.height else 0.0,
         "seed_parity": config.seed_parity,
     })

@@ -48,25 +48,69 @@ def row_buckets(x: np.ndarray, n: int) -> np.ndarray:
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
-    n_t, n_s = x.shape
-    out = np.zeros((n_t, n_s), dtype=np.int64)
     if x.size == 0:
-        return out
+        return np.zeros(x.shape, dtype=np.int64)
     order, s, m = _sorted_rows(x)
-    idx = np.arange(n_s)
-    new = np.ones((n_t, n_s), dtype=bool)
-    new[:, 1:] = s[:, 1:] != s[:, :-1]  # NaN never equals: each NaN its own run (ignored)
-    start = np.maximum.accumulate(np.where(new, idx, 0), axis=1)  # first index of the tie run
-    last = np.ones((n_t, n_s), dtype=bool)
-    last[:, :-1] = new[:, 1:]
-    end = np.minimum.accumulate(np.where(last, idx, n_s)[:, ::-1], axis=1)[:, ::-1]
-    two_r = start + end + 2  # min rank + max rank (1-based)
-    two_m = 2 * m[:, None]
-    with np.errstate(divide="ignore"):
-        b = (two_r * n + two_m - 1) // np.maximum(two_m, 1)
-    b[idx[None, :] >= m[:, None]] = 0
-    np.put_along_axis(out, order, b, axis=1)
+    return _buckets_sorted(order, s, m, n)
+
+
+def _buckets_sorted(order: np.ndarray, s: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
+    """:func:`row_buckets` from a row sort: ``s = x[order]`` ascending (NaN last), ``m`` valid.
+
+    ``order`` may be any permutation under which every row of ``s`` is non-decreasing over its
+    first ``m`` entries (the tie runs are found on ``s`` itself).
+    """
+    n_t, n_s = s.shape
+    flat = s.ravel()
+    # a new tie run starts at every row start and wherever the value changes
+    new = np.empty(flat.size, dtype=bool)
+    new[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=new[1:])  # NaN never equals: own runs (ignored)
+    new[::n_s] = True
+    starts = np.flatnonzero(new)
+    run = np.cumsum(new) - 1
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:] - 1
+    ends[-1] = flat.size - 1
+    row_start = np.repeat(np.arange(n_t) * n_s, n_s)
+    # 2 * average rank = min rank + max rank (1-based): an integer
+    two_r = (starts[run] - row_start) + (ends[run] - row_start) + 2
+    two_m = np.repeat(2 * m, n_s)
+    b = (two_r * n + two_m - 1) // np.maximum(two_m, 1)
+    b[np.tile(np.arange(n_s), n_t) >= np.repeat(m, n_s)] = 0
+    out = np.empty((n_t, n_s), dtype=np.int64)
+    np.put_along_axis(out, order, b.reshape(n_t, n_s), axis=1)
     return out
+
+
+def row_winsorize_zscore_buckets(
+    x: np.ndarray, n: int, *, lower: float = 0.05, upper: float = 0.95, ddof: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """``row_zscore(row_winsorize(x))`` and its :func:`row_buckets`, sorting each row once.
+
+    Clipping and an affine map with a positive scale are non-decreasing (also in floating
+    point), so the sort order of ``x`` orders the z-scores too; ties are found on the sorted
+    z-scores. The results equal the three separate calls exactly.
+
+    Returns
+    -------
+    score : ndarray of shape (n_bars, n_symbols)
+        Z-score of the winsorised values.
+    bucket : ndarray of int64, shape (n_bars, n_symbols)
+        Bucket ``1..n`` of the score (0 where missing).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
+    _check_levels(lower, upper)
+    if x.size == 0:
+        return np.array(x, dtype=np.float64, copy=True), np.zeros(x.shape, dtype=np.int64)
+    order, s, m = _sorted_rows(x)
+    lo = _row_quantile(s, m, lower)[:, None]
+    hi = _row_quantile(s, m, upper)[:, None]
+    xf = np.asarray(x, dtype=np.float64)
+    w = np.where(np.isnan(xf), np.nan, np.minimum(np.maximum(xf, lo), hi))
+    score = row_zscore(w, ddof=ddof)
+    return score, _buckets_sorted(order, np.take_along_axis(score, order, axis=1), m, n)
 
 
 def _row_quantile(s: np.ndarray, m: np.ndarray, q: float) -> np.ndarray:
@@ -84,6 +128,13 @@ def _row_quantile(s: np.ndarray, m: np.ndarray, q: float) -> np.ndarray:
     return np.where(has, value, np.nan)
 
 
+def _check_levels(lower: float, upper: float) -> None:
+    if not 0.0 <= lower <= upper <= 1.0:
+        raise ConfigError(
+            f"winsorize: expected 0 <= lower <= upper <= 1, got lower={lower}, upper={upper}"
+        )
+
+
 def row_winsorize(x: np.ndarray, *, lower: float = 0.05, upper: float = 0.95) -> np.ndarray:
     """Clip every row to its ``lower`` and ``upper`` linear quantiles (NaN stays NaN).
 
@@ -99,10 +150,7 @@ def row_winsorize(x: np.ndarray, *, lower: float = 0.05, upper: float = 0.95) ->
     ndarray of shape (n_bars, n_symbols)
         Clipped values.
     """
-    if not 0.0 <= lower <= upper <= 1.0:
-        raise ConfigError(
-            f"winsorize: expected 0 <= lower <= upper <= 1, got lower={lower}, upper={upper}"
-        )
+    _check_levels(lower, upper)
     if x.size == 0:
         return np.array(x, dtype=np.float64, copy=True)
     _, s, m = _sorted_rows(x)
