@@ -3,8 +3,9 @@
 Run:  PYTHONPATH=src python benchmarks/bench_carry.py
 
 Prints, in one run on the same synthetic 300 symbols x 1,500 days panel:
-  * the seed-style loop (per day: filter the day's rows, join yesterday's positions, buffer,
-    caps, turnover cap, then P&L from joined prices), as in seed 004's allocator + backtester;
+  * the seed-style loop: per day what seed 004's ``Backtester.run`` loop does (its
+    ``rebalance_day`` / ``allocate_day`` polars steps, the P&L joins, the metric selects and
+    the per-row holdings records; see ``seed_style_loop``);
   * coinfactor's allocation + backtest stage on the same inputs, and the ratio;
   * coinfactor's full carry pipeline (universe, carry, deciles, sigmoid, vol, sizing, allocator,
     backtest), and its ratio to the seed loop;

@@ -9,6 +9,9 @@ present and is defined only when at least ``min_periods`` of them are present
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,6 +57,26 @@ class Layout:
         return (self.axis.len(), len(self.symbols))
 
 
+_SHARED: ContextVar[tuple[pl.DataFrame, str, Layout] | None] = ContextVar(
+    "coinfactor_shared_layout", default=None)
+
+
+@contextmanager
+def shared_layout(panel: pl.DataFrame, freq: str) -> Iterator[Layout]:
+    """Compute ``layout(panel, freq)`` once and reuse it for this very frame inside the block.
+
+    For callers that compute several signals of one panel in a row (the layout is the same
+    for each; finding it is most of a short signal's time). Only the same frame object with
+    the same ``freq`` reuses it, and only inside the ``with`` block.
+    """
+    lay = layout(panel, freq)
+    token = _SHARED.set((panel, freq, lay))
+    try:
+        yield lay
+    finally:
+        _SHARED.reset(token)
+
+
 def layout(panel: pl.DataFrame, freq: str) -> Layout:
     """Place the panel's rows on the regular grid of its bar frequency.
 
@@ -62,6 +85,9 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     DataError
         If a bar time is not on the grid anchored at the first bar (mixed bar offsets).
     """
+    shared = _SHARED.get()
+    if shared is not None and shared[0] is panel and shared[1] == freq:
+        return shared[2]
     step = freq_to_timedelta(freq)
     if panel.height == 0:
         empty = np.empty(0, dtype=np.int64)

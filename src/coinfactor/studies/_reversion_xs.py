@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from coinfactor.data import to_wide
+from coinfactor.data import cell_index, to_wide
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 from coinfactor.studies._decision_times import BarGrid
 
@@ -106,8 +106,8 @@ def attach_forward_returns(
         )
     symbols = tuple(sorted(xs.get_column("symbol").unique().to_list()))
     ts = grid.ts
-    close = to_wide(panel, "close", ts=ts, symbols=symbols).values
-    funding = np.nan_to_num(to_wide(panel, "funding_rate", ts=ts, symbols=symbols).values)
+    close, funding = _wide_columns(panel, ("close", "funding_rate"), ts, symbols)
+    funding = np.nan_to_num(funding)
     bars = anchors.get_column("bar").to_numpy()
     a0, a1 = bars[:-1], bars[1:]
     # Real bars at every grid bar from a_k to a_{k+1}: count them with a cumulative sum.
@@ -130,3 +130,30 @@ def attach_forward_returns(
         }
     ).with_columns(pl.col("fwd_price_return", "fwd_funding").fill_nan(None))
     return xs.join(fwd, on=["decision", "symbol"], how="left", maintain_order="left")
+
+
+def _wide_columns(panel: pl.DataFrame, columns: Sequence[str], ts: pl.Series,
+                  symbols: Sequence[str]) -> list[np.ndarray]:
+    """``to_wide(panel, c, ts=ts, symbols=symbols).values`` for each column, one cell index.
+
+    Same values as separate ``to_wide`` calls (filled bars masked, null as NaN); the rows are
+    located on the grid once instead of once per column.
+    """
+    if any(c not in panel.columns for c in columns):
+        return [to_wide(panel, c, ts=ts, symbols=symbols).values for c in columns]
+    ts_axis = ts.cast(TS_DTYPE).alias("ts")
+    rows, cols, on_grid = cell_index(panel, ts_axis, symbols)
+    exprs = []
+    for c in columns:
+        value = pl.col(c).cast(pl.Float64)
+        if FILLED_COLUMN in panel.columns:
+            value = pl.when(pl.col(FILLED_COLUMN)).then(None).otherwise(value)
+        exprs.append(value.fill_null(np.nan).alias(c))
+    values = panel.select(exprs)
+    r, q = rows[on_grid], cols[on_grid]
+    out = []
+    for c in columns:
+        wide = np.full((len(ts_axis), len(symbols)), np.nan)
+        wide[r, q] = values.get_column(c).to_numpy()[on_grid]
+        out.append(wide)
+    return out

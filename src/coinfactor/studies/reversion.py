@@ -54,6 +54,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 from coinfactor.data import infer_freq, time_axis
 from coinfactor.data._schema import FILLED_COLUMN
+from coinfactor.signals import _kernels as k
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._decision_times import (
     BarGrid,
@@ -182,12 +183,15 @@ def _features(panel: pl.DataFrame, window: int, at: pl.Series, freq: str) -> pl.
     Each signal is computed on the whole panel (it only looks back), then kept at the anchor
     bars before the features are joined, so the joins are small.
     """
-    keep = pl.col("ts").is_in(at.implode())
     slim = _columns(panel, _SIGNAL_COLUMNS)
-    out = panel.select("ts", "symbol").filter(keep)
-    for name in FEATURES:
-        frame = signals.compute(name, slim, window=window, freq=freq).filter(keep)
-        out = out.join(frame.select("ts", "symbol", name), on=["ts", "symbol"], how="left")
+    keep = slim.select(pl.col("ts").is_in(at.implode())).to_series()
+    out = slim.select("ts", "symbol").filter(keep)
+    # every signal returns exactly the panel's rows in the panel's order (one shared grid),
+    # so the rows kept from each line up with ``out``: no join needed
+    with k.shared_layout(slim, freq):
+        for name in FEATURES:
+            frame = signals.compute(name, slim, window=window, freq=freq)
+            out = out.with_columns(frame.get_column(name).filter(keep))
     return out
 
 
