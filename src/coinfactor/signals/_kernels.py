@@ -198,6 +198,12 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         sums = xz.copy()
         for lag in range(1, min(window, x.shape[0])):
             sums[lag:] += xz[:-lag]
+        if window <= 32:  # a few small integer adds beat a 64-bit prefix sum (exact either way)
+            ok8 = ok.view(np.uint8)
+            c16 = ok8.astype(np.int16)
+            for lag in range(1, min(window, x.shape[0])):
+                c16[lag:] += ok8[:-lag]
+            return sums, c16.astype(np.int64)
         cc = np.cumsum(ok, axis=0, dtype=np.int64)  # integer prefix sums are exact
         counts = cc.copy()
         if window < x.shape[0]:

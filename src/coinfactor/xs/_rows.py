@@ -19,13 +19,11 @@ import numpy as np
 from coinfactor.core.errors import ConfigError
 
 
-def _sorted_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stable ascending sort of every row (NaN last), the sorted values and valid counts."""
-    x = np.asarray(x, dtype=np.float64) + 0.0  # -0.0 -> 0.0
-    order = np.argsort(x, axis=1, kind="stable")
-    s = np.take_along_axis(x, order, axis=1)
-    m = np.count_nonzero(~np.isnan(x), axis=1)
-    return order, s, m
+def _sorted_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row sorted ascending (NaN last, ``-0.0`` as ``0.0``) and its valid counts."""
+    s = np.sort(np.asarray(x, dtype=np.float64) + 0.0, axis=1)
+    m = np.count_nonzero(~np.isnan(s), axis=1)
+    return s, m
 
 
 def row_buckets(x: np.ndarray, n: int) -> np.ndarray:
@@ -46,40 +44,67 @@ def row_buckets(x: np.ndarray, n: int) -> np.ndarray:
     ndarray of int64, shape (n_bars, n_symbols)
         Bucket per cell, 0 for missing cells.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
+    _check_n(n)
+    x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return np.zeros(x.shape, dtype=np.int64)
-    order, s, m = _sorted_rows(x)
-    return _buckets_sorted(order, s, m, n)
+    s, m = _sorted_rows(x)
+    return _buckets_from_sorted(x, s, m, n)
 
 
-def _buckets_sorted(order: np.ndarray, s: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
-    """:func:`row_buckets` from a row sort: ``s = x[order]`` ascending (NaN last), ``m`` valid.
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
 
-    ``order`` may be any permutation under which every row of ``s`` is non-decreasing over its
-    first ``m`` entries (the tie runs are found on ``s`` itself).
-    """
+
+def _sorted_buckets(s: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
+    """Bucket of every position of the row-sorted values ``s`` (``m`` valid per row; else 0)."""
     n_t, n_s = s.shape
-    flat = s.ravel()
-    # a new tie run starts at every row start and wherever the value changes
-    new = np.empty(flat.size, dtype=bool)
-    new[0] = True
-    np.not_equal(flat[1:], flat[:-1], out=new[1:])  # NaN never equals: own runs (ignored)
-    new[::n_s] = True
-    starts = np.flatnonzero(new)
-    run = np.cumsum(new) - 1
+    new = np.empty((n_t, n_s), dtype=bool)  # a tie run starts here
+    new[:, 0] = True
+    np.not_equal(s[:, 1:], s[:, :-1], out=new[:, 1:])  # NaN never equals (ignored below)
+    flat = new.ravel()
+    starts = np.flatnonzero(flat)
     ends = np.empty_like(starts)
     ends[:-1] = starts[1:] - 1
     ends[-1] = flat.size - 1
-    row_start = np.repeat(np.arange(n_t) * n_s, n_s)
-    # 2 * average rank = min rank + max rank (1-based): an integer
-    two_r = (starts[run] - row_start) + (ends[run] - row_start) + 2
-    two_m = np.repeat(2 * m, n_s)
+    run = np.cumsum(flat) - 1
+    # 2 * average rank = min rank + max rank (1-based, within the row): an integer
+    two_r = ((starts + ends)[run].reshape(n_t, n_s)
+             - (2 * n_s) * np.arange(n_t, dtype=np.int64)[:, None] + 2)
+    two_m = 2 * m[:, None]
     b = (two_r * n + two_m - 1) // np.maximum(two_m, 1)
-    b[np.tile(np.arange(n_s), n_t) >= np.repeat(m, n_s)] = 0
-    out = np.empty((n_t, n_s), dtype=np.int64)
-    np.put_along_axis(out, order, b.reshape(n_t, n_s), axis=1)
+    b[np.arange(n_s)[None, :] >= m[:, None]] = 0
+    return b
+
+
+def _buckets_from_sorted(x: np.ndarray, s: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
+    """Buckets of ``x`` from its row-sorted values (no argsort, no scatter).
+
+    Buckets are non-decreasing in the value and equal within a tie run, so
+    ``bucket(v) >= k`` exactly when ``v`` is at least the first sorted value whose bucket is
+    ``>= k``: one threshold per bucket and row, ``n - 1`` comparisons per cell.
+
+    ``s`` may be any row-wise non-decreasing arrangement of the values of ``x`` (NaN last).
+    """
+    width = max(int(m.max()), 1)  # NaN-only columns at the end of ``s`` carry nothing
+    s = s[:, :width]
+    b = _sorted_buckets(s, m, n)
+    ok = ~np.isnan(x)
+    row_of = np.nonzero(ok)[0]  # the row of each valid cell, row-major
+    vals = x[ok]
+    bucket = np.ones(vals.size, dtype=np.int64)
+    rows = np.arange(s.shape[0])
+    for level in range(2, n + 1):
+        reach = b >= level
+        exists = np.asarray(reach.any(axis=1))
+        if not exists.any():
+            break
+        # NaN where no value reaches the level: the comparison is then False
+        thr = np.where(exists, s[rows, np.argmax(reach, axis=1)], np.nan)
+        bucket += vals >= thr[row_of]
+    out = np.zeros(x.shape, dtype=np.int64)
+    out[ok] = bucket
     return out
 
 
@@ -88,9 +113,10 @@ def row_winsorize_zscore_buckets(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``row_zscore(row_winsorize(x))`` and its :func:`row_buckets`, sorting each row once.
 
-    Clipping and an affine map with a positive scale are non-decreasing (also in floating
-    point), so the sort order of ``x`` orders the z-scores too; ties are found on the sorted
-    z-scores. The results equal the three separate calls exactly.
+    Clipping and the z-score's affine map (positive scale) are non-decreasing, also in
+    floating point, so applying them to the sorted values (with the row's own mean and std,
+    computed in the row's order) gives the sorted z-scores. The results equal the three
+    separate calls exactly.
 
     Returns
     -------
@@ -99,18 +125,21 @@ def row_winsorize_zscore_buckets(
     bucket : ndarray of int64, shape (n_bars, n_symbols)
         Bucket ``1..n`` of the score (0 where missing).
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
+    _check_n(n)
     _check_levels(lower, upper)
+    x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
-        return np.array(x, dtype=np.float64, copy=True), np.zeros(x.shape, dtype=np.int64)
-    order, s, m = _sorted_rows(x)
+        return np.array(x, copy=True), np.zeros(x.shape, dtype=np.int64)
+    s, m = _sorted_rows(x)
+    s = s[:, : max(int(m.max()), 1)]  # drop the NaN-only tail columns
     lo = _row_quantile(s, m, lower)[:, None]
     hi = _row_quantile(s, m, upper)[:, None]
-    xf = np.asarray(x, dtype=np.float64)
-    w = np.where(np.isnan(xf), np.nan, np.minimum(np.maximum(xf, lo), hi))
-    score = row_zscore(w, ddof=ddof)
-    return score, _buckets_sorted(order, np.take_along_axis(score, order, axis=1), m, n)
+    w = np.where(np.isnan(x), np.nan, np.minimum(np.maximum(x, lo), hi))
+    w_sorted = np.where(np.isnan(s), np.nan, np.minimum(np.maximum(s, lo), hi))
+    mean, std, flat = _zscore_params(w, ddof)
+    score = _zscore_apply(w, mean, std, flat)
+    score_sorted = _zscore_apply(w_sorted, mean, std, flat)
+    return score, _buckets_from_sorted(score, score_sorted, m, n)
 
 
 def _row_quantile(s: np.ndarray, m: np.ndarray, q: float) -> np.ndarray:
@@ -153,7 +182,7 @@ def row_winsorize(x: np.ndarray, *, lower: float = 0.05, upper: float = 0.95) ->
     _check_levels(lower, upper)
     if x.size == 0:
         return np.array(x, dtype=np.float64, copy=True)
-    _, s, m = _sorted_rows(x)
+    s, m = _sorted_rows(x)
     lo = _row_quantile(s, m, lower)[:, None]
     hi = _row_quantile(s, m, upper)[:, None]
     return np.where(np.isnan(x), np.nan, np.minimum(np.maximum(x, lo), hi))
@@ -175,6 +204,12 @@ def row_zscore(x: np.ndarray, *, ddof: int = 1) -> np.ndarray:
         Z-scores.
     """
     x = np.asarray(x, dtype=np.float64)
+    mean, std, flat = _zscore_params(x, ddof)
+    return _zscore_apply(x, mean, std, flat)
+
+
+def _zscore_params(x: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row mean, std and all-equal flag of the non-NaN values (sums in the row's order)."""
     ok = ~np.isnan(x)
     m = np.count_nonzero(ok, axis=1)
     xz = np.where(ok, x, 0.0)
@@ -182,8 +217,19 @@ def row_zscore(x: np.ndarray, *, ddof: int = 1) -> np.ndarray:
         mean = xz.sum(axis=1) / m
         dev = np.where(ok, x - mean[:, None], 0.0)
         std = np.sqrt((dev * dev).sum(axis=1) / (m - ddof))
-        z = dev / std[:, None]
     flat = (np.where(ok, x, -np.inf).max(axis=1, initial=-np.inf)
             == np.where(ok, x, np.inf).min(axis=1, initial=np.inf))
+    return mean, std, flat
+
+
+def _zscore_apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray, flat: np.ndarray
+                  ) -> np.ndarray:
+    """Apply ``(x - mean) / std`` per row; 0 on flat rows, NaN where ``x`` is NaN.
+
+    Elementwise, so any arrangement of a row's values gives the same z-scores.
+    """
+    ok = ~np.isnan(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(ok, x - mean[:, None], 0.0) / std[:, None]
     z = np.where(flat[:, None], 0.0, z)
     return np.where(ok, z, np.nan)
