@@ -219,10 +219,13 @@ def backtest_arrays(
     held = acc.held[keep]
     trades = acc.trades[keep]
     price = acc.mark_price[keep]
-    notional = held * nav[:, None]
-    holdings = long_cells(
-        held != 0.0, ts_out, symbols,
-        {"weight": held, "notional": notional, "quantity": notional / price, "price": price})
+
+    def build_holdings() -> pl.DataFrame:
+        notional = held * nav[:, None]
+        return long_cells(
+            held != 0.0, ts_out, symbols,
+            {"weight": held, "notional": notional, "quantity": notional / price,
+             "price": price})
     trade_notional = trades * nav[:, None]
     trades_frame = long_cells(
         trades != 0.0, ts_out, symbols,
@@ -244,7 +247,7 @@ def backtest_arrays(
         # `weights` back to backtest() reproduces the run (absent bars carry the book)
         weights=long_cells((held != 0.0) | (prev_held != 0.0), ts_out, symbols,
                            {"weight": held}),
-        holdings=holdings,
+        build_holdings=build_holdings,
         trades=trades_frame,
         turnover=pl.DataFrame({"ts": ts_out, "turnover": row_sum(np.abs(trades))}),
         exposure=pl.DataFrame({

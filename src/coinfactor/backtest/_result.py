@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -55,7 +56,6 @@ class BacktestResult:
 
     nav: pl.DataFrame
     weights: pl.DataFrame
-    holdings: pl.DataFrame
     trades: pl.DataFrame
     turnover: pl.DataFrame
     exposure: pl.DataFrame
@@ -63,6 +63,13 @@ class BacktestResult:
     vol: pl.DataFrame
     freq: str
     settings: dict[str, Any]
+    build_holdings: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
+    """Builds :attr:`holdings` on first access (most callers never read it)."""
+
+    @cached_property
+    def holdings(self) -> pl.DataFrame:
+        """``ts, symbol, weight, notional, quantity, price`` (see the class docstring)."""
+        return self.build_holdings()
 
     @cached_property
     def metrics(self) -> dict[str, float]:

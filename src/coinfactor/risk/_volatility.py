@@ -113,7 +113,8 @@ def _ewma_columns(sq_returns: np.ndarray, lam: np.ndarray) -> np.ndarray:
     if n_t == 0 or n_s == 0:
         return out
     ok = ~np.isnan(x)
-    first = ok & (np.cumsum(ok, axis=0) == 1)
+    first = np.zeros((n_t, n_s), dtype=bool)  # each column's first observation
+    first[np.argmax(ok, axis=0), np.arange(n_s)] = ok.any(axis=0)
     scaled = (1.0 - lam) * x
     state = np.full(n_s, np.nan)
     tmp = np.empty(n_s)

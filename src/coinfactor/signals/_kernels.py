@@ -20,8 +20,9 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
-from coinfactor.data import Wide, cell_index, infer_freq
+from coinfactor.data import Wide, infer_freq
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
+from coinfactor.portfolio._grid import cell_index as grid_cell_index
 
 
 def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
@@ -99,7 +100,7 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
         "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
     ).cast(TS_DTYPE)
     symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
-    rows, cols, on_grid = cell_index(panel, axis, symbols)
+    rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
     if not on_grid.all():
         raise DataError(
             f"expected every bar on one {freq} grid anchored at {first}, found "

@@ -52,7 +52,7 @@ from coinfactor.risk import bar_returns, ema_blend_variance
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._carry import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
-from coinfactor.universe._trailing import check_min_decile, decile_wide
+from coinfactor.universe._trailing import check_min_decile, member_wide
 from coinfactor.xs._rows import row_winsorize_zscore_buckets
 
 SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
@@ -203,11 +203,11 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str
     """
     check_min_decile(config.min_decile)
     k.check_window(config.universe_window)
-    decile_volume = decile_wide(panel, lay, config.universe_window, None)
+    in_universe = member_wide(panel, lay, config.universe_window, None, config.min_decile)
     window = k.check_window(config.carry_window)
     funding = k.wide(panel, "funding_rate", lay).values  # filled bars masked
     carry = carry_from_rate(funding, freq, window, k.min_count(window, None))
-    member = (decile_volume >= config.min_decile) & np.isfinite(carry)
+    member = in_universe & np.isfinite(carry)
     x = np.where(member, carry, np.nan)
     score, decile = row_winsorize_zscore_buckets(
         x, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)

@@ -17,7 +17,7 @@ from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._schema import FILLED_COLUMN
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._liquidity import avg_notional, notional_expr
-from coinfactor.xs._rows import row_buckets
+from coinfactor.xs._rows import row_bucket_at_least
 
 _STAT = "__trailing_notional__"
 
@@ -65,14 +65,17 @@ def trailing_notional_wide(
     return np.where(trading & np.isfinite(values), values, np.nan)
 
 
-def decile_wide(
-    panel: pl.DataFrame, lay: k.Layout, window: int, min_periods: int | None
+def member_wide(
+    panel: pl.DataFrame, lay: k.Layout, window: int, min_periods: int | None, min_decile: int
 ) -> np.ndarray:
-    """Return the volume decile ``1..10`` of every grid cell (0: not a candidate).
+    """Whether each grid cell's volume decile is ``>= min_decile`` (see :func:`volume_decile`).
 
-    See :func:`volume_decile`.
+    Returns
+    -------
+    ndarray of bool, shape (n_bars, n_symbols)
     """
-    return row_buckets(trailing_notional_wide(panel, lay, window, min_periods), 10)
+    stat = trailing_notional_wide(panel, lay, window, min_periods)
+    return row_bucket_at_least(stat, 10, min_decile)
 
 
 def volume_decile(
@@ -117,8 +120,8 @@ def volume_decile(
     k.check_window(window)
     k.min_count(window, min_periods)
     lay = k.layout(panel, k.resolve_freq(panel, freq))
-    decile = decile_wide(panel, lay, window, min_periods)
-    member = decile[lay.rows, lay.cols] >= min_decile if panel.height else np.empty(0, bool)
+    wide = member_wide(panel, lay, window, min_periods, min_decile)
+    member = wide[lay.rows, lay.cols] if panel.height else np.empty(0, bool)
     return panel.select("ts", "symbol", pl.Series("in_universe", member, dtype=pl.Boolean))
 
 

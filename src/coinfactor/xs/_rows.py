@@ -108,6 +108,36 @@ def _buckets_from_sorted(x: np.ndarray, s: np.ndarray, m: np.ndarray, n: int) ->
     return out
 
 
+def row_bucket_at_least(x: np.ndarray, n: int, level: int) -> np.ndarray:
+    """``row_buckets(x, n) >= level`` without forming every bucket (one threshold per row).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_bars, n_symbols)
+        Values, NaN missing (never selected).
+    n : int
+        Number of buckets.
+    level : int
+        Lowest bucket selected.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_bars, n_symbols)
+    """
+    _check_n(n)
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0 or level > n:
+        return np.zeros(x.shape, dtype=bool)
+    if level <= 1:
+        return ~np.isnan(x)
+    s, m = _sorted_rows(x)
+    s = s[:, : max(int(m.max()), 1)]
+    reach = _sorted_buckets(s, m, n) >= level
+    exists = np.asarray(reach.any(axis=1))
+    thr = np.where(exists, s[np.arange(s.shape[0]), np.argmax(reach, axis=1)], np.nan)
+    return x >= thr[:, None]  # NaN threshold or NaN value: False
+
+
 def row_winsorize_zscore_buckets(
     x: np.ndarray, n: int, *, lower: float = 0.05, upper: float = 0.95, ddof: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
