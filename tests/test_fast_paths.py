@@ -24,6 +24,7 @@ from coinfactor.signals import _kernels as k
 from coinfactor.studies import carry
 from coinfactor.studies._reversion_xs import _wide_columns
 from coinfactor.xs._rows import (
+    row_bucket_at_least,
     row_buckets,
     row_winsorize,
     row_winsorize_zscore_buckets,
@@ -88,6 +89,15 @@ def test_one_sort_pipeline_equals_the_three_calls(seed: int) -> None:
     ref = row_zscore(row_winsorize(x, lower=0.05, upper=0.9))
     np.testing.assert_array_equal(score, ref)
     np.testing.assert_array_equal(bucket, row_buckets(ref, 7))
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_bucket_threshold_equals_full_buckets(seed: int) -> None:
+    """Reference: row_buckets (itself checked against xs.buckets above) compared to level."""
+    x = _nan_rows(200 + seed, ties=seed % 3 == 0)
+    for level in range(0, 12):
+        np.testing.assert_array_equal(row_bucket_at_least(x, 10, level),
+                                      row_buckets(x, 10) >= max(level, 1))
 
 
 def test_row_kernels_edge_cases() -> None:
