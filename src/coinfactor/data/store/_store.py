@@ -117,8 +117,9 @@ class Store:
     columns; ``funding`` (exchange, market, symbol, ts) with ``funding_rate`` per event and an
     optional ``mark_price``; ``snapshots`` (exchange, market, symbol, ts) with 24h USD volume,
     USD open interest, mid and max leverage. ``ts`` is stored as a UTC ``TIMESTAMP`` (bar open
-    time for bars, settlement time for funding). Each method opens its own short-lived
-    connection, so a ``Store`` is cheap and holds no lock between calls. Every name is checked
+    time for bars, settlement time for funding). The first method call opens one
+    connection, kept open until :meth:`close` (or the end of a ``with`` block, or garbage
+    collection); while it is open other processes cannot write the file. Every name is checked
     against an allow-list and every value travels as a bound parameter.
 
     Examples
@@ -133,20 +134,41 @@ class Store:
         if p.is_dir():
             p = p / DB_FILENAME
         self.path = p
+        self._con: duckdb.DuckDBPyConnection | None = None
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r})"
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection (reopened on next use)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
-        try:
-            for stmt in create_statements():
-                con.execute(stmt).fetchall()
-            yield con
-        finally:
-            con.close()
+        """Yield the store's connection, opened (and the tables created) on first use.
+
+        One connection is kept for the life of the object: opening a DuckDB file costs tens
+        of milliseconds, which would dominate page-by-page ingestion.
+        """
+        if self._con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.path))
+            try:
+                for stmt in create_statements():
+                    con.execute(stmt).fetchall()
+            except BaseException:
+                con.close()
+                raise
+            self._con = con
+        yield self._con
 
     # ------------------------------------------------------------------ writes
     def write(
@@ -158,6 +180,7 @@ class Store:
         bars: pl.DataFrame | None = None,
         funding: pl.DataFrame | None = None,
         snapshots: pl.DataFrame | None = None,
+        validated: bool = False,
     ) -> WriteCounts:
         """Upsert bars, funding events and snapshots in ONE transaction.
 
@@ -173,6 +196,9 @@ class Store:
             Funding events ``symbol, ts, funding_rate`` (+ optional ``mark_price``).
         snapshots : pl.DataFrame, optional
             Market snapshot rows (:data:`SNAPSHOT_SCHEMA`; ``symbol`` and ``ts`` required).
+        validated : bool, default False
+            ``bars`` already passed :func:`~coinfactor.data.validate_panel` at ``freq`` (a
+            source's pages): skip the second validation. Symbols are still checked.
 
         Returns
         -------
@@ -192,7 +218,7 @@ class Store:
             if freq is None:
                 raise DataError("writing bars needs freq= (the panel's bar frequency)")
             check_freq(freq)
-            panel = validate_panel(bars.sort("symbol", "ts"), freq=freq)
+            panel = bars if validated else validate_panel(bars.sort("symbol", "ts"), freq=freq)
             _check_frame_symbols(panel)
             frames["bars"] = _naive(
                 panel.select(
