@@ -3,6 +3,7 @@
 from coinfactor.cli import (  # noqa: F401  (register commands)
     _datasets,
     _demo,
+    _ingest,
     _run,
     _store,
 )

@@ -1,7 +1,8 @@
 """``download`` and ``update``: pull venue data into the store, page by page, resumably.
 
-Every page goes through the store's idempotent transactional upsert as soon as it arrives, so
-an interrupted run loses at most the page in flight and a rerun (or :func:`update`) neither
+Every page goes through the store's idempotent transactional upsert as soon as it arrives (on a
+background writer thread, so the write overlaps the next request), so an interrupted run loses
+at most the pages in flight and a rerun (or :func:`update`) neither
 duplicates nor misses a row. A symbol whose requests keep failing is reported and the others
 continue.
 """
@@ -22,7 +23,8 @@ from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data.sources._ccxt import CcxtSource
 from coinfactor.data.sources._retry import RetryPolicy
 from coinfactor.data.sources._tiingo import TiingoSource
-from coinfactor.data.store import Store, check_exchange, check_freq, check_symbols
+from coinfactor.data.sources._writer import PageWriter
+from coinfactor.data.store import Store, WriteCounts, check_exchange, check_freq, check_symbols
 
 log = logging.getLogger("coinfactor.data.sources")
 
@@ -299,15 +301,14 @@ def _run(
 
     reports: list[SymbolReport] = []
     total = len(wanted)
-    for i, sym in enumerate(wanted):
-        if sym in unknown:
-            reports.append(SymbolReport(sym, "failed", reason=f"{name} has no "
-                                        f"{market} market {sym!r}"))
-            _emit(progress, sym, i + 1, total)
-            continue
-        key = next(k for k, m in found.items() if k == sym or m.get("symbol") == sym)
-        counts = {"bars": 0, "bars_new": 0, "funding": 0, "funding_new": 0}
-        try:
+    with PageWriter(store) as writer:
+        for i, sym in enumerate(wanted):
+            if sym in unknown:
+                reports.append(SymbolReport(sym, "failed", reason=f"{name} has no "
+                                            f"{market} market {sym!r}"))
+                _emit(progress, sym, i + 1, total)
+                continue
+            key = next(k for k, m in found.items() if k == sym or m.get("symbol") == sym)
             bar_start = last_bar[key] + step if key in last_bar else since
             fund_start = (last_funding[key] + timedelta(milliseconds=1)
                           if key in last_funding else since)
@@ -316,25 +317,34 @@ def _run(
                                             "since= to start it"))
                 _emit(progress, key, i + 1, total)
                 continue
-            if bars:
-                for page in src.iter_bars(key, timeframe, since=bar_start, until=until):
-                    w = store.write(exchange=name, market=market, freq=timeframe, bars=page,
-                                    validated=True)
-                    counts["bars"] += w.bars_rows
-                    counts["bars_new"] += w.bars_new
-                    _emit(progress, key, i, total, counts["bars"])
-            if funding and fund_start is not None:
-                for page in src.iter_funding(key, since=fund_start, until=until):  # type: ignore[union-attr]
-                    w = store.write(exchange=name, market=market, funding=page)
-                    counts["funding"] += w.funding_rows
-                    counts["funding_new"] += w.funding_new
-                    _emit(progress, key, i, total, counts["bars"])
-        except (SourceError, DataError, ConfigError) as exc:
-            log.warning("%s %s failed: %s", name, key, exc)
-            reports.append(_report(key, "failed", counts, str(exc).splitlines()[0][:300]))
-        else:
-            reports.append(_report(key, "ok", counts, ""))
-        _emit(progress, key, i + 1, total, counts["bars"])
+            counts = {"bars": 0, "bars_new": 0, "funding": 0, "funding_new": 0}
+
+            def tally(w: WriteCounts, c: dict[str, int] = counts) -> None:
+                c["bars"] += w.bars_rows
+                c["bars_new"] += w.bars_new
+                c["funding"] += w.funding_rows
+                c["funding_new"] += w.funding_new
+
+            try:
+                fetched = 0
+                if bars:
+                    for page in src.iter_bars(key, timeframe, since=bar_start, until=until):
+                        writer.submit(tally, exchange=name, market=market, freq=timeframe,
+                                      bars=page, validated=True)
+                        fetched += page.height
+                        _emit(progress, key, i, total, fetched)
+                if funding and fund_start is not None and isinstance(src, CcxtSource):
+                    for page in src.iter_funding(key, since=fund_start, until=until):
+                        writer.submit(tally, exchange=name, market=market, funding=page)
+                        _emit(progress, key, i, total, fetched)
+                writer.flush()
+            except (SourceError, DataError, ConfigError) as exc:
+                writer.flush()  # keep what was fetched before the failure
+                log.warning("%s %s failed: %s", name, key, exc)
+                reports.append(_report(key, "failed", counts, str(exc).splitlines()[0][:300]))
+            else:
+                reports.append(_report(key, "ok", counts, ""))
+            _emit(progress, key, i + 1, total, counts["bars"])
     return IngestReport(exchange=name, market=market, timeframe=timeframe,
                         symbols=tuple(reports), snapshot_rows=snap_rows,
                         seconds=time.perf_counter() - t0)

@@ -115,6 +115,7 @@ def call_with_retry(
         request and the last fault.
     """
     for attempt in range(policy.max_attempts):
+        fatal: str | None = None
         try:
             return fn()
         except TransientError as exc:
@@ -122,13 +123,17 @@ def call_with_retry(
         except Exception as exc:
             fault = classify(exc)
             if fault is None:
-                raise SourceError(scrub(f"{what}: {_describe(exc)}")) from None
+                fatal = scrub(f"{what}: {_describe(exc)}")
+        if fatal is not None:
+            # raised outside the except block: no __context__ keeps the original error (and a
+            # request that might hold a secret) alive
+            raise SourceError(fatal)
         assert fault is not None
         if attempt + 1 >= policy.max_attempts:
             raise SourceError(scrub(
                 f"{what}: gave up after {policy.max_attempts} attempts; last fault: "
                 f"{fault.reason}"
-            )) from None
+            ))
         wait = policy.delay(attempt, rng, fault.retry_after)
         log.info("%s: %s; retry %d/%d in %.2fs", what, scrub(fault.reason), attempt + 1,
                  policy.max_attempts - 1, wait)
