@@ -168,9 +168,22 @@ def test_killed_run_resumes_identically(venue: FakeVenue, tmp_path: Path, exchan
     monkeypatch.setattr(Store, "write", real_write)
     partial = killed.query_bars(exchange=exchange).height
     assert 0 < partial < full[0].height
-    _run(update, venue, exchange, killed)  # resume: same symbols, continues each from its end
+    # resume: the same command as `update` continues each symbol from its own end
+    _run(update, venue, exchange, killed)
     for a, b in zip(_dump(killed, exchange), full, strict=True):
         assert a.equals(b)
+
+
+def test_update_fills_funding_from_the_first_bar(venue: FakeVenue, tmp_path: Path) -> None:
+    """A symbol with bars but no funding yet (e.g. killed in between) gets all its funding."""
+    venue.now_ms = VENUES["binanceusdm"][3]
+    full = _clean(venue, "binanceusdm", VENUES["binanceusdm"][0], tmp_path)
+    store = Store(tmp_path / "db.duckdb")
+    _run(download, venue, "binanceusdm", store, funding=False)
+    assert store.query_funding(exchange="binanceusdm").height == 0
+    _run(update, venue, "binanceusdm", store, symbols=None, since=None)
+    # from the first bar (2026-03-01 00:00), as the full download from since=2026-03-01
+    assert store.query_funding(exchange="binanceusdm").equals(full[1])
 
 
 FAULT_KINDS = ["timeout", "429", "500", "502", "503", "reset", "malformed", "empty"]

@@ -158,8 +158,13 @@ class CcxtSource:
             return TransientError(f"network error: {type(exc).__name__} {str(exc)[:120]}")
         if isinstance(exc, ccxt.BadResponse):
             return TransientError("malformed response")
-        if isinstance(exc, ccxt.ExchangeError) and " 50" in f" {exc}"[:400]:
-            return TransientError(f"server error: {str(exc)[:120]}")
+        headers = self.client.last_response_headers or {}
+        if isinstance(exc, ccxt.ExchangeError) and (headers.get("Retry-After")
+                                                    or headers.get("retry-after")):
+            # some venues (bybit) parse a 429 body into a plain ExchangeError
+            return TransientError("rate limited (Retry-After)",
+                                  retry_after=_num(headers.get("Retry-After")
+                                                   or headers.get("retry-after")))
         if isinstance(exc, ValueError | TypeError | KeyError | IndexError):
             return TransientError(f"malformed page ({type(exc).__name__})")
         return None
@@ -452,6 +457,9 @@ class CcxtSource:
             return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
                      float(r[5]), float(r[7]), int(r[8])) for r in raw]
         if self.exchange == "hyperliquid":
+            # Hyperliquid keeps only the most recent 5000 candles of an interval, so one call
+            # from the cursor to the end returns all there is (at most 5000); older ranges come
+            # back starting at the oldest candle kept.
             end = until_ms - 1 if until_ms is not None else int(time.time() * 1000) + 86_400_000
             raw = self._checked_json(self.client.publicPostInfo({
                 "type": "candleSnapshot",
@@ -465,8 +473,8 @@ class CcxtSource:
             ]
             return sorted(rows)[: self.page_limit]
         params = {} if until_ms is None else {"until": until_ms - 1}
-        raw = self.client.fetch_ohlcv(market["symbol"], tf, since=cursor, limit=self.page_limit,
-                                      params=params)
+        raw = self._checked_json(self.client.fetch_ohlcv(
+            market["symbol"], tf, since=cursor, limit=self.page_limit, params=params))
         return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
                  float(r[5] or 0.0), None, None) for r in raw]
 
@@ -490,9 +498,8 @@ class CcxtSource:
                                       for r in raw]
             return sorted(rows)[: self.funding_page_limit]
         params = {} if until_ms is None else {"until": until_ms}
-        raw = self.client.fetch_funding_rate_history(market["symbol"], since=cursor,
-                                                     limit=self.funding_page_limit,
-                                                     params=params)
+        raw = self._checked_json(self.client.fetch_funding_rate_history(
+            market["symbol"], since=cursor, limit=self.funding_page_limit, params=params))
         return [(int(r["timestamp"]), float(r["fundingRate"]), None) for r in raw]
 
 

@@ -298,6 +298,10 @@ def _run(
         if resume else {}
     last_funding = store.last_timestamps("funding", exchange=name, market=market) \
         if resume and funding else {}
+    first_bar: dict[str, datetime] = {}
+    if resume and funding and since is None:
+        cov = store.coverage(exchange=name, market=market, freq=timeframe)
+        first_bar = dict(zip(cov["symbol"].to_list(), cov["first"].to_list(), strict=True))
 
     reports: list[SymbolReport] = []
     total = len(wanted)
@@ -310,8 +314,10 @@ def _run(
                 continue
             key = next(k for k, m in found.items() if k == sym or m.get("symbol") == sym)
             bar_start = last_bar[key] + step if key in last_bar else since
+            # funding continues after its last event; a symbol with bars but no funding yet
+            # (a run killed between the two) starts at its first bar
             fund_start = (last_funding[key] + timedelta(milliseconds=1)
-                          if key in last_funding else since)
+                          if key in last_funding else since or first_bar.get(key))
             if bar_start is None:
                 reports.append(SymbolReport(key, "skipped", reason="nothing stored yet; pass "
                                             "since= to start it"))
