@@ -332,3 +332,27 @@ def test_until_bounds_the_range(venue: FakeVenue, tmp_path: Path) -> None:
     assert bars["ts"].max() == until - timedelta(hours=1)  # the last bar closing at until
     assert bars.height == 30
     assert funding["ts"].max() <= until
+
+
+@pytest.mark.parametrize("exchange", sorted(VENUES))
+def test_unified_ccxt_path_matches_native(venue: FakeVenue, tmp_path: Path,
+                                          exchange: str) -> None:
+    """The path any other ccxt venue takes (fetch_ohlcv, fetch_funding_rate_history,
+    fetch_tickers, fetch_open_interest) gives the same prices, volumes and funding."""
+    symbols, since, now1, _ = VENUES[exchange]
+    venue.now_ms = now1
+    native = _clean(venue, exchange, symbols[:1], tmp_path)
+    src = CcxtSource(exchange, base_url=venue.url, rate_limit_ms=0, retry=FAST, page_limit=24,
+                     funding_page_limit=20, native=False)
+    store = Store(tmp_path / "unified.duckdb")
+    rep = download(exchange, symbols=symbols[:1], since=since, source=src, store=store)
+    assert not rep.failed, rep.summary()
+    bars, funding = _dump(store, exchange)
+    cols = ["ts", "symbol", "open", "high", "low", "close", "volume"]
+    assert bars.select(cols).equals(native[0].select(cols))
+    assert bars["quote_volume"].null_count() == bars.height  # unified OHLCV drops it
+    assert funding.select("symbol", "ts", "funding_rate").equals(
+        native[1].select("symbol", "ts", "funding_rate"))
+    snap = src.snapshot(quote="USDT" if exchange == "binanceusdm" else "USDC")
+    assert snap.height >= 3
+    assert snap["volume_24h_usd"].null_count() == snap["open_interest_usd"].null_count() == 0

@@ -99,6 +99,9 @@ class CcxtSource:
         Seed of the backoff jitter.
     sleep : callable, default time.sleep
         Used between retries.
+    native : bool, default True
+        On Binance USDⓈ-M and Hyperliquid, call the raw endpoints (keeping quote volume and
+        trade counts); ``False`` uses ccxt's unified methods as for any other venue.
     """
 
     market_type = "swap"
@@ -115,12 +118,14 @@ class CcxtSource:
         funding_page_limit: int | None = None,
         seed: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        native: bool = True,
     ) -> None:
         check_exchange(exchange)
         if exchange not in ccxt.exchanges:
             raise ConfigError(f"unknown ccxt exchange {exchange!r}; see ccxt.exchanges for ids "
                               "(e.g. 'binanceusdm', 'hyperliquid', 'bybit', 'okx')")
         self.exchange = exchange
+        self._native = exchange if native and exchange in VENUE_LIMITS else None
         config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_ms)}
         if rate_limit_ms is not None:
             if rate_limit_ms < 0:
@@ -308,7 +313,7 @@ class CcxtSource:
             ["volume_24h_usd", "symbol"], descending=[True, False], nulls_last=True)
 
     def _tickers(self) -> dict[str, dict[str, float | None]]:
-        if self.exchange == "binanceusdm":
+        if self._native == "binanceusdm":
             raw = self._call("binanceusdm ticker/24hr",
                              lambda: self._checked_json(self.client.fapiPublicGetTicker24hr()))
             return {str(t["symbol"]): {"volume": _num(t.get("quoteVolume")),
@@ -334,7 +339,7 @@ class CcxtSource:
     def _open_interest_usd(self, name: str, mid: float | None) -> float | None:
         market = self.markets()[name]
         try:
-            if self.exchange == "binanceusdm":
+            if self._native == "binanceusdm":
                 raw = self._call(f"openInterest {name}", lambda: self._checked_json(
                     self.client.fapiPublicGetOpenInterest({"symbol": market["id"]})))
                 coins = _num(raw.get("openInterest"))
@@ -448,7 +453,7 @@ class CcxtSource:
 
     def _bars_page(self, market: dict[str, Any], tf: str, cursor: int,
                    until_ms: int | None) -> list[BarRow]:
-        if self.exchange == "binanceusdm":
+        if self._native == "binanceusdm":
             params: dict[str, Any] = {"symbol": market["id"], "interval": tf,
                                       "startTime": cursor, "limit": self.page_limit}
             if until_ms is not None:
@@ -456,7 +461,7 @@ class CcxtSource:
             raw = self._checked_json(self.client.fapiPublicGetKlines(params))
             return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
                      float(r[5]), float(r[7]), int(r[8])) for r in raw]
-        if self.exchange == "hyperliquid":
+        if self._native == "hyperliquid":
             # Hyperliquid keeps only the most recent 5000 candles of an interval, so one call
             # from the cursor to the end returns all there is (at most 5000); older ranges come
             # back starting at the oldest candle kept.
@@ -480,7 +485,7 @@ class CcxtSource:
 
     def _funding_page(self, market: dict[str, Any], cursor: int,
                       until_ms: int | None) -> list[FundingRow]:
-        if self.exchange == "binanceusdm":
+        if self._native == "binanceusdm":
             params: dict[str, Any] = {"symbol": market["id"], "startTime": cursor,
                                       "limit": self.funding_page_limit}
             if until_ms is not None:
@@ -488,7 +493,7 @@ class CcxtSource:
             raw = self._checked_json(self.client.fapiPublicGetFundingRate(params))
             return [(int(r["fundingTime"]), float(r["fundingRate"]), _num(r.get("markPrice")))
                     for r in raw]
-        if self.exchange == "hyperliquid":
+        if self._native == "hyperliquid":
             req: dict[str, Any] = {"type": "fundingHistory", "coin": self._store_symbol(market),
                                    "startTime": cursor}
             if until_ms is not None:
