@@ -46,6 +46,10 @@ def binance() -> None:
         pl.col("symbol").is_in(BINANCE_SYMBOLS) & pl.col("timestamp").is_between(lo, hi)
     ).sort("symbol", "timestamp")
     oi.write_parquet(OUT / "binance_open_interest_1d.parquet")
+    oi4 = pl.read_parquet(RAW / "binance_um_gravestone" / "open_interest_4h.parquet").filter(
+        pl.col("symbol").is_in(BINANCE_SYMBOLS) & pl.col("timestamp").is_between(lo, hi)
+    ).sort("symbol", "timestamp")
+    oi4.write_parquet(OUT / "binance_open_interest_4h.parquet")
 
 
 def hyperliquid() -> None:
@@ -84,6 +88,7 @@ README = """# Test fixtures (real data, cut by scripts/build_test_fixtures.py)
 | binance_klines_1h.parquet | binance_um_gravestone/klines_1h_top100 ({b}, 2026-03-01..05) | {n1} |
 | binance_funding.parquet | binance_um_gravestone/funding_rates (same symbols and window) | {n2} |
 | binance_open_interest_1d.parquet | binance_um_gravestone/open_interest_1d | {n3} |
+| binance_open_interest_4h.parquet | binance_um_gravestone/open_interest_4h | {n8} |
 | hyperliquid_ohlcv_1h.parquet | hyperliquid_freqtrade/ohlcv_1h ({h}, 2025-07-01..05) | {n4} |
 | hyperliquid_funding_1h.parquet | hyperliquid_freqtrade/funding_rate_1h (same) | {n5} |
 | hyperliquid_oi_usd.parquet | multivenue_finm33150/open_interest (first Hyperliquid row \
@@ -95,7 +100,9 @@ Licences: binance_um_gravestone has none stated (Binance API data), hyperliquid_
 GPL-3.0, multivenue_finm33150 is the Unlicense. The fixtures are test data only and are not
 shipped in the package. Fields a wire format needs but the raw files lack are filled by the test
 server and documented there (Binance markPrice = the close of the bar ending at settlement,
-Hyperliquid premium = 0, Hyperliquid maxLeverage/szDecimals = the venue's published settings).
+Hyperliquid premium = 0, Hyperliquid maxLeverage/szDecimals = the venue's published settings,
+Binance 4h and 1d klines = the 1h klines aggregated, the still-open bar with provisional
+values).
 """
 
 
@@ -108,7 +115,7 @@ def main() -> None:
         "binance_klines_1h.parquet", "binance_funding.parquet",
         "binance_open_interest_1d.parquet", "hyperliquid_ohlcv_1h.parquet",
         "hyperliquid_funding_1h.parquet", "hyperliquid_oi_usd.parquet",
-        "tiingo_binance_1h.parquet"], start=1)}
+        "tiingo_binance_1h.parquet", "binance_open_interest_4h.parquet"], start=1)}
     (OUT / "README.md").write_text(README.format(b=", ".join(BINANCE_SYMBOLS),
                                                  h=", ".join(HL_COINS), **n))
     for p in sorted(OUT.glob("*.parquet")):

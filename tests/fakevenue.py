@@ -67,6 +67,7 @@ class FakeVenue:
         self.bn_klines = pl.read_parquet(FIXTURES / "binance_klines_1h.parquet")
         self.bn_funding = pl.read_parquet(FIXTURES / "binance_funding.parquet")
         self.bn_oi = pl.read_parquet(FIXTURES / "binance_open_interest_1d.parquet")
+        self.bn_oi_4h = pl.read_parquet(FIXTURES / "binance_open_interest_4h.parquet")
         self.hl_bars = pl.read_parquet(FIXTURES / "hyperliquid_ohlcv_1h.parquet").with_columns(
             pl.col("date").dt.epoch("ms").alias("t"))
         self.hl_funding = pl.read_parquet(FIXTURES / "hyperliquid_funding_1h.parquet")\
@@ -137,10 +138,16 @@ class FakeVenue:
                 "rateLimits": [], "exchangeFilters": [], "assets": [], "symbols": syms}
 
     def bn_klines_rows(self, q: dict[str, str]) -> Any:
-        if q.get("interval") != "1h":
+        step = {"1h": HOUR, "4h": 4 * HOUR, "1d": 24 * HOUR}.get(q.get("interval", ""))
+        if step is None:
             return 400, {"code": -1120, "msg": "Invalid interval."}
         limit = min(int(q.get("limit", 500)), 1500)
-        rows = self._bn_rows(q["symbol"])
+        rows = self._bn_rows(q["symbol"]).with_columns(
+            (pl.col("open_time") // step * step).alias("b"))
+        rows = rows.group_by("b", maintain_order=True).agg(
+            pl.col("open").first(), pl.col("high").max(), pl.col("low").min(),
+            pl.col("close").last(), pl.col("volume").sum(), pl.col("quote_volume").sum(),
+            pl.col("trades").sum()).rename({"b": "open_time"}).sort("open_time")
         if "startTime" in q:
             rows = rows.filter(pl.col("open_time") >= int(q["startTime"]))
         if "endTime" in q:
@@ -150,11 +157,25 @@ class FakeVenue:
         for r in rows.iter_rows(named=True):
             o, h, lo, c, v, qv, n = (r["open"], r["high"], r["low"], r["close"], r["volume"],
                                       r["quote_volume"], r["trades"])
-            if r["open_time"] + HOUR > self.now_ms:  # still open: provisional values
+            if r["open_time"] + step > self.now_ms:  # still open: provisional values
                 h, lo, c, v, qv, n = o, o, o, v / 2, qv / 2, n // 2
             out.append([r["open_time"], str(o), str(h), str(lo), str(c), str(v),
-                        r["open_time"] + HOUR - 1, str(qv), n, str(v / 2), str(qv / 2), "0"])
+                        r["open_time"] + step - 1, str(qv), n, str(v / 2), str(qv / 2), "0"])
         return 200, out
+
+    def bn_open_interest_hist(self, q: dict[str, str]) -> Any:
+        if q.get("period") != "4h":  # the fixture holds the 4h statistics only
+            return 200, []
+        rows = self.bn_oi_4h.filter((pl.col("symbol") == q["symbol"])
+                                    & (pl.col("timestamp") <= self.now_ms))
+        if "startTime" in q:
+            rows = rows.filter(pl.col("timestamp") >= int(q["startTime"]))
+        if "endTime" in q:
+            rows = rows.filter(pl.col("timestamp") <= int(q["endTime"]))
+        rows = rows.head(min(int(q.get("limit", 30)), 500))
+        return 200, [{"symbol": r["symbol"], "sumOpenInterest": f"{r['sum_open_interest']}",
+                      "sumOpenInterestValue": f"{r['sum_open_interest_value']}",
+                      "timestamp": r["timestamp"]} for r in rows.iter_rows(named=True)]
 
     def bn_funding_rows(self, q: dict[str, str]) -> Any:
         limit = min(int(q.get("limit", 100)), 1000)
@@ -388,6 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/fapi/v1/ticker/24hr": lambda: venue.bn_ticker(q),
             "/fapi/v1/openInterest": lambda: venue.bn_open_interest(q),
             "/fapi/v1/time": lambda: (200, {"serverTime": venue.now_ms}),
+            "/futures/data/openInterestHist": lambda: venue.bn_open_interest_hist(q),
         }
         if path in routes:
             return routes[path]()

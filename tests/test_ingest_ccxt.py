@@ -243,7 +243,7 @@ def test_request_rate_stays_within_the_limit(venue: FakeVenue, tmp_path: Path) -
     download("binanceusdm", symbols=["BTCUSDT", "ETHUSDT"], since="2026-03-01",
              timeframe="1h", base_url=venue.url, store=Store(tmp_path / "db.duckdb"),
              rate_limit_ms=limit_ms, retry=FAST, page_limit=24, funding_page_limit=20,
-             snapshot=False)
+             snapshot=False, open_interest=False)
     t = [r.t for r in venue.requests]
     assert len(t) >= 12
     assert (len(t) - 1) / (t[-1] - t[0]) <= 1000 / limit_ms
@@ -356,3 +356,31 @@ def test_unified_ccxt_path_matches_native(venue: FakeVenue, tmp_path: Path,
     snap = src.snapshot(quote="USDT" if exchange == "binanceusdm" else "USDC")
     assert snap.height >= 3
     assert snap["volume_24h_usd"].null_count() == snap["open_interest_usd"].null_count() == 0
+
+
+def test_binance_open_interest_history_fills_bars(venue: FakeVenue, tmp_path: Path) -> None:
+    """Binance's 4h open-interest statistics land on the 4h bar that closes at their time."""
+    venue.now_ms = ms(2026, 3, 3, 13, 0)
+    store = Store(tmp_path / "db.duckdb")
+    kw = {"symbols": ["BTCUSDT", "HYPEUSDT"], "funding": False, "snapshot": False}
+    rep = download("binanceusdm", timeframe="4h", since="2026-03-01", base_url=venue.url,
+                   store=store, rate_limit_ms=0, retry=FAST, **kw)
+    assert not rep.failed and all(s.open_interest == s.bars for s in rep.symbols)
+    bars = store.query_bars(exchange="binanceusdm", freq="4h")
+    ref = pl.read_parquet(FIXTURES / "binance_open_interest_4h.parquet")
+    for row in bars.iter_rows(named=True):
+        close_ms = int(row["ts"].timestamp() * 1000) + 4 * 3_600_000
+        want = ref.filter((pl.col("symbol") == row["symbol"])
+                          & (pl.col("timestamp") == close_ms))["sum_open_interest_value"]
+        assert row["open_interest"] == want[0]
+    assert bars.height == 2 * 15  # 03-01 00:00 .. 03-03 08:00 closed by 13:00
+    # an update later fills the new bars' open interest too, like one download
+    venue.now_ms = ms(2026, 3, 4, 21, 0)
+    update("binanceusdm", timeframe="4h", base_url=venue.url, store=store, rate_limit_ms=0,
+           retry=FAST, symbols=None, funding=False)
+    one = Store(tmp_path / "one.duckdb")
+    download("binanceusdm", timeframe="4h", since="2026-03-01", base_url=venue.url,
+             store=one, rate_limit_ms=0, retry=FAST, **kw)
+    assert store.query_bars(exchange="binanceusdm").equals(one.query_bars(
+        exchange="binanceusdm"))
+    assert store.query_bars(exchange="binanceusdm")["open_interest"].null_count() == 0

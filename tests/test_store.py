@@ -218,3 +218,27 @@ def test_last_timestamps(store: Store) -> None:
     last = store.last_timestamps("bars", **EX, freq="1h")
     assert last == {s: T0 + timedelta(hours=5) for s in ("AUSDT", "BUSDT", "CUSDT")}
     assert store.last_timestamps("funding", **EX) == {}
+
+
+def test_open_interest_is_set_on_stored_bars(store: Store) -> None:
+    store.write_bars(_panel().with_columns(pl.lit(None, pl.Float64).alias("open_interest")),
+                     **EX, freq="1h")
+    oi = pl.DataFrame({"symbol": ["AUSDT", "AUSDT", "BUSDT", "ZUSDT"],
+                       "ts": [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2), T0],
+                       "open_interest": [5.0, 6.0, 7.0, 8.0]})
+    counts = store.write(**EX, freq="1h", open_interest=oi)
+    # by hand: AUSDT 00:00 and 01:00 exist; BUSDT 02:00 is its gap; ZUSDT has no bars
+    assert counts.open_interest_rows == 2
+    out = store.query_bars(exchange="binanceusdm")
+    a = out.filter(pl.col("symbol") == "AUSDT")["open_interest"].to_list()
+    assert a == [5.0, 6.0, None, None, None, None]
+    assert out.filter(pl.col("symbol") != "AUSDT")["open_interest"].null_count() == 9
+    assert store.last_timestamps("open_interest", **EX, freq="1h") == {
+        "AUSDT": T0 + timedelta(hours=1)}
+    # rewriting the bars without open interest keeps it
+    store.write_bars(_panel().with_columns(pl.lit(None, pl.Float64).alias("open_interest")),
+                     **EX, freq="1h")
+    assert store.query_bars(exchange="binanceusdm")["open_interest"].to_list()[:2] == [5.0, 6.0]
+    with pytest.raises(DataError, match="expected values >= 0"):
+        store.write(**EX, freq="1h", open_interest=oi.with_columns(pl.lit(-1.0)
+                                                                   .alias("open_interest")))

@@ -34,6 +34,7 @@ _HELP = {
     "retries": "Attempts per request before a symbol is reported failed.",
     "backoff": "Seconds before the first retry (doubled each retry, with jitter).",
     "timeout_ms": "Per-request timeout in milliseconds.",
+    "open_interest": "Fill the bars' open interest where the venue serves its history.",
 }
 
 
@@ -70,13 +71,14 @@ def _ingest(fn_name: str, **kw: Any) -> None:
             )
         bar.update(task, description=f"{fn_name} done")
     table = Table(title=f"{fn_name}: {report.exchange} {report.market} {report.timeframe}")
-    for col in ("symbol", "status", "bars", "new bars", "funding", "new funding", "reason"):
+    for col in ("symbol", "status", "bars", "new bars", "funding", "new funding",
+                "open interest", "reason"):
         table.add_column(col, overflow="fold")
     for s in report.symbols:
         style = {"failed": "red", "skipped": "yellow"}.get(s.status, "")
         table.add_row(s.symbol, f"[{style}]{s.status}[/]" if style else s.status,
                       f"{s.bars:,}", f"{s.bars_new:,}", f"{s.funding:,}", f"{s.funding_new:,}",
-                      s.reason)
+                      f"{s.open_interest:,}", s.reason)
     console.print(table)
     console.print(report.summary().splitlines()[0], markup=False, highlight=False)
     if report.failed:
@@ -95,6 +97,8 @@ def download_command(
     funding: bool = typer.Option(True, "--funding/--no-funding", help="Fetch funding events."),
     snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot",
                                   help="Store a market snapshot (volume, OI, mid, leverage)."),
+    open_interest: bool = typer.Option(True, "--open-interest/--no-open-interest",
+                                       help=_HELP["open_interest"]),
     base_url: str | None = typer.Option(None, "--base-url", help=_HELP["base_url"]),
     rate_limit_ms: float | None = typer.Option(None, "--rate-limit-ms",
                                                help=_HELP["rate_limit_ms"]),
@@ -108,8 +112,9 @@ def download_command(
     """Download bars, funding and a market snapshot into the store (exit 1 if a symbol failed)."""
     _ingest("download", exchange=exchange, symbols=symbols, min_volume=min_volume, quote=quote,
             timeframe=timeframe, since=since, until=until, funding=funding, snapshot=snapshot,
-            base_url=base_url, rate_limit_ms=rate_limit_ms, tiingo_exchange=tiingo_exchange,
-            db=db, retries=retries, backoff=backoff, timeout_ms=timeout_ms)
+            open_interest=open_interest, base_url=base_url, rate_limit_ms=rate_limit_ms,
+            tiingo_exchange=tiingo_exchange, db=db, retries=retries, backoff=backoff,
+            timeout_ms=timeout_ms)
 
 
 @app.command("update")
@@ -126,6 +131,8 @@ def update_command(
     funding: bool = typer.Option(True, "--funding/--no-funding", help="Fetch funding events."),
     snapshot: bool = typer.Option(False, "--snapshot/--no-snapshot",
                                   help="Also store a market snapshot."),
+    open_interest: bool = typer.Option(True, "--open-interest/--no-open-interest",
+                                       help=_HELP["open_interest"]),
     base_url: str | None = typer.Option(None, "--base-url", help=_HELP["base_url"]),
     rate_limit_ms: float | None = typer.Option(None, "--rate-limit-ms",
                                                help=_HELP["rate_limit_ms"]),
@@ -139,5 +146,6 @@ def update_command(
     """Fetch only what is missing after each symbol's last stored bar and funding event."""
     _ingest("update", exchange=exchange, symbols=symbols, min_volume=min_volume, quote=quote,
             timeframe=timeframe, since=since, until=until, funding=funding, snapshot=snapshot,
-            base_url=base_url, rate_limit_ms=rate_limit_ms, tiingo_exchange=tiingo_exchange,
-            db=db, retries=retries, backoff=backoff, timeout_ms=timeout_ms)
+            open_interest=open_interest, base_url=base_url, rate_limit_ms=rate_limit_ms,
+            tiingo_exchange=tiingo_exchange, db=db, retries=retries, backoff=backoff,
+            timeout_ms=timeout_ms)

@@ -37,8 +37,7 @@ def info_command(
     """Per-symbol coverage: first and last bar, bars, missing bars, funding events."""
     from coinfactor.data.store import Store
 
-    with user_errors():
-        store = Store(db)
+    with user_errors(), Store(db) as store:
         cov = store.coverage(exchange=exchange, freq=freq, symbols=_symbols(symbols))
     table = Table(title=f"store {store.path}")
     for col in ("exchange", "market", "freq", "symbol", "first", "last", "bars", "gaps",
@@ -69,9 +68,9 @@ def export_command(
     """Export bars (with funding attached) to a canonical panel Parquet file."""
     from coinfactor.data.store import Store
 
-    with user_errors():
-        panel = Store(db).export_parquet(out, exchange=exchange, market=market, freq=freq,
-                                         symbols=_symbols(symbols))
+    with user_errors(), Store(db) as store:
+        panel = store.export_parquet(out, exchange=exchange, market=market, freq=freq,
+                                     symbols=_symbols(symbols))
     console.print(f"wrote {panel.height:,} bars of {panel['symbol'].n_unique()} symbol(s) "
                   f"to {out}")
 
@@ -87,6 +86,6 @@ def import_command(
     """Import a canonical panel Parquet file (validated; importing twice adds nothing)."""
     from coinfactor.data.store import Store
 
-    with user_errors():
-        counts = Store(db).import_parquet(file, exchange=exchange, market=market, freq=freq)
+    with user_errors(), Store(db) as store:
+        counts = store.import_parquet(file, exchange=exchange, market=market, freq=freq)
     console.print(f"imported {counts.bars_rows:,} bars ({counts.bars_new:,} new) from {file}")

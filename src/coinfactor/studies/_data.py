@@ -94,11 +94,11 @@ def _from_store(
     symbols = table.get("symbols")
     if symbols is not None and not isinstance(symbols, list):
         raise ConfigError(f"[data] store.symbols: expected a list of symbols, got {symbols!r}")
-    store = Store(path)
-    panel = store.query_bars(
-        exchange=table.get("exchange"), market=table.get("market"), freq=table.get("freq"),
-        symbols=[str(s) for s in symbols] if symbols is not None else None,
-        start=spec.get("start"), end=spec.get("end"),
-    )
+    with Store(path) as store:
+        panel = store.query_bars(
+            exchange=table.get("exchange"), market=table.get("market"), freq=table.get("freq"),
+            symbols=[str(s) for s in symbols] if symbols is not None else None,
+            start=spec.get("start"), end=spec.get("end"),
+        )
     parts = [f"{k}={table[k]}" for k in ("exchange", "market", "freq") if k in table]
     return panel, f"store {store.path} ({', '.join(parts) or 'all'})"

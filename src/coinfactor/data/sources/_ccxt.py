@@ -428,6 +428,52 @@ class CcxtSource:
                 break
             cursor = last + 1
 
+    @property
+    def has_open_interest_history(self) -> bool:
+        """Whether the venue serves open-interest history through ccxt."""
+        return bool(self.client.has.get("fetchOpenInterestHistory"))
+
+    def iter_open_interest(
+        self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield pages of ``symbol, ts, open_interest`` (quote units) for bars at ``timeframe``.
+
+        The venue's open interest at time tau is the value at the close of the bar opening at
+        ``tau - timeframe``, so it is returned with ``ts = tau - timeframe``. Binance keeps
+        30 days of history (older requests start 30 days back); Hyperliquid serves none.
+        """
+        if not self.has_open_interest_history:
+            return
+        step = int(freq_to_timedelta(timeframe).total_seconds() * 1000)
+        market = self._market(symbol)
+        cursor = _ms(since) + step  # the first value is at the close of the first bar
+        until_ms = None if until is None else _ms(until)
+        if self.exchange == "binanceusdm":
+            cursor = max(cursor, self.server_now_ms() - 30 * 86_400_000 + step)
+        limit = 500
+        while True:
+            horizon = self.server_now_ms() if until_ms is None else until_ms
+            if cursor > horizon:
+                break
+            end = min(cursor + (limit - 1) * step, horizon)
+
+            def fetch(c: int = cursor, e: int = end) -> list[Any]:
+                return list(self._checked_json(self.client.fetch_open_interest_history(
+                    market["symbol"], timeframe, since=c, limit=limit, params={"until": e})))
+
+            rows = self._call(f"open interest {symbol}", fetch)
+            keep = [(int(r["timestamp"]), _num(r.get("openInterestValue"))) for r in rows
+                    if r.get("timestamp") is not None and cursor <= int(r["timestamp"]) <= end]
+            keep = [(t, v) for t, v in keep if v is not None]
+            if keep:
+                yield pl.DataFrame(
+                    {"symbol": [symbol] * len(keep), "ts": [t - step for t, _ in keep],
+                     "open_interest": [v for _, v in keep]},
+                    schema={"symbol": pl.String, "ts": pl.Int64, "open_interest": pl.Float64},
+                ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
+                               .dt.replace_time_zone("UTC"))
+            cursor = end + 1
+
     def _market(self, symbol: str) -> dict[str, Any]:
         found, unknown = self.resolve([symbol])
         if unknown:

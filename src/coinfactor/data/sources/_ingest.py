@@ -43,6 +43,7 @@ class SymbolReport:
     bars_new: int = 0
     funding: int = 0
     funding_new: int = 0
+    open_interest: int = 0
     reason: str = ""
 
 
@@ -66,7 +67,7 @@ class IngestReport:
         """One row per symbol: status, rows written and new, reason."""
         schema = {"symbol": pl.String, "status": pl.String, "bars": pl.Int64,
                   "bars_new": pl.Int64, "funding": pl.Int64, "funding_new": pl.Int64,
-                  "reason": pl.String}
+                  "open_interest": pl.Int64, "reason": pl.String}
         return pl.DataFrame([s.__dict__ for s in self.symbols], schema=schema, orient="row")
 
     def summary(self) -> str:
@@ -144,6 +145,7 @@ def download(
     bars: bool = True,
     funding: bool = True,
     snapshot: bool = True,
+    open_interest: bool = True,
     base_url: str | None = None,
     store: Store | None = None,
     source: Source | None = None,
@@ -173,8 +175,10 @@ def download(
     since, until : datetime, date or ISO str
         Bars with ``since <= ts`` and close ``ts + timeframe <= until`` (default: the venue's
         clock; still-open bars are never stored). ``since`` is required.
-    bars, funding, snapshot : bool, default True
-        What to fetch.
+    bars, funding, snapshot, open_interest : bool, default True
+        What to fetch. Open-interest history fills the bars' ``open_interest`` where the
+        venue serves it (Binance: the last 30 days; Hyperliquid: none, its current open
+        interest is in the snapshot).
     base_url : str, optional
         Stand-in for the venue's host (proxy, test server).
     store : Store, optional
@@ -197,8 +201,8 @@ def download(
                           "use update() to continue what the store holds")
     return _run(exchange, symbols=symbols, min_volume=min_volume, quote=quote,
                 timeframe=timeframe, since=start, until=_utc(until, "until"), bars=bars,
-                funding=funding, snapshot=snapshot, store=store, source=source,
-                resume=False, progress=progress,
+                funding=funding, snapshot=snapshot, open_interest=open_interest, store=store,
+                source=source, resume=False, progress=progress,
                 settings={"base_url": base_url, "rate_limit_ms": rate_limit_ms,
                           "timeout_ms": timeout_ms, "retry": retry, "page_limit": page_limit,
                           "funding_page_limit": funding_page_limit,
@@ -217,6 +221,7 @@ def update(
     bars: bool = True,
     funding: bool = True,
     snapshot: bool = False,
+    open_interest: bool = True,
     base_url: str | None = None,
     store: Store | None = None,
     source: Source | None = None,
@@ -237,8 +242,8 @@ def update(
     """
     return _run(exchange, symbols=symbols, min_volume=min_volume, quote=quote,
                 timeframe=timeframe, since=_utc(since, "since"), until=_utc(until, "until"),
-                bars=bars, funding=funding, snapshot=snapshot, store=store, source=source,
-                resume=True, progress=progress,
+                bars=bars, funding=funding, snapshot=snapshot, open_interest=open_interest,
+                store=store, source=source, resume=True, progress=progress,
                 settings={"base_url": base_url, "rate_limit_ms": rate_limit_ms,
                           "timeout_ms": timeout_ms, "retry": retry, "page_limit": page_limit,
                           "funding_page_limit": funding_page_limit,
@@ -257,6 +262,7 @@ def _run(
     bars: bool,
     funding: bool,
     snapshot: bool,
+    open_interest: bool,
     store: Store | None,
     source: Source | None,
     resume: bool,
@@ -298,8 +304,12 @@ def _run(
         if resume else {}
     last_funding = store.last_timestamps("funding", exchange=name, market=market) \
         if resume and funding else {}
+    with_oi = (open_interest and bars and isinstance(src, CcxtSource)
+               and src.has_open_interest_history)
+    last_oi = store.last_timestamps("open_interest", exchange=name, market=market,
+                                    freq=timeframe) if resume and with_oi else {}
     first_bar: dict[str, datetime] = {}
-    if resume and funding and since is None:
+    if resume and (funding or with_oi) and since is None:
         cov = store.coverage(exchange=name, market=market, freq=timeframe)
         first_bar = dict(zip(cov["symbol"].to_list(), cov["first"].to_list(), strict=True))
 
@@ -323,13 +333,16 @@ def _run(
                                             "since= to start it"))
                 _emit(progress, key, i + 1, total)
                 continue
-            counts = {"bars": 0, "bars_new": 0, "funding": 0, "funding_new": 0}
+            counts = {"bars": 0, "bars_new": 0, "funding": 0, "funding_new": 0,
+                      "open_interest": 0}
+            note = ""
 
             def tally(w: WriteCounts, c: dict[str, int] = counts) -> None:
                 c["bars"] += w.bars_rows
                 c["bars_new"] += w.bars_new
                 c["funding"] += w.funding_rows
                 c["funding_new"] += w.funding_new
+                c["open_interest"] += w.open_interest_rows
 
             try:
                 fetched = 0
@@ -343,13 +356,22 @@ def _run(
                     for page in src.iter_funding(key, since=fund_start, until=until):
                         writer.submit(tally, exchange=name, market=market, funding=page)
                         _emit(progress, key, i, total, fetched)
+                oi_start = last_oi[key] + step if key in last_oi else since or first_bar.get(key)
+                if with_oi and oi_start is not None and isinstance(src, CcxtSource):
+                    try:  # optional data: a refusal is noted, the symbol still succeeds
+                        for page in src.iter_open_interest(key, timeframe, since=oi_start,
+                                                           until=until):
+                            writer.submit(tally, exchange=name, market=market, freq=timeframe,
+                                          open_interest=page)
+                    except SourceError as exc:
+                        note = f"open interest unavailable: {str(exc).splitlines()[0][:200]}"
                 writer.flush()
             except (SourceError, DataError, ConfigError) as exc:
                 writer.flush()  # keep what was fetched before the failure
                 log.warning("%s %s failed: %s", name, key, exc)
                 reports.append(_report(key, "failed", counts, str(exc).splitlines()[0][:300]))
             else:
-                reports.append(_report(key, "ok", counts, ""))
+                reports.append(_report(key, "ok", counts, note))
             _emit(progress, key, i + 1, total, counts["bars"])
     return IngestReport(exchange=name, market=market, timeframe=timeframe,
                         symbols=tuple(reports), snapshot_rows=snap_rows,
@@ -359,7 +381,7 @@ def _run(
 def _report(symbol: str, status: Status, counts: dict[str, int], reason: str) -> SymbolReport:
     return SymbolReport(symbol, status, bars=counts["bars"], bars_new=counts["bars_new"],
                         funding=counts["funding"], funding_new=counts["funding_new"],
-                        reason=reason)
+                        open_interest=counts["open_interest"], reason=reason)
 
 
 def _emit(progress: Callable[[Progress], None] | None, symbol: str, done: int, total: int,

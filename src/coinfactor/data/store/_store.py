@@ -68,7 +68,11 @@ def _to_utc(value: TimeLike | None, name: str) -> datetime | None:
 
 @dataclass(frozen=True)
 class WriteCounts:
-    """Rows a write touched per table: ``*_new`` keys added, ``*_rows`` rows written."""
+    """Rows a write touched per table.
+
+    ``*_new`` counts keys added, ``*_rows`` rows written, ``open_interest_rows`` stored bars
+    whose open interest was set.
+    """
 
     bars_rows: int = 0
     bars_new: int = 0
@@ -76,6 +80,7 @@ class WriteCounts:
     funding_new: int = 0
     snapshots_rows: int = 0
     snapshots_new: int = 0
+    open_interest_rows: int = 0
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
@@ -91,6 +96,20 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
         con.unregister("_incoming")
     after = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return int(after) - int(before)
+
+
+def _set_open_interest(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> int:
+    """Set ``bars.open_interest`` on the stored bars ``frame`` matches; return their count."""
+    con.register("_incoming_oi", frame.to_arrow())
+    try:
+        rows = con.execute(
+            "UPDATE bars SET open_interest = i.open_interest FROM _incoming_oi i "
+            "WHERE bars.exchange = i.exchange AND bars.market = i.market "
+            "AND bars.freq = i.freq AND bars.symbol = i.symbol AND bars.ts = i.ts"
+        ).fetchall()
+    finally:
+        con.unregister("_incoming_oi")
+    return int(rows[0][0]) if rows else 0
 
 
 def _naive(frame: pl.DataFrame) -> pl.DataFrame:
@@ -180,6 +199,7 @@ class Store:
         bars: pl.DataFrame | None = None,
         funding: pl.DataFrame | None = None,
         snapshots: pl.DataFrame | None = None,
+        open_interest: pl.DataFrame | None = None,
         validated: bool = False,
     ) -> WriteCounts:
         """Upsert bars, funding events and snapshots in ONE transaction.
@@ -196,6 +216,10 @@ class Store:
             Funding events ``symbol, ts, funding_rate`` (+ optional ``mark_price``).
         snapshots : pl.DataFrame, optional
             Market snapshot rows (:data:`SNAPSHOT_SCHEMA`; ``symbol`` and ``ts`` required).
+        open_interest : pl.DataFrame, optional
+            ``symbol, ts, open_interest`` (quote units at the close of the bar opening at
+            ``ts``) set on bars already stored at ``freq`` (applied after ``bars``); rows
+            without a stored bar are ignored.
         validated : bool, default False
             ``bars`` already passed :func:`~coinfactor.data.validate_panel` at ``freq`` (a
             source's pages): skip the second validation. Symbols are still checked.
@@ -242,8 +266,29 @@ class Store:
             )
         if snapshots is not None and snapshots.height:
             frames["snapshots"] = _naive(self._snapshot_frame(snapshots, ids))
+        oi = None
+        if open_interest is not None and open_interest.height:
+            if freq is None:
+                raise DataError("writing open interest needs freq= (the bars' frequency)")
+            check_freq(freq)
+            missing = [c for c in ("symbol", "ts", "open_interest")
+                       if c not in open_interest.columns]
+            if missing:
+                raise DataError(f"open interest: missing column(s) {missing}; expected "
+                                "symbol, ts, open_interest")
+            oi = open_interest.select(
+                *[pl.lit(v).alias(k) for k, v in ids.items()], pl.lit(freq).alias("freq"),
+                pl.col("symbol").cast(pl.String), pl.col("ts").cast(pl.Datetime("us", "UTC")),
+                pl.col("open_interest").cast(pl.Float64),
+            ).unique(["symbol", "ts"], keep="last", maintain_order=True)
+            bad = oi.filter(pl.col("open_interest").is_nan() | (pl.col("open_interest") < 0))
+            if bad.height:
+                raise DataError("open interest: expected values >= 0", column="open_interest",
+                                rows=bad.head(5))
+            _check_frame_symbols(oi)
+            oi = _naive(oi)
         counts: dict[str, int] = {}
-        if not frames:
+        if not frames and oi is None:
             return WriteCounts()
         with self._connect() as con:
             con.execute("BEGIN TRANSACTION").fetchall()
@@ -251,6 +296,8 @@ class Store:
                 for table, frame in frames.items():
                     counts[f"{table}_new"] = _insert(con, table, frame)
                     counts[f"{table}_rows"] = frame.height
+                if oi is not None:
+                    counts["open_interest_rows"] = _set_open_interest(con, oi)
                 con.execute("COMMIT").fetchall()
             except BaseException:
                 con.execute("ROLLBACK").fetchall()
@@ -455,12 +502,19 @@ class Store:
     def last_timestamps(
         self, table: str, *, exchange: str, market: str, freq: str | None = None
     ) -> dict[str, datetime]:
-        """Per symbol, the last stored bar open (``table="bars"``) or funding event time."""
-        if table not in ("bars", "funding"):
-            raise DataError(f"table must be 'bars' or 'funding', got {table!r}")
+        """Per symbol, the last stored bar open, funding event or bar with open interest.
+
+        ``table`` is ``"bars"``, ``"funding"`` or ``"open_interest"`` (the last bar whose
+        ``open_interest`` is known).
+        """
+        if table not in ("bars", "funding", "open_interest"):
+            raise DataError(f"table must be 'bars', 'funding' or 'open_interest', got {table!r}")
         where, params = self._where(exchange=exchange, market=market,
-                                    freq=freq if table == "bars" else None)
-        raw = self._fetch(f"SELECT symbol, max(ts) AS ts FROM {table}{where} GROUP BY symbol",
+                                    freq=freq if table != "funding" else None)
+        source = "funding" if table == "funding" else "bars"
+        if table == "open_interest":
+            where += (" AND " if where else " WHERE ") + "open_interest IS NOT NULL"
+        raw = self._fetch(f"SELECT symbol, max(ts) AS ts FROM {source}{where} GROUP BY symbol",
                           params)
         out = _from_store(raw, ["symbol", "ts"])
         return dict(zip(out["symbol"].to_list(), out["ts"].to_list(), strict=True))
