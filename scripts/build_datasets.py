@@ -181,7 +181,17 @@ def build_all(raw: Path) -> list[tuple[pl.DataFrame, dict]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--raw", type=Path, default=DEFAULT_RAW)
+    parser.add_argument("--check", action="store_true",
+                        help="rebuild in memory and compare with the committed files")
     args = parser.parse_args()
+    if args.check:
+        for panel, meta in build_all(args.raw):
+            committed = pl.read_parquet(OUT / f"{meta['name']}.parquet")
+            same = committed.equals(panel)
+            print(f"{meta['name']}: {'identical' if same else 'DIFFERENT'}")
+            if not same:
+                raise SystemExit(1)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     catalog = []
     for panel, meta in build_all(args.raw):

@@ -12,8 +12,10 @@ from coinfactor.cli._app import app, console
 def datasets_command() -> None:
     """List the embedded real-exchange datasets (symbols, range, frequency, source)."""
     table = Table(title="embedded datasets")
-    for col in ("name", "freq", "symbols", "rows", "start", "end", "source"):
-        table.add_column(col, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    for col in ("freq", "symbols", "rows", "start", "end"):
+        table.add_column(col)
+    table.add_column("source", overflow="fold")
     for row in datasets.available().iter_rows(named=True):
         table.add_row(
             row["name"], row["freq"], str(row["symbols"]), f"{row['rows']:,}",

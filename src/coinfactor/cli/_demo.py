@@ -14,7 +14,8 @@ from coinfactor.core.time import periods_per_year
 def demo_command() -> None:
     """Load every embedded dataset and print a summary of each."""
     table = Table(title="coinfactor demo: embedded datasets")
-    for col in ("dataset", "freq", "symbols", "bars", "start", "end", "median funding/yr"):
+    table.add_column("dataset", no_wrap=True)
+    for col in ("freq", "symbols", "bars", "start", "end", "median funding/yr"):
         table.add_column(col)
     for entry in datasets.available().iter_rows(named=True):
         panel = datasets.load(entry["name"])

@@ -61,8 +61,8 @@ def resample(
     if partial not in ("drop", "mark"):
         raise DataError(f"resample: partial must be 'drop' or 'mark', got {partial!r}")
     per_bar = dst // src
-    real = (
-        ~pl.col(FILLED_COLUMN) if FILLED_COLUMN in panel.columns else pl.lit(True)
+    n_real = (
+        (~pl.col(FILLED_COLUMN)).sum() if FILLED_COLUMN in panel.columns else pl.len()
     )
     extras = [c for c in panel.columns if c not in PANEL_SCHEMA and c != FILLED_COLUMN]
     if extras:
@@ -80,7 +80,7 @@ def resample(
             _null_if_all_null("trades", pl.col("trades").sum()),
             _null_if_all_null("funding_rate", pl.col("funding_rate").sum()),
             pl.col("open_interest").last(),
-            (real.sum() == per_bar).alias(COMPLETE_COLUMN),
+            (n_real == per_bar).alias(COMPLETE_COLUMN),
         )
         .rename({"_bucket": "ts"})
         .select([*PANEL_SCHEMA, COMPLETE_COLUMN])

@@ -345,7 +345,9 @@ def _check_frequency(df: pl.DataFrame, freq: str | None) -> None:
             f"expected one bar frequency ({timedelta_to_freq(expected)}) for every symbol, "
             f"found {odd.height} symbol(s) at another frequency",
             column="ts",
-            rows=odd.with_columns(pl.col("step").cast(pl.String)).head(_SHOW_ROWS),
+            rows=odd.with_columns(
+                pl.col("step").map_elements(timedelta_to_freq, return_dtype=pl.String)
+            ).head(_SHOW_ROWS),
             fix="resample every symbol to one frequency (coinfactor.data.resample) or split "
             "the panel",
         )
