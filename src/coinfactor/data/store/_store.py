@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +22,36 @@ from coinfactor.core.errors import DataError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._funding import attach_funding, validate_funding_events
 from coinfactor.data._schema import PANEL_SCHEMA, TS_DTYPE, infer_freq, validate_panel
+from coinfactor.data.store._frames import (
+    TimeLike,
+    check_frame_symbols,
+    from_store,
+    naive,
+    open_interest_frame,
+    snapshot_frame,
+    to_utc,
+)
 from coinfactor.data.store._names import (
     check_exchange,
     check_freq,
     check_market,
-    check_symbol,
     check_symbols,
 )
 from coinfactor.data.store._schema import (
     BAR_VALUES,
     FUNDING_VALUES,
     SNAPSHOT_SCHEMA,
-    SNAPSHOT_VALUES,
     create_statements,
     upsert_statement,
 )
 
 DB_FILENAME = "coinfactor.duckdb"
-TimeLike = datetime | date | str
 
 
 def default_home() -> Path:
     """``$COINFACTOR_HOME`` if set, else ``~/.coinfactor``."""
     env = os.environ.get("COINFACTOR_HOME")
     return Path(env).expanduser() if env else Path.home() / ".coinfactor"
-
-
-def _to_utc(value: TimeLike | None, name: str) -> datetime | None:
-    """Parse a time bound to a naive UTC datetime (the store's TIMESTAMP convention)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise DataError(
-                f"{name}: expected an ISO date or datetime such as '2025-01-01', got {value!r}"
-            ) from exc
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
-    return datetime(value.year, value.month, value.day)
 
 
 @dataclass(frozen=True)
@@ -110,15 +98,6 @@ def _set_open_interest(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> i
     finally:
         con.unregister("_incoming_oi")
     return int(rows[0][0]) if rows else 0
-
-
-def _naive(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
-
-
-def _check_frame_symbols(frame: pl.DataFrame) -> None:
-    for s in frame["symbol"].unique().to_list():
-        check_symbol(s)
 
 
 class Store:
@@ -243,8 +222,8 @@ class Store:
                 raise DataError("writing bars needs freq= (the panel's bar frequency)")
             check_freq(freq)
             panel = bars if validated else validate_panel(bars.sort("symbol", "ts"), freq=freq)
-            _check_frame_symbols(panel)
-            frames["bars"] = _naive(
+            check_frame_symbols(panel)
+            frames["bars"] = naive(
                 panel.select(
                     *[pl.lit(v).alias(k) for k, v in ids.items()], pl.lit(freq).alias("freq"),
                     "symbol", "ts", *BAR_VALUES,
@@ -259,34 +238,18 @@ class Store:
             )
             events = events.with_columns(mark.alias("mark_price"))
             events = events.unique(["symbol", "ts"], keep="last", maintain_order=True)
-            _check_frame_symbols(events)
-            frames["funding"] = _naive(
+            check_frame_symbols(events)
+            frames["funding"] = naive(
                 events.select(*[pl.lit(v).alias(k) for k, v in ids.items()], "symbol", "ts",
                               *FUNDING_VALUES)
             )
         if snapshots is not None and snapshots.height:
-            frames["snapshots"] = _naive(self._snapshot_frame(snapshots, ids))
+            frames["snapshots"] = naive(snapshot_frame(snapshots, ids))
         oi = None
         if open_interest is not None and open_interest.height:
             if freq is None:
                 raise DataError("writing open interest needs freq= (the bars' frequency)")
-            check_freq(freq)
-            missing = [c for c in ("symbol", "ts", "open_interest")
-                       if c not in open_interest.columns]
-            if missing:
-                raise DataError(f"open interest: missing column(s) {missing}; expected "
-                                "symbol, ts, open_interest")
-            oi = open_interest.select(
-                *[pl.lit(v).alias(k) for k, v in ids.items()], pl.lit(freq).alias("freq"),
-                pl.col("symbol").cast(pl.String), pl.col("ts").cast(pl.Datetime("us", "UTC")),
-                pl.col("open_interest").cast(pl.Float64),
-            ).unique(["symbol", "ts"], keep="last", maintain_order=True)
-            bad = oi.filter(pl.col("open_interest").is_nan() | (pl.col("open_interest") < 0))
-            if bad.height:
-                raise DataError("open interest: expected values >= 0", column="open_interest",
-                                rows=bad.head(5))
-            _check_frame_symbols(oi)
-            oi = _naive(oi)
+            oi = open_interest_frame(open_interest, ids, freq)
         counts: dict[str, int] = {}
         if not frames and oi is None:
             return WriteCounts()
@@ -303,28 +266,6 @@ class Store:
                 con.execute("ROLLBACK").fetchall()
                 raise
         return WriteCounts(**counts)
-
-    @staticmethod
-    def _snapshot_frame(snapshots: pl.DataFrame, ids: dict[str, str]) -> pl.DataFrame:
-        missing = [c for c in ("symbol", "ts") if c not in snapshots.columns]
-        if missing:
-            raise DataError(
-                f"snapshots: missing column(s) {missing}; expected {list(SNAPSHOT_SCHEMA)}",
-                fix="add the snapshot time as 'ts' and the venue id as 'symbol'",
-            )
-        cols = []
-        for name, dtype in SNAPSHOT_SCHEMA.items():
-            if name in snapshots.columns:
-                cols.append(pl.col(name).cast(dtype))
-            else:
-                cols.append(pl.lit(None, dtype=dtype).alias(name))
-        snap = snapshots.select(cols).unique(["symbol", "ts"], keep="last", maintain_order=True)
-        if snap["ts"].null_count():
-            raise DataError("snapshots: expected a time on every row, found null 'ts'",
-                            column="ts")
-        _check_frame_symbols(snap)
-        return snap.select(*[pl.lit(v).alias(k) for k, v in ids.items()], "symbol", "ts",
-                           *SNAPSHOT_VALUES)
 
     def write_bars(self, panel: pl.DataFrame, *, exchange: str, market: str, freq: str) -> int:
         """Upsert a canonical panel; returns the number of new (symbol, ts) keys."""
@@ -444,12 +385,12 @@ class Store:
         """
         ex, mk, fq = self._resolve(exchange=exchange, market=market, freq=freq,
                                    symbols=symbols)
-        lo, hi = _to_utc(start, "start"), _to_utc(end, "end")
+        lo, hi = to_utc(start, "start"), to_utc(end, "end")
         where, params = self._where(exchange=ex, market=mk, freq=fq, symbols=symbols,
                                     start=lo, end=hi)
         cols = ", ".join(["ts", "symbol", *BAR_VALUES])
         raw = self._fetch(f"SELECT {cols} FROM bars{where} ORDER BY symbol, ts", params)
-        panel = _from_store(raw, list(PANEL_SCHEMA))
+        panel = from_store(raw, list(PANEL_SCHEMA))
         if funding and panel.height and panel["funding_rate"].null_count():
             step = freq_to_timedelta(fq)
             first = panel["ts"].min()
@@ -480,12 +421,12 @@ class Store:
     ) -> pl.DataFrame:
         """Funding events ``symbol, ts, funding_rate, mark_price`` with ``start <= ts < end``."""
         where, params = self._where(exchange=exchange, market=market, symbols=symbols,
-                                    start=_to_utc(start, "start"), end=_to_utc(end, "end"))
+                                    start=to_utc(start, "start"), end=to_utc(end, "end"))
         raw = self._fetch(
             f"SELECT symbol, ts, funding_rate, mark_price FROM funding{where} "
             "ORDER BY symbol, ts", params,
         )
-        return _from_store(raw, ["symbol", "ts", "funding_rate", "mark_price"])
+        return from_store(raw, ["symbol", "ts", "funding_rate", "mark_price"])
 
     def query_snapshots(
         self, *, exchange: str, market: str | None = None, latest: bool = True
@@ -497,7 +438,7 @@ class Store:
         if latest:
             sql += " QUALIFY ts = max(ts) OVER ()"
         raw = self._fetch(sql + " ORDER BY symbol, ts", params)
-        return _from_store(raw, list(SNAPSHOT_SCHEMA))
+        return from_store(raw, list(SNAPSHOT_SCHEMA))
 
     def last_timestamps(
         self, table: str, *, exchange: str, market: str, freq: str | None = None
@@ -516,7 +457,7 @@ class Store:
             where += (" AND " if where else " WHERE ") + "open_interest IS NOT NULL"
         raw = self._fetch(f"SELECT symbol, max(ts) AS ts FROM {source}{where} GROUP BY symbol",
                           params)
-        out = _from_store(raw, ["symbol", "ts"])
+        out = from_store(raw, ["symbol", "ts"])
         return dict(zip(out["symbol"].to_list(), out["ts"].to_list(), strict=True))
 
     def coverage(
@@ -628,22 +569,3 @@ class Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         panel.write_parquet(target)
         return panel
-
-
-def _from_store(raw: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Cast a DuckDB result back to coinfactor dtypes (``ts`` naive UTC -> UTC-aware)."""
-    exprs = []
-    for c in columns:
-        if c == "ts":
-            exprs.append(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
-        elif c in PANEL_SCHEMA:
-            exprs.append(pl.col(c).cast(PANEL_SCHEMA[c]))
-        elif c in SNAPSHOT_SCHEMA:
-            exprs.append(pl.col(c).cast(SNAPSHOT_SCHEMA[c]))
-        elif c == "mark_price":
-            exprs.append(pl.col(c).cast(pl.Float64))
-        else:
-            exprs.append(pl.col(c))
-    if raw.height == 0 and not raw.columns:
-        raw = pl.DataFrame(schema=dict.fromkeys(columns, pl.Null))
-    return raw.select(exprs)
