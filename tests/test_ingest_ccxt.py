@@ -290,9 +290,9 @@ def test_hyperliquid_snapshot_normalises_to_usd(venue: FakeVenue) -> None:
 def test_unknown_and_invalid_symbols(venue: FakeVenue, tmp_path: Path) -> None:
     venue.now_ms = VENUES["binanceusdm"][2]
     rep = _run(download, venue, "binanceusdm", Store(tmp_path / "db.duckdb"),
-               symbols=["BTCUSDT", "NOPEUSDT"], snapshot=False, funding=False)
+               symbols=["BTCUSDT", "NOPEUSDT", "BTC/USDT:USDT"], snapshot=False, funding=False)
     status = {s.symbol: s.status for s in rep.symbols}
-    assert status == {"BTCUSDT": "ok", "NOPEUSDT": "failed"}
+    assert status == {"BTCUSDT": "ok", "NOPEUSDT": "failed"}  # BTC/USDT:USDT is BTCUSDT
     with pytest.raises(ConfigError, match="invalid symbol"):
         _run(download, venue, "binanceusdm", Store(tmp_path / "db.duckdb"),
              symbols=["../../etc/passwd"])

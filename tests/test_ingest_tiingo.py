@@ -59,7 +59,7 @@ def _hand_4h(ticker: str) -> list[tuple]:
 
 def test_resampled_bars_for_one_exchange(venue: FakeVenue, tmp_path: Path) -> None:
     store = Store(tmp_path / "db.duckdb")
-    rep = _download(venue, store, symbols=["btcusdt", "ethusdt"])
+    rep = _download(venue, store, symbols=["btcusdt", "ETHUSDT"])
     assert not rep.failed and rep.exchange == "tiingo_binance"
     panel = store.query_bars(exchange="tiingo_binance", freq="4h")
     for ticker in ("btcusdt", "ethusdt"):

@@ -149,6 +149,12 @@ class CcxtSource:
         return (f"CcxtSource(exchange={self.exchange!r}, base_url={self.base_url!r}, "
                 f"rate_limit_ms={self.client.rateLimit!r})")
 
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        session = getattr(self.client, "session", None)
+        if session is not None:
+            session.close()
+
     # ------------------------------------------------------------------ plumbing
     def _classify(self, exc: Exception) -> TransientError | None:
         if isinstance(exc, ccxt.RequestTimeout):
@@ -244,6 +250,11 @@ class CcxtSource:
             else:
                 found[key] = markets[key]
         return found, unknown
+
+    def store_symbol(self, symbol: str) -> str | None:
+        """Return the store symbol of a venue id or ccxt symbol (None if not listed)."""
+        found, _ = self.resolve([symbol])
+        return next(iter(found), None)
 
     def snapshot(
         self,

@@ -24,7 +24,13 @@ from coinfactor.data.sources._ccxt import CcxtSource
 from coinfactor.data.sources._retry import RetryPolicy
 from coinfactor.data.sources._tiingo import TiingoSource
 from coinfactor.data.sources._writer import PageWriter
-from coinfactor.data.store import Store, WriteCounts, check_exchange, check_freq, check_symbols
+from coinfactor.data.store import (
+    Store,
+    WriteCounts,
+    check_exchange,
+    check_freq,
+    check_input_symbols,
+)
 
 log = logging.getLogger("coinfactor.data.sources")
 
@@ -271,13 +277,43 @@ def _run(
 ) -> IngestReport:
     t0 = time.perf_counter()
     check_freq(timeframe)
-    wanted = check_symbols(symbols) if symbols is not None else None
+    wanted = check_input_symbols(symbols) if symbols is not None else None
     if wanted is not None and not wanted:
         raise ConfigError("symbols is empty; pass at least one symbol or omit it")
     if since is not None and until is not None and until <= since:
         raise ConfigError(f"until ({until}) must be after since ({since})")
     src = source if source is not None else make_source(exchange, **settings)
-    store = store if store is not None else Store()
+    target = store if store is not None else Store()
+    try:
+        return _ingest_all(src, target, wanted=wanted, min_volume=min_volume, quote=quote,
+                           timeframe=timeframe, since=since, until=until, bars=bars,
+                           funding=funding, snapshot=snapshot, open_interest=open_interest,
+                           resume=resume, progress=progress, t0=t0)
+    finally:  # close what this call opened; the caller's objects stay open
+        if source is None:
+            src.close()
+        if store is None:
+            target.close()
+
+
+def _ingest_all(
+    src: Source,
+    store: Store,
+    *,
+    wanted: list[str] | None,
+    min_volume: float | None,
+    quote: str | None,
+    timeframe: str,
+    since: datetime | None,
+    until: datetime | None,
+    bars: bool,
+    funding: bool,
+    snapshot: bool,
+    open_interest: bool,
+    resume: bool,
+    progress: Callable[[Progress], None] | None,
+    t0: float,
+) -> IngestReport:
     name, market = src.exchange, src.market_type
     if isinstance(src, TiingoSource):
         funding = False  # Tiingo serves spot bars only
@@ -299,7 +335,7 @@ def _run(
         if not wanted:
             raise ConfigError(f"no symbols to fetch from {name}: pass symbols=, or a "
                               "min_volume filter, or download some first")
-    found, unknown = src.resolve(list(wanted))
+    keys = {sym: src.store_symbol(sym) for sym in wanted}
     last_bar = store.last_timestamps("bars", exchange=name, market=market, freq=timeframe) \
         if resume else {}
     last_funding = store.last_timestamps("funding", exchange=name, market=market) \
@@ -317,12 +353,16 @@ def _run(
     total = len(wanted)
     with PageWriter(store) as writer:
         for i, sym in enumerate(wanted):
-            if sym in unknown:
+            resolved = keys[sym]
+            if resolved is None:
                 reports.append(SymbolReport(sym, "failed", reason=f"{name} has no "
                                             f"{market} market {sym!r}"))
                 _emit(progress, sym, i + 1, total)
                 continue
-            key = next(k for k, m in found.items() if k == sym or m.get("symbol") == sym)
+            key: str = resolved
+            if any(r.symbol == key for r in reports):  # the same market asked twice
+                _emit(progress, key, i + 1, total)
+                continue
             bar_start = last_bar[key] + step if key in last_bar else since
             # funding continues after its last event; a symbol with bars but no funding yet
             # (a run killed between the two) starts at its first bar

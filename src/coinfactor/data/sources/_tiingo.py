@@ -182,6 +182,10 @@ class TiingoSource:
 
         return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
 
+    def store_symbol(self, symbol: str) -> str | None:
+        """Return the lower-case Tiingo ticker (``btcusdt``), checked against the allow-list."""
+        return check_symbol(symbol.lower())
+
     def resolve(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """Tickers are their own ids: each is checked against the allow-list and kept."""
         return {check_symbol(s.lower()): {} for s in symbols}, []

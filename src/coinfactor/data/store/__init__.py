@@ -3,6 +3,7 @@
 from coinfactor.data.store._names import (
     check_exchange,
     check_freq,
+    check_input_symbols,
     check_market,
     check_symbol,
     check_symbols,
@@ -17,6 +18,7 @@ __all__ = [
     "WriteCounts",
     "check_exchange",
     "check_freq",
+    "check_input_symbols",
     "check_market",
     "check_symbol",
     "check_symbols",

@@ -16,6 +16,11 @@ from coinfactor.core.time import freq_to_timedelta
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:\-]{0,63}$")
 """A venue instrument id: letters, digits, ``_``, ``-`` and ``:`` (HIP-3 ``dex:COIN``)."""
 
+UNIFIED_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}/[A-Za-z0-9_\-]{1,16}(:[A-Za-z0-9_\-]{1,16})?$"
+)
+"""A ccxt unified symbol (``BTC/USDT:USDT``): accepted as input, resolved to a venue id."""
+
 EXCHANGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 """An exchange id as ccxt spells them (``binanceusdm``, ``hyperliquid``) or ``tiingo``."""
 
@@ -44,6 +49,22 @@ def check_symbols(symbols: Iterable[object]) -> list[str]:
     out: list[str] = []
     for s in symbols:
         checked = check_symbol(s)
+        if checked not in out:
+            out.append(checked)
+    return out
+
+
+def check_input_symbols(symbols: Iterable[object]) -> list[str]:
+    """Check user-given symbols: venue ids (:func:`check_symbol`) or ccxt unified symbols.
+
+    Unified symbols only serve to look a market up; what reaches the store is the venue id.
+    """
+    out: list[str] = []
+    for s in symbols:
+        if isinstance(s, str) and UNIFIED_RE.match(s):
+            checked = s
+        else:
+            checked = check_symbol(s)
         if checked not in out:
             out.append(checked)
     return out
