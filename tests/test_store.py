@@ -242,3 +242,21 @@ def test_open_interest_is_set_on_stored_bars(store: Store) -> None:
     with pytest.raises(DataError, match="expected values >= 0"):
         store.write(**EX, freq="1h", open_interest=oi.with_columns(pl.lit(-1.0)
                                                                    .alias("open_interest")))
+
+
+def test_funding_events_round_trip_with_mark_prices(store: Store) -> None:
+    events = pl.DataFrame({
+        "symbol": ["BUSDT", "AUSDT", "AUSDT", "AUSDT"],
+        "ts": [T0 + timedelta(hours=8), T0 + timedelta(hours=8, milliseconds=3), T0, T0],
+        "funding_rate": [3e-4, 2e-4, 1e-4, 1.5e-4],
+        "mark_price": [10.0, None, 100.0, 101.0],
+    })
+    assert store.write_funding(events, **EX) == 3
+    out = store.query_funding(exchange="binanceusdm")
+    # by hand: sorted by (symbol, ts); the duplicated AUSDT event at T0 keeps its last row
+    assert out.rows() == [
+        ("AUSDT", T0, 1.5e-4, 101.0),
+        ("AUSDT", T0 + timedelta(hours=8, milliseconds=3), 2e-4, None),
+        ("BUSDT", T0 + timedelta(hours=8), 3e-4, 10.0),
+    ]
+    assert store.write_funding(events, **EX) == 0

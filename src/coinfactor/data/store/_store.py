@@ -230,6 +230,8 @@ class Store:
                 )
             )
         if funding is not None and funding.height:
+            if {"symbol", "ts"} <= set(funding.columns):  # one row per event, last wins
+                funding = funding.unique(["symbol", "ts"], keep="last", maintain_order=True)
             events = validate_funding_events(funding)
             mark = (
                 funding.sort("symbol", "ts")["mark_price"].cast(pl.Float64)
