@@ -16,6 +16,8 @@ from coinfactor.data.sources import CcxtSource, RetryPolicy, download, rewrite_u
 from coinfactor.data.store import Store
 from fakevenue import FIXTURES, FakeVenue, ms, serve
 
+pytestmark = pytest.mark.network  # a local 127.0.0.1 server, never the internet
+
 FAST = RetryPolicy(max_attempts=4, base_delay=0.005, max_delay=0.05, jitter=0.5)
 VENUES = {
     # exchange: (symbols, since, first now, later now)

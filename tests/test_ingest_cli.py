@@ -13,6 +13,8 @@ from coinfactor.cli._app import console
 from coinfactor.data.store import Store
 from fakevenue import FakeVenue, ms, serve
 
+pytestmark = pytest.mark.network  # a local 127.0.0.1 server, never the internet
+
 runner = CliRunner()
 
 

@@ -15,6 +15,8 @@ from coinfactor.data.sources import RetryPolicy, TiingoSource, download
 from coinfactor.data.store import Store
 from fakevenue import FIXTURES, FakeVenue, ms, serve
 
+pytestmark = pytest.mark.network  # a local 127.0.0.1 server, never the internet
+
 FAST = RetryPolicy(max_attempts=4, base_delay=0.005, max_delay=0.05)
 NOW = ms(2026, 3, 3, 13, 30)
 
