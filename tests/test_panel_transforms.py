@@ -184,3 +184,20 @@ def test_attach_funding_zero_inside_coverage_null_outside() -> None:
 def test_funding_events_need_a_rate() -> None:
     with pytest.raises(DataError, match="expected a rate on every event"):
         funding_to_bars(pl.DataFrame([_ev("A", T0, float("nan"))]), "1h")
+
+
+def test_cell_index_locates_rows_and_flags_off_grid(small_panel: pl.DataFrame) -> None:
+    """Reference: a plain-Python lookup of each row's position on the axes."""
+    from coinfactor.data import cell_index
+
+    ts_axis = small_panel["ts"].unique().sort().slice(1, 4)  # drop first and last bar times
+    symbols = ("C", "A")  # B off the axis, unsorted on purpose
+    rows, cols, on = cell_index(small_panel, ts_axis, symbols)
+    t_list, s_list = ts_axis.to_list(), list(symbols)
+    for k, rec in enumerate(small_panel.select("ts", "symbol").iter_rows()):
+        expected_on = rec[0] in t_list and rec[1] in s_list
+        assert on[k] == expected_on
+        if expected_on:
+            assert (rows[k], cols[k]) == (t_list.index(rec[0]), s_list.index(rec[1]))
+    wide = to_wide(small_panel, "close", ts=ts_axis, symbols=symbols)
+    assert wide.values[0, 1] == 101.0 and np.isnan(wide.values[0, 0])

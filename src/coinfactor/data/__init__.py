@@ -16,7 +16,7 @@ from coinfactor.data._schema import (
     infer_freq,
     validate_panel,
 )
-from coinfactor.data._wide import Wide, from_wide, time_axis, to_wide
+from coinfactor.data._wide import Wide, cell_index, from_wide, time_axis, to_wide
 
 __all__ = [
     "FUNDING_EVENT_SCHEMA",
@@ -25,6 +25,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "Wide",
     "attach_funding",
+    "cell_index",
     "from_wide",
     "funding_to_bars",
     "infer_freq",

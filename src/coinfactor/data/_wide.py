@@ -49,6 +49,49 @@ def time_axis(panel: pl.DataFrame) -> pl.Series:
     return panel.get_column("ts").unique().sort().alias("ts")
 
 
+def cell_index(
+    panel: pl.DataFrame, ts: pl.Series, symbols: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Locate each panel row on a wide grid, without a join.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Long frame with ``ts`` and ``symbol``.
+    ts : pl.Series
+        Strictly increasing time axis.
+    symbols : sequence of str
+        Symbol axis (unique).
+
+    Returns
+    -------
+    rows, cols : ndarray of int64, shape (n_rows,)
+        Position of each panel row on the time and symbol axes (0 where off the grid).
+    on_grid : ndarray of bool, shape (n_rows,)
+        Whether the row's ts and symbol are both on the axes.
+
+    Examples
+    --------
+    Gather a wide result back onto the panel's rows: ``values[rows, cols]`` masked by
+    ``on_grid``.
+    """
+    t_axis = ts.cast(TS_DTYPE).to_physical().to_numpy()
+    t_rows = panel.get_column("ts").cast(TS_DTYPE).to_physical().to_numpy()
+    if len(t_axis) == 0:
+        zeros = np.zeros(len(t_rows), dtype=np.int64)
+        return zeros, zeros, np.zeros(len(t_rows), dtype=bool)
+    rows = np.minimum(np.searchsorted(t_axis, t_rows), len(t_axis) - 1)
+    codes = (
+        panel.get_column("symbol")
+        .cast(pl.Enum(list(symbols)), strict=False)
+        .to_physical()
+        .cast(pl.Int64)
+    )
+    on_grid = (t_axis[rows] == t_rows) & codes.is_not_null().to_numpy()
+    cols = codes.fill_null(0).to_numpy()
+    return rows.astype(np.int64), cols, on_grid
+
+
 def to_wide(
     panel: pl.DataFrame,
     column: str,
@@ -62,7 +105,7 @@ def to_wide(
     Parameters
     ----------
     panel : pl.DataFrame
-        Long frame with ``ts``, ``symbol`` and ``column``.
+        Long frame with ``ts``, ``symbol`` and ``column``, at most one row per (symbol, ts).
     column : str
         Numeric column to pivot.
     ts : pl.Series, optional
@@ -92,16 +135,10 @@ def to_wide(
     value = pl.col(column).cast(pl.Float64)
     if mask_filled and FILLED_COLUMN in panel.columns:
         value = pl.when(pl.col(FILLED_COLUMN)).then(None).otherwise(value)
-    frame = panel.select("ts", "symbol", value.alias("v"))
-    t_idx = pl.DataFrame({"ts": ts_axis}).with_row_index("i")
-    s_idx = pl.DataFrame({"symbol": list(sym_axis)}, schema={"symbol": pl.String}).with_row_index(
-        "j"
-    )
-    located = frame.join(t_idx, on="ts", how="inner").join(s_idx, on="symbol", how="inner")
+    v = panel.select(value.fill_null(np.nan)).to_series().to_numpy()
+    rows, cols, on_grid = cell_index(panel, ts_axis, sym_axis)
     out = np.full((len(ts_axis), len(sym_axis)), np.nan)
-    i = located.get_column("i").to_numpy()
-    j = located.get_column("j").to_numpy()
-    out[i, j] = located.get_column("v").fill_null(np.nan).to_numpy()
+    out[rows[on_grid], cols[on_grid]] = v[on_grid]
     return Wide(values=out, ts=ts_axis, symbols=sym_axis, name=column)
 
 
