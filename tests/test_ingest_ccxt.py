@@ -11,7 +11,7 @@ import ccxt
 import polars as pl
 import pytest
 
-from coinfactor.core.errors import ConfigError
+from coinfactor.core.errors import ConfigError, SourceError
 from coinfactor.data.sources import CcxtSource, RetryPolicy, download, rewrite_urls, update
 from coinfactor.data.store import Store
 from fakevenue import FIXTURES, FakeVenue, ms, serve
@@ -386,3 +386,15 @@ def test_binance_open_interest_history_fills_bars(venue: FakeVenue, tmp_path: Pa
     assert store.query_bars(exchange="binanceusdm").equals(one.query_bars(
         exchange="binanceusdm"))
     assert store.query_bars(exchange="binanceusdm")["open_interest"].null_count() == 0
+
+
+def test_a_failing_snapshot_only_matters_when_it_picks_the_symbols(venue: FakeVenue,
+                                                                     tmp_path: Path) -> None:
+    venue.now_ms = VENUES["binanceusdm"][2]
+    venue.inject("502", path="ticker/24hr", times=None)
+    rep = _run(download, venue, "binanceusdm", Store(tmp_path / "a.duckdb"),
+               symbols=["BTCUSDT"], funding=False)
+    assert rep.snapshot_rows == 0 and not rep.failed and rep.symbols[0].bars > 0
+    with pytest.raises(SourceError, match="gave up after 4 attempts"):
+        _run(download, venue, "binanceusdm", Store(tmp_path / "b.duckdb"), symbols=None,
+             min_volume=1e9)

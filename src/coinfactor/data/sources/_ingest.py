@@ -321,10 +321,16 @@ def _ingest_all(
 
     snap_rows = 0
     snap = None
-    if snapshot or (wanted is None and (min_volume is not None or not resume)):
-        snap = src.snapshot(quote=quote or DEFAULT_QUOTE.get(name), active_only=True,
-                            min_volume_usd=min_volume)
-        if snapshot and snap.height:
+    needs_universe = wanted is None and (min_volume is not None or not resume)
+    if snapshot or needs_universe:
+        try:
+            snap = src.snapshot(quote=quote or DEFAULT_QUOTE.get(name), active_only=True,
+                                min_volume_usd=min_volume)
+        except SourceError as exc:
+            if needs_universe:  # the symbols come from it: nothing to do without it
+                raise
+            log.warning("%s snapshot failed, continuing with the symbols given: %s", name, exc)
+        if snapshot and snap is not None and snap.height:
             snap_rows = store.write(exchange=name, market=market, snapshots=snap).snapshots_rows
     if wanted is None:
         if snap is not None and (min_volume is not None or not resume):
