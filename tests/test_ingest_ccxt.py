@@ -248,7 +248,8 @@ def test_request_rate_stays_within_the_limit(venue: FakeVenue, tmp_path: Path) -
              snapshot=False, open_interest=False)
     t = [r.t for r in venue.requests]
     assert len(t) >= 12
-    assert (len(t) - 1) / (t[-1] - t[0]) <= 1000 / limit_ms
+    # the span gets 5 ms of slack: the first arrival can lag its send by loopback jitter
+    assert (len(t) - 1) / (t[-1] - t[0] + 0.005) <= 1000 / limit_ms
     # every run of 5 requests spans >= 4 limits; 15 ms of slack because arrival times at the
     # server jitter with connection set-up and thread wake-up on a shared CPU
     windows = [b - a for a, b in zip(t, t[4:], strict=False)]

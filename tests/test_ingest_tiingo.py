@@ -23,7 +23,7 @@ NOW = ms(2026, 3, 3, 13, 30)
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeVenue]:
-    yield from serve(FakeVenue(now_ms=NOW, hang_s=0.6))
+    yield from serve(FakeVenue(now_ms=NOW, hang_s=1.0))
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_faults_are_survived(venue: FakeVenue, tmp_path: Path, kind: str) -> Non
     _download(venue, clean)
     venue.inject(kind, path="/tiingo/crypto/prices", retry_after="0")
     faulty = Store(tmp_path / "faulty.duckdb")
-    rep = _download(venue, faulty, timeout_ms=300)
+    rep = _download(venue, faulty, timeout_ms=500)  # below the venue's 1 s hang
     assert not rep.failed and not venue.faults
     assert faulty.query_bars().equals(clean.query_bars())
 
