@@ -244,7 +244,7 @@ def test_request_rate_stays_within_the_limit(venue: FakeVenue, tmp_path: Path) -
     limit_ms = 25.0
     download("binanceusdm", symbols=["BTCUSDT", "ETHUSDT"], since="2026-03-01",
              timeframe="1h", base_url=venue.url, store=Store(tmp_path / "db.duckdb"),
-             rate_limit_ms=limit_ms, retry=FAST, page_limit=24, funding_page_limit=20,
+             rate_limit_ms=limit_ms, retry=FAST, page_limit=12, funding_page_limit=5,
              snapshot=False, open_interest=False)
     t = [r.t for r in venue.requests]
     assert len(t) >= 12

@@ -22,8 +22,7 @@ runner = CliRunner()
 def venue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVenue]:
     monkeypatch.setenv("COINFACTOR_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(console, "width", 200)
-    yield from serve(FakeVenue(now_ms=ms(2025, 7, 2, 12, 30), hl_candle_cap=24,
-                               hl_funding_cap=20))
+    yield from serve(FakeVenue(now_ms=ms(2025, 7, 2, 12, 30)))  # the venue's own caps
 
 
 def test_download_then_update(venue: FakeVenue) -> None:

@@ -394,8 +394,8 @@ class CcxtSource:
             keep = [r for r in rows if r[0] >= cursor and r[0] + step <= horizon]
             if keep:
                 yield _bars_frame(symbol, keep, timeframe)
-            if not rows:
-                break
+            if not rows or (self._native and len(rows) < self.page_limit):
+                break  # a short page from a venue whose cap we know is the end of the data
             last = max(r[0] for r in rows)
             if last < cursor:
                 break
@@ -432,7 +432,7 @@ class CcxtSource:
                             "mark_price": pl.Float64},
                 ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
                                .dt.replace_time_zone("UTC"))
-            if not rows:
+            if not rows or (self._native and len(rows) < self.funding_page_limit):
                 break
             last = max(r[0] for r in rows)
             if last < cursor:
