@@ -337,3 +337,28 @@ def test_exactly_duplicated_regressor_splits_the_slope():
         slopes = np.linalg.lstsq(xs - xs.mean(axis=0), ys - ys.mean(), rcond=1e-5)[0]
         np.testing.assert_allclose(res.params[t, 1:], slopes, rtol=1e-7)
         assert res.params[t, 1] == pytest.approx(res.params[t, 2], rel=1e-9)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_large_outputs_are_prefaulted_and_writable(threads: int) -> None:
+    """The >= 64 MB path (pages populated up front, in parallel) gives a plain writable array."""
+    from coinfactor.rolling._ols import _POPULATE_MIN_BYTES, _empty
+
+    n = _POPULATE_MIN_BYTES // 8 + 12_345  # not a multiple of the page size
+    arr = _empty((n,), threads=threads)
+    assert arr.shape == (n,) and arr.dtype == np.float64 and arr.flags.writeable
+    arr[:] = 1.5
+    assert float(arr.sum()) == 1.5 * n
+    ints = _empty((n // 2, 2), dtype=np.int32, threads=threads)
+    ints[-1] = 7
+    assert ints[-1].tolist() == [7, 7]
+
+
+def test_large_outputs_fall_back_without_madvise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel without MADV_POPULATE_WRITE raises OSError: MAP_POPULATE is used instead."""
+    from coinfactor.rolling import _ols
+
+    monkeypatch.setattr(_ols, "_MADV_POPULATE_WRITE", 9999)  # an advice no kernel knows
+    arr = _ols._empty((_ols._POPULATE_MIN_BYTES // 8,), threads=2)
+    arr[:] = 2.0
+    assert arr[-1] == 2.0

@@ -1,6 +1,13 @@
 """Command-line interface (typer + rich). It parses, calls a study or data command, prints."""
 
-from coinfactor.cli import _datasets, _demo, _report, _run  # noqa: F401  (register commands)
+from coinfactor.cli import (  # noqa: F401  (register commands)
+    _datasets,
+    _demo,
+    _ingest,
+    _report,
+    _run,
+    _store,
+)
 from coinfactor.cli._app import app
 
 

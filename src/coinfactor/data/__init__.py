@@ -1,5 +1,6 @@
 """Data layer: the canonical panel, readers, funding placement, resampling, wide arrays."""
 
+from coinfactor.data import store
 from coinfactor.data._funding import (
     FUNDING_EVENT_SCHEMA,
     attach_funding,
@@ -33,6 +34,7 @@ __all__ = [
     "read_panel_with_funding",
     "regularize",
     "resample",
+    "store",
     "time_axis",
     "to_wide",
     "validate_funding_events",

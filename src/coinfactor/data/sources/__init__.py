@@ -1,0 +1,52 @@
+"""Remote sources: ccxt venues (Binance USDⓈ-M, Hyperliquid, any ccxt id) and Tiingo.
+
+:func:`download` and :func:`update` pull them into the :class:`~coinfactor.data.store.Store`
+page by page (idempotent upserts), retrying transient faults and reporting per symbol.
+
+Examples
+--------
+Hourly bars and funding of the liquid USDT perps, then the missing tail a day later::
+
+    from coinfactor.data import sources
+    report = sources.download("binanceusdm", min_volume=50e6, timeframe="1h",
+                              since="2025-01-01")
+    print(report.summary())
+    sources.update("binanceusdm", timeframe="1h")   # only what is missing, per symbol
+
+Hyperliquid coins by name, Tiingo 4h bars from one exchange (token in ``TIINGO_API_KEY``)::
+
+    sources.download("hyperliquid", symbols=["BTC", "ETH", "BERA"], since="2025-06-01")
+    sources.download("tiingo", symbols=["btcusdt"], timeframe="4h", since="2025-01-01",
+                     tiingo_exchanges=["BINANCE"])
+
+The same from the shell: ``coinfactor download --exchange binanceusdm --min-volume 5e7
+--since 2025-01-01``, ``coinfactor update``, ``coinfactor store info``. ``base_url=`` /
+``--base-url`` point any of them at a proxy or a test server.
+"""
+
+from coinfactor.data.sources._ccxt import VENUE_LIMITS, CcxtSource, rewrite_urls
+from coinfactor.data.sources._ingest import (
+    IngestReport,
+    Progress,
+    SymbolReport,
+    download,
+    make_source,
+    update,
+)
+from coinfactor.data.sources._retry import RetryPolicy, TransientError
+from coinfactor.data.sources._tiingo import TiingoSource
+
+__all__ = [
+    "VENUE_LIMITS",
+    "CcxtSource",
+    "IngestReport",
+    "Progress",
+    "RetryPolicy",
+    "SymbolReport",
+    "TiingoSource",
+    "TransientError",
+    "download",
+    "make_source",
+    "rewrite_urls",
+    "update",
+]

@@ -1,0 +1,596 @@
+"""ccxt source: market snapshots, OHLCV, funding history for any ccxt venue.
+
+Binance USDⓈ-M (``binanceusdm``) and Hyperliquid (``hyperliquid``) are first class: their raw
+endpoints are called through ccxt (so ccxt's rate limiter and error mapping apply) to keep
+fields ccxt's unified OHLCV drops (Binance quote volume and trade count, Hyperliquid trade
+count). Any other ccxt exchange id works through ccxt's unified methods.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt
+import polars as pl
+
+from coinfactor.core.errors import ConfigError
+from coinfactor.core.time import freq_to_timedelta
+from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
+from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
+from coinfactor.data.store import SNAPSHOT_SCHEMA, check_exchange, check_freq
+from coinfactor.data.store._names import SYMBOL_RE
+
+log = logging.getLogger("coinfactor.data.sources")
+
+# (max candles per call, max funding rows per call) as the venues document them
+VENUE_LIMITS: dict[str, tuple[int, int]] = {
+    "binanceusdm": (1500, 1000),
+    "hyperliquid": (5000, 500),
+}
+DEFAULT_LIMITS = (500, 500)
+# the longest gap between two funding settlements we expect (an empty page before it is normal)
+FUNDING_GAP_MS: dict[str, int] = {"binanceusdm": 8 * 3_600_000, "hyperliquid": 3_600_000}
+
+BarRow = tuple[int, float, float, float, float, float, float | None, int | None]
+FundingRow = tuple[int, float, float | None]
+
+
+def rewrite_urls(client: Any, base_url: str) -> None:
+    """Point every entry of a ccxt client's ``urls['api']`` at ``base_url``.
+
+    The scheme and host of each URL are replaced by ``base_url``'s (its path is prefixed), the
+    endpoint path is kept: Binance's ``https://fapi.binance.com/fapi/v1`` becomes
+    ``<base_url>/fapi/v1``; Hyperliquid's ``https://api.{hostname}`` becomes ``<base_url>``.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base_url must be an http(s) URL such as http://127.0.0.1:8080, "
+                          f"got {base_url!r}")
+    root = base_url.rstrip("/")
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, str):
+            return root + urlsplit(value).path
+        return value
+
+    client.urls["api"] = swap(client.urls["api"])
+
+
+def _num(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class CcxtSource:
+    """Pull bars, funding events and market snapshots from one ccxt exchange.
+
+    Parameters
+    ----------
+    exchange : str, default "binanceusdm"
+        A ccxt exchange id.
+    base_url : str, optional
+        Replace the venue's host everywhere (a proxy or a test server).
+    rate_limit_ms : float, optional
+        ccxt ``rateLimit``: milliseconds between requests of cost 1 (ccxt weights endpoints;
+        a request of cost c waits ``c * rate_limit_ms`` after the previous one). Default: the
+        venue's ccxt setting.
+    timeout_ms : int, default 10000
+        Per-request timeout.
+    retry : RetryPolicy, optional
+        Backoff for transient faults.
+    page_limit, funding_page_limit : int, optional
+        Rows asked per call; capped at the venue's maximum (Binance 1500 klines / 1000
+        funding rows, Hyperliquid 5000 / 500).
+    seed : int, optional
+        Seed of the backoff jitter.
+    sleep : callable, default time.sleep
+        Used between retries.
+    native : bool, default True
+        On Binance USDⓈ-M and Hyperliquid, call the raw endpoints (keeping quote volume and
+        trade counts); ``False`` uses ccxt's unified methods as for any other venue.
+    """
+
+    market_type = "swap"
+
+    def __init__(
+        self,
+        exchange: str = "binanceusdm",
+        *,
+        base_url: str | None = None,
+        rate_limit_ms: float | None = None,
+        timeout_ms: int = 10_000,
+        retry: RetryPolicy | None = None,
+        page_limit: int | None = None,
+        funding_page_limit: int | None = None,
+        seed: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        native: bool = True,
+    ) -> None:
+        check_exchange(exchange)
+        if exchange not in ccxt.exchanges:
+            raise ConfigError(f"unknown ccxt exchange {exchange!r}; see ccxt.exchanges for ids "
+                              "(e.g. 'binanceusdm', 'hyperliquid', 'bybit', 'okx')")
+        self.exchange = exchange
+        self._native = exchange if native and exchange in VENUE_LIMITS else None
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_ms)}
+        if rate_limit_ms is not None:
+            if rate_limit_ms < 0:
+                raise ConfigError(f"rate_limit_ms must be >= 0, got {rate_limit_ms}")
+            config["rateLimit"] = rate_limit_ms
+        self.client = getattr(ccxt, exchange)(config)
+        if exchange == "hyperliquid":
+            self.client.options["fetchMarkets"] = {"types": ["swap"]}
+        if base_url is not None:
+            rewrite_urls(self.client, base_url)
+        self.base_url = base_url
+        max_bars, max_funding = VENUE_LIMITS.get(exchange, DEFAULT_LIMITS)
+        self.page_limit = max(1, min(page_limit or max_bars, max_bars))
+        self.funding_page_limit = max(1, min(funding_page_limit or max_funding, max_funding))
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random(seed)
+        self._sleep = sleep
+        self._markets: dict[str, dict[str, Any]] | None = None
+
+    def __repr__(self) -> str:
+        return (f"CcxtSource(exchange={self.exchange!r}, base_url={self.base_url!r}, "
+                f"rate_limit_ms={self.client.rateLimit!r})")
+
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        session = getattr(self.client, "session", None)
+        if session is not None:
+            session.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _classify(self, exc: Exception) -> TransientError | None:
+        if isinstance(exc, ccxt.RequestTimeout):
+            return TransientError("timeout")
+        if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            headers = self.client.last_response_headers or {}
+            retry_after = _num(headers.get("Retry-After") or headers.get("retry-after"))
+            return TransientError("HTTP 429 rate limited", retry_after=retry_after)
+        if isinstance(exc, ccxt.ExchangeNotAvailable):
+            return TransientError(f"venue unavailable (5xx): {str(exc)[:120]}")
+        if isinstance(exc, ccxt.NetworkError):
+            return TransientError(f"network error: {type(exc).__name__} {str(exc)[:120]}")
+        if isinstance(exc, ccxt.BadResponse):
+            return TransientError("malformed response")
+        headers = self.client.last_response_headers or {}
+        if isinstance(exc, ccxt.ExchangeError) and (headers.get("Retry-After")
+                                                    or headers.get("retry-after")):
+            # some venues (bybit) parse a 429 body into a plain ExchangeError
+            return TransientError("rate limited (Retry-After)",
+                                  retry_after=_num(headers.get("Retry-After")
+                                                   or headers.get("retry-after")))
+        if isinstance(exc, ValueError | TypeError | KeyError | IndexError):
+            return TransientError(f"malformed page ({type(exc).__name__})")
+        return None
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        return call_with_retry(fn, policy=self.retry, classify=self._classify, what=what,
+                               rng=self._rng, sleep=self._sleep)
+
+    def _checked_json(self, response: Any) -> Any:
+        """Raise a transient fault when the last body was not valid JSON."""
+        raw = self.client.last_http_response
+        if response is None or (isinstance(raw, str) and raw and _bad_json(raw)):
+            raise TransientError("malformed JSON page")
+        return response
+
+    def server_now_ms(self) -> int:
+        """Return the venue clock (ms) from the last ``Date`` header; the local clock if none."""
+        headers = self.client.last_response_headers or {}
+        date = headers.get("Date") or headers.get("date")
+        if date:
+            try:
+                return int(parsedate_to_datetime(date).timestamp() * 1000)
+            except (TypeError, ValueError):
+                pass
+        return int(time.time() * 1000)
+
+    # ------------------------------------------------------------------ markets
+    def markets(self, *, reload: bool = False) -> dict[str, dict[str, Any]]:
+        """Store symbol -> ccxt market of the venue's markets of :attr:`market_type`.
+
+        The store symbol is the venue id (``BTCUSDT``) or, on Hyperliquid, the coin name
+        (``BTC``). Markets whose id fails the symbol allow-list are skipped.
+        """
+        if self._markets is None or reload:
+            raw = self._call(f"{self.exchange} markets",
+                             lambda: self.client.load_markets(reload=True))
+            out: dict[str, dict[str, Any]] = {}
+            for market in raw.values():
+                if market.get("type") != self.market_type:
+                    continue
+                name = self._store_symbol(market)
+                if name is None or not SYMBOL_RE.match(name):
+                    log.debug("skipping market %r: id fails the symbol allow-list", name)
+                    continue
+                out.setdefault(name, market)
+            self._markets = out
+        return self._markets
+
+    def _store_symbol(self, market: dict[str, Any]) -> str | None:
+        if self.exchange == "hyperliquid":
+            name = market.get("baseName") or (market.get("info") or {}).get("name")
+            return None if name is None else str(name)
+        mid = market.get("id")
+        return None if mid is None else str(mid)
+
+    def resolve(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Map user symbols (venue ids or ccxt unified symbols) to markets.
+
+        Returns
+        -------
+        (dict, list)
+            Store symbol -> market for the known ones, and the unknown inputs.
+        """
+        markets = self.markets()
+        by_unified = {m["symbol"]: s for s, m in markets.items()}
+        found: dict[str, dict[str, Any]] = {}
+        unknown: list[str] = []
+        for s in symbols:
+            key = s if s in markets else by_unified.get(s)
+            if key is None:
+                unknown.append(s)
+            else:
+                found[key] = markets[key]
+        return found, unknown
+
+    def store_symbol(self, symbol: str) -> str | None:
+        """Return the store symbol of a venue id or ccxt symbol (None if not listed)."""
+        found, _ = self.resolve([symbol])
+        return next(iter(found), None)
+
+    def snapshot(
+        self,
+        *,
+        quote: str | None = None,
+        active_only: bool = True,
+        min_volume_usd: float | None = None,
+        open_interest: bool = True,
+    ) -> pl.DataFrame:
+        """One row per market: 24h USD volume, USD open interest, mid, max leverage.
+
+        Parameters
+        ----------
+        quote : str, optional
+            Keep markets settled in this quote currency (``"USDT"``, ``"USDC"``).
+        active_only : bool, default True
+            Keep only markets the venue reports active (trading).
+        min_volume_usd : float, optional
+            Keep markets with 24h notional volume >= this (USD).
+        open_interest : bool, default True
+            Fetch open interest (Binance: one request per kept market).
+
+        Returns
+        -------
+        pl.DataFrame
+            :data:`coinfactor.data.store.SNAPSHOT_SCHEMA`, sorted by descending volume then
+            symbol. ``ts`` is the venue's clock. Binance's public API has no mid without the
+            order book, so ``mid`` is its last price there; its max leverage needs an API key
+            and is null. Hyperliquid values come from ``metaAndAssetCtxs`` (``dayNtlVlm``,
+            ``openInterest`` x ``midPx``, ``maxLeverage``).
+        """
+        markets = self.markets(reload=True)
+        now = self.server_now_ms()
+        rows: list[dict[str, Any]] = []
+        tickers = self._tickers() if self.exchange != "hyperliquid" else {}
+        for name, m in sorted(markets.items()):
+            if active_only and m.get("active") is False:
+                continue
+            if quote is not None and (m.get("settle") or m.get("quote")) != quote:
+                continue
+            info = m.get("info") or {}
+            row: dict[str, Any]
+            if self.exchange == "hyperliquid":
+                mid = _num(info.get("midPx")) or _num(info.get("markPx"))
+                coins = _num(info.get("openInterest"))
+                row = {"volume_24h_usd": _num(info.get("dayNtlVlm")), "mid": mid,
+                       "open_interest_usd": None if coins is None or mid is None
+                       else coins * mid,
+                       "max_leverage": _num(info.get("maxLeverage"))}
+            else:
+                t = tickers.get(name, {})
+                lev = ((m.get("limits") or {}).get("leverage") or {}).get("max")
+                row = {"volume_24h_usd": t.get("volume"), "mid": t.get("mid"),
+                       "open_interest_usd": None, "max_leverage": _num(lev)}
+            row |= {"symbol": name, "base": m.get("base"), "quote": m.get("settle") or
+                    m.get("quote"), "active": m.get("active") is not False}
+            if min_volume_usd is not None and (row["volume_24h_usd"] or 0.0) < min_volume_usd:
+                continue
+            rows.append(row)
+        if open_interest and self.exchange != "hyperliquid":
+            for row in rows:
+                row["open_interest_usd"] = self._open_interest_usd(row["symbol"], row["mid"])
+        ts = datetime.fromtimestamp(now // 1000, tz=UTC)
+        frame = pl.DataFrame([{**r, "ts": ts} for r in rows], schema=SNAPSHOT_SCHEMA,
+                             orient="row") if rows else pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+        return frame.select(list(SNAPSHOT_SCHEMA)).sort(
+            ["volume_24h_usd", "symbol"], descending=[True, False], nulls_last=True)
+
+    def _tickers(self) -> dict[str, dict[str, float | None]]:
+        if self._native == "binanceusdm":
+            raw = self._call("binanceusdm ticker/24hr",
+                             lambda: self._checked_json(self.client.fapiPublicGetTicker24hr()))
+            return {str(t["symbol"]): {"volume": _num(t.get("quoteVolume")),
+                                       "mid": _num(t.get("lastPrice"))} for t in raw}
+        if not self.client.has.get("fetchTickers"):
+            return {}
+        raw = self._call(f"{self.exchange} tickers", lambda: self.client.fetch_tickers())
+        markets = self.markets()
+        by_unified = {m["symbol"]: s for s, m in markets.items()}
+        out: dict[str, dict[str, float | None]] = {}
+        for unified, t in raw.items():
+            name = by_unified.get(unified)
+            if name is None:
+                continue
+            bid, ask, last = _num(t.get("bid")), _num(t.get("ask")), _num(t.get("last"))
+            mid = (bid + ask) / 2 if bid and ask else last
+            vol = _num(t.get("quoteVolume"))
+            if vol is None and _num(t.get("baseVolume")) is not None and last:
+                vol = float(t["baseVolume"]) * last
+            out[name] = {"volume": vol, "mid": mid}
+        return out
+
+    def _open_interest_usd(self, name: str, mid: float | None) -> float | None:
+        market = self.markets()[name]
+        try:
+            if self._native == "binanceusdm":
+                raw = self._call(f"openInterest {name}", lambda: self._checked_json(
+                    self.client.fapiPublicGetOpenInterest({"symbol": market["id"]})))
+                coins = _num(raw.get("openInterest"))
+                return None if coins is None or mid is None else coins * mid
+            if self.client.has.get("fetchOpenInterest"):
+                oi = self._call(f"open interest {name}",
+                                lambda: self.client.fetch_open_interest(market["symbol"]))
+                value = _num(oi.get("openInterestValue"))
+                if value is None and _num(oi.get("openInterestAmount")) and mid:
+                    value = float(oi["openInterestAmount"]) * mid
+                return value
+        except Exception as exc:  # OI is optional: a venue that refuses it leaves it null
+            log.warning("open interest of %s unavailable: %s", name, exc)
+        return None
+
+    # ------------------------------------------------------------------ history
+    def iter_bars(
+        self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield canonical panel pages of ``symbol`` with ``since <= ts`` and complete bars.
+
+        A bar is kept only if it has closed: ``ts + timeframe <= min(venue clock, until)``.
+        Pages follow the venue's per-call limit; an empty page where a closed bar should
+        exist is retried like a fault, then taken as the end of the data.
+        """
+        check_freq(timeframe)
+        step = int(freq_to_timedelta(timeframe).total_seconds() * 1000)
+        market = self._market(symbol)
+        cursor = _ms(since)
+        until_ms = None if until is None else _ms(until)
+        horizon = until_ms if until_ms is not None else int(time.time() * 1000) + step
+        while cursor + step <= horizon:
+            def fetch_bars(c: int = cursor) -> list[BarRow]:
+                return self._bars_page(market, timeframe, c, until_ms)
+
+            def bar_due(now: int, c: int = cursor) -> bool:
+                return c + step <= now
+
+            rows, now = self._page(f"bars {symbol}", fetch_bars, expect=bar_due)
+            horizon = now if until_ms is None else min(now, until_ms)
+            keep = [r for r in rows if r[0] >= cursor and r[0] + step <= horizon]
+            if keep:
+                yield _bars_frame(symbol, keep, timeframe)
+            if not rows or (self._native and len(rows) < self.page_limit):
+                break  # a short page from a venue whose cap we know is the end of the data
+            last = max(r[0] for r in rows)
+            if last < cursor:
+                break
+            cursor = last + step
+
+    def iter_funding(
+        self, symbol: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield pages of funding events (``symbol, ts, funding_rate, mark_price``).
+
+        Events with ``since <= ts <= min(venue clock, until)`` are kept (rate per event, a
+        fraction; positive means longs pay).
+        """
+        market = self._market(symbol)
+        cursor = _ms(since)
+        until_ms = None if until is None else _ms(until)
+        gap = FUNDING_GAP_MS.get(self.exchange, 8 * 3_600_000)
+        horizon = until_ms if until_ms is not None else int(time.time() * 1000) + gap
+        while cursor <= horizon:
+            def fetch_funding(c: int = cursor) -> list[FundingRow]:
+                return self._funding_page(market, c, until_ms)
+
+            def event_due(now: int, c: int = cursor) -> bool:
+                return c + gap <= now
+
+            rows, now = self._page(f"funding {symbol}", fetch_funding, expect=event_due)
+            horizon = now if until_ms is None else min(now, until_ms)
+            keep = [r for r in rows if cursor <= r[0] <= horizon]
+            if keep:
+                yield pl.DataFrame(
+                    {"symbol": [symbol] * len(keep), "ts": [r[0] for r in keep],
+                     "funding_rate": [r[1] for r in keep], "mark_price": [r[2] for r in keep]},
+                    schema={"symbol": pl.String, "ts": pl.Int64, "funding_rate": pl.Float64,
+                            "mark_price": pl.Float64},
+                ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
+                               .dt.replace_time_zone("UTC"))
+            if not rows or (self._native and len(rows) < self.funding_page_limit):
+                break
+            last = max(r[0] for r in rows)
+            if last < cursor:
+                break
+            cursor = last + 1
+
+    @property
+    def has_open_interest_history(self) -> bool:
+        """Whether the venue serves open-interest history through ccxt."""
+        return bool(self.client.has.get("fetchOpenInterestHistory"))
+
+    def iter_open_interest(
+        self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield pages of ``symbol, ts, open_interest`` (quote units) for bars at ``timeframe``.
+
+        The venue's open interest at time tau is the value at the close of the bar opening at
+        ``tau - timeframe``, so it is returned with ``ts = tau - timeframe``. Binance keeps
+        30 days of history (older requests start 30 days back); Hyperliquid serves none.
+        """
+        if not self.has_open_interest_history:
+            return
+        step = int(freq_to_timedelta(timeframe).total_seconds() * 1000)
+        market = self._market(symbol)
+        cursor = _ms(since) + step  # the first value is at the close of the first bar
+        until_ms = None if until is None else _ms(until)
+        if self.exchange == "binanceusdm":
+            cursor = max(cursor, self.server_now_ms() - 30 * 86_400_000 + step)
+        limit = 500
+        while True:
+            horizon = self.server_now_ms() if until_ms is None else until_ms
+            if cursor > horizon:
+                break
+            end = min(cursor + (limit - 1) * step, horizon)
+
+            def fetch(c: int = cursor, e: int = end) -> list[Any]:
+                return list(self._checked_json(self.client.fetch_open_interest_history(
+                    market["symbol"], timeframe, since=c, limit=limit, params={"until": e})))
+
+            rows = self._call(f"open interest {symbol}", fetch)
+            keep = [(int(r["timestamp"]), _num(r.get("openInterestValue"))) for r in rows
+                    if r.get("timestamp") is not None and cursor <= int(r["timestamp"]) <= end]
+            keep = [(t, v) for t, v in keep if v is not None]
+            if keep:
+                yield pl.DataFrame(
+                    {"symbol": [symbol] * len(keep), "ts": [t - step for t, _ in keep],
+                     "open_interest": [v for _, v in keep]},
+                    schema={"symbol": pl.String, "ts": pl.Int64, "open_interest": pl.Float64},
+                ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
+                               .dt.replace_time_zone("UTC"))
+            cursor = end + 1
+
+    def _market(self, symbol: str) -> dict[str, Any]:
+        found, unknown = self.resolve([symbol])
+        if unknown:
+            raise ConfigError(f"{self.exchange} has no {self.market_type} market {symbol!r}")
+        return next(iter(found.values()))
+
+    def _page(
+        self, what: str, fetch: Callable[[], list[Any]], *, expect: Callable[[int], bool]
+    ) -> tuple[list[Any], int]:  # rows of BarRow or FundingRow
+        """Fetch one page (faults retried); retry an empty page when data should exist."""
+        for attempt in range(self.retry.max_attempts):
+            rows = self._call(what, fetch)
+            now = self.server_now_ms()
+            if rows or not expect(now) or attempt + 1 == self.retry.max_attempts:
+                if not rows and expect(now):
+                    log.warning("%s: still empty after %d attempts; taking it as the end of "
+                                "the data", what, self.retry.max_attempts)
+                return rows, now
+            wait = self.retry.delay(attempt, self._rng)
+            log.info("%s: empty page; retry %d in %.2fs", what, attempt + 1, wait)
+            self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _bars_page(self, market: dict[str, Any], tf: str, cursor: int,
+                   until_ms: int | None) -> list[BarRow]:
+        if self._native == "binanceusdm":
+            params: dict[str, Any] = {"symbol": market["id"], "interval": tf,
+                                      "startTime": cursor, "limit": self.page_limit}
+            if until_ms is not None:
+                params["endTime"] = until_ms - 1
+            raw = self._checked_json(self.client.fapiPublicGetKlines(params))
+            return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
+                     float(r[5]), float(r[7]), int(r[8])) for r in raw]
+        if self._native == "hyperliquid":
+            # Hyperliquid keeps only the most recent 5000 candles of an interval, so one call
+            # from the cursor to the end returns all there is (at most 5000); older ranges come
+            # back starting at the oldest candle kept.
+            end = until_ms - 1 if until_ms is not None else int(time.time() * 1000) + 86_400_000
+            raw = self._checked_json(self.client.publicPostInfo({
+                "type": "candleSnapshot",
+                "req": {"coin": self._store_symbol(market), "interval": tf,
+                        "startTime": cursor, "endTime": end},
+            }))
+            rows: list[BarRow] = [
+                (int(r["t"]), float(r["o"]), float(r["h"]), float(r["l"]), float(r["c"]),
+                 float(r["v"]), None, None if r.get("n") is None else int(r["n"]))
+                for r in raw
+            ]
+            return sorted(rows)[: self.page_limit]
+        params = {} if until_ms is None else {"until": until_ms - 1}
+        raw = self._checked_json(self.client.fetch_ohlcv(
+            market["symbol"], tf, since=cursor, limit=self.page_limit, params=params))
+        return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
+                 float(r[5] or 0.0), None, None) for r in raw]
+
+    def _funding_page(self, market: dict[str, Any], cursor: int,
+                      until_ms: int | None) -> list[FundingRow]:
+        if self._native == "binanceusdm":
+            params: dict[str, Any] = {"symbol": market["id"], "startTime": cursor,
+                                      "limit": self.funding_page_limit}
+            if until_ms is not None:
+                params["endTime"] = until_ms
+            raw = self._checked_json(self.client.fapiPublicGetFundingRate(params))
+            return [(int(r["fundingTime"]), float(r["fundingRate"]), _num(r.get("markPrice")))
+                    for r in raw]
+        if self._native == "hyperliquid":
+            req: dict[str, Any] = {"type": "fundingHistory", "coin": self._store_symbol(market),
+                                   "startTime": cursor}
+            if until_ms is not None:
+                req["endTime"] = until_ms
+            raw = self._checked_json(self.client.publicPostInfo(req))
+            rows: list[FundingRow] = [(int(r["time"]), float(r["fundingRate"]), None)
+                                      for r in raw]
+            return sorted(rows)[: self.funding_page_limit]
+        params = {} if until_ms is None else {"until": until_ms}
+        raw = self._checked_json(self.client.fetch_funding_rate_history(
+            market["symbol"], since=cursor, limit=self.funding_page_limit, params=params))
+        return [(int(r["timestamp"]), float(r["fundingRate"]), None) for r in raw]
+
+
+def _bad_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
+
+def _ms(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _bars_frame(symbol: str, rows: list[BarRow], timeframe: str) -> pl.DataFrame:
+    cols = list(zip(*rows, strict=True))
+    frame = pl.DataFrame({
+        "ts": cols[0], "symbol": [symbol] * len(rows), "open": cols[1], "high": cols[2],
+        "low": cols[3], "close": cols[4], "volume": cols[5], "quote_volume": cols[6],
+        "trades": cols[7],
+    }, schema={"ts": pl.Int64, "symbol": pl.String, "open": pl.Float64, "high": pl.Float64,
+               "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64,
+               "quote_volume": pl.Float64, "trades": pl.Int64})
+    frame = frame.with_columns(
+        pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC"),
+        pl.lit(None, pl.Float64).alias("funding_rate"),
+        pl.lit(None, pl.Float64).alias("open_interest"),
+    ).unique("ts", keep="last").sort("ts").select(list(PANEL_SCHEMA))
+    return validate_panel(frame, freq=timeframe)

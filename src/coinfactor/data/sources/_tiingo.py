@@ -1,0 +1,275 @@
+"""Tiingo crypto REST source (httpx): ticker metadata, exchange availability, resampled OHLCV.
+
+The API token comes from ``TIINGO_API_KEY`` (or the ``token`` argument). It travels only in the
+``Authorization`` header, never in a URL, and is scrubbed from every message this module logs or
+raises; exceptions are raised ``from None`` so no underlying request object rides along.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import polars as pl
+
+from coinfactor.core.errors import ConfigError
+from coinfactor.core.time import freq_to_timedelta
+from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
+from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
+from coinfactor.data.store import check_symbol
+
+log = logging.getLogger("coinfactor.data.sources")
+
+DEFAULT_BASE_URL = "https://api.tiingo.com"
+RESAMPLE: dict[str, str] = {
+    "1m": "1min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "1hour",
+    "2h": "2hour", "4h": "4hour", "1d": "1day",
+}
+
+
+class TiingoSource:
+    """Tiingo's crypto API.
+
+    Parameters
+    ----------
+    token : str, optional
+        API token; default ``$TIINGO_API_KEY``. Never logged, stored or put in a message.
+    base_url : str, default "https://api.tiingo.com"
+        Root of the API (a proxy or a test server may stand in).
+    exchanges : sequence of str, optional
+        Build bars from these exchanges only (Tiingo's ``exchanges=`` filter, e.g.
+        ``["BINANCE"]``); all of Tiingo's venues when omitted.
+    timeout_s : float, default 30
+        Per-request timeout.
+    rate_limit_ms : float, default 0
+        Minimum milliseconds between two requests.
+    page_limit : int, default 5000
+        Bars asked per request (whole days: ``max(1, page_limit // bars_per_day)`` days).
+    retry : RetryPolicy, optional
+        Backoff for transient faults.
+    seed : int, optional
+        Seed of the backoff jitter.
+    sleep : callable, default time.sleep
+        Used between retries and for rate limiting.
+    """
+
+    market_type = "spot"
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        exchanges: Sequence[str] | None = None,
+        timeout_s: float = 30.0,
+        rate_limit_ms: float = 0.0,
+        page_limit: int = 5000,
+        retry: RetryPolicy | None = None,
+        seed: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        secret = token if token is not None else os.environ.get("TIINGO_API_KEY", "")
+        if not secret:
+            raise ConfigError("Tiingo needs an API token: set the TIINGO_API_KEY environment "
+                              "variable (it is never logged or stored)")
+        self._secret = secret
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must be an http(s) URL, got {self._scrub(base_url)!r}")
+        self.venues = [v.upper() for v in exchanges] if exchanges else None
+        for v in self.venues or []:
+            if not v.replace("_", "").isalnum():
+                raise ConfigError(f"invalid Tiingo exchange name {v!r}")
+        self.exchange = "tiingo" if not self.venues else "tiingo_" + "_".join(
+            v.lower() for v in self.venues)
+        self.rate_limit_ms = rate_limit_ms
+        self.page_limit = max(1, page_limit)
+        self.retry = retry or RetryPolicy()
+        self._rng = random.Random(seed)
+        self._sleep = sleep
+        self._last = 0.0
+        self._now_ms: int | None = None
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s,
+                                    headers={"Authorization": f"Token {secret}",
+                                             "Content-Type": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"TiingoSource(base_url={self.base_url!r}, exchanges={self.venues!r})"
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+    # ------------------------------------------------------------------ plumbing
+    def _scrub(self, text: object) -> str:
+        out = str(text)
+        return out.replace(self._secret, "***") if self._secret else out
+
+    def _get(self, path: str, params: dict[str, str], what: str,
+             parse: Callable[[Any], Any] = lambda raw: raw) -> Any:
+        def once() -> Any:
+            wait = self.rate_limit_ms / 1000 - (time.monotonic() - self._last)
+            if wait > 0:
+                self._sleep(wait)
+            self._last = time.monotonic()
+            try:
+                resp = self._client.get(path, params=params)
+            except httpx.TimeoutException:
+                raise TransientError("timeout") from None
+            except httpx.TransportError as exc:
+                raise TransientError(
+                    f"connection error ({type(exc).__name__})") from None
+            date = resp.headers.get("Date")
+            if date:
+                try:
+                    self._now_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
+                except (TypeError, ValueError):
+                    self._now_ms = None
+            if resp.status_code == 429:
+                ra = resp.headers.get("Retry-After")
+                try:
+                    after = float(ra) if ra is not None else None
+                except ValueError:
+                    after = None
+                raise TransientError("HTTP 429 rate limited", retry_after=after)
+            if resp.status_code >= 500:
+                raise TransientError(f"HTTP {resp.status_code}: {self._scrub(resp.text[:200])}")
+            if resp.status_code >= 400:
+                raise _Fatal(f"HTTP {resp.status_code}: {self._scrub(resp.text[:200])}")
+            try:
+                body = resp.json()
+            except ValueError:
+                raise TransientError("malformed JSON page") from None
+            return parse(body)
+
+        return call_with_retry(once, policy=self.retry, classify=_classify, what=what,
+                               rng=self._rng, sleep=self._sleep, scrub=self._scrub)
+
+    def server_now_ms(self) -> int:
+        """Return the API clock (ms) from the last ``Date`` header; the local clock if none."""
+        return self._now_ms if self._now_ms is not None else int(time.time() * 1000)
+
+    # ------------------------------------------------------------------ metadata
+    def tickers(self, tickers: Sequence[str] | None = None) -> pl.DataFrame:
+        """Crypto ticker metadata: ``ticker, base, quote, name`` (``/tiingo/crypto``)."""
+        params = {"tickers": ",".join(check_symbol(t) for t in tickers)} if tickers else {}
+        raw = self._get("/tiingo/crypto", params, "tiingo tickers")
+        rows = [{"ticker": r.get("ticker"), "base": r.get("baseCurrency"),
+                 "quote": r.get("quoteCurrency"), "name": r.get("name")} for r in raw]
+        return pl.DataFrame(rows, schema={"ticker": pl.String, "base": pl.String,
+                                          "quote": pl.String, "name": pl.String}).sort("ticker")
+
+    def exchanges(self, ticker: str) -> list[str]:
+        """Exchanges that quote ``ticker`` now (keys of Tiingo's raw exchange data)."""
+        raw = self._get("/tiingo/crypto/prices",
+                        {"tickers": check_symbol(ticker), "includeRawExchangeData": "true"},
+                        f"tiingo exchanges {ticker}")
+        for item in raw:
+            if item.get("ticker") == ticker:
+                return sorted((item.get("exchangeData") or {}).keys())
+        return []
+
+    def snapshot(self, **_: Any) -> pl.DataFrame:
+        """Tiingo has no derivatives snapshot; an empty frame keeps the ingest loop uniform."""
+        from coinfactor.data.store import SNAPSHOT_SCHEMA
+
+        return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+
+    def store_symbol(self, symbol: str) -> str | None:
+        """Return the lower-case Tiingo ticker (``btcusdt``), checked against the allow-list."""
+        return check_symbol(symbol.lower())
+
+    def resolve(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Tickers are their own ids: each is checked against the allow-list and kept."""
+        return {check_symbol(s.lower()): {} for s in symbols}, []
+
+    # ------------------------------------------------------------------ history
+    def iter_bars(
+        self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield canonical pages of resampled bars (only closed bars, ``since <= ts``).
+
+        ``quote_volume`` is Tiingo's ``volumeNotional`` and ``trades`` its ``tradesDone``.
+        Pages cover whole UTC days. An empty page after data has been seen is retried like
+        a fault; an empty page before any data is the ticker not yet trading.
+        """
+        ticker = check_symbol(symbol)
+        if timeframe not in RESAMPLE:
+            raise ConfigError(f"Tiingo resamples to {sorted(RESAMPLE)}, got {timeframe!r}")
+        step = freq_to_timedelta(timeframe)
+        days = max(1, int(self.page_limit * step.total_seconds() // 86400))
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        until = None if until is None else (until if until.tzinfo else until.replace(tzinfo=UTC))
+        day = since.date()
+        seen = False
+        horizon = until or datetime.now(UTC) + timedelta(days=1)
+        while datetime(day.year, day.month, day.day, tzinfo=UTC) + step <= horizon:
+            end_day = day + timedelta(days=days - 1)
+            params = {"tickers": ticker, "startDate": day.isoformat(),
+                      "endDate": end_day.isoformat(), "resampleFreq": RESAMPLE[timeframe]}
+            if self.venues:
+                params["exchanges"] = ",".join(self.venues)
+            rows: list[dict[str, Any]] = []
+            for attempt in range(self.retry.max_attempts):
+                rows = self._get("/tiingo/crypto/prices", params, f"tiingo bars {ticker}",
+                                 parse=lambda raw: _price_rows(raw, ticker))
+                if rows or not seen or attempt + 1 == self.retry.max_attempts:
+                    break
+                self._sleep(self.retry.delay(attempt, self._rng))
+            now = datetime.fromtimestamp(self.server_now_ms() / 1000, tz=UTC)
+            horizon = now if until is None else min(now, until)
+            keep = [r for r in rows if r["ts"] >= since and r["ts"] + step <= horizon]
+            if keep:
+                seen = True
+                yield _frame(ticker, keep, timeframe)
+            day = end_day + timedelta(days=1)
+
+
+class _Fatal(Exception):
+    """A 4xx answer: not worth retrying."""
+
+
+def _classify(exc: Exception) -> TransientError | None:
+    if isinstance(exc, KeyError | TypeError | ValueError | AttributeError):
+        return TransientError(f"malformed page ({type(exc).__name__})")
+    return None
+
+
+def _price_rows(raw: Any, ticker: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise TransientError("malformed page (expected a list)")
+    out = []
+    for item in raw:
+        if item.get("ticker") != ticker:
+            continue
+        for r in item.get("priceData") or []:
+            out.append({
+                "ts": datetime.fromisoformat(str(r["date"]).replace("Z", "+00:00"))
+                .astimezone(UTC),
+                "open": float(r["open"]), "high": float(r["high"]), "low": float(r["low"]),
+                "close": float(r["close"]), "volume": float(r.get("volume") or 0.0),
+                "quote_volume": None if r.get("volumeNotional") is None
+                else float(r["volumeNotional"]),
+                "trades": None if r.get("tradesDone") is None else int(r["tradesDone"]),
+            })
+    return out
+
+
+def _frame(ticker: str, rows: list[dict[str, Any]], timeframe: str) -> pl.DataFrame:
+    frame = pl.DataFrame(rows).with_columns(
+        pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+        pl.lit(ticker).alias("symbol"),
+        pl.lit(None, pl.Float64).alias("funding_rate"),
+        pl.lit(None, pl.Float64).alias("open_interest"),
+    ).unique("ts", keep="last").sort("ts")
+    frame = frame.with_columns(
+        pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items() if c not in ("ts", "symbol")
+    ).select(list(PANEL_SCHEMA))
+    return validate_panel(frame, freq=timeframe)

@@ -1,0 +1,26 @@
+"""The local DuckDB store of bars, funding events and market snapshots."""
+
+from coinfactor.data.store._names import (
+    check_exchange,
+    check_freq,
+    check_input_symbols,
+    check_market,
+    check_symbol,
+    check_symbols,
+)
+from coinfactor.data.store._schema import SNAPSHOT_SCHEMA
+from coinfactor.data.store._store import DB_FILENAME, Store, WriteCounts, default_home
+
+__all__ = [
+    "DB_FILENAME",
+    "SNAPSHOT_SCHEMA",
+    "Store",
+    "WriteCounts",
+    "check_exchange",
+    "check_freq",
+    "check_input_symbols",
+    "check_market",
+    "check_symbol",
+    "check_symbols",
+    "default_home",
+]

@@ -1,0 +1,109 @@
+"""Conversions between coinfactor frames and the store's tables.
+
+The store keeps ``ts`` as a naive UTC ``TIMESTAMP``; frames leaving it get their UTC zone back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from coinfactor.core.errors import DataError
+from coinfactor.data._schema import PANEL_SCHEMA
+from coinfactor.data.store._names import check_freq, check_symbol
+from coinfactor.data.store._schema import SNAPSHOT_SCHEMA, SNAPSHOT_VALUES
+
+TimeLike = datetime | date | str
+
+
+def to_utc(value: TimeLike | None, name: str) -> datetime | None:
+    """Parse a time bound to a naive UTC datetime (the store's TIMESTAMP convention)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise DataError(
+                f"{name}: expected an ISO date or datetime such as '2025-01-01', got {value!r}"
+            ) from exc
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    return datetime(value.year, value.month, value.day)
+
+
+def naive(frame: pl.DataFrame) -> pl.DataFrame:
+    """Drop the UTC zone of ``ts`` (the store's naive-UTC ``TIMESTAMP``)."""
+    return frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+
+
+def check_frame_symbols(frame: pl.DataFrame) -> None:
+    """Check every distinct ``symbol`` against the allow-list."""
+    for s in frame["symbol"].unique().to_list():
+        check_symbol(s)
+
+
+def snapshot_frame(snapshots: pl.DataFrame, ids: dict[str, str]) -> pl.DataFrame:
+    """Check snapshot rows, fill absent columns with nulls and key them for ``snapshots``."""
+    missing = [c for c in ("symbol", "ts") if c not in snapshots.columns]
+    if missing:
+        raise DataError(
+            f"snapshots: missing column(s) {missing}; expected {list(SNAPSHOT_SCHEMA)}",
+            fix="add the snapshot time as 'ts' and the venue id as 'symbol'",
+        )
+    cols = []
+    for name, dtype in SNAPSHOT_SCHEMA.items():
+        if name in snapshots.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
+    snap = snapshots.select(cols).unique(["symbol", "ts"], keep="last", maintain_order=True)
+    if snap["ts"].null_count():
+        raise DataError("snapshots: expected a time on every row, found null 'ts'",
+                        column="ts")
+    check_frame_symbols(snap)
+    return snap.select(*[pl.lit(v).alias(k) for k, v in ids.items()], "symbol", "ts",
+                       *SNAPSHOT_VALUES)
+
+
+def open_interest_frame(open_interest: pl.DataFrame, ids: dict[str, str],
+                        freq: str) -> pl.DataFrame:
+    """Check ``symbol, ts, open_interest`` rows and key them for an update of ``bars``."""
+    check_freq(freq)
+    missing = [c for c in ("symbol", "ts", "open_interest") if c not in open_interest.columns]
+    if missing:
+        raise DataError(f"open interest: missing column(s) {missing}; expected "
+                        "symbol, ts, open_interest")
+    oi = open_interest.select(
+        *[pl.lit(v).alias(k) for k, v in ids.items()], pl.lit(freq).alias("freq"),
+        pl.col("symbol").cast(pl.String), pl.col("ts").cast(pl.Datetime("us", "UTC")),
+        pl.col("open_interest").cast(pl.Float64),
+    ).unique(["symbol", "ts"], keep="last", maintain_order=True)
+    bad = oi.filter(pl.col("open_interest").is_nan() | (pl.col("open_interest") < 0))
+    if bad.height:
+        raise DataError("open interest: expected values >= 0", column="open_interest",
+                        rows=bad.head(5))
+    check_frame_symbols(oi)
+    return naive(oi)
+
+
+def from_store(raw: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Cast a DuckDB result back to coinfactor dtypes (``ts`` naive UTC -> UTC-aware)."""
+    exprs = []
+    for c in columns:
+        if c == "ts":
+            exprs.append(pl.col("ts").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"))
+        elif c in PANEL_SCHEMA:
+            exprs.append(pl.col(c).cast(PANEL_SCHEMA[c]))
+        elif c in SNAPSHOT_SCHEMA:
+            exprs.append(pl.col(c).cast(SNAPSHOT_SCHEMA[c]))
+        elif c == "mark_price":
+            exprs.append(pl.col(c).cast(pl.Float64))
+        else:
+            exprs.append(pl.col(c))
+    if raw.height == 0 and not raw.columns:
+        raw = pl.DataFrame(schema=dict.fromkeys(columns, pl.Null))
+    return raw.select(exprs)
