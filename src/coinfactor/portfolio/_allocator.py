@@ -236,7 +236,10 @@ class BufferedAllocator:
             # preallocated buffers; rows without entries or exits skip those selections
             sub(d0[t], mul(x, live_f[t], out=work), out=delta)
             excess = sub(absolute(delta, out=work), buf_a[t], out=work)
-            np.copyto(trade, np.where(excess > 0.0, np.copysign(excess, delta), 0.0))
+            # trade = copysign(excess, delta) where excess > 0, else a zero (its sign is moot:
+            # x is never -0.0, so x + trade is the same either way)
+            np.copysign(excess, delta, out=trade)
+            trade *= excess > 0.0
             if has_enter[t]:
                 np.copyto(trade, delta, where=enter[t])  # type: ignore[index]
             if has_leave[t]:
