@@ -116,8 +116,8 @@ def _ewma_columns(sq_returns: np.ndarray, lam: np.ndarray) -> np.ndarray:
     first = np.zeros((n_t, n_s), dtype=bool)  # each column's first observation
     first[np.argmax(ok, axis=0), np.arange(n_s)] = ok.any(axis=0)
     scaled = (1.0 - lam) * x
-    has_first = first.any(axis=1)
-    all_ok = ok.all(axis=1)
+    has_first = np.asarray(first.any(axis=1))
+    all_ok = np.asarray(ok.all(axis=1))
     state = np.full(n_s, np.nan)
     tmp = np.empty(n_s)
     for t in range(n_t):
