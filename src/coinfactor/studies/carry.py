@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor import signals
+from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.backtest._backtest import _check_settings as check_backtest_settings
 from coinfactor.backtest._backtest import backtest_arrays
@@ -368,7 +369,7 @@ def run(
         result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
                           lag=config.lag, forecast_vol=forecast, freq=freq)
 
-    metrics: dict[str, Any] = dict(result.metrics)
+    metrics: dict[str, Any] = performance_summary(result)
     members_per_bar = signal.member.sum(axis=1)
     nav = result.nav
     first = nav.get_column("ts")[0]
@@ -379,9 +380,7 @@ def run(
         / config.vol_target,
         "fraction_of_bars_trading": float((traded_days.to_numpy() > 1e-12).mean())
         if traded_days.len() else 0.0,
-        "funding_pnl_total": float(nav.get_column("ret_funding").sum()),
-        "price_pnl_total": float(nav.get_column("ret_price").sum()),
-        "cost_total": float(nav.get_column("ret_cost").sum()),
+        "price_total": float(nav.get_column("ret_price").sum()),
         "turnover_cap_bound_fraction": float((t_scale < 1).mean()),
         "gross_cap_bound_fraction": float((g_scale < 1).mean()),
         "mean_buffer": float(np.nanmean(np.where(np.isnan(desired), np.nan, buffer)))

@@ -264,7 +264,7 @@ def run(
         "oos_correlation": float(np.corrcoef(rets["target"], rets["basket"])[0, 1]),
         "insample_correlation_mean": float(diagnostics["correlation"].mean()),  # type: ignore[arg-type]
         "expected_funding_mean": float(diagnostics["expected_funding"].mean()),  # type: ignore[arg-type]
-        "vol_hedged": vol_h,
+        "annual_volatility": vol_h,
         "vol_unhedged": vol_u,
         "vol_reduction": 1.0 - vol_h / vol_u,
         "annual_return": perf["annual_return"],

@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor import signals, xs
+from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
@@ -283,7 +284,7 @@ def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
     )
     trading = per_decision.filter(pl.col("trades") & pl.col("has_fwd"))
     ic = per_decision.get_column("rank_ic").fill_nan(None).drop_nulls()
-    out: dict[str, Any] = dict(bt.metrics)
+    out: dict[str, Any] = performance_summary(bt)
     out.update({
         "n_decisions": per_decision.height,
         "n_trading_decisions": int(per_decision.get_column("trades").sum()),
