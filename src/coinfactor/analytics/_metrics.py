@@ -31,7 +31,8 @@ import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import periods_per_year as _periods_per_year
-from coinfactor.data import infer_freq
+from coinfactor.data import cell_index, infer_freq
+from coinfactor.data._schema import TS_DTYPE
 
 __all__ = [
     "annual_return",
@@ -403,11 +404,14 @@ def _weight_stats(weights: pl.DataFrame, nav_ts: pl.Series, years: float) -> dic
                 "short_exposure_mean": 0.0, "positions_mean": 0.0}
     w = weights.select("ts", "symbol", pl.col("weight").cast(pl.Float64).fill_nan(0.0)
                        .fill_null(0.0))
-    wide = w.pivot(on="symbol", index="ts", values="weight", aggregate_function="sum")
     # a nav bar without weight rows is a flat book (BacktestResult keeps non-zero rows only)
-    grid = pl.concat([nav_ts.rename("ts").cast(wide["ts"].dtype), wide["ts"]]).unique()
-    wide = grid.to_frame().join(wide, on="ts", how="left").sort("ts")
-    mat = np.nan_to_num(wide.drop("ts").to_numpy().astype(np.float64), nan=0.0)
+    grid = pl.concat([nav_ts.rename("ts").cast(TS_DTYPE), w["ts"].cast(TS_DTYPE)]).unique().sort()
+    symbols = w["symbol"].unique().sort().to_list()
+    rows, cols, _ = cell_index(w, grid, symbols)  # every row is on the grid by construction
+    flat = rows * len(symbols) + cols
+    # bincount sums duplicate (ts, symbol) rows, like a pivot with aggregate "sum"
+    mat = np.bincount(flat, weights=w["weight"].to_numpy(),
+                      minlength=len(grid) * len(symbols)).reshape(len(grid), len(symbols))
     change = np.abs(np.diff(np.vstack([np.zeros((1, mat.shape[1])), mat]), axis=0)).sum(axis=1)
     gross = np.abs(mat).sum(axis=1)
     return {

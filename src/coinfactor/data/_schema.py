@@ -320,8 +320,10 @@ def infer_freq(panel: pl.DataFrame) -> str:
     DataError
         If no symbol has two bars, so no step can be seen.
     """
-    steps = panel.select(pl.col("ts").diff().over("symbol").alias("step")).drop_nulls()
-    steps = steps.filter(pl.col("step") > timedelta(0))
+    # rows are sorted by (symbol, ts): a step is a diff between neighbours of one symbol
+    same_symbol = pl.col("symbol") == pl.col("symbol").shift(1)
+    step = pl.col("ts").diff()
+    steps = panel.select(step.filter(same_symbol & (step > timedelta(0))).alias("step"))
     if steps.height == 0:
         raise DataError(
             "cannot infer the bar frequency: no symbol has two bars",
