@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal, cast, get_args
+from datetime import timedelta
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -19,6 +19,7 @@ import polars as pl
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data import Wide, infer_freq, to_wide
+from coinfactor.risk._volatility import bar_returns, regular_axis
 
 FactorFamily = Literal["liquidity", "beta", "momentum"]
 """A bucket-factor family: trailing liquidity, beta to the market, or momentum."""
@@ -161,17 +162,15 @@ def factor_returns(
                           beta_window, momentum_windows, min_coverage)
     if panel.height == 0:
         raise DataError("factor_returns: the panel is empty", fix="pass a panel with bars")
-    freq = freq_to_timedelta(infer_freq(panel))
+    freq_name = infer_freq(panel)
+    freq = freq_to_timedelta(freq_name)
     period = freq_to_timedelta(rebalance)
     if period < freq or period % freq:
         raise ConfigError(f"rebalance {rebalance!r} must be a whole number of bars "
                           f"({freq} each)")
-    ts = pl.datetime_range(cast(datetime, panel["ts"].min()), cast(datetime, panel["ts"].max()),
-                           interval=freq, eager=True, time_unit="us", time_zone="UTC")
-    ts = ts.alias("ts")
+    ts = regular_axis(panel, freq_name)
     close = to_wide(panel, "close", ts=ts)
-    ret = np.full(close.values.shape, np.nan)
-    ret[1:] = close.values[1:] / close.values[:-1] - 1.0
+    ret = bar_returns(close.values)
     weights = _market_weights(panel, ts, close.symbols, ret, market)
     wsum = weights.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -31,6 +31,7 @@ from coinfactor.data.store import (
     check_freq,
     check_input_symbols,
 )
+from coinfactor.data.store._frames import to_utc
 
 log = logging.getLogger("coinfactor.data.sources")
 
@@ -126,17 +127,12 @@ def make_source(
 
 
 def _utc(value: datetime | date | str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ConfigError(f"{name}: expected an ISO date or datetime such as "
-                              f"'2025-01-01', got {value!r}") from exc
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """Parse a time bound to an aware UTC datetime (:func:`to_utc`'s parsing, a ConfigError)."""
+    try:
+        parsed = to_utc(value, name)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from exc
+    return None if parsed is None else parsed.replace(tzinfo=UTC)
 
 
 def download(
