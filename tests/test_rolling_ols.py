@@ -310,13 +310,17 @@ def test_threads_do_not_change_the_result(shared, monkeypatch):
         _assert_matches(many, j, _statsmodels(y[:, j], x if shared else x[:, j], 20))
 
 
-def test_populated_output_arrays_give_the_same_result(monkeypatch):
-    """Large outputs are mmap-ed with MAP_POPULATE; forcing that path changes nothing."""
+def test_large_outputs_filled_in_the_background_give_the_same_result(monkeypatch):
+    """Outputs from 0 bytes get their own mapping and background page filling (the path of
+    large results): the result is identical to plain arrays, and read-only."""
+    from coinfactor.rolling import _pages
+
     y, x = _ragged(seed=15)
-    plain = rolling_ols(y, x, 60)
-    monkeypatch.setattr(_ols, "_POPULATE_MIN_BYTES", 0)
-    mapped = rolling_ols(y, x, 60)
+    plain = rolling_ols(y, x, 60, n_threads=2)
+    monkeypatch.setattr(_pages, "FILL_MIN_BYTES", 0)
+    mapped = rolling_ols(y, x, 60, n_threads=2)
     np.testing.assert_array_equal(plain.params, mapped.params)
+    np.testing.assert_array_equal(plain.rsquared, mapped.rsquared)
     np.testing.assert_array_equal(plain.rank, mapped.rank)
     assert not mapped.params.flags.writeable
 
@@ -339,26 +343,59 @@ def test_exactly_duplicated_regressor_splits_the_slope():
         assert res.params[t, 1] == pytest.approx(res.params[t, 2], rel=1e-9)
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_large_outputs_are_prefaulted_and_writable(threads: int) -> None:
-    """The >= 64 MB path (pages populated up front, in parallel) gives a plain writable array."""
-    from coinfactor.rolling._ols import _POPULATE_MIN_BYTES, _empty
+def test_page_filler_keeps_what_writers_wrote() -> None:
+    """Filling pages never changes content: rows written before the filler reaches them keep
+    their values, and rows it fills are writable (reference: the values written)."""
+    from coinfactor.rolling._pages import FILL_MIN_BYTES, PageFiller, result_array
 
-    n = _POPULATE_MIN_BYTES // 8 + 12_345  # not a multiple of the page size
-    arr = _empty((n,), threads=threads)
-    assert arr.shape == (n,) and arr.dtype == np.float64 and arr.flags.writeable
-    arr[:] = 1.5
-    assert float(arr.sum()) == 1.5 * n
-    ints = _empty((n // 2, 2), dtype=np.int32, threads=threads)
+    n_rows = FILL_MIN_BYTES // (8 * 64) + 7           # not a whole number of pages
+    arr = result_array((n_rows, 64))
+    ints = result_array((n_rows, 2 * 64), dtype=np.int32)
+    assert arr.flags.writeable and arr.ctypes.data % 4096 == 0
+    arr[:100] = 3.0
+    spans = [(w, r0, min(r0 + 1000, n_rows)) for r0 in range(0, n_rows, 2000)
+             for w in (0, 1)]
+    spans = [(w, r0 + 1000 * w, min(r1 + 1000 * w, n_rows)) for w, r0, r1 in spans]
+    with PageFiller([arr, ints], spans) as filler:
+        filler.reached(0, 50)
+    assert (arr[:100] == 3.0).all()
+    arr[100:] = 1.5
     ints[-1] = 7
-    assert ints[-1].tolist() == [7, 7]
+    assert float(arr.sum()) == 64 * (3.0 * 100 + 1.5 * (n_rows - 100))
+    assert ints[-1].tolist() == [7] * 128
 
 
-def test_large_outputs_fall_back_without_madvise(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A kernel without MADV_POPULATE_WRITE raises OSError: MAP_POPULATE is used instead."""
-    from coinfactor.rolling import _ols
+def test_page_filler_without_madvise_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without madvise (non-Linux) or with an advice the kernel rejects, writers fault pages in
+    themselves: the array is still fully usable."""
+    from coinfactor.rolling import _pages
 
-    monkeypatch.setattr(_ols, "_MADV_POPULATE_WRITE", 9999)  # an advice no kernel knows
-    arr = _ols._empty((_ols._POPULATE_MIN_BYTES // 8,), threads=2)
-    arr[:] = 2.0
-    assert arr[-1] == 2.0
+    for patch in (("_MADVISE", None), ("_MADV_POPULATE_WRITE", 9999)):
+        monkeypatch.setattr(_pages, *patch)
+        arr = _pages.result_array((_pages.FILL_MIN_BYTES // 8,))
+        with _pages.PageFiller([arr], [(0, 0, arr.shape[0])]):
+            pass
+        arr[:] = 2.0
+        assert arr[-1] == 2.0
+        monkeypatch.undo()
+
+
+def test_spd_inverse_matches_numpy_inverse() -> None:
+    """The Cholesky-based batched inverse against np.linalg.inv (reference), on well and
+    badly scaled positive definite matrices; a singular one raises LinAlgError."""
+    from coinfactor.rolling._solve import spd_inverse
+
+    rng = np.random.default_rng(21)
+    a = rng.standard_normal((50, 30, 6))
+    s = np.einsum("bti,btj->bij", a, a)
+    scale = np.logspace(-6, 6, 6)
+    s_scaled = s * scale[:, None] * scale[None, :]
+    for m in (s, s_scaled):
+        ref = np.linalg.inv(m)
+        got = spd_inverse(m)
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
+        np.testing.assert_array_equal(got, np.swapaxes(got, -1, -2))
+    singular = s.copy()
+    singular[7, :, 0] = singular[7, 0, :] = 0.0
+    with pytest.raises(np.linalg.LinAlgError):
+        spd_inverse(singular)

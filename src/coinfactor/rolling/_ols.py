@@ -8,9 +8,8 @@ end of a very long series is as exact as at its start.
 
 from __future__ import annotations
 
-import math
-import mmap
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.rolling._pages import PageFiller, result_array
 from coinfactor.rolling._solve import sym_pinv
 from coinfactor.rolling._sums import BlockedWindowSum, window_count
 
@@ -195,8 +195,10 @@ def rolling_ols(
     for near-perfect fits the residual sum of squares loses relative precision.
 
     Memory: the outputs (``8 * T * N * (p + 2)`` bytes plus two int32 arrays) and, per
-    thread, three work buffers of ``8 * N * p`` bytes per row of a chunk (a whole number of
-    windows, about 8 MB or one window); time is linear in ``T * N * p²``.
+    thread, three work buffers of ``8 * N * (p + 1)`` bytes per row of a chunk (a whole number
+    of windows, about 8 MB or one window); time is linear in ``T * N * p²``. The memory pages
+    of large outputs are allocated by a background thread ahead of the rows being computed
+    (see :mod:`coinfactor.rolling._pages`).
 
     Examples
     --------
@@ -254,30 +256,40 @@ def rolling_ols(
         x3 = x_arr
         vx = np.asarray(np.isfinite(x_arr).all(axis=2))
     cell = vx & finite_y
-    nobs = window_count(cell, window).astype(np.int32, copy=False)
+    threads = (os.cpu_count() or 1) if n_threads is None else n_threads
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
+    if shared:
+        # windows with a missing y (in a few columns, typically) need their own sums
+        nx = window_count(vx, window)
+        nobs = result_array((n_rows, n_series), dtype=nx.dtype)
+        nobs[...] = nx
+        miss = vx & ~finite_y
+        cols = np.flatnonzero(miss.any(axis=0))
+        nobs[:, cols] -= window_count(miss[:, cols], window)
+    else:
+        nobs = window_count(cell, window)
     started = (np.arange(n_rows) >= window - 1)[:, None]
     enough = started & (nobs >= min_nobs)
     has_const = add_constant or _has_constant_column(x3, vx)
     sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
 
     settings = _Settings(window, add_constant, has_const, rank_tol)
-    threads = (os.cpu_count() or 1) if n_threads is None else n_threads
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
-        raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
-    out = _Outputs(n_rows, n_series, p, int(threads))
+    out = _Outputs(n_rows, n_series, p)
     if shared:
-        nx = window_count(vx, window)
-        own = enough & (nx != nobs)   # windows with a missing y: own sums needed
-        _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough & ~own, threads)
-        cols = np.flatnonzero(own.any(axis=0))
+        own = enough[:, cols] & (nobs[:, cols] != nx)
+        enough[:, cols] &= ~own
+        _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough, threads)
+        cols = cols[own.any(axis=0)]
         if cols.size:
+            own = own[:, own.any(axis=0)]
             # only the blocks holding such windows, from one block before (for the carry)
-            busy = np.flatnonzero(own[:, cols].any(axis=1))
+            busy = np.flatnonzero(own.any(axis=1))
             start = max(0, (int(busy[0]) // window - 1) * window)
             span = slice(start, int(busy[-1]) + 1)
             sub = cell[span][:, cols]
             _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
-                 settings, out, own[span][:, cols], cols, offset=start)
+                 settings, out, own[span], cols, offset=start)
     else:
         _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, threads)
 
@@ -299,51 +311,18 @@ class _Settings:
     rank_tol: float
 
 
-_POPULATE_MIN_BYTES = 1 << 26
-"""Arrays from this size (64 MB) get their pages allocated up front."""
-
-_MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
-"""Linux >= 5.14: populate (write-fault) a range of pages in one call."""
-
-
-def _empty(shape: tuple[int, ...], dtype: Any = np.float64, *, threads: int = 1) -> np.ndarray:
-    """Uninitialised array whose pages are allocated up front when it is large.
-
-    Allocating all pages in a few system calls is several times faster than one page fault per
-    4 kB page on first write (notably on virtualised kernels). The range is populated with
-    ``madvise(MADV_POPULATE_WRITE)`` by ``threads`` threads on separate stretches (the kernel
-    then works in parallel); where that advice is unknown, with ``MAP_POPULATE`` in one call.
-    Small arrays, and platforms without either, get plain ``np.empty``.
-    """
-    dt = np.dtype(dtype)
-    nbytes = math.prod(shape) * dt.itemsize
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    if populate is None or nbytes < _POPULATE_MIN_BYTES:
-        return np.empty(shape, dt)
-    anon = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-    region = mmap.mmap(-1, nbytes, flags=anon)
-    page = mmap.PAGESIZE
-    step = -(-nbytes // max(1, threads) // page) * page
-    spans = [(lo, min(step, nbytes - lo)) for lo in range(0, nbytes, step)]
-    try:
-        if len(spans) == 1:
-            region.madvise(_MADV_POPULATE_WRITE, 0, nbytes)
-        else:
-            with ThreadPoolExecutor(max_workers=len(spans)) as pool:
-                list(pool.map(lambda span: region.madvise(_MADV_POPULATE_WRITE, *span), spans))
-    except OSError:  # kernel without MADV_POPULATE_WRITE
-        region = mmap.mmap(-1, nbytes, flags=anon | populate)
-    return np.frombuffer(region, dtype=dt).reshape(shape)
-
-
 class _Outputs:
     """Output arrays, allocated empty: every cell is written once (value or NaN)."""
 
-    def __init__(self, n_rows: int, n_series: int, p: int, threads: int = 1) -> None:
-        self.params = _empty((n_rows, n_series, p), threads=threads)
-        self.rsquared = _empty((n_rows, n_series), threads=threads)
-        self.ssr = _empty((n_rows, n_series), threads=threads)
-        self.rank = _empty((n_rows, n_series), dtype=np.int32, threads=threads)
+    def __init__(self, n_rows: int, n_series: int, p: int) -> None:
+        self.params = result_array((n_rows, n_series, p))
+        self.rsquared = result_array((n_rows, n_series))
+        self.ssr = result_array((n_rows, n_series))
+        self.rank = result_array((n_rows, n_series), dtype=np.int32)
+
+    def arrays(self) -> list[np.ndarray]:
+        """Return the output arrays."""
+        return [self.params, self.rsquared, self.ssr, self.rank]
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
@@ -372,14 +351,16 @@ def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
 def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
          write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0,
-         skip: int = 0, step: int | None = None) -> None:
+         skip: int = 0, step: int | None = None,
+         done: Callable[[int], None] | None = None) -> None:
     """Fit every window of the given series chunk by chunk; cells outside ``write`` get NaN.
 
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
     all series) or the number of series. With ``cols`` given, only those output columns are
     (over)written, and only where ``write``. Input row 0 is output row ``offset`` (a
     multiple of the window, so blocks stay aligned with the whole series). The first ``skip``
-    input rows (whole chunks) only feed the running block sums and are not written.
+    input rows (whole chunks) only feed the running block sums and are not written. ``done``
+    is called with the output row reached after each chunk written.
     """
     n_rows, k = x3.shape[0], x3.shape[2]
     n_series, n_x = y2.shape[1], xmask.shape[1]
@@ -393,8 +374,7 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     x_step = step * max(1, min(-(-n_rows // step), _CHUNK_ELEMENTS // (step * n_x * p * p)))
     centred_tss = settings.has_const and not const
     x_side = _RegressorSide(x3, xmask, sx, settings, x_step)
-    sum_zy = BlockedWindowSum(w, step, (n_series, p))
-    sum_yy = BlockedWindowSum(w, step, (n_series,))
+    sum_zy = BlockedWindowSum(w, step, (n_series, p + 1))   # the last column: y² for y'y
     sum_y = BlockedWindowSum(w, step, (n_series,) if centred_tss else (0,))
     yc = np.zeros((step, n_series))
     for c0 in range(0, n_rows, step):
@@ -406,10 +386,11 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
         yv = yc[:n_c]
         yv[...] = 0.0
         np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
-        np.multiply(yv[..., None], z, out=sum_zy.buffer(n_c))
-        s_zy = sum_zy.window_sums(n_c)
-        np.multiply(yv, yv, out=sum_yy.buffer(n_c))
-        s_yy = sum_yy.window_sums(n_c)
+        products = sum_zy.buffer(n_c)
+        np.multiply(yv[..., None], z, out=products[..., :p])
+        np.multiply(yv, yv, out=products[..., p])
+        sums = sum_zy.window_sums(n_c)
+        s_zy, s_yy = sums[..., :p], sums[..., p]
         mean_sq = None
         if centred_tss:   # a constant column in X: R² is centred, as statsmodels
             sum_y.buffer(n_c)[...] = yv
@@ -421,6 +402,8 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             dest = slice(offset + c0, offset + c1)
             _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
                          out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
+            if done is not None:
+                done(offset + c1)
         elif sel.any():
             prm = np.empty((n_c, n_series, p))
             rsq, ssr = np.empty((n_c, n_series)), np.empty((n_c, n_series))
@@ -455,18 +438,25 @@ def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.n
     n_parts = max(1, min(threads, n_chunks // 4))
     bounds = [step * round(n_chunks * i / n_parts) for i in range(n_parts)] + [n_rows]
 
-    def part(i: int) -> None:
-        begin = max(0, bounds[i] - step)
-        rows = slice(begin, bounds[i + 1])
-        _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
-             write[rows], None, offset=begin, skip=bounds[i] - begin, step=step)
+    # the pages of each stretch's next rows are allocated in the background meanwhile
+    spans = [(i, r0, min(r0 + step, bounds[i + 1]))
+             for c in range(n_chunks) for i in range(n_parts)
+             if (r0 := bounds[i] + c * step) < bounds[i + 1]]
+    with PageFiller(out.arrays(), spans) as filler:
 
-    if n_parts == 1:
-        part(0)
-        return
-    with ThreadPoolExecutor(max_workers=n_parts) as pool:
-        for future in [pool.submit(part, i) for i in range(n_parts)]:
-            future.result()
+        def part(i: int) -> None:
+            begin = max(0, bounds[i] - step)
+            rows = slice(begin, bounds[i + 1])
+            _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings,
+                 out, write[rows], None, offset=begin, skip=bounds[i] - begin, step=step,
+                 done=lambda row: filler.reached(i, row))
+
+        if n_parts == 1:
+            part(0)
+            return
+        with ThreadPoolExecutor(max_workers=n_parts) as pool:
+            for future in [pool.submit(part, i) for i in range(n_parts)]:
+                future.result()
 
 
 class _RegressorSide:
@@ -477,7 +467,12 @@ class _RegressorSide:
         self.x3, self.xmask, self.sx, self.settings, self.step = x3, xmask, sx, settings, step
         k = x3.shape[2]
         self.p = k + int(settings.add_constant)
-        self.sums = BlockedWindowSum(settings.window, step, (xmask.shape[1], self.p, self.p))
+        # Z'Z is symmetric: window sums of its upper triangle only, unpacked for the inverse
+        self.upper = np.triu_indices(self.p)
+        self.unpack = np.zeros((self.p, self.p), dtype=np.intp)
+        self.unpack[self.upper] = self.unpack.T[self.upper] = np.arange(self.upper[0].size)
+        self.sums = BlockedWindowSum(settings.window, step,
+                                     (xmask.shape[1], self.upper[0].size))
         self.z = np.zeros((step, xmask.shape[1], self.p))
         self.start = -1
         self.stop = -1
@@ -500,8 +495,8 @@ class _RegressorSide:
         np.subtract(x3[rows], self.sx, out=z[..., p - k :], where=self.xmask[rows, :, None])
         if self.settings.add_constant:
             z[..., 0] = self.xmask[rows]
-        np.multiply(z[..., :, None], z[..., None, :], out=self.sums.buffer(n_c))
-        s_zz = self.sums.window_sums(n_c)
+        np.multiply(z[..., self.upper[0]], z[..., self.upper[1]], out=self.sums.buffer(n_c))
+        s_zz = self.sums.window_sums(n_c)[..., self.unpack]
         self.g, self.rank, self.n = _invert(s_zz, self.settings)
         self.start, self.stop = c0, c1
 
@@ -558,10 +553,8 @@ def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
         if const:
             s_y = s_zy[..., 0]
             mean_sq = s_y * s_y / np.broadcast_to(n, s_y.shape)
-            if sx.shape[0] == 1:
-                params[..., 0] += sy - params[..., 1:] @ sx[0]
-            else:
-                params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], sx)
+            shift = sx[0] if sx.shape[0] == 1 else sx
+            params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], shift)
         if mean_sq is None:
             tss, explained = s_yy, fitted
         else:

@@ -49,11 +49,14 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     if (deficient | ~finite).any():
         c = np.where((deficient | ~finite)[..., None, None], eye, c)
     try:
-        g = np.linalg.inv(c)
-    except np.linalg.LinAlgError:   # some matrix is exactly singular: find it by pivots
+        g = spd_inverse(c.reshape(-1, k, k)).reshape(c.shape)
+    except np.linalg.LinAlgError:
+        # some matrix is not positive definite: find it by pivots (a pivot at most tol means
+        # a variance inflation factor of at least 1 / tol, so such matrices are deficient by
+        # the test below anyway); the others are inverted as they would be in any batch
         deficient |= ~(_cholesky_pivots(c) > tol).all(axis=-1)
         c = np.where(deficient[..., None, None], eye, c)
-        g = np.linalg.inv(c)
+        g = spd_inverse(c.reshape(-1, k, k)).reshape(c.shape)
     # diag of the inverse correlation matrix = 1 / (1 - R² of a column on the others)
     vif = np.diagonal(g, axis1=-2, axis2=-1)
     deficient |= ~((vif > 0.0) & (vif * tol < 1.0)).all(axis=-1)
@@ -70,6 +73,47 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     g[~finite] = np.nan
     rank[~finite] = 0
     return g, rank
+
+
+def spd_inverse(s: np.ndarray) -> np.ndarray:
+    """Inverse of a stack of symmetric positive definite matrices, through their Cholesky factors.
+
+    Parameters
+    ----------
+    s : ndarray of shape (B, k, k)
+        Symmetric positive definite matrices.
+
+    Returns
+    -------
+    ndarray of shape (B, k, k)
+        ``inv(s)``, symmetric.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When some matrix is not positive definite.
+
+    Notes
+    -----
+    ``s = L L'`` (one batched LAPACK call), then ``M = inv(L)`` by forward substitution and
+    ``inv(s) = M' M``, both as vector operations across the stack (the stack on the last axis):
+    about twice as fast as a batched LU inverse for small ``k``, and as accurate for well
+    conditioned (e.g. correlation-scaled) matrices.
+    """
+    n, k = s.shape[0], s.shape[-1]
+    low = np.moveaxis(np.linalg.cholesky(s), 0, -1).copy()   # (k, k, B)
+    m = np.zeros_like(low)                                   # inv(L), lower triangular
+    for i in range(k):
+        inv_d = 1.0 / low[i, i]
+        m[i, i] = inv_d
+        for j in range(i):
+            m[i, : j + 1] -= m[j, : j + 1] * low[i, j]
+        m[i, :i] *= inv_d
+    g = np.empty((n, k, k))
+    for a in range(k):
+        for b in range(a, k):   # sum over i >= b of M[i, a] M[i, b]
+            g[:, a, b] = g[:, b, a] = np.einsum("ij,ij->j", m[b:, a], m[b:, b])
+    return g
 
 
 def _cholesky_pivots(c: np.ndarray) -> np.ndarray:

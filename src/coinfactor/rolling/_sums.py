@@ -51,6 +51,10 @@ class BlockedWindowSum:
         self._out = np.empty((chunk_rows, *tail))
         self._turn = 0
         self._last: np.ndarray | None = None
+        # wide rows: prefix sums by adding row after row (in cache, beats a strided cumsum),
+        # through row views made once
+        self._rows = ([list(buf) for buf in self._prefix] if math.prod(tail) >= _ROW_LOOP_MIN
+                      else None)
 
     def buffer(self, n_rows: int) -> np.ndarray:
         """Writable ``(n_rows, *tail)`` buffer for the next chunk's row values."""
@@ -79,12 +83,13 @@ class BlockedWindowSum:
         tail = buf.shape[1:]
         prefix = buf[: n_blocks * w].reshape((n_blocks, w, *tail))
         out = self._out[: n_blocks * w].reshape((n_blocks, w, *tail))
-        if math.prod(tail) >= _ROW_LOOP_MIN:
-            # wide rows: adding row after row stays in cache and beats a strided cumsum
+        if self._rows is not None:
+            rows, add = self._rows[self._turn], np.add
             for b in range(n_blocks):
-                blk = prefix[b]
-                for i in range(1, w):
-                    blk[i] += blk[i - 1]
+                prev = rows[b * w]
+                for row in rows[b * w + 1 : (b + 1) * w]:
+                    add(row, prev, out=row)
+                    prev = row
         else:
             np.cumsum(prefix, axis=1, out=prefix)
         # block b: prefix of block b plus the suffix of block b - 1 (its total minus its
