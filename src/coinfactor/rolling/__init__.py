@@ -1,5 +1,6 @@
 """Rolling kernels on dense arrays: rolling OLS for many series in one call."""
 
-from coinfactor.rolling._ols import RollingOLSResult, rolling_ols
+from coinfactor.rolling._ols import rolling_ols
+from coinfactor.rolling._result import RollingOLSResult
 
 __all__ = ["RollingOLSResult", "rolling_ols"]

@@ -12,111 +12,22 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.rolling._pages import PageFiller, result_array
+from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
-from coinfactor.rolling._sums import BlockedWindowSum, window_count
+from coinfactor.rolling._sums import BlockedWindowSum, PieceWindowSum, window_count
+
+_PIECE_ELEMENTS = 1 << 17
+"""Target number of float64 elements in one piece of the series-side work arrays (~1 MB)."""
 
 _CHUNK_ELEMENTS = 1 << 20
 """Target number of float64 elements in one chunk's largest work array (~8 MB): small work
 arrays are reused by the allocator instead of being mapped (and page-faulted) afresh."""
-
-
-@dataclass(frozen=True, eq=False)
-class RollingOLSResult:
-    """Results of :func:`rolling_ols`; arrays are read-only.
-
-    Shapes below are for ``y`` of shape ``(T, N)``; for ``y`` of shape ``(T,)`` the ``N`` axis
-    is absent. Cells that are not fitted (an incomplete first window, or fewer than ``min_nobs``
-    valid rows) hold NaN (``rank`` holds 0).
-
-    Attributes
-    ----------
-    params : ndarray of shape (T, N, p)
-        Coefficients, the constant first when ``add_constant`` (``p = k + 1``), else ``p = k``.
-    rsquared : ndarray of shape (T, N)
-        R²: centred (``1 - SSR / sum((y - mean(y))**2)``) when the model has a constant
-        (``add_constant`` or a constant column in ``X``), else uncentred (``1 - SSR / y'y``),
-        as statsmodels. NaN when the denominator is zero.
-    ssr : ndarray of shape (T, N)
-        Residual sum of squares, in squared units of ``y``.
-    nobs : ndarray of int32, shape (T, N)
-        Number of valid rows (finite ``y`` and finite ``X`` row) in each window, fitted or not.
-    rank : ndarray of int32, shape (T, N)
-        Numerical rank of the window's design, constant included; ``rank < p`` marks a
-        rank-deficient window, whose ``params`` are the minimum-norm solution.
-    has_constant : bool
-        Whether the model has a constant (added, or a constant column of ``X``).
-    window : int
-        Window length in rows.
-    min_nobs : int
-        Minimum number of valid rows for a fit.
-    add_constant : bool
-        Whether a constant was added.
-    """
-
-    params: np.ndarray
-    rsquared: np.ndarray
-    ssr: np.ndarray
-    nobs: np.ndarray
-    rank: np.ndarray
-    window: int
-    min_nobs: int
-    add_constant: bool
-    has_constant: bool
-
-    def __post_init__(self) -> None:
-        for name in ("params", "rsquared", "ssr", "nobs", "rank"):
-            getattr(self, name).flags.writeable = False
-
-    @cached_property
-    def rsquared_adj(self) -> np.ndarray:
-        """Adjusted R², shape of ``rsquared``.
-
-        ``1 - (nobs - c) / (nobs - rank) * (1 - R²)`` with ``c = 1`` when the model has a
-        constant, else 0 (statsmodels' definition); NaN when ``nobs <= rank``.
-        """
-        c = 1.0 if self.has_constant else 0.0
-        df = (self.nobs - self.rank).astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(df > 0, 1.0 - (self.nobs - c) / df * (1.0 - self.rsquared), np.nan)
-        out.flags.writeable = False
-        return out
-
-    @cached_property
-    def resid_std(self) -> np.ndarray:
-        """Residual standard error ``sqrt(ssr / (nobs - rank))`` in units of ``y``."""
-        df = (self.nobs - self.rank).astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.where(df > 0, np.sqrt(self.ssr / df), np.nan)
-        out.flags.writeable = False
-        return out
-
-    @property
-    def n_regressors(self) -> int:
-        """Number of coefficients per fit ``p`` (the constant included)."""
-        return int(self.params.shape[-1])
-
-    def summary(self) -> str:
-        """Plain-text summary: shape, settings, share fitted, mean R², rank-deficient windows."""
-        fitted = np.isfinite(self.rsquared)
-        n_fit = int(fitted.sum())
-        deficient = int(((self.rank < self.n_regressors) & (self.rank > 0)).sum())
-        mean_r2 = float(np.mean(self.rsquared[fitted])) if n_fit else float("nan")
-        return "\n".join([
-            "RollingOLSResult",
-            f"  shape (rows, [series,] params)  {self.params.shape}",
-            f"  window / min_nobs               {self.window} / {self.min_nobs}",
-            f"  constant added                  {self.add_constant}",
-            f"  fitted cells                    {n_fit} of {self.rsquared.size}",
-            f"  mean R²                         {mean_r2:.6g}",
-            f"  rank-deficient fitted cells     {deficient}",
-        ])
 
 
 def rolling_ols(
@@ -374,46 +285,61 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     x_step = step * max(1, min(-(-n_rows // step), _CHUNK_ELEMENTS // (step * n_x * p * p)))
     centred_tss = settings.has_const and not const
     x_side = _RegressorSide(x3, xmask, sx, settings, x_step)
-    sum_zy = BlockedWindowSum(w, step, (n_series, p + 1))   # the last column: y² for y'y
-    sum_y = BlockedWindowSum(w, step, (n_series,) if centred_tss else (0,))
-    yc = np.zeros((step, n_series))
+    # series side in pieces of a few rows, so that its work arrays stay in cache
+    piece = max(1, min(w, _PIECE_ELEMENTS // (n_series * (p + 1))))
+    sum_zy = PieceWindowSum(w, piece, (n_series, p + 1))   # the last column: y² for y'y
+    sum_y = PieceWindowSum(w, piece, (n_series,) if centred_tss else (0,))
+    yc = np.zeros((piece, n_series))
     for c0 in range(0, n_rows, step):
         c1 = min(n_rows, c0 + step)
-        n_c = c1 - c0
-        rows = slice(c0, c1)
-        sel = write[rows]
-        z, g, rank, n = x_side.rows(c0, c1)
-        yv = yc[:n_c]
-        yv[...] = 0.0
-        np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
-        products = sum_zy.buffer(n_c)
-        np.multiply(yv[..., None], z, out=products[..., :p])
-        np.multiply(yv, yv, out=products[..., p])
-        sums = sum_zy.window_sums(n_c)
-        s_zy, s_yy = sums[..., :p], sums[..., p]
-        mean_sq = None
-        if centred_tss:   # a constant column in X: R² is centred, as statsmodels
-            sum_y.buffer(n_c)[...] = yv
-            s_y = sum_y.window_sums(n_c)
-            mean_sq = s_y * s_y / count[rows]
-        if c1 <= skip:
-            continue
-        if cols is None:
-            dest = slice(offset + c0, offset + c1)
-            _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
-                         out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
-            if done is not None:
-                done(offset + c1)
-        elif sel.any():
-            prm = np.empty((n_c, n_series, p))
-            rsq, ssr = np.empty((n_c, n_series)), np.empty((n_c, n_series))
-            rk = np.empty((n_c, n_series), dtype=np.int32)
-            _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rk,
-                         sel)
-            tt, jj = np.nonzero(sel)
-            for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
-                                (out.rank, rk)):
-                target[offset + c0 + tt, cols[jj]] = val[tt, jj]
+        z_c, g_c, rank_c, n_c = x_side.rows(c0, c1)
+        r0 = c0
+        while r0 < c1:
+            r1 = min(c1, r0 + piece, r0 + sum_zy.rows_left_in_block)
+            rows, local = slice(r0, r1), slice(r0 - c0, r1 - c0)
+            yv = yc[: r1 - r0]
+            yv[...] = 0.0
+            np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
+            products = sum_zy.buffer(r1 - r0)
+            if n_x == 1:   # outer products: einsum beats broadcasting over a short axis
+                np.einsum("ln,lj->lnj", yv, z_c[local, 0], out=products[..., :p])
+            else:
+                np.multiply(yv[..., None], z_c[local], out=products[..., :p])
+            np.multiply(yv, yv, out=products[..., p])
+            sums = sum_zy.window_sums(r1 - r0)
+            s_zy, s_yy = sums[..., :p], sums[..., p]
+            mean_sq = None
+            if centred_tss:   # a constant column in X: R² is centred, as statsmodels
+                s_y = sum_y.window_sums_of(yv)
+                mean_sq = s_y * s_y / count[rows]
+            if r1 > skip:
+                _write(out, cols, offset + r0, write[rows], g_c[local], rank_c[local],
+                       n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings)
+            r0 = r1
+        if done is not None and c1 > skip:
+            done(offset + c1)
+
+
+def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray, g: np.ndarray,
+           rank: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
+           mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
+           settings: _Settings) -> None:
+    """Solve one piece of rows starting at output row ``start`` and write it (see _fit)."""
+    n_rows = sel.shape[0]
+    if cols is None:
+        dest = slice(start, start + n_rows)
+        _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
+                     out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
+    elif sel.any():
+        n_series, p = s_zy.shape[1], s_zy.shape[2]
+        prm = np.empty((n_rows, n_series, p))
+        rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
+        rk = np.empty((n_rows, n_series), dtype=np.int32)
+        _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rk, sel)
+        tt, jj = np.nonzero(sel)
+        for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
+                            (out.rank, rk)):
+            target[start + tt, cols[jj]] = val[tt, jj]
 
 
 def _chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> int:

@@ -110,18 +110,37 @@ class PageFiller:
             self._thread.join()
 
     def _run(self) -> None:
-        assert _MADVISE is not None
-        page = mmap.PAGESIZE
         for writer, r0, r1 in self._spans:
             if self._stop.is_set():
                 return
             if r1 <= self._reached[writer]:
                 continue
             r0 = max(r0, self._reached[writer])
-            for arr in self._arrays:
-                row_bytes = arr.nbytes // arr.shape[0]
-                base = arr.ctypes.data
-                lo = (base + r0 * row_bytes) // page * page
-                hi = base + r1 * row_bytes
-                if hi > lo and _MADVISE(lo, hi - lo, _MADV_POPULATE_WRITE) != 0:
-                    return   # advice unknown to this kernel: the writers fault pages in
+            if not all(fill_rows(arr, r0, r1) for arr in self._arrays):
+                return   # advice unknown to this kernel: the writers fault pages in
+
+
+def fill_rows(arr: np.ndarray, start: int, stop: int) -> bool:
+    """Allocate now the memory pages of rows ``start:stop`` of a C-contiguous array.
+
+    Parameters
+    ----------
+    arr : ndarray
+        C-contiguous array; its content is not changed.
+    start, stop : int
+        Row range.
+
+    Returns
+    -------
+    bool
+        False when the platform or kernel cannot do it (the pages are then allocated on first
+        write, as usual).
+    """
+    if _MADVISE is None or not arr.shape[0]:
+        return False
+    page = mmap.PAGESIZE
+    row_bytes = arr.nbytes // arr.shape[0]
+    base = arr.ctypes.data
+    lo = (base + start * row_bytes) // page * page
+    hi = base + stop * row_bytes
+    return hi <= lo or _MADVISE(lo, hi - lo, _MADV_POPULATE_WRITE) == 0

@@ -107,6 +107,99 @@ class BlockedWindowSum:
         return self._out[:n_rows]
 
 
+class PieceWindowSum:
+    """Rolling window sums of rows fed a few at a time, pieces never crossing a block boundary.
+
+    The same blocked prefix sums as :class:`BlockedWindowSum` (prefix sums restarting every
+    ``window`` rows, counted from the first row of the series), for callers that work on short
+    pieces of rows so that their work arrays stay in the processor's cache. Prefix sums are
+    accumulated row after row in one fixed order, so the sums do not depend on how the rows
+    are cut into pieces.
+
+    Parameters
+    ----------
+    window : int
+        Rows per window (and per block).
+    piece_rows : int
+        Largest piece, in rows.
+    tail : tuple of int
+        Shape of one row.
+
+    Examples
+    --------
+    >>> s = PieceWindowSum(2, 1, ())
+    >>> [float(s.window_sums_of(np.array([v]))[0]) for v in (1.0, 2.0, 3.0, 4.0)]
+    [1.0, 3.0, 5.0, 7.0]
+    """
+
+    def __init__(self, window: int, piece_rows: int, tail: tuple[int, ...]) -> None:
+        self.window = window
+        self._blocks = [np.zeros((window, *tail)), np.zeros((window, *tail))]
+        self._rows = ([list(b) for b in self._blocks] if math.prod(tail) >= _ROW_LOOP_MIN
+                      else None)
+        self._out = np.empty((min(piece_rows, window), *tail))
+        self._cur = 0
+        self._pos = 0
+        self._has_previous = False
+
+    @property
+    def rows_left_in_block(self) -> int:
+        """Rows the next piece may have at most (to the end of the current block)."""
+        return self.window - self._pos
+
+    def buffer(self, n_rows: int) -> np.ndarray:
+        """Writable ``(n_rows, *tail)`` buffer for the next piece's row values."""
+        if not 0 < n_rows <= min(self.rows_left_in_block, self._out.shape[0]):
+            raise ValueError("a piece must be non-empty, fit the work buffer and not cross "
+                             "a block boundary")
+        return self._blocks[self._cur][self._pos : self._pos + n_rows]
+
+    def window_sums(self, n_rows: int) -> np.ndarray:
+        """Return window sums of the rows just written to :meth:`buffer`.
+
+        Parameters
+        ----------
+        n_rows : int
+            Rows written to the buffer.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, *tail)
+            Sum over the trailing ``window`` rows at each row (fewer at the start of the
+            series); a view, valid until the next call.
+        """
+        a, b = self._pos, self._pos + n_rows
+        cur = self._blocks[self._cur]
+        if self._rows is not None:
+            rows, add = self._rows[self._cur], np.add
+            prev = rows[a - 1] if a else rows[a]
+            for row in rows[a + 1 if not a else a : b]:
+                add(row, prev, out=row)
+                prev = row
+        else:
+            if a:
+                cur[a] += cur[a - 1]
+            np.cumsum(cur[a:b], axis=0, out=cur[a:b])
+        out = self._out[:n_rows]
+        if self._has_previous:
+            # prefix of this block plus the suffix of the previous one (its total minus its
+            # prefix through the same row)
+            before = self._blocks[1 - self._cur]
+            np.subtract(cur[a:b], before[a:b], out=out)
+            out += before[-1]
+        else:
+            out[...] = cur[a:b]
+        self._pos = b
+        if b == self.window:
+            self._cur, self._pos, self._has_previous = 1 - self._cur, 0, True
+        return out
+
+    def window_sums_of(self, values: np.ndarray) -> np.ndarray:
+        """Feed ``values`` (n_rows, *tail) as the next piece and return its window sums."""
+        self.buffer(values.shape[0])[...] = values
+        return self.window_sums(values.shape[0])
+
+
 def window_count(valid: np.ndarray, window: int) -> np.ndarray:
     """Count True values over the trailing ``window`` rows (exact integer arithmetic).
 
