@@ -404,20 +404,16 @@ def test_spd_inverse_matches_numpy_inverse() -> None:
 @pytest.mark.parametrize("tail", [(), (3,), (40, 13)])
 def test_piece_window_sums_do_not_depend_on_the_pieces(tail: tuple[int, ...]) -> None:
     """Window sums fed in pieces of any size equal, bit for bit, those fed a whole block at a
-    time (BlockedWindowSum), and match a naive loop over windows (reference) to rounding.
-    The (40, 13) tail takes the row-by-row prefix path, the others the cumsum path."""
-    from coinfactor.rolling._sums import BlockedWindowSum, PieceWindowSum
+    time, and match a naive loop over windows (reference) to rounding. The (40, 13) tail
+    takes the row-by-row prefix path, the others the cumsum path."""
+    from coinfactor.rolling._sums import PieceWindowSum
 
     rng = np.random.default_rng(22)
     window, n_rows = 7, 40
     values = rng.standard_normal((n_rows, *tail))
-    blocked = BlockedWindowSum(window, window, tail)
-    whole = []
-    for r0 in range(0, n_rows, window):
-        n = min(window, n_rows - r0)
-        blocked.buffer(n)[...] = values[r0 : r0 + n]
-        whole.append(blocked.window_sums(n).copy())
-    ref = np.concatenate(whole)
+    blocked = PieceWindowSum(window, window, tail)
+    ref = np.concatenate([blocked.window_sums_of(values[r0 : r0 + window]).copy()
+                          for r0 in range(0, n_rows, window)])
     naive = np.stack([values[max(0, t - window + 1) : t + 1].sum(axis=0) for t in range(n_rows)])
     np.testing.assert_allclose(ref, naive, rtol=1e-12, atol=1e-12)
     for piece in (1, 2, 3, 7):

@@ -20,7 +20,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.rolling._pages import PageFiller, result_array
 from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
-from coinfactor.rolling._sums import BlockedWindowSum, PieceWindowSum, window_count
+from coinfactor.rolling._sums import PieceWindowSum, window_count
 
 _PIECE_ELEMENTS = 1 << 17
 """Target number of float64 elements in one piece of the series-side work arrays (~1 MB)."""
@@ -397,8 +397,9 @@ class _RegressorSide:
         self.upper = np.triu_indices(self.p)
         self.unpack = np.zeros((self.p, self.p), dtype=np.intp)
         self.unpack[self.upper] = self.unpack.T[self.upper] = np.arange(self.upper[0].size)
-        self.sums = BlockedWindowSum(settings.window, step,
-                                     (xmask.shape[1], self.upper[0].size))
+        self.sums = PieceWindowSum(settings.window, settings.window,
+                                   (xmask.shape[1], self.upper[0].size))
+        self.packed = np.empty((step, xmask.shape[1], self.upper[0].size))
         self.z = np.zeros((step, xmask.shape[1], self.p))
         self.start = -1
         self.stop = -1
@@ -421,8 +422,12 @@ class _RegressorSide:
         np.subtract(x3[rows], self.sx, out=z[..., p - k :], where=self.xmask[rows, :, None])
         if self.settings.add_constant:
             z[..., 0] = self.xmask[rows]
-        np.multiply(z[..., self.upper[0]], z[..., self.upper[1]], out=self.sums.buffer(n_c))
-        s_zz = self.sums.window_sums(n_c)[..., self.unpack]
+        packed = self.packed[:n_c]
+        np.multiply(z[..., self.upper[0]], z[..., self.upper[1]], out=packed)
+        for b0 in range(0, n_c, self.settings.window):   # chunks start on a block boundary
+            block = packed[b0 : b0 + self.settings.window]
+            block[...] = self.sums.window_sums_of(block)
+        s_zz = packed[..., self.unpack]
         self.g, self.rank, self.n = _invert(s_zz, self.settings)
         self.start, self.stop = c0, c1
 

@@ -17,104 +17,15 @@ _ROW_LOOP_MIN = 512
 """Row width (elements) from which prefix sums are taken by a loop over rows."""
 
 
-class BlockedWindowSum:
-    """Stateful helper that turns consecutive chunks of rows into rolling window sums.
-
-    Chunks are fed in order; each holds a whole number of blocks (a multiple of ``window``
-    rows) except possibly the last, so block boundaries sit at multiples of ``window`` from the
-    first row of the series. Boundaries never depend on the series length, so a truncated
-    series gives bit-identical sums at every row it keeps. Work buffers are allocated once and
-    reused (two prefix buffers used in turn, so the previous block needs no copy).
-
-    Parameters
-    ----------
-    window : int
-        Rows per window (and per block).
-    chunk_rows : int
-        Largest chunk, a multiple of ``window``.
-    tail : tuple of int
-        Shape of one row.
-
-    Examples
-    --------
-    >>> s = BlockedWindowSum(2, 4, ())
-    >>> s.buffer(4)[:] = [1.0, 2.0, 3.0, 4.0]
-    >>> s.window_sums(4)
-    array([1., 3., 5., 7.])
-    """
-
-    def __init__(self, window: int, chunk_rows: int, tail: tuple[int, ...]) -> None:
-        if chunk_rows % window:
-            raise ValueError("chunk_rows must be a multiple of window")
-        self.window = window
-        self._prefix = [np.zeros((chunk_rows, *tail)), np.zeros((chunk_rows, *tail))]
-        self._out = np.empty((chunk_rows, *tail))
-        self._turn = 0
-        self._last: np.ndarray | None = None
-        # wide rows: prefix sums by adding row after row (in cache, beats a strided cumsum),
-        # through row views made once
-        self._rows = ([list(buf) for buf in self._prefix] if math.prod(tail) >= _ROW_LOOP_MIN
-                      else None)
-
-    def buffer(self, n_rows: int) -> np.ndarray:
-        """Writable ``(n_rows, *tail)`` buffer for the next chunk's row values."""
-        return self._prefix[self._turn][:n_rows]
-
-    def window_sums(self, n_rows: int) -> np.ndarray:
-        """Return window sums of the rows just written to :meth:`buffer`.
-
-        The result is a view, valid until the next call; rows before the first full window get
-        the sum of the rows so far.
-
-        Parameters
-        ----------
-        n_rows : int
-            Rows written to the buffer.
-
-        Returns
-        -------
-        ndarray of shape (n_rows, *tail)
-            Sum over the trailing ``window`` rows at each row.
-        """
-        w = self.window
-        n_blocks = -(-n_rows // w)
-        buf = self._prefix[self._turn]
-        buf[n_rows : n_blocks * w] = 0.0
-        tail = buf.shape[1:]
-        prefix = buf[: n_blocks * w].reshape((n_blocks, w, *tail))
-        out = self._out[: n_blocks * w].reshape((n_blocks, w, *tail))
-        if self._rows is not None:
-            rows, add = self._rows[self._turn], np.add
-            for b in range(n_blocks):
-                prev = rows[b * w]
-                for row in rows[b * w + 1 : (b + 1) * w]:
-                    add(row, prev, out=row)
-                    prev = row
-        else:
-            np.cumsum(prefix, axis=1, out=prefix)
-        # block b: prefix of block b plus the suffix of block b - 1 (its total minus its
-        # prefix through the same row)
-        if self._last is None:
-            out[0] = prefix[0]
-        else:
-            np.subtract(prefix[0], self._last, out=out[0])
-            out[0] += self._last[-1]
-        if n_blocks > 1:
-            np.subtract(prefix[1:], prefix[:-1], out=out[1:])
-            out[1:] += prefix[:-1, -1:]
-        self._last = prefix[-1]
-        self._turn = 1 - self._turn
-        return self._out[:n_rows]
-
-
 class PieceWindowSum:
     """Rolling window sums of rows fed a few at a time, pieces never crossing a block boundary.
 
-    The same blocked prefix sums as :class:`BlockedWindowSum` (prefix sums restarting every
-    ``window`` rows, counted from the first row of the series), for callers that work on short
-    pieces of rows so that their work arrays stay in the processor's cache. Prefix sums are
-    accumulated row after row in one fixed order, so the sums do not depend on how the rows
-    are cut into pieces.
+    Prefix sums restart every ``window`` rows (one *block*, counted from the first row of the
+    series), and the window sum at a row is the prefix of its block plus the suffix of the
+    previous block. Callers feed pieces of rows in order, a whole block or a few rows (so
+    that their work arrays stay in the processor's cache); prefix sums are accumulated row
+    after row in one fixed order, so the sums do not depend on how the rows are cut into
+    pieces, nor on where the series ends.
 
     Parameters
     ----------
