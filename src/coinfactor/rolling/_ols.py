@@ -484,8 +484,10 @@ def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
         if const:
             s_y = s_zy[..., 0]
             mean_sq = s_y * s_y / np.broadcast_to(n, s_y.shape)
-            shift = sx[0] if sx.shape[0] == 1 else sx
-            params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], shift)
+            if sx.shape[0] == 1:
+                params[..., 0] += sy - params[..., 1:] @ sx[0]
+            else:
+                params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], sx)
         if mean_sq is None:
             tss, explained = s_yy, fitted
         else:
