@@ -159,50 +159,54 @@ def rolling_ols(
             f"({p}) and the window ({window}), got {min_nobs!r}")
     min_nobs = int(min_nobs)
 
-    finite_y = np.isfinite(y2)
-    if shared:
-        x3 = x_arr[:, None, :]
-        vx = np.asarray(np.isfinite(x_arr).all(axis=1))[:, None]
-    else:
-        x3 = x_arr
-        vx = np.asarray(np.isfinite(x_arr).all(axis=2))
-    cell = vx & finite_y
     threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
-    if shared:
-        # windows with a missing y (in a few columns, typically) need their own sums
-        nx = window_count(vx, window)
-        nobs = result_array((n_rows, n_series), dtype=nx.dtype)
-        nobs[...] = nx
-        miss = vx & ~finite_y
-        cols = np.flatnonzero(miss.any(axis=0))
-        nobs[:, cols] -= window_count(miss[:, cols], window)
-    else:
-        nobs = window_count(cell, window)
-    started = (np.arange(n_rows) >= window - 1)[:, None]
-    enough = started & (nobs >= min_nobs)
-    has_const = add_constant or _has_constant_column(x3, vx)
-    sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
-
-    settings = _Settings(window, add_constant, has_const, rank_tol)
     out = _Outputs(n_rows, n_series, p)
-    if shared:
-        own = enough[:, cols] & (nobs[:, cols] != nx)
-        enough[:, cols] &= ~own
-        _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough, threads)
-        cols = cols[own.any(axis=0)]
-        if cols.size:
-            own = own[:, own.any(axis=0)]
-            # only the blocks holding such windows, from one block before (for the carry)
-            busy = np.flatnonzero(own.any(axis=1))
-            start = max(0, (int(busy[0]) // window - 1) * window)
-            span = slice(start, int(busy[-1]) + 1)
-            sub = cell[span][:, cols]
-            _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
-                 settings, out, own[span], cols, offset=start)
-    else:
-        _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, threads)
+    plan = _Plan.make(n_rows, window, n_series, 1 if shared else n_series, p, int(threads))
+    # the memory pages of the outputs are allocated in the background from now on
+    with PageFiller(out.arrays(), plan.fill_order()) as filler:
+        finite_y = np.isfinite(y2)
+        if shared:
+            x3 = x_arr[:, None, :]
+            vx = np.asarray(np.isfinite(x_arr).all(axis=1))[:, None]
+        else:
+            x3 = x_arr
+            vx = np.asarray(np.isfinite(x_arr).all(axis=2))
+        cell = vx & finite_y
+        if shared:
+            # windows with a missing y (in a few columns, typically) need their own sums
+            nx = window_count(vx, window)
+            nobs = np.empty((n_rows, n_series), dtype=nx.dtype)
+            nobs[...] = nx
+            miss = vx & ~finite_y
+            cols = np.flatnonzero(miss.any(axis=0))
+            nobs[:, cols] -= window_count(miss[:, cols], window)
+        else:
+            nobs = window_count(cell, window)
+        started = (np.arange(n_rows) >= window - 1)[:, None]
+        enough = started & (nobs >= min_nobs)
+        has_const = add_constant or _has_constant_column(x3, vx)
+        sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
+
+        settings = _Settings(window, add_constant, has_const, rank_tol)
+        if shared:
+            own = enough[:, cols] & (nobs[:, cols] != nx)
+            enough[:, cols] &= ~own
+            _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough, plan, filler)
+            cols = cols[own.any(axis=0)]
+            if cols.size:
+                own = own[:, own.any(axis=0)]
+                # only the blocks holding such windows, from one block before (for the carry)
+                busy = np.flatnonzero(own.any(axis=1))
+                start = max(0, (int(busy[0]) // window - 1) * window)
+                span = slice(start, int(busy[-1]) + 1)
+                sub = cell[span][:, cols]
+                _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
+                     settings, out, own[span], cols, offset=start)
+        else:
+            _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, plan,
+                          filler)
 
     def shape(a: np.ndarray) -> np.ndarray:
         return a[:, 0] if single else a
@@ -349,40 +353,63 @@ def _chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> in
     return window * min(n_blocks, max(1, _CHUNK_ELEMENTS // per_block))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How the rows are cut: chunks of ``step`` rows, consecutive stretches for the threads.
+
+    ``bounds[i]:bounds[i + 1]`` are the rows written by thread ``i``; each starts on a chunk.
+    """
+
+    step: int
+    bounds: tuple[int, ...]
+
+    @classmethod
+    def make(cls, n_rows: int, window: int, n_series: int, n_x: int, p: int,
+             threads: int) -> _Plan:
+        step = _chunk_rows(n_rows, window, n_series, n_x, p)
+        n_chunks = -(-n_rows // step)
+        n_parts = max(1, min(threads, n_chunks // 4))
+        starts = [step * round(n_chunks * i / n_parts) for i in range(n_parts)]
+        return cls(step, (*starts, n_rows))
+
+    def fill_order(self) -> list[tuple[int, int, int]]:
+        """Return the chunks ``(thread, first_row, stop_row)`` whose pages to allocate ahead.
+
+        From the far end of every stretch backwards, so that the page filler and the threads
+        (which start at the near end) meet in the middle and never contend.
+        """
+        b, step = self.bounds, self.step
+        n_chunks = -(-(b[-1]) // step)
+        return [(i, r0, min(r0 + step, b[i + 1]))
+                for c in reversed(range(n_chunks)) for i in range(len(b) - 1)
+                if (r0 := b[i] + c * step) < b[i + 1]]
+
+
 def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
                   count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings,
-                  out: _Outputs, write: np.ndarray, threads: int) -> None:
+                  out: _Outputs, write: np.ndarray, plan: _Plan, filler: PageFiller) -> None:
     """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
 
     Each stretch but the first starts one chunk early, to rebuild the running block sums it
-    continues from; that chunk is not written. Stretches write disjoint output rows.
+    continues from; that chunk is not written. Stretches write disjoint output rows, and
+    report their progress to the page filler.
     """
-    n_rows, k = x3.shape[0], x3.shape[2]
-    p = k + int(settings.add_constant)
-    step = _chunk_rows(n_rows, settings.window, y2.shape[1], xmask.shape[1], p)
-    n_chunks = -(-n_rows // step)
-    n_parts = max(1, min(threads, n_chunks // 4))
-    bounds = [step * round(n_chunks * i / n_parts) for i in range(n_parts)] + [n_rows]
+    step, bounds = plan.step, plan.bounds
+    n_parts = len(bounds) - 1
 
-    # the pages of each stretch's next rows are allocated in the background meanwhile
-    spans = [(i, r0, min(r0 + step, bounds[i + 1]))
-             for c in range(n_chunks) for i in range(n_parts)
-             if (r0 := bounds[i] + c * step) < bounds[i + 1]]
-    with PageFiller(out.arrays(), spans) as filler:
+    def part(i: int) -> None:
+        begin = max(0, bounds[i] - step)
+        rows = slice(begin, bounds[i + 1])
+        _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
+             write[rows], None, offset=begin, skip=bounds[i] - begin, step=step,
+             done=lambda row: filler.reached(i, row))
 
-        def part(i: int) -> None:
-            begin = max(0, bounds[i] - step)
-            rows = slice(begin, bounds[i + 1])
-            _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings,
-                 out, write[rows], None, offset=begin, skip=bounds[i] - begin, step=step,
-                 done=lambda row: filler.reached(i, row))
-
-        if n_parts == 1:
-            part(0)
-            return
-        with ThreadPoolExecutor(max_workers=n_parts) as pool:
-            for future in [pool.submit(part, i) for i in range(n_parts)]:
-                future.result()
+    if n_parts == 1:
+        part(0)
+        return
+    with ThreadPoolExecutor(max_workers=n_parts) as pool:
+        for future in [pool.submit(part, i) for i in range(n_parts)]:
+            future.result()
 
 
 class _RegressorSide:
