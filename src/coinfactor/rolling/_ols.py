@@ -284,11 +284,8 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     p = k + int(const)
     if step is None:
         step = _chunk_rows(n_rows, w, n_series, n_x, p)
-    # regressor side (X'X and its factorisation) in longer chunks when it is shared: many
-    # small matrices per vectorised call
-    x_step = step * max(1, min(-(-n_rows // step), _CHUNK_ELEMENTS // (step * n_x * p * p)))
     centred_tss = settings.has_const and not const
-    x_side = _RegressorSide(x3, xmask, sx, settings, x_step)
+    x_side = _RegressorSide(x3, xmask, sx, settings, step)
     # series side in pieces of a few rows, so that its work arrays stay in cache
     piece = max(1, min(w, _PIECE_ELEMENTS // (n_series * (p + 1))))
     sum_zy = PieceWindowSum(w, piece, (n_series, p + 1))   # the last column: y² for y'y
@@ -479,7 +476,8 @@ def _invert(s_zz: np.ndarray, settings: _Settings) -> tuple[np.ndarray, np.ndarr
         # a regressor constant over the window leaves only rounding after centring
         flat = np.diagonal(sxx, axis1=-2, axis2=-1) <= tol * np.diagonal(raw, axis1=-2,
                                                                           axis2=-1)
-        sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
+        if flat.any():
+            sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
         g_x, rk = sym_pinv(sxx, tol)
         g = np.empty_like(s_zz)
         g[..., 1:, 1:] = g_x

@@ -70,8 +70,9 @@ def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
         inv_w = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0)
         g[deficient] = np.einsum("...ik,...k,...jk->...ij", v, inv_w, v)
         rank[deficient] = keep.sum(axis=-1)
-    g[~finite] = np.nan
-    rank[~finite] = 0
+    if not finite.all():
+        g[~finite] = np.nan
+        rank[~finite] = 0
     return g, rank
 
 
