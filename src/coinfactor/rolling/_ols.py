@@ -26,8 +26,8 @@ _PIECE_ELEMENTS = 1 << 17
 """Target number of float64 elements in one piece of the series-side work arrays (~1 MB)."""
 
 _CHUNK_ELEMENTS = 1 << 20
-"""Target number of float64 elements in one chunk's largest work array (~8 MB): small work
-arrays are reused by the allocator instead of being mapped (and page-faulted) afresh."""
+"""Target number of float64 elements of the work arrays of one chunk of rows (whole blocks):
+the unit of the regressor side and of the split between threads."""
 
 
 def rolling_ols(
@@ -268,7 +268,10 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
          done: Callable[[int], None] | None = None) -> None:
-    """Fit every window of the given series chunk by chunk; cells outside ``write`` get NaN.
+    """Fit every window of the given series; cells outside ``write`` get NaN.
+
+    Rows go by chunks of whole blocks (the regressor side: ``Z'Z`` sums and inverses), each in
+    pieces of a few rows (the series side), so that work arrays stay in cache.
 
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
     all series) or the number of series. With ``cols`` given, only those output columns are
