@@ -345,7 +345,8 @@ def test_exactly_duplicated_regressor_splits_the_slope():
 
 def test_page_filler_keeps_what_writers_wrote() -> None:
     """Filling pages never changes content: rows written before the filler reaches them keep
-    their values, and rows it fills are writable (reference: the values written)."""
+    their values; waiting for rows returns once they are filled, and every row is writable
+    (reference: the values written)."""
     from coinfactor.rolling._pages import FILL_MIN_BYTES, PageFiller, result_array
 
     n_rows = FILL_MIN_BYTES // (8 * 64) + 7           # not a whole number of pages
@@ -353,11 +354,10 @@ def test_page_filler_keeps_what_writers_wrote() -> None:
     ints = result_array((n_rows, 2 * 64), dtype=np.int32)
     assert arr.flags.writeable and arr.ctypes.data % 4096 == 0
     arr[:100] = 3.0
-    spans = [(w, r0, min(r0 + 1000, n_rows)) for r0 in range(0, n_rows, 2000)
-             for w in (0, 1)]
-    spans = [(w, r0 + 1000 * w, min(r1 + 1000 * w, n_rows)) for w, r0, r1 in spans]
-    with PageFiller([arr, ints], spans) as filler:
-        filler.reached(0, 50)
+    half = n_rows // 2
+    with PageFiller([arr, ints], [(0, half), (half, n_rows)], 1000) as filler:
+        filler.wait(1, n_rows)
+        filler.wait(0, half)
     assert (arr[:100] == 3.0).all()
     arr[100:] = 1.5
     ints[-1] = 7
@@ -366,15 +366,15 @@ def test_page_filler_keeps_what_writers_wrote() -> None:
 
 
 def test_page_filler_without_madvise_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without madvise (non-Linux) or with an advice the kernel rejects, writers fault pages in
-    themselves: the array is still fully usable."""
+    """Without madvise (non-Linux) or with an advice the kernel rejects, waiting returns at
+    once and writers fault pages in themselves: the array is still fully usable."""
     from coinfactor.rolling import _pages
 
     for patch in (("_MADVISE", None), ("_MADV_POPULATE_WRITE", 9999)):
         monkeypatch.setattr(_pages, *patch)
         arr = _pages.result_array((_pages.FILL_MIN_BYTES // 8,))
-        with _pages.PageFiller([arr], [(0, 0, arr.shape[0])]):
-            pass
+        with _pages.PageFiller([arr], [(0, arr.shape[0])], 4096) as filler:
+            filler.wait(0, arr.shape[0])
         arr[:] = 2.0
         assert arr[-1] == 2.0
         monkeypatch.undo()

@@ -165,7 +165,7 @@ def rolling_ols(
     out = _Outputs(n_rows, n_series, p)
     plan = _Plan.make(n_rows, window, n_series, 1 if shared else n_series, p, int(threads))
     # the memory pages of the outputs are allocated in the background from now on
-    with PageFiller(out.arrays(), plan.fill_order()) as filler:
+    with PageFiller(out.arrays(), plan.stretches(), plan.step) as filler:
         finite_y = np.isfinite(y2)
         if shared:
             x3 = x_arr[:, None, :]
@@ -267,7 +267,7 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
          write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
-         done: Callable[[int], None] | None = None) -> None:
+         ready: Callable[[int], None] | None = None) -> None:
     """Fit every window of the given series; cells outside ``write`` get NaN.
 
     Rows go by chunks of whole blocks (the regressor side: ``Z'Z`` sums and inverses), each in
@@ -277,8 +277,9 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     all series) or the number of series. With ``cols`` given, only those output columns are
     (over)written, and only where ``write``. Input row 0 is output row ``offset`` (a
     multiple of the window, so blocks stay aligned with the whole series). The first ``skip``
-    input rows (whole chunks) only feed the running block sums and are not written. ``done``
-    is called with the output row reached after each chunk written.
+    input rows (whole chunks) only feed the running block sums and are not written.
+    ``ready(row)`` is called before output rows up to ``row`` are written (it may block until
+    their memory pages are allocated).
     """
     n_rows, k = x3.shape[0], x3.shape[2]
     n_series, n_x = y2.shape[1], xmask.shape[1]
@@ -317,11 +318,11 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
                 s_y = sum_y.window_sums_of(yv)
                 mean_sq = s_y * s_y / count[rows]
             if r1 > skip:
+                if ready is not None:
+                    ready(offset + r1)
                 _write(out, cols, offset + r0, write[rows], g_c[local], rank_c[local],
                        n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings)
             r0 = r1
-        if done is not None and c1 > skip:
-            done(offset + c1)
 
 
 def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray, g: np.ndarray,
@@ -372,17 +373,9 @@ class _Plan:
         starts = [step * round(n_chunks * i / n_parts) for i in range(n_parts)]
         return cls(step, (*starts, n_rows))
 
-    def fill_order(self) -> list[tuple[int, int, int]]:
-        """Return the chunks ``(thread, first_row, stop_row)`` whose pages to allocate ahead.
-
-        From the far end of every stretch backwards, so that the page filler and the threads
-        (which start at the near end) meet in the middle and never contend.
-        """
-        b, step = self.bounds, self.step
-        n_chunks = -(-(b[-1]) // step)
-        return [(i, r0, min(r0 + step, b[i + 1]))
-                for c in reversed(range(n_chunks)) for i in range(len(b) - 1)
-                if (r0 := b[i] + c * step) < b[i + 1]]
+    def stretches(self) -> list[tuple[int, int]]:
+        """Return the rows ``(first, stop)`` written by each thread."""
+        return list(zip(self.bounds[:-1], self.bounds[1:], strict=True))
 
 
 def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
@@ -391,8 +384,8 @@ def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.n
     """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
 
     Each stretch but the first starts one chunk early, to rebuild the running block sums it
-    continues from; that chunk is not written. Stretches write disjoint output rows, and
-    report their progress to the page filler.
+    continues from; that chunk is not written. Stretches write disjoint output rows, each
+    once the page filler has allocated their memory.
     """
     step, bounds = plan.step, plan.bounds
     n_parts = len(bounds) - 1
@@ -402,7 +395,7 @@ def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.n
         rows = slice(begin, bounds[i + 1])
         _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
              write[rows], None, offset=begin, skip=bounds[i] - begin, step=step,
-             done=lambda row: filler.reached(i, row))
+             ready=lambda row: filler.wait(i, row))
 
     if n_parts == 1:
         part(0)

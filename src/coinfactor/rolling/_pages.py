@@ -3,8 +3,8 @@
 The first write to a fresh page of memory costs a page fault; on virtualised machines, faulting
 in gigabytes of results can take as long as computing them. :class:`PageFiller` asks the kernel
 to allocate the pages of the rows about to be written (``madvise(MADV_POPULATE_WRITE)``, one
-system call per stretch instead of one fault per 4 kB page) from a background thread, while the
-computing threads work, so the two overlap. Where the advice is not available (non-Linux, or a
+system call per run of rows instead of one fault per 4 kB page) from background threads, while
+the computing threads work, so the two overlap. Where the advice is not available (non-Linux, or a
 Linux kernel before 5.14) nothing is done and the writers fault pages in themselves: results
 never depend on it.
 """
@@ -66,58 +66,78 @@ def result_array(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
 
 
 class PageFiller:
-    """Allocate, in a background thread, the pages of row ranges of arrays before they are written.
+    """Allocate, in background threads, the pages of arrays' rows ahead of the threads writing them.
 
     Parameters
     ----------
     arrays : sequence of ndarray
         C-contiguous arrays sharing their first (row) axis; only those of at least
         :data:`FILL_MIN_BYTES` are filled.
-    spans : sequence of (int, int, int)
-        ``(writer, first_row, stop_row)`` in the order to fill them: the rows each writer
-        (a computing thread) writes next, interleaved across writers.
+    stretches : sequence of (int, int)
+        ``(first_row, stop_row)`` written by each writer (a computing thread), in order.
+    chunk_rows : int
+        Rows filled at a time.
 
     Notes
     -----
-    Use as a context manager around the computation. Writers report the row they have reached
-    with :meth:`reached`; a span a writer has already passed is skipped. Filling a page that is
-    already allocated does not change its content, so the filler never races with a writer.
+    Use as a context manager around the computation. One filler thread per stretch allocates
+    its pages from the first row on; a writer calls :meth:`wait` before writing rows, and so
+    never faults pages in itself (allocating pages in long runs costs the kernel less than
+    page by page, and the writers' caches stay theirs). Where pages cannot be allocated ahead
+    (see :func:`fill_rows`), :meth:`wait` returns at once and writers fault pages in as usual.
+    Filling a page never changes its content.
     """
 
-    def __init__(self, arrays: Sequence[np.ndarray],
-                 spans: Sequence[tuple[int, int, int]]) -> None:
+    def __init__(self, arrays: Sequence[np.ndarray], stretches: Sequence[tuple[int, int]],
+                 chunk_rows: int) -> None:
         self._arrays = [a for a in arrays if a.nbytes >= FILL_MIN_BYTES and a.shape[0]]
-        self._spans = list(spans)
-        n_writers = 1 + max((s[0] for s in self._spans), default=0)
-        self._reached = [0] * n_writers
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stretches = list(stretches)
+        self._chunk = max(1, chunk_rows)
+        self._filled = [start for start, _ in self._stretches]
+        self._finished = [False] * len(self._stretches)
+        self._cond = threading.Condition()
+        self._stop = False
+        self._threads: list[threading.Thread] = []
 
-    def reached(self, writer: int, row: int) -> None:
-        """Record that ``writer`` has written every row of its stretch before ``row``."""
-        self._reached[writer] = row
+    def wait(self, writer: int, row: int) -> None:
+        """Block until the pages of ``writer``'s rows before ``row`` are allocated.
+
+        Returns at once when nothing is being filled or the filler of that stretch ended.
+        """
+        if not self._threads:
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: self._filled[writer] >= row or self._finished[writer])
 
     def __enter__(self) -> PageFiller:
-        if _MADVISE is not None and self._arrays and self._spans:
-            self._thread = threading.Thread(target=self._run, name="coinfactor-page-filler",
-                                            daemon=True)
-            self._thread.start()
+        if _MADVISE is not None and self._arrays:
+            self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True,
+                                              name=f"coinfactor-page-filler-{i}")
+                             for i in range(len(self._stretches))]
+            for thread in self._threads:
+                thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        with self._cond:
+            self._stop = True
+        for thread in self._threads:
+            thread.join()
 
-    def _run(self) -> None:
-        for writer, r0, r1 in self._spans:
-            if self._stop.is_set():
-                return
-            if r1 <= self._reached[writer]:
-                continue
-            r0 = max(r0, self._reached[writer])
-            if not all(fill_rows(arr, r0, r1) for arr in self._arrays):
-                return   # advice unknown to this kernel: the writers fault pages in
+    def _run(self, writer: int) -> None:
+        row, stop = self._stretches[writer]
+        try:
+            while row < stop and not self._stop:
+                end = min(stop, row + self._chunk)
+                if not all(fill_rows(arr, row, end) for arr in self._arrays):
+                    return   # advice unknown to this kernel: the writer faults pages in
+                with self._cond:
+                    self._filled[writer] = row = end
+                    self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._finished[writer] = True
+                self._cond.notify_all()
 
 
 def fill_rows(arr: np.ndarray, start: int, stop: int) -> bool:
