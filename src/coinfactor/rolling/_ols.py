@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.rolling._pages import PageFiller, result_array
+from coinfactor.rolling._pages import PageFiller, fill_rows, result_array
 from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
 from coinfactor.rolling._sums import PieceWindowSum, window_count
@@ -173,15 +173,18 @@ def rolling_ols(
         else:
             x3 = x_arr
             vx = np.asarray(np.isfinite(x_arr).all(axis=2))
-        cell = vx & finite_y
+        cell = finite_y if vx.all() else vx & finite_y
         if shared:
             # windows with a missing y (in a few columns, typically) need their own sums
             nx = window_count(vx, window)
-            nobs = np.empty((n_rows, n_series), dtype=nx.dtype)
+            nobs = result_array((n_rows, n_series), dtype=nx.dtype)
+            fill_rows(nobs, 0, n_rows)
             nobs[...] = nx
-            miss = vx & ~finite_y
-            cols = np.flatnonzero(miss.any(axis=0))
-            nobs[:, cols] -= window_count(miss[:, cols], window)
+            cols = np.flatnonzero(~cell.all(axis=0))
+            miss = vx & ~finite_y[:, cols]
+            some = miss.any(axis=0)
+            cols = cols[some]
+            nobs[:, cols] -= window_count(miss[:, some], window)
         else:
             nobs = window_count(cell, window)
         started = (np.arange(n_rows) >= window - 1)[:, None]
