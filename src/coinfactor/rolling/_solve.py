@@ -1,11 +1,11 @@
 """Batched pseudo-inverse of small symmetric positive semi-definite matrices.
 
 Used by :func:`coinfactor.rolling.rolling_ols` to solve the normal equations of every window
-at once. The correlation-scaled matrices are inverted in one batched LAPACK call; a matrix in
-which some column's variance is explained by the others up to a share ``1 - tol`` (variance
-inflation factor above ``1 / tol``) is *rank deficient* and gets the Moore-Penrose
-pseudo-inverse from its eigendecomposition instead, so that ``G @ b`` is the minimum-norm
-least-squares solution.
+at once. The correlation-scaled matrices are inverted through their Cholesky factors (one
+batched LAPACK call, then vector operations across the stack); a matrix in which some column's
+variance is explained by the others up to a share ``1 - tol`` (variance inflation factor above
+``1 / tol``) is *rank deficient* and gets the Moore-Penrose pseudo-inverse from its
+eigendecomposition instead, so that ``G @ b`` is the minimum-norm least-squares solution.
 """
 
 from __future__ import annotations
