@@ -209,61 +209,82 @@ class BufferedAllocator:
         in_univ_all = ~np.isnan(desired)
         # names never in the universe are never traded: loop over the others only
         cols = np.flatnonzero(in_univ_all.any(axis=0))
-        in_univ = in_univ_all[:, cols]
-        can_all = trad[:, cols]
-        live = in_univ & can_all  # in the universe and tradable: trade towards desired
-        live_f = live.astype(np.float64)
-        d0 = np.where(live, desired[:, cols], 0.0)
-        buf_a = buffer[:, cols]
-        prev_in = np.vstack([np.zeros((1, cols.size), dtype=bool), in_univ[:-1]])
-        enter = in_univ & ~prev_in & can_all if self.open_new_fully else None
-        leave = can_all & ~in_univ  # tradable, out of the universe: close or decay
-        unwind = 1.0 if self.exit == "close" else self.decay
-        every_can: np.ndarray = np.asarray(can_all.all(axis=1))
-        pos_a = np.zeros((n_t, cols.size))
+        pos_a, t_scale, g_scale = self._loop(
+            in_univ_all[:, cols], trad[:, cols], desired[:, cols], buffer[:, cols], progress)
+        pos = np.zeros((n_t, n_s))
+        pos[:, cols] = pos_a
+        return pos, buffer, t_scale, g_scale
+
+    def _loop(self, in_univ: np.ndarray, can_all: np.ndarray, desired: np.ndarray,
+              buf_a: np.ndarray, progress: Callable[[float], None] | None,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run the loop over bars of :meth:`allocate` on the columns ever in the universe.
+
+        The floating-point operations of the straightforward per-bar vector code (the oracle
+        in the tests), into preallocated buffers, with every selection that does not depend
+        on the path hoisted out of the loop. A cell that is not live (out of the universe or
+        untradable) trades ``-x`` (``exit="close"``: zero buffer, ``δ = 0 - x``) or
+        ``-decay·x``, or has its position restored (frozen), so its ``δ`` needs no mask.
+        """
+        n_t, n_c = in_univ.shape
+        pos_a = np.zeros((n_t, n_c))
         t_scale = np.ones(n_t)
         g_scale = np.ones(n_t)
-        x = np.zeros(cols.size)
+        if n_c == 0:
+            return pos_a, t_scale, g_scale
+        live = in_univ & can_all  # in the universe and tradable: trade towards desired
+        d0 = np.where(live, desired, 0.0)
+        prev_in = np.vstack([np.zeros((1, n_c), dtype=bool), in_univ[:-1]])
+        leave = can_all & ~in_univ  # tradable, out of the universe: close or decay
+        # A zero buffer makes the trade exactly δ (copysign(max(|δ| - 0, 0), δ) == δ): an
+        # entering name opened fully trades δ = desired - x, a closed one δ = 0 - x = -x.
+        buf_a = buf_a.copy()
+        if self.open_new_fully:
+            buf_a[in_univ & ~prev_in & can_all] = 0.0
+        decay = self.exit == "decay"
+        if decay:
+            has_leave: list[bool] = np.asarray(leave.any(axis=1)).tolist()
+            neg_unwind = -self.decay
+        else:
+            buf_a[leave] = 0.0
+            has_leave = [False] * n_t
+        # plain lists: per-bar flags are read faster from a list than from an array
+        every_can: list[bool] = np.asarray(can_all.all(axis=1)).tolist()
+        x = np.zeros(n_c)  # never -0.0: x + (±0.0) is x bit for bit
         cap, gcap, tcap = self.max_weight, self.gross_cap, self.turnover_cap
         step = max(1, n_t // 20)
-        has_enter = enter.any(axis=1) if enter is not None else np.zeros(n_t, dtype=bool)
-        has_leave = leave.any(axis=1)
-        n_c = cols.size
-        delta, trade, x_cap, work = (np.empty(n_c) for _ in range(4))
-        add, sub, mul, absolute = np.add, np.subtract, np.multiply, np.absolute
+        delta, trade, x_cap, work, acc = (np.empty(n_c) for _ in range(5))
+        add, sub, absolute, copysign = np.add, np.subtract, np.absolute, np.copysign
+        maximum, minimum, cumsum = np.maximum, np.minimum, np.add.accumulate
         for t in range(n_t):
-            # the same floating-point operations as the straightforward vector code, into
-            # preallocated buffers; rows without entries or exits skip those selections
-            sub(d0[t], mul(x, live_f[t], out=work), out=delta)
+            # trade = copysign(max(|δ| - buffer, 0), δ): 0 inside the buffer (its sign is
+            # moot, see x above), else to the buffer's edge
+            sub(d0[t], x, out=delta)
             excess = sub(absolute(delta, out=work), buf_a[t], out=work)
-            # trade = copysign(excess, delta) where excess > 0, else a zero (its sign is moot:
-            # x is never -0.0, so x + trade is the same either way)
-            np.copysign(excess, delta, out=trade)
-            trade *= excess > 0.0
-            if has_enter[t]:
-                np.copyto(trade, delta, where=enter[t])  # type: ignore[index]
-            if has_leave[t]:
-                np.copyto(trade, -unwind * x, where=leave[t])
-            np.minimum(np.maximum(add(x, trade, out=x_cap), -cap, out=x_cap), cap, out=x_cap)
-            all_can = bool(every_can[t])
-            if all_can:
+            copysign(maximum(excess, 0.0, out=excess), delta, out=trade)
+            if has_leave[t]:  # exit="decay": trade -decay·x
+                np.copyto(trade, neg_unwind * x, where=leave[t])
+            minimum(maximum(add(x, trade, out=x_cap), -cap, out=x_cap), cap, out=x_cap)
+            if every_can[t]:
                 room = gcap
-                live_gross = _seq_sum(absolute(x_cap, out=work))
+                # sequential sums: adding flat names anywhere leaves them unchanged
+                live_gross = cumsum(absolute(x_cap, out=work), out=acc)[-1]
+                if live_gross > room:
+                    g = room / live_gross
+                    g_scale[t] = g
+                    x_cap *= g
             else:  # frozen names keep their position and use up gross room
                 can = can_all[t]
                 np.copyto(x_cap, x, where=~can)
                 room = max(gcap - _seq_sum(np.abs(np.where(can, 0.0, x))), 0.0)
                 live_gross = _seq_sum(np.abs(np.where(can, x_cap, 0.0)))
-            if live_gross > room:
-                g = room / live_gross
-                g_scale[t] = g
-                if all_can:
-                    x_cap *= g
-                else:
-                    np.copyto(x_cap, x_cap * g, where=can_all[t])
+                if live_gross > room:
+                    g = room / live_gross
+                    g_scale[t] = g
+                    np.copyto(x_cap, x_cap * g, where=can)
             traded = sub(x_cap, x, out=x_cap)
             if tcap is not None:
-                turnover = _seq_sum(absolute(traded, out=work))
+                turnover = cumsum(absolute(traded, out=work), out=acc)[-1]
                 if turnover > tcap:
                     s = tcap / turnover
                     t_scale[t] = s
@@ -271,9 +292,7 @@ class BufferedAllocator:
             x = add(x, traded, out=pos_a[t])
             if progress is not None and (t % step == 0 or t == n_t - 1):
                 progress((t + 1) / n_t)
-        pos = np.zeros((n_t, n_s))
-        pos[:, cols] = pos_a
-        return pos, buffer, t_scale, g_scale
+        return pos_a, t_scale, g_scale
 
     def fit(self, frame: pl.DataFrame) -> BufferedAllocator:
         """Run :meth:`run` and keep its result in ``result_``; returns self."""
