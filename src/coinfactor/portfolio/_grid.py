@@ -7,6 +7,8 @@ and reused for each column.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 
@@ -23,15 +25,46 @@ def cell_index(
     ok : ndarray of bool
         Rows that sit on the grid.
     """
+    i, ok_t = time_cells(frame.get_column("ts"), ts_axis)
+    j = symbol_index(frame.get_column("symbol"), symbols)
+    ok = ok_t & (j >= 0)
+    return np.where(ok, i, -1), j, ok
+
+
+def time_cells(ts: pl.Series, ts_axis: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each time on a sorted ``ts_axis`` and whether it is on the axis.
+
+    Returns
+    -------
+    i : ndarray of int64
+        Position on the axis (meaningless where not ``ok``).
+    ok : ndarray of bool
+        Times that are values of the axis.
+    """
     axis_int = ts_axis.cast(pl.Int64).to_numpy()
-    t_int = frame.get_column("ts").cast(pl.Int64).to_numpy()
+    t_int = ts.cast(pl.Int64).to_numpy()
     i = _time_index(axis_int, t_int)
     i_c = np.clip(i, 0, max(axis_int.size - 1, 0))
     ok_t = (i >= 0) & (i < axis_int.size) & (axis_int[i_c] == t_int) if axis_int.size else (
         np.zeros(t_int.size, dtype=bool))
-    j = symbol_index(frame.get_column("symbol"), symbols)
-    ok = ok_t & (j >= 0)
-    return np.where(ok, i, -1), j, ok
+    return i, ok_t
+
+
+def sorted_symbol_codes(col: pl.Series) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """Sorted unique symbols and each row's position among them, for a sorted column.
+
+    One run-length encoding: when the runs' values are strictly increasing (the column is
+    sorted, as in a canonical panel), they are the sorted unique symbols and each row's code
+    is its run's index. Returns None otherwise (unsorted, or nulls).
+    """
+    if col.len() == 0 or col.null_count():
+        return None
+    runs = col.rle()
+    values = runs.struct.field("value").to_list()
+    if any(a >= b for a, b in itertools.pairwise(values)):
+        return None
+    lengths = runs.struct.field("len").to_numpy()
+    return tuple(values), np.repeat(np.arange(len(values), dtype=np.int64), lengths)
 
 
 def _time_index(axis_int: np.ndarray, t_int: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.data import Wide, infer_freq
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 from coinfactor.portfolio._grid import cell_index as grid_cell_index
+from coinfactor.portfolio._grid import sorted_symbol_codes, time_cells
 
 
 def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
@@ -99,8 +100,14 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     axis = pl.Series(
         "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
     ).cast(TS_DTYPE)
-    symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
-    rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
+    codes = sorted_symbol_codes(panel.get_column("symbol"))  # canonical: sorted by symbol
+    if codes is not None:
+        symbols, cols = codes
+        rows, on_grid = time_cells(panel.get_column("ts"), axis)
+        rows = np.where(on_grid, rows, -1)
+    else:
+        symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
+        rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
     if not on_grid.all():
         raise DataError(
             f"expected every bar on one {freq} grid anchored at {first}, found "
@@ -193,21 +200,37 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     sums, counts : ndarray of shape (n_bars, n_symbols)
         Sum of the finite values in rows ``t - window + 1 .. t`` and how many there are.
     """
+    sums, counts = _window_sums(x, window)
+    return sums, counts.astype(np.int64, copy=False)
+
+
+_ROW_BLOCK = 128  # rows per block of the direct sums (source and sums stay in cache)
+
+
+def _window_sums(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rolling_sum` with the counts in the smallest exact integer type used."""
     if window <= _DIRECT_MAX:
         ok = np.isfinite(x)
-        xz = np.where(ok, x, 0.0)
-        sums = xz.copy()
-        for lag in range(1, min(window, x.shape[0])):
-            sums[lag:] += xz[:-lag]
+        sums = np.where(ok, x, 0.0)
+        xz = sums.copy()
+        n = x.shape[0]
+        # sums[t] = x[t] + x[t-1] + ... + x[t-window+1], added in that order; in blocks of
+        # rows so that each block's rows and their look-back stay in cache across the lags
+        for a in range(0, n, _ROW_BLOCK):
+            b = min(n, a + _ROW_BLOCK)
+            blk = sums[a:b]
+            for lag in range(1, min(window, b)):
+                lo = max(a, lag)
+                blk[lo - a:] += xz[lo - lag: b - lag]
         if window <= 32:  # a few small integer adds beat a 64-bit prefix sum (exact either way)
             ok8 = ok.view(np.uint8)
             c16 = ok8.astype(np.int16)
-            for lag in range(1, min(window, x.shape[0])):
+            for lag in range(1, min(window, n)):
                 c16[lag:] += ok8[:-lag]
-            return sums, c16.astype(np.int64)
+            return sums, c16
         cc = np.cumsum(ok, axis=0, dtype=np.int64)  # integer prefix sums are exact
         counts = cc.copy()
-        if window < x.shape[0]:
+        if window < n:
             counts[window:] -= cc[:-window]
         return sums, counts
     ok = np.isfinite(x)
@@ -231,10 +254,11 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 
 def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     """Trailing mean of the finite values, NaN where fewer than ``min_periods`` are present."""
-    sums, counts = rolling_sum(x, window)
+    sums, counts = _window_sums(x, window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = sums / counts
-    return np.where(counts >= min_periods, out, np.nan)
+        np.divide(sums, counts, out=sums)  # small integer counts convert exactly
+    np.copyto(sums, np.nan, where=counts < min_periods)
+    return sums
 
 
 def log_returns(close: np.ndarray) -> np.ndarray:

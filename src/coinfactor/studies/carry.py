@@ -406,5 +406,7 @@ def run(
             "signal": sig,
             "allocation": allocation,
         },
-        data_summary=summarize_panel(panel, "carry study input"),
+        data_summary=summarize_panel(panel, "carry study input",
+                                     n_ts=int(np.count_nonzero(bar_rows)),
+                                     n_symbols=len(symbols)),
     )
