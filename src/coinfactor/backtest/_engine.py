@@ -47,12 +47,11 @@ def ffill_rows(values: np.ndarray) -> np.ndarray:
     ndarray of shape (n_bars, n_symbols)
         Each NaN replaced by the last non-NaN value above it in its column (NaN if none).
     """
-    n_t = values.shape[0]
-    valid = ~np.isnan(values)
-    idx = np.where(valid, np.arange(n_t)[:, None], -1)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    out = values[np.maximum(idx, 0), np.arange(values.shape[1])[None, :]]
-    out[idx < 0] = np.nan
+    out = np.array(values, dtype=np.float64, copy=True)
+    missing = np.isnan(out)
+    # one masked copy per row that has a hole (each row is filled from the filled row above)
+    for t in (np.flatnonzero(missing[1:].any(axis=1)) + 1).tolist():
+        np.copyto(out[t], out[t - 1], where=missing[t])
     return out
 
 

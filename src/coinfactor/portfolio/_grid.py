@@ -123,8 +123,9 @@ def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
     i, j = np.nonzero(mask)
     data: dict[str, pl.Series] = {
         "ts": ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else ts.clear(),
-        "symbol": pl.Series("symbol", np.asarray(symbols, dtype=object)[j] if j.size else [],
-                            dtype=pl.String),
+        # gathering from the symbols' Series copies no Python strings
+        "symbol": pl.Series("symbol", symbols, dtype=pl.String).gather(
+            pl.Series(j, dtype=pl.UInt32)),
     }
     for name, values in columns.items():
         data[name] = pl.Series(name, values[i, j], dtype=pl.Float64)

@@ -9,6 +9,7 @@ present and is defined only when at least ``min_periods`` of them are present
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -57,6 +58,20 @@ class Layout:
     def shape(self) -> tuple[int, int]:
         """``(n_bars, n_symbols)``."""
         return (self.axis.len(), len(self.symbols))
+
+    @functools.cached_property
+    def cells(self) -> np.ndarray:
+        """Flat grid index ``row * n_symbols + col`` of each panel row (computed once)."""
+        return self.rows * len(self.symbols) + self.cols
+
+    @functools.cached_property
+    def bars(self) -> np.ndarray:
+        """Bool ``(n_bars, n_symbols)``: the panel has an unfilled bar there (read only)."""
+        out = np.zeros(self.shape, dtype=bool)
+        cells = self.cells if self.filled is None else self.cells[~self.filled]
+        out.reshape(-1)[cells] = True
+        out.flags.writeable = False
+        return out
 
 
 _SHARED: ContextVar[tuple[pl.DataFrame, str, Layout] | None] = ContextVar(
@@ -131,11 +146,11 @@ def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
             fix="compute or attach the column first",
         )
     v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
-    vals = v.to_numpy().astype(np.float64, copy=True)
-    if lay.filled is not None:
-        vals[lay.filled] = np.nan
     out = np.full(lay.shape, np.nan)
-    out[lay.rows, lay.cols] = vals
+    flat = out.reshape(-1)
+    flat[lay.cells] = v.to_numpy()
+    if lay.filled is not None:
+        flat[lay.cells[lay.filled]] = np.nan
     return Wide(values=out, ts=lay.axis, symbols=lay.symbols,
                 name=column if isinstance(column, str) else "value")
 

@@ -226,14 +226,18 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str
 
 def _signal_long(config: Config, sig: _Signal) -> pl.DataFrame:
     """Return the members' cells as ``ts, symbol, funding_carry, score, decile, alpha, target``."""
-    jj, ii = np.nonzero(sig.member.T)  # symbol-major: sorted by (symbol, ts)
-    decile = sig.decile[ii, jj]
+    n_t, n_s = sig.member.shape
+    # symbol-major cells (sorted by (symbol, ts)) and their row-major flat index
+    by_symbol = np.flatnonzero(np.ascontiguousarray(sig.member.T))
+    ii, jj = by_symbol % n_t, by_symbol // n_t
+    cells = ii * n_s + jj
+    decile = np.take(sig.decile.reshape(-1), cells)
     return pl.DataFrame({
         "ts": sig.lay.axis.gather(pl.Series(ii, dtype=pl.UInt32)),
         "symbol": pl.Series("symbol", sig.lay.symbols, dtype=pl.String).gather(
             pl.Series(jj, dtype=pl.UInt32)),
-        "funding_carry": pl.Series(sig.carry[ii, jj], dtype=pl.Float64),
-        "score": pl.Series(sig.score[ii, jj], dtype=pl.Float64),
+        "funding_carry": pl.Series(np.take(sig.carry.reshape(-1), cells), dtype=pl.Float64),
+        "score": pl.Series(np.take(sig.score.reshape(-1), cells), dtype=pl.Float64),
         "decile": pl.Series(decile, dtype=pl.Int32),
         "alpha": pl.Series(sig.alpha_of[decile], dtype=pl.Float64),
         "target": pl.Series(sig.target_of[decile], dtype=pl.Float64),
@@ -320,9 +324,8 @@ def run(
     n_t, n_s = lay.shape
     pi, pj = lay.rows, lay.cols
     pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
-    close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
-    has_bar = np.zeros((n_t, n_s), dtype=bool)
-    has_bar[pi[pok], pj[pok]] = True
+    close = k.wide(panel, "close", lay).values  # filled bars masked
+    has_bar = lay.bars
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,

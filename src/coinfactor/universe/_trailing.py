@@ -58,11 +58,8 @@ def trailing_notional_wide(
     need = k.min_count(window, min_periods)
     notional = k.wide(panel, notional_expr(panel), lay)
     values = k.rolling_mean(notional.values, window, need)
-    trading = np.zeros(lay.shape, dtype=bool)
-    rows, cols = (lay.rows, lay.cols) if lay.filled is None else (
-        lay.rows[~lay.filled], lay.cols[~lay.filled])
-    trading[rows, cols] = True
-    return np.where(trading & np.isfinite(values), values, np.nan)
+    np.copyto(values, np.nan, where=~(lay.bars & np.isfinite(values)))
+    return values
 
 
 def member_wide(
