@@ -176,3 +176,23 @@ def test_summarize_panel_with_known_counts_equals_counting() -> None:
     res = carry.run(carry.Config(universe_window=10, min_decile=4, vol_min_periods=5,
                                  corr_window=20), panel)
     assert res.data_summary == summarize_panel(panel, "carry study input")
+
+
+def test_ffill_rows_equals_the_per_column_loop() -> None:
+    from coinfactor.backtest._engine import ffill_rows
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 7))
+    x[rng.random(x.shape) < 0.4] = np.nan
+    x[:50, 2] = np.nan
+    x[:, 5] = np.nan
+    ref = x.copy()
+    for j in range(x.shape[1]):
+        last = np.nan
+        for t in range(x.shape[0]):
+            last = x[t, j] if not np.isnan(x[t, j]) else last
+            ref[t, j] = last
+    got = ffill_rows(x)
+    np.testing.assert_array_equal(got, ref)
+    assert not np.shares_memory(got, x)
+    assert ffill_rows(np.empty((0, 3))).shape == (0, 3)

@@ -10,7 +10,6 @@ from coinfactor.backtest._engine import (
     check_unique_cells,
     check_weights_frame,
     ffill_rows,
-    row_sum,
     run_accounts,
     shift_rows,
 )
@@ -19,7 +18,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.data import infer_freq, time_axis
 from coinfactor.data._schema import FILLED_COLUMN
-from coinfactor.portfolio._grid import cell_index, long_cells, scatter
+from coinfactor.portfolio._grid import cell_index, cells_frame, long_cells, scatter
 
 _TS = pl.Datetime("us", "UTC")
 
@@ -193,10 +192,12 @@ def backtest_arrays(
     """
     n_t = len(ts_axis)
     bar_freq = freq
-    acc = run_accounts(target, close, funding, np.nan_to_num(cost_rate, nan=0.0), gap=gap)
-    traded = acc.trades != 0.0
-    if np.isnan(cost_rate[traded]).any():
-        i, j = np.argwhere(traded & np.isnan(cost_rate))[0]
+    unknown_cost = np.isnan(cost_rate)
+    has_unknown = bool(unknown_cost.any())
+    acc = run_accounts(target, close, funding,
+                       np.nan_to_num(cost_rate, nan=0.0) if has_unknown else cost_rate, gap=gap)
+    if has_unknown and (unknown_cost & (acc.trades != 0.0)).any():
+        i, j = np.argwhere((acc.trades != 0.0) & unknown_cost)[0]
         raise DataError(
             f"backtest: no half_spread known for {symbols[j]!r} at {ts_axis[int(i)]} where it "
             "trades",
@@ -226,11 +227,16 @@ def backtest_arrays(
             held != 0.0, ts_out, symbols,
             {"weight": held, "notional": notional, "quantity": notional / price,
              "price": price})
-    trade_notional = trades * nav[:, None]
-    trades_frame = long_cells(
-        trades != 0.0, ts_out, symbols,
-        {"trade": trades, "notional": trade_notional, "quantity": trade_notional / price,
-         "cost": np.abs(trade_notional) * acc.cost_rate[keep]})
+    # the traded cells only: the same products as on the whole grid, cell by cell
+    t_i, t_j = np.nonzero(trades != 0.0)
+    t_flat = t_i * trades.shape[1] + t_j
+    trade = np.take(trades.reshape(-1), t_flat)
+    trade_notional = trade * nav[t_i]
+    trades_frame = cells_frame(
+        t_i, t_j, ts_out, symbols,
+        {"trade": trade, "notional": trade_notional,
+         "quantity": trade_notional / np.take(price.reshape(-1), t_flat),
+         "cost": np.abs(trade_notional) * np.take(acc.cost_rate[keep].reshape(-1), t_flat)})
     window = vol_window if vol_window is not None else max(2, round(30 * bars_per_day(bar_freq)))
     realized = (nav_frame.select(pl.col("ret").rolling_std(window, min_samples=window))
                 .get_column("ret") * np.sqrt(periods_per_year(bar_freq)))
@@ -238,26 +244,40 @@ def backtest_arrays(
     vol = _attach_forecast(vol, forecast_vol, ts_axis, lag).select(
         "ts", "forecast_vol", "realized_vol")
     running_max = np.maximum.accumulate(nav) if nav.size else nav
-    prev_held = shift_rows(acc.held, 1)[keep]
-    if prev_held.shape[0]:
-        prev_held[0] = 0.0
+    # non-zero weights plus the zeros of positions closed at ts (held before, flat now)
+    nonzero = held != 0.0
+    in_book = nonzero.copy()
+    in_book[1:] |= nonzero[:-1]
+    # sums over symbols left to right (row_sum), through one Fortran-ordered buffer
+    buf = np.empty(held.shape, order="F")
+    is_long, is_short = held > 0, held < 0
+
+    def sums(*, of: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
+        """Row sums of ``|of|``, or of ``held`` where ``where`` (0 elsewhere)."""
+        if held.shape[1] == 0:
+            return np.zeros(held.shape[0])
+        if of is not None:
+            np.absolute(of, out=buf)
+        else:
+            buf[...] = 0.0
+            np.copyto(buf, held, where=True if where is None else where)
+        return buf.sum(axis=1)
+
     return BacktestResult(
         nav=nav_frame,
-        # non-zero weights plus the zeros of positions closed at ts, so that feeding
-        # `weights` back to backtest() reproduces the run (absent bars carry the book)
-        weights=long_cells((held != 0.0) | (prev_held != 0.0), ts_out, symbols,
-                           {"weight": held}),
+        # feeding `weights` back to backtest() reproduces the run (absent bars carry the book)
+        weights=long_cells(in_book, ts_out, symbols, {"weight": held}),
         build_holdings=build_holdings,
         trades=trades_frame,
-        turnover=pl.DataFrame({"ts": ts_out, "turnover": row_sum(np.abs(trades))}),
+        turnover=pl.DataFrame({"ts": ts_out, "turnover": sums(of=trades)}),
         exposure=pl.DataFrame({
             "ts": ts_out,
-            "gross": row_sum(np.abs(held)),
-            "net": row_sum(held),
-            "long": row_sum(np.where(held > 0, held, 0.0)),
-            "short": row_sum(np.where(held < 0, held, 0.0)),
-            "n_long": (held > 0).sum(axis=1).astype(np.int64),
-            "n_short": (held < 0).sum(axis=1).astype(np.int64),
+            "gross": sums(of=held),
+            "net": sums(),
+            "long": sums(where=is_long),
+            "short": sums(where=is_short),
+            "n_long": is_long.sum(axis=1).astype(np.int64),
+            "n_short": is_short.sum(axis=1).astype(np.int64),
         }),
         drawdown=pl.DataFrame({"ts": ts_out, "drawdown": nav / running_max - 1.0}),
         vol=vol,

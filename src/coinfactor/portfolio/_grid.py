@@ -121,6 +121,26 @@ def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
     Rows come in row-major order of the grid: sorted by (ts, symbol) when ``symbols`` is.
     """
     i, j = np.nonzero(mask)
+    flat = i * mask.shape[1] + j
+    return cells_frame(i, j, ts, symbols,
+                       {name: np.take(np.ravel(values), flat) for name, values in columns.items()})
+
+
+def cells_frame(i: np.ndarray, j: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
+                columns: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Long frame ``ts, symbol, <columns>`` of grid cells ``(i, j)`` with their values.
+
+    Parameters
+    ----------
+    i, j : ndarray of int
+        Row (into ``ts``) and column (into ``symbols``) of each output row.
+    ts : pl.Series
+        Time axis.
+    symbols : tuple of str
+        Symbol axis.
+    columns : dict of str to ndarray
+        One value per cell, in the order of ``i`` and ``j``.
+    """
     data: dict[str, pl.Series] = {
         "ts": ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else ts.clear(),
         # gathering from the symbols' Series copies no Python strings
@@ -128,7 +148,7 @@ def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
             pl.Series(j, dtype=pl.UInt32)),
     }
     for name, values in columns.items():
-        data[name] = pl.Series(name, values[i, j], dtype=pl.Float64)
+        data[name] = pl.Series(name, values, dtype=pl.Float64)
     return pl.DataFrame(data)
 
 
@@ -138,3 +158,17 @@ def has_duplicate_cells(i: np.ndarray, j: np.ndarray, n_s: int) -> bool:
         return False
     flat = i.astype(np.int64) * max(n_s, 1) + j
     return bool((np.bincount(flat) > 1).any())
+
+
+def row_sum(values: np.ndarray) -> np.ndarray:
+    """Sum a ``(n_bars, n_symbols)`` array over symbols, strictly left to right.
+
+    A sequential sum (``cumsum``) instead of NumPy's pairwise ``sum``: adding all-zero columns
+    anywhere (a symbol that never trades) leaves every row sum identical bit for bit, so the
+    result does not depend on which flat symbols are on the axis (truncation invariance).
+    """
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0])
+    # On a Fortran-ordered array NumPy reduces axis 1 column by column (sequentially), which
+    # gives the same bits as a cumulative sum, without its (n_bars, n_symbols) output.
+    return np.asfortranarray(values).sum(axis=1)

@@ -14,6 +14,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from coinfactor.core.errors import ConfigError
+from coinfactor.portfolio._grid import row_sum
 
 CovarianceMethod = Literal["diagonal", "correlation"]
 """Portfolio variance model for vol targeting.
@@ -39,11 +40,13 @@ def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_bars, n_symbols)
         ``w = (target/vol) / Σ|target/vol|``; NaN where target or vol is missing or vol <= 0;
-        a row whose raw weights are all zero stays all zero.
+        a row whose raw weights are all zero stays all zero. The gross is summed left to
+        right (:func:`coinfactor.portfolio._grid.row_sum`), so adding symbols without a
+        weight anywhere leaves every weight unchanged bit for bit.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = np.where(vol > 0, target / vol, np.nan)
-    gross = np.nansum(np.abs(raw), axis=1, keepdims=True)
+    gross = row_sum(np.where(np.isnan(raw), 0.0, np.abs(raw)))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(gross > 0, raw / gross, raw)
 
@@ -121,15 +124,34 @@ class VolInputs:
     seen: np.ndarray | None
 
 
-def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int) -> VolInputs:
-    """Precompute the weight-free parts of :func:`portfolio_vol` (shared by several books)."""
-    sig = np.nan_to_num(vol, nan=0.0)
+def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
+               columns: np.ndarray | None = None) -> VolInputs:
+    """Precompute the weight-free parts of :func:`portfolio_vol` (shared by several books).
+
+    Parameters
+    ----------
+    vol, returns : ndarray of shape (n_bars, n_symbols)
+        As in :func:`portfolio_vol` (``returns`` None for the diagonal method).
+    window : int
+        Bars in the correlation window.
+    columns : ndarray of int, optional
+        Keep only these columns (sorted) in ``sig`` and ``e``: the books passed to
+        :func:`portfolio_vol_from` then hold just these symbols, with the same results as
+        on every column (names never held add nothing). ``seen`` still counts
+        observations of every column.
+
+    Returns
+    -------
+    VolInputs
+    """
+    sig = np.nan_to_num(vol if columns is None else vol[:, columns], nan=0.0)
     if returns is None:
         return VolInputs(sig, None, None)
-    e = standardized_returns(returns, vol)
-    observed = ~np.isnan(e)
-    e = np.where(observed, e, 0.0)
-    n_t = e.shape[0]
+    e_all = standardized_returns(returns, vol)
+    observed = ~np.isnan(e_all)
+    e = e_all if columns is None else e_all[:, columns]
+    np.copyto(e, 0.0, where=np.isnan(e))
+    n_t = e_all.shape[0]
     # a window with fewer than 2 observed bars carries no correlation information
     any_obs = observed.any(axis=1).astype(np.int64)
     seen = np.convolve(any_obs, np.ones(window, dtype=np.int64))[:n_t]
@@ -142,7 +164,7 @@ def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
     """:func:`portfolio_vol` from precomputed :func:`vol_inputs` (same ``window``)."""
     w = np.nan_to_num(weights, nan=0.0)
     ws = w * inputs.sig
-    diag = np.sqrt(np.einsum("ij,ij->i", ws, ws))
+    diag = np.sqrt(row_sum(ws * ws))  # left to right: flat names change nothing
     if method == "diagonal":
         return diag
     if inputs.e is None or inputs.seen is None:

@@ -36,7 +36,7 @@ from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.backtest._backtest import _check_settings as check_backtest_settings
 from coinfactor.backtest._backtest import backtest_arrays
-from coinfactor.backtest._engine import ffill_rows, shift_rows
+from coinfactor.backtest._engine import ffill_rows_inplace, shift_rows
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.data import infer_freq
@@ -272,17 +272,23 @@ def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: 
     check_backtest_settings(fee_bps=config.fee_bps, lag=config.lag, initial_nav=1.0,
                             half_spread=half_spread)
     wcols = np.flatnonzero(keep.any(axis=0))
-    rows = np.flatnonzero(bar_rows)
-    sub = np.ix_(rows, wcols)
-    kept = keep[sub]
-    raw = np.where(kept, pos[sub], np.nan)
+    all_rows = bool(bar_rows.all())
+    sub = np.ix_(np.flatnonzero(bar_rows), wcols)
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a[:, wcols] if all_rows else a[sub]
+
+    kept = take(keep)
     decision_rows = kept.any(axis=1)
-    raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
-    target = shift_rows(np.nan_to_num(ffill_rows(raw), nan=0.0), config.lag)
-    cost_rate = config.fee_bps / 1e4 + np.full(target.shape, half_spread)
+    # decision rows define the whole book (unkept names flat), other rows carry it
+    raw = np.where(kept, take(pos), np.where(decision_rows, 0.0, np.nan)[:, None])
+    target = np.nan_to_num(ffill_rows_inplace(raw), copy=False, nan=0.0)
+    if config.lag:
+        target = shift_rows(target, config.lag)
+    cost_rate = np.full(target.shape, config.fee_bps / 1e4 + half_spread)
     symbols = tuple(lay.symbols[c] for c in wcols)
     return backtest_arrays(
-        lay.axis.filter(pl.Series(bar_rows)), symbols, target, close[sub], funding[sub],
+        lay.axis.filter(pl.Series(bar_rows)), symbols, target, take(close), take(funding),
         cost_rate,
         first_decision=int(np.argmax(decision_rows)) + config.lag, freq=freq,
         fee_bps=config.fee_bps, half_spread=half_spread, lag=config.lag, initial_nav=1.0,
@@ -325,38 +331,45 @@ def run(
     pi, pj = lay.rows, lay.cols
     pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
     close = k.wide(panel, "close", lay).values  # filled bars masked
-    has_bar = lay.bars
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
                              min_periods=config.vol_min_periods)
     vol = np.where(np.isnan(close), np.nan, np.sqrt(var))  # per bar
-    target = signal.target
-    raw = inverse_vol_weights(target, vol)
+    # Only universe members are ever held: from here on the arrays keep their columns
+    # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
+    # so the results are those of the full grid bit for bit.
+    book = np.flatnonzero(signal.member.any(axis=0))
+    vol_b = vol[:, book]
+    raw = inverse_vol_weights(signal.target_of[signal.decile[:, book]], vol_b)
     method = "diagonal" if config.seed_parity else config.covariance
-    vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window)
+    vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window,
+                     columns=book)
     book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     desired = raw * scale[:, None]
 
     if config.spread_model == "constant":  # the constant at every unfilled bar
-        hs = np.where(has_bar, config.half_spread_bps / 1e4, np.nan)
+        hs = np.where(lay.bars[:, book], config.half_spread_bps / 1e4, np.nan)
     else:
         hs_frame = _half_spread(config, panel, freq)
         # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
-        hs = scatter(n_t, n_s, pi, pj, pok, hs_frame.get_column("half_spread").to_numpy())
+        hs = scatter(n_t, n_s, pi, pj, pok,
+                     hs_frame.get_column("half_spread").to_numpy())[:, book]
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
-    vol_buffer = vol if config.seed_parity else vol * math.sqrt(ppy)
+    vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
     allocator = BufferedAllocator(
         risk_aversion=config.risk_aversion, cost_aversion=config.cost_aversion,
         max_weight=config.max_weight, gross_cap=config.gross_cap,
         turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
         exit=config.exit)
-    pos, buffer, t_scale, g_scale = allocator.allocate(desired, vol_buffer, cost,
-                                                        ~np.isnan(close), progress=progress)
-    fc_vol = portfolio_vol_from(pos, vin, method=method, window=config.corr_window)
-    prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
+    pos_b, buffer, t_scale, g_scale = allocator.allocate(
+        desired, vol_buffer, cost, ~np.isnan(close[:, book]), progress=progress)
+    fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
+    pos = np.zeros((n_t, n_s))
+    pos[:, book] = pos_b
+    prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
     bar_rows[pi[pi >= 0]] = True
     keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
@@ -386,7 +399,9 @@ def run(
         "price_total": float(nav.get_column("ret_price").sum()),
         "turnover_cap_bound_fraction": float((t_scale < 1).mean()),
         "gross_cap_bound_fraction": float((g_scale < 1).mean()),
-        "mean_buffer": float(np.nanmean(np.where(np.isnan(desired), np.nan, buffer)))
+        # the cells with a desired weight in row-major order: the same values in the same
+        # order whichever flat columns the arrays carry
+        "mean_buffer": float(buffer[~np.isnan(desired)].mean())
         if np.isfinite(desired).any() else math.nan,
         "mean_universe_size": float(members_per_bar[members_per_bar > 0].mean())
         if sig.height else 0.0,
