@@ -263,7 +263,15 @@ def backtest_arrays(
             np.copyto(buf, held, where=True if where is None else where)
         return buf.sum(axis=1)
 
+    def build_weight_matrix() -> np.ndarray:
+        # the columns and zeros of `weights` pivoted back: symbols with a weight row, sorted,
+        # -0.0 read as 0.0 (as a sum would)
+        cols = np.flatnonzero(in_book.any(axis=0))
+        cols = cols[np.argsort([symbols[c] for c in cols], kind="stable")]
+        return np.take(held, cols, axis=1) + 0.0
+
     return BacktestResult(
+        build_weight_matrix=build_weight_matrix,
         nav=nav_frame,
         # feeding `weights` back to backtest() reproduces the run (absent bars carry the book)
         weights=long_cells(in_book, ts_out, symbols, {"weight": held}),

@@ -209,8 +209,11 @@ class BufferedAllocator:
         in_univ_all = ~np.isnan(desired)
         # names never in the universe are never traded: loop over the others only
         cols = np.flatnonzero(in_univ_all.any(axis=0))
+        def take(a: np.ndarray) -> np.ndarray:  # C order: the loop reads rows
+            return np.take(a, cols, axis=1)
+
         pos_a, t_scale, g_scale = self._loop(
-            in_univ_all[:, cols], trad[:, cols], desired[:, cols], buffer[:, cols], progress)
+            take(in_univ_all), take(trad), take(desired), take(buffer), progress)
         pos = np.zeros((n_t, n_s))
         pos[:, cols] = pos_a
         return pos, buffer, t_scale, g_scale

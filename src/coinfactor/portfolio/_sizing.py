@@ -144,12 +144,12 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
     -------
     VolInputs
     """
-    sig = np.nan_to_num(vol if columns is None else vol[:, columns], nan=0.0)
+    sig = np.nan_to_num(vol if columns is None else np.take(vol, columns, axis=1), nan=0.0)
     if returns is None:
         return VolInputs(sig, None, None)
     e_all = standardized_returns(returns, vol)
     observed = ~np.isnan(e_all)
-    e = e_all if columns is None else e_all[:, columns]
+    e = e_all if columns is None else np.take(e_all, columns, axis=1)
     np.copyto(e, 0.0, where=np.isnan(e))
     n_t = e_all.shape[0]
     # a window with fewer than 2 observed bars carries no correlation information

@@ -276,7 +276,7 @@ def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: 
     sub = np.ix_(np.flatnonzero(bar_rows), wcols)
 
     def take(a: np.ndarray) -> np.ndarray:
-        return a[:, wcols] if all_rows else a[sub]
+        return np.take(a, wcols, axis=1) if all_rows else a[sub]
 
     kept = take(keep)
     decision_rows = kept.any(axis=1)
@@ -340,8 +340,8 @@ def run(
     # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
     # so the results are those of the full grid bit for bit.
     book = np.flatnonzero(signal.member.any(axis=0))
-    vol_b = vol[:, book]
-    raw = inverse_vol_weights(signal.target_of[signal.decile[:, book]], vol_b)
+    vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
+    raw = inverse_vol_weights(signal.target_of[np.take(signal.decile, book, axis=1)], vol_b)
     method = "diagonal" if config.seed_parity else config.covariance
     vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window,
                      columns=book)
@@ -350,12 +350,12 @@ def run(
     desired = raw * scale[:, None]
 
     if config.spread_model == "constant":  # the constant at every unfilled bar
-        hs = np.where(lay.bars[:, book], config.half_spread_bps / 1e4, np.nan)
+        hs = np.where(np.take(lay.bars, book, axis=1), config.half_spread_bps / 1e4, np.nan)
     else:
         hs_frame = _half_spread(config, panel, freq)
         # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
-        hs = scatter(n_t, n_s, pi, pj, pok,
-                     hs_frame.get_column("half_spread").to_numpy())[:, book]
+        hs = np.take(scatter(n_t, n_s, pi, pj, pok,
+                             hs_frame.get_column("half_spread").to_numpy()), book, axis=1)
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
@@ -365,7 +365,7 @@ def run(
         turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
         exit=config.exit)
     pos_b, buffer, t_scale, g_scale = allocator.allocate(
-        desired, vol_buffer, cost, ~np.isnan(close[:, book]), progress=progress)
+        desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     pos = np.zeros((n_t, n_s))
     pos[:, book] = pos_b
