@@ -196,3 +196,147 @@ def test_ffill_rows_equals_the_per_column_loop() -> None:
     np.testing.assert_array_equal(got, ref)
     assert not np.shares_memory(got, x)
     assert ffill_rows(np.empty((0, 3))).shape == (0, 3)
+
+
+def test_sizing_ignores_flat_columns_bit_for_bit() -> None:
+    """Inserting symbols that are never weighted changes no weight and no book vol.
+
+    Reference for the values: the plain pairwise formulas (``nansum``, ``einsum``), which
+    sum in another order (a few ulps).
+    """
+    from coinfactor.portfolio import (
+        inverse_vol_weights,
+        portfolio_vol,
+        portfolio_vol_from,
+        vol_inputs,
+    )
+
+    rng = np.random.default_rng(11)
+    n_t, n_s = 160, 9
+    target = rng.uniform(-1, 1, (n_t, n_s))
+    target[rng.random(target.shape) < 0.3] = np.nan
+    vol = rng.uniform(0.01, 0.05, (n_t, n_s))
+    vol[rng.random(vol.shape) < 0.05] = np.nan
+    rets = rng.normal(0, 0.03, (n_t, n_s))
+    rets[rng.random(rets.shape) < 0.1] = np.nan
+    w = inverse_vol_weights(target, vol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(vol > 0, target / vol, np.nan)
+    gross = np.nansum(np.abs(raw), axis=1, keepdims=True)
+    np.testing.assert_allclose(w, raw / gross, rtol=1e-15, atol=0)
+    # the same book on a grid with 5 more symbols that are never weighted
+    wide_cols = np.sort(rng.choice(n_s + 5, n_s, replace=False))
+    big_t = np.full((n_t, n_s + 5), np.nan)
+    big_t[:, wide_cols] = target
+    big_v = rng.uniform(0.01, 0.05, (n_t, n_s + 5))
+    big_v[:, wide_cols] = vol
+    big_r = rng.normal(0, 0.03, (n_t, n_s + 5))
+    big_r[:, wide_cols] = rets
+    np.testing.assert_array_equal(inverse_vol_weights(big_t, big_v)[:, wide_cols], w)
+    wz = np.nan_to_num(w)
+    big_w = np.zeros((n_t, n_s + 5))
+    big_w[:, wide_cols] = wz
+    for method in ("diagonal", "correlation"):
+        ref = portfolio_vol(big_w, big_v, big_r, method=method, window=20)
+        inputs = vol_inputs(big_v, big_r, 20, columns=wide_cols)
+        got = portfolio_vol_from(wz, inputs, method=method, window=20)
+        np.testing.assert_array_equal(got, ref)
+    ws = wz * np.nan_to_num(vol)
+    np.testing.assert_allclose(portfolio_vol(wz, vol, method="diagonal"),
+                               np.sqrt(np.einsum("ij,ij->i", ws, ws)), rtol=1e-15)
+
+
+def test_summary_from_the_dense_weights_equals_the_frame_path() -> None:
+    """Reference: analytics.summary fed the result's long weights frame explicitly."""
+    from coinfactor.analytics import summary
+    from coinfactor.backtest import backtest
+    from test_fast_paths import _ragged
+
+    panel = _ragged(seed=9, filled=True)
+    rng = np.random.default_rng(2)
+    ts = panel.get_column("ts").unique().sort()
+    rows = [{"ts": t, "symbol": s, "weight": float(rng.normal(0, 0.2))}
+            for t in ts.to_list()[5::3] for s in ("S01", "S03", "S07", "S20")
+            if rng.random() < 0.7]
+    res = backtest(panel, pl.DataFrame(rows), fee_bps=5.0, half_spread=5e-4)
+    fast = summary(res)
+    slow = summary(res, weights=res.weights.clone())
+    assert fast == slow
+    mat = res.weight_matrix()
+    assert mat.shape == (res.nav.height, res.weights["symbol"].n_unique())
+
+
+def _book_frame(panel: pl.DataFrame, seed: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    ts = panel.get_column("ts").unique().sort().to_list()
+    return pl.DataFrame([{"ts": t, "symbol": s, "weight": float(rng.normal(0, 0.2))}
+                         for t in ts[4::2] for s in ("S00", "S02", "S05", "S13", "S19")
+                         if rng.random() < 0.6])
+
+
+@pytest.mark.parametrize("lag", [0, 2])
+def test_backtest_wide_equals_backtest_on_long_frames(lag: int) -> None:
+    """Reference: the public backtest() on the same weights, funding and spreads as frames."""
+    from coinfactor.backtest import backtest, backtest_wide
+    from coinfactor.data import time_axis, to_wide
+    from test_fast_paths import _ragged
+
+    panel = _ragged(seed=12, filled=True)
+    weights = _book_frame(panel, 1)
+    ts = time_axis(panel)
+    symbols = tuple(sorted(weights["symbol"].unique().to_list()))
+    w = to_wide(weights, "weight", ts=ts, symbols=symbols).values
+    close = to_wide(panel, "close", ts=ts, symbols=symbols).values
+    funding = to_wide(panel, "funding_rate", ts=ts, symbols=symbols).values
+    hs = panel.select("ts", "symbol", (pl.col("close") * 0 + 7e-4).alias("half_spread"))
+    ref = backtest(panel, weights, fee_bps=3.0, half_spread=hs, lag=lag, freq="1d")
+    hs_wide = to_wide(hs, "half_spread", ts=ts, symbols=symbols).values
+    hs_filled = np.where(np.isnan(hs_wide), 7e-4, hs_wide)  # backtest() carries spreads
+    got = backtest_wide(ts, symbols, w, close, funding, freq="1d", fee_bps=3.0,
+                        half_spread=hs_filled, lag=lag)
+    for name in ("nav", "weights", "trades", "turnover", "exposure", "drawdown", "vol"):
+        assert getattr(got, name).equals(getattr(ref, name)), name
+    const = backtest_wide(ts, symbols, w, close, freq="1d", half_spread=5e-4, lag=lag)
+    ref_const = backtest(panel.drop("funding_rate"), weights, half_spread=5e-4, lag=lag,
+                         freq="1d")
+    assert const.nav.equals(ref_const.nav)
+
+
+def test_backtest_wide_bad_input() -> None:
+    from coinfactor.backtest import backtest_wide
+    from coinfactor.core.errors import DataError
+
+    ts = pl.Series("ts", [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)])
+    close = np.ones((3, 2))
+    with pytest.raises(DataError, match="shape"):
+        backtest_wide(ts, ("A", "B"), np.zeros((3, 3)), close, freq="1d")
+    with pytest.raises(DataError, match="no decision row"):
+        backtest_wide(ts, ("A", "B"), np.full((3, 2), np.nan), close, freq="1d")
+    with pytest.raises(DataError, match=">= 0"):
+        backtest_wide(ts, ("A", "B"), np.zeros((3, 2)), close, freq="1d",
+                      half_spread=np.full((3, 2), -1e-4))
+    unknown = np.full((3, 2), np.nan)
+    with pytest.raises(DataError, match="no half_spread known"):
+        backtest_wide(ts, ("A", "B"), np.array([[0.5, 0.0], [np.nan] * 2, [0.1, 0.0]]),
+                      close, freq="1d", half_spread=unknown)
+
+
+def test_universe_and_carry_kernels_equal_their_frame_functions() -> None:
+    """Reference: universe.volume_decile and signals.funding_carry (long frames)."""
+    from coinfactor import signals, universe
+    from coinfactor.core.errors import ConfigError
+    from test_fast_paths import _ragged
+
+    panel = _ragged(seed=13, filled=True)
+    lay = signals.layout(panel, "1d")
+    member = universe.volume_decile_wide(panel, lay, 10, 6)
+    ref = universe.volume_decile(panel, window=10, min_decile=6)
+    np.testing.assert_array_equal(member[lay.rows, lay.cols], ref["in_universe"].to_numpy())
+    rate = signals.wide(panel, "funding_rate", lay).values
+    carry = signals.carry_from_rate(rate, "1d", 5)
+    ref_c = signals.funding_carry(panel, window=5)["funding_carry"].fill_null(np.nan)
+    np.testing.assert_array_equal(carry[lay.rows, lay.cols], ref_c.to_numpy())
+    with pytest.raises(ConfigError):
+        signals.carry_from_rate(rate, "1d", 0)
+    with pytest.raises(ConfigError):
+        universe.volume_decile_wide(panel, lay, 10, 11)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -10,6 +12,7 @@ from coinfactor.backtest._engine import (
     check_unique_cells,
     check_weights_frame,
     ffill_rows,
+    ffill_rows_inplace,
     run_accounts,
     shift_rows,
 )
@@ -135,18 +138,115 @@ def backtest(
 
     # Targets: rows present in `weights` define the book (absent symbols flat); others carry.
     raw = scatter(n_t, n_s, wi, wj, wok, w_long.get_column("weight").to_numpy())
-    decision_rows = np.zeros(n_t, dtype=bool)
-    decision_rows[wi] = True
-    raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
-    target = np.nan_to_num(ffill_rows(raw), nan=0.0)
-    target = shift_rows(target, lag)
-    first_decision = int(np.argmax(decision_rows)) + lag
+    return _from_targets(
+        ts_axis, symbols, raw, close, funding,
+        _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s), freq=bar_freq,
+        fee_bps=fee_bps, half_spread=half_spread, lag=lag, initial_nav=initial_nav,
+        forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
 
-    cost_rate = fee_bps / 1e4 + _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s)
-    return backtest_arrays(
-        ts_axis, symbols, target, close, funding, cost_rate, first_decision=first_decision,
-        freq=bar_freq, fee_bps=fee_bps, half_spread=half_spread, lag=lag,
+
+def backtest_wide(
+    ts: pl.Series,
+    symbols: Sequence[str],
+    weights: np.ndarray,
+    close: np.ndarray,
+    funding: np.ndarray | None = None,
+    *,
+    freq: str,
+    fee_bps: float = 4.5,
+    half_spread: float | np.ndarray | None = None,
+    lag: int = 0,
+    initial_nav: float = 1.0,
+    forecast_vol: pl.DataFrame | None = None,
+    vol_window: int | None = None,
+    gap: GapPolicy = "mark",
+) -> BacktestResult:
+    """Backtest target weights given as aligned wide arrays: :func:`backtest` without frames.
+
+    For pipelines that already hold ``(n_bars, n_symbols)`` arrays on the panel's bars (a
+    study's allocator output): the same accounting and result as :func:`backtest` on the
+    equivalent long frames.
+
+    Parameters
+    ----------
+    ts : pl.Series
+        Bar times of the rows, sorted, length ``n_bars`` (the panel's bars).
+    symbols : sequence of str
+        Column labels, length ``n_symbols``.
+    weights : ndarray of shape (n_bars, n_symbols)
+        Target weights (fractions of NAV) decided at each bar's close. A row with any value
+        is a decision (its NaN cells are flat); an all-NaN row keeps the previous targets
+        (like a ts absent from :func:`backtest`'s weights frame).
+    close : ndarray of shape (n_bars, n_symbols)
+        Close prices, NaN where the symbol has no (unfilled) bar.
+    funding : ndarray of shape (n_bars, n_symbols), optional
+        Funding rate of each bar (fraction; r > 0: longs pay); NaN is read as 0. None: no
+        funding.
+    freq : str
+        Bar frequency (``"1d"``).
+    fee_bps : float, default 4.5
+        Fee per unit of traded notional, in basis points.
+    half_spread : None, float or ndarray of shape (n_bars, n_symbols), default None
+        Half bid-ask spread per unit traded (fraction of price); NaN cells are unknown (an
+        error where a trade happens).
+    lag, initial_nav, forecast_vol, vol_window, gap
+        As in :func:`backtest`.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    DataError
+        On arrays of another shape, no decision row, or a negative half-spread.
+    ConfigError
+        On a negative ``lag``, fee or spread, or a non-positive ``initial_nav``.
+    """
+    hs_scalar = None if isinstance(half_spread, np.ndarray) else half_spread
+    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=hs_scalar)
+    shape = (len(ts), len(symbols))
+    arrays = {"weights": weights, "close": close, "funding": funding,
+              "half_spread": half_spread if isinstance(half_spread, np.ndarray) else None}
+    for name, arr in arrays.items():
+        if arr is not None and arr.shape != shape:
+            raise DataError(f"backtest_wide: {name} has shape {arr.shape}, expected {shape} "
+                            "(len(ts), len(symbols))", fix="pass arrays on one grid")
+    if np.isnan(weights).all():
+        raise DataError("backtest_wide: weights has no decision row (all NaN)",
+                        fix="give at least one row of weights; 0.0 means flat")
+    if isinstance(half_spread, np.ndarray):
+        if (half_spread[~np.isnan(half_spread)] < 0).any():
+            raise DataError("backtest_wide: half_spread values must be >= 0",
+                            column="half_spread", fix="clip negative spread estimates at 0")
+        hs_wide = np.asarray(half_spread, dtype=np.float64)
+    else:
+        hs_wide = np.full(shape, 0.0 if half_spread is None else float(half_spread))
+    return _from_targets(
+        ts, tuple(symbols), np.asarray(weights, dtype=np.float64), close,
+        np.zeros(shape) if funding is None else funding, hs_wide, freq=freq, fee_bps=fee_bps,
+        half_spread="array" if isinstance(half_spread, np.ndarray) else half_spread, lag=lag,
         initial_nav=initial_nav, forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
+
+
+def _from_targets(
+    ts_axis: pl.Series, symbols: tuple[str, ...], raw: np.ndarray, close: np.ndarray,
+    funding: np.ndarray, half_spread_wide: np.ndarray, *, freq: str, fee_bps: float,
+    half_spread: float | str | pl.DataFrame | None, lag: int, initial_nav: float,
+    forecast_vol: pl.DataFrame | None, vol_window: int | None, gap: GapPolicy,
+) -> BacktestResult:
+    """Decision rows of ``raw`` (any value) define the book, NaN flat; other rows carry it."""
+    decision_rows = ~np.isnan(raw).all(axis=1)
+    target = np.where(decision_rows[:, None], np.nan_to_num(raw, nan=0.0), np.nan)
+    np.nan_to_num(ffill_rows_inplace(target), copy=False, nan=0.0)
+    if lag:
+        target = shift_rows(target, lag)
+    cost_rate = fee_bps / 1e4 + half_spread_wide
+    return backtest_arrays(
+        ts_axis, symbols, target, close, funding, cost_rate,
+        first_decision=int(np.argmax(decision_rows)) + lag, freq=freq, fee_bps=fee_bps,
+        half_spread=half_spread, lag=lag, initial_nav=initial_nav, forecast_vol=forecast_vol,
+        vol_window=vol_window, gap=gap)
 
 
 def backtest_arrays(
@@ -160,7 +260,7 @@ def backtest_arrays(
     first_decision: int,
     freq: str,
     fee_bps: float,
-    half_spread: float | pl.DataFrame | None,
+    half_spread: float | str | pl.DataFrame | None,
     lag: int,
     initial_nav: float,
     forecast_vol: pl.DataFrame | None,

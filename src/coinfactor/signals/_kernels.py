@@ -97,6 +97,22 @@ def shared_layout(panel: pl.DataFrame, freq: str) -> Iterator[Layout]:
 def layout(panel: pl.DataFrame, freq: str) -> Layout:
     """Place the panel's rows on the regular grid of its bar frequency.
 
+    The grid every signal is computed on: rows are the bars from the panel's first to its
+    last ts, one ``freq`` apart; columns are the sorted symbols. Compute it once and pass it
+    to :func:`wide` and the array kernels (``universe.volume_decile_wide``, ...).
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    freq : str
+        Bar frequency (``"1d"``).
+
+    Returns
+    -------
+    Layout
+        Axis, symbols and the grid cell of every panel row.
+
     Raises
     ------
     DataError
@@ -137,7 +153,23 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
 
 
 def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
-    """Pivot a column or expression of the panel onto the grid (NaN missing, fillers masked)."""
+    """Pivot a column or expression of the panel onto the grid (NaN missing, fillers masked).
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        The panel ``lay`` was computed from (or a frame with the same rows in the same order).
+    column : str or pl.Expr
+        Column name or expression evaluated on the panel's rows (cast to Float64).
+    lay : Layout
+        The panel's grid (:func:`layout`).
+
+    Returns
+    -------
+    Wide
+        ``values`` of shape ``(n_bars, n_symbols)``: NaN where the panel has no row, the value
+        is null, or the bar is a filled bar.
+    """
     expr = pl.col(column) if isinstance(column, str) else column
     if isinstance(column, str) and column not in panel.columns:
         raise DataError(

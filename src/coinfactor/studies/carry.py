@@ -33,28 +33,24 @@ import polars as pl
 
 from coinfactor import signals
 from coinfactor.analytics import summary as performance_summary
-from coinfactor.backtest import BacktestResult, backtest
-from coinfactor.backtest._backtest import _check_settings as check_backtest_settings
-from coinfactor.backtest._backtest import backtest_arrays
-from coinfactor.backtest._engine import ffill_rows_inplace, shift_rows
+from coinfactor.backtest import BacktestResult, backtest, backtest_wide
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import infer_freq
+from coinfactor.data import from_wide, infer_freq
 from coinfactor.portfolio import (
     BufferedAllocator,
     bucket_alpha,
     inverse_vol_weights,
+    portfolio_vol_from,
     sigmoid_target,
+    vol_inputs,
     vol_target_scale,
 )
-from coinfactor.portfolio._grid import long_cells, scatter
-from coinfactor.portfolio._sizing import portfolio_vol_from, vol_inputs
 from coinfactor.risk import bar_returns, ema_blend_variance
-from coinfactor.signals import _kernels as k
-from coinfactor.signals._carry import carry_from_rate
+from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
-from coinfactor.universe._trailing import check_min_decile, member_wide
-from coinfactor.xs._rows import row_winsorize_zscore_buckets
+from coinfactor.universe import volume_decile_wide
+from coinfactor.xs import row_winsorize_zscore_buckets
 
 SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
 """Half-spread estimate for costs and the buffer. On daily bars the range-based estimators
@@ -172,14 +168,14 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         a carry value, sorted by (symbol, ts).
     """
     f = freq if freq is not None else infer_freq(panel)
-    return _signal_long(config, _signal_arrays(config, panel, k.layout(panel, f), f))
+    return _signal_long(config, _signal_arrays(config, panel, signals.layout(panel, f), f))
 
 
 @dataclass(frozen=True)
 class _Signal:
     """The signal stage on the panel's grid (``(n_bars, n_symbols)`` arrays)."""
 
-    lay: k.Layout
+    lay: signals.Layout
     member: np.ndarray  # universe member with a carry value
     carry: np.ndarray
     score: np.ndarray
@@ -194,20 +190,19 @@ class _Signal:
         return self.target_of[self.decile]
 
 
-def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str) -> _Signal:
+def _signal_arrays(config: Config, panel: pl.DataFrame, lay: signals.Layout, freq: str,
+                   ) -> _Signal:
     """Signal stage on wide arrays: the steps of :func:`signal_frame` with no long frame.
 
     Same semantics as ``universe.volume_decile`` -> ``signals.funding_carry`` ->
-    ``xs.winsorize/zscore/buckets`` over the members at each ts (the xs kernels of
-    :mod:`coinfactor.xs._rows`); alpha and target are the polars maps evaluated once per
+    ``xs.winsorize/zscore/buckets`` over the members at each ts (their array kernels
+    ``universe.volume_decile_wide``, ``signals.carry_from_rate`` and
+    ``xs.row_winsorize_zscore_buckets``); alpha and target are the polars maps evaluated once per
     decile, so they are bit-identical to applying them row by row.
     """
-    check_min_decile(config.min_decile)
-    k.check_window(config.universe_window)
-    in_universe = member_wide(panel, lay, config.universe_window, None, config.min_decile)
-    window = k.check_window(config.carry_window)
-    funding = k.wide(panel, "funding_rate", lay).values  # filled bars masked
-    carry = carry_from_rate(funding, freq, window, k.min_count(window, None))
+    in_universe = volume_decile_wide(panel, lay, config.universe_window, config.min_decile)
+    funding = signals.wide(panel, "funding_rate", lay).values  # filled bars masked
+    carry = carry_from_rate(funding, freq, config.carry_window)
     member = in_universe & np.isfinite(carry)
     x = np.where(member, carry, np.nan)
     score, decile = row_winsorize_zscore_buckets(
@@ -260,17 +255,14 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
 
 
 def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: np.ndarray,
-                   close: np.ndarray, funding: np.ndarray, lay: k.Layout,
+                   close: np.ndarray, funding: np.ndarray, lay: signals.Layout,
                    forecast: pl.DataFrame, freq: str) -> BacktestResult:
     """``backtest(panel, weights)`` of the book without going back through long frames.
 
     The same steps as :func:`coinfactor.backtest.backtest` on the weights frame
-    ``long_cells(keep, ..., pos)`` (constant half-spread): bars of the panel as rows, the
+    ``from_wide(where(keep, pos, nan), ...)`` (constant half-spread): bars of the panel as rows, the
     weighted symbols as columns, weights rows define the book and other rows carry it.
     """
-    half_spread = config.half_spread_bps / 1e4
-    check_backtest_settings(fee_bps=config.fee_bps, lag=config.lag, initial_nav=1.0,
-                            half_spread=half_spread)
     wcols = np.flatnonzero(keep.any(axis=0))
     all_rows = bool(bar_rows.all())
     sub = np.ix_(np.flatnonzero(bar_rows), wcols)
@@ -278,21 +270,12 @@ def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: 
     def take(a: np.ndarray) -> np.ndarray:
         return np.take(a, wcols, axis=1) if all_rows else a[sub]
 
-    kept = take(keep)
-    decision_rows = kept.any(axis=1)
-    # decision rows define the whole book (unkept names flat), other rows carry it
-    raw = np.where(kept, take(pos), np.where(decision_rows, 0.0, np.nan)[:, None])
-    target = np.nan_to_num(ffill_rows_inplace(raw), copy=False, nan=0.0)
-    if config.lag:
-        target = shift_rows(target, config.lag)
-    cost_rate = np.full(target.shape, config.fee_bps / 1e4 + half_spread)
-    symbols = tuple(lay.symbols[c] for c in wcols)
-    return backtest_arrays(
-        lay.axis.filter(pl.Series(bar_rows)), symbols, target, take(close), take(funding),
-        cost_rate,
-        first_decision=int(np.argmax(decision_rows)) + config.lag, freq=freq,
-        fee_bps=config.fee_bps, half_spread=half_spread, lag=config.lag, initial_nav=1.0,
-        forecast_vol=forecast, vol_window=None, gap="mark")
+    # kept cells are the book; a row without any is no decision (the book is carried)
+    return backtest_wide(
+        lay.axis.filter(pl.Series(bar_rows)), [lay.symbols[c] for c in wcols],
+        np.where(take(keep), take(pos), np.nan), take(close), take(funding), freq=freq,
+        fee_bps=config.fee_bps, half_spread=config.half_spread_bps / 1e4, lag=config.lag,
+        forecast_vol=forecast)
 
 
 def run(
@@ -323,14 +306,12 @@ def run(
                         column="funding_rate", fix="load a perp dataset or attach funding")
     freq = infer_freq(panel)
     ppy = periods_per_year(freq)
-    lay = k.layout(panel, freq)  # one grid for every step (raises on off-grid bars)
+    lay = signals.layout(panel, freq)  # one grid for every step (raises on off-grid bars)
     signal = _signal_arrays(config, panel, lay, freq)
     sig = _signal_long(config, signal)
     axis, symbols = lay.axis, lay.symbols
     n_t, n_s = lay.shape
-    pi, pj = lay.rows, lay.cols
-    pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
-    close = k.wide(panel, "close", lay).values  # filled bars masked
+    close = signals.wide(panel, "close", lay).values  # filled bars masked
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
@@ -354,8 +335,7 @@ def run(
     else:
         hs_frame = _half_spread(config, panel, freq)
         # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
-        hs = np.take(scatter(n_t, n_s, pi, pj, pok,
-                             hs_frame.get_column("half_spread").to_numpy()), book, axis=1)
+        hs = np.take(signals.wide(hs_frame, "half_spread", lay).values, book, axis=1)
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
@@ -371,7 +351,7 @@ def run(
     pos[:, book] = pos_b
     prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
-    bar_rows[pi[pi >= 0]] = True
+    bar_rows[lay.rows[lay.rows >= 0]] = True
     keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
     if not keep.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
@@ -381,7 +361,7 @@ def run(
         result = _backtest_book(config, pos, keep, bar_rows, close, signal.funding, lay,
                                 forecast, freq)
     else:
-        weights = long_cells(keep, axis, symbols, {"weight": pos})
+        weights = from_wide(np.where(keep, pos, np.nan), axis, symbols, "weight")
         result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
                           lag=config.lag, forecast_vol=forecast, freq=freq)
 

@@ -75,6 +75,36 @@ def member_wide(
     return row_bucket_at_least(stat, 10, min_decile)
 
 
+def volume_decile_wide(
+    panel: pl.DataFrame,
+    layout: k.Layout,
+    window: int = 30,
+    min_decile: int = 9,
+    *,
+    min_periods: int | None = None,
+) -> np.ndarray:
+    """:func:`volume_decile` on the panel's grid: the array kernel, no long frame.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    layout : Layout
+        The panel's grid (:func:`coinfactor.signals.layout`).
+    window, min_decile, min_periods
+        As in :func:`volume_decile`.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_bars, n_symbols)
+        ``in_universe`` per grid cell (False where the coin has no bar).
+    """
+    check_min_decile(min_decile)
+    k.check_window(window)
+    k.min_count(window, min_periods)
+    return member_wide(panel, layout, window, min_periods, min_decile)
+
+
 def volume_decile(
     panel: pl.DataFrame,
     window: int = 30,
@@ -113,11 +143,8 @@ def volume_decile(
     pl.DataFrame
         ``ts, symbol, in_universe``, one row per panel row.
     """
-    check_min_decile(min_decile)
-    k.check_window(window)
-    k.min_count(window, min_periods)
     lay = k.layout(panel, k.resolve_freq(panel, freq))
-    wide = member_wide(panel, lay, window, min_periods, min_decile)
+    wide = volume_decile_wide(panel, lay, window, min_decile, min_periods=min_periods)
     member = wide[lay.rows, lay.cols] if panel.height else np.empty(0, bool)
     return panel.select("ts", "symbol", pl.Series("in_universe", member, dtype=pl.Boolean))
 
