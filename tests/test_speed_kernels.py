@@ -340,3 +340,22 @@ def test_universe_and_carry_kernels_equal_their_frame_functions() -> None:
         signals.carry_from_rate(rate, "1d", 0)
     with pytest.raises(ConfigError):
         universe.volume_decile_wide(panel, lay, 10, 11)
+
+
+def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
+    """Reference: the same forecast passed in another row order (joined on ts)."""
+    from coinfactor.backtest import backtest
+    from coinfactor.data import time_axis
+    from test_fast_paths import _ragged
+
+    panel = _ragged(seed=14)
+    weights = _book_frame(panel, 4)
+    ts = time_axis(panel)
+    fc = pl.DataFrame({"ts": ts, "forecast_vol": np.linspace(0.1, 0.3, ts.len())})
+    fc = fc.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 0).then(None)
+                         .otherwise(pl.col("forecast_vol")).alias("forecast_vol"))
+    for lag in (0, 1, 3):
+        fast = backtest(panel, weights, lag=lag, forecast_vol=fc)
+        slow = backtest(panel, weights, lag=lag, forecast_vol=fc.reverse())
+        assert fast.vol.equals(slow.vol)
+        assert fast.vol["forecast_vol"].null_count() > 0

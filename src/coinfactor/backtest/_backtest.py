@@ -460,8 +460,11 @@ def _attach_forecast(vol: pl.DataFrame, forecast: pl.DataFrame | None, ts_axis: 
         raise DataError(
             f"backtest: forecast_vol needs columns ts, forecast_vol, got {forecast.columns}",
             fix="pass the allocator result's forecast_vol frame")
-    fc = pl.DataFrame({"ts": ts_axis}).join(
-        forecast.select(pl.col("ts").cast(_TS), pl.col("forecast_vol").cast(pl.Float64)),
-        on="ts", how="left")
+    fc = forecast.select(pl.col("ts").cast(_TS), pl.col("forecast_vol").cast(pl.Float64))
+    if fc.height == len(ts_axis) and fc.get_column("ts").equals(ts_axis.cast(_TS)):
+        # already on the axis: shift and keep the reported bars, no join
+        values = fc.get_column("forecast_vol").shift(lag)
+        return vol.with_columns(values.slice(len(ts_axis) - vol.height).alias("forecast_vol"))
+    fc = pl.DataFrame({"ts": ts_axis}).join(fc, on="ts", how="left")
     shifted = fc.with_columns(pl.col("forecast_vol").shift(lag))
     return vol.join(shifted, on="ts", how="left")

@@ -53,9 +53,14 @@ def ffill_rows(values: np.ndarray) -> np.ndarray:
 def ffill_rows_inplace(values: np.ndarray) -> np.ndarray:
     """:func:`ffill_rows` writing into ``values`` itself (a float array); returns it."""
     missing = np.isnan(values)
+    if not missing.any():
+        return values
+    # holes: missing cells below a column's first value (leading NaN stay NaN)
+    first = np.where(missing.all(axis=0), values.shape[0], np.argmax(~missing, axis=0))
+    holes = missing & (np.arange(values.shape[0])[:, None] > first[None, :])
     # one masked copy per row that has a hole (each row is filled from the filled row above)
-    for t in (np.flatnonzero(missing[1:].any(axis=1)) + 1).tolist():
-        np.copyto(values[t], values[t - 1], where=missing[t])
+    for t in np.flatnonzero(holes.any(axis=1)).tolist():
+        np.copyto(values[t], values[t - 1], where=holes[t])
     return values
 
 

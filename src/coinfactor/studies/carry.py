@@ -347,12 +347,17 @@ def run(
     pos_b, buffer, t_scale, g_scale = allocator.allocate(
         desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
-    pos = np.zeros((n_t, n_s))
-    pos[:, book] = pos_b
-    prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
     bar_rows[lay.rows[lay.rows >= 0]] = True
-    keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
+    # the cells the book holds or just closed, on bars of the panel
+    held_b = pos_b != 0.0
+    keep_b = held_b.copy()
+    keep_b[1:] |= held_b[:-1]
+    keep_b &= bar_rows[:, None]
+    pos = np.zeros((n_t, n_s))
+    pos[:, book] = pos_b
+    keep = np.zeros((n_t, n_s), dtype=bool)
+    keep[:, book] = keep_b
     if not keep.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
