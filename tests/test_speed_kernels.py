@@ -359,3 +359,35 @@ def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
         slow = backtest(panel, weights, lag=lag, forecast_vol=fc.reverse())
         assert fast.vol.equals(slow.vol)
         assert fast.vol["forecast_vol"].null_count() > 0
+
+
+@pytest.mark.parametrize("settings", [
+    {"turnover_cap": 4.0, "gross_cap": 10.0, "max_weight": 1.0},  # binds on ~4% of bars
+    {"turnover_cap": 1.5, "cost_aversion": 5.0},  # on ~60%
+    {"turnover_cap": 0.05, "max_weight": 0.1},  # on every bar
+    {"turnover_cap": None, "gross_cap": 0.8, "exit": "decay"},  # the gross cap, ~90%
+    {"turnover_cap": None, "gross_cap": 100.0},  # never: whole chunks
+])
+def test_chunked_allocation_equals_the_plain_loop(settings: dict) -> None:
+    """Reference: the per-bar loop of test_fast_paths (bit for bit) on a long book with
+    staggered listings (untradable before), a delisting (frozen with a position) and gaps."""
+    from coinfactor.portfolio import BufferedAllocator
+    from test_fast_paths import _naive_allocate
+
+    rng = np.random.default_rng(21)
+    n_t, n_s = 420, 12
+    desired = rng.normal(0, 0.25, (n_t, n_s))
+    desired[rng.random((n_t, n_s)) < 0.15] = np.nan
+    vol = np.abs(rng.normal(0.8, 0.2, (n_t, n_s)))
+    hs = np.full((n_t, n_s), 5e-4)
+    trad = np.ones((n_t, n_s), dtype=bool)
+    listing = rng.integers(0, 150, n_s)
+    listing[:4] = 0
+    trad[np.arange(n_t)[:, None] < listing[None, :]] = False
+    desired[~trad] = np.nan
+    trad[300:, 5] = False  # delisted while held: frozen from bar 300
+    trad[200:203, 1] = False  # a three-bar gap
+    a = BufferedAllocator(**settings)
+    pos, _, t_scale, g_scale = a.allocate(desired, vol, hs, trad)
+    np.testing.assert_array_equal(pos, _naive_allocate(a, desired, vol, hs, trad))
+    assert (t_scale <= 1).all() and (g_scale <= 1).all()

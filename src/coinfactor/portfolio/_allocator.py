@@ -32,10 +32,19 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import time_axis
-from coinfactor.portfolio._grid import cell_index, has_duplicate_cells, long_cells, scatter
+from coinfactor.portfolio._grid import (
+    cell_index,
+    has_duplicate_cells,
+    long_cells,
+    row_sum,
+    scatter,
+)
 
 ExitRule = Literal["close", "decay"]
 """What happens to a position whose symbol leaves the universe (see module docstring)."""
+
+
+_MIN_CHUNK, _MAX_CHUNK = 8, 64  # bars per chunk of the allocation loop (see _loop)
 
 
 def _seq_sum(values: np.ndarray) -> float:
@@ -251,15 +260,21 @@ class BufferedAllocator:
         else:
             buf_a[leave] = 0.0
             has_leave = [False] * n_t
+        # Before a name's first tradable bar its position is 0 (only live or leaving names
+        # trade): counting it as tradable there changes no number (it trades ±0 and adds 0
+        # to every sum), so only names frozen with a position make a bar "frozen".
+        first_can = np.where(can_all.any(axis=0), np.argmax(can_all, axis=0), n_t)
+        can_all = can_all | (np.arange(n_t)[:, None] < first_can[None, :])
         # plain lists: per-bar flags are read faster from a list than from an array
         every_can: list[bool] = np.asarray(can_all.all(axis=1)).tolist()
         x = np.zeros(n_c)  # never -0.0: x + (±0.0) is x bit for bit
         cap, gcap, tcap = self.max_weight, self.gross_cap, self.turnover_cap
-        step = max(1, n_t // 20)
         delta, trade, x_cap, work, acc = (np.empty(n_c) for _ in range(5))
         add, sub, absolute, copysign = np.add, np.subtract, np.absolute, np.copysign
         maximum, minimum, cumsum = np.maximum, np.minimum, np.add.accumulate
-        for t in range(n_t):
+
+        def capped(t: int, x: np.ndarray, out: np.ndarray) -> np.ndarray:
+            """``clip(x + trade, ±cap)`` into ``out``: the book before the gross/turnover caps."""
             # trade = copysign(max(|δ| - buffer, 0), δ): 0 inside the buffer (its sign is
             # moot, see x above), else to the buffer's edge
             sub(d0[t], x, out=delta)
@@ -267,7 +282,11 @@ class BufferedAllocator:
             copysign(maximum(excess, 0.0, out=excess), delta, out=trade)
             if has_leave[t]:  # exit="decay": trade -decay·x
                 np.copyto(trade, neg_unwind * x, where=leave[t])
-            minimum(maximum(add(x, trade, out=x_cap), -cap, out=x_cap), cap, out=x_cap)
+            return minimum(maximum(add(x, trade, out=out), -cap, out=out), cap, out=out)
+
+        def full_step(t: int, x: np.ndarray) -> np.ndarray:
+            """One bar with every cap checked; writes and returns ``pos_a[t]``."""
+            capped(t, x, x_cap)
             if every_can[t]:
                 room = gcap
                 # sequential sums: adding flat names anywhere leaves them unchanged
@@ -275,7 +294,7 @@ class BufferedAllocator:
                 if live_gross > room:
                     g = room / live_gross
                     g_scale[t] = g
-                    x_cap *= g
+                    np.multiply(x_cap, g, out=x_cap)
             else:  # frozen names keep their position and use up gross room
                 can = can_all[t]
                 np.copyto(x_cap, x, where=~can)
@@ -292,9 +311,58 @@ class BufferedAllocator:
                     s = tcap / turnover
                     t_scale[t] = s
                     traded *= s
-            x = add(x, traded, out=pos_a[t])
-            if progress is not None and (t % step == 0 or t == n_t - 1):
-                progress((t + 1) / n_t)
+            return add(x, traded, out=pos_a[t])
+
+        # Caps seldom bind: bars where every name can trade run in chunks without the two
+        # sums, which are then formed for the whole chunk at once (the same left-to-right
+        # sums); from the first bar where a cap would bind, that bar is redone with every
+        # cap and the chunk restarts after it. The result is the bar-by-bar loop's.
+        blocked = np.flatnonzero(~np.asarray(every_can, dtype=bool))
+        run_end = np.append(blocked, n_t)[np.searchsorted(blocked, np.arange(n_t))].tolist()
+        ahead = np.empty((_MAX_CHUNK, n_c))
+        moved = np.empty((_MAX_CHUNK, n_c))
+        x = np.zeros(n_c)
+        t, chunk, reported = 0, _MIN_CHUNK, 0
+        # after a chunk failed in its first bars (caps binding often), that many bars run
+        # bar by bar before the next try, doubling while it keeps failing
+        backoff, by_bar_until = _MIN_CHUNK, 0
+        step = max(1, n_t // 20)
+        while t < n_t:
+            end = min(t + chunk, run_end[t])
+            if t < by_bar_until or end - t < _MIN_CHUNK:  # frozen bar, or chunk won't pay
+                x = full_step(t, x)
+                t += 1
+            else:
+                for u in range(t, end):  # capped() inlined: this is the hot loop
+                    sub(d0[u], x, out=delta)
+                    excess = sub(absolute(delta, out=work), buf_a[u], out=work)
+                    copysign(maximum(excess, 0.0, out=excess), delta, out=trade)
+                    if has_leave[u]:
+                        np.copyto(trade, neg_unwind * x, where=leave[u])
+                    xc = ahead[u - t]
+                    minimum(maximum(add(x, trade, out=xc), -cap, out=xc), cap, out=xc)
+                    x = add(x, sub(xc, x, out=moved[u - t]), out=pos_a[u])
+                m = end - t
+                binds = row_sum(absolute(ahead[:m])) > gcap
+                if tcap is not None:
+                    binds |= row_sum(absolute(moved[:m])) > tcap
+                if binds.any():
+                    b = t + int(np.argmax(binds))
+                    x = full_step(b, pos_a[b - 1] if b else np.zeros(n_c))
+                    if b - t < _MIN_CHUNK:
+                        by_bar_until = b + 1 + backoff
+                        backoff = min(2 * backoff, n_t)
+                    chunk = min(max(_MIN_CHUNK, 2 * (b - t)), _MAX_CHUNK)
+                    t = b + 1
+                else:
+                    chunk = min(2 * chunk, _MAX_CHUNK)
+                    backoff = _MIN_CHUNK
+                    t = end
+            if progress is not None:
+                for u in range(reported, t):
+                    if u % step == 0 or u == n_t - 1:
+                        progress((u + 1) / n_t)
+                reported = t
         return pos_a, t_scale, g_scale
 
     def fit(self, frame: pl.DataFrame) -> BufferedAllocator:

@@ -69,10 +69,14 @@ def bar_returns(close: np.ndarray, *, kind: ReturnKind = "simple") -> np.ndarray
     ndarray of shape (n_bars, n_symbols)
         NaN in the first row and wherever either bar is missing (never across a gap).
     """
-    out = np.full_like(close, np.nan, dtype=np.float64)
-    if close.shape[0] > 1:
-        ratio = close[1:] / close[:-1]
-        out[1:] = np.log(ratio) if kind == "log" else ratio - 1.0
+    out = np.empty(close.shape, dtype=np.float64)
+    out[:1] = np.nan
+    if close.shape[0] > 1:  # the ratio, then its log or minus one, in place
+        ratio = np.divide(close[1:], close[:-1], out=out[1:])
+        if kind == "log":
+            np.log(ratio, out=ratio)
+        else:
+            ratio -= 1.0
     return out
 
 
@@ -181,7 +185,9 @@ def ema_blend_variance(
     sq = returns * returns
     short, long_ = _ewma_spans(sq, (1.0 - 2.0 / (short_span + 1.0),
                                     1.0 - 2.0 / (long_span + 1.0)))
-    var = blend * short + (1.0 - blend) * long_
+    np.multiply(blend, short, out=short)  # the EMAs are ours: scale them in place
+    np.multiply(1.0 - blend, long_, out=long_)
+    var = np.add(short, long_)
     seen = np.cumsum(~np.isnan(returns), axis=0, dtype=np.int32)
     np.copyto(var, np.nan, where=seen < min_periods)
     return var

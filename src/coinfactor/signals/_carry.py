@@ -113,6 +113,8 @@ def carry_from_rate(rate: np.ndarray, freq: str, window: int,
         undefined.
     """
     window = k.check_window(window)
-    mean = k.rolling_mean(rate, window, k.min_count(window, min_periods))
-    values = -mean * k.annualisation(freq)
-    return np.where(values == 0.0, 0.0, values)  # no negative zero
+    values = k.rolling_mean(rate, window, k.min_count(window, min_periods))  # a new array
+    np.negative(values, out=values)
+    values *= k.annualisation(freq)
+    np.copyto(values, 0.0, where=values == 0.0)  # no negative zero
+    return values

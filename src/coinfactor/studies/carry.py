@@ -316,7 +316,8 @@ def run(
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
                              min_periods=config.vol_min_periods)
-    vol = np.where(np.isnan(close), np.nan, np.sqrt(var))  # per bar
+    vol = np.sqrt(var, out=var)  # per bar, NaN where the coin has no bar
+    np.copyto(vol, np.nan, where=np.isnan(close))
     # Only universe members are ever held: from here on the arrays keep their columns
     # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
     # so the results are those of the full grid bit for bit.
