@@ -108,13 +108,17 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
-def _ewma_spans(x: np.ndarray, lams: tuple[float, ...]) -> list[np.ndarray]:
+def _ewma_spans(x: np.ndarray, lams: tuple[float, ...], *, square: bool = False
+                ) -> list[np.ndarray]:
     """Run the recursion of :func:`ewma_variance` for several decays in one pass over bars.
 
     Per bar, on the decays side by side: ``v = lam * v + (1 - lam) * x`` (``(1 - lam) * x``
     formed for all bars at once, the same products), ``v = x`` at a column's first
     observation, the state kept where ``x`` is NaN. Bit-identical to the column-by-column
     recursion. Before a column's first observation the state is 0.0 (callers mask it).
+
+    With ``square=True``, ``x`` holds returns and the recursion runs on ``x * x`` (formed
+    in place, no copy of the squares).
 
     Returns
     -------
@@ -129,8 +133,9 @@ def _ewma_spans(x: np.ndarray, lams: tuple[float, ...]) -> list[np.ndarray]:
     ok = ~np.isnan(x)
     lam = np.repeat(np.asarray(lams, dtype=np.float64), n_s)
     scaled = np.empty((n_t, k * n_s))  # NaN where x is NaN
-    for i, li in enumerate(lams):
-        np.multiply(1.0 - li, x, out=scaled[:, i * n_s:(i + 1) * n_s])
+    sq = np.multiply(x, x, out=scaled[:, :n_s]) if square else x
+    for i in range(k - 1, -1, -1):  # the first block last: it may hold the squares
+        np.multiply(1.0 - lams[i], sq, out=scaled[:, i * n_s:(i + 1) * n_s])
     first_row = np.argmax(ok, axis=0)
     cols = np.flatnonzero(ok[first_row, np.arange(n_s)])  # columns with an observation
     first_at: dict[int, np.ndarray] = {}
@@ -147,7 +152,7 @@ def _ewma_spans(x: np.ndarray, lams: tuple[float, ...]) -> list[np.ndarray]:
         if t in first_at:  # first observations start at x itself
             c = first_at[t]
             for i in range(k):
-                row[i * n_s + c] = x[t, c]
+                row[i * n_s + c] = x[t, c] * x[t, c] if square else x[t, c]
         if any_missing[t]:  # no observation: the state carries
             copyto(row, prev, where=missing[t])
         prev = row
@@ -182,9 +187,9 @@ def ema_blend_variance(
         (carried over bars without a return); NaN until ``min_periods`` returns were seen.
     """
     _check_spans(short_span, long_span, blend, min_periods)
-    sq = returns * returns
-    short, long_ = _ewma_spans(sq, (1.0 - 2.0 / (short_span + 1.0),
-                                    1.0 - 2.0 / (long_span + 1.0)))
+    short, long_ = _ewma_spans(np.asarray(returns, dtype=np.float64),
+                               (1.0 - 2.0 / (short_span + 1.0), 1.0 - 2.0 / (long_span + 1.0)),
+                               square=True)
     np.multiply(blend, short, out=short)  # the EMAs are ours: scale them in place
     np.multiply(1.0 - blend, long_, out=long_)
     var = np.add(short, long_)

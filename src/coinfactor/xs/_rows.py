@@ -27,6 +27,28 @@ def _sorted_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, m
 
 
+def _sorted_valid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sorted_rows` cut to the widest row's valid count (NaN-only tail dropped).
+
+    Sparse rows (a universe of a few names on a wide grid) are first packed to the left, so
+    only ``max(m)`` columns are sorted: the same sorted values.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    ok = ~np.isnan(x)
+    m = np.count_nonzero(ok, axis=1)
+    width = max(int(m.max()), 1)
+    if 2 * width > x.shape[1]:
+        s, _ = _sorted_rows(x)
+        return s[:, :width], m
+    flat = np.flatnonzero(ok)  # row-major: row by row, left to right
+    starts = np.cumsum(m) - m
+    rows = np.repeat(np.arange(x.shape[0]), m)
+    packed = np.full((x.shape[0], width), np.nan)
+    packed[rows, np.arange(flat.size) - starts[rows]] = np.ravel(x)[flat] + 0.0
+    packed.sort(axis=1)
+    return packed, m
+
+
 def row_buckets(x: np.ndarray, n: int) -> np.ndarray:
     """Quantile buckets ``1..n`` per row; 0 where ``x`` is NaN.
 
@@ -167,8 +189,7 @@ def row_winsorize_zscore_buckets(
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return np.array(x, copy=True), np.zeros(x.shape, dtype=np.int64)
-    s, m = _sorted_rows(x)
-    s = s[:, : max(int(m.max()), 1)]  # drop the NaN-only tail columns
+    s, m = _sorted_valid(x)
     lo = _row_quantile(s, m, lower)[:, None]
     hi = _row_quantile(s, m, upper)[:, None]
     # NaN stays NaN through maximum/minimum (and lo, hi are NaN only in all-NaN rows)
