@@ -232,6 +232,9 @@ def test_sizing_ignores_flat_columns_bit_for_bit() -> None:
     big_v[:, wide_cols] = vol
     big_r = rng.normal(0, 0.03, (n_t, n_s + 5))
     big_r[:, wide_cols] = rets
+    extra = np.setdiff1d(np.arange(n_s + 5), wide_cols)
+    big_v[:30, extra] = 0.0  # zero or missing forecasts: no standardised return there
+    big_v[30:40, extra] = np.nan
     np.testing.assert_array_equal(inverse_vol_weights(big_t, big_v)[:, wide_cols], w)
     wz = np.nan_to_num(w)
     big_w = np.zeros((n_t, n_s + 5))

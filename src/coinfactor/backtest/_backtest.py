@@ -219,9 +219,9 @@ def backtest_wide(
         if (half_spread[~np.isnan(half_spread)] < 0).any():
             raise DataError("backtest_wide: half_spread values must be >= 0",
                             column="half_spread", fix="clip negative spread estimates at 0")
-        hs_wide = np.asarray(half_spread, dtype=np.float64)
+        hs_wide: float | np.ndarray = np.asarray(half_spread, dtype=np.float64)
     else:
-        hs_wide = np.full(shape, 0.0 if half_spread is None else float(half_spread))
+        hs_wide = 0.0 if half_spread is None else float(half_spread)
     return _from_targets(
         ts, tuple(symbols), np.asarray(weights, dtype=np.float64), close,
         np.zeros(shape) if funding is None else funding, hs_wide, freq=freq, fee_bps=fee_bps,
@@ -231,17 +231,23 @@ def backtest_wide(
 
 def _from_targets(
     ts_axis: pl.Series, symbols: tuple[str, ...], raw: np.ndarray, close: np.ndarray,
-    funding: np.ndarray, half_spread_wide: np.ndarray, *, freq: str, fee_bps: float,
+    funding: np.ndarray, half_spread_wide: float | np.ndarray, *, freq: str, fee_bps: float,
     half_spread: float | str | pl.DataFrame | None, lag: int, initial_nav: float,
     forecast_vol: pl.DataFrame | None, vol_window: int | None, gap: GapPolicy,
 ) -> BacktestResult:
-    """Decision rows of ``raw`` (any value) define the book, NaN flat; other rows carry it."""
-    decision_rows = ~np.isnan(raw).all(axis=1)
-    target = np.where(decision_rows[:, None], np.nan_to_num(raw, nan=0.0), np.nan)
+    """Decision rows of ``raw`` (any value) define the book, NaN flat; other rows carry it.
+
+    ``half_spread_wide`` is an array on the grid or one constant for every cell.
+    """
+    missing = np.isnan(raw)
+    decision_rows = ~missing.all(axis=1)
+    target = np.array(raw, dtype=np.float64, copy=True)
+    np.copyto(target, 0.0, where=missing & decision_rows[:, None])
     np.nan_to_num(ffill_rows_inplace(target), copy=False, nan=0.0)
     if lag:
         target = shift_rows(target, lag)
-    cost_rate = fee_bps / 1e4 + half_spread_wide
+    cost_rate = (fee_bps / 1e4 + half_spread_wide if isinstance(half_spread_wide, np.ndarray)
+                 else np.full(target.shape, fee_bps / 1e4 + half_spread_wide))
     return backtest_arrays(
         ts_axis, symbols, target, close, funding, cost_rate,
         first_decision=int(np.argmax(decision_rows)) + lag, freq=freq, fee_bps=fee_bps,

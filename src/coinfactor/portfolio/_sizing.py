@@ -147,13 +147,23 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
     sig = np.nan_to_num(vol if columns is None else np.take(vol, columns, axis=1), nan=0.0)
     if returns is None:
         return VolInputs(sig, None, None)
-    e_all = standardized_returns(returns, vol)
-    observed = ~np.isnan(e_all)
-    e = e_all if columns is None else np.take(e_all, columns, axis=1)
+    n_t = vol.shape[0]
+    if columns is None:
+        e = standardized_returns(returns, vol)
+        any_obs = (~np.isnan(e)).any(axis=1)
+    else:
+        e = standardized_returns(np.take(returns, columns, axis=1),
+                                 np.take(vol, columns, axis=1))
+        # observed on every column: r(t) / vol(t - 1) is a number and vol(t - 1) > 0
+        any_obs = np.zeros(n_t, dtype=bool)
+        if n_t > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                observed = vol[:-1] > 0
+                observed &= ~np.isnan(np.divide(returns[1:], vol[:-1]))
+            any_obs[1:] = observed.any(axis=1)
     np.copyto(e, 0.0, where=np.isnan(e))
-    n_t = e_all.shape[0]
     # a window with fewer than 2 observed bars carries no correlation information
-    any_obs = observed.any(axis=1).astype(np.int64)
+    any_obs = any_obs.astype(np.int64)
     seen = np.convolve(any_obs, np.ones(window, dtype=np.int64))[:n_t]
     return VolInputs(sig, e, seen)
 
