@@ -254,12 +254,22 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
 _ROW_BLOCK = 128  # rows per block of the direct sums (source and sums stay in cache)
 
 
-def _window_sums(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`rolling_sum` with the counts in the smallest exact integer type used."""
+def _window_sums(x: np.ndarray, window: int, *, overwrite: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rolling_sum` with the counts in the smallest exact integer type used.
+
+    ``overwrite=True`` lets the direct sums zero the missing values of ``x`` in place and
+    read it as their source (a float64 array the caller no longer needs).
+    """
     if window <= _DIRECT_MAX:
         ok = np.isfinite(x)
-        sums = np.where(ok, x, 0.0)
-        xz = sums.copy()
+        if overwrite:
+            xz = x
+            np.copyto(xz, 0.0, where=~ok)
+            sums = xz.copy()
+        else:
+            sums = np.where(ok, x, 0.0)
+            xz = sums.copy()
         n = x.shape[0]
         # sums[t] = x[t] + x[t-1] + ... + x[t-window+1], added in that order; in blocks of
         # rows so that each block's rows and their look-back stay in cache across the lags
@@ -299,9 +309,13 @@ def _window_sums(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     return sums, counts
 
 
-def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
-    """Trailing mean of the finite values, NaN where fewer than ``min_periods`` are present."""
-    sums, counts = _window_sums(x, window)
+def rolling_mean(x: np.ndarray, window: int, min_periods: int, *,
+                 overwrite: bool = False) -> np.ndarray:
+    """Trailing mean of the finite values, NaN where fewer than ``min_periods`` are present.
+
+    ``overwrite=True``: ``x`` (float64) may be used as scratch space and is clobbered.
+    """
+    sums, counts = _window_sums(x, window, overwrite=overwrite)
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(sums, counts, out=sums)  # small integer counts convert exactly
     np.copyto(sums, np.nan, where=counts < min_periods)

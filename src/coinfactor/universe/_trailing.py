@@ -57,7 +57,7 @@ def trailing_notional_wide(
     """
     need = k.min_count(window, min_periods)
     notional = k.wide(panel, notional_expr(panel), lay)
-    values = k.rolling_mean(notional.values, window, need)
+    values = k.rolling_mean(notional.values, window, need, overwrite=True)  # ours
     np.copyto(values, np.nan, where=~(lay.bars & np.isfinite(values)))
     return values
 

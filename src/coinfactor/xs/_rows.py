@@ -202,9 +202,9 @@ def row_winsorize_zscore_buckets(
     # all-equal rows: the sorted row's first and last valid values are its min and max
     rows = np.arange(s.shape[0])
     flat = (m > 0) & (w_sorted[rows, np.maximum(m - 1, 0)] == w_sorted[:, 0])
-    score = _zscore_fill(w, mean, std, flat, ok)
+    score = _zscore_fill(w, mean, std, flat, ok, inplace=True)  # w is ours
     valid_sorted = np.arange(w_sorted.shape[1])[None, :] < m[:, None]
-    score_sorted = _zscore_fill(w_sorted, mean, std, flat, valid_sorted)
+    score_sorted = _zscore_fill(w_sorted, mean, std, flat, valid_sorted, inplace=True)
     return score, _buckets_from_sorted(score, score_sorted, m, n)
 
 
@@ -222,10 +222,13 @@ def _zscore_moments(x: np.ndarray, ok: np.ndarray, m: np.ndarray, ddof: int
 
 
 def _zscore_fill(x: np.ndarray, mean: np.ndarray, std: np.ndarray, flat: np.ndarray,
-                 ok: np.ndarray) -> np.ndarray:
-    """:func:`_zscore_apply` with the validity mask given: 0 on flat rows, NaN off ``ok``."""
+                 ok: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+    """:func:`_zscore_apply` with the validity mask given: 0 on flat rows, NaN off ``ok``.
+
+    ``inplace=True`` writes the z-scores over ``x``.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.subtract(x, mean[:, None])
+        z = np.subtract(x, mean[:, None], out=x if inplace else None)
         np.divide(z, std[:, None], out=z)
     flat_rows = np.flatnonzero(flat)
     if flat_rows.size:
