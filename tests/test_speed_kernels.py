@@ -235,6 +235,8 @@ def test_sizing_ignores_flat_columns_bit_for_bit() -> None:
     extra = np.setdiff1d(np.arange(n_s + 5), wide_cols)
     big_v[:30, extra] = 0.0  # zero or missing forecasts: no standardised return there
     big_v[30:40, extra] = np.nan
+    big_v[40:60, extra[0]] = np.inf  # r / inf = 0 is observed, inf / inf is not
+    big_r[41:61:2, extra[0]] = np.inf
     np.testing.assert_array_equal(inverse_vol_weights(big_t, big_v)[:, wide_cols], w)
     wz = np.nan_to_num(w)
     big_w = np.zeros((n_t, n_s + 5))
@@ -411,3 +413,20 @@ def test_one_sort_pipeline_on_sparse_rows(seed: int) -> None:
     assert 2 * (~np.isnan(x)).sum(axis=1).max() <= x.shape[1]  # the packed path
     np.testing.assert_array_equal(score, ref)
     np.testing.assert_array_equal(bucket, _naive_buckets(ref, 10))
+
+
+def test_vol_inputs_counts_observations_of_every_column() -> None:
+    """Reference: vol_inputs on every column (standardised returns formed everywhere)."""
+    from coinfactor.portfolio import vol_inputs
+
+    n_t = 12
+    vol = np.full((n_t, 3), np.nan)
+    ret = np.full((n_t, 3), np.nan)
+    # column 2 (outside the book) alone has observations: each kind of edge, one bar each
+    vol[:, 2] = [1.0, 0.0, np.inf, np.inf, 2.0, np.nan, 1.0, -1.0, 1.0, np.inf, 3.0, 1.0]
+    ret[:, 2] = [0.1, 0.2, 0.3, np.inf, -np.inf, 0.1, 0.2, np.nan, 0.1, 0.5, np.inf, 0.2]
+    for window in (2, 3, 5):
+        full = vol_inputs(vol, ret, window)
+        book = vol_inputs(vol, ret, window, columns=np.array([0, 1]))
+        np.testing.assert_array_equal(book.seen, full.seen)
+        assert full.seen is not None and full.seen.max() > 0

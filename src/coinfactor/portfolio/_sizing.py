@@ -14,7 +14,6 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.portfolio._grid import row_sum
 
 CovarianceMethod = Literal["diagonal", "correlation"]
 """Portfolio variance model for vol targeting.
@@ -41,12 +40,15 @@ def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
     ndarray of shape (n_bars, n_symbols)
         ``w = (target/vol) / Σ|target/vol|``; NaN where target or vol is missing or vol <= 0;
         a row whose raw weights are all zero stays all zero. The gross is summed left to
-        right (:func:`coinfactor.portfolio._grid.row_sum`), so adding symbols without a
-        weight anywhere leaves every weight unchanged bit for bit.
+        right over the symbols, so adding symbols without a weight anywhere leaves every
+        weight unchanged bit for bit.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = np.where(vol > 0, target / vol, np.nan)
-    gross = row_sum(np.where(np.isnan(raw), 0.0, np.abs(raw)))[:, None]
+    # |raw| (NaN as 0) in Fortran order: each row sums left to right, as row_sum does
+    absolute = np.abs(raw, out=np.empty(raw.shape, order="F"))
+    np.copyto(absolute, 0.0, where=np.isnan(raw))
+    gross = (absolute.sum(axis=1) if raw.shape[1] else np.zeros(raw.shape[0]))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(gross > 0, raw / gross, raw)
 
@@ -154,12 +156,16 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
     else:
         e = standardized_returns(np.take(returns, columns, axis=1),
                                  np.take(vol, columns, axis=1))
-        # observed on every column: r(t) / vol(t - 1) is a number and vol(t - 1) > 0
+        # observed on every column: vol(t - 1) > 0 and r(t) / vol(t - 1) is a number, i.e.
+        # r(t) is not NaN and not an infinity over an infinite vol
         any_obs = np.zeros(n_t, dtype=bool)
         if n_t > 1:
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore"):
                 observed = vol[:-1] > 0
-                observed &= ~np.isnan(np.divide(returns[1:], vol[:-1]))
+            observed &= ~np.isnan(returns[1:])
+            both_inf = np.isinf(returns[1:])
+            both_inf &= np.isinf(vol[:-1])
+            observed &= ~both_inf
             any_obs[1:] = observed.any(axis=1)
     np.copyto(e, 0.0, where=np.isnan(e))
     # a window with fewer than 2 observed bars carries no correlation information
@@ -171,10 +177,29 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
 def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
                        method: CovarianceMethod = "correlation", window: int = 90
                        ) -> np.ndarray:
-    """:func:`portfolio_vol` from precomputed :func:`vol_inputs` (same ``window``)."""
-    w = np.nan_to_num(weights, nan=0.0)
-    ws = w * inputs.sig
-    diag = np.sqrt(row_sum(ws * ws))  # left to right: flat names change nothing
+    """:func:`portfolio_vol` from precomputed :func:`vol_inputs` (same ``window``).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_bars, n_symbols)
+        Positions (NaN read as 0), on the columns of ``inputs``.
+    inputs : VolInputs
+        From :func:`vol_inputs` (with ``columns=`` when the book holds a subset).
+    method : {"diagonal", "correlation"}, default "correlation"
+        See :data:`CovarianceMethod`.
+    window : int, default 90
+        The ``window`` given to :func:`vol_inputs`.
+
+    Returns
+    -------
+    ndarray of shape (n_bars,)
+        Per-bar portfolio vol forecast, as :func:`portfolio_vol`.
+    """
+    ws = np.nan_to_num(weights, nan=0.0)  # a copy: scaled in place below
+    np.multiply(ws, inputs.sig, out=ws)
+    # squares in Fortran order: each row sums left to right (flat names change nothing)
+    sq = np.multiply(ws, ws, out=np.empty(ws.shape, order="F"))
+    diag = np.sqrt(sq.sum(axis=1) if ws.shape[1] else np.zeros(ws.shape[0]))
     if method == "diagonal":
         return diag
     if inputs.e is None or inputs.seen is None:
