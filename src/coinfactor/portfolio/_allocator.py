@@ -218,11 +218,15 @@ class BufferedAllocator:
         in_univ_all = ~np.isnan(desired)
         # names never in the universe are never traded: loop over the others only
         cols = np.flatnonzero(in_univ_all.any(axis=0))
+        every = cols.size == n_s
+
         def take(a: np.ndarray) -> np.ndarray:  # C order: the loop reads rows
-            return np.take(a, cols, axis=1)
+            return np.ascontiguousarray(a) if every else np.take(a, cols, axis=1)
 
         pos_a, t_scale, g_scale = self._loop(
             take(in_univ_all), take(trad), take(desired), take(buffer), progress)
+        if every:
+            return pos_a, buffer, t_scale, g_scale
         pos = np.zeros((n_t, n_s))
         pos[:, cols] = pos_a
         return pos, buffer, t_scale, g_scale

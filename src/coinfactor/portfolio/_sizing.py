@@ -208,7 +208,7 @@ def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
         raise ConfigError(f"portfolio_vol: window must be >= 2 bars, got {window}")
     n_t = inputs.e.shape[0]
     active = np.flatnonzero((ws != 0.0).any(axis=0))  # names never held add nothing
-    var = _window_quadratic(inputs.e[:, active], ws[:, active], window)
+    var = _window_quadratic(inputs.e, active, ws[:, active], window)
     count = np.minimum(np.arange(1, n_t + 1), window)
     out = np.sqrt(var / count)
     return np.where(inputs.seen >= 2, out, diag)
@@ -220,19 +220,21 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 64
-                      ) -> np.ndarray:
+def _window_quadratic(e_all: np.ndarray, active: np.ndarray, ws: np.ndarray, window: int,
+                      block: int = 64) -> np.ndarray:
     """``Σ_{s=t-K+1..t} (ws(t) · e(s))²`` for every t (K = window, e(s<0) = 0).
 
-    Blocks of ``block`` bars: one BLAS product ``E[a-K+1 : a+B] @ ws[a : a+B]ᵀ`` gives every
-    needed dot product of the block, and a band mask keeps the pairs inside each window.
+    ``e`` is ``e_all``'s ``active`` columns (the names ``ws`` holds). Blocks of ``block``
+    bars: one BLAS product ``E[a-K+1 : a+B] @ ws[a : a+B]ᵀ`` gives every needed dot product
+    of the block, and a band mask keeps the pairs inside each window.
     Cost ``O(n_bars · n_symbols · (K + B))``.
     """
-    n_t, n_s = e.shape
+    n_t, n_s = ws.shape
     out = np.zeros(n_t)
     if n_s == 0 or n_t == 0:
         return out
-    pad = np.vstack([np.zeros((window - 1, n_s)), e])  # row r of pad = bar r - (K - 1)
+    pad = np.zeros((window - 1 + n_t, n_s))  # row r of pad = bar r - (K - 1)
+    np.take(e_all, active, axis=1, out=pad[window - 1:])
     r = np.arange(window - 1 + block)[:, None]
     c = np.arange(block)[None, :]
     band = (r >= c) & (r <= c + window - 1)
