@@ -142,18 +142,21 @@ def run_accounts(
             np.divide(close[1:], base[:-1], out=rets[1:])
         rets[1:] -= 1.0
     np.copyto(rets, 0.0, where=~np.isfinite(rets))
-    fund = np.where(np.isnan(funding), 0.0, funding)
     # products written in Fortran order, so that each row sum runs left to right (row_sum)
     prod = np.empty(held.shape, order="F")
     sums = []
-    for other in (rets, fund):
+    for part in ("price", "funding"):
+        if part == "funding":  # the return buffer now holds funding, NaN read as 0
+            np.copyto(rets, funding)
+            np.copyto(rets, 0.0, where=np.isnan(funding))
         if n_t:
-            np.multiply(0.0, other[0], out=prod[0])
-            np.multiply(held[:-1], other[1:], out=prod[1:])
+            np.multiply(0.0, rets[0], out=prod[0])
+            np.multiply(held[:-1], rets[1:], out=prod[1:])
         sums.append(prod.sum(axis=1) if held.shape[1] else np.zeros(n_t))
     if n_t:
         prod[0] = 0.0
-        np.multiply(cost_rate[:-1], np.abs(trades[:-1]), out=prod[1:])
+        np.absolute(trades[:-1], out=prod[1:])
+        np.multiply(cost_rate[:-1], prod[1:], out=prod[1:])
     ret_price, ret_funding = sums[0], -sums[1]
     ret_cost = -(prod.sum(axis=1) if held.shape[1] else np.zeros(n_t))
     return Accounts(
