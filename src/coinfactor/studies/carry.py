@@ -177,7 +177,7 @@ class _Signal:
 
     lay: signals.Layout
     member: np.ndarray  # universe member with a carry value
-    carry: np.ndarray
+    carry: np.ndarray  # NaN outside ``member``
     score: np.ndarray
     decile: np.ndarray  # int, 0 outside ``member``
     alpha_of: np.ndarray  # alpha of decile d at index d (NaN at 0)
@@ -204,9 +204,9 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: signals.Layout, fre
     funding = signals.wide(panel, "funding_rate", lay).values  # filled bars masked
     carry = carry_from_rate(funding, freq, config.carry_window)
     member = in_universe & np.isfinite(carry)
-    x = np.where(member, carry, np.nan)
+    np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
     score, decile = row_winsorize_zscore_buckets(
-        x, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
+        carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
     table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
                                               dtype=pl.Int32)})
     table = table.with_columns(
