@@ -178,6 +178,7 @@ def _naive_allocate(a: BufferedAllocator, desired: np.ndarray, vol: np.ndarray,
     {"turnover_cap": 0.3, "cost_aversion": 5.0},
     {"turnover_cap": None, "exit": "decay", "open_new_fully": False, "gross_cap": 0.6},
     {"turnover_cap": 0.1, "max_weight": 0.05},
+    {"turnover_cap": 0.2, "exit": "decay", "decay": 0.3, "cost_aversion": 20.0},
 ])
 def test_allocator_equals_the_plain_loop(settings: dict) -> None:
     """Reference: the loop above; names freeze (no price) and leave/enter the universe."""

@@ -412,6 +412,19 @@ def _weight_stats(weights: pl.DataFrame, nav_ts: pl.Series, years: float) -> dic
     # bincount sums duplicate (ts, symbol) rows, like a pivot with aggregate "sum"
     mat = np.bincount(flat, weights=w["weight"].to_numpy(),
                       minlength=len(grid) * len(symbols)).reshape(len(grid), len(symbols))
+    return _matrix_stats(mat, years)
+
+
+def _matrix_stats(mat: np.ndarray, years: float) -> dict[str, float]:
+    """:func:`_weight_stats` of a dense ``(bars, symbols)`` weight matrix (0 = flat).
+
+    The matrix is the one the frame path builds: every nav bar as a row, the symbols that
+    have a weight row (sorted) as columns.
+    """
+    if mat.shape[1] == 0:
+        return {"turnover_annual": 0.0, "gross_exposure_mean": 0.0, "gross_exposure_max": 0.0,
+                "net_exposure_mean": 0.0, "long_exposure_mean": 0.0,
+                "short_exposure_mean": 0.0, "positions_mean": 0.0}
     change = np.abs(np.diff(np.vstack([np.zeros((1, mat.shape[1])), mat]), axis=0)).sum(axis=1)
     gross = np.abs(mat).sum(axis=1)
     return {
@@ -517,5 +530,11 @@ def summary(
     out["n_bars"] = float(n)
     out["periods_per_year"] = ppy
     if weights is not None:
-        out.update(_weight_stats(weights, nav["ts"], n / ppy))
+        dense = getattr(result, "weight_matrix", None) if weights is own_weights else None
+        if callable(dense) and nav["ts"].equals(result.nav["ts"]):  # type: ignore[union-attr]
+            # the result's held weights as a dense matrix: the same numbers as its long
+            # ``weights`` frame pivoted back, without the round trip
+            out.update(_matrix_stats(dense(), n / ppy))
+        else:
+            out.update(_weight_stats(weights, nav["ts"], n / ppy))
     return out

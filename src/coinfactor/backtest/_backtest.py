@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -10,7 +12,7 @@ from coinfactor.backtest._engine import (
     check_unique_cells,
     check_weights_frame,
     ffill_rows,
-    row_sum,
+    ffill_rows_inplace,
     run_accounts,
     shift_rows,
 )
@@ -19,7 +21,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.data import infer_freq, time_axis
 from coinfactor.data._schema import FILLED_COLUMN
-from coinfactor.portfolio._grid import cell_index, long_cells, scatter
+from coinfactor.portfolio._grid import cell_index, cells_frame, long_cells, scatter
 
 _TS = pl.Datetime("us", "UTC")
 
@@ -136,18 +138,121 @@ def backtest(
 
     # Targets: rows present in `weights` define the book (absent symbols flat); others carry.
     raw = scatter(n_t, n_s, wi, wj, wok, w_long.get_column("weight").to_numpy())
-    decision_rows = np.zeros(n_t, dtype=bool)
-    decision_rows[wi] = True
-    raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
-    target = np.nan_to_num(ffill_rows(raw), nan=0.0)
-    target = shift_rows(target, lag)
-    first_decision = int(np.argmax(decision_rows)) + lag
+    return _from_targets(
+        ts_axis, symbols, raw, close, funding,
+        _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s), freq=bar_freq,
+        fee_bps=fee_bps, half_spread=half_spread, lag=lag, initial_nav=initial_nav,
+        forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
 
-    cost_rate = fee_bps / 1e4 + _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s)
-    return backtest_arrays(
-        ts_axis, symbols, target, close, funding, cost_rate, first_decision=first_decision,
-        freq=bar_freq, fee_bps=fee_bps, half_spread=half_spread, lag=lag,
+
+def backtest_wide(
+    ts: pl.Series,
+    symbols: Sequence[str],
+    weights: np.ndarray,
+    close: np.ndarray,
+    funding: np.ndarray | None = None,
+    *,
+    freq: str,
+    fee_bps: float = 4.5,
+    half_spread: float | np.ndarray | None = None,
+    lag: int = 0,
+    initial_nav: float = 1.0,
+    forecast_vol: pl.DataFrame | None = None,
+    vol_window: int | None = None,
+    gap: GapPolicy = "mark",
+) -> BacktestResult:
+    """Backtest target weights given as aligned wide arrays: :func:`backtest` without frames.
+
+    For pipelines that already hold ``(n_bars, n_symbols)`` arrays on the panel's bars (a
+    study's allocator output): the same accounting and result as :func:`backtest` on the
+    equivalent long frames.
+
+    Parameters
+    ----------
+    ts : pl.Series
+        Bar times of the rows, sorted, length ``n_bars`` (the panel's bars).
+    symbols : sequence of str
+        Column labels, length ``n_symbols``.
+    weights : ndarray of shape (n_bars, n_symbols)
+        Target weights (fractions of NAV) decided at each bar's close. A row with any value
+        is a decision (its NaN cells are flat); an all-NaN row keeps the previous targets
+        (like a ts absent from :func:`backtest`'s weights frame).
+    close : ndarray of shape (n_bars, n_symbols)
+        Close prices, NaN where the symbol has no (unfilled) bar.
+    funding : ndarray of shape (n_bars, n_symbols), optional
+        Funding rate of each bar (fraction; r > 0: longs pay); NaN is read as 0. None: no
+        funding.
+    freq : str
+        Bar frequency (``"1d"``).
+    fee_bps : float, default 4.5
+        Fee per unit of traded notional, in basis points.
+    half_spread : None, float or ndarray of shape (n_bars, n_symbols), default None
+        Half bid-ask spread per unit traded (fraction of price); NaN cells are unknown (an
+        error where a trade happens).
+    lag, initial_nav, forecast_vol, vol_window, gap
+        As in :func:`backtest`.
+
+    Returns
+    -------
+    BacktestResult
+
+    Raises
+    ------
+    DataError
+        On arrays of another shape, no decision row, or a negative half-spread.
+    ConfigError
+        On a negative ``lag``, fee or spread, or a non-positive ``initial_nav``.
+    """
+    hs_scalar = None if isinstance(half_spread, np.ndarray) else half_spread
+    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=hs_scalar)
+    shape = (len(ts), len(symbols))
+    arrays = {"weights": weights, "close": close, "funding": funding,
+              "half_spread": half_spread if isinstance(half_spread, np.ndarray) else None}
+    for name, arr in arrays.items():
+        if arr is not None and arr.shape != shape:
+            raise DataError(f"backtest_wide: {name} has shape {arr.shape}, expected {shape} "
+                            "(len(ts), len(symbols))", fix="pass arrays on one grid")
+    if np.isnan(weights).all():
+        raise DataError("backtest_wide: weights has no decision row (all NaN)",
+                        fix="give at least one row of weights; 0.0 means flat")
+    if isinstance(half_spread, np.ndarray):
+        if (half_spread[~np.isnan(half_spread)] < 0).any():
+            raise DataError("backtest_wide: half_spread values must be >= 0",
+                            column="half_spread", fix="clip negative spread estimates at 0")
+        hs_wide: float | np.ndarray = np.asarray(half_spread, dtype=np.float64)
+    else:
+        hs_wide = 0.0 if half_spread is None else float(half_spread)
+    return _from_targets(
+        ts, tuple(symbols), np.asarray(weights, dtype=np.float64), close,
+        np.zeros(shape) if funding is None else funding, hs_wide, freq=freq, fee_bps=fee_bps,
+        half_spread="array" if isinstance(half_spread, np.ndarray) else half_spread, lag=lag,
         initial_nav=initial_nav, forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
+
+
+def _from_targets(
+    ts_axis: pl.Series, symbols: tuple[str, ...], raw: np.ndarray, close: np.ndarray,
+    funding: np.ndarray, half_spread_wide: float | np.ndarray, *, freq: str, fee_bps: float,
+    half_spread: float | str | pl.DataFrame | None, lag: int, initial_nav: float,
+    forecast_vol: pl.DataFrame | None, vol_window: int | None, gap: GapPolicy,
+) -> BacktestResult:
+    """Decision rows of ``raw`` (any value) define the book, NaN flat; other rows carry it.
+
+    ``half_spread_wide`` is an array on the grid or one constant for every cell.
+    """
+    missing = np.isnan(raw)
+    decision_rows = ~missing.all(axis=1)
+    target = np.array(raw, dtype=np.float64, copy=True)
+    np.copyto(target, 0.0, where=missing & decision_rows[:, None])
+    np.nan_to_num(ffill_rows_inplace(target), copy=False, nan=0.0)
+    if lag:
+        target = shift_rows(target, lag)
+    cost_rate = (fee_bps / 1e4 + half_spread_wide if isinstance(half_spread_wide, np.ndarray)
+                 else np.full(target.shape, fee_bps / 1e4 + half_spread_wide))
+    return backtest_arrays(
+        ts_axis, symbols, target, close, funding, cost_rate,
+        first_decision=int(np.argmax(decision_rows)) + lag, freq=freq, fee_bps=fee_bps,
+        half_spread=half_spread, lag=lag, initial_nav=initial_nav, forecast_vol=forecast_vol,
+        vol_window=vol_window, gap=gap)
 
 
 def backtest_arrays(
@@ -161,7 +266,7 @@ def backtest_arrays(
     first_decision: int,
     freq: str,
     fee_bps: float,
-    half_spread: float | pl.DataFrame | None,
+    half_spread: float | str | pl.DataFrame | None,
     lag: int,
     initial_nav: float,
     forecast_vol: pl.DataFrame | None,
@@ -193,10 +298,12 @@ def backtest_arrays(
     """
     n_t = len(ts_axis)
     bar_freq = freq
-    acc = run_accounts(target, close, funding, np.nan_to_num(cost_rate, nan=0.0), gap=gap)
-    traded = acc.trades != 0.0
-    if np.isnan(cost_rate[traded]).any():
-        i, j = np.argwhere(traded & np.isnan(cost_rate))[0]
+    unknown_cost = np.isnan(cost_rate)
+    has_unknown = bool(unknown_cost.any())
+    acc = run_accounts(target, close, funding,
+                       np.nan_to_num(cost_rate, nan=0.0) if has_unknown else cost_rate, gap=gap)
+    if has_unknown and (unknown_cost & (acc.trades != 0.0)).any():
+        i, j = np.argwhere((acc.trades != 0.0) & unknown_cost)[0]
         raise DataError(
             f"backtest: no half_spread known for {symbols[j]!r} at {ts_axis[int(i)]} where it "
             "trades",
@@ -226,11 +333,16 @@ def backtest_arrays(
             held != 0.0, ts_out, symbols,
             {"weight": held, "notional": notional, "quantity": notional / price,
              "price": price})
-    trade_notional = trades * nav[:, None]
-    trades_frame = long_cells(
-        trades != 0.0, ts_out, symbols,
-        {"trade": trades, "notional": trade_notional, "quantity": trade_notional / price,
-         "cost": np.abs(trade_notional) * acc.cost_rate[keep]})
+    # the traded cells only: the same products as on the whole grid, cell by cell
+    t_i, t_j = np.nonzero(trades != 0.0)
+    t_flat = t_i * trades.shape[1] + t_j
+    trade = np.take(trades.reshape(-1), t_flat)
+    trade_notional = trade * nav[t_i]
+    trades_frame = cells_frame(
+        t_i, t_j, ts_out, symbols,
+        {"trade": trade, "notional": trade_notional,
+         "quantity": trade_notional / np.take(price.reshape(-1), t_flat),
+         "cost": np.abs(trade_notional) * np.take(acc.cost_rate[keep].reshape(-1), t_flat)})
     window = vol_window if vol_window is not None else max(2, round(30 * bars_per_day(bar_freq)))
     realized = (nav_frame.select(pl.col("ret").rolling_std(window, min_samples=window))
                 .get_column("ret") * np.sqrt(periods_per_year(bar_freq)))
@@ -238,26 +350,48 @@ def backtest_arrays(
     vol = _attach_forecast(vol, forecast_vol, ts_axis, lag).select(
         "ts", "forecast_vol", "realized_vol")
     running_max = np.maximum.accumulate(nav) if nav.size else nav
-    prev_held = shift_rows(acc.held, 1)[keep]
-    if prev_held.shape[0]:
-        prev_held[0] = 0.0
+    # non-zero weights plus the zeros of positions closed at ts (held before, flat now)
+    nonzero = held != 0.0
+    in_book = nonzero.copy()
+    in_book[1:] |= nonzero[:-1]
+    # sums over symbols left to right (row_sum), through one Fortran-ordered buffer
+    buf = np.empty(held.shape, order="F")
+    is_long, is_short = held > 0, held < 0
+
+    def sums(*, of: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
+        """Row sums of ``|of|``, or of ``held`` where ``where`` (0 elsewhere)."""
+        if held.shape[1] == 0:
+            return np.zeros(held.shape[0])
+        if of is not None:
+            np.absolute(of, out=buf)
+        else:
+            buf[...] = 0.0
+            np.copyto(buf, held, where=True if where is None else where)
+        return buf.sum(axis=1)
+
+    def build_weight_matrix() -> np.ndarray:
+        # the columns and zeros of `weights` pivoted back: symbols with a weight row, sorted,
+        # -0.0 read as 0.0 (as a sum would)
+        cols = np.flatnonzero(in_book.any(axis=0))
+        cols = cols[np.argsort([symbols[c] for c in cols], kind="stable")]
+        return np.take(held, cols, axis=1) + 0.0
+
     return BacktestResult(
+        build_weight_matrix=build_weight_matrix,
         nav=nav_frame,
-        # non-zero weights plus the zeros of positions closed at ts, so that feeding
-        # `weights` back to backtest() reproduces the run (absent bars carry the book)
-        weights=long_cells((held != 0.0) | (prev_held != 0.0), ts_out, symbols,
-                           {"weight": held}),
+        # feeding `weights` back to backtest() reproduces the run (absent bars carry the book)
+        weights=long_cells(in_book, ts_out, symbols, {"weight": held}),
         build_holdings=build_holdings,
         trades=trades_frame,
-        turnover=pl.DataFrame({"ts": ts_out, "turnover": row_sum(np.abs(trades))}),
+        turnover=pl.DataFrame({"ts": ts_out, "turnover": sums(of=trades)}),
         exposure=pl.DataFrame({
             "ts": ts_out,
-            "gross": row_sum(np.abs(held)),
-            "net": row_sum(held),
-            "long": row_sum(np.where(held > 0, held, 0.0)),
-            "short": row_sum(np.where(held < 0, held, 0.0)),
-            "n_long": (held > 0).sum(axis=1).astype(np.int64),
-            "n_short": (held < 0).sum(axis=1).astype(np.int64),
+            "gross": sums(of=held),
+            "net": sums(),
+            "long": sums(where=is_long),
+            "short": sums(where=is_short),
+            "n_long": is_long.sum(axis=1).astype(np.int64),
+            "n_short": is_short.sum(axis=1).astype(np.int64),
         }),
         drawdown=pl.DataFrame({"ts": ts_out, "drawdown": nav / running_max - 1.0}),
         vol=vol,
@@ -332,8 +466,11 @@ def _attach_forecast(vol: pl.DataFrame, forecast: pl.DataFrame | None, ts_axis: 
         raise DataError(
             f"backtest: forecast_vol needs columns ts, forecast_vol, got {forecast.columns}",
             fix="pass the allocator result's forecast_vol frame")
-    fc = pl.DataFrame({"ts": ts_axis}).join(
-        forecast.select(pl.col("ts").cast(_TS), pl.col("forecast_vol").cast(pl.Float64)),
-        on="ts", how="left")
+    fc = forecast.select(pl.col("ts").cast(_TS), pl.col("forecast_vol").cast(pl.Float64))
+    if fc.height == len(ts_axis) and fc.get_column("ts").equals(ts_axis.cast(_TS)):
+        # already on the axis: shift and keep the reported bars, no join
+        values = fc.get_column("forecast_vol").shift(lag)
+        return vol.with_columns(values.slice(len(ts_axis) - vol.height).alias("forecast_vol"))
+    fc = pl.DataFrame({"ts": ts_axis}).join(fc, on="ts", how="left")
     shifted = fc.with_columns(pl.col("forecast_vol").shift(lag))
     return vol.join(shifted, on="ts", how="left")

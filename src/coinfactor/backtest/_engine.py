@@ -47,13 +47,21 @@ def ffill_rows(values: np.ndarray) -> np.ndarray:
     ndarray of shape (n_bars, n_symbols)
         Each NaN replaced by the last non-NaN value above it in its column (NaN if none).
     """
-    n_t = values.shape[0]
-    valid = ~np.isnan(values)
-    idx = np.where(valid, np.arange(n_t)[:, None], -1)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    out = values[np.maximum(idx, 0), np.arange(values.shape[1])[None, :]]
-    out[idx < 0] = np.nan
-    return out
+    return ffill_rows_inplace(np.array(values, dtype=np.float64, copy=True))
+
+
+def ffill_rows_inplace(values: np.ndarray) -> np.ndarray:
+    """:func:`ffill_rows` writing into ``values`` itself (a float array); returns it."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    # holes: missing cells below a column's first value (leading NaN stay NaN)
+    first = np.where(missing.all(axis=0), values.shape[0], np.argmax(~missing, axis=0))
+    holes = missing & (np.arange(values.shape[0])[:, None] > first[None, :])
+    # one masked copy per row that has a hole (each row is filled from the filled row above)
+    for t in np.flatnonzero(holes.any(axis=1)).tolist():
+        np.copyto(values[t], values[t - 1], where=holes[t])
+    return values
 
 
 def shift_rows(values: np.ndarray, k: int, fill: float = 0.0) -> np.ndarray:
@@ -64,20 +72,6 @@ def shift_rows(values: np.ndarray, k: int, fill: float = 0.0) -> np.ndarray:
     if k < values.shape[0]:
         out[k:] = values[:-k]
     return out
-
-
-def row_sum(values: np.ndarray) -> np.ndarray:
-    """Sum a ``(n_bars, n_symbols)`` array over symbols, strictly left to right.
-
-    A sequential sum (``cumsum``) instead of NumPy's pairwise ``sum``: adding all-zero columns
-    anywhere (a symbol that never trades) leaves every row sum identical bit for bit, so the
-    result does not depend on which flat symbols are on the axis (truncation invariance).
-    """
-    if values.shape[1] == 0:
-        return np.zeros(values.shape[0])
-    # On a Fortran-ordered array NumPy reduces axis 1 column by column (sequentially), which
-    # gives the same bits as a cumulative sum, without its (n_bars, n_symbols) output.
-    return np.asfortranarray(values).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -122,28 +116,49 @@ def run_accounts(
     """
     n_t = close.shape[0]
     has_price = ~np.isnan(close)
-    tgt = np.where(has_price, target, np.nan)
+    held = np.where(has_price, target, np.nan)
     if n_t:
         # Delisting: a symbol whose last price is before the last bar is closed at that price.
         rev_first = np.argmax(has_price[::-1], axis=0)
         last_idx = n_t - 1 - rev_first
         delisted = has_price.any(axis=0) & (last_idx < n_t - 1)
         cols = np.flatnonzero(delisted)
-        tgt[last_idx[cols], cols] = 0.0
-    held = ffill_rows(tgt)
+        held[last_idx[cols], cols] = 0.0
+    ffill_rows_inplace(held)
     np.nan_to_num(held, copy=False, nan=0.0)
-    prev_held = shift_rows(held, 1)
-    trades = held - prev_held
+    # prev_held(t) = held(t - 1), 0 before the first bar; row 0 of each product below is
+    # formed with an explicit 0.0, exactly as with a shifted copy
+    trades = np.empty_like(held)
+    if n_t:
+        trades[0] = held[0] - 0.0
+        np.subtract(held[1:], held[:-1], out=trades[1:])
 
     mark_price = ffill_rows(close)
-    base = shift_rows(mark_price if gap == "mark" else close, 1, fill=np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rets = close / base - 1.0
-    rets = np.where(np.isfinite(rets), rets, 0.0)
-    fund = np.where(np.isnan(funding), 0.0, funding)
-    ret_price = row_sum(prev_held * rets)
-    ret_funding = -row_sum(prev_held * fund)
-    ret_cost = -row_sum(shift_rows(cost_rate * np.abs(trades), 1))
+    base = mark_price if gap == "mark" else close  # the previous bar's, row t - 1
+    rets = np.empty_like(held)
+    if n_t:
+        rets[0] = 0.0  # no previous bar: NaN, read as 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(close[1:], base[:-1], out=rets[1:])
+        rets[1:] -= 1.0
+    np.copyto(rets, 0.0, where=~np.isfinite(rets))
+    # products written in Fortran order, so that each row sum runs left to right (row_sum)
+    prod = np.empty(held.shape, order="F")
+    sums = []
+    for part in ("price", "funding"):
+        if part == "funding":  # the return buffer now holds funding, NaN read as 0
+            np.copyto(rets, funding)
+            np.copyto(rets, 0.0, where=np.isnan(funding))
+        if n_t:
+            np.multiply(0.0, rets[0], out=prod[0])
+            np.multiply(held[:-1], rets[1:], out=prod[1:])
+        sums.append(prod.sum(axis=1) if held.shape[1] else np.zeros(n_t))
+    if n_t:
+        prod[0] = 0.0
+        np.absolute(trades[:-1], out=prod[1:])
+        np.multiply(cost_rate[:-1], prod[1:], out=prod[1:])
+    ret_price, ret_funding = sums[0], -sums[1]
+    ret_cost = -(prod.sum(axis=1) if held.shape[1] else np.zeros(n_t))
     return Accounts(
         held=held,
         trades=trades,

@@ -65,6 +65,19 @@ class BacktestResult:
     settings: dict[str, Any]
     build_holdings: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
     """Builds :attr:`holdings` on first access (most callers never read it)."""
+    build_weight_matrix: Callable[[], np.ndarray] = field(repr=False, compare=False)
+    """Builds :meth:`weight_matrix` (for :func:`coinfactor.analytics.summary`)."""
+
+    def weight_matrix(self) -> np.ndarray:
+        """Held weights as a dense array: :attr:`weights` pivoted, with no round trip.
+
+        Returns
+        -------
+        ndarray of shape (n_bars, n_held)
+            One row per ``nav`` row, one column per symbol of :attr:`weights` (sorted);
+            0.0 where flat.
+        """
+        return self.build_weight_matrix()
 
     @cached_property
     def holdings(self) -> pl.DataFrame:

@@ -12,9 +12,12 @@ from coinfactor.portfolio._mapping import (
 )
 from coinfactor.portfolio._sizing import (
     CovarianceMethod,
+    VolInputs,
     inverse_vol_weights,
     portfolio_vol,
+    portfolio_vol_from,
     standardized_returns,
+    vol_inputs,
     vol_target_scale,
 )
 
@@ -26,13 +29,16 @@ __all__ = [
     "HedgeBasket",
     "HedgeBasketResult",
     "HedgeWalkForward",
+    "VolInputs",
     "bucket_alpha",
     "inverse_vol_weights",
     "linear_alpha",
     "portfolio_vol",
+    "portfolio_vol_from",
     "rank_alpha",
     "sigmoid_target",
     "standardized_returns",
     "top_bottom_alpha",
+    "vol_inputs",
     "vol_target_scale",
 ]

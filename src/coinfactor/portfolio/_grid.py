@@ -7,6 +7,8 @@ and reused for each column.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 
@@ -23,15 +25,46 @@ def cell_index(
     ok : ndarray of bool
         Rows that sit on the grid.
     """
+    i, ok_t = time_cells(frame.get_column("ts"), ts_axis)
+    j = symbol_index(frame.get_column("symbol"), symbols)
+    ok = ok_t & (j >= 0)
+    return np.where(ok, i, -1), j, ok
+
+
+def time_cells(ts: pl.Series, ts_axis: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each time on a sorted ``ts_axis`` and whether it is on the axis.
+
+    Returns
+    -------
+    i : ndarray of int64
+        Position on the axis (meaningless where not ``ok``).
+    ok : ndarray of bool
+        Times that are values of the axis.
+    """
     axis_int = ts_axis.cast(pl.Int64).to_numpy()
-    t_int = frame.get_column("ts").cast(pl.Int64).to_numpy()
+    t_int = ts.cast(pl.Int64).to_numpy()
     i = _time_index(axis_int, t_int)
     i_c = np.clip(i, 0, max(axis_int.size - 1, 0))
     ok_t = (i >= 0) & (i < axis_int.size) & (axis_int[i_c] == t_int) if axis_int.size else (
         np.zeros(t_int.size, dtype=bool))
-    j = symbol_index(frame.get_column("symbol"), symbols)
-    ok = ok_t & (j >= 0)
-    return np.where(ok, i, -1), j, ok
+    return i, ok_t
+
+
+def sorted_symbol_codes(col: pl.Series) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """Sorted unique symbols and each row's position among them, for a sorted column.
+
+    One run-length encoding: when the runs' values are strictly increasing (the column is
+    sorted, as in a canonical panel), they are the sorted unique symbols and each row's code
+    is its run's index. Returns None otherwise (unsorted, or nulls).
+    """
+    if col.len() == 0 or col.null_count():
+        return None
+    runs = col.rle()
+    values = runs.struct.field("value").to_list()
+    if any(a >= b for a, b in itertools.pairwise(values)):
+        return None
+    lengths = runs.struct.field("len").to_numpy()
+    return tuple(values), np.repeat(np.arange(len(values), dtype=np.int64), lengths)
 
 
 def _time_index(axis_int: np.ndarray, t_int: np.ndarray) -> np.ndarray:
@@ -88,13 +121,34 @@ def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
     Rows come in row-major order of the grid: sorted by (ts, symbol) when ``symbols`` is.
     """
     i, j = np.nonzero(mask)
+    flat = i * mask.shape[1] + j
+    return cells_frame(i, j, ts, symbols,
+                       {name: np.take(np.ravel(values), flat) for name, values in columns.items()})
+
+
+def cells_frame(i: np.ndarray, j: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
+                columns: dict[str, np.ndarray]) -> pl.DataFrame:
+    """Long frame ``ts, symbol, <columns>`` of grid cells ``(i, j)`` with their values.
+
+    Parameters
+    ----------
+    i, j : ndarray of int
+        Row (into ``ts``) and column (into ``symbols``) of each output row.
+    ts : pl.Series
+        Time axis.
+    symbols : tuple of str
+        Symbol axis.
+    columns : dict of str to ndarray
+        One value per cell, in the order of ``i`` and ``j``.
+    """
     data: dict[str, pl.Series] = {
         "ts": ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else ts.clear(),
-        "symbol": pl.Series("symbol", np.asarray(symbols, dtype=object)[j] if j.size else [],
-                            dtype=pl.String),
+        # gathering from the symbols' Series copies no Python strings
+        "symbol": pl.Series("symbol", symbols, dtype=pl.String).gather(
+            pl.Series(j, dtype=pl.UInt32)),
     }
     for name, values in columns.items():
-        data[name] = pl.Series(name, values[i, j], dtype=pl.Float64)
+        data[name] = pl.Series(name, values, dtype=pl.Float64)
     return pl.DataFrame(data)
 
 
@@ -104,3 +158,17 @@ def has_duplicate_cells(i: np.ndarray, j: np.ndarray, n_s: int) -> bool:
         return False
     flat = i.astype(np.int64) * max(n_s, 1) + j
     return bool((np.bincount(flat) > 1).any())
+
+
+def row_sum(values: np.ndarray) -> np.ndarray:
+    """Sum a ``(n_bars, n_symbols)`` array over symbols, strictly left to right.
+
+    A sequential sum (``cumsum``) instead of NumPy's pairwise ``sum``: adding all-zero columns
+    anywhere (a symbol that never trades) leaves every row sum identical bit for bit, so the
+    result does not depend on which flat symbols are on the axis (truncation invariance).
+    """
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0])
+    # On a Fortran-ordered array NumPy reduces axis 1 column by column (sequentially), which
+    # gives the same bits as a cumulative sum, without its (n_bars, n_symbols) output.
+    return np.asfortranarray(values).sum(axis=1)

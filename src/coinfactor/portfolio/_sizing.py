@@ -39,11 +39,16 @@ def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (n_bars, n_symbols)
         ``w = (target/vol) / Σ|target/vol|``; NaN where target or vol is missing or vol <= 0;
-        a row whose raw weights are all zero stays all zero.
+        a row whose raw weights are all zero stays all zero. The gross is summed left to
+        right over the symbols, so adding symbols without a weight anywhere leaves every
+        weight unchanged bit for bit.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = np.where(vol > 0, target / vol, np.nan)
-    gross = np.nansum(np.abs(raw), axis=1, keepdims=True)
+    # |raw| (NaN as 0) in Fortran order: each row sums left to right, as row_sum does
+    absolute = np.abs(raw, out=np.empty(raw.shape, order="F"))
+    np.copyto(absolute, 0.0, where=np.isnan(raw))
+    gross = (absolute.sum(axis=1) if raw.shape[1] else np.zeros(raw.shape[0]))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(gross > 0, raw / gross, raw)
 
@@ -121,17 +126,50 @@ class VolInputs:
     seen: np.ndarray | None
 
 
-def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int) -> VolInputs:
-    """Precompute the weight-free parts of :func:`portfolio_vol` (shared by several books)."""
-    sig = np.nan_to_num(vol, nan=0.0)
+def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
+               columns: np.ndarray | None = None) -> VolInputs:
+    """Precompute the weight-free parts of :func:`portfolio_vol` (shared by several books).
+
+    Parameters
+    ----------
+    vol, returns : ndarray of shape (n_bars, n_symbols)
+        As in :func:`portfolio_vol` (``returns`` None for the diagonal method).
+    window : int
+        Bars in the correlation window.
+    columns : ndarray of int, optional
+        Keep only these columns (sorted) in ``sig`` and ``e``: the books passed to
+        :func:`portfolio_vol_from` then hold just these symbols, with the same results as
+        on every column (names never held add nothing). ``seen`` still counts
+        observations of every column.
+
+    Returns
+    -------
+    VolInputs
+    """
+    sig = np.nan_to_num(vol if columns is None else np.take(vol, columns, axis=1), nan=0.0)
     if returns is None:
         return VolInputs(sig, None, None)
-    e = standardized_returns(returns, vol)
-    observed = ~np.isnan(e)
-    e = np.where(observed, e, 0.0)
-    n_t = e.shape[0]
+    n_t = vol.shape[0]
+    if columns is None:
+        e = standardized_returns(returns, vol)
+        any_obs = (~np.isnan(e)).any(axis=1)
+    else:
+        e = standardized_returns(np.take(returns, columns, axis=1),
+                                 np.take(vol, columns, axis=1))
+        # observed on every column: vol(t - 1) > 0 and r(t) / vol(t - 1) is a number, i.e.
+        # r(t) is not NaN and not an infinity over an infinite vol
+        any_obs = np.zeros(n_t, dtype=bool)
+        if n_t > 1:
+            with np.errstate(invalid="ignore"):
+                observed = vol[:-1] > 0
+            observed &= ~np.isnan(returns[1:])
+            both_inf = np.isinf(returns[1:])
+            both_inf &= np.isinf(vol[:-1])
+            observed &= ~both_inf
+            any_obs[1:] = observed.any(axis=1)
+    np.copyto(e, 0.0, where=np.isnan(e))
     # a window with fewer than 2 observed bars carries no correlation information
-    any_obs = observed.any(axis=1).astype(np.int64)
+    any_obs = any_obs.astype(np.int64)
     seen = np.convolve(any_obs, np.ones(window, dtype=np.int64))[:n_t]
     return VolInputs(sig, e, seen)
 
@@ -139,10 +177,29 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int) -> VolI
 def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
                        method: CovarianceMethod = "correlation", window: int = 90
                        ) -> np.ndarray:
-    """:func:`portfolio_vol` from precomputed :func:`vol_inputs` (same ``window``)."""
-    w = np.nan_to_num(weights, nan=0.0)
-    ws = w * inputs.sig
-    diag = np.sqrt(np.einsum("ij,ij->i", ws, ws))
+    """:func:`portfolio_vol` from precomputed :func:`vol_inputs` (same ``window``).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_bars, n_symbols)
+        Positions (NaN read as 0), on the columns of ``inputs``.
+    inputs : VolInputs
+        From :func:`vol_inputs` (with ``columns=`` when the book holds a subset).
+    method : {"diagonal", "correlation"}, default "correlation"
+        See :data:`CovarianceMethod`.
+    window : int, default 90
+        The ``window`` given to :func:`vol_inputs`.
+
+    Returns
+    -------
+    ndarray of shape (n_bars,)
+        Per-bar portfolio vol forecast, as :func:`portfolio_vol`.
+    """
+    ws = np.nan_to_num(weights, nan=0.0)  # a copy: scaled in place below
+    np.multiply(ws, inputs.sig, out=ws)
+    # squares in Fortran order: each row sums left to right (flat names change nothing)
+    sq = np.multiply(ws, ws, out=np.empty(ws.shape, order="F"))
+    diag = np.sqrt(sq.sum(axis=1) if ws.shape[1] else np.zeros(ws.shape[0]))
     if method == "diagonal":
         return diag
     if inputs.e is None or inputs.seen is None:
@@ -151,7 +208,7 @@ def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
         raise ConfigError(f"portfolio_vol: window must be >= 2 bars, got {window}")
     n_t = inputs.e.shape[0]
     active = np.flatnonzero((ws != 0.0).any(axis=0))  # names never held add nothing
-    var = _window_quadratic(inputs.e[:, active], ws[:, active], window)
+    var = _window_quadratic(inputs.e, active, ws[:, active], window)
     count = np.minimum(np.arange(1, n_t + 1), window)
     out = np.sqrt(var / count)
     return np.where(inputs.seen >= 2, out, diag)
@@ -163,19 +220,21 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _window_quadratic(e: np.ndarray, ws: np.ndarray, window: int, block: int = 64
-                      ) -> np.ndarray:
+def _window_quadratic(e_all: np.ndarray, active: np.ndarray, ws: np.ndarray, window: int,
+                      block: int = 64) -> np.ndarray:
     """``Σ_{s=t-K+1..t} (ws(t) · e(s))²`` for every t (K = window, e(s<0) = 0).
 
-    Blocks of ``block`` bars: one BLAS product ``E[a-K+1 : a+B] @ ws[a : a+B]ᵀ`` gives every
-    needed dot product of the block, and a band mask keeps the pairs inside each window.
+    ``e`` is ``e_all``'s ``active`` columns (the names ``ws`` holds). Blocks of ``block``
+    bars: one BLAS product ``E[a-K+1 : a+B] @ ws[a : a+B]ᵀ`` gives every needed dot product
+    of the block, and a band mask keeps the pairs inside each window.
     Cost ``O(n_bars · n_symbols · (K + B))``.
     """
-    n_t, n_s = e.shape
+    n_t, n_s = ws.shape
     out = np.zeros(n_t)
     if n_s == 0 or n_t == 0:
         return out
-    pad = np.vstack([np.zeros((window - 1, n_s)), e])  # row r of pad = bar r - (K - 1)
+    pad = np.zeros((window - 1 + n_t, n_s))  # row r of pad = bar r - (K - 1)
+    np.take(e_all, active, axis=1, out=pad[window - 1:])
     r = np.arange(window - 1 + block)[:, None]
     c = np.arange(block)[None, :]
     band = (r >= c) & (r <= c + window - 1)

@@ -69,10 +69,14 @@ def bar_returns(close: np.ndarray, *, kind: ReturnKind = "simple") -> np.ndarray
     ndarray of shape (n_bars, n_symbols)
         NaN in the first row and wherever either bar is missing (never across a gap).
     """
-    out = np.full_like(close, np.nan, dtype=np.float64)
-    if close.shape[0] > 1:
-        ratio = close[1:] / close[:-1]
-        out[1:] = np.log(ratio) if kind == "log" else ratio - 1.0
+    out = np.empty(close.shape, dtype=np.float64)
+    out[:1] = np.nan
+    if close.shape[0] > 1:  # the ratio, then its log or minus one, in place
+        ratio = np.divide(close[1:], close[:-1], out=out[1:])
+        if kind == "log":
+            np.log(ratio, out=ratio)
+        else:
+            ratio -= 1.0
     return out
 
 
@@ -97,40 +101,62 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
     """
     if span < 1:
         raise ConfigError(f"EMA span must be >= 1 bar, got {span}")
-    return _ewma_columns(sq_returns, np.full(sq_returns.shape[1], 1.0 - 2.0 / (span + 1.0)))
-
-
-def _ewma_columns(sq_returns: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Run the recursion of :func:`ewma_variance` with one decay ``lam[j]`` per column.
-
-    One loop over bars; per bar: ``v = lam * v + (1 - lam) * x`` (``(1 - lam) * x`` is formed
-    for all bars at once, the same products), ``v = x`` at a column's first observation, state
-    kept where ``x`` is NaN. Bit-identical to the column-by-column recursion.
-    """
     x = np.asarray(sq_returns, dtype=np.float64)
-    n_t, n_s = x.shape
-    out = np.full((n_t, n_s), np.nan)
-    if n_t == 0 or n_s == 0:
-        return out
-    ok = ~np.isnan(x)
-    first = np.zeros((n_t, n_s), dtype=bool)  # each column's first observation
-    first[np.argmax(ok, axis=0), np.arange(n_s)] = ok.any(axis=0)
-    scaled = (1.0 - lam) * x
-    has_first = np.asarray(first.any(axis=1))
-    all_ok = np.asarray(ok.all(axis=1))
-    state = np.full(n_s, np.nan)
-    tmp = np.empty(n_s)
-    for t in range(n_t):
-        np.multiply(lam, state, out=tmp)
-        tmp += scaled[t]
-        if has_first[t]:
-            np.copyto(tmp, x[t], where=first[t])
-        if all_ok[t]:  # every column updates: the new state is tmp (swap, no copy)
-            state, tmp = tmp, state
-        else:
-            np.copyto(state, tmp, where=ok[t])
-        out[t] = state
+    (out,) = _ewma_spans(x, (1.0 - 2.0 / (span + 1.0),))
+    seen = np.cumsum(~np.isnan(x), axis=0, dtype=np.int32)
+    np.copyto(out, np.nan, where=seen == 0)  # before the first observation
     return out
+
+
+def _ewma_spans(x: np.ndarray, lams: tuple[float, ...], *, square: bool = False
+                ) -> list[np.ndarray]:
+    """Run the recursion of :func:`ewma_variance` for several decays in one pass over bars.
+
+    Per bar, on the decays side by side: ``v = lam * v + (1 - lam) * x`` (``(1 - lam) * x``
+    formed for all bars at once, the same products), ``v = x`` at a column's first
+    observation, the state kept where ``x`` is NaN. Bit-identical to the column-by-column
+    recursion. Before a column's first observation the state is 0.0 (callers mask it).
+
+    With ``square=True``, ``x`` holds returns and the recursion runs on ``x * x`` (formed
+    in place, no copy of the squares).
+
+    Returns
+    -------
+    list of ndarray of shape (n_bars, n_symbols)
+        One per decay (views into one array).
+    """
+    n_t, n_s = x.shape
+    k = len(lams)
+    out = np.zeros((n_t, k * n_s))
+    if n_t == 0 or n_s == 0:
+        return [out[:, i * n_s:(i + 1) * n_s] for i in range(k)]
+    ok = ~np.isnan(x)
+    lam = np.repeat(np.asarray(lams, dtype=np.float64), n_s)
+    scaled = np.empty((n_t, k * n_s))  # NaN where x is NaN
+    sq = np.multiply(x, x, out=scaled[:, :n_s]) if square else x
+    for i in range(k - 1, -1, -1):  # the first block last: it may hold the squares
+        np.multiply(1.0 - lams[i], sq, out=scaled[:, i * n_s:(i + 1) * n_s])
+    first_row = np.argmax(ok, axis=0)
+    cols = np.flatnonzero(ok[first_row, np.arange(n_s)])  # columns with an observation
+    first_at: dict[int, np.ndarray] = {}
+    for t in np.unique(first_row[cols]).tolist():
+        first_at[t] = cols[first_row[cols] == t]
+    missing = np.tile(~ok, (1, k))
+    any_missing: list[bool] = np.asarray(missing.any(axis=1)).tolist()
+    prev = np.zeros(k * n_s)
+    mul, add, copyto = np.multiply, np.add, np.copyto
+    for t in range(n_t):
+        row = out[t]
+        mul(lam, prev, out=row)
+        add(row, scaled[t], out=row)
+        if t in first_at:  # first observations start at x itself
+            c = first_at[t]
+            for i in range(k):
+                row[i * n_s + c] = x[t, c] * x[t, c] if square else x[t, c]
+        if any_missing[t]:  # no observation: the state carries
+            copyto(row, prev, where=missing[t])
+        prev = row
+    return [out[:, i * n_s:(i + 1) * n_s] for i in range(k)]
 
 
 def ema_blend_variance(
@@ -161,14 +187,15 @@ def ema_blend_variance(
         (carried over bars without a return); NaN until ``min_periods`` returns were seen.
     """
     _check_spans(short_span, long_span, blend, min_periods)
-    sq = returns * returns
-    n_s = sq.shape[1]
-    lam = np.concatenate([np.full(n_s, 1.0 - 2.0 / (short_span + 1.0)),
-                          np.full(n_s, 1.0 - 2.0 / (long_span + 1.0))])
-    both = _ewma_columns(np.hstack([sq, sq]), lam)  # the two EMAs in one pass over bars
-    var = blend * both[:, :n_s] + (1.0 - blend) * both[:, n_s:]
-    seen = np.cumsum(~np.isnan(returns), axis=0)
-    return np.where(seen >= min_periods, var, np.nan)
+    short, long_ = _ewma_spans(np.asarray(returns, dtype=np.float64),
+                               (1.0 - 2.0 / (short_span + 1.0), 1.0 - 2.0 / (long_span + 1.0)),
+                               square=True)
+    np.multiply(blend, short, out=short)  # the EMAs are ours: scale them in place
+    np.multiply(1.0 - blend, long_, out=long_)
+    var = np.add(short, long_)
+    seen = np.cumsum(~np.isnan(returns), axis=0, dtype=np.int32)
+    np.copyto(var, np.nan, where=seen < min_periods)
+    return var
 
 
 def _check_spans(short_span: float, long_span: float, blend: float, min_periods: int) -> None:

@@ -90,8 +90,31 @@ def funding_carry_wide(
     return carry_from_rate(k.wide(panel, "funding_rate", lay).values, freq, window, min_periods)
 
 
-def carry_from_rate(rate: np.ndarray, freq: str, window: int, min_periods: int) -> np.ndarray:
-    """Annualised long carry from a wide ``(n_bars, n_symbols)`` funding-rate array."""
-    mean = k.rolling_mean(rate, window, min_periods)
-    values = -mean * k.annualisation(freq)
-    return np.where(values == 0.0, 0.0, values)  # no negative zero
+def carry_from_rate(rate: np.ndarray, freq: str, window: int,
+                    min_periods: int | None = None) -> np.ndarray:
+    """:func:`funding_carry` from a wide funding-rate array (the array kernel).
+
+    Parameters
+    ----------
+    rate : ndarray of shape (n_bars, n_symbols)
+        Funding rate per bar on the panel's grid (fraction, r > 0: longs pay), NaN missing
+        (e.g. ``coinfactor.signals.wide(panel, "funding_rate", layout).values``).
+    freq : str
+        Bar frequency.
+    window : int
+        Bars averaged.
+    min_periods : int, optional
+        Bars required in the window (default ``window``).
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        Annualised carry of a long: ``-mean(rate) * periods_per_year(freq)``, NaN where
+        undefined.
+    """
+    window = k.check_window(window)
+    values = k.rolling_mean(rate, window, k.min_count(window, min_periods))  # a new array
+    np.negative(values, out=values)
+    values *= k.annualisation(freq)
+    np.copyto(values, 0.0, where=values == 0.0)  # no negative zero
+    return values

@@ -9,6 +9,7 @@ present and is defined only when at least ``min_periods`` of them are present
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +24,7 @@ from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.data import Wide, infer_freq
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 from coinfactor.portfolio._grid import cell_index as grid_cell_index
+from coinfactor.portfolio._grid import sorted_symbol_codes, time_cells
 
 
 def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
@@ -57,6 +59,20 @@ class Layout:
         """``(n_bars, n_symbols)``."""
         return (self.axis.len(), len(self.symbols))
 
+    @functools.cached_property
+    def cells(self) -> np.ndarray:
+        """Flat grid index ``row * n_symbols + col`` of each panel row (computed once)."""
+        return self.rows * len(self.symbols) + self.cols
+
+    @functools.cached_property
+    def bars(self) -> np.ndarray:
+        """Bool ``(n_bars, n_symbols)``: the panel has an unfilled bar there (read only)."""
+        out = np.zeros(self.shape, dtype=bool)
+        cells = self.cells if self.filled is None else self.cells[~self.filled]
+        out.reshape(-1)[cells] = True
+        out.flags.writeable = False
+        return out
+
 
 _SHARED: ContextVar[tuple[pl.DataFrame, str, Layout] | None] = ContextVar(
     "coinfactor_shared_layout", default=None)
@@ -81,6 +97,22 @@ def shared_layout(panel: pl.DataFrame, freq: str) -> Iterator[Layout]:
 def layout(panel: pl.DataFrame, freq: str) -> Layout:
     """Place the panel's rows on the regular grid of its bar frequency.
 
+    The grid every signal is computed on: rows are the bars from the panel's first to its
+    last ts, one ``freq`` apart; columns are the sorted symbols. Compute it once and pass it
+    to :func:`wide` and the array kernels (``universe.volume_decile_wide``, ...).
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    freq : str
+        Bar frequency (``"1d"``).
+
+    Returns
+    -------
+    Layout
+        Axis, symbols and the grid cell of every panel row.
+
     Raises
     ------
     DataError
@@ -99,8 +131,14 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     axis = pl.Series(
         "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
     ).cast(TS_DTYPE)
-    symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
-    rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
+    codes = sorted_symbol_codes(panel.get_column("symbol"))  # canonical: sorted by symbol
+    if codes is not None:
+        symbols, cols = codes
+        rows, on_grid = time_cells(panel.get_column("ts"), axis)
+        rows = np.where(on_grid, rows, -1)
+    else:
+        symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
+        rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
     if not on_grid.all():
         raise DataError(
             f"expected every bar on one {freq} grid anchored at {first}, found "
@@ -115,7 +153,23 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
 
 
 def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
-    """Pivot a column or expression of the panel onto the grid (NaN missing, fillers masked)."""
+    """Pivot a column or expression of the panel onto the grid (NaN missing, fillers masked).
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        The panel ``lay`` was computed from (or a frame with the same rows in the same order).
+    column : str or pl.Expr
+        Column name or expression evaluated on the panel's rows (cast to Float64).
+    lay : Layout
+        The panel's grid (:func:`layout`).
+
+    Returns
+    -------
+    Wide
+        ``values`` of shape ``(n_bars, n_symbols)``: NaN where the panel has no row, the value
+        is null, or the bar is a filled bar.
+    """
     expr = pl.col(column) if isinstance(column, str) else column
     if isinstance(column, str) and column not in panel.columns:
         raise DataError(
@@ -124,11 +178,11 @@ def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
             fix="compute or attach the column first",
         )
     v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
-    vals = v.to_numpy().astype(np.float64, copy=True)
-    if lay.filled is not None:
-        vals[lay.filled] = np.nan
     out = np.full(lay.shape, np.nan)
-    out[lay.rows, lay.cols] = vals
+    flat = out.reshape(-1)
+    flat[lay.cells] = v.to_numpy()
+    if lay.filled is not None:
+        flat[lay.cells[lay.filled]] = np.nan
     return Wide(values=out, ts=lay.axis, symbols=lay.symbols,
                 name=column if isinstance(column, str) else "value")
 
@@ -193,21 +247,47 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     sums, counts : ndarray of shape (n_bars, n_symbols)
         Sum of the finite values in rows ``t - window + 1 .. t`` and how many there are.
     """
+    sums, counts = _window_sums(x, window)
+    return sums, counts.astype(np.int64, copy=False)
+
+
+_ROW_BLOCK = 128  # rows per block of the direct sums (source and sums stay in cache)
+
+
+def _window_sums(x: np.ndarray, window: int, *, overwrite: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`rolling_sum` with the counts in the smallest exact integer type used.
+
+    ``overwrite=True`` lets the direct sums zero the missing values of ``x`` in place and
+    read it as their source (a float64 array the caller no longer needs).
+    """
     if window <= _DIRECT_MAX:
         ok = np.isfinite(x)
-        xz = np.where(ok, x, 0.0)
-        sums = xz.copy()
-        for lag in range(1, min(window, x.shape[0])):
-            sums[lag:] += xz[:-lag]
+        if overwrite:
+            xz = x
+            np.copyto(xz, 0.0, where=~ok)
+            sums = xz.copy()
+        else:
+            sums = np.where(ok, x, 0.0)
+            xz = sums.copy()
+        n = x.shape[0]
+        # sums[t] = x[t] + x[t-1] + ... + x[t-window+1], added in that order; in blocks of
+        # rows so that each block's rows and their look-back stay in cache across the lags
+        for a in range(0, n, _ROW_BLOCK):
+            b = min(n, a + _ROW_BLOCK)
+            blk = sums[a:b]
+            for lag in range(1, min(window, b)):
+                lo = max(a, lag)
+                blk[lo - a:] += xz[lo - lag: b - lag]
         if window <= 32:  # a few small integer adds beat a 64-bit prefix sum (exact either way)
             ok8 = ok.view(np.uint8)
             c16 = ok8.astype(np.int16)
-            for lag in range(1, min(window, x.shape[0])):
+            for lag in range(1, min(window, n)):
                 c16[lag:] += ok8[:-lag]
-            return sums, c16.astype(np.int64)
+            return sums, c16
         cc = np.cumsum(ok, axis=0, dtype=np.int64)  # integer prefix sums are exact
         counts = cc.copy()
-        if window < x.shape[0]:
+        if window < n:
             counts[window:] -= cc[:-window]
         return sums, counts
     ok = np.isfinite(x)
@@ -229,12 +309,17 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     return sums, counts
 
 
-def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
-    """Trailing mean of the finite values, NaN where fewer than ``min_periods`` are present."""
-    sums, counts = rolling_sum(x, window)
+def rolling_mean(x: np.ndarray, window: int, min_periods: int, *,
+                 overwrite: bool = False) -> np.ndarray:
+    """Trailing mean of the finite values, NaN where fewer than ``min_periods`` are present.
+
+    ``overwrite=True``: ``x`` (float64) may be used as scratch space and is clobbered.
+    """
+    sums, counts = _window_sums(x, window, overwrite=overwrite)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = sums / counts
-    return np.where(counts >= min_periods, out, np.nan)
+        np.divide(sums, counts, out=sums)  # small integer counts convert exactly
+    np.copyto(sums, np.nan, where=counts < min_periods)
+    return sums
 
 
 def log_returns(close: np.ndarray) -> np.ndarray:

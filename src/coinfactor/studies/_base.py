@@ -190,12 +190,29 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     tmp.replace(path)
 
 
-def summarize_panel(panel: pl.DataFrame, source: str) -> dict[str, Any]:
-    """Summarise a panel for reports: source, symbols, range, bars, coverage."""
+def summarize_panel(panel: pl.DataFrame, source: str, *, n_ts: int | None = None,
+                    n_symbols: int | None = None) -> dict[str, Any]:
+    """Summarise a panel for reports: source, symbols, range, bars, coverage.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    source : str
+        Where the panel came from (shown in reports).
+    n_ts, n_symbols : int, optional
+        Distinct ``ts`` values and symbols of the panel, when the caller already knows them
+        (a study that placed the panel on a grid); counted from the panel otherwise.
+
+    Returns
+    -------
+    dict
+        ``source, symbols, bars, start, end, coverage`` (rows / (distinct ts x symbols)).
+    """
     if panel.height == 0:
         return {"source": source, "symbols": 0, "bars": 0}
-    n_ts = panel["ts"].n_unique()
-    n_sym = panel["symbol"].n_unique()
+    n_ts = panel["ts"].n_unique() if n_ts is None else n_ts
+    n_sym = panel["symbol"].n_unique() if n_symbols is None else n_symbols
     return {
         "source": source,
         "symbols": n_sym,

@@ -33,28 +33,24 @@ import polars as pl
 
 from coinfactor import signals
 from coinfactor.analytics import summary as performance_summary
-from coinfactor.backtest import BacktestResult, backtest
-from coinfactor.backtest._backtest import _check_settings as check_backtest_settings
-from coinfactor.backtest._backtest import backtest_arrays
-from coinfactor.backtest._engine import ffill_rows, shift_rows
+from coinfactor.backtest import BacktestResult, backtest, backtest_wide
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import infer_freq
+from coinfactor.data import from_wide, infer_freq
 from coinfactor.portfolio import (
     BufferedAllocator,
     bucket_alpha,
     inverse_vol_weights,
+    portfolio_vol_from,
     sigmoid_target,
+    vol_inputs,
     vol_target_scale,
 )
-from coinfactor.portfolio._grid import long_cells, scatter
-from coinfactor.portfolio._sizing import portfolio_vol_from, vol_inputs
 from coinfactor.risk import bar_returns, ema_blend_variance
-from coinfactor.signals import _kernels as k
-from coinfactor.signals._carry import carry_from_rate
+from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
-from coinfactor.universe._trailing import check_min_decile, member_wide
-from coinfactor.xs._rows import row_winsorize_zscore_buckets
+from coinfactor.universe import volume_decile_wide
+from coinfactor.xs import row_winsorize_zscore_buckets
 
 SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
 """Half-spread estimate for costs and the buffer. On daily bars the range-based estimators
@@ -172,16 +168,16 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         a carry value, sorted by (symbol, ts).
     """
     f = freq if freq is not None else infer_freq(panel)
-    return _signal_long(config, _signal_arrays(config, panel, k.layout(panel, f), f))
+    return _signal_long(config, _signal_arrays(config, panel, signals.layout(panel, f), f))
 
 
 @dataclass(frozen=True)
 class _Signal:
     """The signal stage on the panel's grid (``(n_bars, n_symbols)`` arrays)."""
 
-    lay: k.Layout
+    lay: signals.Layout
     member: np.ndarray  # universe member with a carry value
-    carry: np.ndarray
+    carry: np.ndarray  # NaN outside ``member``
     score: np.ndarray
     decile: np.ndarray  # int, 0 outside ``member``
     alpha_of: np.ndarray  # alpha of decile d at index d (NaN at 0)
@@ -194,24 +190,23 @@ class _Signal:
         return self.target_of[self.decile]
 
 
-def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str) -> _Signal:
+def _signal_arrays(config: Config, panel: pl.DataFrame, lay: signals.Layout, freq: str,
+                   ) -> _Signal:
     """Signal stage on wide arrays: the steps of :func:`signal_frame` with no long frame.
 
     Same semantics as ``universe.volume_decile`` -> ``signals.funding_carry`` ->
-    ``xs.winsorize/zscore/buckets`` over the members at each ts (the xs kernels of
-    :mod:`coinfactor.xs._rows`); alpha and target are the polars maps evaluated once per
+    ``xs.winsorize/zscore/buckets`` over the members at each ts (their array kernels
+    ``universe.volume_decile_wide``, ``signals.carry_from_rate`` and
+    ``xs.row_winsorize_zscore_buckets``); alpha and target are the polars maps evaluated once per
     decile, so they are bit-identical to applying them row by row.
     """
-    check_min_decile(config.min_decile)
-    k.check_window(config.universe_window)
-    in_universe = member_wide(panel, lay, config.universe_window, None, config.min_decile)
-    window = k.check_window(config.carry_window)
-    funding = k.wide(panel, "funding_rate", lay).values  # filled bars masked
-    carry = carry_from_rate(funding, freq, window, k.min_count(window, None))
+    in_universe = volume_decile_wide(panel, lay, config.universe_window, config.min_decile)
+    funding = signals.wide(panel, "funding_rate", lay).values  # filled bars masked
+    carry = carry_from_rate(funding, freq, config.carry_window)
     member = in_universe & np.isfinite(carry)
-    x = np.where(member, carry, np.nan)
+    np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
     score, decile = row_winsorize_zscore_buckets(
-        x, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
+        carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
     table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
                                               dtype=pl.Int32)})
     table = table.with_columns(
@@ -226,14 +221,18 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: k.Layout, freq: str
 
 def _signal_long(config: Config, sig: _Signal) -> pl.DataFrame:
     """Return the members' cells as ``ts, symbol, funding_carry, score, decile, alpha, target``."""
-    jj, ii = np.nonzero(sig.member.T)  # symbol-major: sorted by (symbol, ts)
-    decile = sig.decile[ii, jj]
+    n_t, n_s = sig.member.shape
+    # symbol-major cells (sorted by (symbol, ts)) and their row-major flat index
+    by_symbol = np.flatnonzero(np.ascontiguousarray(sig.member.T))
+    ii, jj = by_symbol % n_t, by_symbol // n_t
+    cells = ii * n_s + jj
+    decile = np.take(sig.decile.reshape(-1), cells)
     return pl.DataFrame({
         "ts": sig.lay.axis.gather(pl.Series(ii, dtype=pl.UInt32)),
         "symbol": pl.Series("symbol", sig.lay.symbols, dtype=pl.String).gather(
             pl.Series(jj, dtype=pl.UInt32)),
-        "funding_carry": pl.Series(sig.carry[ii, jj], dtype=pl.Float64),
-        "score": pl.Series(sig.score[ii, jj], dtype=pl.Float64),
+        "funding_carry": pl.Series(np.take(sig.carry.reshape(-1), cells), dtype=pl.Float64),
+        "score": pl.Series(np.take(sig.score.reshape(-1), cells), dtype=pl.Float64),
         "decile": pl.Series(decile, dtype=pl.Int32),
         "alpha": pl.Series(sig.alpha_of[decile], dtype=pl.Float64),
         "target": pl.Series(sig.target_of[decile], dtype=pl.Float64),
@@ -256,33 +255,27 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
 
 
 def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: np.ndarray,
-                   close: np.ndarray, funding: np.ndarray, lay: k.Layout,
+                   close: np.ndarray, funding: np.ndarray, lay: signals.Layout,
                    forecast: pl.DataFrame, freq: str) -> BacktestResult:
     """``backtest(panel, weights)`` of the book without going back through long frames.
 
     The same steps as :func:`coinfactor.backtest.backtest` on the weights frame
-    ``long_cells(keep, ..., pos)`` (constant half-spread): bars of the panel as rows, the
+    ``from_wide(where(keep, pos, nan), ...)`` (constant half-spread): bars of the panel as rows, the
     weighted symbols as columns, weights rows define the book and other rows carry it.
     """
-    half_spread = config.half_spread_bps / 1e4
-    check_backtest_settings(fee_bps=config.fee_bps, lag=config.lag, initial_nav=1.0,
-                            half_spread=half_spread)
     wcols = np.flatnonzero(keep.any(axis=0))
-    rows = np.flatnonzero(bar_rows)
-    sub = np.ix_(rows, wcols)
-    kept = keep[sub]
-    raw = np.where(kept, pos[sub], np.nan)
-    decision_rows = kept.any(axis=1)
-    raw[decision_rows] = np.nan_to_num(raw[decision_rows], nan=0.0)
-    target = shift_rows(np.nan_to_num(ffill_rows(raw), nan=0.0), config.lag)
-    cost_rate = config.fee_bps / 1e4 + np.full(target.shape, half_spread)
-    symbols = tuple(lay.symbols[c] for c in wcols)
-    return backtest_arrays(
-        lay.axis.filter(pl.Series(bar_rows)), symbols, target, close[sub], funding[sub],
-        cost_rate,
-        first_decision=int(np.argmax(decision_rows)) + config.lag, freq=freq,
-        fee_bps=config.fee_bps, half_spread=half_spread, lag=config.lag, initial_nav=1.0,
-        forecast_vol=forecast, vol_window=None, gap="mark")
+    all_rows = bool(bar_rows.all())
+    sub = np.ix_(np.flatnonzero(bar_rows), wcols)
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return np.take(a, wcols, axis=1) if all_rows else a[sub]
+
+    # kept cells are the book; a row without any is no decision (the book is carried)
+    return backtest_wide(
+        lay.axis.filter(pl.Series(bar_rows)), [lay.symbols[c] for c in wcols],
+        np.where(take(keep), take(pos), np.nan), take(close), take(funding), freq=freq,
+        fee_bps=config.fee_bps, half_spread=config.half_spread_bps / 1e4, lag=config.lag,
+        forecast_vol=forecast)
 
 
 def run(
@@ -313,50 +306,59 @@ def run(
                         column="funding_rate", fix="load a perp dataset or attach funding")
     freq = infer_freq(panel)
     ppy = periods_per_year(freq)
-    lay = k.layout(panel, freq)  # one grid for every step (raises on off-grid bars)
+    lay = signals.layout(panel, freq)  # one grid for every step (raises on off-grid bars)
     signal = _signal_arrays(config, panel, lay, freq)
     sig = _signal_long(config, signal)
     axis, symbols = lay.axis, lay.symbols
     n_t, n_s = lay.shape
-    pi, pj = lay.rows, lay.cols
-    pok = np.ones(panel.height, dtype=bool) if lay.filled is None else ~lay.filled
-    close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
-    has_bar = np.zeros((n_t, n_s), dtype=bool)
-    has_bar[pi[pok], pj[pok]] = True
+    close = signals.wide(panel, "close", lay).values  # filled bars masked
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
                              min_periods=config.vol_min_periods)
-    vol = np.where(np.isnan(close), np.nan, np.sqrt(var))  # per bar
-    target = signal.target
-    raw = inverse_vol_weights(target, vol)
+    vol = np.sqrt(var, out=var)  # per bar, NaN where the coin has no bar
+    np.copyto(vol, np.nan, where=np.isnan(close))
+    # Only universe members are ever held: from here on the arrays keep their columns
+    # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
+    # so the results are those of the full grid bit for bit.
+    book = np.flatnonzero(signal.member.any(axis=0))
+    vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
+    raw = inverse_vol_weights(signal.target_of[np.take(signal.decile, book, axis=1)], vol_b)
     method = "diagonal" if config.seed_parity else config.covariance
-    vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window)
+    vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window,
+                     columns=book)
     book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     desired = raw * scale[:, None]
 
     if config.spread_model == "constant":  # the constant at every unfilled bar
-        hs = np.where(has_bar, config.half_spread_bps / 1e4, np.nan)
+        hs = np.where(np.take(lay.bars, book, axis=1), config.half_spread_bps / 1e4, np.nan)
     else:
         hs_frame = _half_spread(config, panel, freq)
         # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
-        hs = scatter(n_t, n_s, pi, pj, pok, hs_frame.get_column("half_spread").to_numpy())
+        hs = np.take(signals.wide(hs_frame, "half_spread", lay).values, book, axis=1)
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
-    vol_buffer = vol if config.seed_parity else vol * math.sqrt(ppy)
+    vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
     allocator = BufferedAllocator(
         risk_aversion=config.risk_aversion, cost_aversion=config.cost_aversion,
         max_weight=config.max_weight, gross_cap=config.gross_cap,
         turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
         exit=config.exit)
-    pos, buffer, t_scale, g_scale = allocator.allocate(desired, vol_buffer, cost,
-                                                        ~np.isnan(close), progress=progress)
-    fc_vol = portfolio_vol_from(pos, vin, method=method, window=config.corr_window)
-    prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
+    pos_b, buffer, t_scale, g_scale = allocator.allocate(
+        desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
+    fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
-    bar_rows[pi[pi >= 0]] = True
-    keep = ((pos != 0.0) | (prev != 0.0)) & bar_rows[:, None]
+    bar_rows[lay.rows[lay.rows >= 0]] = True
+    # the cells the book holds or just closed, on bars of the panel
+    held_b = pos_b != 0.0
+    keep_b = held_b.copy()
+    keep_b[1:] |= held_b[:-1]
+    keep_b &= bar_rows[:, None]
+    pos = np.zeros((n_t, n_s))
+    pos[:, book] = pos_b
+    keep = np.zeros((n_t, n_s), dtype=bool)
+    keep[:, book] = keep_b
     if not keep.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
@@ -365,7 +367,7 @@ def run(
         result = _backtest_book(config, pos, keep, bar_rows, close, signal.funding, lay,
                                 forecast, freq)
     else:
-        weights = long_cells(keep, axis, symbols, {"weight": pos})
+        weights = from_wide(np.where(keep, pos, np.nan), axis, symbols, "weight")
         result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
                           lag=config.lag, forecast_vol=forecast, freq=freq)
 
@@ -383,7 +385,9 @@ def run(
         "price_total": float(nav.get_column("ret_price").sum()),
         "turnover_cap_bound_fraction": float((t_scale < 1).mean()),
         "gross_cap_bound_fraction": float((g_scale < 1).mean()),
-        "mean_buffer": float(np.nanmean(np.where(np.isnan(desired), np.nan, buffer)))
+        # the cells with a desired weight in row-major order: the same values in the same
+        # order whichever flat columns the arrays carry
+        "mean_buffer": float(buffer[~np.isnan(desired)].mean())
         if np.isfinite(desired).any() else math.nan,
         "mean_universe_size": float(members_per_bar[members_per_bar > 0].mean())
         if sig.height else 0.0,
@@ -406,5 +410,7 @@ def run(
             "signal": sig,
             "allocation": allocation,
         },
-        data_summary=summarize_panel(panel, "carry study input"),
+        data_summary=summarize_panel(panel, "carry study input",
+                                     n_ts=int(np.count_nonzero(bar_rows)),
+                                     n_symbols=len(symbols)),
     )

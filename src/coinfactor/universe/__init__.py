@@ -4,6 +4,18 @@ Notional volume is ``coalesce(quote_volume, volume * close)`` (Hyperliquid has n
 """
 
 from coinfactor.universe._snapshot import SNAPSHOT_COLUMNS, snapshot_filter
-from coinfactor.universe._trailing import min_listing_age, top_n, volume_decile
+from coinfactor.universe._trailing import (
+    min_listing_age,
+    top_n,
+    volume_decile,
+    volume_decile_wide,
+)
 
-__all__ = ["SNAPSHOT_COLUMNS", "min_listing_age", "snapshot_filter", "top_n", "volume_decile"]
+__all__ = [
+    "SNAPSHOT_COLUMNS",
+    "min_listing_age",
+    "snapshot_filter",
+    "top_n",
+    "volume_decile",
+    "volume_decile_wide",
+]

@@ -57,12 +57,9 @@ def trailing_notional_wide(
     """
     need = k.min_count(window, min_periods)
     notional = k.wide(panel, notional_expr(panel), lay)
-    values = k.rolling_mean(notional.values, window, need)
-    trading = np.zeros(lay.shape, dtype=bool)
-    rows, cols = (lay.rows, lay.cols) if lay.filled is None else (
-        lay.rows[~lay.filled], lay.cols[~lay.filled])
-    trading[rows, cols] = True
-    return np.where(trading & np.isfinite(values), values, np.nan)
+    values = k.rolling_mean(notional.values, window, need, overwrite=True)  # ours
+    np.copyto(values, np.nan, where=~(lay.bars & np.isfinite(values)))
+    return values
 
 
 def member_wide(
@@ -76,6 +73,36 @@ def member_wide(
     """
     stat = trailing_notional_wide(panel, lay, window, min_periods)
     return row_bucket_at_least(stat, 10, min_decile)
+
+
+def volume_decile_wide(
+    panel: pl.DataFrame,
+    layout: k.Layout,
+    window: int = 30,
+    min_decile: int = 9,
+    *,
+    min_periods: int | None = None,
+) -> np.ndarray:
+    """:func:`volume_decile` on the panel's grid: the array kernel, no long frame.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+    layout : Layout
+        The panel's grid (:func:`coinfactor.signals.layout`).
+    window, min_decile, min_periods
+        As in :func:`volume_decile`.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_bars, n_symbols)
+        ``in_universe`` per grid cell (False where the coin has no bar).
+    """
+    check_min_decile(min_decile)
+    k.check_window(window)
+    k.min_count(window, min_periods)
+    return member_wide(panel, layout, window, min_periods, min_decile)
 
 
 def volume_decile(
@@ -116,11 +143,8 @@ def volume_decile(
     pl.DataFrame
         ``ts, symbol, in_universe``, one row per panel row.
     """
-    check_min_decile(min_decile)
-    k.check_window(window)
-    k.min_count(window, min_periods)
     lay = k.layout(panel, k.resolve_freq(panel, freq))
-    wide = member_wide(panel, lay, window, min_periods, min_decile)
+    wide = volume_decile_wide(panel, lay, window, min_decile, min_periods=min_periods)
     member = wide[lay.rows, lay.cols] if panel.height else np.empty(0, bool)
     return panel.select("ts", "symbol", pl.Series("in_universe", member, dtype=pl.Boolean))
 

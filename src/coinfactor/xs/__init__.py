@@ -6,6 +6,15 @@ frame function (per-ts OLS residual).
 """
 
 from coinfactor.xs._neutralize import neutralize
+from coinfactor.xs._rows import row_winsorize_zscore_buckets
 from coinfactor.xs._transforms import buckets, demean, rank, winsorize, zscore
 
-__all__ = ["buckets", "demean", "neutralize", "rank", "winsorize", "zscore"]
+__all__ = [
+    "buckets",
+    "demean",
+    "neutralize",
+    "rank",
+    "row_winsorize_zscore_buckets",
+    "winsorize",
+    "zscore",
+]

@@ -21,9 +21,32 @@ from coinfactor.core.errors import ConfigError
 
 def _sorted_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every row sorted ascending (NaN last, ``-0.0`` as ``0.0``) and its valid counts."""
-    s = np.sort(np.asarray(x, dtype=np.float64) + 0.0, axis=1)
+    s = np.asarray(x, dtype=np.float64) + 0.0  # a new array, sorted in place
+    s.sort(axis=1)
     m = np.count_nonzero(~np.isnan(s), axis=1)
     return s, m
+
+
+def _sorted_valid(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sorted_rows` cut to the widest row's valid count (NaN-only tail dropped).
+
+    Sparse rows (a universe of a few names on a wide grid) are first packed to the left, so
+    only ``max(m)`` columns are sorted: the same sorted values.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    ok = ~np.isnan(x)
+    m = np.count_nonzero(ok, axis=1)
+    width = max(int(m.max()), 1)
+    if 2 * width > x.shape[1]:
+        s, _ = _sorted_rows(x)
+        return s[:, :width], m
+    flat = np.flatnonzero(ok)  # row-major: row by row, left to right
+    starts = np.cumsum(m) - m
+    rows = np.repeat(np.arange(x.shape[0]), m)
+    packed = np.full((x.shape[0], width), np.nan)
+    packed[rows, np.arange(flat.size) - starts[rows]] = np.ravel(x)[flat] + 0.0
+    packed.sort(axis=1)
+    return packed, m
 
 
 def row_buckets(x: np.ndarray, n: int) -> np.ndarray:
@@ -57,54 +80,62 @@ def _check_n(n: int) -> None:
         raise ConfigError(f"buckets: expected a whole number of buckets n >= 1, got {n!r}")
 
 
-def _sorted_buckets(s: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
-    """Bucket of every position of the row-sorted values ``s`` (``m`` valid per row; else 0)."""
-    n_t, n_s = s.shape
-    new = np.empty((n_t, n_s), dtype=bool)  # a tie run starts here
-    new[:, 0] = True
-    np.not_equal(s[:, 1:], s[:, :-1], out=new[:, 1:])  # NaN never equals (ignored below)
-    flat = new.ravel()
-    starts = np.flatnonzero(flat)
-    ends = np.empty_like(starts)
-    ends[:-1] = starts[1:] - 1
-    ends[-1] = flat.size - 1
-    run = np.cumsum(flat) - 1
-    # 2 * average rank = min rank + max rank (1-based, within the row): an integer
-    two_r = ((starts + ends)[run].reshape(n_t, n_s)
-             - (2 * n_s) * np.arange(n_t, dtype=np.int64)[:, None] + 2)
-    two_m = 2 * m[:, None]
-    b = (two_r * n + two_m - 1) // np.maximum(two_m, 1)
-    b[np.arange(n_s)[None, :] >= m[:, None]] = 0
-    return b
+def _level_thresholds(s: np.ndarray, m: np.ndarray, n: int, levels: range
+                      ) -> list[np.ndarray]:
+    """Smallest value of each row whose bucket is ``>= level``, per level (NaN: none).
+
+    ``s`` holds each row's values sorted ascending (NaN last, ``m`` valid). Bucket
+    ``ceil(n·r/m)`` with ``r`` the average 1-based rank of the value's tie run is
+    non-decreasing along the row, so for each level only two candidates exist: without ties
+    the first position reaching the level is ``p = floor((level - 1)·m / n)``; if the tie run
+    ``[a, b]`` around ``p`` reaches it (``ceil(n·(a + b + 2) / (2m)) >= level``) its value is
+    the threshold, else the next run's (which starts at rank ``b + 2 > p + 1``), if any.
+    Integer arithmetic throughout, so the thresholds equal those of the buckets of every
+    position (:func:`row_buckets`).
+    """
+    n_t, width = s.shape
+    new_run = np.empty((n_t, width), dtype=bool)  # a tie run starts here (NaN never equal)
+    new_run[:, 0] = True
+    np.not_equal(s[:, 1:], s[:, :-1], out=new_run[:, 1:])
+    starts = np.flatnonzero(new_run)  # flat positions, every row starts a run
+    rows = np.arange(n_t)
+    base = rows * width
+    two_m = 2 * np.maximum(m, 1)
+    out = []
+    for level in levels:
+        p = ((level - 1) * m) // n  # < m when m > 0
+        run = np.searchsorted(starts, base + p, side="right") - 1
+        a = starts[run] - base
+        nxt = np.minimum(run + 1, starts.size - 1)
+        b = np.where(run + 1 < starts.size, starts[nxt], n_t * width) - 1 - base
+        reach = ((a + b + 2) * n + two_m - 1) // two_m >= level
+        pos = np.where(reach, p, b + 1)
+        ok = (m > 0) & (pos < m)
+        out.append(np.where(ok, s[rows, np.minimum(pos, width - 1)], np.nan))
+    return out
 
 
 def _buckets_from_sorted(x: np.ndarray, s: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
-    """Buckets of ``x`` from its row-sorted values (no argsort, no scatter).
+    """Buckets of ``x`` from its row-sorted values (no argsort, no scatter of ranks).
 
     Buckets are non-decreasing in the value and equal within a tie run, so
     ``bucket(v) >= k`` exactly when ``v`` is at least the first sorted value whose bucket is
-    ``>= k``: one threshold per bucket and row, ``n - 1`` comparisons per cell.
+    ``>= k``: one threshold per bucket and row (:func:`_level_thresholds`), ``n - 1``
+    comparisons per valid cell.
 
     ``s`` may be any row-wise non-decreasing arrangement of the values of ``x`` (NaN last).
     """
     width = max(int(m.max()), 1)  # NaN-only columns at the end of ``s`` carry nothing
     s = s[:, :width]
-    b = _sorted_buckets(s, m, n)
-    ok = ~np.isnan(x)
-    row_of = np.nonzero(ok)[0]  # the row of each valid cell, row-major
-    vals = x[ok]
+    flat_ok = np.flatnonzero(~np.isnan(x))  # valid cells, row-major
+    row_of = flat_ok // x.shape[1]
+    vals = np.ravel(x)[flat_ok]
     bucket = np.ones(vals.size, dtype=np.int64)
-    rows = np.arange(s.shape[0])
-    for level in range(2, n + 1):
-        reach = b >= level
-        exists = np.asarray(reach.any(axis=1))
-        if not exists.any():
-            break
+    for thr in _level_thresholds(s, m, n, range(2, n + 1)):
         # NaN where no value reaches the level: the comparison is then False
-        thr = np.where(exists, s[rows, np.argmax(reach, axis=1)], np.nan)
         bucket += vals >= thr[row_of]
     out = np.zeros(x.shape, dtype=np.int64)
-    out[ok] = bucket
+    out.reshape(-1)[flat_ok] = bucket
     return out
 
 
@@ -132,9 +163,7 @@ def row_bucket_at_least(x: np.ndarray, n: int, level: int) -> np.ndarray:
         return ~np.isnan(x)
     s, m = _sorted_rows(x)
     s = s[:, : max(int(m.max()), 1)]
-    reach = _sorted_buckets(s, m, n) >= level
-    exists = np.asarray(reach.any(axis=1))
-    thr = np.where(exists, s[np.arange(s.shape[0]), np.argmax(reach, axis=1)], np.nan)
+    thr = _level_thresholds(s, m, n, range(level, level + 1))[0]
     return x >= thr[:, None]  # NaN threshold or NaN value: False
 
 
@@ -160,16 +189,51 @@ def row_winsorize_zscore_buckets(
     x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return np.array(x, copy=True), np.zeros(x.shape, dtype=np.int64)
-    s, m = _sorted_rows(x)
-    s = s[:, : max(int(m.max()), 1)]  # drop the NaN-only tail columns
+    s, m = _sorted_valid(x)
     lo = _row_quantile(s, m, lower)[:, None]
     hi = _row_quantile(s, m, upper)[:, None]
-    w = np.where(np.isnan(x), np.nan, np.minimum(np.maximum(x, lo), hi))
-    w_sorted = np.where(np.isnan(s), np.nan, np.minimum(np.maximum(s, lo), hi))
-    mean, std, flat = _zscore_params(w, ddof)
-    score = _zscore_apply(w, mean, std, flat)
-    score_sorted = _zscore_apply(w_sorted, mean, std, flat)
+    # NaN stays NaN through maximum/minimum (and lo, hi are NaN only in all-NaN rows)
+    w = np.maximum(x, lo)
+    np.minimum(w, hi, out=w)
+    w_sorted = np.maximum(s, lo)
+    np.minimum(w_sorted, hi, out=w_sorted)
+    ok = ~np.isnan(w)
+    mean, std = _zscore_moments(w, ok, m, ddof)
+    # all-equal rows: the sorted row's first and last valid values are its min and max
+    rows = np.arange(s.shape[0])
+    flat = (m > 0) & (w_sorted[rows, np.maximum(m - 1, 0)] == w_sorted[:, 0])
+    score = _zscore_fill(w, mean, std, flat, ok, inplace=True)  # w is ours
+    valid_sorted = np.arange(w_sorted.shape[1])[None, :] < m[:, None]
+    score_sorted = _zscore_fill(w_sorted, mean, std, flat, valid_sorted, inplace=True)
     return score, _buckets_from_sorted(score, score_sorted, m, n)
+
+
+def _zscore_moments(x: np.ndarray, ok: np.ndarray, m: np.ndarray, ddof: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Row mean and std of the valid values: :func:`_zscore_params`' sums, fewer copies."""
+    buf = np.where(ok, x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = buf.sum(axis=1) / m
+        np.subtract(x, mean[:, None], out=buf)
+        np.copyto(buf, 0.0, where=~ok)
+        np.multiply(buf, buf, out=buf)
+        std = np.sqrt(buf.sum(axis=1) / (m - ddof))
+    return mean, std
+
+
+def _zscore_fill(x: np.ndarray, mean: np.ndarray, std: np.ndarray, flat: np.ndarray,
+                 ok: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+    """:func:`_zscore_apply` with the validity mask given: 0 on flat rows, NaN off ``ok``.
+
+    ``inplace=True`` writes the z-scores over ``x``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.subtract(x, mean[:, None], out=x if inplace else None)
+        np.divide(z, std[:, None], out=z)
+    flat_rows = np.flatnonzero(flat)
+    if flat_rows.size:
+        z[flat_rows] = np.where(ok[flat_rows], 0.0, np.nan)
+    return z
 
 
 def _row_quantile(s: np.ndarray, m: np.ndarray, q: float) -> np.ndarray:
