@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.rolling._pages import PageFiller, fill_rows, result_array
+from coinfactor.rolling._counts import SharedCounts
+from coinfactor.rolling._pages import PageFiller, result_array
 from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
 from coinfactor.rolling._sums import PieceWindowSum, window_count
@@ -162,7 +163,7 @@ def rolling_ols(
     threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
-    out = _Outputs(n_rows, n_series, p)
+    out = _Outputs(n_rows, n_series, p, with_nobs=shared)
     plan = _Plan.make(n_rows, window, n_series, 1 if shared else n_series, p, int(threads))
     # the memory pages of the outputs are allocated in the background from now on
     with PageFiller(out.arrays(), plan.stretches(), plan.step) as filler:
@@ -174,42 +175,33 @@ def rolling_ols(
             x3 = x_arr
             vx = np.asarray(np.isfinite(x_arr).all(axis=2))
         cell = finite_y if vx.all() else vx & finite_y
-        if shared:
-            # windows with a missing y (in a few columns, typically) need their own sums
-            nx = window_count(vx, window)
-            nobs = result_array((n_rows, n_series), dtype=nx.dtype)
-            fill_rows(nobs, 0, n_rows)
-            nobs[...] = nx
-            cols = np.flatnonzero(~cell.all(axis=0))
-            miss = vx & ~finite_y[:, cols]
-            some = miss.any(axis=0)
-            cols = cols[some]
-            nobs[:, cols] -= window_count(miss[:, some], window)
-        else:
-            nobs = window_count(cell, window)
-        started = (np.arange(n_rows) >= window - 1)[:, None]
-        enough = started & (nobs >= min_nobs)
         has_const = add_constant or _has_constant_column(x3, vx)
         sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
-
         settings = _Settings(window, add_constant, has_const, rank_tol)
         if shared:
-            own = enough[:, cols] & (nobs[:, cols] != nx)
-            enough[:, cols] &= ~own
-            _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, enough, plan, filler)
-            cols = cols[own.any(axis=0)]
-            if cols.size:
-                own = own[:, own.any(axis=0)]
+            # windows with a missing y (in a few columns, typically) need their own sums
+            nobs = out.nobs
+            counts = SharedCounts(vx, finite_y, window, min_nobs, nobs)
+            _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, counts.write_mask,
+                          plan, filler)
+            cols, own = counts.cols, counts.own
+            keep = np.asarray(own.any(axis=0))
+            if keep.any():
+                cols, own = cols[keep], own[:, keep]
                 # only the blocks holding such windows, from one block before (for the carry)
                 busy = np.flatnonzero(own.any(axis=1))
                 start = max(0, (int(busy[0]) // window - 1) * window)
                 span = slice(start, int(busy[-1]) + 1)
-                sub = cell[span][:, cols]
-                _fit(x3[span], sub, y2[span][:, cols], sub, nobs[span][:, cols], sx, sy[cols],
-                     settings, out, own[span], cols, offset=start)
+                sub, own_span = cell[span][:, cols], own[span]
+                _fit(x3[span], sub, y2[span][:, cols], sub, counts.nobs_cols[span][:, keep],
+                     sx, sy[cols], settings, out, lambda a, b: own_span[a:b], cols,
+                     offset=start)
         else:
-            _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out, enough, plan,
-                          filler)
+            nobs = window_count(cell, window)
+            started = (np.arange(n_rows) >= window - 1)[:, None]
+            enough = started & (nobs >= min_nobs)
+            _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out,
+                          lambda a, b: enough[a:b], plan, filler)
 
     def shape(a: np.ndarray) -> np.ndarray:
         return a[:, 0] if single else a
@@ -232,15 +224,17 @@ class _Settings:
 class _Outputs:
     """Output arrays, allocated empty: every cell is written once (value or NaN)."""
 
-    def __init__(self, n_rows: int, n_series: int, p: int) -> None:
+    def __init__(self, n_rows: int, n_series: int, p: int, *, with_nobs: bool) -> None:
         self.params = result_array((n_rows, n_series, p))
         self.rsquared = result_array((n_rows, n_series))
         self.ssr = result_array((n_rows, n_series))
         self.rank = result_array((n_rows, n_series), dtype=np.int32)
+        count_type = np.int64 if n_rows >= 2**31 else np.int32
+        self.nobs = result_array((n_rows, n_series) if with_nobs else (0, 0), dtype=count_type)
 
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
-        return [self.params, self.rsquared, self.ssr, self.rank]
+        return [self.params, self.rsquared, self.ssr, self.rank, self.nobs]
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
@@ -259,26 +253,40 @@ def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
     n_series = y2.shape[1]
     if not enabled:
         return np.zeros((n_x, k)), np.zeros(n_series)
-    first_x = np.argmax(vx, axis=0)
-    sx = np.where(np.asarray(vx.any(axis=0))[:, None], x3[first_x, np.arange(n_x)], 0.0)
-    first_y = np.argmax(cell, axis=0)
-    sy = np.where(cell.any(axis=0), y2[first_y, np.arange(n_series)], 0.0)
+    first_x = _first_true(vx)
+    sx = np.where((first_x < vx.shape[0])[:, None], x3[first_x % vx.shape[0], np.arange(n_x)],
+                  0.0)
+    first_y = _first_true(cell)
+    sy = np.where(first_y < cell.shape[0], y2[first_y % cell.shape[0], np.arange(n_series)],
+                  0.0)
     return sx, sy
+
+
+def _first_true(mask: np.ndarray) -> np.ndarray:
+    """Index of the first True row of each column of ``mask`` (T, M); ``T`` when none."""
+    first = np.zeros(mask.shape[1], dtype=np.intp)
+    late = np.flatnonzero(~mask[0]) if mask.shape[0] else np.arange(mask.shape[1])
+    if late.size:
+        sub = mask[:, late]
+        first[late] = np.where(sub.any(axis=0), np.argmax(sub, axis=0), mask.shape[0])
+    return first
 
 
 def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
-         write: np.ndarray, cols: np.ndarray | None, *, offset: int = 0,
+         write: Callable[[int, int], np.ndarray], cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
          ready: Callable[[int], None] | None = None) -> None:
-    """Fit every window of the given series; cells outside ``write`` get NaN.
+    """Fit every window of the given series; cells outside the ``write`` mask get NaN.
 
     Rows go by chunks of whole blocks (the regressor side: ``Z'Z`` sums and inverses), each in
     pieces of a few rows (the series side), so that work arrays stay in cache.
 
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
-    all series) or the number of series. With ``cols`` given, only those output columns are
-    (over)written, and only where ``write``. Input row 0 is output row ``offset`` (a
+    all series) or the number of series. ``write(a, b)`` gives the mask of input rows
+    ``a:b`` (called once per piece written, in order). With ``cols`` given, only those output
+    columns are (over)written, and only where the mask is set. Input row 0 is output row
+    ``offset`` (a
     multiple of the window, so blocks stay aligned with the whole series). The first ``skip``
     input rows (whole chunks) only feed the running block sums and are not written.
     ``ready(row)`` is called before output rows up to ``row`` are written (it may block until
@@ -316,15 +324,16 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             np.multiply(yv, yv, out=products[..., p])
             sums = sum_zy.window_sums(r1 - r0)
             s_zy, s_yy = sums[..., :p], sums[..., p]
-            mean_sq = None
-            if centred_tss:   # a constant column in X: R² is centred, as statsmodels
-                s_y = sum_y.window_sums_of(yv)
-                mean_sq = s_y * s_y / count[rows]
+            s_y = sum_y.window_sums_of(yv) if centred_tss else None
             if r1 > skip:
                 if ready is not None:
                     ready(offset + r1)
-                _write(out, cols, offset + r0, write[rows], g_c[local], rank_c[local],
-                       n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings)
+                sel = write(r0, r1)   # (writes the rows' counts when they are outputs)
+                mean_sq = None
+                if s_y is not None:   # a constant column in X: R² is centred, as statsmodels
+                    mean_sq = s_y * s_y / count[rows]
+                _write(out, cols, offset + r0, sel, g_c[local], rank_c[local], n_c[local],
+                       s_zy, s_yy, mean_sq, sx, sy, settings)
             r0 = r1
 
 
@@ -383,7 +392,8 @@ class _Plan:
 
 def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
                   count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings,
-                  out: _Outputs, write: np.ndarray, plan: _Plan, filler: PageFiller) -> None:
+                  out: _Outputs, write: Callable[[int, int], np.ndarray], plan: _Plan,
+                  filler: PageFiller) -> None:
     """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
 
     Each stretch but the first starts one chunk early, to rebuild the running block sums it
@@ -397,7 +407,8 @@ def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.n
         begin = max(0, bounds[i] - step)
         rows = slice(begin, bounds[i + 1])
         _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
-             write[rows], None, offset=begin, skip=bounds[i] - begin, step=step,
+             lambda a, b: write(begin + a, begin + b), None, offset=begin,
+             skip=bounds[i] - begin, step=step,
              ready=lambda row: filler.wait(i, row))
 
     if n_parts == 1:
