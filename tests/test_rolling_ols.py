@@ -434,3 +434,33 @@ def test_piece_window_sums_reject_a_piece_across_a_block() -> None:
     sums.window_sums_of(np.ones((3, 2)))
     with pytest.raises(ValueError, match="block boundary"):
         sums.buffer(2)
+
+
+@pytest.mark.parametrize("x_gaps", [False, True])
+def test_shared_counts_written_by_pieces_match_a_naive_count(x_gaps: bool) -> None:
+    """Counts written piece by piece equal a naive per-window count of valid rows (finite y
+    on rows where every regressor is finite); the shared-pass mask is the complete windows
+    with enough rows and no missing y (those get their own sums)."""
+    from coinfactor.rolling._counts import SharedCounts
+
+    rng = np.random.default_rng(23)
+    n_rows, n_series, window, min_nobs = 90, 6, 10, 4
+    y_finite = rng.random((n_rows, n_series)) > 0.08
+    y_finite[:, :2] = True                      # two series never miss
+    y_finite[:30, 5] = False                    # a late listing
+    x_valid = np.ones((n_rows, 1), dtype=bool)
+    if x_gaps:
+        x_valid[rng.random(n_rows) < 0.1] = False
+    nobs = np.full((n_rows, n_series), -1, dtype=np.int32)
+    counts = SharedCounts(x_valid, y_finite, window, min_nobs, nobs)
+    mask = np.concatenate([counts.write_mask(a, min(a + 7, n_rows))
+                           for a in range(0, n_rows, 7)])
+    valid = x_valid & y_finite
+    for t in range(n_rows):
+        lo = max(0, t - window + 1)
+        naive = valid[lo : t + 1].sum(axis=0)
+        np.testing.assert_array_equal(nobs[t], naive)
+        missing_y = (x_valid[lo : t + 1] & ~y_finite[lo : t + 1]).any(axis=0)
+        expected = (t >= window - 1) & (naive >= min_nobs) & ~missing_y
+        np.testing.assert_array_equal(mask[t], expected)
+    assert set(counts.cols.tolist()) <= {2, 3, 4, 5} and 5 in counts.cols
