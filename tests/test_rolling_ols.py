@@ -316,13 +316,16 @@ def test_large_outputs_filled_in_the_background_give_the_same_result(monkeypatch
     from coinfactor.rolling import _pages
 
     y, x = _ragged(seed=15)
-    plain = rolling_ols(y, x, 60, n_threads=2)
+    x_own = np.repeat(x[:, None, :], y.shape[1], axis=1)
+    plain = [rolling_ols(y, xx, 60, n_threads=2) for xx in (x, x_own)]
     monkeypatch.setattr(_pages, "FILL_MIN_BYTES", 0)
-    mapped = rolling_ols(y, x, 60, n_threads=2)
-    np.testing.assert_array_equal(plain.params, mapped.params)
-    np.testing.assert_array_equal(plain.rsquared, mapped.rsquared)
-    np.testing.assert_array_equal(plain.rank, mapped.rank)
-    assert not mapped.params.flags.writeable
+    mapped = [rolling_ols(y, xx, 60, n_threads=2) for xx in (x, x_own)]
+    for a, b in zip(plain, mapped, strict=True):
+        np.testing.assert_array_equal(a.params, b.params)
+        np.testing.assert_array_equal(a.rsquared, b.rsquared)
+        np.testing.assert_array_equal(a.rank, b.rank)
+        np.testing.assert_array_equal(a.nobs, b.nobs)
+        assert not b.params.flags.writeable
 
 
 def test_exactly_duplicated_regressor_splits_the_slope():

@@ -59,7 +59,7 @@ def result_array(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
     """
     dt = np.dtype(dtype)
     nbytes = math.prod(shape) * dt.itemsize
-    if nbytes < FILL_MIN_BYTES:
+    if nbytes < max(FILL_MIN_BYTES, 1):
         return np.empty(shape, dt)
     region = mmap.mmap(-1, nbytes)   # anonymous, page aligned, no transparent huge pages
     return np.frombuffer(region, dtype=dt).reshape(shape)
