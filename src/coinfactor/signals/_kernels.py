@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.core.time import freq_to_timedelta, periods_per_year, timedelta_to_freq
 from coinfactor.data import Wide, infer_freq
-from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
+from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE, mode_step
 from coinfactor.portfolio._grid import cell_index as grid_cell_index
 from coinfactor.portfolio._grid import sorted_symbol_codes, time_cells
 
@@ -121,27 +121,57 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     shared = _SHARED.get()
     if shared is not None and shared[0] is panel and shared[1] == freq:
         return shared[2]
-    step = freq_to_timedelta(freq)
     if panel.height == 0:
         empty = np.empty(0, dtype=np.int64)
         return Layout(pl.Series("ts", [], dtype=TS_DTYPE), (), empty, empty, None)
-    first = panel.get_column("ts").min()
-    last = panel.get_column("ts").max()
+    ts = panel.get_column("ts")
+    codes = sorted_symbol_codes(panel.get_column("symbol"))  # canonical: sorted by symbol
+    if codes is not None and ts.dtype == TS_DTYPE and not ts.null_count():
+        return _layout_sorted(panel, freq, codes, ts.cast(pl.Int64).to_numpy())
+    step = freq_to_timedelta(freq)
+    first = ts.min()
+    last = ts.max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     axis = pl.Series(
         "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
     ).cast(TS_DTYPE)
-    codes = sorted_symbol_codes(panel.get_column("symbol"))  # canonical: sorted by symbol
     if codes is not None:
         symbols, cols = codes
-        rows, on_grid = time_cells(panel.get_column("ts"), axis)
+        rows, on_grid = time_cells(ts, axis)
         rows = np.where(on_grid, rows, -1)
     else:
         symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
         rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
+    return _checked_layout(panel, freq, axis, symbols, rows, cols, on_grid)
+
+
+def _layout_sorted(panel: pl.DataFrame, freq: str,
+                   codes: tuple[tuple[str, ...], np.ndarray], t_int: np.ndarray) -> Layout:
+    """:func:`layout` of a panel sorted by symbol, from its times in microseconds.
+
+    The axis is ``first + k * step`` (``k = 0 ..``) up to the last time, a row's grid row is
+    ``(t - first) // step`` and it is on the grid when that row's time is ``t``.
+    """
+    symbols, cols = codes
+    step = freq_to_timedelta(freq) // timedelta(microseconds=1)
+    if step <= 0:
+        raise ConfigError(f"expected a positive bar frequency, got {freq!r}")
+    first, last = int(t_int.min()), int(t_int.max())
+    axis = pl.Series("ts", np.arange(first, last + 1, step, dtype=np.int64)).cast(TS_DTYPE)
+    rows = t_int - first
+    rows //= step
+    on_grid = rows * step + first == t_int
+    if not on_grid.all():
+        rows = np.where(on_grid, rows, -1)
+    return _checked_layout(panel, freq, axis, symbols, rows, cols, on_grid)
+
+
+def _checked_layout(panel: pl.DataFrame, freq: str, axis: pl.Series, symbols: tuple[str, ...],
+                    rows: np.ndarray, cols: np.ndarray, on_grid: np.ndarray) -> Layout:
+    """Return the :class:`Layout`, or raise the off-grid error."""
     if not on_grid.all():
         raise DataError(
-            f"expected every bar on one {freq} grid anchored at {first}, found "
+            f"expected every bar on one {freq} grid anchored at {axis[0]}, found "
             f"{int((~on_grid).sum())} bar(s) off it",
             column="ts",
             fix="resample the panel (coinfactor.data.resample) or pass the right freq=",
@@ -150,6 +180,53 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     if FILLED_COLUMN in panel.columns:
         filled = panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy().astype(bool)
     return Layout(axis, symbols, rows, cols, filled)
+
+
+def infer_layout(panel: pl.DataFrame) -> tuple[str, Layout]:
+    """``infer_freq(panel)`` and ``layout(panel, freq)``, reading times and symbols once.
+
+    For a canonical panel (sorted by symbol, microsecond UTC times) the steps between
+    consecutive bars of one symbol are taken from the same integer times and symbol codes
+    that place the rows on the grid; the frequency is their most common positive value
+    (:func:`coinfactor.data.infer_freq`'s rule, smallest on a tie). Other panels take the two
+    calls.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+
+    Returns
+    -------
+    freq : str
+        Bar frequency, as :func:`coinfactor.data.infer_freq`.
+    layout : Layout
+        As :func:`layout` ``(panel, freq)``.
+
+    Raises
+    ------
+    DataError
+        As :func:`coinfactor.data.infer_freq` and :func:`layout`.
+    """
+    ts = panel.get_column("ts") if "ts" in panel.columns else None
+    codes = None
+    if panel.height and ts is not None and ts.dtype == TS_DTYPE and not ts.null_count():
+        codes = sorted_symbol_codes(panel.get_column("symbol"))
+    if codes is None or ts is None:
+        f = infer_freq(panel)
+        return f, layout(panel, f)
+    t_int = ts.cast(pl.Int64).to_numpy()
+    d = np.diff(t_int)
+    cols = codes[1]
+    steps = d[(cols[1:] == cols[:-1]) & (d > 0)]
+    if steps.size == 0:
+        f = infer_freq(panel)  # raises: no symbol has two bars
+        return f, layout(panel, f)
+    f = timedelta_to_freq(mode_step(pl.Series("step", steps).cast(pl.Duration("us"))))
+    shared = _SHARED.get()
+    if shared is not None and shared[0] is panel and shared[1] == f:
+        return f, shared[2]
+    return f, _layout_sorted(panel, f, codes, t_int)
 
 
 def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
