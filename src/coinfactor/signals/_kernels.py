@@ -254,7 +254,11 @@ def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
             column=column,
             fix="compute or attach the column first",
         )
-    v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
+    col = panel.get_column(column) if isinstance(column, str) else None
+    if col is not None and col.dtype == pl.Float64 and not col.null_count():
+        v = col  # already what the expression gives: no query
+    else:
+        v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
     out = np.full(lay.shape, np.nan)
     flat = out.reshape(-1)
     flat[lay.cells] = v.to_numpy()
