@@ -352,7 +352,7 @@ def run(
         desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
-    bar_rows[lay.rows[lay.rows >= 0]] = True
+    bar_rows[lay.rows] = True  # every row is on the grid (layout raises otherwise)
     # the cells the book holds or just closed, on bars of the panel
     held_b = pos_b != 0.0
     keep_b = held_b.copy()
