@@ -207,13 +207,12 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: signals.Layout, fre
     np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
     score, decile = row_winsorize_zscore_buckets(
         carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
+    alpha = bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity)
     table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
-                                              dtype=pl.Int32)})
-    table = table.with_columns(
-        bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity).alias("alpha"))
-    table = table.with_columns(sigmoid_target(
-        "alpha", k=config.sigmoid_k, x_offset=config.sigmoid_x_offset, y_min=config.y_min,
-        y_max=config.y_max).alias("target"))
+                                              dtype=pl.Int32)}).select(
+        alpha.alias("alpha"),
+        sigmoid_target(alpha, k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
+                       y_min=config.y_min, y_max=config.y_max).alias("target"))
     alpha_of = np.concatenate([[np.nan], table.get_column("alpha").to_numpy()])
     target_of = np.concatenate([[np.nan], table.get_column("target").to_numpy()])
     return _Signal(lay, member, carry, score, decile, alpha_of, target_of, funding)
