@@ -135,6 +135,26 @@ def test_ewma_kernels_equal_the_per_column_recursion() -> None:
         np.where(seen >= 10, blend, np.nan))
 
 
+@pytest.mark.parametrize("chunk_cells", [1, 18 * 7, 18 * 150])
+def test_ewma_chunks_equal_the_per_column_recursion(chunk_cells: int, monkeypatch) -> None:
+    """Reference: the per-bar recursion; inputs scaled in chunks of 1, 7 and all 150 bars."""
+    from coinfactor.risk import _volatility
+
+    monkeypatch.setattr(_volatility, "_EWMA_CHUNK_CELLS", chunk_cells)
+    rng = np.random.default_rng(5)
+    r = rng.normal(0, 0.03, (150, 9))
+    r[rng.random(r.shape) < 0.3] = np.nan
+    r[:40, 2] = np.nan  # a late first observation
+    r[:, 5] = np.nan  # never observed
+    sq = r * r
+    np.testing.assert_array_equal(ewma_variance(sq, 7.0), _naive_ewma(sq, 7.0))
+    blend = 0.3 * _naive_ewma(sq, 5) + 0.7 * _naive_ewma(sq, 30)
+    seen = np.cumsum(~np.isnan(r), axis=0)
+    np.testing.assert_array_equal(
+        ema_blend_variance(r, short_span=5, long_span=30, blend=0.3, min_periods=10),
+        np.where(seen >= 10, blend, np.nan))
+
+
 def _naive_allocate(a: BufferedAllocator, desired: np.ndarray, vol: np.ndarray,
                     hs: np.ndarray, trad: np.ndarray) -> np.ndarray:
     """The allocator's loop written plainly (no buffers, every selection every bar)."""
@@ -242,7 +262,12 @@ def test_carry_backtest_fast_path_equals_public_backtest(filled: bool, monkeypat
                        lag=1)
     fast = carry.run(cfg, panel)
 
-    def slow(config, pos, keep, bar_rows, close, funding, lay, forecast, freq):
+    def slow(config, pos_b, keep_b, book, bar_rows, close, funding, lay, forecast, freq):
+        # the book's columns placed on the whole grid, then the long weights frame
+        pos = np.zeros(close.shape)
+        pos[:, book] = pos_b
+        keep = np.zeros(close.shape, dtype=bool)
+        keep[:, book] = keep_b
         weights = long_cells(keep, lay.axis, lay.symbols, {"weight": pos})
         return backtest(panel, weights, fee_bps=config.fee_bps,
                         half_spread=config.half_spread_bps / 1e4, lag=config.lag,

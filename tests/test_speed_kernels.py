@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from scipy.stats import rankdata
 
+from coinfactor.core.errors import DataError
 from coinfactor.data import infer_freq
 from coinfactor.data._schema import mode_step
 from coinfactor.portfolio._grid import sorted_symbol_codes, symbol_index
@@ -112,6 +113,34 @@ def test_rolling_sum_and_mean_equal_the_plain_window_loop(window: int) -> None:
     np.testing.assert_array_equal(k.rolling_mean(x, window, need), ref_mean)
 
 
+@pytest.mark.parametrize(("n_rows", "window"), [(300, 1), (300, 7), (300, 30), (301, 30),
+                                             (29, 30), (30, 30), (61, 30), (300, 33)])
+def test_blocked_rolling_mean_equals_the_plain_window_loop(n_rows: int, window: int) -> None:
+    """Reference: the cell-by-cell window loop (exact counts, sums to rounding).
+
+    Row counts on and off a block boundary (and shorter than one block); the tolerance is a
+    few ulps of the largest value of two blocks, the documented error of blocked prefix sums.
+    """
+    rng = np.random.default_rng(n_rows + window)
+    x = rng.lognormal(14, 0.3, size=(n_rows, 4)) * 10.0 ** rng.uniform(-3, 3, 4)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.02] = np.inf  # non-finite counts as missing
+    need = max(1, window // 2)
+    ref_s, ref_c = _naive_window(x, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref_mean = np.where(ref_c >= need, ref_s / ref_c, np.nan)
+    got = k.blocked_rolling_mean(x.copy(), window, need)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref_mean))  # exact counts
+    scale = np.nanmax(np.where(np.isfinite(x), x, np.nan), axis=0)  # per column
+    err = np.abs(got - ref_mean)[~np.isnan(ref_mean)]
+    assert (err <= np.broadcast_to(64 * 2.3e-16 * scale, got.shape)[~np.isnan(ref_mean)]).all()
+    # point in time: a truncated array gives the same values bit for bit
+    for cut in (1, window - 1, window, window + 1, n_rows // 2):
+        if 0 < cut <= n_rows:
+            part = k.blocked_rolling_mean(x[:cut].copy(), window, need)
+            np.testing.assert_array_equal(part, got[:cut])
+
+
 def _durations(values: list[int]) -> pl.Series:
     return pl.Series("step", values, dtype=pl.Int64).cast(pl.Duration("us"))
 
@@ -137,6 +166,43 @@ def test_infer_freq_on_a_panel_with_gaps() -> None:
     panel = pl.DataFrame({"ts": [t0 + timedelta(hours=h) for h in hours] * 2,
                           "symbol": ["A"] * 7 + ["B"] * 7})
     assert infer_freq(panel) == "1h"
+
+
+def _grid_panel(hours: dict[str, list[int]], *, minutes: int = 0) -> pl.DataFrame:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = [(t0 + timedelta(hours=h, minutes=minutes if (sym, h) == ("B", 3) else 0), sym)
+            for sym, hs in hours.items() for h in hs]
+    return pl.DataFrame({"ts": [r[0] for r in rows], "symbol": [r[1] for r in rows]},
+                        schema={"ts": pl.Datetime("us", "UTC"), "symbol": pl.String})
+
+
+@pytest.mark.parametrize("hours", [
+    {"A": [0, 1, 2, 3, 5, 6, 9], "B": [2, 3, 4, 8]},  # gaps, staggered listing
+    {"A": [0, 2, 4, 6], "B": [2, 4, 8]},  # 2h is the most common step
+    {"A": [0, 1, 3, 5], "B": [10, 11]},  # a tie of 1h and 2h: the smallest wins
+    {"B": [0, 1, 2], "A": [0, 1]},  # symbols not sorted: the two calls
+    {"A": [0, 1, 2], "B": [2, 3, 4], "C": [7]},  # a one-bar symbol
+])
+def test_infer_layout_equals_infer_freq_then_layout(hours: dict[str, list[int]]) -> None:
+    """Reference: ``infer_freq`` followed by ``layout`` (their own code paths)."""
+    panel = _grid_panel(hours)
+    freq, lay = k.infer_layout(panel)
+    assert freq == infer_freq(panel)
+    ref = k.layout(panel.sort("ts"), freq)  # rows not sorted by symbol: the general path
+    order = panel.with_row_index("i").sort("ts").get_column("i").to_numpy()
+    assert lay.axis.equals(ref.axis)
+    assert lay.symbols == ref.symbols
+    np.testing.assert_array_equal(lay.rows[order], ref.rows)
+    np.testing.assert_array_equal(lay.cols[order], ref.cols)
+    assert lay.filled is None
+
+
+def test_infer_layout_rejects_off_grid_bars_and_single_bars() -> None:
+    off = _grid_panel({"A": [0, 1, 2, 3], "B": [1, 2, 3]}, minutes=30)
+    with pytest.raises(DataError, match="off it"):
+        k.infer_layout(off)
+    with pytest.raises(DataError, match="no symbol has two bars"):
+        k.infer_layout(_grid_panel({"A": [0], "B": [1]}))
 
 
 def test_sorted_symbol_codes_equal_unique_and_index() -> None:

@@ -14,15 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.core.time import freq_to_timedelta, periods_per_year, timedelta_to_freq
 from coinfactor.data import Wide, infer_freq
-from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
+from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE, mode_step
 from coinfactor.portfolio._grid import cell_index as grid_cell_index
 from coinfactor.portfolio._grid import sorted_symbol_codes, time_cells
 
@@ -121,27 +121,57 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     shared = _SHARED.get()
     if shared is not None and shared[0] is panel and shared[1] == freq:
         return shared[2]
-    step = freq_to_timedelta(freq)
     if panel.height == 0:
         empty = np.empty(0, dtype=np.int64)
         return Layout(pl.Series("ts", [], dtype=TS_DTYPE), (), empty, empty, None)
-    first = panel.get_column("ts").min()
-    last = panel.get_column("ts").max()
+    ts = panel.get_column("ts")
+    codes = sorted_symbol_codes(panel.get_column("symbol"))  # canonical: sorted by symbol
+    if codes is not None and ts.dtype == TS_DTYPE and not ts.null_count():
+        return _layout_sorted(panel, freq, codes, ts.cast(pl.Int64).to_numpy())
+    step = freq_to_timedelta(freq)
+    first = ts.min()
+    last = ts.max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     axis = pl.Series(
         "ts", pl.datetime_range(first, last, interval=step, eager=True, time_zone="UTC")
     ).cast(TS_DTYPE)
-    codes = sorted_symbol_codes(panel.get_column("symbol"))  # canonical: sorted by symbol
     if codes is not None:
         symbols, cols = codes
-        rows, on_grid = time_cells(panel.get_column("ts"), axis)
+        rows, on_grid = time_cells(ts, axis)
         rows = np.where(on_grid, rows, -1)
     else:
         symbols = tuple(panel.get_column("symbol").unique().sort().to_list())
         rows, cols, on_grid = grid_cell_index(panel, axis, symbols)
+    return _checked_layout(panel, freq, axis, symbols, rows, cols, on_grid)
+
+
+def _layout_sorted(panel: pl.DataFrame, freq: str,
+                   codes: tuple[tuple[str, ...], np.ndarray], t_int: np.ndarray) -> Layout:
+    """:func:`layout` of a panel sorted by symbol, from its times in microseconds.
+
+    The axis is ``first + k * step`` (``k = 0 ..``) up to the last time, a row's grid row is
+    ``(t - first) // step`` and it is on the grid when that row's time is ``t``.
+    """
+    symbols, cols = codes
+    step = freq_to_timedelta(freq) // timedelta(microseconds=1)
+    if step <= 0:
+        raise ConfigError(f"expected a positive bar frequency, got {freq!r}")
+    first, last = int(t_int.min()), int(t_int.max())
+    axis = pl.Series("ts", np.arange(first, last + 1, step, dtype=np.int64)).cast(TS_DTYPE)
+    rows = t_int - first
+    rows //= step
+    on_grid = rows * step + first == t_int
+    if not on_grid.all():
+        rows = np.where(on_grid, rows, -1)
+    return _checked_layout(panel, freq, axis, symbols, rows, cols, on_grid)
+
+
+def _checked_layout(panel: pl.DataFrame, freq: str, axis: pl.Series, symbols: tuple[str, ...],
+                    rows: np.ndarray, cols: np.ndarray, on_grid: np.ndarray) -> Layout:
+    """Return the :class:`Layout`, or raise the off-grid error."""
     if not on_grid.all():
         raise DataError(
-            f"expected every bar on one {freq} grid anchored at {first}, found "
+            f"expected every bar on one {freq} grid anchored at {axis[0]}, found "
             f"{int((~on_grid).sum())} bar(s) off it",
             column="ts",
             fix="resample the panel (coinfactor.data.resample) or pass the right freq=",
@@ -150,6 +180,53 @@ def layout(panel: pl.DataFrame, freq: str) -> Layout:
     if FILLED_COLUMN in panel.columns:
         filled = panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy().astype(bool)
     return Layout(axis, symbols, rows, cols, filled)
+
+
+def infer_layout(panel: pl.DataFrame) -> tuple[str, Layout]:
+    """``infer_freq(panel)`` and ``layout(panel, freq)``, reading times and symbols once.
+
+    For a canonical panel (sorted by symbol, microsecond UTC times) the steps between
+    consecutive bars of one symbol are taken from the same integer times and symbol codes
+    that place the rows on the grid; the frequency is their most common positive value
+    (:func:`coinfactor.data.infer_freq`'s rule, smallest on a tie). Other panels take the two
+    calls.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel.
+
+    Returns
+    -------
+    freq : str
+        Bar frequency, as :func:`coinfactor.data.infer_freq`.
+    layout : Layout
+        As :func:`layout` ``(panel, freq)``.
+
+    Raises
+    ------
+    DataError
+        As :func:`coinfactor.data.infer_freq` and :func:`layout`.
+    """
+    ts = panel.get_column("ts") if "ts" in panel.columns else None
+    codes = None
+    if panel.height and ts is not None and ts.dtype == TS_DTYPE and not ts.null_count():
+        codes = sorted_symbol_codes(panel.get_column("symbol"))
+    if codes is None or ts is None:
+        f = infer_freq(panel)
+        return f, layout(panel, f)
+    t_int = ts.cast(pl.Int64).to_numpy()
+    d = np.diff(t_int)
+    cols = codes[1]
+    steps = d[(cols[1:] == cols[:-1]) & (d > 0)]
+    if steps.size == 0:
+        f = infer_freq(panel)  # raises: no symbol has two bars
+        return f, layout(panel, f)
+    f = timedelta_to_freq(mode_step(pl.Series("step", steps).cast(pl.Duration("us"))))
+    shared = _SHARED.get()
+    if shared is not None and shared[0] is panel and shared[1] == f:
+        return f, shared[2]
+    return f, _layout_sorted(panel, f, codes, t_int)
 
 
 def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
@@ -177,7 +254,11 @@ def wide(panel: pl.DataFrame, column: str | pl.Expr, lay: Layout) -> Wide:
             column=column,
             fix="compute or attach the column first",
         )
-    v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
+    col = panel.get_column(column) if isinstance(column, str) else None
+    if col is not None and col.dtype == pl.Float64 and not col.null_count():
+        v = col  # already what the expression gives: no query
+    else:
+        v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
     out = np.full(lay.shape, np.nan)
     flat = out.reshape(-1)
     flat[lay.cells] = v.to_numpy()
@@ -318,6 +399,68 @@ def rolling_mean(x: np.ndarray, window: int, min_periods: int, *,
     sums, counts = _window_sums(x, window, overwrite=overwrite)
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(sums, counts, out=sums)  # small integer counts convert exactly
+    np.copyto(sums, np.nan, where=counts < min_periods)
+    return sums
+
+
+def _block_window_sums(a: np.ndarray, window: int) -> np.ndarray:
+    """Replace the rows of ``a`` by their trailing ``window``-row sums, in place; returns ``a``.
+
+    Rows are first turned into prefix sums restarting every ``window`` rows (one *block*,
+    counted from row 0; added row after row, top to bottom); the sum over rows
+    ``t - window + 1 .. t`` is then the prefix of ``t``'s block plus the suffix of the
+    previous block, ``P[t] + (P[last row of the previous block] - P[t - window])``, formed
+    block by block from the last one back (each block reads only the prefix sums before it).
+    """
+    n = a.shape[0]
+    full = n // window
+    if full:
+        pv = a[: full * window].reshape(full, window, *a.shape[1:])
+        for i in range(1, window):
+            np.add(pv[:, i], pv[:, i - 1], out=pv[:, i])
+    for i in range(full * window + 1, n):  # the partial last block
+        np.add(a[i], a[i - 1], out=a[i])
+    tmp = np.empty((window, *a.shape[1:]), dtype=a.dtype)
+    for start in range(full * window if n > full * window else n - window, 0, -window):
+        rows = min(window, n - start)
+        prev = a[start - window : start - window + rows]
+        d = np.subtract(a[start - 1], prev, out=tmp[:rows])  # suffix of the previous block
+        np.add(a[start : start + rows], d, out=a[start : start + rows])
+    return a
+
+
+def blocked_rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Trailing mean of the finite values in O(1) per cell, computed in ``x`` (float64).
+
+    :func:`rolling_mean` from prefix sums that restart every ``window`` rows, counted from
+    the first row (see :func:`_block_window_sums`): every window sum is formed from at most
+    ``2 * window`` terms wherever it sits, so rounding does not grow with the series, and a
+    row's value depends on rows ``<= t`` only (bit-identical on a truncated array). It may
+    differ from :func:`rolling_mean`'s in the last bits; its absolute error is about ``eps``
+    times the largest sum over two blocks, which matters only when a window's values are many
+    orders of magnitude below values of the ``window`` rows before it. Counts are exact.
+
+    Parameters
+    ----------
+    x : ndarray of float64, shape (n_bars, n_symbols)
+        Values, NaN (or infinite) missing; overwritten by the result.
+    window : int
+        Window length in rows (``<= 32767``).
+    min_periods : int
+        Finite values required in the window.
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        ``x``: the mean of the finite values in rows ``t - window + 1 .. t``; NaN where fewer
+        than ``min_periods`` are present.
+    """
+    ok = np.isfinite(x)
+    np.copyto(x, 0.0, where=~ok)
+    counts = _block_window_sums(ok.astype(np.int16), window)  # small integers: exact
+    sums = _block_window_sums(x, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.divide(sums, counts, out=sums)
     np.copyto(sums, np.nan, where=counts < min_periods)
     return sums
 

@@ -36,7 +36,7 @@ from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest, backtest_wide
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import from_wide, infer_freq
+from coinfactor.data import from_wide
 from coinfactor.portfolio import (
     BufferedAllocator,
     bucket_alpha,
@@ -167,8 +167,8 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         ``ts, symbol, funding_carry, score, decile, alpha, target`` for universe members with
         a carry value, sorted by (symbol, ts).
     """
-    f = freq if freq is not None else infer_freq(panel)
-    return _signal_long(config, _signal_arrays(config, panel, signals.layout(panel, f), f))
+    f, lay = signals.infer_layout(panel) if freq is None else (freq, signals.layout(panel, freq))
+    return _signal_long(config, _signal_arrays(config, panel, lay, f))
 
 
 @dataclass(frozen=True)
@@ -207,13 +207,12 @@ def _signal_arrays(config: Config, panel: pl.DataFrame, lay: signals.Layout, fre
     np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
     score, decile = row_winsorize_zscore_buckets(
         carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
+    alpha = bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity)
     table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
-                                              dtype=pl.Int32)})
-    table = table.with_columns(
-        bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity).alias("alpha"))
-    table = table.with_columns(sigmoid_target(
-        "alpha", k=config.sigmoid_k, x_offset=config.sigmoid_x_offset, y_min=config.y_min,
-        y_max=config.y_max).alias("target"))
+                                              dtype=pl.Int32)}).select(
+        alpha.alias("alpha"),
+        sigmoid_target(alpha, k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
+                       y_min=config.y_min, y_max=config.y_max).alias("target"))
     alpha_of = np.concatenate([[np.nan], table.get_column("alpha").to_numpy()])
     target_of = np.concatenate([[np.nan], table.get_column("target").to_numpy()])
     return _Signal(lay, member, carry, score, decile, alpha_of, target_of, funding)
@@ -254,28 +253,31 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
     return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
 
 
-def _backtest_book(config: Config, pos: np.ndarray, keep: np.ndarray, bar_rows: np.ndarray,
-                   close: np.ndarray, funding: np.ndarray, lay: signals.Layout,
-                   forecast: pl.DataFrame, freq: str) -> BacktestResult:
+def _backtest_book(config: Config, pos_b: np.ndarray, keep_b: np.ndarray, book: np.ndarray,
+                   bar_rows: np.ndarray, close: np.ndarray, funding: np.ndarray,
+                   lay: signals.Layout, forecast: pl.DataFrame, freq: str) -> BacktestResult:
     """``backtest(panel, weights)`` of the book without going back through long frames.
 
     The same steps as :func:`coinfactor.backtest.backtest` on the weights frame
-    ``from_wide(where(keep, pos, nan), ...)`` (constant half-spread): bars of the panel as rows, the
-    weighted symbols as columns, weights rows define the book and other rows carry it.
+    ``from_wide(where(keep, pos, nan), ...)`` (constant half-spread) with ``pos`` and ``keep``
+    the book's columns ``pos_b`` and ``keep_b`` placed at columns ``book`` of the grid (zero
+    and False elsewhere): bars of the panel as rows, the weighted symbols as columns, weights
+    rows define the book and other rows carry it.
     """
-    wcols = np.flatnonzero(keep.any(axis=0))
+    local = np.flatnonzero(keep_b.any(axis=0))  # weighted columns among the book's
+    wcols = book[local]  # and on the grid (sorted, as ``book`` is)
     all_rows = bool(bar_rows.all())
-    sub = np.ix_(np.flatnonzero(bar_rows), wcols)
+    rows = np.flatnonzero(bar_rows)
 
-    def take(a: np.ndarray) -> np.ndarray:
-        return np.take(a, wcols, axis=1) if all_rows else a[sub]
+    def take(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.take(a, cols, axis=1) if all_rows else a[np.ix_(rows, cols)]
 
     # kept cells are the book; a row without any is no decision (the book is carried)
     return backtest_wide(
         lay.axis.filter(pl.Series(bar_rows)), [lay.symbols[c] for c in wcols],
-        np.where(take(keep), take(pos), np.nan), take(close), take(funding), freq=freq,
-        fee_bps=config.fee_bps, half_spread=config.half_spread_bps / 1e4, lag=config.lag,
-        forecast_vol=forecast)
+        np.where(take(keep_b, local), take(pos_b, local), np.nan), take(close, wcols),
+        take(funding, wcols), freq=freq, fee_bps=config.fee_bps,
+        half_spread=config.half_spread_bps / 1e4, lag=config.lag, forecast_vol=forecast)
 
 
 def run(
@@ -304,9 +306,9 @@ def run(
     if "funding_rate" not in panel.columns:
         raise DataError("carry: the panel needs a funding_rate column (perpetual futures)",
                         column="funding_rate", fix="load a perp dataset or attach funding")
-    freq = infer_freq(panel)
+    # one grid for every step (raises on off-grid bars), read with the bar frequency
+    freq, lay = signals.infer_layout(panel)
     ppy = periods_per_year(freq)
-    lay = signals.layout(panel, freq)  # one grid for every step (raises on off-grid bars)
     signal = _signal_arrays(config, panel, lay, freq)
     sig = _signal_long(config, signal)
     axis, symbols = lay.axis, lay.symbols
@@ -349,25 +351,23 @@ def run(
         desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
-    bar_rows[lay.rows[lay.rows >= 0]] = True
+    bar_rows[lay.rows] = True  # every row is on the grid (layout raises otherwise)
     # the cells the book holds or just closed, on bars of the panel
     held_b = pos_b != 0.0
     keep_b = held_b.copy()
     keep_b[1:] |= held_b[:-1]
     keep_b &= bar_rows[:, None]
-    pos = np.zeros((n_t, n_s))
-    pos[:, book] = pos_b
-    keep = np.zeros((n_t, n_s), dtype=bool)
-    keep[:, book] = keep_b
-    if not keep.any():
+    if not keep_b.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
     forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
     if config.spread_model == "constant":
-        result = _backtest_book(config, pos, keep, bar_rows, close, signal.funding, lay,
-                                forecast, freq)
+        result = _backtest_book(config, pos_b, keep_b, book, bar_rows, close, signal.funding,
+                                lay, forecast, freq)
     else:
-        weights = from_wide(np.where(keep, pos, np.nan), axis, symbols, "weight")
+        weights_wide = np.full((n_t, n_s), np.nan)
+        weights_wide[:, book] = np.where(keep_b, pos_b, np.nan)
+        weights = from_wide(weights_wide, axis, symbols, "weight")
         result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
                           lag=config.lag, forecast_vol=forecast, freq=freq)
 
