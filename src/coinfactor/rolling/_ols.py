@@ -528,11 +528,14 @@ def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
         else:
             tss, explained = s_yy - mean_sq, fitted - mean_sq
         np.divide(explained, tss, out=rsq)
-        np.maximum(tss - explained, 0.0, out=ssr)
-        rsq[~(tss > 0)] = np.nan
+        np.maximum(np.subtract(tss, explained, out=ssr), 0.0, out=ssr)
+        flat = tss <= 0.0      # (a NaN total already gives a NaN R²)
+        if flat.any():
+            rsq[flat] = np.nan
     rank[...] = rk
-    off = ~sel
-    params[off] = np.nan
-    rsq[off] = np.nan
-    ssr[off] = np.nan
-    rank[off] = 0
+    if not sel.all():
+        off = ~sel
+        params[off] = np.nan
+        rsq[off] = np.nan
+        ssr[off] = np.nan
+        rank[off] = 0
