@@ -17,8 +17,8 @@ from polars.testing import assert_frame_equal
 
 from coinfactor import signals, universe, xs
 from coinfactor.data import regularize, to_wide, validate_panel
+from coinfactor.data._grid import cell_index, scatter, symbol_index
 from coinfactor.portfolio import BufferedAllocator, bucket_alpha, sigmoid_target
-from coinfactor.portfolio._grid import cell_index, scatter, symbol_index
 from coinfactor.risk._volatility import ema_blend_variance, ewma_variance
 from coinfactor.signals import _kernels as k
 from coinfactor.studies import carry
@@ -255,7 +255,7 @@ def test_carry_signal_stage_equals_the_long_frame_pipeline(cfg: carry.Config,
 def test_carry_backtest_fast_path_equals_public_backtest(filled: bool, monkeypatch) -> None:
     """Reference: carry.run with the book passed to backtest() as a long weights frame."""
     from coinfactor.backtest import backtest
-    from coinfactor.portfolio._grid import long_cells
+    from coinfactor.data._grid import long_cells
 
     panel = _ragged(seed=3, filled=filled)
     cfg = carry.Config(universe_window=10, min_decile=4, vol_min_periods=5, corr_window=20,

@@ -19,8 +19,8 @@ from scipy.stats import rankdata
 
 from coinfactor.core.errors import DataError
 from coinfactor.data import infer_freq
+from coinfactor.data._grid import sorted_symbol_codes, symbol_index
 from coinfactor.data._schema import mode_step
-from coinfactor.portfolio._grid import sorted_symbol_codes, symbol_index
 from coinfactor.signals import _kernels as k
 from coinfactor.studies._base import summarize_panel
 from coinfactor.xs._rows import (

@@ -20,8 +20,8 @@ from coinfactor.backtest._result import BacktestResult
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.data import infer_freq, time_axis
+from coinfactor.data._grid import cell_index, cells_frame, long_cells, scatter
 from coinfactor.data._schema import FILLED_COLUMN
-from coinfactor.portfolio._grid import cell_index, cells_frame, long_cells, scatter
 
 _TS = pl.Datetime("us", "UTC")
 

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
-from coinfactor.portfolio._grid import has_duplicate_cells
+from coinfactor.data._grid import has_duplicate_cells
 
 GapPolicy = Literal["mark", "skip"]
 """How a position held through missing bars is marked when the price comes back.

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
+from coinfactor.data._grid import cell_index as grid_cell_index
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 
 
@@ -75,21 +76,9 @@ def cell_index(
     Gather a wide result back onto the panel's rows: ``values[rows, cols]`` masked by
     ``on_grid``.
     """
-    t_axis = ts.cast(TS_DTYPE).to_physical().to_numpy()
-    t_rows = panel.get_column("ts").cast(TS_DTYPE).to_physical().to_numpy()
-    if len(t_axis) == 0:
-        zeros = np.zeros(len(t_rows), dtype=np.int64)
-        return zeros, zeros, np.zeros(len(t_rows), dtype=bool)
-    rows = np.minimum(np.searchsorted(t_axis, t_rows), len(t_axis) - 1)
-    codes = (
-        panel.get_column("symbol")
-        .cast(pl.Enum(list(symbols)), strict=False)
-        .to_physical()
-        .cast(pl.Int64)
-    )
-    on_grid = (t_axis[rows] == t_rows) & codes.is_not_null().to_numpy()
-    cols = codes.fill_null(0).to_numpy()
-    return rows.astype(np.int64), cols, on_grid
+    frame = panel.select(pl.col("ts").cast(TS_DTYPE), "symbol")
+    rows, cols, on_grid = grid_cell_index(frame, ts.cast(TS_DTYPE), tuple(symbols))
+    return np.where(on_grid, rows, 0), np.where(on_grid, cols, 0), on_grid
 
 
 def to_wide(

@@ -32,7 +32,7 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import time_axis
-from coinfactor.portfolio._grid import (
+from coinfactor.data._grid import (
     cell_index,
     has_duplicate_cells,
     long_cells,

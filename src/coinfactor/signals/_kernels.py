@@ -22,9 +22,9 @@ import polars as pl
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year, timedelta_to_freq
 from coinfactor.data import Wide, infer_freq
+from coinfactor.data._grid import cell_index as grid_cell_index
+from coinfactor.data._grid import sorted_symbol_codes, time_cells
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE, mode_step
-from coinfactor.portfolio._grid import cell_index as grid_cell_index
-from coinfactor.portfolio._grid import sorted_symbol_codes, time_cells
 
 
 def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:

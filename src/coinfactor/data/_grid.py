@@ -1,4 +1,4 @@
-"""Long frame <-> dense grid by index arithmetic (shared by the allocator and backtester).
+"""Long frame <-> dense grid by index arithmetic (shared by signals, the allocator and backtester).
 
 Faster than pivoting with joins when several columns of the same rows are needed: the row and
 column of every row are found once (binary search on the time axis, a hash map on symbols)
