@@ -21,7 +21,7 @@ from coinfactor.rolling._counts import SharedCounts
 from coinfactor.rolling._pages import PageFiller, result_array
 from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
-from coinfactor.rolling._sums import PieceWindowSum, window_count
+from coinfactor.rolling._sums import PieceWindowSum, count_dtype, window_count
 
 _PIECE_ELEMENTS = 1 << 17
 """Target number of float64 elements in one piece of the series-side work arrays (~1 MB)."""
@@ -229,8 +229,8 @@ class _Outputs:
         self.rsquared = result_array((n_rows, n_series))
         self.ssr = result_array((n_rows, n_series))
         self.rank = result_array((n_rows, n_series), dtype=np.int32)
-        count_type = np.int64 if n_rows >= 2**31 else np.int32
-        self.nobs = result_array((n_rows, n_series) if with_nobs else (0, 0), dtype=count_type)
+        self.nobs = result_array((n_rows, n_series) if with_nobs else (0, 0),
+                                 dtype=count_dtype(n_rows))
 
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
@@ -457,10 +457,12 @@ class _RegressorSide:
         if self.settings.add_constant:
             z[..., 0] = self.xmask[rows]
         packed = self.packed[:n_c]
-        np.multiply(z[..., self.upper[0]], z[..., self.upper[1]], out=packed)
-        for b0 in range(0, n_c, self.settings.window):   # chunks start on a block boundary
-            block = packed[b0 : b0 + self.settings.window]
-            block[...] = self.sums.window_sums_of(block)
+        w = self.settings.window
+        for b0 in range(0, n_c, w):   # chunks start on a block boundary
+            b1 = min(n_c, b0 + w)
+            np.multiply(z[b0:b1, :, self.upper[0]], z[b0:b1, :, self.upper[1]],
+                        out=self.sums.buffer(b1 - b0))
+            packed[b0:b1] = self.sums.window_sums(b1 - b0)
         s_zz = packed[..., self.unpack]
         self.g, self.rank, self.n = _invert(s_zz, self.settings)
         self.start, self.stop = c0, c1

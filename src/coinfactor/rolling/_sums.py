@@ -111,6 +111,11 @@ class PieceWindowSum:
         return self.window_sums(values.shape[0])
 
 
+def count_dtype(n_rows: int) -> type[np.signedinteger]:
+    """Integer type of row counts over ``n_rows`` rows: int32, int64 from 2**31 rows."""
+    return np.int64 if n_rows >= 2**31 else np.int32
+
+
 def window_count(valid: np.ndarray, window: int) -> np.ndarray:
     """Count True values over the trailing ``window`` rows (exact integer arithmetic).
 
@@ -126,8 +131,37 @@ def window_count(valid: np.ndarray, window: int) -> np.ndarray:
     ndarray of int32 (int64 from 2**31 rows), shape (n_rows, ...)
         Count at each row of valid rows among the last ``window`` (fewer at the start).
     """
-    c = np.cumsum(valid, axis=0, dtype=np.int64 if valid.shape[0] >= 2**31 else np.int32)
+    c = np.cumsum(valid, axis=0, dtype=count_dtype(valid.shape[0]))
     out = np.empty_like(c)
     out[:window] = c[:window]
     np.subtract(c[window:], c[:-window], out=out[window:])
     return out
+
+
+def trailing_window_sums(a: np.ndarray, window: int) -> np.ndarray:
+    """Replace the rows of ``a`` by their trailing ``window``-row sums, in place; returns ``a``.
+
+    The whole-array form of :class:`PieceWindowSum` (same blocks, for an array already in
+    memory): values depend on rows ``<= t`` only, bit for bit.
+
+    Rows are first turned into prefix sums restarting every ``window`` rows (one *block*,
+    counted from row 0; added row after row, top to bottom); the sum over rows
+    ``t - window + 1 .. t`` is then the prefix of ``t``'s block plus the suffix of the
+    previous block, ``P[t] + (P[last row of the previous block] - P[t - window])``, formed
+    block by block from the last one back (each block reads only the prefix sums before it).
+    """
+    n = a.shape[0]
+    full = n // window
+    if full:
+        pv = a[: full * window].reshape(full, window, *a.shape[1:])
+        for i in range(1, window):
+            np.add(pv[:, i], pv[:, i - 1], out=pv[:, i])
+    for i in range(full * window + 1, n):  # the partial last block
+        np.add(a[i], a[i - 1], out=a[i])
+    tmp = np.empty((window, *a.shape[1:]), dtype=a.dtype)
+    for start in range(full * window if n > full * window else n - window, 0, -window):
+        rows = min(window, n - start)
+        prev = a[start - window : start - window + rows]
+        d = np.subtract(a[start - 1], prev, out=tmp[:rows])  # suffix of the previous block
+        np.add(a[start : start + rows], d, out=a[start : start + rows])
+    return a

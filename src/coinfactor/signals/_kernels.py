@@ -25,6 +25,7 @@ from coinfactor.data import Wide, infer_freq
 from coinfactor.data._grid import cell_index as grid_cell_index
 from coinfactor.data._grid import sorted_symbol_codes, time_cells
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE, mode_step
+from coinfactor.rolling._sums import trailing_window_sums
 
 
 def resolve_freq(panel: pl.DataFrame, freq: str | None) -> str:
@@ -403,37 +404,12 @@ def rolling_mean(x: np.ndarray, window: int, min_periods: int, *,
     return sums
 
 
-def _block_window_sums(a: np.ndarray, window: int) -> np.ndarray:
-    """Replace the rows of ``a`` by their trailing ``window``-row sums, in place; returns ``a``.
-
-    Rows are first turned into prefix sums restarting every ``window`` rows (one *block*,
-    counted from row 0; added row after row, top to bottom); the sum over rows
-    ``t - window + 1 .. t`` is then the prefix of ``t``'s block plus the suffix of the
-    previous block, ``P[t] + (P[last row of the previous block] - P[t - window])``, formed
-    block by block from the last one back (each block reads only the prefix sums before it).
-    """
-    n = a.shape[0]
-    full = n // window
-    if full:
-        pv = a[: full * window].reshape(full, window, *a.shape[1:])
-        for i in range(1, window):
-            np.add(pv[:, i], pv[:, i - 1], out=pv[:, i])
-    for i in range(full * window + 1, n):  # the partial last block
-        np.add(a[i], a[i - 1], out=a[i])
-    tmp = np.empty((window, *a.shape[1:]), dtype=a.dtype)
-    for start in range(full * window if n > full * window else n - window, 0, -window):
-        rows = min(window, n - start)
-        prev = a[start - window : start - window + rows]
-        d = np.subtract(a[start - 1], prev, out=tmp[:rows])  # suffix of the previous block
-        np.add(a[start : start + rows], d, out=a[start : start + rows])
-    return a
-
-
 def blocked_rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     """Trailing mean of the finite values in O(1) per cell, computed in ``x`` (float64).
 
     :func:`rolling_mean` from prefix sums that restart every ``window`` rows, counted from
-    the first row (see :func:`_block_window_sums`): every window sum is formed from at most
+    the first row (see ``coinfactor.rolling._sums.trailing_window_sums``): every window sum
+    is formed from at most
     ``2 * window`` terms wherever it sits, so rounding does not grow with the series, and a
     row's value depends on rows ``<= t`` only (bit-identical on a truncated array). It may
     differ from :func:`rolling_mean`'s in the last bits; its absolute error is about ``eps``
@@ -457,8 +433,8 @@ def blocked_rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.nda
     """
     ok = np.isfinite(x)
     np.copyto(x, 0.0, where=~ok)
-    counts = _block_window_sums(ok.astype(np.int16), window)  # small integers: exact
-    sums = _block_window_sums(x, window)
+    counts = trailing_window_sums(ok.astype(np.int16), window)  # small integers: exact
+    sums = trailing_window_sums(x, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(sums, counts, out=sums)
     np.copyto(sums, np.nan, where=counts < min_periods)
