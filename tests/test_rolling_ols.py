@@ -147,6 +147,9 @@ def test_shared_x_equals_broadcast_per_series_x():
     np.testing.assert_allclose(a.params, b.params, rtol=1e-9, atol=1e-13)
     np.testing.assert_allclose(a.rsquared, b.rsquared, rtol=1e-9)
     np.testing.assert_array_equal(a.nobs, b.nobs)
+    # ranks: built from per-row values and the own windows' (shared), or stored per cell
+    np.testing.assert_array_equal(a.rank, b.rank)
+    assert (a.rank == 4).any() and (a.rank == 0).any()
 
 
 def _window_lstsq(y, x, t, window):
@@ -440,10 +443,10 @@ def test_piece_window_sums_reject_a_piece_across_a_block() -> None:
 
 
 @pytest.mark.parametrize("x_gaps", [False, True])
-def test_shared_counts_written_by_pieces_match_a_naive_count(x_gaps: bool) -> None:
-    """Counts written piece by piece equal a naive per-window count of valid rows (finite y
-    on rows where every regressor is finite); the shared-pass mask is the complete windows
-    with enough rows and no missing y (those get their own sums)."""
+def test_shared_counts_by_pieces_match_a_naive_count(x_gaps: bool) -> None:
+    """Counts built piece by piece (and whole) equal a naive per-window count of valid rows
+    (finite y on rows where every regressor is finite); the shared-pass mask is the complete
+    windows with enough rows and no missing y (those get their own sums)."""
     from coinfactor.rolling._counts import SharedCounts
 
     rng = np.random.default_rng(23)
@@ -454,10 +457,12 @@ def test_shared_counts_written_by_pieces_match_a_naive_count(x_gaps: bool) -> No
     x_valid = np.ones((n_rows, 1), dtype=bool)
     if x_gaps:
         x_valid[rng.random(n_rows) < 0.1] = False
-    nobs = np.full((n_rows, n_series), -1, dtype=np.int32)
-    counts = SharedCounts(x_valid, y_finite, window, min_nobs, nobs)
-    mask = np.concatenate([counts.write_mask(a, min(a + 7, n_rows))
+    counts = SharedCounts(x_valid, y_finite, window, min_nobs, np.zeros(n_rows, np.int32))
+    mask = np.concatenate([counts.fit_mask(a, min(a + 7, n_rows))
                            for a in range(0, n_rows, 7)])
+    nobs = np.concatenate([counts.nobs_rows(a, min(a + 7, n_rows))
+                           for a in range(0, n_rows, 7)])
+    np.testing.assert_array_equal(counts.nobs(), nobs)
     valid = x_valid & y_finite
     for t in range(n_rows):
         lo = max(0, t - window + 1)

@@ -1,20 +1,43 @@
-"""Valid rows per window when all series share their regressors, written piece by piece.
+"""Row counts and ranks of rolling windows, kept compact when all series share their regressors.
 
-With shared regressors, a window's count of valid rows is the regressors' count, except in the
-few series with a missing value inside the window. :class:`SharedCounts` keeps the regressors'
-count (one column) and the exceptions (a few columns), and writes the full ``(T, N)`` counts
-rows at a time, in the threads that fit those rows: no full-size temporary is built up front.
+With shared regressors, a window's count of valid rows is the regressors' count, and its rank
+the rank of the regressors' window, except in the few series with a missing value inside the
+window. :class:`SharedCounts` keeps the regressors' values (one per row) and the exceptions (a
+few columns), and builds the full ``(T, N)`` arrays only when asked: the fit never writes two
+full-size integer arrays that most callers do not read. :class:`DenseCounts` holds full arrays
+(series with their own regressors).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from coinfactor.rolling._sums import window_count
+from coinfactor.rolling._sums import count_dtype, window_count
+
+
+class DenseCounts:
+    """Window counts and ranks held as full arrays.
+
+    Parameters
+    ----------
+    nobs, rank : ndarray of int, shape (T, N)
+        Valid rows per window and numerical rank per window (0 where not fitted).
+    """
+
+    def __init__(self, nobs: np.ndarray, rank: np.ndarray) -> None:
+        self._nobs, self._rank = nobs, rank
+
+    def nobs(self) -> np.ndarray:
+        """Return the counts, shape (T, N)."""
+        return self._nobs
+
+    def rank(self) -> np.ndarray:
+        """Return the ranks, shape (T, N)."""
+        return self._rank
 
 
 class SharedCounts:
-    """Window counts of series sharing their regressors, and which windows to fit together.
+    """Window counts and ranks of series sharing their regressors; which windows to fit together.
 
     Parameters
     ----------
@@ -24,8 +47,8 @@ class SharedCounts:
         Finite values of the series.
     window, min_nobs : int
         Window length and fewest valid rows for a fit, in rows.
-    nobs : ndarray of int, shape (T, N)
-        Output: receives the counts, rows at a time (:meth:`write_mask`).
+    rank_rows : ndarray of int32, shape (T,)
+        Receives, from the shared fit, the rank of the regressors' window at each row.
 
     Attributes
     ----------
@@ -33,28 +56,32 @@ class SharedCounts:
         Series with a missing value on some row where the regressors are valid.
     own : ndarray of bool, shape (T, m)
         Windows of those series that have a missing value and enough rows: they need their
-        own sums, and are left out of the shared pass (:meth:`write_mask`).
+        own sums, and are left out of the shared pass (:meth:`fit_mask`).
     nobs_cols : ndarray of int, shape (T, m)
         Counts of those series.
+    own_rank : ndarray of int32, shape (T, m)
+        Rank of the :attr:`own` windows; written by their fits.
     """
 
-    def __init__(self, x_valid: np.ndarray, y_finite: np.ndarray, window: int, min_nobs: int,
-                 nobs: np.ndarray) -> None:
+    def __init__(self, x_valid: np.ndarray, y_finite: np.ndarray, window: int,
+                 min_nobs: int, rank_rows: np.ndarray) -> None:
+        n_rows, self.n_series = y_finite.shape
         self.nx = window_count(x_valid, window)
-        self.nobs = nobs
         self.min_nobs = min_nobs
-        self.started = (np.arange(x_valid.shape[0]) >= window - 1)[:, None]
+        self.started = (np.arange(n_rows) >= window - 1)[:, None]
         cols = np.flatnonzero(~y_finite.all(axis=0)) if x_valid.all() else np.arange(
-            y_finite.shape[1])
+            self.n_series)
         miss = x_valid & ~y_finite[:, cols]
         some = np.asarray(miss.any(axis=0))
         self.cols = cols[some]
         missing = window_count(miss[:, some], window)
         self.nobs_cols = self.nx - missing
         self.own = self.started & (self.nobs_cols >= min_nobs) & (missing > 0)
+        self.rank_rows = rank_rows
+        self.own_rank = np.zeros(self.own.shape, dtype=np.int32)
 
-    def write_mask(self, start: int, stop: int) -> np.ndarray:
-        """Write the counts of rows ``start:stop`` to ``nobs``; return which to fit together.
+    def fit_mask(self, start: int, stop: int) -> np.ndarray:
+        """Return which windows of rows ``start:stop`` the shared pass fits.
 
         Returns
         -------
@@ -62,12 +89,30 @@ class SharedCounts:
             Windows that are complete, have at least ``min_nobs`` valid rows, and are not in
             :attr:`own`.
         """
-        nobs = self.nobs[start:stop]
-        nobs[...] = self.nx[start:stop]
+        sel = np.empty((stop - start, self.n_series), dtype=bool)
+        sel[...] = (self.nx[start:stop] >= self.min_nobs) & self.started[start:stop]
         if self.cols.size:
-            nobs[:, self.cols] = self.nobs_cols[start:stop]
-        sel = nobs >= self.min_nobs
-        sel &= self.started[start:stop]
-        if self.cols.size:
-            sel[:, self.cols] &= ~self.own[start:stop]
+            sel[:, self.cols] = ((self.nobs_cols[start:stop] >= self.min_nobs)
+                                 & self.started[start:stop] & ~self.own[start:stop])
         return sel
+
+    def nobs_rows(self, start: int, stop: int) -> np.ndarray:
+        """Return the counts of rows ``start:stop``, shape (stop - start, N)."""
+        out = np.empty((stop - start, self.n_series), dtype=count_dtype(self.nx.shape[0]))
+        out[...] = self.nx[start:stop]
+        if self.cols.size:
+            out[:, self.cols] = self.nobs_cols[start:stop]
+        return out
+
+    def nobs(self) -> np.ndarray:
+        """Return the counts of valid rows of every window, fitted or not, shape (T, N)."""
+        return self.nobs_rows(0, self.nx.shape[0])
+
+    def rank(self) -> np.ndarray:
+        """Return the rank of every window, 0 where not fitted, shape (T, N)."""
+        n_rows = self.nx.shape[0]
+        out = np.zeros((n_rows, self.n_series), dtype=np.int32)
+        np.copyto(out, self.rank_rows[:, None], where=self.fit_mask(0, n_rows))
+        if self.cols.size:
+            out[:, self.cols] += np.where(self.own, self.own_rank, 0)
+        return out

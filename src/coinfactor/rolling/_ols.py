@@ -8,6 +8,7 @@ end of a very long series is as exact as at its start.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.rolling._counts import SharedCounts
+from coinfactor.rolling._counts import DenseCounts, SharedCounts
 from coinfactor.rolling._pages import PageFiller, result_array
 from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
-from coinfactor.rolling._sums import PieceWindowSum, count_dtype, window_count
+from coinfactor.rolling._sums import PieceWindowSum, window_count
 
 _PIECE_ELEMENTS = 1 << 17
 """Target number of float64 elements in one piece of the series-side work arrays (~1 MB)."""
@@ -106,11 +107,12 @@ def rolling_ols(
     R² is computed as explained / total sum of squares, accurate to rounding for small R²;
     for near-perfect fits the residual sum of squares loses relative precision.
 
-    Memory: the outputs (``8 * T * N * (p + 2)`` bytes plus two int32 arrays) and, per
-    thread, three work buffers of ``8 * N * (p + 1)`` bytes per row of a chunk (a whole number
-    of windows, about 8 MB or one window); time is linear in ``T * N * p²``. The memory pages
-    of large outputs are allocated by a background thread ahead of the rows being computed
-    (see :mod:`coinfactor.rolling._pages`).
+    Memory: the outputs, ``8 * T * N * (p + 2)`` bytes (``params``, ``rsquared``, ``ssr``;
+    with shared ``X``, ``nobs`` and ``rank`` are built on first access from per-row values),
+    and per thread two blocks of window sums, ``16 * window * N * (p + 1)`` bytes, plus about
+    8 MB of chunk buffers (a whole number of windows); time is linear in ``T * N * p²``. The
+    memory pages of large outputs are allocated by background threads ahead of the rows being
+    computed (see :mod:`coinfactor.rolling._pages`).
 
     Examples
     --------
@@ -163,7 +165,7 @@ def rolling_ols(
     threads = (os.cpu_count() or 1) if n_threads is None else n_threads
     if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
         raise ConfigError(f"rolling_ols: n_threads must be an integer >= 1, got {n_threads!r}")
-    out = _Outputs(n_rows, n_series, p, with_nobs=shared)
+    out = _Outputs(n_rows, n_series, p, shared=shared)
     plan = _Plan.make(n_rows, window, n_series, 1 if shared else n_series, p, int(threads))
     # the memory pages of the outputs are allocated in the background from now on
     with PageFiller(out.arrays(), plan.stretches(), plan.step) as filler:
@@ -178,29 +180,33 @@ def rolling_ols(
         has_const = add_constant or _has_constant_column(x3, vx)
         sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
         settings = _Settings(window, add_constant, has_const, rank_tol)
+        counts: SharedCounts | DenseCounts
         if shared:
+            counts = SharedCounts(vx, finite_y, window, min_nobs, out.rank)
             # windows with a missing y (in a few columns, typically) need their own sums
-            nobs = out.nobs
-            counts = SharedCounts(vx, finite_y, window, min_nobs, nobs)
-            _fit_parallel(x3, vx, y2, cell, nobs, sx, sy, settings, out, counts.write_mask,
-                          plan, filler)
-            cols, own = counts.cols, counts.own
+            _fit_parallel(x3, vx, y2, cell, counts.nobs_rows, sx, sy, settings, out,
+                          counts.fit_mask, plan, filler)
+            own = counts.own
             keep = np.asarray(own.any(axis=0))
             if keep.any():
-                cols, own = cols[keep], own[:, keep]
+                cols, own = counts.cols[keep], own[:, keep]
                 # only the blocks holding such windows, from one block before (for the carry)
                 busy = np.flatnonzero(own.any(axis=1))
                 start = max(0, (int(busy[0]) // window - 1) * window)
                 span = slice(start, int(busy[-1]) + 1)
                 sub, own_span = cell[span][:, cols], own[span]
-                _fit(x3[span], sub, y2[span][:, cols], sub, counts.nobs_cols[span][:, keep],
-                     sx, sy[cols], settings, out, lambda a, b: own_span[a:b], cols,
+                n_own = counts.nobs_cols[span][:, keep]
+                own_out = copy.copy(out)   # ranks of these windows go to counts.own_rank
+                own_out.rank, own_out.rank_cols = counts.own_rank, np.flatnonzero(keep)
+                _fit(x3[span], sub, y2[span][:, cols], sub, lambda a, b: n_own[a:b], sx,
+                     sy[cols], settings, own_out, lambda a, b: own_span[a:b], cols,
                      offset=start)
         else:
             nobs = window_count(cell, window)
+            counts = DenseCounts(nobs, out.rank)
             started = (np.arange(n_rows) >= window - 1)[:, None]
             enough = started & (nobs >= min_nobs)
-            _fit_parallel(x3, cell, y2, cell, nobs, sx, sy, settings, out,
+            _fit_parallel(x3, cell, y2, cell, lambda a, b: nobs[a:b], sx, sy, settings, out,
                           lambda a, b: enough[a:b], plan, filler)
 
     def shape(a: np.ndarray) -> np.ndarray:
@@ -208,7 +214,7 @@ def rolling_ols(
 
     return RollingOLSResult(
         params=shape(out.params), rsquared=shape(out.rsquared), ssr=shape(out.ssr),
-        nobs=shape(nobs), rank=shape(out.rank), window=window, min_nobs=min_nobs,
+        counts=counts, single=single, window=window, min_nobs=min_nobs,
         add_constant=add_constant, has_constant=has_const,
     )
 
@@ -222,19 +228,24 @@ class _Settings:
 
 
 class _Outputs:
-    """Output arrays, allocated empty: every cell is written once (value or NaN)."""
+    """Output arrays, allocated empty: every cell is written once (value or NaN).
 
-    def __init__(self, n_rows: int, n_series: int, p: int, *, with_nobs: bool) -> None:
+    ``rank`` is one value per row when the regressors are ``shared`` (the rank of their window,
+    see :class:`SharedCounts`), else one per cell; ``rank_cols`` maps the columns written by a
+    fit of a few columns to columns of ``rank`` (None: the same columns).
+    """
+
+    def __init__(self, n_rows: int, n_series: int, p: int, *, shared: bool) -> None:
         self.params = result_array((n_rows, n_series, p))
         self.rsquared = result_array((n_rows, n_series))
         self.ssr = result_array((n_rows, n_series))
-        self.rank = result_array((n_rows, n_series), dtype=np.int32)
-        self.nobs = result_array((n_rows, n_series) if with_nobs else (0, 0),
-                                 dtype=count_dtype(n_rows))
+        self.rank = (np.zeros(n_rows, dtype=np.int32) if shared
+                     else result_array((n_rows, n_series), dtype=np.int32))
+        self.rank_cols: np.ndarray | None = None
 
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
-        return [self.params, self.rsquared, self.ssr, self.rank, self.nobs]
+        return [self.params, self.rsquared, self.ssr, self.rank]
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
@@ -273,7 +284,8 @@ def _first_true(mask: np.ndarray) -> np.ndarray:
 
 
 def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
-         count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings, out: _Outputs,
+         count: Callable[[int, int], np.ndarray], sx: np.ndarray, sy: np.ndarray,
+         settings: _Settings, out: _Outputs,
          write: Callable[[int, int], np.ndarray], cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
          ready: Callable[[int], None] | None = None) -> None:
@@ -283,11 +295,12 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     pieces of a few rows (the series side), so that work arrays stay in cache.
 
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
-    all series) or the number of series. ``write(a, b)`` gives the mask of input rows
-    ``a:b`` (called once per piece written, in order). With ``cols`` given, only those output
-    columns are (over)written, and only where the mask is set. Input row 0 is output row
-    ``offset`` (a
-    multiple of the window, so blocks stay aligned with the whole series). The first ``skip``
+    all series) or the number of series. ``count(a, b)`` gives the windows' valid rows of
+    input rows ``a:b`` (N columns; read only for a centred R² without an added constant).
+    ``write(a, b)`` gives the mask of input rows ``a:b`` (called once per piece written, in
+    order). With ``cols`` given, only those output columns are (over)written, and only where
+    the mask is set. Input row 0 is output row ``offset`` (a multiple of the window, so blocks
+    stay aligned with the whole series). The first ``skip``
     input rows (whole chunks) only feed the running block sums and are not written.
     ``ready(row)`` is called before output rows up to ``row`` are written (it may block until
     their memory pages are allocated).
@@ -328,10 +341,10 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             if r1 > skip:
                 if ready is not None:
                     ready(offset + r1)
-                sel = write(r0, r1)   # (writes the rows' counts when they are outputs)
+                sel = write(r0, r1)
                 mean_sq = None
                 if s_y is not None:   # a constant column in X: R² is centred, as statsmodels
-                    mean_sq = s_y * s_y / count[rows]
+                    mean_sq = s_y * s_y / count(r0, r1)
                 _write(out, cols, offset + r0, sel, g_c[local], rank_c[local], n_c[local],
                        s_zy, s_yy, mean_sq, sx, sy, settings)
             r0 = r1
@@ -345,18 +358,23 @@ def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray, 
     n_rows = sel.shape[0]
     if cols is None:
         dest = slice(start, start + n_rows)
-        _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
-                     out.rsquared[dest], out.ssr[dest], out.rank[dest], sel)
+        _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
+                     out.rsquared[dest], out.ssr[dest], sel)
+        if out.rank.ndim == 1:         # one rank per row: the shared regressors' window
+            out.rank[dest] = rank[:, 0]
+        else:
+            np.copyto(out.rank[dest], rank)
+            out.rank[dest][~sel] = 0
     elif sel.any():
         n_series, p = s_zy.shape[1], s_zy.shape[2]
         prm = np.empty((n_rows, n_series, p))
         rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
-        rk = np.empty((n_rows, n_series), dtype=np.int32)
-        _solve_chunk(g, rank, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, rk, sel)
+        _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, sel)
         tt, jj = np.nonzero(sel)
-        for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr),
-                            (out.rank, rk)):
+        for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr)):
             target[start + tt, cols[jj]] = val[tt, jj]
+        rank_cols = cols if out.rank_cols is None else out.rank_cols
+        out.rank[start + tt, rank_cols[jj]] = np.broadcast_to(rank, sel.shape)[tt, jj]
 
 
 def _chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> int:
@@ -391,9 +409,9 @@ class _Plan:
 
 
 def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
-                  count: np.ndarray, sx: np.ndarray, sy: np.ndarray, settings: _Settings,
-                  out: _Outputs, write: Callable[[int, int], np.ndarray], plan: _Plan,
-                  filler: PageFiller) -> None:
+                  count: Callable[[int, int], np.ndarray], sx: np.ndarray, sy: np.ndarray,
+                  settings: _Settings, out: _Outputs, write: Callable[[int, int], np.ndarray],
+                  plan: _Plan, filler: PageFiller) -> None:
     """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
 
     Each stretch but the first starts one chunk early, to rebuild the running block sums it
@@ -406,7 +424,8 @@ def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.n
     def part(i: int) -> None:
         begin = max(0, bounds[i] - step)
         rows = slice(begin, bounds[i + 1])
-        _fit(x3[rows], xmask[rows], y2[rows], ymask[rows], count[rows], sx, sy, settings, out,
+        _fit(x3[rows], xmask[rows], y2[rows], ymask[rows],
+             lambda a, b: count(begin + a, begin + b), sx, sy, settings, out,
              lambda a, b: write(begin + a, begin + b), None, offset=begin,
              skip=bounds[i] - begin, step=step,
              ready=lambda row: filler.wait(i, row))
@@ -500,16 +519,16 @@ def _invert(s_zz: np.ndarray, settings: _Settings) -> tuple[np.ndarray, np.ndarr
     return g, rk + 1, n
 
 
-def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
-                 s_yy: np.ndarray, mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
+def _solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
+                 mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
                  settings: _Settings, params: np.ndarray, rsq: np.ndarray, ssr: np.ndarray,
-                 rank: np.ndarray, sel: np.ndarray) -> None:
+                 sel: np.ndarray) -> None:
     """Coefficients and fit statistics of one chunk from window sums of the shifted data.
 
-    ``g`` (L, B, p, p) inverse of ``Z'Z``, ``rk`` and ``n`` (L, B) its rank and row count,
+    ``g`` (L, B, p, p) inverse of ``Z'Z``, ``n`` (L, B) its row count,
     ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the ``n * mean(y)**2`` term of a
     centred R² without an added constant (else None); writes ``params`` (L, N, p), ``rsq``,
-    ``ssr``, ``rank`` (L, N), NaN / 0 outside ``sel``.
+    ``ssr`` (L, N), NaN outside ``sel``.
     """
     const = settings.add_constant
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -534,10 +553,8 @@ def _solve_chunk(g: np.ndarray, rk: np.ndarray, n: np.ndarray, s_zy: np.ndarray,
         flat = tss <= 0.0      # (a NaN total already gives a NaN R²)
         if flat.any():
             rsq[flat] = np.nan
-    rank[...] = rk
     if not sel.all():
         off = ~sel
         params[off] = np.nan
         rsq[off] = np.nan
         ssr[off] = np.nan
-        rank[off] = 0

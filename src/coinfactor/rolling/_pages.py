@@ -61,7 +61,11 @@ def result_array(shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
     nbytes = math.prod(shape) * dt.itemsize
     if nbytes < max(FILL_MIN_BYTES, 1):
         return np.empty(shape, dt)
-    region = mmap.mmap(-1, nbytes)   # anonymous, page aligned, no transparent huge pages
+    if not hasattr(mmap, "MAP_PRIVATE"):   # Windows: no page filling there anyway
+        return np.empty(shape, dt)
+    # private anonymous memory (as malloc's): the kernel allocates its pages much faster
+    # than those of the shared memory mmap.mmap(-1, n) gives by default
+    region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     return np.frombuffer(region, dtype=dt).reshape(shape)
 
 

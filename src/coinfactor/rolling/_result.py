@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
+
+
+class WindowCounts(Protocol):
+    """Source of the ``(T, N)`` window counts and ranks of a result (built on request)."""
+
+    def nobs(self) -> np.ndarray: ...
+
+    def rank(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,11 +37,17 @@ class RollingOLSResult:
         Residual sum of squares, in squared units of ``y``.
     nobs : ndarray of int32, shape (T, N)
         Number of valid rows (finite ``y`` and finite ``X`` row) in each window, fitted or not.
+        Built on first access from a compact form when ``X`` is shared.
     rank : ndarray of int32, shape (T, N)
         Numerical rank of the window's design, constant included; ``rank < p`` marks a
-        rank-deficient window, whose ``params`` are the minimum-norm solution.
+        rank-deficient window, whose ``params`` are the minimum-norm solution. Built on first
+        access from a compact form when ``X`` is shared.
     has_constant : bool
         Whether the model has a constant (added, or a constant column of ``X``).
+    counts : WindowCounts
+        Where ``nobs`` and ``rank`` come from (internal).
+    single : bool
+        Whether ``y`` was one series (shape ``(T,)``).
     window : int
         Window length in rows.
     min_nobs : int
@@ -44,16 +59,31 @@ class RollingOLSResult:
     params: np.ndarray
     rsquared: np.ndarray
     ssr: np.ndarray
-    nobs: np.ndarray
-    rank: np.ndarray
+    counts: WindowCounts
+    single: bool
     window: int
     min_nobs: int
     add_constant: bool
     has_constant: bool
 
     def __post_init__(self) -> None:
-        for name in ("params", "rsquared", "ssr", "nobs", "rank"):
+        for name in ("params", "rsquared", "ssr"):
             getattr(self, name).flags.writeable = False
+
+    def _shaped(self, a: np.ndarray) -> np.ndarray:
+        out = a[:, 0] if self.single else a
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def nobs(self) -> np.ndarray:
+        """Valid rows per window, shape of ``rsquared`` (see the class docstring)."""
+        return self._shaped(self.counts.nobs())
+
+    @cached_property
+    def rank(self) -> np.ndarray:
+        """Numerical rank per window, shape of ``rsquared`` (see the class docstring)."""
+        return self._shaped(self.counts.rank())
 
     @cached_property
     def rsquared_adj(self) -> np.ndarray:
