@@ -24,8 +24,9 @@ from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._solve import sym_pinv
 from coinfactor.rolling._sums import PieceWindowSum, window_count
 
-_PIECE_ELEMENTS = 1 << 17
-"""Target number of float64 elements in one piece of the series-side work arrays (~1 MB)."""
+_PIECE_ELEMENTS = 1 << 18
+"""Target number of float64 elements in one piece of the series-side work arrays (~2 MB: a
+piece's arrays stay in the shared cache; smaller pieces cost more in per-call overhead)."""
 
 _CHUNK_ELEMENTS = 1 << 20
 """Target number of float64 elements of the work arrays of one chunk of rows (whole blocks):
