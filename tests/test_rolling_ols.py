@@ -262,6 +262,34 @@ def test_truncation_invariance():
         np.testing.assert_array_equal(part.rank, full.rank[:cut])
 
 
+def test_only_columns_whose_level_dominates_are_shifted():
+    """A price-like column (level >> variation) is shifted by its first valid value, a
+    returns-like one is not; the choice reads the first window only, so results stay point in
+    time (truncation, as above) and match np.linalg.lstsq on single windows (reference;
+    statsmodels' running sums lose digits on this price level) either way."""
+    rng = np.random.default_rng(17)
+    n_rows, window = 400, 50
+    x = np.column_stack([0.01 * rng.standard_normal(n_rows),
+                         1e4 + np.cumsum(rng.standard_normal(n_rows))])
+    x[:3, 1] = np.nan                               # first valid price at row 3
+    y = np.column_stack([0.3 * x[:, 0] + 0.01 * rng.standard_normal(n_rows),
+                         2e3 + 0.1 * x[:, 1] + rng.standard_normal(n_rows)])
+    vx = np.isfinite(x).all(axis=1)[:, None]
+    cell = vx & np.isfinite(y)
+    sx, sy = _ols._shifts(x[:, None, :], vx, y, cell, window, enabled=True)
+    assert sx[0, 0] == 0.0 and sx[0, 1] == x[3, 1]
+    assert sy[0] == 0.0 and sy[1] == y[3, 1]
+    full = rolling_ols(y, x, window)
+    for t in (window - 1, 200, n_rows - 1):
+        for j in range(2):
+            beta, r2 = _window_lstsq(y[:, j], x, t, window)
+            np.testing.assert_allclose(full.params[t, j], beta, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(full.rsquared[t, j], r2, rtol=1e-9)
+    for cut in (window, 123):
+        part = rolling_ols(y[:cut], x[:cut], window)
+        np.testing.assert_allclose(part.params, full.params[:cut], rtol=1e-13, atol=1e-17)
+
+
 def test_result_is_read_only_and_summarises():
     y, x = _ragged()
     res = rolling_ols(y, x, 60)

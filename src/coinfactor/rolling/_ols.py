@@ -84,9 +84,11 @@ def rolling_ols(
     Notes
     -----
     Window sums of cross products come from prefix sums that restart every ``window`` rows, so
-    each is a sum of at most ``2 * window`` terms: no drift along the series. Values are first
-    shifted by the first valid observation of each column (past data only), which removes a
-    large level without changing any fitted value. With a constant, the slopes solve the
+    each is a sum of at most ``2 * window`` terms: no drift along the series. A column whose
+    level dominates its variation over the first window (``|mean| > std``; e.g. prices, not
+    returns) is first shifted by its first valid observation, which removes the level without
+    changing any fitted value (past data only: no window ends before the first one). With a
+    constant, the slopes solve the
     centred normal equations ``Sxx_c b = Sxy_c`` and the constant is ``mean(y) - mean(x) b``.
 
     When ``X`` is shared, ``X'X`` and its factorisation are shared by all series whose window
@@ -179,7 +181,7 @@ def rolling_ols(
             vx = np.asarray(np.isfinite(x_arr).all(axis=2))
         cell = finite_y if vx.all() else vx & finite_y
         has_const = add_constant or _has_constant_column(x3, vx)
-        sx, sy = _shifts(x3, vx, y2, cell, enabled=add_constant)
+        sx, sy = _shifts(x3, vx, y2, cell, window, enabled=add_constant)
         settings = _Settings(window, add_constant, has_const, rank_tol)
         counts: SharedCounts | DenseCounts
         if shared:
@@ -258,9 +260,13 @@ def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
     return False
 
 
-def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
+def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, window: int, *,
             enabled: bool) -> tuple[np.ndarray, np.ndarray]:
-    """First valid observation of each regressor column (per series) and of each series."""
+    """Shift of each regressor column (per series) and of each series.
+
+    0, or the first valid observation where the level dominates the variation over the first
+    window (see :func:`_level_free`).
+    """
     n_x, k = x3.shape[1], x3.shape[2]
     n_series = y2.shape[1]
     if not enabled:
@@ -268,10 +274,25 @@ def _shifts(x3: np.ndarray, vx: np.ndarray, y2: np.ndarray, cell: np.ndarray, *,
     first_x = _first_true(vx)
     sx = np.where((first_x < vx.shape[0])[:, None], x3[first_x % vx.shape[0], np.arange(n_x)],
                   0.0)
+    sx[_level_free(x3[:window], np.broadcast_to(vx[:window, :, None], x3[:window].shape))] = 0.0
     first_y = _first_true(cell)
     sy = np.where(first_y < cell.shape[0], y2[first_y % cell.shape[0], np.arange(n_series)],
                   0.0)
+    sy[_level_free(y2[:window], cell[:window])] = 0.0
     return sx, sy
+
+
+def _level_free(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Whether each column's valid values have ``|mean| <= std`` (at least two of them).
+
+    Shifting such a column would not make its window sums any more accurate.
+    """
+    n = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.where(valid, values, 0.0)
+        mean = v.sum(axis=0) / n
+        var = np.where(valid, (v - mean) ** 2, 0.0).sum(axis=0) / n
+        return np.asarray((n >= 2) & (mean * mean <= var))
 
 
 def _first_true(mask: np.ndarray) -> np.ndarray:
@@ -541,7 +562,9 @@ def _solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarra
         if const:
             s_y = s_zy[..., 0]
             mean_sq = s_y * s_y / np.broadcast_to(n, s_y.shape)
-            if sx.shape[0] == 1:
+            if not sx.any():
+                params[..., 0] += sy
+            elif sx.shape[0] == 1:
                 params[..., 0] += sy - params[..., 1:] @ sx[0]
             else:
                 params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], sx)
