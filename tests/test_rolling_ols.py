@@ -415,9 +415,10 @@ def test_page_filler_without_madvise_does_nothing(monkeypatch: pytest.MonkeyPatc
 
 
 def test_spd_inverse_matches_numpy_inverse() -> None:
-    """The Cholesky-based batched inverse against np.linalg.inv (reference), on well and
-    badly scaled positive definite matrices; a singular one raises LinAlgError."""
-    from coinfactor.rolling._solve import spd_inverse
+    """The Cholesky-based inverse of matrices stacked on the last axis against np.linalg.inv
+    (reference), on well and badly scaled positive definite matrices, one matrix at a time
+    equal to the batch bit for bit; a singular one gets a non-positive pivot."""
+    from coinfactor.rolling._solve import spd_inverse_lastaxis
 
     rng = np.random.default_rng(21)
     a = rng.standard_normal((50, 30, 6))
@@ -426,13 +427,18 @@ def test_spd_inverse_matches_numpy_inverse() -> None:
     s_scaled = s * scale[:, None] * scale[None, :]
     for m in (s, s_scaled):
         ref = np.linalg.inv(m)
-        got = spd_inverse(m)
+        got, pivots = spd_inverse_lastaxis(np.ascontiguousarray(np.moveaxis(m, 0, -1)))
+        got = np.moveaxis(got, -1, 0)
         np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
         np.testing.assert_array_equal(got, np.swapaxes(got, -1, -2))
+        assert (pivots > 0).all()
+        one, _ = spd_inverse_lastaxis(np.ascontiguousarray(np.moveaxis(m[7:8], 0, -1)))
+        np.testing.assert_array_equal(one[..., 0], got[7])
     singular = s.copy()
     singular[7, :, 0] = singular[7, 0, :] = 0.0
-    with pytest.raises(np.linalg.LinAlgError):
-        spd_inverse(singular)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, pivots = spd_inverse_lastaxis(np.ascontiguousarray(np.moveaxis(singular, 0, -1)))
+    assert not (pivots[:, 7] > 0).all() and (np.delete(pivots, 7, axis=1) > 0).all()
 
 
 @pytest.mark.parametrize("tail", [(), (3,), (40, 13)])

@@ -21,7 +21,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.rolling._counts import DenseCounts, SharedCounts
 from coinfactor.rolling._pages import PageFiller, result_array
 from coinfactor.rolling._result import RollingOLSResult
-from coinfactor.rolling._solve import sym_pinv
+from coinfactor.rolling._solve import sym_pinv_lastaxis
 from coinfactor.rolling._sums import PieceWindowSum, window_count
 
 _PIECE_ELEMENTS = 1 << 18
@@ -478,7 +478,9 @@ class _RegressorSide:
         self.z = np.zeros((step, xmask.shape[1], self.p))
         self.start = -1
         self.stop = -1
-        self.g = self.rank = self.n = np.empty(0)
+        self.g: np.ndarray = np.empty(0)
+        self.rank: np.ndarray = np.empty(0)
+        self.n: np.ndarray = np.empty(0)
 
     def rows(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Shifted regressors (L, B, p), inverse (L, B, p, p), rank (L, B), count (L, B)."""
@@ -504,40 +506,48 @@ class _RegressorSide:
             np.multiply(z[b0:b1, :, self.upper[0]], z[b0:b1, :, self.upper[1]],
                         out=self.sums.buffer(b1 - b0))
             packed[b0:b1] = self.sums.window_sums(b1 - b0)
-        s_zz = packed[..., self.unpack]
-        self.g, self.rank, self.n = _invert(s_zz, self.settings)
+        # one column per window from here on: every step is a vector operation over windows
+        by_window = np.ascontiguousarray(packed.reshape(-1, packed.shape[-1]).T)
+        g_t, rank, n = _invert(by_window, self.unpack, self.settings)
+        self.g = np.ascontiguousarray(np.moveaxis(g_t, -1, 0)).reshape(n_c, -1, p, p)
+        self.rank, self.n = rank.reshape(n_c, -1), n.reshape(n_c, -1)
         self.start, self.stop = c0, c1
 
 
-def _invert(s_zz: np.ndarray, settings: _Settings) -> tuple[np.ndarray, np.ndarray,
-                                                             np.ndarray]:
-    """(Pseudo-)inverse of window ``Z'Z`` (L, B, p, p), its rank and the window's row count.
+def _invert(packed: np.ndarray, unpack: np.ndarray, settings: _Settings) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """(Pseudo-)inverse of window ``Z'Z`` from its packed upper triangle, windows on the last axis.
 
-    With a constant, the slopes' block is inverted centred (rank deficiency is judged on the
-    centred regressors) and the full inverse is rebuilt from it, so that ``G @ Z'y`` gives the
-    constant and the minimum-norm slopes.
+    ``packed`` (P, W) holds the upper triangle of each of ``W`` windows' ``Z'Z`` (``unpack``
+    (p, p) gives the row of each entry); returns the inverse (p, p, W), its rank and the
+    window's row count (W,). With a constant, the slopes' block is inverted centred (rank
+    deficiency is judged on the centred regressors) and the full inverse is rebuilt from it,
+    so that ``G @ Z'y`` gives the constant and the minimum-norm slopes.
     """
     tol = settings.rank_tol
+    if not settings.add_constant:
+        g, rk = sym_pinv_lastaxis(packed[unpack], tol)
+        return g, rk, np.empty(packed.shape[1:])
+    inner = unpack[1:, 1:]
     with np.errstate(divide="ignore", invalid="ignore"):
-        if not settings.add_constant:
-            g, rk = sym_pinv(s_zz, tol)
-            return g, rk, np.empty(s_zz.shape[:-2])
-        n = s_zz[..., 0, 0].copy()
-        xbar = s_zz[..., 0, 1:] / n[..., None]
-        raw = s_zz[..., 1:, 1:]
-        sxx = raw - s_zz[..., 1:, 0, None] * xbar[..., None, :]
+        n = packed[0]
+        s_x = packed[unpack[0, 1:]]                          # (k, W)
+        xbar = s_x / n
+        raw = packed[inner]                                  # (k, k, W)
+        sxx = raw - s_x[:, None, :] * xbar[None, :, :]
         # a regressor constant over the window leaves only rounding after centring
-        flat = np.diagonal(sxx, axis1=-2, axis2=-1) <= tol * np.diagonal(raw, axis1=-2,
-                                                                          axis2=-1)
+        diag = np.einsum("iiw->iw", sxx)
+        flat = diag <= tol * np.einsum("iiw->iw", raw)
         if flat.any():
-            sxx[flat[..., :, None] | flat[..., None, :]] = 0.0
-        g_x, rk = sym_pinv(sxx, tol)
-        g = np.empty_like(s_zz)
-        g[..., 1:, 1:] = g_x
-        gx = -np.einsum("...ij,...j->...i", g_x, xbar)
-        g[..., 1:, 0] = gx
-        g[..., 0, 1:] = gx
-        g[..., 0, 0] = 1.0 / n - np.einsum("...i,...i->...", xbar, gx)
+            sxx[flat[:, None, :] | flat[None, :, :]] = 0.0
+        g_x, rk = sym_pinv_lastaxis(sxx, tol)
+        p = unpack.shape[0]
+        g = np.empty((p, p, packed.shape[1]))
+        g[1:, 1:] = g_x
+        gx = np.einsum("ijw,jw->iw", g_x, xbar) * -1.0
+        g[1:, 0] = gx
+        g[0, 1:] = gx
+        g[0, 0] = 1.0 / n - np.einsum("iw,iw->w", xbar, gx)
     return g, rk + 1, n
 
 
