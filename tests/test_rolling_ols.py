@@ -492,8 +492,13 @@ def test_shared_counts_by_pieces_match_a_naive_count(x_gaps: bool) -> None:
     if x_gaps:
         x_valid[rng.random(n_rows) < 0.1] = False
     counts = SharedCounts(x_valid, y_finite, window, min_nobs, np.zeros(n_rows, np.int32))
-    mask = np.concatenate([counts.fit_mask(a, min(a + 7, n_rows))
-                           for a in range(0, n_rows, 7)])
+    masks = [counts.masks(a, min(a + 7, n_rows)) for a in range(0, n_rows, 7)]
+    mask = np.concatenate([fit for fit, _ in masks])
+    blank = np.concatenate([b for _, b in masks])
+    own = np.zeros_like(mask)
+    own[:, counts.cols] = counts.own
+    np.testing.assert_array_equal(blank, ~mask & ~own)       # own windows are left alone
+    assert own.any()
     nobs = np.concatenate([counts.nobs_rows(a, min(a + 7, n_rows))
                            for a in range(0, n_rows, 7)])
     np.testing.assert_array_equal(counts.nobs(), nobs)

@@ -56,7 +56,7 @@ class SharedCounts:
         Series with a missing value on some row where the regressors are valid.
     own : ndarray of bool, shape (T, m)
         Windows of those series that have a missing value and enough rows: they need their
-        own sums, and are left out of the shared pass (:meth:`fit_mask`).
+        own sums, and are left out of the shared pass (:meth:`masks`).
     nobs_cols : ndarray of int, shape (T, m)
         Counts of those series.
     own_rank : ndarray of int32, shape (T, m)
@@ -80,21 +80,26 @@ class SharedCounts:
         self.rank_rows = rank_rows
         self.own_rank = np.zeros(self.own.shape, dtype=np.int32)
 
-    def fit_mask(self, start: int, stop: int) -> np.ndarray:
-        """Return which windows of rows ``start:stop`` the shared pass fits.
+    def masks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return which windows of rows ``start:stop`` the shared pass fits, and blanks.
 
         Returns
         -------
-        ndarray of bool, shape (stop - start, N)
+        fit : ndarray of bool, shape (stop - start, N)
             Windows that are complete, have at least ``min_nobs`` valid rows, and are not in
             :attr:`own`.
+        blank : ndarray of bool, shape (stop - start, N)
+            Windows not fitted at all (neither ``fit`` nor :attr:`own`): NaN.
         """
-        sel = np.empty((stop - start, self.n_series), dtype=bool)
-        sel[...] = (self.nx[start:stop] >= self.min_nobs) & self.started[start:stop]
+        fit = np.empty((stop - start, self.n_series), dtype=bool)
+        fit[...] = (self.nx[start:stop] >= self.min_nobs) & self.started[start:stop]
+        blank = ~fit
         if self.cols.size:
-            sel[:, self.cols] = ((self.nobs_cols[start:stop] >= self.min_nobs)
-                                 & self.started[start:stop] & ~self.own[start:stop])
-        return sel
+            own = self.own[start:stop]
+            fit[:, self.cols] = ((self.nobs_cols[start:stop] >= self.min_nobs)
+                                 & self.started[start:stop] & ~own)
+            blank[:, self.cols] = ~(fit[:, self.cols] | own)
+        return fit, blank
 
     def nobs_rows(self, start: int, stop: int) -> np.ndarray:
         """Return the counts of rows ``start:stop``, shape (stop - start, N)."""
@@ -112,7 +117,7 @@ class SharedCounts:
         """Return the rank of every window, 0 where not fitted, shape (T, N)."""
         n_rows = self.nx.shape[0]
         out = np.zeros((n_rows, self.n_series), dtype=np.int32)
-        np.copyto(out, self.rank_rows[:, None], where=self.fit_mask(0, n_rows))
+        np.copyto(out, self.rank_rows[:, None], where=self.masks(0, n_rows)[0])
         if self.cols.size:
             out[:, self.cols] += np.where(self.own, self.own_rank, 0)
         return out

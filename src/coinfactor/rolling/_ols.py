@@ -186,31 +186,18 @@ def rolling_ols(
         counts: SharedCounts | DenseCounts
         if shared:
             counts = SharedCounts(vx, finite_y, window, min_nobs, out.rank)
-            # windows with a missing y (in a few columns, typically) need their own sums
+            # windows with a missing y (in a few columns, typically) need their own sums,
+            # fitted alongside the shared pass, which leaves their cells alone
             _fit_parallel(x3, vx, y2, cell, counts.nobs_rows, sx, sy, settings, out,
-                          counts.fit_mask, plan, filler)
-            own = counts.own
-            keep = np.asarray(own.any(axis=0))
-            if keep.any():
-                cols, own = counts.cols[keep], own[:, keep]
-                # only the blocks holding such windows, from one block before (for the carry)
-                busy = np.flatnonzero(own.any(axis=1))
-                start = max(0, (int(busy[0]) // window - 1) * window)
-                span = slice(start, int(busy[-1]) + 1)
-                sub, own_span = cell[span][:, cols], own[span]
-                n_own = counts.nobs_cols[span][:, keep]
-                own_out = copy.copy(out)   # ranks of these windows go to counts.own_rank
-                own_out.rank, own_out.rank_cols = counts.own_rank, np.flatnonzero(keep)
-                _fit(x3[span], sub, y2[span][:, cols], sub, lambda a, b: n_own[a:b], sx,
-                     sy[cols], settings, own_out, lambda a, b: own_span[a:b], cols,
-                     offset=start)
+                          counts.masks, plan, filler,
+                          also=_own_fit(x3, cell, y2, sx, sy, settings, out, counts))
         else:
             nobs = window_count(cell, window)
             counts = DenseCounts(nobs, out.rank)
             started = (np.arange(n_rows) >= window - 1)[:, None]
             enough = started & (nobs >= min_nobs)
             _fit_parallel(x3, cell, y2, cell, lambda a, b: nobs[a:b], sx, sy, settings, out,
-                          lambda a, b: enough[a:b], plan, filler)
+                          lambda a, b: (enough[a:b], None), plan, filler)
 
     def shape(a: np.ndarray) -> np.ndarray:
         return a[:, 0] if single else a
@@ -249,6 +236,35 @@ class _Outputs:
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
         return [self.params, self.rsquared, self.ssr, self.rank]
+
+
+def _own_fit(x3: np.ndarray, cell: np.ndarray, y2: np.ndarray, sx: np.ndarray, sy: np.ndarray,
+             settings: _Settings, out: _Outputs,
+             counts: SharedCounts) -> Callable[[], None] | None:
+    """Return the fit of the windows with their own sums (:attr:`SharedCounts.own`), or None.
+
+    It writes only those cells (and their ranks to :attr:`SharedCounts.own_rank`), so it may
+    run while the shared pass writes the others.
+    """
+    keep = np.asarray(counts.own.any(axis=0))
+    if not keep.any():
+        return None
+    cols, own = counts.cols[keep], counts.own[:, keep]
+    # only the blocks holding such windows, from one block before (for the carry)
+    busy = np.flatnonzero(own.any(axis=1))
+    window = settings.window
+    start = max(0, (int(busy[0]) // window - 1) * window)
+    span = slice(start, int(busy[-1]) + 1)
+    sub, own_span = cell[span][:, cols], own[span]
+    n_own = counts.nobs_cols[span][:, keep]
+    own_out = copy.copy(out)
+    own_out.rank, own_out.rank_cols = counts.own_rank, np.flatnonzero(keep)
+
+    def run() -> None:
+        _fit(x3[span], sub, y2[span][:, cols], sub, lambda a, b: n_own[a:b], sx, sy[cols],
+             settings, own_out, lambda a, b: (own_span[a:b], None), cols, offset=start)
+
+    return run
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
@@ -308,7 +324,8 @@ def _first_true(mask: np.ndarray) -> np.ndarray:
 def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          count: Callable[[int, int], np.ndarray], sx: np.ndarray, sy: np.ndarray,
          settings: _Settings, out: _Outputs,
-         write: Callable[[int, int], np.ndarray], cols: np.ndarray | None, *, offset: int = 0,
+         write: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]],
+         cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
          ready: Callable[[int], None] | None = None) -> None:
     """Fit every window of the given series; cells outside the ``write`` mask get NaN.
@@ -319,11 +336,12 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     ``xmask`` (T, B) says which rows enter the regressor moments; ``B`` is 1 (moments shared by
     all series) or the number of series. ``count(a, b)`` gives the windows' valid rows of
     input rows ``a:b`` (N columns; read only for a centred R² without an added constant).
-    ``write(a, b)`` gives the mask of input rows ``a:b`` (called once per piece written, in
-    order). With ``cols`` given, only those output columns are (over)written, and only where
-    the mask is set. Input row 0 is output row ``offset`` (a multiple of the window, so blocks
-    stay aligned with the whole series). The first ``skip``
-    input rows (whole chunks) only feed the running block sums and are not written.
+    ``write(a, b)`` gives the masks of input rows ``a:b`` (called once per piece written, in
+    order): the cells to fit, and the cells to set NaN (None: all others). With ``cols``
+    given, only those output columns are (over)written, and only where the first mask is
+    set. Input row 0 is output row ``offset`` (a multiple of the window, so blocks stay
+    aligned with the whole series). The first ``skip`` input rows (whole chunks) only feed
+    the running block sums and are not written.
     ``ready(row)`` is called before output rows up to ``row`` are written (it may block until
     their memory pages are allocated).
     """
@@ -363,25 +381,25 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
             if r1 > skip:
                 if ready is not None:
                     ready(offset + r1)
-                sel = write(r0, r1)
+                sel, blank = write(r0, r1)
                 mean_sq = None
                 if s_y is not None:   # a constant column in X: R² is centred, as statsmodels
                     mean_sq = s_y * s_y / count(r0, r1)
-                _write(out, cols, offset + r0, sel, g_c[local], rank_c[local], n_c[local],
-                       s_zy, s_yy, mean_sq, sx, sy, settings)
+                _write(out, cols, offset + r0, sel, blank, g_c[local], rank_c[local],
+                       n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings)
             r0 = r1
 
 
-def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray, g: np.ndarray,
-           rank: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
-           mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
-           settings: _Settings) -> None:
+def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
+           blank: np.ndarray | None, g: np.ndarray, rank: np.ndarray, n: np.ndarray,
+           s_zy: np.ndarray, s_yy: np.ndarray, mean_sq: np.ndarray | None, sx: np.ndarray,
+           sy: np.ndarray, settings: _Settings) -> None:
     """Solve one piece of rows starting at output row ``start`` and write it (see _fit)."""
     n_rows = sel.shape[0]
     if cols is None:
         dest = slice(start, start + n_rows)
         _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, out.params[dest],
-                     out.rsquared[dest], out.ssr[dest], sel)
+                     out.rsquared[dest], out.ssr[dest], sel, blank)
         if out.rank.ndim == 1:         # one rank per row: the shared regressors' window
             out.rank[dest] = rank[:, 0]
         else:
@@ -391,7 +409,7 @@ def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray, 
         n_series, p = s_zy.shape[1], s_zy.shape[2]
         prm = np.empty((n_rows, n_series, p))
         rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
-        _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, sel)
+        _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, sel, None)
         tt, jj = np.nonzero(sel)
         for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr)):
             target[start + tt, cols[jj]] = val[tt, jj]
@@ -432,13 +450,16 @@ class _Plan:
 
 def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
                   count: Callable[[int, int], np.ndarray], sx: np.ndarray, sy: np.ndarray,
-                  settings: _Settings, out: _Outputs, write: Callable[[int, int], np.ndarray],
-                  plan: _Plan, filler: PageFiller) -> None:
+                  settings: _Settings, out: _Outputs,
+                  write: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]],
+                  plan: _Plan, filler: PageFiller, also: Callable[[], None] | None = None,
+                  ) -> None:
     """:func:`_fit` on consecutive stretches of rows in threads (numpy releases the GIL).
 
     Each stretch but the first starts one chunk early, to rebuild the running block sums it
     continues from; that chunk is not written. Stretches write disjoint output rows, each
-    once the page filler has allocated their memory.
+    once the page filler has allocated their memory. ``also`` (writing other cells) runs
+    in the calling thread meanwhile.
     """
     step, bounds = plan.step, plan.bounds
     n_parts = len(bounds) - 1
@@ -454,9 +475,14 @@ def _fit_parallel(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.n
 
     if n_parts == 1:
         part(0)
+        if also is not None:
+            also()
         return
     with ThreadPoolExecutor(max_workers=n_parts) as pool:
-        for future in [pool.submit(part, i) for i in range(n_parts)]:
+        futures = [pool.submit(part, i) for i in range(n_parts)]
+        if also is not None:
+            also()
+        for future in futures:
             future.result()
 
 
@@ -554,13 +580,13 @@ def _invert(packed: np.ndarray, unpack: np.ndarray, settings: _Settings) -> tupl
 def _solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
                  mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray,
                  settings: _Settings, params: np.ndarray, rsq: np.ndarray, ssr: np.ndarray,
-                 sel: np.ndarray) -> None:
+                 sel: np.ndarray, blank: np.ndarray | None) -> None:
     """Coefficients and fit statistics of one chunk from window sums of the shifted data.
 
     ``g`` (L, B, p, p) inverse of ``Z'Z``, ``n`` (L, B) its row count,
     ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the ``n * mean(y)**2`` term of a
     centred R² without an added constant (else None); writes ``params`` (L, N, p), ``rsq``,
-    ``ssr`` (L, N), NaN outside ``sel``.
+    ``ssr`` (L, N); NaN in ``blank`` cells (None: all outside ``sel``).
     """
     const = settings.add_constant
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -588,7 +614,7 @@ def _solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarra
         if flat.any():
             rsq[flat] = np.nan
     if not sel.all():
-        off = ~sel
+        off = ~sel if blank is None else blank
         params[off] = np.nan
         rsq[off] = np.nan
         ssr[off] = np.nan
