@@ -152,6 +152,28 @@ def test_shared_x_equals_broadcast_per_series_x():
     assert (a.rank == 4).any() and (a.rank == 0).any()
 
 
+def test_own_windows_do_not_depend_on_when_they_are_fitted(monkeypatch):
+    """Windows with a missing y get their own sums, fitted while the shared pass runs; their
+    cells are the same whether that fit ends before or after the shared pass (forced here to
+    come first), and match statsmodels (reference)."""
+    y, x = _ragged(seed=6)
+    normal = rolling_ols(y, x, 50)
+    fit_parallel = _ols._fit_parallel
+
+    def own_fit_first(*args, also=None, **kwargs):
+        if also is not None:
+            also()
+        fit_parallel(*args, **kwargs)
+
+    monkeypatch.setattr(_ols, "_fit_parallel", own_fit_first)
+    first = rolling_ols(y, x, 50)
+    np.testing.assert_array_equal(first.params, normal.params)
+    np.testing.assert_array_equal(first.rsquared, normal.rsquared)
+    np.testing.assert_array_equal(first.rank, normal.rank)
+    for j in (0, 1, 2):        # a gap, a late listing, scattered missing bars
+        _assert_matches(first, j, _statsmodels(y[:, j], x, 50))
+
+
 def _window_lstsq(y, x, t, window):
     """Direct least squares on one window, rows with NaN dropped (np.linalg.lstsq)."""
     ys, xs = y[t - window + 1 : t + 1], x[t - window + 1 : t + 1]

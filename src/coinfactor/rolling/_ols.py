@@ -88,8 +88,8 @@ def rolling_ols(
     level dominates its variation over the first window (``|mean| > std``; e.g. prices, not
     returns) is first shifted by its first valid observation, which removes the level without
     changing any fitted value (past data only: no window ends before the first one). With a
-    constant, the slopes solve the
-    centred normal equations ``Sxx_c b = Sxy_c`` and the constant is ``mean(y) - mean(x) b``.
+    constant, the slopes solve the centred normal equations ``Sxx_c b = Sxy_c`` and the
+    constant is ``mean(y) - mean(x) b``.
 
     When ``X`` is shared, ``X'X`` and its factorisation are shared by all series whose window
     has no missing ``y``; only series with missing values inside a window get their own sums,
@@ -188,9 +188,10 @@ def rolling_ols(
             counts = SharedCounts(vx, finite_y, window, min_nobs, out.rank)
             # windows with a missing y (in a few columns, typically) need their own sums,
             # fitted alongside the shared pass, which leaves their cells alone
+            own_fit, own_out = _own_fit(x3, cell, y2, sx, sy, settings, out, counts)
             _fit_parallel(x3, vx, y2, cell, counts.nobs_rows, sx, sy, settings, out,
-                          counts.masks, plan, filler,
-                          also=_own_fit(x3, cell, y2, sx, sy, settings, out, counts))
+                          counts.masks, plan, filler, also=own_fit)
+            own_out.write_deferred()
         else:
             nobs = window_count(cell, window)
             counts = DenseCounts(nobs, out.rank)
@@ -222,7 +223,10 @@ class _Outputs:
 
     ``rank`` is one value per row when the regressors are ``shared`` (the rank of their window,
     see :class:`SharedCounts`), else one per cell; ``rank_cols`` maps the columns written by a
-    fit of a few columns to columns of ``rank`` (None: the same columns).
+    fit of a few columns to columns of ``rank`` (None: the same columns). A fit of a few
+    columns running alongside the shared pass (whose matrix products write whole rows) keeps
+    its cells in ``deferred`` (output row, column and values of ``params``, ``rsquared``,
+    ``ssr``), written by :meth:`write_deferred` once that pass is done.
     """
 
     def __init__(self, n_rows: int, n_series: int, p: int, *, shared: bool) -> None:
@@ -232,23 +236,40 @@ class _Outputs:
         self.rank = (np.zeros(n_rows, dtype=np.int32) if shared
                      else result_array((n_rows, n_series), dtype=np.int32))
         self.rank_cols: np.ndarray | None = None
+        self.deferred: list[tuple[np.ndarray, ...]] | None = None
 
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
         return [self.params, self.rsquared, self.ssr, self.rank]
 
+    def put(self, cells: tuple[np.ndarray, ...]) -> None:
+        """Write cells (rows, columns, values of each output), or keep them when deferring."""
+        if self.deferred is not None:
+            self.deferred.append(cells)
+            return
+        rows, cols, *values = cells
+        for target, val in zip((self.params, self.rsquared, self.ssr), values, strict=True):
+            target[rows, cols] = val
+
+    def write_deferred(self) -> None:
+        """Write the cells kept in :attr:`deferred`."""
+        kept, self.deferred = self.deferred or [], None
+        for cells in kept:
+            self.put(cells)
+
 
 def _own_fit(x3: np.ndarray, cell: np.ndarray, y2: np.ndarray, sx: np.ndarray, sy: np.ndarray,
              settings: _Settings, out: _Outputs,
-             counts: SharedCounts) -> Callable[[], None] | None:
-    """Return the fit of the windows with their own sums (:attr:`SharedCounts.own`), or None.
+             counts: SharedCounts) -> tuple[Callable[[], None] | None, _Outputs]:
+    """Return the fit of the windows with their own sums (:attr:`SharedCounts.own`), if any.
 
-    It writes only those cells (and their ranks to :attr:`SharedCounts.own_rank`), so it may
-    run while the shared pass writes the others.
+    It may run while the shared pass writes the other cells: it keeps its cells in the
+    returned outputs' ``deferred`` list (see :class:`_Outputs`) and writes only its ranks, to
+    :attr:`SharedCounts.own_rank`.
     """
     keep = np.asarray(counts.own.any(axis=0))
     if not keep.any():
-        return None
+        return None, out
     cols, own = counts.cols[keep], counts.own[:, keep]
     # only the blocks holding such windows, from one block before (for the carry)
     busy = np.flatnonzero(own.any(axis=1))
@@ -259,12 +280,13 @@ def _own_fit(x3: np.ndarray, cell: np.ndarray, y2: np.ndarray, sx: np.ndarray, s
     n_own = counts.nobs_cols[span][:, keep]
     own_out = copy.copy(out)
     own_out.rank, own_out.rank_cols = counts.own_rank, np.flatnonzero(keep)
+    own_out.deferred = []
 
     def run() -> None:
         _fit(x3[span], sub, y2[span][:, cols], sub, lambda a, b: n_own[a:b], sx, sy[cols],
              settings, own_out, lambda a, b: (own_span[a:b], None), cols, offset=start)
 
-    return run
+    return run, own_out
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
@@ -328,7 +350,7 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
          cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
          ready: Callable[[int], None] | None = None) -> None:
-    """Fit every window of the given series; cells outside the ``write`` mask get NaN.
+    """Fit every window of the given series; cells ``write`` marks blank get NaN.
 
     Rows go by chunks of whole blocks (the regressor side: ``Z'Z`` sums and inverses), each in
     pieces of a few rows (the series side), so that work arrays stay in cache.
@@ -411,8 +433,7 @@ def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
         rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
         _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, sel, None)
         tt, jj = np.nonzero(sel)
-        for target, val in ((out.params, prm), (out.rsquared, rsq), (out.ssr, ssr)):
-            target[start + tt, cols[jj]] = val[tt, jj]
+        out.put((start + tt, cols[jj], prm[tt, jj], rsq[tt, jj], ssr[tt, jj]))
         rank_cols = cols if out.rank_cols is None else out.rank_cols
         out.rank[start + tt, rank_cols[jj]] = np.broadcast_to(rank, sel.shape)[tt, jj]
 
@@ -556,7 +577,7 @@ def _invert(packed: np.ndarray, unpack: np.ndarray, settings: _Settings) -> tupl
         return g, rk, np.empty(packed.shape[1:])
     inner = unpack[1:, 1:]
     with np.errstate(divide="ignore", invalid="ignore"):
-        n = packed[0]
+        n = packed[unpack[0, 0]]
         s_x = packed[unpack[0, 1:]]                          # (k, W)
         xbar = s_x / n
         raw = packed[inner]                                  # (k, k, W)
