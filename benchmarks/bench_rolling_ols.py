@@ -8,12 +8,15 @@ Prints, in one run:
    the call;
 2. statsmodels ``RollingOLS`` on one coin of the same data (run on the first ``--sm-bars``
    bars and extrapolated linearly, its cost being linear in bars), and the per-coin ratio;
+   the largest parameter difference on that coin and on a late-listed coin around its
+   listing (windows with missing bars);
 3. the seed notebook's per-window loop (pandas rolling windows, ``inv(X'X + 1e-6 I) X'y``, R²,
    adjusted R², ``df.loc`` writes) on 2,000 windows of one coin, extrapolated to all windows
    of all coins, and the ratio;
 4. to read the time: what merely allocating the memory pages of the outputs' size costs on
-   this machine (on virtual machines that return freed memory to the host, fresh pages fault
-   in at about 1 GB/s, a floor no implementation producing these outputs can go below);
+   this machine, in one thread (on virtual machines that return freed memory to the host,
+   pages the host must supply again fault in at 0.3-1 GB/s; the call spreads this work over
+   its threads, but no implementation producing these outputs avoids it);
 5. the CPU load average while measuring (the machine may be shared).
 
 Run::
@@ -158,6 +161,20 @@ def main() -> None:
           f"ratio {t_sm / per_coin:,.0f}x (target >= 500x); max rel. param diff {diff:.1e}")
     print(f"  in CPU time: statsmodels {cpu_sm:.1f} s per coin, ours {cpu_ours / m * 1e3:.1f} ms "
           f"per coin; ratio {cpu_sm / (cpu_ours / m):,.0f}x")
+    # a late-listed coin around its listing: its first windows have missing bars (own sums)
+    lo, hi = max(0, n // 5 - 2 * w), min(n, n // 5 + 3 * w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        late = RollingOLS(y[lo:hi, 0], np.column_stack([np.ones(hi - lo), x[lo:hi]]),
+                          window=w, missing="drop").fit()
+    late_ref = np.asarray(late.params)[w - 1 :]
+    late_ours = res.params[lo + w - 1 : hi, 0]
+    same_nan = bool(np.array_equal(np.isnan(late_ref), np.isnan(late_ours)))
+    late_diff = np.nanmax(np.nanmax(np.abs(late_ref - late_ours), axis=0) /
+                          np.nanmax(np.abs(late_ref), axis=0))
+    print(f"  a coin listed late, {hi - lo - w + 1:,} windows around its listing (missing bars "
+          f"in {int(np.sum(np.isfinite(late_ref[:, 0]) & (np.asarray(late.nobs)[w - 1:] < w))):,}"
+          f" fitted ones): max rel. param diff {late_diff:.1e}, same unfitted windows "
+          f"{same_nan}")
 
     # seed-style loop on 2,000 windows of one coin
     n_seed = args.seed_windows
