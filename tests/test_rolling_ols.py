@@ -186,20 +186,21 @@ def _window_lstsq(y, x, t, window):
     return beta, r2
 
 
-def _long_series(n_rows, seed=7):
+def _long_series(n_rows, seed=7, level=5.0, scale=1.0):
     rng = np.random.default_rng(seed)
     k = 3
-    # levels far from zero: running sums of these would drift badly over the series
-    x = 5.0 + rng.standard_normal((n_rows, k))
-    y = np.column_stack([1.0 + x @ np.array([0.5, -1.0, 2.0]),
-                         -3.0 + x @ np.array([0.1, 0.2, 0.3])])
-    y += rng.standard_normal(y.shape)
+    # levels far from zero (shifted before summing): running sums of these would drift badly
+    # over the series; level 0 is returns-like data (summed unshifted)
+    x = level + scale * rng.standard_normal((n_rows, k))
+    y = np.column_stack([level / 5 + x @ np.array([0.5, -1.0, 2.0]),
+                         -3.0 * level / 5 + x @ np.array([0.1, 0.2, 0.3])])
+    y += scale * rng.standard_normal(y.shape)
     y[n_rows // 2 : n_rows // 2 + 500, 1] = np.nan
     return y, x
 
 
-def _check_long(n_rows, n_samples):
-    y, x = _long_series(n_rows)
+def _check_long(n_rows, n_samples, **data):
+    y, x = _long_series(n_rows, **data)
     window = 1000
     res = rolling_ols(y, x, window)
     rng = np.random.default_rng(8)
@@ -215,9 +216,10 @@ def test_no_drift_on_a_long_series_against_lstsq():
     _check_long(200_000, 40)
 
 
-@pytest.mark.slow
-def test_no_drift_on_two_million_rows_against_lstsq():
-    _check_long(2_000_000, 100)
+@pytest.mark.parametrize(("level", "scale"), [(5.0, 1.0), (0.0, 0.01)],
+                         ids=["price-like", "returns-like"])
+def test_no_drift_on_two_million_rows_against_lstsq(level, scale):
+    _check_long(2_000_000, 100, level=level, scale=scale)
 
 
 def test_rank_deficient_windows_get_minimum_norm_slopes():
