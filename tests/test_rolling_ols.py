@@ -405,6 +405,7 @@ def test_page_filler_keeps_what_writers_wrote() -> None:
     """Filling pages never changes content: rows written before the filler reaches them keep
     their values; waiting for rows returns once they are filled, and every row is writable
     (reference: the values written)."""
+    from coinfactor.rolling import _pages
     from coinfactor.rolling._pages import FILL_MIN_BYTES, PageFiller, result_array
 
     n_rows = FILL_MIN_BYTES // (8 * 64) + 7           # not a whole number of pages
@@ -412,6 +413,7 @@ def test_page_filler_keeps_what_writers_wrote() -> None:
     ints = result_array((n_rows, 2 * 64), dtype=np.int32)
     assert arr.flags.writeable and arr.ctypes.data % 4096 == 0
     arr[:100] = 3.0
+    assert _pages.fill_rows(arr, np.int64(50), np.int64(150)) or _pages._MADVISE is None
     half = n_rows // 2
     with PageFiller([arr, ints], [(0, half), (half, n_rows)], 1000) as filler:
         filler.wait(1, n_rows)

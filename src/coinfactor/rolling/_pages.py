@@ -165,6 +165,6 @@ def fill_rows(arr: np.ndarray, start: int, stop: int) -> bool:
     page = mmap.PAGESIZE
     row_bytes = arr.nbytes // arr.shape[0]
     base = arr.ctypes.data
-    lo = (base + start * row_bytes) // page * page
-    hi = base + stop * row_bytes
+    lo = (base + int(start) * row_bytes) // page * page
+    hi = base + int(stop) * row_bytes
     return hi <= lo or _MADVISE(lo, hi - lo, _MADV_POPULATE_WRITE) == 0
