@@ -381,6 +381,7 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
     sum_zy = PieceWindowSum(w, piece, (n_series, p + 1))   # the last column: y² for y'y
     sum_y = PieceWindowSum(w, piece, (n_series,) if centred_tss else (0,))
     yc = np.zeros((piece, n_series))
+    unshifted = not sy.any()
     for c0 in range(0, n_rows, step):
         c1 = min(n_rows, c0 + step)
         z_c, g_c, rank_c, n_c = x_side.rows(c0, c1)
@@ -388,9 +389,12 @@ def _fit(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarray,
         while r0 < c1:
             r1 = min(c1, r0 + piece, r0 + sum_zy.rows_left_in_block)
             rows, local = slice(r0, r1), slice(r0 - c0, r1 - c0)
-            yv = yc[: r1 - r0]
-            yv[...] = 0.0
-            np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
+            if unshifted and ymask[rows].all():
+                yv = y2[rows]
+            else:   # shifted, missing values as 0
+                yv = yc[: r1 - r0]
+                yv[...] = 0.0
+                np.subtract(y2[rows], sy, out=yv, where=ymask[rows])
             products = sum_zy.buffer(r1 - r0)
             if n_x == 1:   # outer products: einsum beats broadcasting over a short axis
                 np.einsum("ln,lj->lnj", yv, z_c[local, 0], out=products[..., :p])
