@@ -14,9 +14,10 @@ Prints, in one run:
    adjusted R², ``df.loc`` writes) on 2,000 windows of one coin, extrapolated to all windows
    of all coins, and the ratio;
 4. to read the time: what merely allocating the memory pages of the outputs' size costs on
-   this machine, in one thread (on virtual machines that return freed memory to the host,
-   pages the host must supply again fault in at 0.3-1 GB/s; the call spreads this work over
-   its threads, but no implementation producing these outputs avoids it);
+   this machine, 5 s after the results were freed (virtual machines with free page reporting
+   return freed memory to the host, which supplies it again at 0.5-1 GB/s per thread; a call
+   gets part of its memory from pages the host still backs, the rest at that rate, and no
+   implementation producing these outputs avoids it);
 5. the CPU load average while measuring (the machine may be shared).
 
 Run::
@@ -190,8 +191,9 @@ def main() -> None:
           f"{total / 3600:.1f} h; ratio {total / t_ours:,.0f}x")
     print(f"  in CPU time: {cpu_window * 1e3:.2f} ms per window; ratio "
           f"{cpu_window * (n - w + 1) * m / cpu_ours:,.0f}x")
-    # the floor: allocating fresh memory pages of the outputs' size, on memory as cold as the
-    # call's (results freed, then a pause for the kernel to hand free pages back to the host)
+    # the worst case of the call's page faults: allocating memory pages of the outputs' size
+    # once the host has taken them back (results freed, then a pause for the kernel to report
+    # the free pages to the host)
     del res, r2
     time.sleep(5)
     n_cpu = os.cpu_count() or 1
@@ -207,9 +209,9 @@ def main() -> None:
     t_touch = time.perf_counter() - t0
     del probe
     print(f"\nfor reference: merely allocating the memory pages of {out_bytes / 1e9:.2f} GB (the "
-          f"outputs' size) on {n_cpu} threads takes {t_touch:.2f} s on this machine now, "
-          f"the floor of a fresh rolling_ols call (which also computes meanwhile); the call took "
-          f"{t_ours:.2f} s")
+          f"outputs' size) again, 5 s after the results were freed, takes {t_touch:.2f} s on "
+          f"{n_cpu} threads here now (virtual machines that report free memory to the host "
+          f"get it back slowly); the call took {t_ours:.2f} s")
     print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
