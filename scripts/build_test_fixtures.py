@@ -32,24 +32,23 @@ def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def binance() -> None:
+def _binance_cut(table: str, time_col: str, out: str, *, bar_open: bool = False) -> None:
+    """Write the fixture symbols' rows of one Binance raw table in the window, sorted.
+
+    ``bar_open``: the time is a bar's open, so the bar starting at the window's end is left out.
+    """
     lo, hi = (_ms(t) for t in BINANCE_WINDOW)
-    k = pl.read_parquet(RAW / "binance_um_gravestone" / "klines_1h_top100.parquet").filter(
-        pl.col("symbol").is_in(BINANCE_SYMBOLS) & pl.col("open_time").is_between(lo, hi - 1)
-    ).sort("symbol", "open_time")
-    k.write_parquet(OUT / "binance_klines_1h.parquet")
-    f = pl.read_parquet(RAW / "binance_um_gravestone" / "funding_rates.parquet").filter(
-        pl.col("symbol").is_in(BINANCE_SYMBOLS) & pl.col("funding_time").is_between(lo, hi)
-    ).sort("symbol", "funding_time")
-    f.write_parquet(OUT / "binance_funding.parquet")
-    oi = pl.read_parquet(RAW / "binance_um_gravestone" / "open_interest_1d.parquet").filter(
-        pl.col("symbol").is_in(BINANCE_SYMBOLS) & pl.col("timestamp").is_between(lo, hi)
-    ).sort("symbol", "timestamp")
-    oi.write_parquet(OUT / "binance_open_interest_1d.parquet")
-    oi4 = pl.read_parquet(RAW / "binance_um_gravestone" / "open_interest_4h.parquet").filter(
-        pl.col("symbol").is_in(BINANCE_SYMBOLS) & pl.col("timestamp").is_between(lo, hi)
-    ).sort("symbol", "timestamp")
-    oi4.write_parquet(OUT / "binance_open_interest_4h.parquet")
+    pl.read_parquet(RAW / "binance_um_gravestone" / f"{table}.parquet").filter(
+        pl.col("symbol").is_in(BINANCE_SYMBOLS)
+        & pl.col(time_col).is_between(lo, hi - 1 if bar_open else hi)
+    ).sort("symbol", time_col).write_parquet(OUT / out)
+
+
+def binance() -> None:
+    _binance_cut("klines_1h_top100", "open_time", "binance_klines_1h.parquet", bar_open=True)
+    _binance_cut("funding_rates", "funding_time", "binance_funding.parquet")
+    _binance_cut("open_interest_1d", "timestamp", "binance_open_interest_1d.parquet")
+    _binance_cut("open_interest_4h", "timestamp", "binance_open_interest_4h.parquet")
 
 
 def hyperliquid() -> None:

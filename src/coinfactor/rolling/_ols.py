@@ -188,10 +188,10 @@ def rolling_ols(
             counts = SharedCounts(vx, finite_y, window, min_nobs, out.rank)
             # windows with a missing y (in a few columns, typically) need their own sums,
             # fitted alongside the shared pass, which leaves their cells alone
-            own_fit, own_out = _own_fit(x3, cell, y2, sx, sy, settings, out, counts)
             _fit_parallel(x3, vx, y2, cell, counts.nobs_rows, sx, sy, settings, out,
-                          counts.masks, plan, filler, also=own_fit)
-            own_out.write_deferred()
+                          counts.masks, plan, filler,
+                          also=_own_fit(x3, cell, y2, sx, sy, settings, out, counts))
+            out.write_deferred()
         else:
             nobs = window_count(cell, window)
             counts = DenseCounts(nobs, out.rank)
@@ -224,9 +224,9 @@ class _Outputs:
     ``rank`` is one value per row when the regressors are ``shared`` (the rank of their window,
     see :class:`SharedCounts`), else one per cell; ``rank_cols`` maps the columns written by a
     fit of a few columns to columns of ``rank`` (None: the same columns). A fit of a few
-    columns running alongside the shared pass (whose matrix products write whole rows) keeps
-    its cells in ``deferred`` (output row, column and values of ``params``, ``rsquared``,
-    ``ssr``), written by :meth:`write_deferred` once that pass is done.
+    columns runs alongside the shared pass (whose matrix products write whole rows), so it
+    keeps its cells in ``deferred`` (output rows, columns and values of ``params``,
+    ``rsquared``, ``ssr``), written by :meth:`write_deferred` once that pass is done.
     """
 
     def __init__(self, n_rows: int, n_series: int, p: int, *, shared: bool) -> None:
@@ -236,40 +236,32 @@ class _Outputs:
         self.rank = (np.zeros(n_rows, dtype=np.int32) if shared
                      else result_array((n_rows, n_series), dtype=np.int32))
         self.rank_cols: np.ndarray | None = None
-        self.deferred: list[tuple[np.ndarray, ...]] | None = None
+        self.deferred: list[tuple[np.ndarray, ...]] = []
 
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
         return [self.params, self.rsquared, self.ssr, self.rank]
 
-    def put(self, cells: tuple[np.ndarray, ...]) -> None:
-        """Write cells (rows, columns, values of each output), or keep them when deferring."""
-        if self.deferred is not None:
-            self.deferred.append(cells)
-            return
-        rows, cols, *values = cells
-        for target, val in zip((self.params, self.rsquared, self.ssr), values, strict=True):
-            target[rows, cols] = val
-
     def write_deferred(self) -> None:
-        """Write the cells kept in :attr:`deferred`."""
-        kept, self.deferred = self.deferred or [], None
-        for cells in kept:
-            self.put(cells)
+        """Write the cells kept in :attr:`deferred`, and forget them."""
+        for rows, cols, *values in self.deferred:
+            for target, val in zip((self.params, self.rsquared, self.ssr), values, strict=True):
+                target[rows, cols] = val
+        self.deferred.clear()
 
 
 def _own_fit(x3: np.ndarray, cell: np.ndarray, y2: np.ndarray, sx: np.ndarray, sy: np.ndarray,
              settings: _Settings, out: _Outputs,
-             counts: SharedCounts) -> tuple[Callable[[], None] | None, _Outputs]:
-    """Return the fit of the windows with their own sums (:attr:`SharedCounts.own`), if any.
+             counts: SharedCounts) -> Callable[[], None] | None:
+    """Return the fit of the windows with their own sums (:attr:`SharedCounts.own`), or None.
 
-    It may run while the shared pass writes the other cells: it keeps its cells in the
-    returned outputs' ``deferred`` list (see :class:`_Outputs`) and writes only its ranks, to
+    It may run while the shared pass writes the other cells: it keeps its cells in
+    ``out.deferred`` (see :class:`_Outputs`) and writes only its ranks, to
     :attr:`SharedCounts.own_rank`.
     """
     keep = np.asarray(counts.own.any(axis=0))
     if not keep.any():
-        return None, out
+        return None
     cols, own = counts.cols[keep], counts.own[:, keep]
     # only the blocks holding such windows, from one block before (for the carry)
     busy = np.flatnonzero(own.any(axis=1))
@@ -278,15 +270,14 @@ def _own_fit(x3: np.ndarray, cell: np.ndarray, y2: np.ndarray, sx: np.ndarray, s
     span = slice(start, int(busy[-1]) + 1)
     sub, own_span = cell[span][:, cols], own[span]
     n_own = counts.nobs_cols[span][:, keep]
-    own_out = copy.copy(out)
+    own_out = copy.copy(out)    # shares out's arrays and deferred list
     own_out.rank, own_out.rank_cols = counts.own_rank, np.flatnonzero(keep)
-    own_out.deferred = []
 
     def run() -> None:
         _fit(x3[span], sub, y2[span][:, cols], sub, lambda a, b: n_own[a:b], sx, sy[cols],
              settings, own_out, lambda a, b: (own_span[a:b], None), cols, offset=start)
 
-    return run, own_out
+    return run
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:
@@ -437,7 +428,7 @@ def _write(out: _Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
         rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
         _solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings, prm, rsq, ssr, sel, None)
         tt, jj = np.nonzero(sel)
-        out.put((start + tt, cols[jj], prm[tt, jj], rsq[tt, jj], ssr[tt, jj]))
+        out.deferred.append((start + tt, cols[jj], prm[tt, jj], rsq[tt, jj], ssr[tt, jj]))
         rank_cols = cols if out.rank_cols is None else out.rank_cols
         out.rank[start + tt, rank_cols[jj]] = np.broadcast_to(rank, sel.shape)[tt, jj]
 

@@ -16,32 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def sym_pinv(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pseudo-inverse and numerical rank of a stack of symmetric PSD matrices.
-
-    Parameters
-    ----------
-    s : ndarray of shape (..., k, k)
-        Symmetric positive semi-definite matrices (cross-product matrices ``X'X``).
-    tol : float
-        Rank tolerance, see :func:`sym_pinv_lastaxis`.
-
-    Returns
-    -------
-    g : ndarray of shape (..., k, k)
-        Inverse (full rank) or pseudo-inverse (rank deficient); NaN where ``s`` is not finite.
-    rank : ndarray of int32, shape (...)
-        Numerical rank; 0 where ``s`` is not finite.
-    """
-    k = s.shape[-1]
-    batch = s.shape[:-2]
-    s_t = np.ascontiguousarray(np.moveaxis(s.reshape(-1, k, k), 0, -1))
-    g_t, rank = sym_pinv_lastaxis(s_t, tol)
-    return np.ascontiguousarray(np.moveaxis(g_t, -1, 0)).reshape(s.shape), rank.reshape(batch)
-
-
 def sym_pinv_lastaxis(s: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`sym_pinv` on a stack on the last axis.
+    """Pseudo-inverse and numerical rank of symmetric PSD matrices stacked on the last axis.
 
     Parameters
     ----------
