@@ -1,4 +1,4 @@
-"""Data layer: the canonical panel, readers, funding placement, resampling, wide arrays."""
+"""Data layer: the canonical panel, its grid, readers, funding placement, resampling, store."""
 
 from coinfactor.data import store
 from coinfactor.data._funding import (
@@ -7,26 +7,28 @@ from coinfactor.data._funding import (
     funding_to_bars,
     validate_funding_events,
 )
+from coinfactor.data._grid import Grid, shared_grid
 from coinfactor.data._readers import read_bars, read_funding, read_panel_with_funding
 from coinfactor.data._resample import regularize, resample
 from coinfactor.data._schema import (
+    FILLED_COLUMN,
     OPTIONAL_COLUMNS,
     PANEL_SCHEMA,
     REQUIRED_COLUMNS,
+    TS_DTYPE,
     infer_freq,
     validate_panel,
 )
-from coinfactor.data._wide import Wide, cell_index, from_wide, time_axis, to_wide
 
 __all__ = [
+    "FILLED_COLUMN",
     "FUNDING_EVENT_SCHEMA",
     "OPTIONAL_COLUMNS",
     "PANEL_SCHEMA",
     "REQUIRED_COLUMNS",
-    "Wide",
+    "TS_DTYPE",
+    "Grid",
     "attach_funding",
-    "cell_index",
-    "from_wide",
     "funding_to_bars",
     "infer_freq",
     "read_bars",
@@ -34,9 +36,8 @@ __all__ = [
     "read_panel_with_funding",
     "regularize",
     "resample",
+    "shared_grid",
     "store",
-    "time_axis",
-    "to_wide",
     "validate_funding_events",
     "validate_panel",
 ]

@@ -1,56 +1,483 @@
-"""Long frame <-> dense grid by index arithmetic (shared by signals, the allocator and backtester).
+"""The regular grid of a panel: the one boundary between long frames and dense arrays.
 
-Faster than pivoting with joins when several columns of the same rows are needed: the row and
-column of every row are found once (binary search on the time axis, a hash map on symbols)
-and reused for each column.
+Kernels work on dense ``(n_bars, n_symbols)`` float arrays, NaN for missing; frames stay long.
+A :class:`Grid` is built once from a canonical panel and places every panel row on the
+regular time axis of its bar frequency (first bar to last, one ``freq`` apart, so a bar
+missing for every symbol is still a row) and the sorted symbols. :meth:`Grid.wide` pivots a
+column onto it (a filler bar is never let through as a value) and :meth:`Grid.long` melts
+arrays back into long frames: the only two conversions in the package.
+
+Rows are placed by index arithmetic, not joins: the row of a time is ``(t - t0) // step``
+and the column of a symbol its run's position in the sorted symbol column.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
+from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE, infer_freq, mode_step
 
-def cell_index(
-    frame: pl.DataFrame, ts_axis: pl.Series, symbols: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row and column of each frame row on a ``(ts_axis, symbols)`` grid.
+__all__ = ["Grid", "shared_grid"]
 
-    Returns
-    -------
-    i, j : ndarray of int64
-        Time and symbol index of every row (-1 where off the grid).
-    ok : ndarray of bool
-        Rows that sit on the grid.
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """A regular time axis x sorted symbols, and the cell of every row of one panel.
+
+    Build it with :meth:`from_panel`; pass it with the panel to array kernels.
+
+    Attributes
+    ----------
+    ts : pl.Series
+        Time axis, ``Datetime("us", "UTC")``, strictly increasing, one ``freq`` apart;
+        length ``n_bars``.
+    freq : str
+        Bar frequency (``"1h"``).
+    symbols : tuple of str
+        Symbol axis, sorted; length ``n_symbols``.
+    rows, cols : ndarray of int64, shape (n_rows,)
+        Grid row and column of each panel row (-1 where the row is off the grid: a symbol
+        not on the axis or a time past its end, when the axes were chosen by the caller).
+    filled : ndarray of bool, shape (n_rows,), or None
+        True for panel rows flagged ``filled`` (filler bars, never used as values).
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> panel = pl.DataFrame({"ts": [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 3)],
+    ...                       "symbol": "A", "close": [1.0, 2.0]})
+    >>> grid = Grid.from_panel(panel, "1d")
+    >>> grid.shape, grid.wide(panel, "close").ravel().tolist()
+    ((3, 1), [1.0, nan, 2.0])
     """
-    i, ok_t = time_cells(frame.get_column("ts"), ts_axis)
-    j = symbol_index(frame.get_column("symbol"), symbols)
-    ok = ok_t & (j >= 0)
-    return np.where(ok, i, -1), j, ok
+
+    ts: pl.Series
+    freq: str
+    symbols: tuple[str, ...]
+    rows: np.ndarray
+    cols: np.ndarray
+    filled: np.ndarray | None
+    keys: pl.DataFrame | None = field(default=None, repr=False)
+    """The panel's ``ts, symbol`` columns (zero-copy), for :meth:`long`'s default rows."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_bars, n_symbols)``."""
+        return (self.ts.len(), len(self.symbols))
+
+    @functools.cached_property
+    def on_grid(self) -> np.ndarray:
+        """Bool ``(n_rows,)``: the panel row has a cell on the grid."""
+        return (self.rows >= 0) & (self.cols >= 0)
+
+    @functools.cached_property
+    def _all_on_grid(self) -> bool:
+        return bool(self.on_grid.all())
+
+    @functools.cached_property
+    def cells(self) -> np.ndarray:
+        """Flat index ``row * n_symbols + col`` of each panel row (-1 off the grid)."""
+        flat = self.rows * len(self.symbols) + self.cols
+        return flat if self._all_on_grid else np.where(self.on_grid, flat, -1)
+
+    @functools.cached_property
+    def bars(self) -> np.ndarray:
+        """Bool ``(n_bars, n_symbols)``: the panel has a real (unfilled) bar there; read only."""
+        keep = self.on_grid if self.filled is None else self.on_grid & ~self.filled
+        return self._mask(keep)
+
+    @functools.cached_property
+    def filled_bars(self) -> np.ndarray:
+        """Bool ``(n_bars, n_symbols)``: the panel has a filler bar there; read only."""
+        keep = np.zeros(self.rows.size, dtype=bool) if self.filled is None else (
+            self.on_grid & self.filled)
+        return self._mask(keep)
+
+    def _mask(self, keep: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.shape, dtype=bool)
+        out.reshape(-1)[self.cells[keep] if not keep.all() else self.cells] = True
+        out.flags.writeable = False
+        return out
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_panel(
+        cls,
+        panel: pl.DataFrame,
+        freq: str | None = None,
+        *,
+        symbols: Sequence[str] | None = None,
+        end: datetime | None = None,
+    ) -> Grid:
+        """Place a panel's rows on the regular grid of its bar frequency.
+
+        Parameters
+        ----------
+        panel : pl.DataFrame
+            Canonical panel (``ts``, ``symbol``; ``filled`` if it has filler bars).
+        freq : str, optional
+            Bar frequency (default: inferred, :func:`coinfactor.data.infer_freq`'s rule).
+        symbols : sequence of str, optional
+            Symbol axis (default: the panel's sorted symbols). Rows of other symbols are
+            off the grid.
+        end : datetime, optional
+            Extend (or cut) the axis to the last grid time ``<= end`` (default: the last
+            bar), so that a panel cut at ``end`` has the same grid as the whole panel up to
+            ``end``. Rows after it are off the grid.
+
+        Returns
+        -------
+        Grid
+
+        Raises
+        ------
+        DataError
+            If a bar time is not on the grid anchored at the first bar (mixed bar offsets),
+            or no frequency can be inferred.
+        """
+        shared = _SHARED.get()
+        if (shared is not None and shared[0] is panel and symbols is None and end is None
+                and (freq is None or shared[1].freq == freq)):
+            return shared[1]
+        ts = panel.get_column("ts") if "ts" in panel.columns else None
+        codes = None
+        if panel.height and ts is not None and ts.dtype == TS_DTYPE and not ts.null_count():
+            codes = _sorted_symbol_codes(panel.get_column("symbol"))
+        if codes is None or ts is None:
+            return _from_unsorted(panel, freq if freq is not None else infer_freq(panel),
+                                  symbols, end)
+        t_int = ts.cast(pl.Int64).to_numpy()
+        if freq is None:
+            freq = _freq_from_codes(panel, t_int, codes[1])
+        return _from_sorted(panel, freq, codes, t_int, symbols, end)
+
+    # -- long <-> wide ------------------------------------------------------------------------
+
+    def wide(self, panel: pl.DataFrame, column: str | pl.Expr, *,
+             mask_filled: bool = True) -> np.ndarray:
+        """Pivot a column or expression of the panel onto the grid.
+
+        Parameters
+        ----------
+        panel : pl.DataFrame
+            The panel the grid was built from (or a frame with the same rows in the same
+            order).
+        column : str or pl.Expr
+            Column name, or an expression evaluated on the panel's rows (cast to Float64).
+        mask_filled : bool, default True
+            Set the values of filler bars to NaN, so a filler bar is never used as a price.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_bars, n_symbols)
+            NaN where the panel has no row, the value is null, or the bar is a filler bar.
+        """
+        if panel.height != self.rows.size:
+            raise DataError(
+                f"Grid.wide: expected the grid's panel ({self.rows.size} rows), got a frame of "
+                f"{panel.height} rows", fix="build the grid from this panel (Grid.from_panel)")
+        if isinstance(column, str) and column not in panel.columns:
+            raise DataError(f"expected column {column!r} in the panel, got {panel.columns}",
+                            column=column, fix="compute or attach the column first")
+        col = panel.get_column(column) if isinstance(column, str) else None
+        if col is not None and col.dtype == pl.Float64 and not col.null_count():
+            v = col  # already what the expression gives: no query
+        else:
+            expr = pl.col(column) if isinstance(column, str) else column
+            v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
+        out = np.full(self.shape, np.nan)
+        flat = out.reshape(-1)
+        if self._all_on_grid:
+            flat[self.cells] = v.to_numpy()
+        else:
+            flat[self.cells[self.on_grid]] = v.to_numpy()[self.on_grid]
+        if mask_filled and self.filled is not None:
+            flat[self.cells[self.filled & self.on_grid]] = np.nan
+        return out
+
+    def long(self, arrays: Mapping[str, np.ndarray], *,
+             where: np.ndarray | None = None, order: str = "symbol") -> pl.DataFrame:
+        """Melt ``(n_bars, n_symbols)`` arrays into a long frame ``ts, symbol, <names>``.
+
+        Parameters
+        ----------
+        arrays : mapping of str to ndarray of shape (n_bars, n_symbols)
+            Output columns (cast to Float64); NaN and infinite values come out as null.
+        where : ndarray of bool, shape (n_bars, n_symbols), optional
+            Cells to output. Default: exactly the panel's rows (on the grid), in the
+            panel's order: a signal's output.
+        order : {"symbol", "ts"}, default "symbol"
+            With ``where``: rows sorted by (symbol, ts) (canonical) or by (ts, symbol).
+
+        Returns
+        -------
+        pl.DataFrame
+        """
+        for name, values in arrays.items():
+            if values.shape != self.shape:
+                raise DataError(
+                    f"Grid.long: {name!r} has shape {values.shape}, expected the grid's "
+                    f"{self.shape} (n_bars, n_symbols)", fix="pass arrays on this grid")
+        if where is None:
+            if self.keys is not None and self._all_on_grid:
+                return self.keys.with_columns(
+                    pl.Series(n, _finite(np.ravel(v)[self.cells]),
+                              dtype=pl.Float64).fill_nan(None)
+                    for n, v in arrays.items())
+            cells = self.cells if self._all_on_grid else self.cells[self.on_grid]
+            i = cells // max(len(self.symbols), 1)
+            j = cells - i * len(self.symbols)
+            return self.frame(i, j, {n: np.take(np.ravel(v), cells) for n, v in arrays.items()},
+                              finite=True)
+        if order not in ("symbol", "ts"):
+            raise ConfigError(f"Grid.long: order must be 'symbol' or 'ts', got {order!r}")
+        if order == "symbol":
+            j, i = np.nonzero(where.T)
+        else:
+            i, j = np.nonzero(where)
+        flat = i * self.shape[1] + j
+        return self.frame(i, j, {n: np.take(np.ravel(v), flat) for n, v in arrays.items()})
+
+    def frame(self, i: np.ndarray, j: np.ndarray, columns: Mapping[str, np.ndarray], *,
+              finite: bool = False) -> pl.DataFrame:
+        """Long frame ``ts, symbol, <columns>`` of cells ``(i, j)`` with one value each.
+
+        Parameters
+        ----------
+        i, j : ndarray of int, shape (n,)
+            Row and column of each output row.
+        columns : mapping of str to ndarray of shape (n,)
+            Values, in the order of ``i`` and ``j``.
+        finite : bool, default False
+            Write NaN and infinite values as null (otherwise kept as they are).
+        """
+        data: dict[str, pl.Series] = {
+            "ts": self.ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else self.ts.clear(),
+            # gathering from the symbols' Series copies no Python strings
+            "symbol": pl.Series("symbol", self.symbols, dtype=pl.String).gather(
+                pl.Series(j, dtype=pl.UInt32)),
+        }
+        for name, values in columns.items():
+            v = np.asarray(values, dtype=np.float64)
+            if finite:
+                data[name] = pl.Series(name, _finite(v), dtype=pl.Float64).fill_nan(None)
+            else:
+                data[name] = pl.Series(name, v, dtype=pl.Float64)
+        return pl.DataFrame(data)
+
+    def locate(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Row and column on this grid of each row of another frame (``ts``, ``symbol``).
+
+        Returns
+        -------
+        rows, cols : ndarray of int64, shape (n,)
+            Grid row and column (-1 where off the grid).
+        on_grid : ndarray of bool, shape (n,)
+            Rows whose ts is a grid time and whose symbol is on the axis.
+        """
+        t = frame.get_column("ts").cast(TS_DTYPE).cast(pl.Int64).to_numpy()
+        i, ok_t = _time_rows(self.ts.cast(pl.Int64).to_numpy(), t)
+        j = _symbol_index(frame.get_column("symbol"), self.symbols)
+        ok = ok_t & (j >= 0)
+        return np.where(ok, i, -1), np.where(ok, j, -1), ok
+
+    def scatter(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """Dense array of another frame's ``column`` (rows off the grid dropped, NaN elsewhere).
+
+        For frames that are not the grid's panel (weights, spreads); at most one row per cell.
+        """
+        i, j, ok = self.locate(frame)
+        v = frame.get_column(column).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        out = np.full(self.shape[0] * self.shape[1], np.nan)
+        out[(i * self.shape[1] + j)[ok]] = v[ok]
+        return out.reshape(self.shape)
+
+    def has_duplicates(self, rows: np.ndarray, cols: np.ndarray) -> bool:
+        """Whether two of the cells ``(rows, cols)`` (from :meth:`locate`, on the grid) coincide.
+
+        O(rows + cells), no sort.
+        """
+        if rows.size == 0:
+            return False
+        flat = rows.astype(np.int64) * max(len(self.symbols), 1) + cols
+        return bool((np.bincount(flat) > 1).any())
+
+    def row_at(self, at: datetime) -> int:
+        """Row of the last grid time ``<= at``."""
+        stamp = pl.Series([at]).cast(TS_DTYPE)[0]
+        idx = int(self.ts.search_sorted(stamp, side="right")) - 1
+        if idx < 0:
+            raise DataError(f"no bar at or before {at}; the grid starts at {self.ts[0]}",
+                            fix="ask for a later time")
+        return idx
+
+    def column(self, symbol: str) -> int:
+        """Column of a symbol."""
+        try:
+            return self.symbols.index(symbol)
+        except ValueError:
+            raise DataError(
+                f"symbol {symbol!r} is not in the panel; it has {len(self.symbols)} symbols, "
+                f"e.g. {list(self.symbols[:5])}",
+                fix="check the symbol name (case-sensitive, venue id)",
+            ) from None
 
 
-def time_cells(ts: pl.Series, ts_axis: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Row of each time on a sorted ``ts_axis`` and whether it is on the axis.
+_SHARED: ContextVar[tuple[pl.DataFrame, Grid] | None] = ContextVar(
+    "coinfactor_shared_grid", default=None)
 
-    Returns
-    -------
-    i : ndarray of int64
-        Position on the axis (meaningless where not ``ok``).
-    ok : ndarray of bool
-        Times that are values of the axis.
+
+@contextmanager
+def shared_grid(panel: pl.DataFrame, freq: str | None = None) -> Iterator[Grid]:
+    """Build ``Grid.from_panel(panel, freq)`` once and reuse it for this very frame in the block.
+
+    For callers that compute several signals of one panel in a row: inside the ``with``
+    block, :meth:`Grid.from_panel` on the same frame object (same ``freq`` or none, default
+    axes) returns this grid instead of building it again.
     """
-    axis_int = ts_axis.cast(pl.Int64).to_numpy()
-    t_int = ts.cast(pl.Int64).to_numpy()
-    i = _time_index(axis_int, t_int)
-    i_c = np.clip(i, 0, max(axis_int.size - 1, 0))
-    ok_t = (i >= 0) & (i < axis_int.size) & (axis_int[i_c] == t_int) if axis_int.size else (
-        np.zeros(t_int.size, dtype=bool))
-    return i, ok_t
+    grid = Grid.from_panel(panel, freq)
+    token = _SHARED.set((panel, grid))
+    try:
+        yield grid
+    finally:
+        _SHARED.reset(token)
 
 
-def sorted_symbol_codes(col: pl.Series) -> tuple[tuple[str, ...], np.ndarray] | None:
+# -- building blocks ------------------------------------------------------------------------
+
+
+def _finite(v: np.ndarray) -> np.ndarray:
+    """``v`` with infinite values as NaN (written as null)."""
+    return np.where(np.isfinite(v), v, np.nan)
+
+
+def _freq_from_codes(panel: pl.DataFrame, t_int: np.ndarray, cols: np.ndarray) -> str:
+    """Most common positive step between consecutive bars of one symbol (infer_freq's rule)."""
+    d = np.diff(t_int)
+    steps = d[(cols[1:] == cols[:-1]) & (d > 0)]
+    if steps.size == 0:
+        return infer_freq(panel)  # raises: no symbol has two bars
+    return timedelta_to_freq(mode_step(pl.Series("step", steps).cast(pl.Duration("us"))))
+
+
+def _step_us(freq: str) -> int:
+    step = freq_to_timedelta(freq) // timedelta(microseconds=1)
+    if step <= 0:
+        raise ConfigError(f"expected a positive bar frequency, got {freq!r}")
+    return int(step)
+
+
+def _axis(first: int, last: int, step: int) -> pl.Series:
+    return pl.Series("ts", np.arange(first, last + 1, step, dtype=np.int64)).cast(TS_DTYPE)
+
+
+def _end_us(end: datetime | None, first: int, last: int, step: int) -> int:
+    """Last axis time: the last bar, or the last grid time ``<= end``."""
+    if end is None:
+        return last
+    e = int(pl.Series([end]).cast(TS_DTYPE).cast(pl.Int64)[0])
+    return first + ((e - first) // step) * step
+
+
+def _from_sorted(panel: pl.DataFrame, freq: str, codes: tuple[tuple[str, ...], np.ndarray],
+                 t_int: np.ndarray, symbols: Sequence[str] | None,
+                 end: datetime | None) -> Grid:
+    """The grid of a panel sorted by symbol, from its times in microseconds."""
+    sym, cols = codes
+    step = _step_us(freq)
+    first, last = int(t_int.min()), int(t_int.max())
+    stop = _end_us(end, first, last, step)
+    rows = t_int - first
+    rows //= step
+    on_time = rows * step + first == t_int
+    if not on_time.all():
+        _off_grid(freq, first, int((~on_time).sum()))
+    if stop < last:
+        rows = np.where(t_int <= stop, rows, -1)
+    if symbols is not None:
+        sym, cols = _restrict(sym, cols, symbols)
+    return _made(panel, freq, _axis(first, stop, step), sym, rows, cols)
+
+
+def _from_unsorted(panel: pl.DataFrame, freq: str, symbols: Sequence[str] | None,
+                   end: datetime | None) -> Grid:
+    """The grid of any frame with ``ts`` and ``symbol`` (the general, slower path)."""
+    step = _step_us(freq)
+    if panel.height == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return Grid(pl.Series("ts", [], dtype=TS_DTYPE), freq,
+                    tuple(symbols) if symbols is not None else (), empty, empty, None)
+    t_int = panel.get_column("ts").cast(TS_DTYPE).cast(pl.Int64).to_numpy()
+    first, last = int(t_int.min()), int(t_int.max())
+    stop = _end_us(end, first, last, step)
+    rows = (t_int - first) // step
+    on_time = rows * step + first == t_int
+    if not on_time.all():
+        _off_grid(freq, first, int((~on_time).sum()))
+    rows = np.where(t_int <= stop, rows, -1)
+    sym = (tuple(symbols) if symbols is not None
+           else tuple(panel.get_column("symbol").unique().sort().to_list()))
+    cols = _symbol_index(panel.get_column("symbol"), sym)
+    return _made(panel, freq, _axis(first, stop, step), sym, rows, cols)
+
+
+def _made(panel: pl.DataFrame, freq: str, axis: pl.Series, symbols: tuple[str, ...],
+          rows: np.ndarray, cols: np.ndarray) -> Grid:
+    filled = None
+    if FILLED_COLUMN in panel.columns:
+        filled = panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy().astype(bool)
+    off = (rows < 0) | (cols < 0)
+    if off.any():
+        rows, cols = np.where(off, -1, rows), np.where(off, -1, cols)
+    keys = panel.select("ts", "symbol") if panel.schema["ts"] == TS_DTYPE else None
+    return Grid(axis, freq, symbols, rows, cols, filled, keys)
+
+
+def _off_grid(freq: str, first: int, n_off: int) -> None:
+    anchor = pl.Series([first]).cast(TS_DTYPE)[0]
+    raise DataError(
+        f"expected every bar on one {freq} grid anchored at {anchor}, found {n_off} bar(s) "
+        "off it",
+        column="ts",
+        fix="resample the panel (coinfactor.data.resample) or pass the right freq=",
+    )
+
+
+def _restrict(sym: tuple[str, ...], cols: np.ndarray,
+              symbols: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Re-map symbol codes onto a caller's symbol axis (-1 for symbols not on it)."""
+    wanted = tuple(symbols)
+    pos = {s: n for n, s in enumerate(wanted)}
+    remap = np.fromiter((pos.get(s, -1) for s in sym), dtype=np.int64, count=len(sym))
+    return wanted, remap[cols] if cols.size else cols
+
+
+def _time_rows(axis_int: np.ndarray, t_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each time on a sorted axis and whether it is a value of the axis."""
+    if axis_int.size == 0:
+        return np.zeros(t_int.size, dtype=np.int64), np.zeros(t_int.size, dtype=bool)
+    if axis_int.size >= 2:
+        step = axis_int[1] - axis_int[0]
+        i = (t_int - axis_int[0]) // step
+    else:
+        i = np.searchsorted(axis_int, t_int)
+    i_c = np.clip(i, 0, axis_int.size - 1)
+    return i, (i >= 0) & (i < axis_int.size) & (axis_int[i_c] == t_int)
+
+
+def _sorted_symbol_codes(col: pl.Series) -> tuple[tuple[str, ...], np.ndarray] | None:
     """Sorted unique symbols and each row's position among them, for a sorted column.
 
     One run-length encoding: when the runs' values are strictly increasing (the column is
@@ -67,23 +494,8 @@ def sorted_symbol_codes(col: pl.Series) -> tuple[tuple[str, ...], np.ndarray] | 
     return tuple(values), np.repeat(np.arange(len(values), dtype=np.int64), lengths)
 
 
-def _time_index(axis_int: np.ndarray, t_int: np.ndarray) -> np.ndarray:
-    """Return the insertion index of each time on a sorted axis (arithmetic if regular)."""
-    if axis_int.size >= 2:
-        step = axis_int[1] - axis_int[0]
-        if step > 0 and bool((np.diff(axis_int) == step).all()):
-            # on a regular axis the position is (t - t0) / step; off-grid times are rejected
-            # by the caller's equality check, out-of-range ones by the bounds check
-            return (t_int - axis_int[0]) // step
-    return np.searchsorted(axis_int, t_int)
-
-
-def symbol_index(col: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
-    """Position of each value of a String column in ``symbols`` (unique), -1 if absent.
-
-    Runs of equal symbols (a frame sorted by symbol) are mapped once per run; otherwise an
-    ``Enum`` cast does the lookup, with ``replace_strict`` as the fallback for unknown values.
-    """
+def _symbol_index(col: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
+    """Position of each value of a String column in ``symbols`` (unique), -1 if absent."""
     if col.len() == 0:
         return np.empty(0, dtype=np.int64)
     lookup = {s: n for n, s in enumerate(symbols)}
@@ -101,74 +513,3 @@ def symbol_index(col: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
             pass
     return col.replace_strict(list(symbols), list(range(len(symbols))), default=-1,
                               return_dtype=pl.Int64).to_numpy()
-
-
-def scatter(n_t: int, n_s: int, i: np.ndarray, j: np.ndarray, ok: np.ndarray,
-            values: np.ndarray) -> np.ndarray:
-    """Dense ``(n_t, n_s)`` array with ``values`` at ``(i, j)`` where ``ok``, NaN elsewhere."""
-    out = np.full(n_t * n_s, np.nan)
-    if ok.all():  # flat indices: one gather-free scatter instead of 2-d fancy indexing
-        out[i * n_s + j] = values
-    else:
-        out[i[ok] * n_s + j[ok]] = values[ok]
-    return out.reshape(n_t, n_s)
-
-
-def long_cells(mask: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
-               columns: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Long frame ``ts, symbol, <columns>`` of the cells where ``mask`` is True.
-
-    Rows come in row-major order of the grid: sorted by (ts, symbol) when ``symbols`` is.
-    """
-    i, j = np.nonzero(mask)
-    flat = i * mask.shape[1] + j
-    return cells_frame(i, j, ts, symbols,
-                       {name: np.take(np.ravel(values), flat) for name, values in columns.items()})
-
-
-def cells_frame(i: np.ndarray, j: np.ndarray, ts: pl.Series, symbols: tuple[str, ...],
-                columns: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Long frame ``ts, symbol, <columns>`` of grid cells ``(i, j)`` with their values.
-
-    Parameters
-    ----------
-    i, j : ndarray of int
-        Row (into ``ts``) and column (into ``symbols``) of each output row.
-    ts : pl.Series
-        Time axis.
-    symbols : tuple of str
-        Symbol axis.
-    columns : dict of str to ndarray
-        One value per cell, in the order of ``i`` and ``j``.
-    """
-    data: dict[str, pl.Series] = {
-        "ts": ts.gather(pl.Series(i, dtype=pl.UInt32)) if i.size else ts.clear(),
-        # gathering from the symbols' Series copies no Python strings
-        "symbol": pl.Series("symbol", symbols, dtype=pl.String).gather(
-            pl.Series(j, dtype=pl.UInt32)),
-    }
-    for name, values in columns.items():
-        data[name] = pl.Series(name, values, dtype=pl.Float64)
-    return pl.DataFrame(data)
-
-
-def has_duplicate_cells(i: np.ndarray, j: np.ndarray, n_s: int) -> bool:
-    """Whether two rows share a grid cell (``i``, ``j`` >= 0), in O(rows + cells)."""
-    if i.size == 0:
-        return False
-    flat = i.astype(np.int64) * max(n_s, 1) + j
-    return bool((np.bincount(flat) > 1).any())
-
-
-def row_sum(values: np.ndarray) -> np.ndarray:
-    """Sum a ``(n_bars, n_symbols)`` array over symbols, strictly left to right.
-
-    A sequential sum (``cumsum``) instead of NumPy's pairwise ``sum``: adding all-zero columns
-    anywhere (a symbol that never trades) leaves every row sum identical bit for bit, so the
-    result does not depend on which flat symbols are on the axis (truncation invariance).
-    """
-    if values.shape[1] == 0:
-        return np.zeros(values.shape[0])
-    # On a Fortran-ordered array NumPy reduces axis 1 column by column (sequentially), which
-    # gives the same bits as a cumulative sum, without its (n_bars, n_symbols) output.
-    return np.asfortranarray(values).sum(axis=1)

@@ -17,6 +17,7 @@ from coinfactor.core.errors import DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 
 TS_DTYPE = pl.Datetime("us", "UTC")
+"""dtype of every `ts` column: microseconds, UTC."""
 
 PANEL_SCHEMA: dict[str, pl.DataType] = {
     "ts": TS_DTYPE,

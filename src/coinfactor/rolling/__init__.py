@@ -2,5 +2,6 @@
 
 from coinfactor.rolling._ols import rolling_ols
 from coinfactor.rolling._result import RollingOLSResult
+from coinfactor.rolling._sums import trailing_window_sums
 
-__all__ = ["RollingOLSResult", "rolling_ols"]
+__all__ = ["RollingOLSResult", "rolling_ols", "trailing_window_sums"]

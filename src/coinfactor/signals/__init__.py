@@ -17,7 +17,6 @@ gap voids every window that contains it. Returns are never computed across a gap
 
 from coinfactor.signals._carry import carry_from_rate, funding_carry
 from coinfactor.signals._forward import forward_return_column, forward_returns
-from coinfactor.signals._kernels import Layout, infer_layout, layout, wide
 from coinfactor.signals._liquidity import avg_notional, liquidity, notional_expr
 from coinfactor.signals._price import realized_vol, rolling_beta, sharpe_proxy, vwap_distance
 from coinfactor.signals._registry import available, compute
@@ -25,7 +24,6 @@ from coinfactor.signals._returns import momentum, returns, rolling_return
 from coinfactor.signals._spreads import abdi_ranaldo, corwin_schultz, half_range_spread
 
 __all__ = [
-    "Layout",
     "abdi_ranaldo",
     "available",
     "avg_notional",
@@ -36,8 +34,6 @@ __all__ = [
     "forward_returns",
     "funding_carry",
     "half_range_spread",
-    "infer_layout",
-    "layout",
     "liquidity",
     "momentum",
     "notional_expr",
@@ -47,5 +43,4 @@ __all__ = [
     "rolling_return",
     "sharpe_proxy",
     "vwap_distance",
-    "wide",
 ]

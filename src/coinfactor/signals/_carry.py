@@ -9,6 +9,7 @@ import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import bars_per_day
+from coinfactor.data import Grid
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
@@ -59,35 +60,11 @@ def funding_carry(
             column="funding_rate",
             fix="attach funding with coinfactor.data.attach_funding (perpetuals only)",
         )
-    f = k.resolve_freq(panel, freq)
+    grid = Grid.from_panel(panel, freq)
+    f = grid.freq
     w = max(1, math.ceil(bars_per_day(f))) if window is None else k.check_window(window)
-    need = k.min_count(w, min_periods)
-    lay = k.layout(panel, f)
-    return k.to_long(panel, funding_carry_wide(panel, lay, f, w, need), lay, "funding_carry")
-
-
-def funding_carry_wide(
-    panel: pl.DataFrame, lay: k.Layout, freq: str, window: int, min_periods: int
-) -> np.ndarray:
-    """:func:`funding_carry` on the layout's grid (NaN missing; non-finite means missing).
-
-    Parameters
-    ----------
-    panel : pl.DataFrame
-        Canonical panel with ``funding_rate``.
-    lay : Layout
-        The panel's grid (``_kernels.layout``).
-    freq : str
-        Bar frequency.
-    window, min_periods : int
-        Resolved window and required count.
-
-    Returns
-    -------
-    ndarray of shape (n_bars, n_symbols)
-        Annualised carry of a long.
-    """
-    return carry_from_rate(k.wide(panel, "funding_rate", lay).values, freq, window, min_periods)
+    carry = carry_from_rate(grid.wide(panel, "funding_rate"), f, w, k.min_count(w, min_periods))
+    return grid.long({"funding_carry": carry})
 
 
 def carry_from_rate(rate: np.ndarray, freq: str, window: int,
@@ -98,7 +75,7 @@ def carry_from_rate(rate: np.ndarray, freq: str, window: int,
     ----------
     rate : ndarray of shape (n_bars, n_symbols)
         Funding rate per bar on the panel's grid (fraction, r > 0: longs pay), NaN missing
-        (e.g. ``coinfactor.signals.wide(panel, "funding_rate", layout).values``).
+        (``Grid.from_panel(panel).wide(panel, "funding_rate")``).
     freq : str
         Bar frequency.
     window : int

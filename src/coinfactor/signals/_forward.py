@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.data import Grid
 from coinfactor.signals import _kernels as k
 
 
@@ -65,11 +66,11 @@ def forward_returns(
             column="funding_rate",
             fix="attach funding (coinfactor.data.attach_funding) or pass include_funding=False",
         )
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", lay)
-    step = k.simple_returns(close.values)
+    grid = Grid.from_panel(panel, freq)
+    close = grid.wide(panel, "close")
+    step = k.simple_returns(close)
     if include_funding:
-        step = step - k.wide(panel, "funding_rate", lay).values
+        step = step - grid.wide(panel, "funding_rate")
     with np.errstate(invalid="ignore"):
         growth = np.log1p(step)
     out = panel.select("ts", "symbol")
@@ -77,8 +78,8 @@ def forward_returns(
         sums, counts = k.rolling_sum(growth, h)  # sum over bars t-h+1..t, then moved back by h
         total = np.where(counts >= h, np.expm1(sums), np.nan)
         if not include_funding:
-            total = np.where(counts >= h, close.values / k.shift(close.values, h) - 1.0, np.nan)
+            total = np.where(counts >= h, close / k.shift(close, h) - 1.0, np.nan)
         values = k.shift(total, -h)
-        col = k.to_long(panel, values, lay, forward_return_column(h))
+        col = grid.long({forward_return_column(h): values})
         out = out.with_columns(col.get_column(forward_return_column(h)))
     return out

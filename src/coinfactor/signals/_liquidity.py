@@ -7,6 +7,7 @@ from typing import Literal
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.data import Grid
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
@@ -57,10 +58,10 @@ def avg_notional(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    notional = k.wide(panel, notional_expr(panel), lay)
-    values = k.rolling_mean(notional.values, window, need)
-    return k.to_long(panel, values, lay, "avg_notional")
+    grid = Grid.from_panel(panel, freq)
+    notional = grid.wide(panel, notional_expr(panel))
+    values = k.rolling_mean(notional, window, need)
+    return grid.long({"avg_notional": values})
 
 
 @register
@@ -114,7 +115,7 @@ def liquidity(
             column="trades",
             fix="use measure='notional' (Hyperliquid data has no trade counts)",
         )
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    source = k.wide(panel, "trades" if measure == "trades" else notional_expr(panel), lay)
-    values = k.rolling_mean(source.values, window, need)
-    return k.to_long(panel, values, lay, "liquidity")
+    grid = Grid.from_panel(panel, freq)
+    source = grid.wide(panel, "trades" if measure == "trades" else notional_expr(panel))
+    values = k.rolling_mean(source, window, need)
+    return grid.long({"liquidity": values})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from coinfactor.data import Grid
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
@@ -45,16 +46,16 @@ def vwap_distance(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
+    grid = Grid.from_panel(panel, freq)
     typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3.0
-    pv = k.wide(panel, typical * pl.col("volume"), lay)
-    vol = k.wide(panel, "volume", lay)
-    close = k.wide(panel, "close", lay)
-    spv, n = k.rolling_sum(pv.values, window)
-    sv, _ = k.rolling_sum(vol.values, window)
+    pv = grid.wide(panel, typical * pl.col("volume"))
+    vol = grid.wide(panel, "volume")
+    close = grid.wide(panel, "close")
+    spv, n = k.rolling_sum(pv, window)
+    sv, _ = k.rolling_sum(vol, window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where((n >= need) & (sv > 0), close.values / (spv / sv) - 1.0, np.nan)
-    return k.to_long(panel, values, lay, "vwap_distance")
+        values = np.where((n >= need) & (sv > 0), close / (spv / sv) - 1.0, np.nan)
+    return grid.long({"vwap_distance": values})
 
 
 @register
@@ -90,15 +91,15 @@ def realized_vol(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    f = k.resolve_freq(panel, freq)
-    lay = k.layout(panel, f)
-    close = k.wide(panel, "close", lay)
-    r = k.log_returns(close.values)
+    grid = Grid.from_panel(panel, freq)
+    f = grid.freq
+    close = grid.wide(panel, "close")
+    r = k.log_returns(close)
     sums, n = k.rolling_sum(r * r, window)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(n >= need, np.sqrt(np.maximum(sums, 0.0) / n * k.annualisation(f)),
                           np.nan)
-    return k.to_long(panel, values, lay, "realized_vol")
+    return grid.long({"realized_vol": values})
 
 
 @register
@@ -135,10 +136,10 @@ def sharpe_proxy(
     """
     k.check_window(window)
     need = max(2, k.min_count(window, min_periods))
-    f = k.resolve_freq(panel, freq)
-    lay = k.layout(panel, f)
-    close = k.wide(panel, "close", lay)
-    r = k.simple_returns(close.values)
+    grid = Grid.from_panel(panel, freq)
+    f = grid.freq
+    close = grid.wide(panel, "close")
+    r = k.simple_returns(close)
     s1, n = k.rolling_sum(r, window)
     s2, _ = k.rolling_sum(r * r, window)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -147,7 +148,7 @@ def sharpe_proxy(
         flat = (var <= _FLAT * (s2 / n)) | (var <= _FLAT_ABS)
         values = np.where((n >= need) & ~flat, mean / np.sqrt(var), np.nan)
     values = values * np.sqrt(k.annualisation(f))
-    return k.to_long(panel, values, lay, "sharpe_proxy")
+    return grid.long({"sharpe_proxy": values})
 
 
 @register
@@ -185,9 +186,9 @@ def rolling_beta(
     """
     k.check_window(window)
     need = max(2, k.min_count(window, min_periods))
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", lay)
-    r = k.simple_returns(close.values)
+    grid = Grid.from_panel(panel, freq)
+    close = grid.wide(panel, "close")
+    r = k.simple_returns(close)
     present = np.isfinite(r)
     with np.errstate(invalid="ignore"):
         counts = present.sum(axis=1)
@@ -203,4 +204,4 @@ def rolling_beta(
         cov = sxy - sx * sy / n
         flat = (var <= _FLAT * sxx) | (var <= _FLAT_ABS * n)
         values = np.where((n >= need) & ~flat, cov / var, np.nan)
-    return k.to_long(panel, values, lay, "rolling_beta")
+    return grid.long({"rolling_beta": values})

@@ -9,6 +9,7 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.typing import ReturnKind
+from coinfactor.data import Grid
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
@@ -44,10 +45,10 @@ def returns(
         ``ts, symbol, returns`` (fraction per bar), one row per panel row.
     """
     kind = _kind(kind)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", lay)
-    values = k.log_returns(close.values) if kind == "log" else k.simple_returns(close.values)
-    return k.to_long(panel, values, lay, "returns")
+    grid = Grid.from_panel(panel, freq)
+    close = grid.wide(panel, "close")
+    values = k.log_returns(close) if kind == "log" else k.simple_returns(close)
+    return grid.long({"returns": values})
 
 
 @register
@@ -82,11 +83,11 @@ def rolling_return(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", lay)
-    sums, counts = k.rolling_sum(k.log_returns(close.values), window)
+    grid = Grid.from_panel(panel, freq)
+    close = grid.wide(panel, "close")
+    sums, counts = k.rolling_sum(k.log_returns(close), window)
     values = np.where(counts >= need, np.expm1(sums), np.nan)
-    return k.to_long(panel, values, lay, "rolling_return")
+    return grid.long({"rolling_return": values})
 
 
 @register
@@ -120,11 +121,11 @@ def momentum(
         raise ConfigError(f"momentum: expected a non-empty sequence of windows, got {windows!r}")
     for w in windows:
         k.check_window(w, "each momentum window")
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", lay)
-    r = k.simple_returns(close.values)
+    grid = Grid.from_panel(panel, freq)
+    close = grid.wide(panel, "close")
+    r = k.simple_returns(close)
     total = np.zeros_like(r)
     for w in windows:
         sums, counts = k.rolling_sum(r, w)
         total = total + np.where(counts >= w, sums, np.nan)
-    return k.to_long(panel, total, lay, "momentum")
+    return grid.long({"momentum": total})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from coinfactor.data import Grid
 from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
@@ -43,10 +44,10 @@ def half_range_spread(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    rng = k.wide(panel, (pl.col("high") - pl.col("low")) / (pl.col("high") + pl.col("low")), lay)
-    values = k.rolling_mean(rng.values, window, need)
-    return k.to_long(panel, values, lay, "half_range_spread")
+    grid = Grid.from_panel(panel, freq)
+    rng = grid.wide(panel, (pl.col("high") - pl.col("low")) / (pl.col("high") + pl.col("low")))
+    values = k.rolling_mean(rng, window, need)
+    return grid.long({"half_range_spread": values})
 
 
 @register
@@ -94,10 +95,10 @@ def corwin_schultz(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    high = k.wide(panel, "high", lay)
-    low = k.wide(panel, "low", lay).values
-    h = high.values
+    grid = Grid.from_panel(panel, freq)
+    high = grid.wide(panel, "high")
+    low = grid.wide(panel, "low")
+    h = high
     h0, l0 = k.shift(h, 1), k.shift(low, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         beta = np.log(h0 / l0) ** 2 + np.log(h / low) ** 2
@@ -107,7 +108,7 @@ def corwin_schultz(
         s = 2.0 * np.expm1(alpha) / (1.0 + np.exp(alpha))
     s = np.where(np.isfinite(s), np.maximum(s, 0.0), np.nan)
     values = k.rolling_mean(s, window, need)
-    return k.to_long(panel, values, lay, "corwin_schultz")
+    return grid.long({"corwin_schultz": values})
 
 
 @register
@@ -149,14 +150,14 @@ def abdi_ranaldo(
     """
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    close = k.wide(panel, "close", lay)
-    mid2 = k.wide(panel, "high", lay).values * k.wide(panel, "low", lay).values
-    c0 = k.shift(close.values, 1)
+    grid = Grid.from_panel(panel, freq)
+    close = grid.wide(panel, "close")
+    mid2 = grid.wide(panel, "high") * grid.wide(panel, "low")
+    c0 = k.shift(close, 1)
     # c - eta = log(close / sqrt(high * low)), taken as a log of a price ratio (scale-free and
     # accurate near zero, where the square root of the mean amplifies rounding)
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = np.log(c0 * c0 / k.shift(mid2, 1)) * np.log(c0 * c0 / mid2)
     mean = k.rolling_mean(s2, window, need)
     values = np.sqrt(np.maximum(mean, 0.0))
-    return k.to_long(panel, values, lay, "abdi_ranaldo")
+    return grid.long({"abdi_ranaldo": values})
