@@ -31,8 +31,7 @@ import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import periods_per_year as _periods_per_year
-from coinfactor.data import cell_index, infer_freq
-from coinfactor.data._schema import TS_DTYPE
+from coinfactor.data import TS_DTYPE, infer_freq
 
 __all__ = [
     "annual_return",
@@ -407,7 +406,10 @@ def _weight_stats(weights: pl.DataFrame, nav_ts: pl.Series, years: float) -> dic
     # a nav bar without weight rows is a flat book (BacktestResult keeps non-zero rows only)
     grid = pl.concat([nav_ts.rename("ts").cast(TS_DTYPE), w["ts"].cast(TS_DTYPE)]).unique().sort()
     symbols = w["symbol"].unique().sort().to_list()
-    rows, cols, _ = cell_index(w, grid, symbols)  # every row is on the grid by construction
+    # every row is on these axes by construction: its time's position and its symbol's
+    rows = grid.search_sorted(w["ts"].cast(TS_DTYPE)).to_numpy().astype(np.int64)
+    cols = w["symbol"].replace_strict(symbols, list(range(len(symbols))),
+                                      return_dtype=pl.Int64).to_numpy()
     flat = rows * len(symbols) + cols
     # bincount sums duplicate (ts, symbol) rows, like a pivot with aggregate "sum"
     mat = np.bincount(flat, weights=w["weight"].to_numpy(),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import polars as pl
 
@@ -19,19 +17,18 @@ from coinfactor.backtest._engine import (
 from coinfactor.backtest._result import BacktestResult
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
-from coinfactor.data import infer_freq, time_axis
-from coinfactor.data._grid import cell_index, cells_frame, long_cells, scatter
-from coinfactor.data._schema import FILLED_COLUMN
+from coinfactor.data import TS_DTYPE, Grid
 
-_TS = pl.Datetime("us", "UTC")
+_TS = TS_DTYPE
 
 
 def backtest(
     panel: pl.DataFrame,
-    weights: pl.DataFrame,
+    weights: pl.DataFrame | np.ndarray,
     *,
+    grid: Grid | None = None,
     fee_bps: float = 4.5,
-    half_spread: float | pl.DataFrame | None = None,
+    half_spread: float | pl.DataFrame | np.ndarray | None = None,
     lag: int = 0,
     initial_nav: float = 1.0,
     forecast_vol: pl.DataFrame | None = None,
@@ -46,18 +43,24 @@ def backtest(
     panel : pl.DataFrame
         Canonical panel (``ts, symbol, close``; ``funding_rate`` if present, else no funding).
         Bars flagged ``filled`` are never used as prices.
-    weights : pl.DataFrame
-        Long frame ``ts, symbol, weight``: signed target fractions of NAV decided with data
-        through bar ts, traded at the close of bar ts (+ ``lag`` bars) and held over the next
-        bar. A ts present in ``weights`` gives the whole book: its absent symbols are flat. A
-        panel ts absent from ``weights`` keeps the previous targets. Before the first ts in
-        ``weights`` the book is flat and no NAV is reported.
+    weights : pl.DataFrame or ndarray of shape (n_bars, n_symbols)
+        Signed target fractions of NAV decided with data through bar ts, traded at the close
+        of bar ts (+ ``lag`` bars) and held over the next bar. A long frame
+        ``ts, symbol, weight``: a ts present in it gives the whole book (its absent symbols
+        are flat) and a bar absent from it keeps the previous targets. Or an array on the
+        panel's ``grid``: a row with any value is a decision (its NaN cells flat), an
+        all-NaN row keeps the previous targets. Before the first decision the book is flat
+        and no NAV is reported.
+    grid : Grid, optional
+        The panel's grid (``Grid.from_panel(panel)``, built when omitted); required to give
+        ``weights`` or ``half_spread`` as arrays on it.
     fee_bps : float, default 4.5
         Fee per unit of traded notional, in basis points (4.5 bps = a typical taker fee).
-    half_spread : None, float or pl.DataFrame, default None
+    half_spread : None, float, pl.DataFrame or ndarray, default None
         Half bid-ask spread paid per unit traded, as a fraction of price: ``None`` for none, a
-        constant, or a frame ``ts, symbol, half_spread`` (the value at the trade's bar is used,
-        carried forward over missing bars).
+        constant, a frame ``ts, symbol, half_spread`` (the value at the trade's bar is used,
+        carried forward over missing bars), or an array on the grid (NaN: unknown, an error
+        where a trade happens).
     lag : int, default 0
         Extra bars between decision and execution (0: trade at the decision bar's close).
     initial_nav : float, default 1.0
@@ -72,7 +75,7 @@ def backtest(
         How a position held through missing bars is marked when the price reappears (see
         :data:`coinfactor.backtest.GapPolicy`).
     freq : str, optional
-        Bar frequency; inferred from the panel when omitted.
+        Bar frequency; inferred from the panel when omitted (the grid's with ``grid``).
 
     Returns
     -------
@@ -81,8 +84,9 @@ def backtest(
     Raises
     ------
     DataError
-        On malformed weights (missing columns, NaN, duplicates), weights on a ts or symbol the
-        panel does not have, or trades where no half-spread is known.
+        On malformed weights (missing columns, NaN, duplicates, an array of another shape,
+        no decision), weights on a ts or symbol the panel does not have, or trades where no
+        half-spread is known.
     ConfigError
         On a negative ``lag``, fee or spread, or a non-positive ``initial_nav``.
 
@@ -111,126 +115,51 @@ def backtest(
     >>> [round(x, 6) for x in res.nav["ret"]]
     [0.0, 0.09, 0.1]
     """
-    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=half_spread)
+    hs_scalar = None if isinstance(half_spread, np.ndarray) else half_spread
+    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=hs_scalar)
     for col in ("ts", "symbol", "close"):
         if col not in panel.columns:
             raise DataError(f"backtest: the panel needs column {col!r}, got {panel.columns}",
                             column=col, fix="pass a canonical panel (coinfactor.data)")
-    w_long = check_weights_frame(weights)
-    if w_long.height == 0:
-        raise DataError("backtest: the weights frame is empty",
-                        fix="pass at least one (ts, symbol, weight) row; 0.0 means flat")
-    bar_freq = freq if freq is not None else infer_freq(panel)
-    ts_axis = time_axis(panel)
-    symbols = tuple(sorted(w_long.get_column("symbol").unique().to_list()))
-    n_t, n_s = len(ts_axis), len(symbols)
-    wi, wj, wok = cell_index(w_long, ts_axis, symbols)
-    _check_weights_in_panel(w_long, panel, wok)
-    check_unique_cells(w_long, wi, wj, n_s)
-
-    pi, pj, pok = cell_index(panel, ts_axis, symbols)
-    if FILLED_COLUMN in panel.columns:  # a filled bar is never a price
-        pok &= ~panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy()
-    close = scatter(n_t, n_s, pi, pj, pok, panel.get_column("close").to_numpy())
-    funding = (scatter(n_t, n_s, pi, pj, pok,
-                       panel.get_column("funding_rate").fill_null(np.nan).to_numpy())
-               if "funding_rate" in panel.columns else np.zeros((n_t, n_s)))
-
-    # Targets: rows present in `weights` define the book (absent symbols flat); others carry.
-    raw = scatter(n_t, n_s, wi, wj, wok, w_long.get_column("weight").to_numpy())
+    if grid is None:
+        if isinstance(weights, np.ndarray) or isinstance(half_spread, np.ndarray):
+            raise DataError("backtest: weights or half_spread given as an array need the "
+                            "grid they are on", fix="pass grid=Grid.from_panel(panel)")
+        grid = Grid.from_panel(panel, freq)
+    raw = _target_array(weights, panel, grid)
+    close = grid.wide(panel, "close")  # a filled bar is never a price
+    funding = (grid.wide(panel, "funding_rate") if "funding_rate" in panel.columns
+               else np.zeros(grid.shape))
     return _from_targets(
-        ts_axis, symbols, raw, close, funding,
-        _half_spread_wide(half_spread, ts_axis, symbols, n_t, n_s), freq=bar_freq,
-        fee_bps=fee_bps, half_spread=half_spread, lag=lag, initial_nav=initial_nav,
-        forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
-
-
-def backtest_wide(
-    ts: pl.Series,
-    symbols: Sequence[str],
-    weights: np.ndarray,
-    close: np.ndarray,
-    funding: np.ndarray | None = None,
-    *,
-    freq: str,
-    fee_bps: float = 4.5,
-    half_spread: float | np.ndarray | None = None,
-    lag: int = 0,
-    initial_nav: float = 1.0,
-    forecast_vol: pl.DataFrame | None = None,
-    vol_window: int | None = None,
-    gap: GapPolicy = "mark",
-) -> BacktestResult:
-    """Backtest target weights given as aligned wide arrays: :func:`backtest` without frames.
-
-    For pipelines that already hold ``(n_bars, n_symbols)`` arrays on the panel's bars (a
-    study's allocator output): the same accounting and result as :func:`backtest` on the
-    equivalent long frames.
-
-    Parameters
-    ----------
-    ts : pl.Series
-        Bar times of the rows, sorted, length ``n_bars`` (the panel's bars).
-    symbols : sequence of str
-        Column labels, length ``n_symbols``.
-    weights : ndarray of shape (n_bars, n_symbols)
-        Target weights (fractions of NAV) decided at each bar's close. A row with any value
-        is a decision (its NaN cells are flat); an all-NaN row keeps the previous targets
-        (like a ts absent from :func:`backtest`'s weights frame).
-    close : ndarray of shape (n_bars, n_symbols)
-        Close prices, NaN where the symbol has no (unfilled) bar.
-    funding : ndarray of shape (n_bars, n_symbols), optional
-        Funding rate of each bar (fraction; r > 0: longs pay); NaN is read as 0. None: no
-        funding.
-    freq : str
-        Bar frequency (``"1d"``).
-    fee_bps : float, default 4.5
-        Fee per unit of traded notional, in basis points.
-    half_spread : None, float or ndarray of shape (n_bars, n_symbols), default None
-        Half bid-ask spread per unit traded (fraction of price); NaN cells are unknown (an
-        error where a trade happens).
-    lag, initial_nav, forecast_vol, vol_window, gap
-        As in :func:`backtest`.
-
-    Returns
-    -------
-    BacktestResult
-
-    Raises
-    ------
-    DataError
-        On arrays of another shape, no decision row, or a negative half-spread.
-    ConfigError
-        On a negative ``lag``, fee or spread, or a non-positive ``initial_nav``.
-    """
-    hs_scalar = None if isinstance(half_spread, np.ndarray) else half_spread
-    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=hs_scalar)
-    shape = (len(ts), len(symbols))
-    arrays = {"weights": weights, "close": close, "funding": funding,
-              "half_spread": half_spread if isinstance(half_spread, np.ndarray) else None}
-    for name, arr in arrays.items():
-        if arr is not None and arr.shape != shape:
-            raise DataError(f"backtest_wide: {name} has shape {arr.shape}, expected {shape} "
-                            "(len(ts), len(symbols))", fix="pass arrays on one grid")
-    if np.isnan(weights).all():
-        raise DataError("backtest_wide: weights has no decision row (all NaN)",
-                        fix="give at least one row of weights; 0.0 means flat")
-    if isinstance(half_spread, np.ndarray):
-        if (half_spread[~np.isnan(half_spread)] < 0).any():
-            raise DataError("backtest_wide: half_spread values must be >= 0",
-                            column="half_spread", fix="clip negative spread estimates at 0")
-        hs_wide: float | np.ndarray = np.asarray(half_spread, dtype=np.float64)
-    else:
-        hs_wide = 0.0 if half_spread is None else float(half_spread)
-    return _from_targets(
-        ts, tuple(symbols), np.asarray(weights, dtype=np.float64), close,
-        np.zeros(shape) if funding is None else funding, hs_wide, freq=freq, fee_bps=fee_bps,
+        grid, raw, close, funding, _half_spread_array(half_spread, grid),
+        freq=freq if freq is not None else grid.freq, fee_bps=fee_bps,
         half_spread="array" if isinstance(half_spread, np.ndarray) else half_spread, lag=lag,
         initial_nav=initial_nav, forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
 
 
+def _target_array(weights: pl.DataFrame | np.ndarray, panel: pl.DataFrame,
+                  grid: Grid) -> np.ndarray:
+    """Weights on the grid: decision rows hold values (NaN flat), other rows are all NaN."""
+    if isinstance(weights, np.ndarray):
+        if weights.shape != grid.shape:
+            raise DataError(f"backtest: weights has shape {weights.shape}, expected the grid's "
+                            f"{grid.shape} (n_bars, n_symbols)", fix="pass arrays on one grid")
+        if np.isnan(weights).all():
+            raise DataError("backtest: weights has no decision row (all NaN)",
+                            fix="give at least one row of weights; 0.0 means flat")
+        return np.asarray(weights, dtype=np.float64)
+    w_long = check_weights_frame(weights)
+    if w_long.height == 0:
+        raise DataError("backtest: the weights frame is empty",
+                        fix="pass at least one (ts, symbol, weight) row; 0.0 means flat")
+    wi, wj, wok = grid.locate(w_long)
+    _check_weights_in_panel(w_long, panel, wok)
+    check_unique_cells(w_long, grid, wi, wj)
+    return grid.scatter(w_long, "weight")
+
+
 def _from_targets(
-    ts_axis: pl.Series, symbols: tuple[str, ...], raw: np.ndarray, close: np.ndarray,
+    grid: Grid, raw: np.ndarray, close: np.ndarray,
     funding: np.ndarray, half_spread_wide: float | np.ndarray, *, freq: str, fee_bps: float,
     half_spread: float | str | pl.DataFrame | None, lag: int, initial_nav: float,
     forecast_vol: pl.DataFrame | None, vol_window: int | None, gap: GapPolicy,
@@ -248,16 +177,15 @@ def _from_targets(
         target = shift_rows(target, lag)
     cost_rate = (fee_bps / 1e4 + half_spread_wide if isinstance(half_spread_wide, np.ndarray)
                  else np.full(target.shape, fee_bps / 1e4 + half_spread_wide))
-    return backtest_arrays(
-        ts_axis, symbols, target, close, funding, cost_rate,
+    return _run(
+        grid, target, close, funding, cost_rate,
         first_decision=int(np.argmax(decision_rows)) + lag, freq=freq, fee_bps=fee_bps,
         half_spread=half_spread, lag=lag, initial_nav=initial_nav, forecast_vol=forecast_vol,
         vol_window=vol_window, gap=gap)
 
 
-def backtest_arrays(
-    ts_axis: pl.Series,
-    symbols: tuple[str, ...],
+def _run(
+    grid: Grid,
     target: np.ndarray,
     close: np.ndarray,
     funding: np.ndarray,
@@ -277,10 +205,8 @@ def backtest_arrays(
 
     Parameters
     ----------
-    ts_axis : pl.Series
-        The panel's bar times (``time_axis(panel)``), length ``n_bars``.
-    symbols : tuple of str
-        Column labels, length ``n_symbols``.
+    grid : Grid
+        The panel's grid.
     target : ndarray of shape (n_bars, n_symbols)
         Target weights at each close, already lagged; 0 where flat, no NaN.
     close, funding : ndarray of shape (n_bars, n_symbols)
@@ -296,6 +222,7 @@ def backtest_arrays(
     -------
     BacktestResult
     """
+    ts_axis, symbols = grid.ts, grid.symbols
     n_t = len(ts_axis)
     bar_freq = freq
     unknown_cost = np.isnan(cost_rate)
@@ -313,6 +240,7 @@ def backtest_arrays(
 
     keep = slice(min(first_decision, n_t), n_t)
     ts_out = ts_axis[keep]
+    out_grid = grid.slice(keep.start)
     ret_price = acc.ret_price[keep].copy()
     ret_funding = acc.ret_funding[keep].copy()
     ret_cost = acc.ret_cost[keep].copy()
@@ -329,17 +257,16 @@ def backtest_arrays(
 
     def build_holdings() -> pl.DataFrame:
         notional = held * nav[:, None]
-        return long_cells(
-            held != 0.0, ts_out, symbols,
+        return out_grid.long(
             {"weight": held, "notional": notional, "quantity": notional / price,
-             "price": price})
+             "price": price}, where=held != 0.0, order="ts")
     # the traded cells only: the same products as on the whole grid, cell by cell
     t_i, t_j = np.nonzero(trades != 0.0)
     t_flat = t_i * trades.shape[1] + t_j
     trade = np.take(trades.reshape(-1), t_flat)
     trade_notional = trade * nav[t_i]
-    trades_frame = cells_frame(
-        t_i, t_j, ts_out, symbols,
+    trades_frame = out_grid.frame(
+        t_i, t_j,
         {"trade": trade, "notional": trade_notional,
          "quantity": trade_notional / np.take(price.reshape(-1), t_flat),
          "cost": np.abs(trade_notional) * np.take(acc.cost_rate[keep].reshape(-1), t_flat)})
@@ -380,7 +307,7 @@ def backtest_arrays(
         build_weight_matrix=build_weight_matrix,
         nav=nav_frame,
         # feeding `weights` back to backtest() reproduces the run (absent bars carry the book)
-        weights=long_cells(in_book, ts_out, symbols, {"weight": held}),
+        weights=out_grid.long({"weight": held}, where=in_book, order="ts"),
         build_holdings=build_holdings,
         trades=trades_frame,
         turnover=pl.DataFrame({"ts": ts_out, "turnover": sums(of=trades)}),
@@ -437,25 +364,31 @@ def _check_weights_in_panel(w: pl.DataFrame, panel: pl.DataFrame, on_grid: np.nd
         )
 
 
-def _half_spread_wide(half_spread: float | pl.DataFrame | None, ts_axis: pl.Series,
-                      symbols: tuple[str, ...], n_t: int, n_s: int) -> np.ndarray:
+def _half_spread_array(half_spread: float | pl.DataFrame | np.ndarray | None,
+                       grid: Grid) -> float | np.ndarray:
+    """Half-spread per grid cell (an array) or one constant for every cell."""
     if half_spread is None:
-        return np.zeros((n_t, n_s))
+        return 0.0
+    if isinstance(half_spread, np.ndarray):
+        if half_spread.shape != grid.shape:
+            raise DataError(f"backtest: half_spread has shape {half_spread.shape}, expected the "
+                            f"grid's {grid.shape}", fix="pass arrays on one grid")
+        if (half_spread[~np.isnan(half_spread)] < 0).any():
+            raise DataError("backtest: half_spread values must be >= 0",
+                            column="half_spread", fix="clip negative spread estimates at 0")
+        return np.asarray(half_spread, dtype=np.float64)
     if isinstance(half_spread, pl.DataFrame):
         missing = [c for c in ("ts", "symbol", "half_spread") if c not in half_spread.columns]
         if missing:
             raise DataError(
                 f"backtest: a half_spread frame needs columns ts, symbol, half_spread; missing "
                 f"{missing}", fix="pass a frame like signals 'half_range_spread' renamed")
-        frame = half_spread.select(pl.col("ts").cast(_TS), pl.col("symbol").cast(pl.String),
-                                   pl.col("half_spread").cast(pl.Float64).fill_null(np.nan))
-        i, j, ok = cell_index(frame, ts_axis, symbols)
-        hs = scatter(n_t, n_s, i, j, ok, frame.get_column("half_spread").to_numpy())
+        hs = grid.scatter(half_spread, "half_spread")
         if (hs[~np.isnan(hs)] < 0).any():
             raise DataError("backtest: half_spread values must be >= 0", column="half_spread",
                             fix="clip negative spread estimates at 0")
         return ffill_rows(hs)
-    return np.full((n_t, n_s), float(half_spread))
+    return float(half_spread)
 
 
 def _attach_forecast(vol: pl.DataFrame, forecast: pl.DataFrame | None, ts_axis: pl.Series,

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
-from coinfactor.data._grid import has_duplicate_cells
+from coinfactor.data import Grid
 
 GapPolicy = Literal["mark", "skip"]
 """How a position held through missing bars is marked when the price comes back.
@@ -208,9 +208,9 @@ def check_weights_frame(weights: pl.DataFrame) -> pl.DataFrame:
     return w
 
 
-def check_unique_cells(w: pl.DataFrame, i: np.ndarray, j: np.ndarray, n_s: int) -> None:
+def check_unique_cells(w: pl.DataFrame, grid: Grid, i: np.ndarray, j: np.ndarray) -> None:
     """Raise if two weight rows sit on the same (ts, symbol) cell."""
-    if has_duplicate_cells(i, j, n_s):
+    if grid.has_duplicates(i, j):
         dup = w.filter(pl.struct("ts", "symbol").is_duplicated())
         raise DataError(
             f"backtest: weights have {dup.height} duplicated (ts, symbol) row(s)",

@@ -214,7 +214,8 @@ class Grid:
         Parameters
         ----------
         arrays : mapping of str to ndarray of shape (n_bars, n_symbols)
-            Output columns (cast to Float64); NaN and infinite values come out as null.
+            Output columns (floats as Float64, integer and bool arrays keep their type); with
+            the default rows, NaN and infinite values come out as null.
         where : ndarray of bool, shape (n_bars, n_symbols), optional
             Cells to output. Default: exactly the panel's rows (on the grid), in the
             panel's order: a signal's output.
@@ -259,7 +260,8 @@ class Grid:
         i, j : ndarray of int, shape (n,)
             Row and column of each output row.
         columns : mapping of str to ndarray of shape (n,)
-            Values, in the order of ``i`` and ``j``.
+            Values, in the order of ``i`` and ``j`` (floats as Float64; integer and bool
+            arrays keep their type).
         finite : bool, default False
             Write NaN and infinite values as null (otherwise kept as they are).
         """
@@ -270,6 +272,9 @@ class Grid:
                 pl.Series(j, dtype=pl.UInt32)),
         }
         for name, values in columns.items():
+            if values.dtype.kind in "biu":  # flags and counts keep their type
+                data[name] = pl.Series(name, values)
+                continue
             v = np.asarray(values, dtype=np.float64)
             if finite:
                 data[name] = pl.Series(name, _finite(v), dtype=pl.Float64).fill_nan(None)
@@ -303,6 +308,13 @@ class Grid:
         out = np.full(self.shape[0] * self.shape[1], np.nan)
         out[(i * self.shape[1] + j)[ok]] = v[ok]
         return out.reshape(self.shape)
+
+    def slice(self, start: int, stop: int | None = None) -> Grid:
+        """Return the grid of axis rows ``start:stop`` (same symbols); other rows are off it."""
+        ts = self.ts[start:stop]
+        rows = self.rows - start
+        rows = np.where((rows >= 0) & (rows < ts.len()), rows, -1)
+        return Grid(ts, self.freq, self.symbols, rows, self.cols, self.filled)
 
     def has_duplicates(self, rows: np.ndarray, cols: np.ndarray) -> bool:
         """Whether two of the cells ``(rows, cols)`` (from :meth:`locate`, on the grid) coincide.
@@ -394,7 +406,7 @@ def _end_us(end: datetime | None, first: int, last: int, step: int) -> int:
 def _from_sorted(panel: pl.DataFrame, freq: str, codes: tuple[tuple[str, ...], np.ndarray],
                  t_int: np.ndarray, symbols: Sequence[str] | None,
                  end: datetime | None) -> Grid:
-    """The grid of a panel sorted by symbol, from its times in microseconds."""
+    """Build the grid of a panel sorted by symbol, from its times in microseconds."""
     sym, cols = codes
     step = _step_us(freq)
     first, last = int(t_int.min()), int(t_int.max())
@@ -413,7 +425,7 @@ def _from_sorted(panel: pl.DataFrame, freq: str, codes: tuple[tuple[str, ...], n
 
 def _from_unsorted(panel: pl.DataFrame, freq: str, symbols: Sequence[str] | None,
                    end: datetime | None) -> Grid:
-    """The grid of any frame with ``ts`` and ``symbol`` (the general, slower path)."""
+    """Build the grid of any frame with ``ts`` and ``symbol`` (the general, slower path)."""
     step = _step_us(freq)
     if panel.height == 0:
         empty = np.empty(0, dtype=np.int64)

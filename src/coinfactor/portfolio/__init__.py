@@ -1,6 +1,7 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, hedge baskets."""
 
 from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
+from coinfactor.portfolio._buckets import BucketTargets, bucket_targets
 from coinfactor.portfolio._hedge import HedgeBasket
 from coinfactor.portfolio._hedge_result import HedgeBasketResult, HedgeWalkForward
 from coinfactor.portfolio._mapping import (
@@ -23,6 +24,7 @@ from coinfactor.portfolio._sizing import (
 
 __all__ = [
     "AllocationResult",
+    "BucketTargets",
     "BufferedAllocator",
     "CovarianceMethod",
     "ExitRule",
@@ -31,6 +33,7 @@ __all__ = [
     "HedgeWalkForward",
     "VolInputs",
     "bucket_alpha",
+    "bucket_targets",
     "inverse_vol_weights",
     "linear_alpha",
     "portfolio_vol",

@@ -31,14 +31,8 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import time_axis
-from coinfactor.data._grid import (
-    cell_index,
-    has_duplicate_cells,
-    long_cells,
-    row_sum,
-    scatter,
-)
+from coinfactor.data import Grid
+from coinfactor.xs import row_sum
 
 ExitRule = Literal["close", "decay"]
 """What happens to a position whose symbol leaves the universe (see module docstring)."""
@@ -402,17 +396,15 @@ class BufferedAllocator:
             raise DataError(f"BufferedAllocator.run: missing column(s) {missing}; expected "
                             f"{need} (+ optional tradable)",
                             fix="build the frame from the panel joined with desired weights")
-        ts = time_axis(frame)
-        symbols = tuple(sorted(frame.get_column("symbol").unique().to_list()))
-        n_t, n_s = len(ts), len(symbols)
-        i, j, ok = cell_index(frame, ts, symbols)
-        if has_duplicate_cells(i[ok], j[ok], n_s):
+        grid = Grid.from_panel(frame.sort("symbol", "ts"))
+        ts, symbols = grid.ts, grid.symbols
+        n_t, n_s = grid.shape
+        i, j, ok = grid.locate(frame)
+        if grid.has_duplicates(i[ok], j[ok]):
             dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
             raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
                             rows=dup.head(5), fix="one row per (ts, symbol)")
-        cols = {c: scatter(n_t, n_s, i, j, ok,
-                           frame.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy())
-                for c in ("desired", "vol", "half_spread")}
+        cols = {c: grid.scatter(frame, c) for c in ("desired", "vol", "half_spread")}
         tradable = np.zeros((n_t, n_s), dtype=bool)
         tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()
                           if "tradable" in frame.columns else True)
@@ -421,9 +413,9 @@ class BufferedAllocator:
         prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
         # non-zero positions plus the zeros of positions just closed, so that every bar whose
         # book changed is present (the backtester carries targets over absent bars)
-        weights = long_cells((pos != 0.0) | (prev != 0.0), ts, symbols, {"weight": pos})
-        desired = long_cells(~np.isnan(cols["desired"]), ts, symbols,
-                             {"desired": cols["desired"], "buffer": buffer})
+        weights = grid.long({"weight": pos}, where=(pos != 0.0) | (prev != 0.0), order="ts")
+        desired = grid.long({"desired": cols["desired"], "buffer": buffer},
+                            where=~np.isnan(cols["desired"]), order="ts")
         diagnostics = pl.DataFrame({
             "ts": ts,
             "gross": np.abs(pos).sum(axis=1),

@@ -16,7 +16,8 @@ import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import bars_per_day, freq_to_timedelta, periods_per_year
-from coinfactor.data import infer_freq, to_wide
+from coinfactor.data import infer_freq
+from coinfactor.data._wide_compat import to_wide
 from coinfactor.data._schema import TS_DTYPE
 
 

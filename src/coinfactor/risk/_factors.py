@@ -18,7 +18,8 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta
-from coinfactor.data import Wide, infer_freq, to_wide
+from coinfactor.data import infer_freq
+from coinfactor.data._wide_compat import Wide, to_wide
 from coinfactor.risk._volatility import bar_returns, regular_axis
 
 FactorFamily = Literal["liquidity", "beta", "momentum"]

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import Wide
+from coinfactor.data._wide_compat import Wide
 
 CleanMode = Literal["keep", "remove"]
 """``"keep"``: the top-k reconstruction (mean included); ``"remove"``: the residual after it."""

@@ -18,7 +18,8 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.core.typing import ReturnKind
-from coinfactor.data import Wide, from_wide, infer_freq, to_wide
+from coinfactor.data import infer_freq
+from coinfactor.data._wide_compat import Wide, from_wide, to_wide
 
 __all__ = [
     "bar_returns",

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import polars as pl
 
+from coinfactor import rolling as k
 from coinfactor.core.errors import DataError
-from coinfactor.core.time import bars_per_day
+from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.data import Grid
-from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
 
@@ -92,6 +92,6 @@ def carry_from_rate(rate: np.ndarray, freq: str, window: int,
     window = k.check_window(window)
     values = k.rolling_mean(rate, window, k.min_count(window, min_periods))  # a new array
     np.negative(values, out=values)
-    values *= k.annualisation(freq)
+    values *= periods_per_year(freq)
     np.copyto(values, 0.0, where=values == 0.0)  # no negative zero
     return values

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import Grid
-from coinfactor.signals import _kernels as k
 
 
 def forward_return_column(h: int) -> str:

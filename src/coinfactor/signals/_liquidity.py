@@ -6,9 +6,9 @@ from typing import Literal
 
 import polars as pl
 
+from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import Grid
-from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
 LiquidityMeasure = Literal["trades", "notional"]

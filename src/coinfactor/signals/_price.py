@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from coinfactor import rolling as k
+from coinfactor.core.time import periods_per_year
 from coinfactor.data import Grid
-from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
 _FLAT = 1e-12  # relative variance below which a window counts as having no dispersion
@@ -97,7 +98,7 @@ def realized_vol(
     r = k.log_returns(close)
     sums, n = k.rolling_sum(r * r, window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(n >= need, np.sqrt(np.maximum(sums, 0.0) / n * k.annualisation(f)),
+        values = np.where(n >= need, np.sqrt(np.maximum(sums, 0.0) / n * periods_per_year(f)),
                           np.nan)
     return grid.long({"realized_vol": values})
 
@@ -147,7 +148,7 @@ def sharpe_proxy(
         var = (s2 - s1 * mean) / (n - 1)
         flat = (var <= _FLAT * (s2 / n)) | (var <= _FLAT_ABS)
         values = np.where((n >= need) & ~flat, mean / np.sqrt(var), np.nan)
-    values = values * np.sqrt(k.annualisation(f))
+    values = values * np.sqrt(periods_per_year(f))
     return grid.long({"sharpe_proxy": values})
 
 

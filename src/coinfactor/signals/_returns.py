@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
+from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.typing import ReturnKind
 from coinfactor.data import Grid
-from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
 

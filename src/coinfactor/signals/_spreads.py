@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from coinfactor import rolling as k
 from coinfactor.data import Grid
-from coinfactor.signals import _kernels as k
 from coinfactor.signals._registry import register
 
 _CS_K = 3.0 - 2.0 * np.sqrt(2.0)

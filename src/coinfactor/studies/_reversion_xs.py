@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from coinfactor.data import cell_index, to_wide
+from coinfactor.data._wide_compat import cell_index, to_wide
 from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
 from coinfactor.studies._decision_times import BarGrid
 

@@ -31,26 +31,24 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from coinfactor import signals
+from coinfactor import signals, universe
 from coinfactor.analytics import summary as performance_summary
-from coinfactor.backtest import BacktestResult, backtest, backtest_wide
+from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import from_wide
+from coinfactor.data import Grid
 from coinfactor.portfolio import (
+    BucketTargets,
     BufferedAllocator,
-    bucket_alpha,
+    bucket_targets,
     inverse_vol_weights,
     portfolio_vol_from,
-    sigmoid_target,
     vol_inputs,
     vol_target_scale,
 )
 from coinfactor.risk import bar_returns, ema_blend_variance
 from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
-from coinfactor.universe import volume_decile_wide
-from coinfactor.xs import row_winsorize_zscore_buckets
 
 SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
 """Half-spread estimate for costs and the buffer. On daily bars the range-based estimators
@@ -167,75 +165,31 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         ``ts, symbol, funding_carry, score, decile, alpha, target`` for universe members with
         a carry value, sorted by (symbol, ts).
     """
-    f, lay = signals.infer_layout(panel) if freq is None else (freq, signals.layout(panel, freq))
-    return _signal_long(config, _signal_arrays(config, panel, lay, f))
+    grid = Grid.from_panel(panel, freq)
+    return _signal_table(grid, *_signal(config, panel, grid))
 
 
-@dataclass(frozen=True)
-class _Signal:
-    """The signal stage on the panel's grid (``(n_bars, n_symbols)`` arrays)."""
-
-    lay: signals.Layout
-    member: np.ndarray  # universe member with a carry value
-    carry: np.ndarray  # NaN outside ``member``
-    score: np.ndarray
-    decile: np.ndarray  # int, 0 outside ``member``
-    alpha_of: np.ndarray  # alpha of decile d at index d (NaN at 0)
-    target_of: np.ndarray  # sigmoid target of decile d at index d (NaN at 0)
-    funding: np.ndarray  # funding rate per bar (NaN: none or a filled bar)
-
-    @property
-    def target(self) -> np.ndarray:
-        """Sigmoid target position, NaN outside the members."""
-        return self.target_of[self.decile]
-
-
-def _signal_arrays(config: Config, panel: pl.DataFrame, lay: signals.Layout, freq: str,
-                   ) -> _Signal:
-    """Signal stage on wide arrays: the steps of :func:`signal_frame` with no long frame.
-
-    Same semantics as ``universe.volume_decile`` -> ``signals.funding_carry`` ->
-    ``xs.winsorize/zscore/buckets`` over the members at each ts (their array kernels
-    ``universe.volume_decile_wide``, ``signals.carry_from_rate`` and
-    ``xs.row_winsorize_zscore_buckets``); alpha and target are the polars maps evaluated once per
-    decile, so they are bit-identical to applying them row by row.
-    """
-    in_universe = volume_decile_wide(panel, lay, config.universe_window, config.min_decile)
-    funding = signals.wide(panel, "funding_rate", lay).values  # filled bars masked
-    carry = carry_from_rate(funding, freq, config.carry_window)
+def _signal(config: Config, panel: pl.DataFrame, grid: Grid
+            ) -> tuple[np.ndarray, np.ndarray, BucketTargets]:
+    """Universe members with a carry, their carry (NaN elsewhere) and their bucket targets."""
+    in_universe = universe.volume_decile(panel, config.universe_window, config.min_decile,
+                                         grid=grid)
+    carry = carry_from_rate(grid.wide(panel, "funding_rate"), grid.freq, config.carry_window)
     member = in_universe & np.isfinite(carry)
     np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
-    score, decile = row_winsorize_zscore_buckets(
-        carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper)
-    alpha = bucket_alpha("decile", config.n_buckets, reverse=config.seed_parity)
-    table = pl.DataFrame({"decile": pl.Series(range(1, config.n_buckets + 1),
-                                              dtype=pl.Int32)}).select(
-        alpha.alias("alpha"),
-        sigmoid_target(alpha, k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
-                       y_min=config.y_min, y_max=config.y_max).alias("target"))
-    alpha_of = np.concatenate([[np.nan], table.get_column("alpha").to_numpy()])
-    target_of = np.concatenate([[np.nan], table.get_column("target").to_numpy()])
-    return _Signal(lay, member, carry, score, decile, alpha_of, target_of, funding)
+    targets = bucket_targets(
+        carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper,
+        reverse=config.seed_parity, k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
+        y_min=config.y_min, y_max=config.y_max)
+    return member, carry, targets
 
 
-def _signal_long(config: Config, sig: _Signal) -> pl.DataFrame:
+def _signal_table(grid: Grid, member: np.ndarray, carry: np.ndarray,
+                  targets: BucketTargets) -> pl.DataFrame:
     """Return the members' cells as ``ts, symbol, funding_carry, score, decile, alpha, target``."""
-    n_t, n_s = sig.member.shape
-    # symbol-major cells (sorted by (symbol, ts)) and their row-major flat index
-    by_symbol = np.flatnonzero(np.ascontiguousarray(sig.member.T))
-    ii, jj = by_symbol % n_t, by_symbol // n_t
-    cells = ii * n_s + jj
-    decile = np.take(sig.decile.reshape(-1), cells)
-    return pl.DataFrame({
-        "ts": sig.lay.axis.gather(pl.Series(ii, dtype=pl.UInt32)),
-        "symbol": pl.Series("symbol", sig.lay.symbols, dtype=pl.String).gather(
-            pl.Series(jj, dtype=pl.UInt32)),
-        "funding_carry": pl.Series(np.take(sig.carry.reshape(-1), cells), dtype=pl.Float64),
-        "score": pl.Series(np.take(sig.score.reshape(-1), cells), dtype=pl.Float64),
-        "decile": pl.Series(decile, dtype=pl.Int32),
-        "alpha": pl.Series(sig.alpha_of[decile], dtype=pl.Float64),
-        "target": pl.Series(sig.target_of[decile], dtype=pl.Float64),
-    })
+    return grid.long({"funding_carry": carry, "score": targets.score,
+                      "decile": targets.bucket.astype(np.int32), "alpha": targets.alpha,
+                      "target": targets.target}, where=member, order="symbol")
 
 
 def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
@@ -251,33 +205,6 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
         est = fn(panel, window=config.spread_window, freq=freq)
         col = pl.col(config.spread_model) / 2.0  # full spread -> half-spread
     return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
-
-
-def _backtest_book(config: Config, pos_b: np.ndarray, keep_b: np.ndarray, book: np.ndarray,
-                   bar_rows: np.ndarray, close: np.ndarray, funding: np.ndarray,
-                   lay: signals.Layout, forecast: pl.DataFrame, freq: str) -> BacktestResult:
-    """``backtest(panel, weights)`` of the book without going back through long frames.
-
-    The same steps as :func:`coinfactor.backtest.backtest` on the weights frame
-    ``from_wide(where(keep, pos, nan), ...)`` (constant half-spread) with ``pos`` and ``keep``
-    the book's columns ``pos_b`` and ``keep_b`` placed at columns ``book`` of the grid (zero
-    and False elsewhere): bars of the panel as rows, the weighted symbols as columns, weights
-    rows define the book and other rows carry it.
-    """
-    local = np.flatnonzero(keep_b.any(axis=0))  # weighted columns among the book's
-    wcols = book[local]  # and on the grid (sorted, as ``book`` is)
-    all_rows = bool(bar_rows.all())
-    rows = np.flatnonzero(bar_rows)
-
-    def take(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        return np.take(a, cols, axis=1) if all_rows else a[np.ix_(rows, cols)]
-
-    # kept cells are the book; a row without any is no decision (the book is carried)
-    return backtest_wide(
-        lay.axis.filter(pl.Series(bar_rows)), [lay.symbols[c] for c in wcols],
-        np.where(take(keep_b, local), take(pos_b, local), np.nan), take(close, wcols),
-        take(funding, wcols), freq=freq, fee_bps=config.fee_bps,
-        half_spread=config.half_spread_bps / 1e4, lag=config.lag, forecast_vol=forecast)
 
 
 def run(
@@ -307,13 +234,13 @@ def run(
         raise DataError("carry: the panel needs a funding_rate column (perpetual futures)",
                         column="funding_rate", fix="load a perp dataset or attach funding")
     # one grid for every step (raises on off-grid bars), read with the bar frequency
-    freq, lay = signals.infer_layout(panel)
+    grid = Grid.from_panel(panel)
+    freq, axis, symbols = grid.freq, grid.ts, grid.symbols
     ppy = periods_per_year(freq)
-    signal = _signal_arrays(config, panel, lay, freq)
-    sig = _signal_long(config, signal)
-    axis, symbols = lay.axis, lay.symbols
-    n_t, n_s = lay.shape
-    close = signals.wide(panel, "close", lay).values  # filled bars masked
+    member, carry, targets = _signal(config, panel, grid)
+    sig = _signal_table(grid, member, carry, targets)
+    n_t, n_s = grid.shape
+    close = grid.wide(panel, "close")  # filled bars masked
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
                              long_span=config.vol_long_span, blend=config.vol_blend,
@@ -323,9 +250,9 @@ def run(
     # Only universe members are ever held: from here on the arrays keep their columns
     # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
     # so the results are those of the full grid bit for bit.
-    book = np.flatnonzero(signal.member.any(axis=0))
+    book = np.flatnonzero(member.any(axis=0))
     vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
-    raw = inverse_vol_weights(signal.target_of[np.take(signal.decile, book, axis=1)], vol_b)
+    raw = inverse_vol_weights(targets.target_of[np.take(targets.bucket, book, axis=1)], vol_b)
     method = "diagonal" if config.seed_parity else config.covariance
     vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window,
                      columns=book)
@@ -334,11 +261,12 @@ def run(
     desired = raw * scale[:, None]
 
     if config.spread_model == "constant":  # the constant at every unfilled bar
-        hs = np.where(np.take(lay.bars, book, axis=1), config.half_spread_bps / 1e4, np.nan)
+        half_spread: float | pl.DataFrame = config.half_spread_bps / 1e4
+        hs = np.where(np.take(grid.bars, book, axis=1), half_spread, np.nan)
     else:
-        hs_frame = _half_spread(config, panel, freq)
-        # hs_frame has the panel's rows in the panel's order: reuse the panel's cell index
-        hs = np.take(signals.wide(hs_frame, "half_spread", lay).values, book, axis=1)
+        half_spread = _half_spread(config, panel, freq)
+        # the frame has the panel's rows in the panel's order: the panel's grid places them
+        hs = np.take(grid.wide(half_spread, "half_spread"), book, axis=1)
     cost = hs + config.fee_bps / 1e4
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
@@ -351,7 +279,7 @@ def run(
         desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
-    bar_rows[lay.rows] = True  # every row is on the grid (layout raises otherwise)
+    bar_rows[grid.rows] = True  # every row is on the grid (from_panel raises otherwise)
     # the cells the book holds or just closed, on bars of the panel
     held_b = pos_b != 0.0
     keep_b = held_b.copy()
@@ -361,18 +289,13 @@ def run(
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
     forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
-    if config.spread_model == "constant":
-        result = _backtest_book(config, pos_b, keep_b, book, bar_rows, close, signal.funding,
-                                lay, forecast, freq)
-    else:
-        weights_wide = np.full((n_t, n_s), np.nan)
-        weights_wide[:, book] = np.where(keep_b, pos_b, np.nan)
-        weights = from_wide(weights_wide, axis, symbols, "weight")
-        result = backtest(panel, weights, fee_bps=config.fee_bps, half_spread=hs_frame,
-                          lag=config.lag, forecast_vol=forecast, freq=freq)
+    weights = np.full((n_t, n_s), np.nan)  # a row without any value carries the book
+    weights[:, book] = np.where(keep_b, pos_b, np.nan)
+    result = backtest(panel, weights, grid=grid, fee_bps=config.fee_bps,
+                      half_spread=half_spread, lag=config.lag, forecast_vol=forecast)
 
     metrics: dict[str, Any] = performance_summary(result)
-    members_per_bar = signal.member.sum(axis=1)
+    members_per_bar = member.sum(axis=1)
     nav = result.nav
     first = nav.get_column("ts")[0]
     traded_days = result.turnover.filter(pl.col("ts") > first).get_column("turnover")

@@ -53,9 +53,10 @@ from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
-from coinfactor.data import infer_freq, time_axis
+from coinfactor.data import infer_freq
+from coinfactor.data._wide_compat import time_axis
 from coinfactor.data._schema import FILLED_COLUMN
-from coinfactor.signals import _kernels as k
+from coinfactor.data import shared_grid
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._decision_times import (
     BarGrid,
@@ -189,7 +190,7 @@ def _features(panel: pl.DataFrame, window: int, at: pl.Series, freq: str) -> pl.
     out = slim.select("ts", "symbol").filter(keep)
     # every signal returns exactly the panel's rows in the panel's order (one shared grid),
     # so the rows kept from each line up with ``out``: no join needed
-    with k.shared_layout(slim, freq):
+    with shared_grid(slim, freq):
         for name in FEATURES:
             frame = signals.compute(name, slim, window=window, freq=freq)
             out = out.with_columns(frame.get_column(name).filter(keep))

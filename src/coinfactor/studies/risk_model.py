@@ -31,7 +31,8 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.time import periods_per_year
-from coinfactor.data import infer_freq, to_wide
+from coinfactor.data import infer_freq
+from coinfactor.data._wide_compat import to_wide
 from coinfactor.risk import FactorReturns, assign_buckets, exposures, factor_returns
 from coinfactor.risk._factors import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.studies._base import StudyResult, summarize_panel

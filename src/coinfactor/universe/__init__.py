@@ -8,7 +8,6 @@ from coinfactor.universe._trailing import (
     min_listing_age,
     top_n,
     volume_decile,
-    volume_decile_wide,
 )
 
 __all__ = [
@@ -17,5 +16,4 @@ __all__ = [
     "snapshot_filter",
     "top_n",
     "volume_decile",
-    "volume_decile_wide",
 ]

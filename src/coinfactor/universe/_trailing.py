@@ -9,15 +9,17 @@ bar does not count) and a defined trailing statistic.
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import polars as pl
 
+from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
-from coinfactor.data._schema import FILLED_COLUMN
-from coinfactor.signals import _kernels as k
-from coinfactor.signals._liquidity import avg_notional, notional_expr
-from coinfactor.xs._rows import row_bucket_at_least
+from coinfactor.data import FILLED_COLUMN, Grid, infer_freq
+from coinfactor.signals import avg_notional, notional_expr
+from coinfactor.xs import row_bucket_at_least
 
 _STAT = "__trailing_notional__"
 
@@ -47,65 +49,34 @@ def check_min_decile(min_decile: int) -> int:
     return min_decile
 
 
-def trailing_notional_wide(
-    panel: pl.DataFrame, lay: k.Layout, window: int, min_periods: int | None
-) -> np.ndarray:
-    """Trailing mean notional on the layout's grid, NaN where the coin has no bar at ts.
+def trailing_notional(panel: pl.DataFrame, grid: Grid, window: int,
+                      min_periods: int | None) -> np.ndarray:
+    """Trailing mean notional on the panel's grid, NaN where the coin has no bar at ts.
 
-    The wide form of the universes' candidate statistic: defined at a panel row that is not a
-    filled bar and has a defined, finite trailing mean (as ``avg_notional``).
+    The universes' candidate statistic: defined at a panel row that is not a filled bar and
+    has a defined, finite trailing mean (as ``signals.avg_notional``).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_bars, n_symbols)
+        Quote currency per bar.
     """
     need = k.min_count(window, min_periods)
-    notional = k.wide(panel, notional_expr(panel), lay)
+    notional = grid.wide(panel, notional_expr(panel))
     # O(1) per cell (blocked prefix sums); the notional array is ours to clobber
-    values = k.blocked_rolling_mean(notional.values, window, need)
-    np.copyto(values, np.nan, where=~(lay.bars & np.isfinite(values)))
+    values = k.blocked_rolling_mean(notional, window, need)
+    np.copyto(values, np.nan, where=~(grid.bars & np.isfinite(values)))
     return values
 
 
-def member_wide(
-    panel: pl.DataFrame, lay: k.Layout, window: int, min_periods: int | None, min_decile: int
-) -> np.ndarray:
-    """Whether each grid cell's volume decile is ``>= min_decile`` (see :func:`volume_decile`).
-
-    Returns
-    -------
-    ndarray of bool, shape (n_bars, n_symbols)
-    """
-    stat = trailing_notional_wide(panel, lay, window, min_periods)
-    return row_bucket_at_least(stat, 10, min_decile)
-
-
-def volume_decile_wide(
-    panel: pl.DataFrame,
-    layout: k.Layout,
-    window: int = 30,
-    min_decile: int = 9,
-    *,
-    min_periods: int | None = None,
-) -> np.ndarray:
-    """:func:`volume_decile` on the panel's grid: the array kernel, no long frame.
-
-    Parameters
-    ----------
-    panel : pl.DataFrame
-        Canonical panel.
-    layout : Layout
-        The panel's grid (:func:`coinfactor.signals.layout`).
-    window, min_decile, min_periods
-        As in :func:`volume_decile`.
-
-    Returns
-    -------
-    ndarray of bool, shape (n_bars, n_symbols)
-        ``in_universe`` per grid cell (False where the coin has no bar).
-    """
-    check_min_decile(min_decile)
-    k.check_window(window)
-    k.min_count(window, min_periods)
-    return member_wide(panel, layout, window, min_periods, min_decile)
-
-
+@overload
+def volume_decile(panel: pl.DataFrame, window: int = ..., min_decile: int = ..., *,
+                  min_periods: int | None = ..., freq: str | None = ...,
+                  grid: None = ...) -> pl.DataFrame: ...
+@overload
+def volume_decile(panel: pl.DataFrame, window: int = ..., min_decile: int = ..., *,
+                  min_periods: int | None = ..., freq: str | None = ...,
+                  grid: Grid) -> np.ndarray: ...
 def volume_decile(
     panel: pl.DataFrame,
     window: int = 30,
@@ -113,7 +84,8 @@ def volume_decile(
     *,
     min_periods: int | None = None,
     freq: str | None = None,
-) -> pl.DataFrame:
+    grid: Grid | None = None,
+) -> pl.DataFrame | np.ndarray:
     """Coins in the top notional-volume deciles, point in time (seed 004's universe).
 
     Per coin, the trailing mean notional over its last ``window`` bars
@@ -137,17 +109,27 @@ def volume_decile(
     min_periods : int, optional
         Bars required in the window (default ``window``).
     freq : str, optional
-        Bar frequency (default: inferred).
+        Bar frequency (default: inferred; ignored with ``grid``).
+    grid : Grid, optional
+        The panel's grid (:meth:`coinfactor.data.Grid.from_panel`). When given, the result
+        is the array on the grid instead of a frame (the kernel the frame is melted from).
 
     Returns
     -------
-    pl.DataFrame
-        ``ts, symbol, in_universe``, one row per panel row.
+    pl.DataFrame or ndarray
+        ``ts, symbol, in_universe``, one row per panel row; with ``grid``, an ndarray of bool
+        of shape ``(n_bars, n_symbols)`` (False where the coin has no bar).
     """
-    lay = k.layout(panel, k.resolve_freq(panel, freq))
-    wide = volume_decile_wide(panel, lay, window, min_decile, min_periods=min_periods)
-    member = wide[lay.rows, lay.cols] if panel.height else np.empty(0, bool)
-    return panel.select("ts", "symbol", pl.Series("in_universe", member, dtype=pl.Boolean))
+    check_min_decile(min_decile)
+    k.check_window(window)
+    k.min_count(window, min_periods)
+    g = Grid.from_panel(panel, freq) if grid is None else grid
+    member = row_bucket_at_least(trailing_notional(panel, g, window, min_periods), 10,
+                                 min_decile)
+    if grid is not None:
+        return member
+    flat = member.reshape(-1)[g.cells] if panel.height else np.empty(0, bool)
+    return panel.select("ts", "symbol", pl.Series("in_universe", flat, dtype=pl.Boolean))
 
 
 def top_n(
@@ -222,7 +204,7 @@ def min_listing_age(panel: pl.DataFrame, bars: int, *, freq: str | None = None) 
     """
     if isinstance(bars, bool) or not isinstance(bars, int) or bars < 0:
         raise ConfigError(f"min_listing_age: expected bars >= 0, got {bars!r}")
-    step = freq_to_timedelta(k.resolve_freq(panel, freq))
+    step = freq_to_timedelta(freq if freq is not None else infer_freq(panel))
     first = pl.col("ts").min().over("symbol")
     age_ok = (pl.col("ts") - first) >= step * bars
     return panel.select("ts", "symbol", (age_ok & _trading(panel)).alias("in_universe"))

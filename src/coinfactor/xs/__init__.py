@@ -6,7 +6,14 @@ frame function (per-ts OLS residual).
 """
 
 from coinfactor.xs._neutralize import neutralize
-from coinfactor.xs._rows import row_winsorize_zscore_buckets
+from coinfactor.xs._rows import (
+    row_bucket_at_least,
+    row_buckets,
+    row_sum,
+    row_winsorize,
+    row_winsorize_zscore_buckets,
+    row_zscore,
+)
 from coinfactor.xs._transforms import buckets, demean, rank, winsorize, zscore
 
 __all__ = [
@@ -14,7 +21,12 @@ __all__ = [
     "demean",
     "neutralize",
     "rank",
+    "row_bucket_at_least",
+    "row_buckets",
+    "row_sum",
+    "row_winsorize",
     "row_winsorize_zscore_buckets",
+    "row_zscore",
     "winsorize",
     "zscore",
 ]

@@ -327,3 +327,21 @@ def _zscore_apply(x: np.ndarray, mean: np.ndarray, std: np.ndarray, flat: np.nda
         z = np.where(ok, x - mean[:, None], 0.0) / std[:, None]
     z = np.where(flat[:, None], 0.0, z)
     return np.where(ok, z, np.nan)
+
+
+def row_sum(values: np.ndarray) -> np.ndarray:
+    """Sum a ``(n_bars, n_symbols)`` array over symbols, strictly left to right.
+
+    A sequential sum: adding all-zero columns anywhere (a symbol that never trades) leaves
+    every row sum identical bit for bit, so the result does not depend on which flat symbols
+    are on the axis (truncation invariance).
+
+    Returns
+    -------
+    ndarray of shape (n_bars,)
+    """
+    if values.shape[1] == 0:
+        return np.zeros(values.shape[0])
+    # On a Fortran-ordered array NumPy reduces axis 1 column by column (sequentially), which
+    # gives the same bits as a cumulative sum, without its (n_bars, n_symbols) output.
+    return np.asfortranarray(values).sum(axis=1)

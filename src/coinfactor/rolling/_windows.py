@@ -1,4 +1,6 @@
-"""Shared machinery of the signals: rolling window sums and means on grid-aligned arrays.
+"""Trailing-window kernels on grid-aligned ``(n_bars, n_symbols)`` arrays (NaN missing).
+
+The machinery of the rolling signals and universes.
 
 Window rule (every rolling signal): a window of ``w`` bars at ``ts`` covers the ``w`` bars of
 the regular grid ``ts - (w - 1) * freq, ..., ts``; missing bars (gaps, bars before listing,
@@ -12,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.core.time import periods_per_year
-from coinfactor.rolling import trailing_window_sums
+from coinfactor.rolling._sums import trailing_window_sums
 
 
 def check_window(window: int, name: str = "window") -> int:
@@ -197,8 +198,3 @@ def log_returns(close: np.ndarray) -> np.ndarray:
 def simple_returns(close: np.ndarray) -> np.ndarray:
     """``close[t] / close[t-1] - 1`` on the grid; NaN when either bar is missing."""
     return close / shift(close, 1) - 1.0
-
-
-def annualisation(freq: str) -> float:
-    """Periods per year of the bar frequency (the one annualisation function)."""
-    return periods_per_year(freq)
