@@ -2,7 +2,7 @@
 
 References: the polars ``xs`` expressions (per-ts ``.over``), ``universe.volume_decile`` /
 ``signals.funding_carry`` on long frames, the public ``backtest`` on a long weights frame,
-``data.to_wide``, and naive per-bar loops written out below (the code before the rewrite).
+``data.Grid.wide``, and naive per-bar loops written out below (the code before the rewrite).
 Panels are ragged (staggered listings, missing bars, null funding, filled bars).
 """
 
@@ -16,13 +16,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from coinfactor import signals, universe, xs
-from coinfactor.data import regularize, to_wide, validate_panel
-from coinfactor.data._grid import cell_index, scatter, symbol_index
+from coinfactor.data import regularize, validate_panel
 from coinfactor.portfolio import BufferedAllocator, bucket_alpha, sigmoid_target
 from coinfactor.risk._volatility import ema_blend_variance, ewma_variance
-from coinfactor.signals import _kernels as k
 from coinfactor.studies import carry
-from coinfactor.studies._reversion_xs import _wide_columns
 from coinfactor.xs._rows import (
     row_bucket_at_least,
     row_buckets,
@@ -252,76 +249,21 @@ def test_carry_signal_stage_equals_the_long_frame_pipeline(cfg: carry.Config,
 
 
 @pytest.mark.parametrize("filled", [False, True])
-def test_carry_backtest_fast_path_equals_public_backtest(filled: bool, monkeypatch) -> None:
-    """Reference: carry.run with the book passed to backtest() as a long weights frame."""
+def test_carry_backtest_equals_public_backtest_of_its_weights(filled: bool) -> None:
+    """Reference: backtest() of the study's own weights table, as a long frame.
+
+    (With ``lag=0``: the table holds the weights held, so feeding it back with a lag would
+    lag it twice.)
+    """
     from coinfactor.backtest import backtest
-    from coinfactor.data._grid import long_cells
 
     panel = _ragged(seed=3, filled=filled)
-    cfg = carry.Config(universe_window=10, min_decile=4, vol_min_periods=5, corr_window=20,
-                       lag=1)
+    cfg = carry.Config(universe_window=10, min_decile=4, vol_min_periods=5, corr_window=20)
     fast = carry.run(cfg, panel)
-
-    def slow(config, pos_b, keep_b, book, bar_rows, close, funding, lay, forecast, freq):
-        # the book's columns placed on the whole grid, then the long weights frame
-        pos = np.zeros(close.shape)
-        pos[:, book] = pos_b
-        keep = np.zeros(close.shape, dtype=bool)
-        keep[:, book] = keep_b
-        weights = long_cells(keep, lay.axis, lay.symbols, {"weight": pos})
-        return backtest(panel, weights, fee_bps=config.fee_bps,
-                        half_spread=config.half_spread_bps / 1e4, lag=config.lag,
-                        forecast_vol=forecast, freq=freq)
-
-    monkeypatch.setattr(carry, "_backtest_book", slow)
-    ref = carry.run(cfg, panel)
-    for name in ("nav", "weights", "trades", "exposure", "vol", "allocation"):
-        assert_frame_equal(fast.tables[name], ref.tables[name])
-    assert fast.metrics == pytest.approx(ref.metrics, rel=0, abs=0, nan_ok=True)
+    forecast = fast.tables["allocation"].select("ts", "forecast_vol")
+    ref = backtest(panel, fast.tables["weights"], fee_bps=cfg.fee_bps,
+                   half_spread=cfg.half_spread_bps / 1e4, lag=cfg.lag, forecast_vol=forecast)
+    for name in ("nav", "weights", "trades", "exposure", "vol"):
+        assert_frame_equal(fast.tables[name], getattr(ref, name))
 
 
-def test_grid_index_matches_replace_strict() -> None:
-    """Reference: polars replace_strict / searchsorted, on sorted, unsorted and unknown."""
-    syms = ("A", "B", "C")
-    for col in (["A", "A", "B", "C", "C"], ["C", "A", "B", "A"], ["A", "Z", "B"],
-                ["A", None, "C"], []):
-        s = pl.Series("symbol", col, dtype=pl.String)
-        ref = s.replace_strict(list(syms), [0, 1, 2], default=-1, return_dtype=pl.Int64)
-        np.testing.assert_array_equal(symbol_index(s, syms), ref.fill_null(-1).to_numpy())
-    t0 = datetime(2024, 1, 1, tzinfo=UTC)
-    axis = pl.Series("ts", [t0 + timedelta(hours=h) for h in (0, 1, 2, 3)]).cast(
-        pl.Datetime("us", "UTC"))
-    frame = pl.DataFrame({
-        "ts": [t0 + timedelta(hours=h) for h in (3, 0, 5, -1)] + [t0 + timedelta(minutes=30)],
-        "symbol": ["A", "B", "A", "C", "C"]}).with_columns(pl.col("ts").dt.cast_time_unit("us"))
-    i, j, ok = cell_index(frame, axis, syms)
-    np.testing.assert_array_equal(ok, [True, True, False, False, False])
-    np.testing.assert_array_equal(i[ok], [3, 0])
-    out = scatter(4, 3, i, j, ok, np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
-    assert out[3, 0] == 1.0 and out[0, 1] == 2.0 and np.isnan(out).sum() == 10
-    irregular = axis.gather([0, 1, 3])
-    i2, _, ok2 = cell_index(frame, irregular, syms)
-    np.testing.assert_array_equal(ok2, [True, True, False, False, False])
-    np.testing.assert_array_equal(i2[ok2], [2, 0])
-
-
-def test_shared_layout_gives_the_same_signals() -> None:
-    panel = _ragged(seed=5, filled=True)
-    names = ("vwap_distance", "realized_vol", "rolling_return")
-    plain = [signals.compute(n, panel, window=5) for n in names]
-    other = _ragged(seed=6)
-    with k.shared_layout(panel, "1d") as lay:
-        assert k.layout(panel, "1d") is lay
-        assert k.layout(other, "1d") is not lay  # another frame is never served this grid
-        shared = [signals.compute(n, panel, window=5) for n in names]
-    for a, b in zip(plain, shared, strict=True):
-        assert_frame_equal(a, b)
-
-
-def test_reversion_wide_columns_equal_to_wide() -> None:
-    panel = _ragged(seed=8, filled=True)
-    symbols = ("S03", "S01", "S10", "XX")
-    ts = panel.get_column("ts").unique().sort()
-    got = _wide_columns(panel, ("close", "funding_rate"), ts, symbols)
-    for col, arr in zip(("close", "funding_rate"), got, strict=True):
-        np.testing.assert_array_equal(arr, to_wide(panel, col, ts=ts, symbols=symbols).values)

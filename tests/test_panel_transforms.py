@@ -1,4 +1,4 @@
-"""Wide round trips, resampling, grid regularisation and funding placement."""
+"""Resampling, grid regularisation and funding placement."""
 
 from __future__ import annotations
 
@@ -10,53 +10,15 @@ import pytest
 
 from coinfactor.data import (
     attach_funding,
-    from_wide,
     funding_to_bars,
     regularize,
     resample,
-    to_wide,
     validate_panel,
 )
 from coinfactor.errors import DataError
 from conftest import make_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-# --- long <-> wide ------------------------------------------------------------------------
-
-@pytest.mark.parametrize("column", ["open", "high", "low", "close", "volume", "quote_volume",
-                                    "trades", "funding_rate"])
-def test_long_wide_long_round_trip_exact(small_panel: pl.DataFrame, column: str) -> None:
-    wide = to_wide(small_panel, column)
-    assert wide.shape == (6, 3)
-    back = from_wide(wide.values, wide.ts, wide.symbols, column)
-    expected = small_panel.select("ts", "symbol", pl.col(column).cast(pl.Float64))
-    assert back.equals(expected)
-
-
-def test_wide_layout_and_missing(small_panel: pl.DataFrame) -> None:
-    wide = to_wide(small_panel, "close")
-    assert wide.symbols == ("A", "B", "C")
-    assert np.isnan(wide.values[2, 1])  # B's gap
-    assert np.isnan(wide.values[:2, 2]).all()  # C not yet listed
-    assert wide.values[5, 0] == 104.0
-
-
-def test_to_wide_masks_filled_bars(small_panel: pl.DataFrame) -> None:
-    grid = regularize(small_panel)
-    assert np.isnan(to_wide(grid, "close").values[2, 1])
-    assert to_wide(grid, "close", mask_filled=False).values[2, 1] == 10.5
-
-
-def test_from_wide_shape_error() -> None:
-    with pytest.raises(DataError, match=r"expected values of shape \(len\(ts\), len\(symbols\)\)"):
-        from_wide(np.zeros((2, 2)), pl.Series([T0]), ["A", "B"], "x")
-
-
-def test_to_wide_unknown_column(small_panel: pl.DataFrame) -> None:
-    with pytest.raises(DataError, match="expected column 'nope'"):
-        to_wide(small_panel, "nope")
 
 
 # --- resample ---------------------------------------------------------------------------
@@ -186,18 +148,3 @@ def test_funding_events_need_a_rate() -> None:
         funding_to_bars(pl.DataFrame([_ev("A", T0, float("nan"))]), "1h")
 
 
-def test_cell_index_locates_rows_and_flags_off_grid(small_panel: pl.DataFrame) -> None:
-    """Reference: a plain-Python lookup of each row's position on the axes."""
-    from coinfactor.data import cell_index
-
-    ts_axis = small_panel["ts"].unique().sort().slice(1, 4)  # drop first and last bar times
-    symbols = ("C", "A")  # B off the axis, unsorted on purpose
-    rows, cols, on = cell_index(small_panel, ts_axis, symbols)
-    t_list, s_list = ts_axis.to_list(), list(symbols)
-    for k, rec in enumerate(small_panel.select("ts", "symbol").iter_rows()):
-        expected_on = rec[0] in t_list and rec[1] in s_list
-        assert on[k] == expected_on
-        if expected_on:
-            assert (rows[k], cols[k]) == (t_list.index(rec[0]), s_list.index(rec[1]))
-    wide = to_wide(small_panel, "close", ts=ts_axis, symbols=symbols)
-    assert wide.values[0, 1] == 101.0 and np.isnan(wide.values[0, 0])

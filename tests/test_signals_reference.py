@@ -398,7 +398,7 @@ def test_forward_returns_match_naive_loop(include_funding: bool) -> None:
 def test_rolling_sum_kernel_matches_pandas_across_blocks() -> None:
     """The blocked prefix-sum kernel against pandas rolling sums, NaN gaps injected, on more
     rows than one block (4096), and bit-identical on a truncated array."""
-    from coinfactor.signals._kernels import rolling_sum
+    from coinfactor.rolling import rolling_sum
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(9000, 3)) * 1e6

@@ -19,9 +19,8 @@ from scipy.stats import rankdata
 
 from coinfactor.core.errors import DataError
 from coinfactor.data import infer_freq
-from coinfactor.data._grid import sorted_symbol_codes, symbol_index
 from coinfactor.data._schema import mode_step
-from coinfactor.signals import _kernels as k
+from coinfactor import rolling as k
 from coinfactor.studies._base import summarize_panel
 from coinfactor.xs._rows import (
     row_bucket_at_least,
@@ -168,72 +167,6 @@ def test_infer_freq_on_a_panel_with_gaps() -> None:
     assert infer_freq(panel) == "1h"
 
 
-def _grid_panel(hours: dict[str, list[int]], *, minutes: int = 0) -> pl.DataFrame:
-    t0 = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = [(t0 + timedelta(hours=h, minutes=minutes if (sym, h) == ("B", 3) else 0), sym)
-            for sym, hs in hours.items() for h in hs]
-    return pl.DataFrame({"ts": [r[0] for r in rows], "symbol": [r[1] for r in rows]},
-                        schema={"ts": pl.Datetime("us", "UTC"), "symbol": pl.String})
-
-
-@pytest.mark.parametrize("hours", [
-    {"A": [0, 1, 2, 3, 5, 6, 9], "B": [2, 3, 4, 8]},  # gaps, staggered listing
-    {"A": [0, 2, 4, 6], "B": [2, 4, 8]},  # 2h is the most common step
-    {"A": [0, 1, 3, 5], "B": [10, 11]},  # a tie of 1h and 2h: the smallest wins
-    {"B": [0, 1, 2], "A": [0, 1]},  # symbols not sorted: the two calls
-    {"A": [0, 1, 2], "B": [2, 3, 4], "C": [7]},  # a one-bar symbol
-])
-def test_infer_layout_equals_infer_freq_then_layout(hours: dict[str, list[int]]) -> None:
-    """Reference: ``infer_freq`` followed by ``layout`` (their own code paths)."""
-    panel = _grid_panel(hours)
-    freq, lay = k.infer_layout(panel)
-    assert freq == infer_freq(panel)
-    ref = k.layout(panel.sort("ts"), freq)  # rows not sorted by symbol: the general path
-    order = panel.with_row_index("i").sort("ts").get_column("i").to_numpy()
-    assert lay.axis.equals(ref.axis)
-    assert lay.symbols == ref.symbols
-    np.testing.assert_array_equal(lay.rows[order], ref.rows)
-    np.testing.assert_array_equal(lay.cols[order], ref.cols)
-    assert lay.filled is None
-
-
-def test_infer_layout_rejects_off_grid_bars_and_single_bars() -> None:
-    off = _grid_panel({"A": [0, 1, 2, 3], "B": [1, 2, 3]}, minutes=30)
-    with pytest.raises(DataError, match="off it"):
-        k.infer_layout(off)
-    with pytest.raises(DataError, match="no symbol has two bars"):
-        k.infer_layout(_grid_panel({"A": [0], "B": [1]}))
-
-
-def test_sorted_symbol_codes_equal_unique_and_index() -> None:
-    """Reference: unique().sort() and replace_strict on the same column."""
-    for col in (["A", "A", "B", "C", "C", "C"], ["X"], ["B", "B", "A"], ["A", "B", "A"],
-                ["A", None, "B"], []):
-        s = pl.Series("symbol", col, dtype=pl.String)
-        got = sorted_symbol_codes(s)
-        sorted_runs = s.null_count() == 0 and s.len() > 0 and s.is_sorted()
-        if not sorted_runs:
-            assert got is None
-            continue
-        assert got is not None
-        symbols, codes = got
-        assert symbols == tuple(s.unique().sort().to_list())
-        np.testing.assert_array_equal(codes, symbol_index(s, symbols))
-
-
-def test_layout_fast_path_equals_the_general_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_fast_paths import _ragged
-
-    panel = _ragged(seed=2, filled=True)
-    fast = k.layout(panel, "1d")
-    monkeypatch.setattr(k, "sorted_symbol_codes", lambda col: None)
-    slow = k.layout(panel, "1d")
-    assert fast.symbols == slow.symbols
-    for a, b in ((fast.rows, slow.rows), (fast.cols, slow.cols), (fast.filled, slow.filled)):
-        np.testing.assert_array_equal(a, b)
-    assert fast.axis.equals(slow.axis)
-
-
 def test_summarize_panel_with_known_counts_equals_counting() -> None:
     from coinfactor.studies import carry
     from test_fast_paths import _ragged
@@ -346,82 +279,83 @@ def _book_frame(panel: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("lag", [0, 2])
-def test_backtest_wide_equals_backtest_on_long_frames(lag: int) -> None:
-    """Reference: the public backtest() on the same weights, funding and spreads as frames."""
-    from coinfactor.backtest import backtest, backtest_wide
-    from coinfactor.data import time_axis, to_wide
+def test_backtest_array_weights_equal_long_frames(lag: int) -> None:
+    """Reference: backtest() on the same weights, funding and spreads as long frames."""
+    from coinfactor.backtest import backtest
+    from coinfactor.data import Grid
     from test_fast_paths import _ragged
 
     panel = _ragged(seed=12, filled=True)
     weights = _book_frame(panel, 1)
-    ts = time_axis(panel)
-    symbols = tuple(sorted(weights["symbol"].unique().to_list()))
-    w = to_wide(weights, "weight", ts=ts, symbols=symbols).values
-    close = to_wide(panel, "close", ts=ts, symbols=symbols).values
-    funding = to_wide(panel, "funding_rate", ts=ts, symbols=symbols).values
+    grid = Grid.from_panel(panel)
+    w = grid.scatter(weights, "weight")
     hs = panel.select("ts", "symbol", (pl.col("close") * 0 + 7e-4).alias("half_spread"))
     ref = backtest(panel, weights, fee_bps=3.0, half_spread=hs, lag=lag, freq="1d")
-    hs_wide = to_wide(hs, "half_spread", ts=ts, symbols=symbols).values
+    hs_wide = grid.scatter(hs, "half_spread")
     hs_filled = np.where(np.isnan(hs_wide), 7e-4, hs_wide)  # backtest() carries spreads
-    got = backtest_wide(ts, symbols, w, close, funding, freq="1d", fee_bps=3.0,
-                        half_spread=hs_filled, lag=lag)
+    got = backtest(panel, w, grid=grid, fee_bps=3.0, half_spread=hs_filled, lag=lag)
     for name in ("nav", "weights", "trades", "turnover", "exposure", "drawdown", "vol"):
         assert getattr(got, name).equals(getattr(ref, name)), name
-    const = backtest_wide(ts, symbols, w, close, freq="1d", half_spread=5e-4, lag=lag)
+    const = backtest(panel.drop("funding_rate"), w, grid=grid, half_spread=5e-4, lag=lag)
     ref_const = backtest(panel.drop("funding_rate"), weights, half_spread=5e-4, lag=lag,
                          freq="1d")
     assert const.nav.equals(ref_const.nav)
 
 
-def test_backtest_wide_bad_input() -> None:
-    from coinfactor.backtest import backtest_wide
+def test_backtest_array_bad_input() -> None:
+    from coinfactor.backtest import backtest
     from coinfactor.core.errors import DataError
+    from coinfactor.data import Grid
 
-    ts = pl.Series("ts", [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)])
-    close = np.ones((3, 2))
+    ts = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    panel = pl.DataFrame({"ts": ts * 2, "symbol": ["A"] * 3 + ["B"] * 3, "close": 1.0},
+                         schema_overrides={"ts": pl.Datetime("us", "UTC")})
+    grid = Grid.from_panel(panel)
+    with pytest.raises(DataError, match="need the grid"):
+        backtest(panel, np.zeros((3, 2)))
     with pytest.raises(DataError, match="shape"):
-        backtest_wide(ts, ("A", "B"), np.zeros((3, 3)), close, freq="1d")
+        backtest(panel, np.zeros((3, 3)), grid=grid)
     with pytest.raises(DataError, match="no decision row"):
-        backtest_wide(ts, ("A", "B"), np.full((3, 2), np.nan), close, freq="1d")
+        backtest(panel, np.full((3, 2), np.nan), grid=grid)
     with pytest.raises(DataError, match=">= 0"):
-        backtest_wide(ts, ("A", "B"), np.zeros((3, 2)), close, freq="1d",
-                      half_spread=np.full((3, 2), -1e-4))
+        backtest(panel, np.zeros((3, 2)), grid=grid, half_spread=np.full((3, 2), -1e-4))
     unknown = np.full((3, 2), np.nan)
     with pytest.raises(DataError, match="no half_spread known"):
-        backtest_wide(ts, ("A", "B"), np.array([[0.5, 0.0], [np.nan] * 2, [0.1, 0.0]]),
-                      close, freq="1d", half_spread=unknown)
+        backtest(panel, np.array([[0.5, 0.0], [np.nan] * 2, [0.1, 0.0]]), grid=grid,
+                 half_spread=unknown)
 
 
 def test_universe_and_carry_kernels_equal_their_frame_functions() -> None:
     """Reference: universe.volume_decile and signals.funding_carry (long frames)."""
     from coinfactor import signals, universe
     from coinfactor.core.errors import ConfigError
+    from coinfactor.data import Grid
     from test_fast_paths import _ragged
 
     panel = _ragged(seed=13, filled=True)
-    lay = signals.layout(panel, "1d")
-    member = universe.volume_decile_wide(panel, lay, 10, 6)
+    grid = Grid.from_panel(panel, "1d")
+    member = universe.volume_decile(panel, 10, 6, grid=grid)
     ref = universe.volume_decile(panel, window=10, min_decile=6)
-    np.testing.assert_array_equal(member[lay.rows, lay.cols], ref["in_universe"].to_numpy())
-    rate = signals.wide(panel, "funding_rate", lay).values
+    np.testing.assert_array_equal(member[grid.rows, grid.cols], ref["in_universe"].to_numpy())
+    rate = grid.wide(panel, "funding_rate")
     carry = signals.carry_from_rate(rate, "1d", 5)
     ref_c = signals.funding_carry(panel, window=5)["funding_carry"].fill_null(np.nan)
-    np.testing.assert_array_equal(carry[lay.rows, lay.cols], ref_c.to_numpy())
+    np.testing.assert_array_equal(carry[grid.rows, grid.cols], ref_c.to_numpy())
     with pytest.raises(ConfigError):
         signals.carry_from_rate(rate, "1d", 0)
     with pytest.raises(ConfigError):
-        universe.volume_decile_wide(panel, lay, 10, 11)
+        universe.volume_decile(panel, 10, 11, grid=grid)
 
 
 def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
     """Reference: the same forecast passed in another row order (joined on ts)."""
     from coinfactor.backtest import backtest
-    from coinfactor.data import time_axis
+    from coinfactor.data import Grid
     from test_fast_paths import _ragged
 
     panel = _ragged(seed=14)
     weights = _book_frame(panel, 4)
-    ts = time_axis(panel)
+    ts = Grid.from_panel(panel).ts
     fc = pl.DataFrame({"ts": ts, "forecast_vol": np.linspace(0.1, 0.3, ts.len())})
     fc = fc.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 0).then(None)
                          .otherwise(pl.col("forecast_vol")).alias("forecast_vol"))

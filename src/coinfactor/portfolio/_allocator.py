@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.time import timedelta_to_freq
 from coinfactor.data import Grid
 from coinfactor.xs import row_sum
 
@@ -396,14 +397,17 @@ class BufferedAllocator:
             raise DataError(f"BufferedAllocator.run: missing column(s) {missing}; expected "
                             f"{need} (+ optional tradable)",
                             fix="build the frame from the panel joined with desired weights")
-        grid = Grid.from_panel(frame.sort("symbol", "ts"))
+        dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
+        if dup.height:
+            raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
+                            rows=dup.head(5), fix="one row per (ts, symbol)")
+        times = frame.get_column("ts").unique().sort()
+        steps = times.diff().drop_nulls()
+        grid = Grid.from_panel(frame.sort("symbol", "ts"),
+                               timedelta_to_freq(steps.min()) if steps.len() else "1d")
         ts, symbols = grid.ts, grid.symbols
         n_t, n_s = grid.shape
         i, j, ok = grid.locate(frame)
-        if grid.has_duplicates(i[ok], j[ok]):
-            dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
-            raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
-                            rows=dup.head(5), fix="one row per (ts, symbol)")
         cols = {c: grid.scatter(frame, c) for c in ("desired", "vol", "half_spread")}
         tradable = np.zeros((n_t, n_s), dtype=bool)
         tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()
