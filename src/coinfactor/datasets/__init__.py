@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from coinfactor.core.errors import DataError
-from coinfactor.data._schema import validate_panel
+from coinfactor.data import validate_panel
 
 __all__ = ["available", "info", "load"]
 
