@@ -25,8 +25,7 @@ from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
 from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
-from coinfactor.data.store import SNAPSHOT_SCHEMA, check_exchange, check_freq
-from coinfactor.data.store._names import SYMBOL_RE
+from coinfactor.data.store import SNAPSHOT_SCHEMA, SYMBOL_RE, check_exchange, check_freq
 
 log = logging.getLogger("coinfactor.data.sources")
 

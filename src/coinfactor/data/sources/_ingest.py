@@ -30,8 +30,8 @@ from coinfactor.data.store import (
     check_exchange,
     check_freq,
     check_input_symbols,
+    to_utc,
 )
-from coinfactor.data.store._frames import to_utc
 
 log = logging.getLogger("coinfactor.data.sources")
 
