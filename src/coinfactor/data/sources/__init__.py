@@ -24,7 +24,7 @@ The same from the shell: ``coinfactor download --exchange binanceusdm --min-volu
 ``--base-url`` point any of them at a proxy or a test server.
 """
 
-from coinfactor.data.sources._ccxt import VENUE_LIMITS, CcxtSource, rewrite_urls
+from coinfactor.data.sources._ccxt import CcxtSource, rewrite_urls
 from coinfactor.data.sources._ingest import (
     IngestReport,
     Progress,
@@ -35,6 +35,7 @@ from coinfactor.data.sources._ingest import (
 )
 from coinfactor.data.sources._retry import RetryPolicy, TransientError
 from coinfactor.data.sources._tiingo import TiingoSource
+from coinfactor.data.sources._venues import VENUE_LIMITS
 
 __all__ = [
     "VENUE_LIMITS",
