@@ -61,7 +61,7 @@ class SourceSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     page_limit: int | None = None
     funding_page_limit: int | None = None
-    tiingo_exchanges: tuple[str, ...] | None = None
+    tiingo_exchanges: Sequence[str] | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -77,7 +77,7 @@ class SourceSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
-        venues: Sequence[str] | None = self.tiingo_exchanges
+        venues = self.tiingo_exchanges
         if isinstance(venues, str):
             venues = [venues]
         object.__setattr__(self, "tiingo_exchanges", None if venues is None else tuple(venues))
