@@ -89,6 +89,14 @@ class CcxtSource:
     native : bool, default True
         On Binance USDⓈ-M and Hyperliquid, call the raw endpoints (keeping quote volume and
         trade counts); ``False`` uses ccxt's unified methods as for any other venue.
+
+    Notes
+    -----
+    Implements the :class:`~coinfactor.data.sources.Source` protocol. What differs between
+    venues (page caps, symbol names, snapshot fields, raw endpoints, history windows) is in
+    the venue adapter chosen once from ``exchange`` and ``native``; :attr:`capabilities`
+    reports what it serves (open-interest and, on other venues, funding history as ccxt
+    declares them).
     """
 
     market_type = "swap"

@@ -196,9 +196,9 @@ def download(
     progress : callable, optional
         Called with a :class:`Progress` after every page and symbol.
     **options
-        Fields of :class:`SourceSettings` overriding those of ``settings``: ``base_url=``,
-        ``timeout_ms=``, ``rate_limit_ms=``, ``retry=``, ``page_limit=``,
-        ``funding_page_limit=``, ``tiingo_exchanges=``, ``seed=``.
+        Fields of :class:`SourceSettings` overriding those of ``settings`` (``base_url=``,
+        ``timeout_ms=``, ``rate_limit_ms=``, ``retry=``, ...); an unknown name is a
+        ``TypeError``.
 
     Returns
     -------
