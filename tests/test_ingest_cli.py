@@ -66,3 +66,16 @@ def test_bad_input_is_a_clean_error(venue: FakeVenue) -> None:
     res = runner.invoke(app, ["download", "--exchange", "hyperliquid", "--symbols", "BTC",
                               "--since", "yesterday", "--base-url", venue.url])
     assert res.exit_code == 2 and "expected an ISO date" in res.output
+
+
+def test_source_options_build_one_settings() -> None:
+    from coinfactor.cli._ingest import _SETTINGS, _source_settings
+    from coinfactor.data.sources import RetryPolicy, SourceSettings
+
+    unset = dict.fromkeys(_SETTINGS) | {"exchange": "tiingo"}
+    assert _source_settings(unset) == SourceSettings() and unset == {"exchange": "tiingo"}
+    given = {"base_url": "http://127.0.0.1:9", "rate_limit_ms": 0.0, "timeout_ms": 500,
+             "retries": 2, "backoff": None, "tiingo_exchange": "BINANCE"}
+    assert _source_settings(given) == SourceSettings(
+        base_url="http://127.0.0.1:9", rate_limit_ms=0.0, timeout_ms=500,
+        retry=RetryPolicy(max_attempts=2), tiingo_exchanges=("BINANCE",))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -19,41 +19,72 @@ from rich.table import Table
 from coinfactor.cli._app import app, console
 from coinfactor.cli._errors import user_errors
 
-_HELP = {
-    "exchange": "ccxt exchange id (binanceusdm, hyperliquid, any ccxt id) or 'tiingo'.",
-    "symbols": "Comma-separated venue ids (BTCUSDT / BTC) or ccxt symbols.",
-    "min_volume": "Instead of --symbols: every active market with 24h USD volume >= this.",
-    "quote": "Settlement currency filter (default USDT on Binance, USDC on Hyperliquid).",
-    "timeframe": "Bar frequency (1m, 5m, 1h, 4h, 1d, ...).",
-    "since": "First bar time (ISO date/time, UTC).",
-    "until": "Keep bars that close by this time (default: the venue's now).",
-    "base_url": "Stand-in for the venue's host (a proxy or a test server).",
-    "rate_limit_ms": "ccxt rateLimit: milliseconds between requests of cost 1.",
-    "tiingo_exchange": "Tiingo only: build bars from this exchange (e.g. BINANCE).",
-    "db": "Store file (default: $COINFACTOR_HOME/coinfactor.duckdb).",
-    "retries": "Attempts per request before a symbol is reported failed.",
-    "backoff": "Seconds before the first retry (doubled each retry, with jitter).",
-    "timeout_ms": "Per-request timeout in milliseconds.",
-    "open_interest": "Fill the bars' open interest where the venue serves its history.",
-}
+# every option of both commands, declared once (the two differ in --symbols/--since/--snapshot)
+Exchange = Annotated[str, typer.Option(
+    "--exchange", help="ccxt exchange id (binanceusdm, hyperliquid, any ccxt id) or 'tiingo'.")]
+MinVolume = Annotated[float | None, typer.Option(
+    "--min-volume", help="Instead of --symbols: every active market with 24h USD volume >= this.")]
+Quote = Annotated[str | None, typer.Option(
+    "--quote", help="Settlement currency filter (default USDT on Binance, USDC on Hyperliquid).")]
+Timeframe = Annotated[str, typer.Option(
+    "--timeframe", help="Bar frequency (1m, 5m, 1h, 4h, 1d, ...).")]
+Until = Annotated[str | None, typer.Option(
+    "--until", help="Keep bars that close by this time (default: the venue's now).")]
+Funding = Annotated[bool, typer.Option("--funding/--no-funding", help="Fetch funding events.")]
+OpenInterest = Annotated[bool, typer.Option(
+    "--open-interest/--no-open-interest",
+    help="Fill the bars' open interest where the venue serves its history.")]
+Db = Annotated[Path | None, typer.Option(
+    "--db", help="Store file (default: $COINFACTOR_HOME/coinfactor.duckdb).")]
+# the source settings (coinfactor.data.sources.SourceSettings): unset means its default
+BaseUrl = Annotated[str | None, typer.Option(
+    "--base-url", help="Stand-in for the venue's host (a proxy or a test server).")]
+RateLimitMs = Annotated[float | None, typer.Option(
+    "--rate-limit-ms", help="Milliseconds between requests of cost 1 (default: the venue's "
+    "ccxt rateLimit; Tiingo: no wait).")]
+TimeoutMs = Annotated[int | None, typer.Option(
+    "--timeout-ms", help="Per-request timeout in milliseconds (default 10000).")]
+Retries = Annotated[int | None, typer.Option(
+    "--retries", help="Attempts per request before a symbol is reported failed (default 6).")]
+Backoff = Annotated[float | None, typer.Option(
+    "--backoff", help="Seconds before the first retry, doubled each retry, with jitter "
+    "(default 0.5).")]
+TiingoExchange = Annotated[str | None, typer.Option(
+    "--tiingo-exchange", help="Tiingo only: build bars from this exchange (e.g. BINANCE).")]
+
+_SETTINGS = ("base_url", "rate_limit_ms", "timeout_ms", "retries", "backoff", "tiingo_exchange")
 
 
-def _ingest(fn_name: str, **kw: Any) -> None:
+def _source_settings(options: dict[str, Any]) -> Any:  # a SourceSettings
+    """Build the one :class:`SourceSettings` from the command's source options (popped)."""
+    from coinfactor.data.sources import RetryPolicy, SourceSettings
+
+    given = {k: v for k in _SETTINGS if (v := options.pop(k)) is not None}
+    retry = {name: given.pop(opt) for opt, name in (("retries", "max_attempts"),
+                                                    ("backoff", "base_delay")) if opt in given}
+    if retry:
+        given["retry"] = RetryPolicy(**retry)
+    if "tiingo_exchange" in given:
+        given["tiingo_exchanges"] = (given.pop("tiingo_exchange"),)
+    return SourceSettings(**given)
+
+
+def _ingest(fn_name: str, options: dict[str, Any]) -> None:
+    """Run ``sources.<fn_name>`` with the command's options (its parameters, by name)."""
     from coinfactor.data import sources
     from coinfactor.data.store import Store
 
-    symbols = kw.pop("symbols")
-    tiingo_exchange = kw.pop("tiingo_exchange")
-    db = kw.pop("db")
+    options = dict(options)
+    symbols = options.pop("symbols")
+    db = options.pop("db")
     with user_errors():
-        kw["retry"] = sources.RetryPolicy(max_attempts=kw.pop("retries"),
-                                          base_delay=kw.pop("backoff"))
+        settings = _source_settings(options)
     fn = getattr(sources, fn_name)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rows]:>8,} bars"), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with user_errors(), Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"{fn_name} {kw['exchange']}", total=None, rows=0)
+        task = bar.add_task(f"{fn_name} {options['exchange']}", total=None, rows=0)
         rows: dict[str, int] = {}
 
         def on_progress(event: sources.Progress) -> None:
@@ -63,11 +94,10 @@ def _ingest(fn_name: str, **kw: Any) -> None:
 
         with Store(db) as store:
             report = fn(
-                kw.pop("exchange"),
+                options.pop("exchange"),
                 symbols=[s.strip() for s in symbols.split(",") if s.strip()]
                 if symbols else None,
-                tiingo_exchanges=[tiingo_exchange] if tiingo_exchange else None,
-                store=store, progress=on_progress, **kw,
+                settings=settings, store=store, progress=on_progress, **options,
             )
         bar.update(task, description=f"{fn_name} done")
     table = Table(title=f"{fn_name}: {report.exchange} {report.market} {report.timeframe}")
@@ -87,65 +117,54 @@ def _ingest(fn_name: str, **kw: Any) -> None:
 
 @app.command("download")
 def download_command(
-    exchange: str = typer.Option("binanceusdm", "--exchange", help=_HELP["exchange"]),
-    symbols: str | None = typer.Option(None, "--symbols", help=_HELP["symbols"]),
-    min_volume: float | None = typer.Option(None, "--min-volume", help=_HELP["min_volume"]),
-    quote: str | None = typer.Option(None, "--quote", help=_HELP["quote"]),
-    timeframe: str = typer.Option("1h", "--timeframe", help=_HELP["timeframe"]),
-    since: str = typer.Option(..., "--since", help=_HELP["since"]),
-    until: str | None = typer.Option(None, "--until", help=_HELP["until"]),
-    funding: bool = typer.Option(True, "--funding/--no-funding", help="Fetch funding events."),
-    snapshot: bool = typer.Option(True, "--snapshot/--no-snapshot",
-                                  help="Store a market snapshot (volume, OI, mid, leverage)."),
-    open_interest: bool = typer.Option(True, "--open-interest/--no-open-interest",
-                                       help=_HELP["open_interest"]),
-    base_url: str | None = typer.Option(None, "--base-url", help=_HELP["base_url"]),
-    rate_limit_ms: float | None = typer.Option(None, "--rate-limit-ms",
-                                               help=_HELP["rate_limit_ms"]),
-    tiingo_exchange: str | None = typer.Option(None, "--tiingo-exchange",
-                                               help=_HELP["tiingo_exchange"]),
-    db: Path | None = typer.Option(None, "--db", help=_HELP["db"]),
-    retries: int = typer.Option(6, "--retries", help=_HELP["retries"]),
-    backoff: float = typer.Option(0.5, "--backoff", help=_HELP["backoff"]),
-    timeout_ms: int = typer.Option(10_000, "--timeout-ms", help=_HELP["timeout_ms"]),
+    since: Annotated[str, typer.Option("--since", help="First bar time (ISO date/time, UTC).")],
+    exchange: Exchange = "binanceusdm",
+    symbols: Annotated[str | None, typer.Option(
+        "--symbols", help="Comma-separated venue ids (BTCUSDT / BTC) or ccxt symbols.")] = None,
+    min_volume: MinVolume = None,
+    quote: Quote = None,
+    timeframe: Timeframe = "1h",
+    until: Until = None,
+    funding: Funding = True,
+    snapshot: Annotated[bool, typer.Option(
+        "--snapshot/--no-snapshot",
+        help="Store a market snapshot (volume, OI, mid, leverage).")] = True,
+    open_interest: OpenInterest = True,
+    db: Db = None,
+    base_url: BaseUrl = None,
+    rate_limit_ms: RateLimitMs = None,
+    timeout_ms: TimeoutMs = None,
+    retries: Retries = None,
+    backoff: Backoff = None,
+    tiingo_exchange: TiingoExchange = None,
 ) -> None:
     """Download bars, funding and a market snapshot into the store (exit 1 if a symbol failed)."""
-    _ingest("download", exchange=exchange, symbols=symbols, min_volume=min_volume, quote=quote,
-            timeframe=timeframe, since=since, until=until, funding=funding, snapshot=snapshot,
-            open_interest=open_interest, base_url=base_url, rate_limit_ms=rate_limit_ms,
-            tiingo_exchange=tiingo_exchange, db=db, retries=retries, backoff=backoff,
-            timeout_ms=timeout_ms)
+    _ingest("download", locals())
 
 
 @app.command("update")
 def update_command(
-    exchange: str = typer.Option("binanceusdm", "--exchange", help=_HELP["exchange"]),
-    symbols: str | None = typer.Option(
-        None, "--symbols", help=_HELP["symbols"] + " Default: the symbols already stored."),
-    min_volume: float | None = typer.Option(None, "--min-volume", help=_HELP["min_volume"]),
-    quote: str | None = typer.Option(None, "--quote", help=_HELP["quote"]),
-    timeframe: str = typer.Option("1h", "--timeframe", help=_HELP["timeframe"]),
-    since: str | None = typer.Option(None, "--since",
-                                     help="Start of symbols the store does not hold yet."),
-    until: str | None = typer.Option(None, "--until", help=_HELP["until"]),
-    funding: bool = typer.Option(True, "--funding/--no-funding", help="Fetch funding events."),
-    snapshot: bool = typer.Option(False, "--snapshot/--no-snapshot",
-                                  help="Also store a market snapshot."),
-    open_interest: bool = typer.Option(True, "--open-interest/--no-open-interest",
-                                       help=_HELP["open_interest"]),
-    base_url: str | None = typer.Option(None, "--base-url", help=_HELP["base_url"]),
-    rate_limit_ms: float | None = typer.Option(None, "--rate-limit-ms",
-                                               help=_HELP["rate_limit_ms"]),
-    tiingo_exchange: str | None = typer.Option(None, "--tiingo-exchange",
-                                               help=_HELP["tiingo_exchange"]),
-    db: Path | None = typer.Option(None, "--db", help=_HELP["db"]),
-    retries: int = typer.Option(6, "--retries", help=_HELP["retries"]),
-    backoff: float = typer.Option(0.5, "--backoff", help=_HELP["backoff"]),
-    timeout_ms: int = typer.Option(10_000, "--timeout-ms", help=_HELP["timeout_ms"]),
+    exchange: Exchange = "binanceusdm",
+    symbols: Annotated[str | None, typer.Option(
+        "--symbols", help="Comma-separated venue ids (BTCUSDT / BTC) or ccxt symbols. "
+        "Default: the symbols already stored.")] = None,
+    min_volume: MinVolume = None,
+    quote: Quote = None,
+    timeframe: Timeframe = "1h",
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Start of symbols the store does not hold yet.")] = None,
+    until: Until = None,
+    funding: Funding = True,
+    snapshot: Annotated[bool, typer.Option(
+        "--snapshot/--no-snapshot", help="Also store a market snapshot.")] = False,
+    open_interest: OpenInterest = True,
+    db: Db = None,
+    base_url: BaseUrl = None,
+    rate_limit_ms: RateLimitMs = None,
+    timeout_ms: TimeoutMs = None,
+    retries: Retries = None,
+    backoff: Backoff = None,
+    tiingo_exchange: TiingoExchange = None,
 ) -> None:
     """Fetch only what is missing after each symbol's last stored bar and funding event."""
-    _ingest("update", exchange=exchange, symbols=symbols, min_volume=min_volume, quote=quote,
-            timeframe=timeframe, since=since, until=until, funding=funding, snapshot=snapshot,
-            open_interest=open_interest, base_url=base_url, rate_limit_ms=rate_limit_ms,
-            tiingo_exchange=tiingo_exchange, db=db, retries=retries, backoff=backoff,
-            timeout_ms=timeout_ms)
+    _ingest("update", locals())

@@ -3,12 +3,13 @@
 Binance USDⓈ-M (``binanceusdm``) and Hyperliquid (``hyperliquid``) are first class: their raw
 endpoints are called through ccxt (so ccxt's rate limiter and error mapping apply) to keep
 fields ccxt's unified OHLCV drops (Binance quote volume and trade count, Hyperliquid trade
-count). Any other ccxt exchange id works through ccxt's unified methods.
+count). Any other ccxt exchange id works through ccxt's unified methods. What differs between
+venues is in their adapters (:mod:`coinfactor.data.sources._venues`); this module pages,
+retries and frames for all of them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -24,23 +25,18 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
+from coinfactor.data.sources._protocol import Capabilities
 from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
-from coinfactor.data.store import SNAPSHOT_SCHEMA, check_exchange, check_freq
-from coinfactor.data.store._names import SYMBOL_RE
+from coinfactor.data.sources._venues import (
+    BarRow,
+    FundingRow,
+    checked_json,
+    venue_for,
+)
+from coinfactor.data.sources._venues import num as _num
+from coinfactor.data.store import SNAPSHOT_SCHEMA, SYMBOL_RE, check_exchange, check_freq
 
 log = logging.getLogger("coinfactor.data.sources")
-
-# (max candles per call, max funding rows per call) as the venues document them
-VENUE_LIMITS: dict[str, tuple[int, int]] = {
-    "binanceusdm": (1500, 1000),
-    "hyperliquid": (5000, 500),
-}
-DEFAULT_LIMITS = (500, 500)
-# the longest gap between two funding settlements we expect (an empty page before it is normal)
-FUNDING_GAP_MS: dict[str, int] = {"binanceusdm": 8 * 3_600_000, "hyperliquid": 3_600_000}
-
-BarRow = tuple[int, float, float, float, float, float, float | None, int | None]
-FundingRow = tuple[int, float, float | None]
 
 
 def rewrite_urls(client: Any, base_url: str) -> None:
@@ -64,15 +60,6 @@ def rewrite_urls(client: Any, base_url: str) -> None:
         return value
 
     client.urls["api"] = swap(client.urls["api"])
-
-
-def _num(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 class CcxtSource:
@@ -102,6 +89,14 @@ class CcxtSource:
     native : bool, default True
         On Binance USDⓈ-M and Hyperliquid, call the raw endpoints (keeping quote volume and
         trade counts); ``False`` uses ccxt's unified methods as for any other venue.
+
+    Notes
+    -----
+    Implements the :class:`~coinfactor.data.sources.Source` protocol. What differs between
+    venues (page caps, symbol names, snapshot fields, raw endpoints, history windows) is in
+    the venue adapter chosen once from ``exchange`` and ``native``; :attr:`capabilities`
+    reports what it serves (open-interest and, on other venues, funding history as ccxt
+    declares them).
     """
 
     market_type = "swap"
@@ -125,19 +120,17 @@ class CcxtSource:
             raise ConfigError(f"unknown ccxt exchange {exchange!r}; see ccxt.exchanges for ids "
                               "(e.g. 'binanceusdm', 'hyperliquid', 'bybit', 'okx')")
         self.exchange = exchange
-        self._native = exchange if native and exchange in VENUE_LIMITS else None
         config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_ms)}
         if rate_limit_ms is not None:
             if rate_limit_ms < 0:
                 raise ConfigError(f"rate_limit_ms must be >= 0, got {rate_limit_ms}")
             config["rateLimit"] = rate_limit_ms
         self.client = getattr(ccxt, exchange)(config)
-        if exchange == "hyperliquid":
-            self.client.options["fetchMarkets"] = {"types": ["swap"]}
+        self._venue = venue_for(exchange, self.client, self._call, native=native)
         if base_url is not None:
             rewrite_urls(self.client, base_url)
         self.base_url = base_url
-        max_bars, max_funding = VENUE_LIMITS.get(exchange, DEFAULT_LIMITS)
+        max_bars, max_funding = self._venue.limits
         self.page_limit = max(1, min(page_limit or max_bars, max_bars))
         self.funding_page_limit = max(1, min(funding_page_limit or max_funding, max_funding))
         self.retry = retry or RetryPolicy()
@@ -148,6 +141,18 @@ class CcxtSource:
     def __repr__(self) -> str:
         return (f"CcxtSource(exchange={self.exchange!r}, base_url={self.base_url!r}, "
                 f"rate_limit_ms={self.client.rateLimit!r})")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Funding and open-interest history as the venue serves them; snapshot; quote volume."""
+        return Capabilities(funding=self._venue.funding_history,
+                            open_interest=self._venue.open_interest_history, snapshot=True,
+                            quote_volume=self._venue.quote_volume)
+
+    @property
+    def default_quote(self) -> str | None:
+        """Settlement currency of the default universe: USDT on Binance, USDC on Hyperliquid."""
+        return self._venue.default_quote
 
     def close(self) -> None:
         """Close the client's HTTP session."""
@@ -184,13 +189,6 @@ class CcxtSource:
         return call_with_retry(fn, policy=self.retry, classify=self._classify, what=what,
                                rng=self._rng, sleep=self._sleep)
 
-    def _checked_json(self, response: Any) -> Any:
-        """Raise a transient fault when the last body was not valid JSON."""
-        raw = self.client.last_http_response
-        if response is None or (isinstance(raw, str) and raw and _bad_json(raw)):
-            raise TransientError("malformed JSON page")
-        return response
-
     def server_now_ms(self) -> int:
         """Return the venue clock (ms) from the last ``Date`` header; the local clock if none."""
         headers = self.client.last_response_headers or {}
@@ -216,20 +214,13 @@ class CcxtSource:
             for market in raw.values():
                 if market.get("type") != self.market_type:
                     continue
-                name = self._store_symbol(market)
+                name = self._venue.store_symbol(market)
                 if name is None or not SYMBOL_RE.match(name):
                     log.debug("skipping market %r: id fails the symbol allow-list", name)
                     continue
                 out.setdefault(name, market)
             self._markets = out
         return self._markets
-
-    def _store_symbol(self, market: dict[str, Any]) -> str | None:
-        if self.exchange == "hyperliquid":
-            name = market.get("baseName") or (market.get("info") or {}).get("name")
-            return None if name is None else str(name)
-        mid = market.get("id")
-        return None if mid is None else str(mid)
 
     def resolve(self, symbols: list[str]) -> tuple[dict[str, dict[str, Any]], list[str]]:
         """Map user symbols (venue ids or ccxt unified symbols) to markets.
@@ -289,32 +280,19 @@ class CcxtSource:
         markets = self.markets(reload=True)
         now = self.server_now_ms()
         rows: list[dict[str, Any]] = []
-        tickers = self._tickers() if self.exchange != "hyperliquid" else {}
+        tickers = self._venue.tickers(markets)
         for name, m in sorted(markets.items()):
             if active_only and m.get("active") is False:
                 continue
             if quote is not None and (m.get("settle") or m.get("quote")) != quote:
                 continue
-            info = m.get("info") or {}
-            row: dict[str, Any]
-            if self.exchange == "hyperliquid":
-                mid = _num(info.get("midPx")) or _num(info.get("markPx"))
-                coins = _num(info.get("openInterest"))
-                row = {"volume_24h_usd": _num(info.get("dayNtlVlm")), "mid": mid,
-                       "open_interest_usd": None if coins is None or mid is None
-                       else coins * mid,
-                       "max_leverage": _num(info.get("maxLeverage"))}
-            else:
-                t = tickers.get(name, {})
-                lev = ((m.get("limits") or {}).get("leverage") or {}).get("max")
-                row = {"volume_24h_usd": t.get("volume"), "mid": t.get("mid"),
-                       "open_interest_usd": None, "max_leverage": _num(lev)}
+            row = self._venue.snapshot_row(name, m, tickers)
             row |= {"symbol": name, "base": m.get("base"), "quote": m.get("settle") or
                     m.get("quote"), "active": m.get("active") is not False}
             if min_volume_usd is not None and (row["volume_24h_usd"] or 0.0) < min_volume_usd:
                 continue
             rows.append(row)
-        if open_interest and self.exchange != "hyperliquid":
+        if open_interest and not self._venue.snapshot_open_interest:
             for row in rows:
                 row["open_interest_usd"] = self._open_interest_usd(row["symbol"], row["mid"])
         ts = datetime.fromtimestamp(now // 1000, tz=UTC)
@@ -323,45 +301,10 @@ class CcxtSource:
         return frame.select(list(SNAPSHOT_SCHEMA)).sort(
             ["volume_24h_usd", "symbol"], descending=[True, False], nulls_last=True)
 
-    def _tickers(self) -> dict[str, dict[str, float | None]]:
-        if self._native == "binanceusdm":
-            raw = self._call("binanceusdm ticker/24hr",
-                             lambda: self._checked_json(self.client.fapiPublicGetTicker24hr()))
-            return {str(t["symbol"]): {"volume": _num(t.get("quoteVolume")),
-                                       "mid": _num(t.get("lastPrice"))} for t in raw}
-        if not self.client.has.get("fetchTickers"):
-            return {}
-        raw = self._call(f"{self.exchange} tickers", lambda: self.client.fetch_tickers())
-        markets = self.markets()
-        by_unified = {m["symbol"]: s for s, m in markets.items()}
-        out: dict[str, dict[str, float | None]] = {}
-        for unified, t in raw.items():
-            name = by_unified.get(unified)
-            if name is None:
-                continue
-            bid, ask, last = _num(t.get("bid")), _num(t.get("ask")), _num(t.get("last"))
-            mid = (bid + ask) / 2 if bid and ask else last
-            vol = _num(t.get("quoteVolume"))
-            if vol is None and _num(t.get("baseVolume")) is not None and last:
-                vol = float(t["baseVolume"]) * last
-            out[name] = {"volume": vol, "mid": mid}
-        return out
-
     def _open_interest_usd(self, name: str, mid: float | None) -> float | None:
         market = self.markets()[name]
         try:
-            if self._native == "binanceusdm":
-                raw = self._call(f"openInterest {name}", lambda: self._checked_json(
-                    self.client.fapiPublicGetOpenInterest({"symbol": market["id"]})))
-                coins = _num(raw.get("openInterest"))
-                return None if coins is None or mid is None else coins * mid
-            if self.client.has.get("fetchOpenInterest"):
-                oi = self._call(f"open interest {name}",
-                                lambda: self.client.fetch_open_interest(market["symbol"]))
-                value = _num(oi.get("openInterestValue"))
-                if value is None and _num(oi.get("openInterestAmount")) and mid:
-                    value = float(oi["openInterestAmount"]) * mid
-                return value
+            return self._venue.open_interest_usd(name, market, mid)
         except Exception as exc:  # OI is optional: a venue that refuses it leaves it null
             log.warning("open interest of %s unavailable: %s", name, exc)
         return None
@@ -384,7 +327,7 @@ class CcxtSource:
         horizon = until_ms if until_ms is not None else int(time.time() * 1000) + step
         while cursor + step <= horizon:
             def fetch_bars(c: int = cursor) -> list[BarRow]:
-                return self._bars_page(market, timeframe, c, until_ms)
+                return self._venue.bars_page(market, timeframe, c, until_ms, self.page_limit)
 
             def bar_due(now: int, c: int = cursor) -> bool:
                 return c + step <= now
@@ -394,7 +337,7 @@ class CcxtSource:
             keep = [r for r in rows if r[0] >= cursor and r[0] + step <= horizon]
             if keep:
                 yield _bars_frame(symbol, keep, timeframe)
-            if not rows or (self._native and len(rows) < self.page_limit):
+            if not rows or (self._venue.short_page_ends and len(rows) < self.page_limit):
                 break  # a short page from a venue whose cap we know is the end of the data
             last = max(r[0] for r in rows)
             if last < cursor:
@@ -412,11 +355,11 @@ class CcxtSource:
         market = self._market(symbol)
         cursor = _ms(since)
         until_ms = None if until is None else _ms(until)
-        gap = FUNDING_GAP_MS.get(self.exchange, 8 * 3_600_000)
+        gap = self._venue.funding_gap_ms
         horizon = until_ms if until_ms is not None else int(time.time() * 1000) + gap
         while cursor <= horizon:
             def fetch_funding(c: int = cursor) -> list[FundingRow]:
-                return self._funding_page(market, c, until_ms)
+                return self._venue.funding_page(market, c, until_ms, self.funding_page_limit)
 
             def event_due(now: int, c: int = cursor) -> bool:
                 return c + gap <= now
@@ -432,7 +375,8 @@ class CcxtSource:
                             "mark_price": pl.Float64},
                 ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
                                .dt.replace_time_zone("UTC"))
-            if not rows or (self._native and len(rows) < self.funding_page_limit):
+            if not rows or (self._venue.short_page_ends
+                            and len(rows) < self.funding_page_limit):
                 break
             last = max(r[0] for r in rows)
             if last < cursor:
@@ -442,7 +386,7 @@ class CcxtSource:
     @property
     def has_open_interest_history(self) -> bool:
         """Whether the venue serves open-interest history through ccxt."""
-        return bool(self.client.has.get("fetchOpenInterestHistory"))
+        return self._venue.open_interest_history
 
     def iter_open_interest(
         self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
@@ -459,8 +403,9 @@ class CcxtSource:
         market = self._market(symbol)
         cursor = _ms(since) + step  # the first value is at the close of the first bar
         until_ms = None if until is None else _ms(until)
-        if self.exchange == "binanceusdm":
-            cursor = max(cursor, self.server_now_ms() - 30 * 86_400_000 + step)
+        if self._venue.oi_history_days is not None:  # older requests start that far back
+            cursor = max(cursor, self.server_now_ms() - self._venue.oi_history_days * 86_400_000
+                         + step)
         limit = 500
         while True:
             horizon = self.server_now_ms() if until_ms is None else until_ms
@@ -469,7 +414,7 @@ class CcxtSource:
             end = min(cursor + (limit - 1) * step, horizon)
 
             def fetch(c: int = cursor, e: int = end) -> list[Any]:
-                return list(self._checked_json(self.client.fetch_open_interest_history(
+                return list(checked_json(self.client, self.client.fetch_open_interest_history(
                     market["symbol"], timeframe, since=c, limit=limit, params={"until": e})))
 
             rows = self._call(f"open interest {symbol}", fetch)
@@ -507,70 +452,6 @@ class CcxtSource:
             log.info("%s: empty page; retry %d in %.2fs", what, attempt + 1, wait)
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _bars_page(self, market: dict[str, Any], tf: str, cursor: int,
-                   until_ms: int | None) -> list[BarRow]:
-        if self._native == "binanceusdm":
-            params: dict[str, Any] = {"symbol": market["id"], "interval": tf,
-                                      "startTime": cursor, "limit": self.page_limit}
-            if until_ms is not None:
-                params["endTime"] = until_ms - 1
-            raw = self._checked_json(self.client.fapiPublicGetKlines(params))
-            return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
-                     float(r[5]), float(r[7]), int(r[8])) for r in raw]
-        if self._native == "hyperliquid":
-            # Hyperliquid keeps only the most recent 5000 candles of an interval, so one call
-            # from the cursor to the end returns all there is (at most 5000); older ranges come
-            # back starting at the oldest candle kept.
-            end = until_ms - 1 if until_ms is not None else int(time.time() * 1000) + 86_400_000
-            raw = self._checked_json(self.client.publicPostInfo({
-                "type": "candleSnapshot",
-                "req": {"coin": self._store_symbol(market), "interval": tf,
-                        "startTime": cursor, "endTime": end},
-            }))
-            rows: list[BarRow] = [
-                (int(r["t"]), float(r["o"]), float(r["h"]), float(r["l"]), float(r["c"]),
-                 float(r["v"]), None, None if r.get("n") is None else int(r["n"]))
-                for r in raw
-            ]
-            return sorted(rows)[: self.page_limit]
-        params = {} if until_ms is None else {"until": until_ms - 1}
-        raw = self._checked_json(self.client.fetch_ohlcv(
-            market["symbol"], tf, since=cursor, limit=self.page_limit, params=params))
-        return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
-                 float(r[5] or 0.0), None, None) for r in raw]
-
-    def _funding_page(self, market: dict[str, Any], cursor: int,
-                      until_ms: int | None) -> list[FundingRow]:
-        if self._native == "binanceusdm":
-            params: dict[str, Any] = {"symbol": market["id"], "startTime": cursor,
-                                      "limit": self.funding_page_limit}
-            if until_ms is not None:
-                params["endTime"] = until_ms
-            raw = self._checked_json(self.client.fapiPublicGetFundingRate(params))
-            return [(int(r["fundingTime"]), float(r["fundingRate"]), _num(r.get("markPrice")))
-                    for r in raw]
-        if self._native == "hyperliquid":
-            req: dict[str, Any] = {"type": "fundingHistory", "coin": self._store_symbol(market),
-                                   "startTime": cursor}
-            if until_ms is not None:
-                req["endTime"] = until_ms
-            raw = self._checked_json(self.client.publicPostInfo(req))
-            rows: list[FundingRow] = [(int(r["time"]), float(r["fundingRate"]), None)
-                                      for r in raw]
-            return sorted(rows)[: self.funding_page_limit]
-        params = {} if until_ms is None else {"until": until_ms}
-        raw = self._checked_json(self.client.fetch_funding_rate_history(
-            market["symbol"], since=cursor, limit=self.funding_page_limit, params=params))
-        return [(int(r["timestamp"]), float(r["fundingRate"]), None) for r in raw]
-
-
-def _bad_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return True
-    return False
 
 
 def _ms(dt: datetime) -> int:

@@ -21,7 +21,8 @@ import polars as pl
 from coinfactor.core.errors import ConfigError, DataError, SourceError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data.sources._ccxt import CcxtSource
-from coinfactor.data.sources._retry import RetryPolicy
+from coinfactor.data.sources._protocol import Source
+from coinfactor.data.sources._settings import SourceSettings, resolve_settings
 from coinfactor.data.sources._tiingo import TiingoSource
 from coinfactor.data.sources._writer import PageWriter
 from coinfactor.data.store import (
@@ -30,14 +31,12 @@ from coinfactor.data.store import (
     check_exchange,
     check_freq,
     check_input_symbols,
+    to_utc,
 )
-from coinfactor.data.store._frames import to_utc
 
 log = logging.getLogger("coinfactor.data.sources")
 
 Status = Literal["ok", "skipped", "failed"]
-Source = CcxtSource | TiingoSource
-DEFAULT_QUOTE: dict[str, str] = {"binanceusdm": "USDT", "hyperliquid": "USDC"}
 
 
 @dataclass(frozen=True)
@@ -103,27 +102,35 @@ class Progress:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def make_source(
-    exchange: str,
-    *,
-    base_url: str | None = None,
-    rate_limit_ms: float | None = None,
-    timeout_ms: int = 10_000,
-    retry: RetryPolicy | None = None,
-    page_limit: int | None = None,
-    funding_page_limit: int | None = None,
-    tiingo_exchanges: Sequence[str] | None = None,
-    seed: int | None = None,
-) -> Source:
-    """Build the source for ``exchange`` (``"tiingo"`` or a ccxt exchange id)."""
+def make_source(exchange: str, settings: SourceSettings | None = None,
+                **options: Any) -> Source:
+    """Build the source for ``exchange``: ``"tiingo"`` or a ccxt exchange id.
+
+    Parameters
+    ----------
+    exchange : str
+        ``"tiingo"`` (:class:`TiingoSource`) or a ccxt exchange id (:class:`CcxtSource`).
+    settings : SourceSettings, optional
+        Client settings; default ``SourceSettings()``.
+    **options
+        Fields of :class:`SourceSettings` overriding those of ``settings``
+        (``base_url=...``, ``rate_limit_ms=0``).
+
+    Returns
+    -------
+    Source
+        A new source; the caller closes it.
+    """
     check_exchange(exchange)
+    cfg = resolve_settings(settings, options)
     if exchange == "tiingo":
-        return TiingoSource(base_url=base_url, exchanges=tiingo_exchanges,
-                            timeout_s=timeout_ms / 1000, rate_limit_ms=rate_limit_ms or 0.0,
-                            page_limit=page_limit or 5000, retry=retry, seed=seed)
-    return CcxtSource(exchange, base_url=base_url, rate_limit_ms=rate_limit_ms,
-                      timeout_ms=timeout_ms, retry=retry, page_limit=page_limit,
-                      funding_page_limit=funding_page_limit, seed=seed)
+        return TiingoSource(base_url=cfg.base_url, exchanges=cfg.tiingo_exchanges,
+                            timeout_s=cfg.timeout_ms / 1000,
+                            rate_limit_ms=cfg.rate_limit_ms or 0.0,
+                            page_limit=cfg.page_limit or 5000, retry=cfg.retry, seed=cfg.seed)
+    return CcxtSource(exchange, base_url=cfg.base_url, rate_limit_ms=cfg.rate_limit_ms,
+                      timeout_ms=cfg.timeout_ms, retry=cfg.retry, page_limit=cfg.page_limit,
+                      funding_page_limit=cfg.funding_page_limit, seed=cfg.seed)
 
 
 def _utc(value: datetime | date | str | None, name: str) -> datetime | None:
@@ -148,16 +155,11 @@ def download(
     funding: bool = True,
     snapshot: bool = True,
     open_interest: bool = True,
-    base_url: str | None = None,
     store: Store | None = None,
     source: Source | None = None,
-    rate_limit_ms: float | None = None,
-    timeout_ms: int = 10_000,
-    retry: RetryPolicy | None = None,
-    page_limit: int | None = None,
-    funding_page_limit: int | None = None,
-    tiingo_exchanges: Sequence[str] | None = None,
+    settings: SourceSettings | None = None,
     progress: Callable[[Progress], None] | None = None,
+    **options: Any,
 ) -> IngestReport:
     """Download bars, funding events and a market snapshot into the store.
 
@@ -178,19 +180,25 @@ def download(
         Bars with ``since <= ts`` and close ``ts + timeframe <= until`` (default: the venue's
         clock; still-open bars are never stored). ``since`` is required.
     bars, funding, snapshot, open_interest : bool, default True
-        What to fetch. Open-interest history fills the bars' ``open_interest`` where the
-        venue serves it (Binance: the last 30 days; Hyperliquid: none, its current open
-        interest is in the snapshot).
-    base_url : str, optional
-        Stand-in for the venue's host (proxy, test server).
+        What to fetch, as far as the source's :class:`Capabilities` allow (a source without
+        funding history is asked for none). Open-interest history fills the bars'
+        ``open_interest`` where the venue serves it (Binance: the last 30 days; Hyperliquid:
+        none, its current open interest is in the snapshot).
     store : Store, optional
         Target store; default ``Store()`` (``COINFACTOR_HOME``).
-    source : CcxtSource or TiingoSource, optional
-        A ready source (then ``base_url`` and the client settings are ignored).
-    rate_limit_ms, timeout_ms, retry, page_limit, funding_page_limit, tiingo_exchanges
-        Source settings, see :class:`CcxtSource` and :class:`TiingoSource`.
+    source : Source, optional
+        A ready source, anything implementing the :class:`Source` protocol (then
+        ``settings`` and ``options`` are ignored); it stays open. Default: built by
+        :func:`make_source` from ``exchange`` and the settings.
+    settings : SourceSettings, optional
+        Client settings (base URL, timeout, rate limit, retries, page sizes); default
+        ``SourceSettings()``.
     progress : callable, optional
         Called with a :class:`Progress` after every page and symbol.
+    **options
+        Fields of :class:`SourceSettings` overriding those of ``settings`` (``base_url=``,
+        ``timeout_ms=``, ``rate_limit_ms=``, ``retry=``, ...); an unknown name is a
+        ``TypeError``.
 
     Returns
     -------
@@ -205,10 +213,7 @@ def download(
                 timeframe=timeframe, since=start, until=_utc(until, "until"), bars=bars,
                 funding=funding, snapshot=snapshot, open_interest=open_interest, store=store,
                 source=source, resume=False, progress=progress,
-                settings={"base_url": base_url, "rate_limit_ms": rate_limit_ms,
-                          "timeout_ms": timeout_ms, "retry": retry, "page_limit": page_limit,
-                          "funding_page_limit": funding_page_limit,
-                          "tiingo_exchanges": tiingo_exchanges})
+                settings=resolve_settings(settings, options))
 
 
 def update(
@@ -224,16 +229,11 @@ def update(
     funding: bool = True,
     snapshot: bool = False,
     open_interest: bool = True,
-    base_url: str | None = None,
     store: Store | None = None,
     source: Source | None = None,
-    rate_limit_ms: float | None = None,
-    timeout_ms: int = 10_000,
-    retry: RetryPolicy | None = None,
-    page_limit: int | None = None,
-    funding_page_limit: int | None = None,
-    tiingo_exchanges: Sequence[str] | None = None,
+    settings: SourceSettings | None = None,
     progress: Callable[[Progress], None] | None = None,
+    **options: Any,
 ) -> IngestReport:
     """Fetch only what the store is missing after each symbol's last bar and funding event.
 
@@ -246,10 +246,7 @@ def update(
                 timeframe=timeframe, since=_utc(since, "since"), until=_utc(until, "until"),
                 bars=bars, funding=funding, snapshot=snapshot, open_interest=open_interest,
                 store=store, source=source, resume=True, progress=progress,
-                settings={"base_url": base_url, "rate_limit_ms": rate_limit_ms,
-                          "timeout_ms": timeout_ms, "retry": retry, "page_limit": page_limit,
-                          "funding_page_limit": funding_page_limit,
-                          "tiingo_exchanges": tiingo_exchanges})
+                settings=resolve_settings(settings, options))
 
 
 def _run(
@@ -269,7 +266,7 @@ def _run(
     source: Source | None,
     resume: bool,
     progress: Callable[[Progress], None] | None,
-    settings: dict[str, Any],
+    settings: SourceSettings,
 ) -> IngestReport:
     t0 = time.perf_counter()
     check_freq(timeframe)
@@ -278,7 +275,7 @@ def _run(
         raise ConfigError("symbols is empty; pass at least one symbol or omit it")
     if since is not None and until is not None and until <= since:
         raise ConfigError(f"until ({until}) must be after since ({since})")
-    src = source if source is not None else make_source(exchange, **settings)
+    src = source if source is not None else make_source(exchange, settings)
     target = store if store is not None else Store()
     try:
         return _ingest_all(src, target, wanted=wanted, min_volume=min_volume, quote=quote,
@@ -310,17 +307,19 @@ def _ingest_all(
     progress: Callable[[Progress], None] | None,
     t0: float,
 ) -> IngestReport:
-    name, market = src.exchange, src.market_type
-    if isinstance(src, TiingoSource):
-        funding = False  # Tiingo serves spot bars only
+    name, market, caps = src.exchange, src.market_type, src.capabilities
+    funding = funding and caps.funding  # asked only of a source that serves it
     step = freq_to_timedelta(timeframe)
 
     snap_rows = 0
     snap = None
     needs_universe = wanted is None and (min_volume is not None or not resume)
-    if snapshot or needs_universe:
+    if needs_universe and not caps.snapshot:
+        raise ConfigError(f"{name} has no market snapshot to pick symbols from "
+                          "(min_volume=, or no symbols= on a download): pass symbols=")
+    if (snapshot or needs_universe) and caps.snapshot:
         try:
-            snap = src.snapshot(quote=quote or DEFAULT_QUOTE.get(name), active_only=True,
+            snap = src.snapshot(quote=quote or src.default_quote, active_only=True,
                                 min_volume_usd=min_volume)
         except SourceError as exc:
             if needs_universe:  # the symbols come from it: nothing to do without it
@@ -342,8 +341,7 @@ def _ingest_all(
         if resume else {}
     last_funding = store.last_timestamps("funding", exchange=name, market=market) \
         if resume and funding else {}
-    with_oi = (open_interest and bars and isinstance(src, CcxtSource)
-               and src.has_open_interest_history)
+    with_oi = open_interest and bars and caps.open_interest
     last_oi = store.last_timestamps("open_interest", exchange=name, market=market,
                                     freq=timeframe) if resume and with_oi else {}
     first_bar: dict[str, datetime] = {}
@@ -394,12 +392,12 @@ def _ingest_all(
                                       bars=page, validated=True)
                         fetched += page.height
                         _emit(progress, key, i, total, fetched)
-                if funding and fund_start is not None and isinstance(src, CcxtSource):
+                if funding and fund_start is not None:
                     for page in src.iter_funding(key, since=fund_start, until=until):
                         writer.submit(tally, exchange=name, market=market, funding=page)
                         _emit(progress, key, i, total, fetched)
                 oi_start = last_oi[key] + step if key in last_oi else since or first_bar.get(key)
-                if with_oi and oi_start is not None and isinstance(src, CcxtSource):
+                if with_oi and oi_start is not None:
                     try:  # optional data: a refusal is noted, the symbol still succeeds
                         for page in src.iter_open_interest(key, timeframe, since=oi_start,
                                                            until=until):

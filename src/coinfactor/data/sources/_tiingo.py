@@ -22,8 +22,9 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
+from coinfactor.data.sources._protocol import Capabilities
 from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
-from coinfactor.data.store import check_symbol
+from coinfactor.data.store import SNAPSHOT_SCHEMA, check_symbol
 
 log = logging.getLogger("coinfactor.data.sources")
 
@@ -61,6 +62,9 @@ class TiingoSource:
     """
 
     market_type = "spot"
+    default_quote: str | None = None
+    capabilities = Capabilities(quote_volume=True)
+    """Spot bars with quote volume (``volumeNotional``): no funding, open interest or snapshot."""
 
     def __init__(
         self,
@@ -176,10 +180,14 @@ class TiingoSource:
                 return sorted((item.get("exchangeData") or {}).keys())
         return []
 
-    def snapshot(self, **_: Any) -> pl.DataFrame:
-        """Tiingo has no derivatives snapshot; an empty frame keeps the ingest loop uniform."""
-        from coinfactor.data.store import SNAPSHOT_SCHEMA
-
+    def snapshot(
+        self,
+        *,
+        quote: str | None = None,
+        active_only: bool = True,
+        min_volume_usd: float | None = None,
+    ) -> pl.DataFrame:
+        """Return an empty snapshot: Tiingo has no derivatives market snapshot."""
         return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
 
     def store_symbol(self, symbol: str) -> str | None:
@@ -230,6 +238,19 @@ class TiingoSource:
                 seen = True
                 yield _frame(ticker, keep, timeframe)
             day = end_day + timedelta(days=1)
+
+
+    def iter_funding(
+        self, symbol: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield nothing: Tiingo serves spot bars, no funding events."""
+        yield from ()
+
+    def iter_open_interest(
+        self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Yield nothing: Tiingo serves no open interest."""
+        yield from ()
 
 
 class _Fatal(Exception):

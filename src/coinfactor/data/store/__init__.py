@@ -1,6 +1,8 @@
 """The local DuckDB store of bars, funding events and market snapshots."""
 
+from coinfactor.data.store._frames import to_utc
 from coinfactor.data.store._names import (
+    SYMBOL_RE,
     check_exchange,
     check_freq,
     check_input_symbols,
@@ -14,6 +16,7 @@ from coinfactor.data.store._store import DB_FILENAME, Store, WriteCounts, defaul
 __all__ = [
     "DB_FILENAME",
     "SNAPSHOT_SCHEMA",
+    "SYMBOL_RE",
     "Store",
     "WriteCounts",
     "check_exchange",
@@ -23,4 +26,5 @@ __all__ = [
     "check_symbol",
     "check_symbols",
     "default_home",
+    "to_utc",
 ]
