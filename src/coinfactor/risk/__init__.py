@@ -24,7 +24,6 @@ from coinfactor.risk._volatility import (
     ema_blend_vol,
     ewma_variance,
     realized_vol,
-    regular_axis,
 )
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
@@ -53,6 +52,5 @@ __all__ = [
     "factor_returns",
     "pca",
     "realized_vol",
-    "regular_axis",
     "rolling_ols",
 ]
