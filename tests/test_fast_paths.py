@@ -16,13 +16,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from coinfactor import signals, universe, xs
-from coinfactor.data import regularize, to_wide, validate_panel
+from coinfactor.data import regularize, validate_panel
 from coinfactor.data._grid import cell_index, scatter, symbol_index
 from coinfactor.portfolio import BufferedAllocator, bucket_alpha, sigmoid_target
 from coinfactor.risk._volatility import ema_blend_variance, ewma_variance
 from coinfactor.signals import _kernels as k
 from coinfactor.studies import carry
-from coinfactor.studies._reversion_xs import _wide_columns
 from coinfactor.xs._rows import (
     row_bucket_at_least,
     row_buckets,
@@ -318,10 +317,3 @@ def test_shared_layout_gives_the_same_signals() -> None:
         assert_frame_equal(a, b)
 
 
-def test_reversion_wide_columns_equal_to_wide() -> None:
-    panel = _ragged(seed=8, filled=True)
-    symbols = ("S03", "S01", "S10", "XX")
-    ts = panel.get_column("ts").unique().sort()
-    got = _wide_columns(panel, ("close", "funding_rate"), ts, symbols)
-    for col, arr in zip(("close", "funding_rate"), got, strict=True):
-        np.testing.assert_array_equal(arr, to_wide(panel, col, ts=ts, symbols=symbols).values)

@@ -1,7 +1,14 @@
-"""Portfolio layer: signal -> target mapping, sizing, vol target, allocators, hedge baskets."""
+"""Portfolio layer: signal -> target mapping, sizing, vol target, allocators, baskets, hedges."""
 
 from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
-from coinfactor.portfolio._hedge import HedgeBasket
+from coinfactor.portfolio._baskets import (
+    BasketLegs,
+    BasketWeighting,
+    assign_baskets,
+    hold_weights,
+    rebalance_rows,
+)
+from coinfactor.portfolio._hedge import HedgeBasket, HedgeMode, PCAClean
 from coinfactor.portfolio._hedge_result import HedgeBasketResult, HedgeWalkForward
 from coinfactor.portfolio._mapping import (
     bucket_alpha,
@@ -23,19 +30,26 @@ from coinfactor.portfolio._sizing import (
 
 __all__ = [
     "AllocationResult",
+    "BasketLegs",
+    "BasketWeighting",
     "BufferedAllocator",
     "CovarianceMethod",
     "ExitRule",
     "HedgeBasket",
     "HedgeBasketResult",
+    "HedgeMode",
     "HedgeWalkForward",
+    "PCAClean",
     "VolInputs",
+    "assign_baskets",
     "bucket_alpha",
+    "hold_weights",
     "inverse_vol_weights",
     "linear_alpha",
     "portfolio_vol",
     "portfolio_vol_from",
     "rank_alpha",
+    "rebalance_rows",
     "sigmoid_target",
     "standardized_returns",
     "top_bottom_alpha",
