@@ -17,7 +17,8 @@ from coinfactor.risk._factors import (
     bucket_labels,
     factor_returns,
 )
-from coinfactor.risk._pca import PCA, PCAResult, RollingPCAResult, pca
+from coinfactor.risk._lookahead import lookahead_mismatch
+from coinfactor.risk._pca import PCA, CleanMode, PCAResult, RollingPCAResult, pca
 from coinfactor.risk._volatility import (
     bar_returns,
     ema_blend_variance,
@@ -29,6 +30,7 @@ from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 __all__ = [
     "PCA",
+    "CleanMode",
     "EWMACovariance",
     "ExposureResult",
     "FactorFamily",
@@ -50,6 +52,7 @@ __all__ = [
     "ewma_variance",
     "exposures",
     "factor_returns",
+    "lookahead_mismatch",
     "pca",
     "realized_vol",
     "rolling_ols",

@@ -42,6 +42,22 @@ class ExposureResult:
     window: int
     leave_one_out: bool
 
+    def mean(self, column: str) -> float:
+        """Mean of a column of :attr:`table` over the fitted cells, NaN values skipped.
+
+        Parameters
+        ----------
+        column : str
+            A numeric column, e.g. ``"rsquared_adj"`` or ``"beta_market"``.
+
+        Returns
+        -------
+        float
+            In the column's unit; NaN when no cell has a finite value.
+        """
+        v = self.table.get_column(column).to_numpy()
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+
     def mean_rsquared(self) -> float:
         """Mean R² over all fitted (coin, bar) cells."""
         v = self.table.get_column("rsquared").to_numpy()

@@ -90,6 +90,29 @@ class FactorReturns:
         raise ConfigError(f"factor_set must be one of {list(get_args(FactorSet))}, "
                           f"got {factor_set!r}")
 
+    def annualized(self, periods_per_year: float) -> dict[str, tuple[float, float]]:
+        """Annualised mean and volatility of each factor return (finite bars only).
+
+        Parameters
+        ----------
+        periods_per_year : float
+            Bars per 365-day year (:func:`coinfactor.core.time.periods_per_year`).
+
+        Returns
+        -------
+        dict of str to (float, float)
+            Per factor column of :attr:`returns`: ``(mean * periods_per_year,
+            std(ddof=1) * sqrt(periods_per_year))``, fractions per year; NaN with too few
+            bars (none for the mean, fewer than two for the volatility).
+        """
+        out: dict[str, tuple[float, float]] = {}
+        for name in self.returns.columns[1:]:
+            v = self.returns.get_column(name).to_numpy()
+            v = v[np.isfinite(v)]
+            vol = float(v.std(ddof=1) * math.sqrt(periods_per_year)) if v.size > 1 else math.nan
+            out[name] = (float(v.mean() * periods_per_year) if v.size else math.nan, vol)
+        return out
+
     def summary(self) -> str:
         """Plain-text summary: grid, coins, and each factor's mean and volatility per bar."""
         lines = ["FactorReturns",
