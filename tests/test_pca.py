@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA as SkPCA
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import to_wide
+from coinfactor.data import Grid
 from coinfactor.risk import PCA, pca
 
 
@@ -142,12 +142,12 @@ def test_expanding_and_min_obs() -> None:
                                pca(x, 2).explained_variance_ratio)
 
 
-def test_wide_input_keeps_symbols(small_panel: pl.DataFrame) -> None:
-    wide = to_wide(small_panel, "close")
-    rets = wide.values[1:] / wide.values[:-1] - 1
-    from coinfactor.data import Wide
+def test_grid_input_keeps_symbols(small_panel: pl.DataFrame) -> None:
+    grid = Grid.from_panel(small_panel)
+    close = grid.wide(small_panel, "close")
+    rets = close[1:] / close[:-1] - 1
 
-    res = PCA(1).fit(Wide(rets, wide.ts[1:], wide.symbols, "ret"))
+    res = PCA(1).fit(rets, symbols=grid.symbols)
     assert res.symbols == ("A", "B", "C")
     assert res.n_obs == 2  # rows with a return for every symbol
     assert "PC1" in res.summary()

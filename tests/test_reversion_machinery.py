@@ -15,13 +15,10 @@ import pytest
 
 from _reversion_reference import close_equal, dst_panel, naive_cross_section, naive_decisions
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.studies._decision_times import (
-    anchor_decisions,
-    bar_grid,
-    decision_times,
-)
-from coinfactor.studies._reversion_baskets import assign_baskets, hold_weights
-from coinfactor.studies._reversion_xs import attach_forward_returns, cross_section_at
+from coinfactor.core.time import freq_to_timedelta
+from coinfactor.data import Grid, anchor_decisions, decision_times
+from coinfactor.portfolio import assign_baskets, hold_weights
+from coinfactor.signals import attach_forward_returns, cross_section_at
 
 SPRING = datetime(2025, 3, 3, tzinfo=UTC)  # New York springs forward on 2025-03-09
 AUTUMN = datetime(2025, 10, 27, tzinfo=UTC)  # ... and falls back on 2025-11-02
@@ -49,7 +46,7 @@ def test_anchor_is_last_bar_closed_by_the_decision() -> None:
     # the 20:00 UTC bar (closes 00:00), not the 00:00 UTC bar (closes 04:00); summer 20:00 EDT
     # = 00:00 UTC sees the same 20:00 UTC bar, which closes exactly at the decision.
     panel = dst_panel(datetime(2025, 3, 1, tzinfo=UTC), 12, holes=False)
-    grid = bar_grid(panel, "4h")
+    grid = Grid.from_panel(panel, "4h")
     dec = decision_times(date(2025, 3, 7), date(2025, 3, 10), hour=20, tz="America/New_York")
     anchors = anchor_decisions(dec, grid)
     assert anchors["anchor"].to_list() == [
@@ -65,8 +62,8 @@ def test_anchor_is_last_bar_closed_by_the_decision() -> None:
 
 
 def _machinery_xs(panel: pl.DataFrame, hour: int, tz: str, freq: str) -> pl.DataFrame:
-    grid = bar_grid(panel, freq)
-    step = timedelta(microseconds=grid.step_us)
+    grid = Grid.from_panel(panel, freq)
+    step = freq_to_timedelta(grid.freq)
     t0 = panel["ts"].min()
     t1 = panel["ts"].max()
     first = t0.astimezone(__import__("zoneinfo").ZoneInfo(tz)).date()  # type: ignore[union-attr]
@@ -113,12 +110,12 @@ def test_filled_bar_is_never_a_price() -> None:
     assert spans["fwd_price_return"].null_count() == spans.height
 
 
-def test_bar_grid_rejects_shifted_symbols() -> None:
+def test_grid_rejects_shifted_symbols() -> None:
     panel = dst_panel(SPRING, 3, holes=False)
     shifted = panel.filter(pl.col("symbol") == "AAA").with_columns(
         pl.col("ts") + timedelta(hours=1), pl.lit("ZZZ").alias("symbol"))
     with pytest.raises(DataError, match="grid"):
-        bar_grid(pl.concat([panel, shifted]), "4h")
+        Grid.from_panel(pl.concat([panel, shifted]), "4h")
 
 
 @pytest.mark.parametrize("bad", [-1, 24, 7.5])
@@ -183,7 +180,7 @@ def test_baskets_equal_naive_sort(basket: str, weighting: str) -> None:
 
 def test_hold_weights_carries_decision_weights_to_next_anchor() -> None:
     panel = dst_panel(SPRING, 6, holes=False)
-    grid = bar_grid(panel, "4h")
+    grid = Grid.from_panel(panel, "4h")
     anchors = pl.DataFrame({
         "decision": [datetime(2025, 3, 4, tzinfo=UTC), datetime(2025, 3, 5, 1, tzinfo=UTC)],
         "anchor": [datetime(2025, 3, 3, 20, tzinfo=UTC), datetime(2025, 3, 4, 20, tzinfo=UTC)],
@@ -199,6 +196,6 @@ def test_hold_weights_carries_decision_weights_to_next_anchor() -> None:
     # Hand computation: bars 5..10 hold decision 0, bars 11.. the end hold decision 1.
     assert wide["ts"][0] == grid.ts[5]
     assert wide["ts"].to_list() == grid.ts[5:].to_list()
-    assert wide["AAA"].to_list() == [0.5] * 6 + [0.0] * (grid.n_bars - 11)
-    assert wide["BBB"].to_list() == [-0.5] * 6 + [0.0] * (grid.n_bars - 11)
-    assert wide["CCC"].to_list() == [0.0] * 6 + [1.0] * (grid.n_bars - 11)
+    assert wide["AAA"].to_list() == [0.5] * 6 + [0.0] * (grid.shape[0] - 11)
+    assert wide["BBB"].to_list() == [-0.5] * 6 + [0.0] * (grid.shape[0] - 11)
+    assert wide["CCC"].to_list() == [0.0] * 6 + [1.0] * (grid.shape[0] - 11)

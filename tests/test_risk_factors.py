@@ -147,8 +147,8 @@ def test_exposures_match_statsmodels_per_coin():
     ex = exposures(fr, window=96)
     names = fr.factor_names("spreads")
     x = np.column_stack([np.ones(fr.returns.height), fr.returns.select(names).to_numpy()])
-    for j, sym in enumerate(fr.asset_returns.symbols):
-        y = fr.asset_returns.values[:, j]
+    for j, sym in enumerate(fr.grid.symbols):
+        y = fr.asset_returns[:, j]
         with np.errstate(divide="ignore", invalid="ignore"):
             ref = RollingOLS(y, x, window=96, missing="drop").fit()
         params = np.asarray(ref.params)
@@ -167,8 +167,8 @@ def test_leave_one_out_market_matches_hand_built_regression():
     panel = make_panel(_paths(4, 120, seed=6) | {"C9": [None] * 50 + _paths(1, 70, 7)["C0"]})
     fr = factor_returns(panel, families=())
     ex = exposures(fr, window=30, factor_set=["market"], leave_one_out=True)
-    r = fr.asset_returns.values
-    for j, sym in enumerate(fr.asset_returns.symbols):
+    r = fr.asset_returns
+    for j, sym in enumerate(fr.grid.symbols):
         others = np.delete(r, j, axis=1)
         with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning, match="empty"):
             loo = np.nanmean(others, axis=1)
@@ -195,7 +195,7 @@ def test_bucket_factor_set_is_rank_deficient_but_rsquared_well_defined():
     assert row["rank"].item() == 4
     names = fr.factor_names("buckets")
     x = fr.returns.select(names).to_numpy()[t - 47 : t + 1]
-    y = fr.asset_returns.values[t - 47 : t + 1, 0]
+    y = fr.asset_returns[t - 47 : t + 1, 0]
     z = np.column_stack([np.ones(48), x])
     beta = np.linalg.lstsq(z, y, rcond=None)[0]
     resid = y - z @ beta

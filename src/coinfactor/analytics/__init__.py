@@ -4,7 +4,7 @@ Metrics annualise from the bar frequency with 365-day years; the tearsheet gives
 returns, spread and turnover; ``block_bootstrap`` gives distributions of annual performance.
 """
 
-from coinfactor.analytics._bootstrap import BootstrapResult, block_bootstrap
+from coinfactor.analytics._bootstrap import BootstrapMethod, BootstrapResult, block_bootstrap
 from coinfactor.analytics._metrics import (
     annual_return,
     annual_volatility,
@@ -26,6 +26,7 @@ from coinfactor.analytics._rolling import annualized_funding, rolling_correlatio
 from coinfactor.analytics._tearsheet import FactorTearsheet, factor_tearsheet
 
 __all__ = [
+    "BootstrapMethod",
     "BootstrapResult",
     "FactorTearsheet",
     "annual_return",

@@ -1,6 +1,7 @@
-"""Data layer: the canonical panel, its grid, readers, funding placement, resampling, store."""
+"""Data layer: canonical panel, grid, decision times, readers, funding, resampling, store."""
 
 from coinfactor.data import store
+from coinfactor.data._decisions import anchor_decisions, check_time_zone, decision_times
 from coinfactor.data._funding import (
     FUNDING_EVENT_SCHEMA,
     attach_funding,
@@ -28,7 +29,10 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "TS_DTYPE",
     "Grid",
+    "anchor_decisions",
     "attach_funding",
+    "check_time_zone",
+    "decision_times",
     "funding_to_bars",
     "infer_freq",
     "read_bars",

@@ -96,7 +96,7 @@ def regularize(panel: pl.DataFrame, *, freq: str | None = None) -> pl.DataFrame:
 
     A filled bar is flat at the previous close (open = high = low = close), with zero volume,
     quote volume and trades and null funding and open interest. It exists only so that callers
-    who need a regular grid get one; :func:`coinfactor.data.to_wide` masks filled bars to NaN by
+    who need a regular grid get one; :meth:`coinfactor.data.Grid.wide` masks filled bars to NaN by
     default, so they never serve as prices.
 
     Parameters

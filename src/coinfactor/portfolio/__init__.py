@@ -1,8 +1,15 @@
-"""Portfolio layer: signal -> target mapping, sizing, vol target, allocators, hedge baskets."""
+"""Portfolio layer: signal -> target mapping, sizing, vol target, allocators, baskets, hedges."""
 
 from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
+from coinfactor.portfolio._baskets import (
+    BasketLegs,
+    BasketWeighting,
+    assign_baskets,
+    hold_weights,
+    rebalance_rows,
+)
 from coinfactor.portfolio._buckets import BucketTargets, bucket_targets
-from coinfactor.portfolio._hedge import HedgeBasket
+from coinfactor.portfolio._hedge import HedgeBasket, HedgeMode, PCAClean
 from coinfactor.portfolio._hedge_result import HedgeBasketResult, HedgeWalkForward
 from coinfactor.portfolio._mapping import (
     bucket_alpha,
@@ -24,21 +31,28 @@ from coinfactor.portfolio._sizing import (
 
 __all__ = [
     "AllocationResult",
+    "BasketLegs",
+    "BasketWeighting",
     "BucketTargets",
     "BufferedAllocator",
     "CovarianceMethod",
     "ExitRule",
     "HedgeBasket",
     "HedgeBasketResult",
+    "HedgeMode",
     "HedgeWalkForward",
+    "PCAClean",
     "VolInputs",
+    "assign_baskets",
     "bucket_alpha",
     "bucket_targets",
+    "hold_weights",
     "inverse_vol_weights",
     "linear_alpha",
     "portfolio_vol",
     "portfolio_vol_from",
     "rank_alpha",
+    "rebalance_rows",
     "sigmoid_target",
     "standardized_returns",
     "top_bottom_alpha",

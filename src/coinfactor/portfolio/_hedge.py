@@ -42,7 +42,7 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError, OptimizationError
 from coinfactor.core.typing import FailurePolicy
-from coinfactor.data._schema import TS_DTYPE
+from coinfactor.data import TS_DTYPE
 from coinfactor.portfolio._hedge_data import HedgeData, build_hedge_data, candidate_table
 from coinfactor.portfolio._hedge_qp import GramStats, Solver, solve_tracking_qp
 from coinfactor.portfolio._hedge_result import (
@@ -51,7 +51,7 @@ from coinfactor.portfolio._hedge_result import (
     HedgeWalkForward,
     frozen_array,
 )
-from coinfactor.risk._pca import CleanMode, pca
+from coinfactor.risk import CleanMode, pca
 
 HedgeMode = Literal["long_only", "long_short"]
 """``long_only``: ``0 ≤ w_i ≤ cap_i``; ``long_short``: ``-cap_i ≤ w_i ≤ cap_i``."""

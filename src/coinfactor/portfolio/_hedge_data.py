@@ -1,8 +1,9 @@
-"""Wide inputs and candidate diagnostics for :class:`~coinfactor.portfolio.HedgeBasket`.
+"""Dense inputs and candidate diagnostics for :class:`~coinfactor.portfolio.HedgeBasket`.
 
-The panel is pivoted once onto a regular time grid (so a bar missing for every symbol is still a
-gap), and each fit reads a window of rows ending at its decision bar. Notional is
-``coalesce(quote_volume, volume * close)`` (Hyperliquid panels have no quote volume).
+The panel is pivoted once onto its regular time grid (a :class:`coinfactor.data.Grid`: a bar
+missing for every symbol is still a gap), and each fit reads a window of rows ending at its
+decision bar. Notional is ``coalesce(quote_volume, volume * close)`` (Hyperliquid panels have no
+quote volume).
 """
 
 from __future__ import annotations
@@ -16,20 +17,18 @@ import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import bars_per_day, freq_to_timedelta, periods_per_year
-from coinfactor.data import infer_freq
-from coinfactor.data._wide_compat import to_wide
-from coinfactor.data._schema import TS_DTYPE
+from coinfactor.data import Grid, infer_freq
 
 
 @dataclass(frozen=True)
 class HedgeData:
-    """A panel as dense arrays on a regular grid (rows = bars, columns = symbols).
+    """A panel as dense arrays on its regular grid (rows = bars, columns = symbols).
 
     Attributes
     ----------
-    ts : pl.Series
-        Regular bar grid from the first to the last bar, length n_bars.
-    symbols : tuple of str
+    grid : Grid
+        The panel's regular bar grid (first bar to the last, or to ``end``), shape
+        ``(n_bars, n_symbols)``.
     returns : ndarray of shape (n_bars, n_symbols)
         ``close(t) / close(t-1) - 1``; NaN when either bar is missing or filled.
     notional : ndarray of shape (n_bars, n_symbols)
@@ -38,17 +37,28 @@ class HedgeData:
         ``funding_rate`` (fraction per bar, ``> 0``: longs pay); NaN when unknown.
     open_interest : ndarray of shape (n_bars, n_symbols)
         Open interest in quote units; NaN when unknown.
-    freq : str
-        Bar frequency.
     """
 
-    ts: pl.Series
-    symbols: tuple[str, ...]
+    grid: Grid
     returns: np.ndarray
     notional: np.ndarray
     funding: np.ndarray
     open_interest: np.ndarray
-    freq: str
+
+    @property
+    def ts(self) -> pl.Series:
+        """Bar open times of the grid, ``Datetime("us", "UTC")``, length ``n_bars``."""
+        return self.grid.ts
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Symbols of the grid's columns, sorted."""
+        return self.grid.symbols
+
+    @property
+    def freq(self) -> str:
+        """Bar frequency."""
+        return self.grid.freq
 
     @property
     def periods_per_year(self) -> float:
@@ -57,14 +67,7 @@ class HedgeData:
 
     def row_at(self, at: datetime) -> int:
         """Index of the last bar with ``ts <= at`` (the decision bar)."""
-        stamp = pl.Series([at]).cast(TS_DTYPE)[0]
-        idx = int(self.ts.search_sorted(stamp, side="right")) - 1
-        if idx < 0:
-            raise DataError(
-                f"no bar at or before {at}; the panel starts at {self.ts[0]}",
-                fix="fit at a later time",
-            )
-        return idx
+        return self.grid.row_at(at)
 
     def bars(self, duration: str) -> int:
         """Count the bars a duration such as ``"21d"`` spans (at least 1)."""
@@ -73,20 +76,13 @@ class HedgeData:
 
     def column(self, symbol: str) -> int:
         """Column of a symbol."""
-        try:
-            return self.symbols.index(symbol)
-        except ValueError:
-            raise DataError(
-                f"symbol {symbol!r} is not in the panel; it has {len(self.symbols)} symbols, "
-                f"e.g. {list(self.symbols[:5])}",
-                fix="check the target / symbol name (case-sensitive, venue id)",
-            ) from None
+        return self.grid.column(symbol)
 
 
 def build_hedge_data(
     panel: pl.DataFrame, *, freq: str | None = None, end: datetime | None = None
 ) -> HedgeData:
-    """Pivot a canonical panel onto a regular bar grid.
+    """Pivot a canonical panel onto its regular bar grid.
 
     Parameters
     ----------
@@ -105,34 +101,22 @@ def build_hedge_data(
     if panel.height == 0:
         raise DataError("hedge: the panel is empty", fix="pass a panel with bars")
     freq = infer_freq(panel) if freq is None else freq
-    first: datetime = panel["ts"].min()  # type: ignore[assignment]
-    last: datetime = (panel["ts"].max() if end is None  # type: ignore[assignment]
-                      else pl.Series([end]).cast(TS_DTYPE)[0])
-    grid = pl.datetime_range(
-        first, last, interval=freq, eager=True, time_unit="us",
-        time_zone="UTC",
-    ).alias("ts")
+    grid = Grid.from_panel(panel, freq, end=end)
     notional_expr = pl.col("volume") * pl.col("close")
     if "quote_volume" in panel.columns:
         notional_expr = pl.coalesce(pl.col("quote_volume"), notional_expr)
-    extra = [notional_expr.alias("_notional")]
-    for col in ("funding_rate", "open_interest"):
-        if col not in panel.columns:
-            extra.append(pl.lit(None, dtype=pl.Float64).alias(col))
-    frame = panel.with_columns(extra)
-    close = to_wide(frame, "close", ts=grid)
-    symbols = close.symbols
-    prev = np.vstack([np.full((1, len(symbols)), np.nan), close.values[:-1]])
+    close = grid.wide(panel, "close")
+    prev = np.vstack([np.full((1, grid.shape[1]), np.nan), close[:-1]])
     with np.errstate(invalid="ignore"):
-        returns = close.values / prev - 1.0
+        returns = close / prev - 1.0
+    unknown = np.full(grid.shape, np.nan)
     return HedgeData(
-        ts=grid,
-        symbols=symbols,
+        grid=grid,
         returns=returns,
-        notional=to_wide(frame, "_notional", ts=grid, symbols=symbols).values,
-        funding=to_wide(frame, "funding_rate", ts=grid, symbols=symbols).values,
-        open_interest=to_wide(frame, "open_interest", ts=grid, symbols=symbols).values,
-        freq=freq,
+        notional=grid.wide(panel, notional_expr),
+        funding=grid.wide(panel, "funding_rate") if "funding_rate" in panel.columns else unknown,
+        open_interest=(grid.wide(panel, "open_interest") if "open_interest" in panel.columns
+                       else unknown.copy()),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from coinfactor.data._schema import TS_DTYPE
+from coinfactor.data import TS_DTYPE
 
 HedgeAction = Literal["optimal", "kept_previous", "fallback"]
 """What produced a basket: the optimiser, the previous basket, or the fallback rule."""
@@ -181,6 +181,48 @@ class HedgeWalkForward:
             "status": [r.status for r in self.results],
             "action": [r.action for r in self.results],
         }, schema_overrides={"ts": TS_DTYPE})
+
+    def out_of_sample(self, returns: pl.DataFrame, periods_per_year: float) -> pl.DataFrame:
+        """Out-of-sample statistics per holding period (decision bar close to the next one).
+
+        Period ``k`` holds the bars with ``at_k < ts <= at_{k+1}`` (the last one: to the end).
+
+        Parameters
+        ----------
+        returns : pl.DataFrame
+            Realised per-bar returns after the decisions (fractions): ``ts``, ``target`` (the
+            target's price return), ``basket`` (the basket's long price return), ``hedged``
+            (the hedged book's return) and ``funding`` (its funding part).
+        periods_per_year : float
+            Bars per 365-day year, to annualise the volatilities.
+
+        Returns
+        -------
+        pl.DataFrame
+            One row per rebalance: ``ts`` (decision time), ``oos_correlation`` (target vs
+            basket; null with fewer than 3 bars or a constant series), ``oos_vol_hedged``,
+            ``oos_vol_unhedged`` (annualised, ``ddof=1``; null with fewer than 2 bars) and
+            ``oos_funding`` (sum over the period, a fraction of NAV).
+        """
+        starts = [r.at for r in self.results]
+        rows = []
+        for i, t0 in enumerate(starts):
+            t1 = starts[i + 1] if i + 1 < len(starts) else None
+            sub = returns.filter((pl.col("ts") > t0) & ((pl.col("ts") <= t1) if t1 else True))
+            tgt, bsk, hed = (sub[c].to_numpy() for c in ("target", "basket", "hedged"))
+            ok = len(sub) >= 3 and tgt.std() > 0 and bsk.std() > 0
+            scale = np.sqrt(periods_per_year)
+            rows.append({
+                "ts": t0,
+                "oos_correlation": float(np.corrcoef(tgt, bsk)[0, 1]) if ok else None,
+                "oos_vol_hedged": float(hed.std(ddof=1) * scale) if len(sub) > 1 else None,
+                "oos_vol_unhedged": float(tgt.std(ddof=1) * scale) if len(sub) > 1 else None,
+                "oos_funding": float(sub["funding"].sum()),
+            })
+        return pl.DataFrame(rows, schema={"ts": TS_DTYPE, "oos_correlation": pl.Float64,
+                                          "oos_vol_hedged": pl.Float64,
+                                          "oos_vol_unhedged": pl.Float64,
+                                          "oos_funding": pl.Float64})
 
     def summary(self) -> str:
         """Plain-text: one line per rebalance."""

@@ -17,19 +17,20 @@ from coinfactor.risk._factors import (
     bucket_labels,
     factor_returns,
 )
-from coinfactor.risk._pca import PCA, PCAResult, RollingPCAResult, pca
+from coinfactor.risk._lookahead import lookahead_mismatch
+from coinfactor.risk._pca import PCA, CleanMode, PCAResult, RollingPCAResult, pca
 from coinfactor.risk._volatility import (
     bar_returns,
     ema_blend_variance,
     ema_blend_vol,
     ewma_variance,
     realized_vol,
-    regular_axis,
 )
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 __all__ = [
     "PCA",
+    "CleanMode",
     "EWMACovariance",
     "ExposureResult",
     "FactorFamily",
@@ -51,8 +52,8 @@ __all__ = [
     "ewma_variance",
     "exposures",
     "factor_returns",
+    "lookahead_mismatch",
     "pca",
     "realized_vol",
-    "regular_axis",
     "rolling_ols",
 ]

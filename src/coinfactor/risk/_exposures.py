@@ -42,6 +42,22 @@ class ExposureResult:
     window: int
     leave_one_out: bool
 
+    def mean(self, column: str) -> float:
+        """Mean of a column of :attr:`table` over the fitted cells, NaN values skipped.
+
+        Parameters
+        ----------
+        column : str
+            A numeric column, e.g. ``"rsquared_adj"`` or ``"beta_market"``.
+
+        Returns
+        -------
+        float
+            In the column's unit; NaN when no cell has a finite value.
+        """
+        v = self.table.get_column(column).to_numpy()
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+
     def mean_rsquared(self) -> float:
         """Mean R² over all fitted (coin, bar) cells."""
         v = self.table.get_column("rsquared").to_numpy()
@@ -108,14 +124,14 @@ def exposures(
     if leave_one_out and "market" not in names:
         raise ConfigError("exposures: leave_one_out needs 'market' in the factor set")
     x = factors.returns.select(names).to_numpy().astype(np.float64)
-    y = factors.asset_returns.values
+    y = factors.asset_returns
     x_in: np.ndarray = x
     if leave_one_out:
         x_in = np.repeat(x[:, None, :], y.shape[1], axis=1)
         x_in[:, :, names.index("market")] = _leave_one_out_market(y, factors.market_weights)
     ols = rolling_ols(y, x_in, window, min_nobs=min_nobs)
-    ts = factors.asset_returns.ts
-    symbols = factors.asset_returns.symbols
+    ts = factors.grid.ts
+    symbols = factors.grid.symbols
     n_rows, n_sym = y.shape
     fitted = np.isfinite(ols.rsquared) | np.isfinite(ols.params[..., 0])
     cols: dict[str, np.ndarray] = {"alpha": ols.params[..., 0]}

@@ -18,9 +18,8 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta
-from coinfactor.data import infer_freq
-from coinfactor.data._wide_compat import Wide, to_wide
-from coinfactor.risk._volatility import bar_returns, regular_axis
+from coinfactor.data import Grid, infer_freq
+from coinfactor.risk._volatility import bar_returns
 
 FactorFamily = Literal["liquidity", "beta", "momentum"]
 """A bucket-factor family: trailing liquidity, beta to the market, or momentum."""
@@ -59,22 +58,27 @@ class FactorReturns:
         ``ts, symbol`` and one Int8 column per family: the bucket (0 = lowest) that the coin's
         return at ``ts`` enters, decided at the last formation bar before ``ts``; null when
         unassigned. Rows where the coin has any membership.
-    asset_returns : Wide
-        Coin bar returns ``close(t) / close(t-1) - 1`` on the same grid, shape (T, N).
+    asset_returns : ndarray of shape (T, N)
+        Coin bar returns ``close(t) / close(t-1) - 1`` (fractions) on :attr:`grid`; NaN where
+        undefined.
     market_weights : ndarray of shape (T, N)
         Weight of each coin in the market return at each bar (0 where out of it).
     families : tuple of str
         Families built.
     n_buckets : int
         Buckets per family.
+    grid : Grid
+        The panel's regular grid (first to last bar, one bar apart): ``grid.ts`` is the
+        ``ts`` of :attr:`returns`, ``grid.symbols`` the columns of :attr:`asset_returns`.
     """
 
     returns: pl.DataFrame
     memberships: pl.DataFrame
-    asset_returns: Wide
+    asset_returns: np.ndarray
     market_weights: np.ndarray
     families: tuple[str, ...]
     n_buckets: int
+    grid: Grid
 
     def factor_names(self, factor_set: FactorSet = "spreads") -> tuple[str, ...]:
         """Column names of a factor set (market first)."""
@@ -86,10 +90,33 @@ class FactorReturns:
         raise ConfigError(f"factor_set must be one of {list(get_args(FactorSet))}, "
                           f"got {factor_set!r}")
 
+    def annualized(self, periods_per_year: float) -> dict[str, tuple[float, float]]:
+        """Annualised mean and volatility of each factor return (finite bars only).
+
+        Parameters
+        ----------
+        periods_per_year : float
+            Bars per 365-day year (:func:`coinfactor.core.time.periods_per_year`).
+
+        Returns
+        -------
+        dict of str to (float, float)
+            Per factor column of :attr:`returns`: ``(mean * periods_per_year,
+            std(ddof=1) * sqrt(periods_per_year))``, fractions per year; NaN with too few
+            bars (none for the mean, fewer than two for the volatility).
+        """
+        out: dict[str, tuple[float, float]] = {}
+        for name in self.returns.columns[1:]:
+            v = self.returns.get_column(name).to_numpy()
+            v = v[np.isfinite(v)]
+            vol = float(v.std(ddof=1) * math.sqrt(periods_per_year)) if v.size > 1 else math.nan
+            out[name] = (float(v.mean() * periods_per_year) if v.size else math.nan, vol)
+        return out
+
     def summary(self) -> str:
         """Plain-text summary: grid, coins, and each factor's mean and volatility per bar."""
         lines = ["FactorReturns",
-                 f"  bars x coins  {self.asset_returns.shape[0]} x {self.asset_returns.shape[1]}",
+                 f"  bars x coins  {self.grid.shape[0]} x {self.grid.shape[1]}",
                  f"  families      {', '.join(self.families) or '-'} "
                  f"({self.n_buckets} buckets)",
                  "  factor                 mean/bar       vol/bar     bars"]
@@ -169,10 +196,10 @@ def factor_returns(
     if period < freq or period % freq:
         raise ConfigError(f"rebalance {rebalance!r} must be a whole number of bars "
                           f"({freq} each)")
-    ts = regular_axis(panel, freq_name)
-    close = to_wide(panel, "close", ts=ts)
-    ret = bar_returns(close.values)
-    weights = _market_weights(panel, ts, close.symbols, ret, market)
+    grid = Grid.from_panel(panel, freq_name)
+    ts = grid.ts
+    ret = bar_returns(grid.wide(panel, "close"))
+    weights = _market_weights(panel, grid, ret, market)
     wsum = weights.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mkt = np.where(wsum > 0, np.nansum(weights * np.nan_to_num(ret), axis=1) / wsum, np.nan)
@@ -186,8 +213,8 @@ def factor_returns(
     members: dict[str, np.ndarray] = {}
     for fam in fams:
         if fam == "liquidity":
-            char = _liquidity_char(panel, ts, close.symbols, liquidity, liquidity_window,
-                                   form_rows, min_coverage)
+            char = _liquidity_char(panel, grid, liquidity, liquidity_window, form_rows,
+                                   min_coverage)
         elif fam == "beta":
             char = _beta_char(ret, mkt, beta_window, form_rows, min_coverage)
         else:
@@ -202,11 +229,12 @@ def factor_returns(
     returns = pl.DataFrame({"ts": ts, **columns})
     return FactorReturns(
         returns=returns,
-        memberships=_memberships_frame(ts, close.symbols, members),
-        asset_returns=Wide(values=ret, ts=ts, symbols=close.symbols, name="return"),
+        memberships=_memberships_frame(ts, grid.symbols, members),
+        asset_returns=ret,
         market_weights=weights,
         families=fams,
         n_buckets=n_buckets,
+        grid=grid,
     )
 
 
@@ -239,18 +267,17 @@ def _check_options(families: Sequence[str], n_buckets: int, market: str, liquidi
     return fams
 
 
-def _notional(panel: pl.DataFrame, ts: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:
-    frame = panel.with_columns(
-        pl.coalesce("quote_volume", pl.col("volume") * pl.col("close")).alias("notional"))
-    return to_wide(frame, "notional", ts=ts, symbols=symbols).values
+def _notional(panel: pl.DataFrame, grid: Grid) -> np.ndarray:
+    """``coalesce(quote_volume, volume * close)`` on the grid, shape (n_bars, n_symbols)."""
+    return grid.wide(panel, pl.coalesce("quote_volume", pl.col("volume") * pl.col("close")))
 
 
-def _market_weights(panel: pl.DataFrame, ts: pl.Series, symbols: tuple[str, ...],
-                    ret: np.ndarray, market: str) -> np.ndarray:
+def _market_weights(panel: pl.DataFrame, grid: Grid, ret: np.ndarray,
+                    market: str) -> np.ndarray:
     has_ret = np.isfinite(ret)
     if market == "equal":
         return has_ret.astype(np.float64)
-    notional = _notional(panel, ts, symbols)
+    notional = _notional(panel, grid)
     prev = np.full_like(notional, np.nan)
     prev[1:] = notional[:-1]
     ok = has_ret & np.isfinite(prev) & (prev > 0)
@@ -261,20 +288,19 @@ def _window_rows(f: int, window: int) -> slice:
     return slice(max(0, f - window + 1), f + 1)
 
 
-def _liquidity_char(panel: pl.DataFrame, ts: pl.Series, symbols: tuple[str, ...],
-                    measure: str, window: int, form_rows: np.ndarray,
-                    min_coverage: float) -> np.ndarray:
+def _liquidity_char(panel: pl.DataFrame, grid: Grid, measure: str, window: int,
+                    form_rows: np.ndarray, min_coverage: float) -> np.ndarray:
     if measure == "trades":
         if panel.get_column("trades").null_count() == panel.height:
             raise DataError(
                 "factor_returns: liquidity='trades' needs the trades column, which is all null "
                 "in this panel (Hyperliquid data has no trade counts)",
                 column="trades", fix="use liquidity='notional'")
-        values = to_wide(panel, "trades", ts=ts, symbols=symbols).values
+        values = grid.wide(panel, "trades")
     else:
-        values = _notional(panel, ts, symbols)
+        values = _notional(panel, grid)
     need = math.ceil(min_coverage * window)
-    out = np.full((form_rows.size, len(symbols)), np.nan)
+    out = np.full((form_rows.size, grid.shape[1]), np.nan)
     for i, f in enumerate(form_rows):
         block = values[_window_rows(f, window)]
         count = np.isfinite(block).sum(axis=0)

@@ -8,6 +8,7 @@ against a target series, and the PCA-cleaned (top-k kept) and residual (top-k re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,17 +16,19 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data._wide_compat import Wide
 
 CleanMode = Literal["keep", "remove"]
 """``"keep"``: the top-k reconstruction (mean included); ``"remove"``: the residual after it."""
 
 
-def _as_array(returns: np.ndarray | Wide) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    if isinstance(returns, Wide):
-        return np.asarray(returns.values, dtype=np.float64), returns.symbols
+def _as_array(returns: np.ndarray, symbols: Sequence[str] | None
+              ) -> tuple[np.ndarray, tuple[str, ...] | None]:
     arr = np.asarray(returns, dtype=np.float64)
-    return arr, None
+    names = None if symbols is None else tuple(symbols)
+    if names is not None and arr.ndim == 2 and len(names) != arr.shape[1]:
+        raise DataError(f"expected one symbol per column ({arr.shape[1]}), got {len(names)}",
+                        fix="pass the symbols of the returns' columns (e.g. grid.symbols)")
+    return arr, names
 
 
 def _check_2d(arr: np.ndarray, what: str) -> None:
@@ -33,7 +36,7 @@ def _check_2d(arr: np.ndarray, what: str) -> None:
         raise DataError(
             f"{what}: expected returns of shape (n_bars, n_symbols), got an array of shape "
             f"{arr.shape}",
-            fix="pass a 2-D array (or coinfactor.data.Wide) with one column per symbol",
+            fix="pass a 2-D array with one column per symbol",
         )
     if np.isinf(arr).any():
         raise DataError(
@@ -210,22 +213,25 @@ class PCAResult:
 
 
 def pca(
-    returns: np.ndarray | Wide,
+    returns: np.ndarray,
     n_components: int | None = None,
     *,
     center: bool = True,
+    symbols: Sequence[str] | None = None,
 ) -> PCAResult:
     """Principal components of a window of returns (SVD of the centred data).
 
     Parameters
     ----------
-    returns : ndarray of shape (n_bars, n_symbols) or Wide
+    returns : ndarray of shape (n_bars, n_symbols)
         Returns; rows with any NaN are dropped (complete cases), so select symbols with full
         coverage of the window first.
     n_components : int, optional
         Components to keep (default: all, ``min(n_obs, n_symbols)``).
     center : bool, default True
         Remove column means first (as scikit-learn's ``PCA``).
+    symbols : sequence of str, optional
+        Names of the ``n_symbols`` columns (e.g. ``grid.symbols``), kept on the result.
 
     Returns
     -------
@@ -245,7 +251,7 @@ def pca(
     ``S² / Σ S²``. This is scikit-learn's ``PCA(svd_solver="full")`` up to the sign of each
     component, which here is fixed so that its loadings sum to a positive number.
     """
-    arr, symbols = _as_array(returns)
+    arr, names = _as_array(returns, symbols)
     _check_2d(arr, "pca")
     rows = ~np.isnan(arr).any(axis=1)
     x = arr[rows]
@@ -278,7 +284,7 @@ def pca(
         mean=mean,
         scores=scores,
         rows=rows,
-        symbols=symbols,
+        symbols=names,
     )
 
 
@@ -382,55 +388,60 @@ class PCA:
             raise ConfigError(f"PCA: window must be >= 2 bars or None, got {self.window}")
         return max(int(self.n_components) + 1, 2) if self.min_obs is None else int(self.min_obs)
 
-    def fit(self, returns: np.ndarray | Wide) -> PCAResult:
+    def fit(self, returns: np.ndarray, *, symbols: Sequence[str] | None = None) -> PCAResult:
         """Fit on the last ``window`` rows (all rows when expanding).
 
         Parameters
         ----------
-        returns : ndarray of shape (n_bars, n_symbols) or Wide
+        returns : ndarray of shape (n_bars, n_symbols)
             Returns through the evaluation time (pass only past data).
+        symbols : sequence of str, optional
+            Names of the columns (e.g. ``grid.symbols``), kept on the result.
 
         Returns
         -------
         PCAResult
         """
         self._check()
-        arr, symbols = _as_array(returns)
+        arr, names = _as_array(returns, symbols)
         _check_2d(arr, "PCA.fit")
         start = 0 if self.window is None else max(arr.shape[0] - int(self.window), 0)
-        res = pca(arr[start:], self.n_components, center=self.center)
-        return PCAResult(**{**res.__dict__, "symbols": symbols})
+        return pca(arr[start:], self.n_components, center=self.center, symbols=names)
 
     def rolling(
         self,
-        returns: np.ndarray | Wide,
+        returns: np.ndarray,
         *,
         target: np.ndarray | None = None,
         every: int = 1,
         ts: pl.Series | None = None,
+        symbols: Sequence[str] | None = None,
     ) -> RollingPCAResult:
         """Re-estimate at every ``every``-th bar, each time on bars up to and including it.
 
         Parameters
         ----------
-        returns : ndarray of shape (n_bars, n_symbols) or Wide
-            Returns (NaN missing).
+        returns : ndarray of shape (n_bars, n_symbols)
+            Returns (NaN missing), e.g. on a :class:`coinfactor.data.Grid`.
         target : ndarray of shape (n_bars,), optional
             Target returns for the R² of each component.
         every : int, default 1
             Stride between re-estimations; fits happen at rows ``every-1, 2*every-1, ...``.
         ts : pl.Series, optional
-            Time axis (taken from a ``Wide`` input when not given; else row numbers).
+            Time axis of the rows, length ``n_bars`` (e.g. ``grid.ts``; default: row
+            numbers).
+        symbols : sequence of str, optional
+            Names of the columns (e.g. ``grid.symbols``), kept on the result.
 
         Returns
         -------
         RollingPCAResult
         """
         min_obs = self._check()
-        arr, symbols = _as_array(returns)
+        arr, names = _as_array(returns, symbols)
         _check_2d(arr, "PCA.rolling")
         if ts is None:
-            ts = returns.ts if isinstance(returns, Wide) else pl.Series("ts", np.arange(len(arr)))
+            ts = pl.Series("ts", np.arange(len(arr)))
         if len(ts) != arr.shape[0]:
             raise DataError(f"PCA.rolling: ts has {len(ts)} rows, returns {arr.shape[0]}")
         if target is not None and np.asarray(target).shape != (arr.shape[0],):
@@ -471,5 +482,5 @@ class PCA:
             r2=r2,
             pc1_correlation=pc1c,
             n_obs=nobs,
-            symbols=symbols,
+            symbols=names,
         )

@@ -8,18 +8,13 @@ its close) and is the forecast for bar t + 1.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import cast
-
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import ReturnKind
-from coinfactor.data import infer_freq
-from coinfactor.data._wide_compat import Wide, from_wide, to_wide
+from coinfactor.data import Grid, infer_freq
 
 __all__ = [
     "bar_returns",
@@ -27,32 +22,7 @@ __all__ = [
     "ema_blend_vol",
     "ewma_variance",
     "realized_vol",
-    "regular_axis",
 ]
-
-
-def regular_axis(panel: pl.DataFrame, freq: str | None = None) -> pl.Series:
-    """Every bar time from the panel's first to its last ts, one ``freq`` apart.
-
-    Parameters
-    ----------
-    panel : pl.DataFrame
-        Canonical panel.
-    freq : str, optional
-        Bar frequency (inferred when omitted).
-
-    Returns
-    -------
-    pl.Series
-        ``ts`` axis with no holes, so consecutive rows are consecutive bars.
-    """
-    if panel.height == 0:
-        return pl.Series("ts", [], dtype=pl.Datetime("us", "UTC"))
-    step = freq_to_timedelta(freq if freq is not None else infer_freq(panel))
-    ts = panel.get_column("ts")
-    start, end = cast(datetime, ts.min()), cast(datetime, ts.max())
-    return pl.datetime_range(start, end, interval=step, eager=True, time_unit="us",
-                             time_zone="UTC").alias("ts")
 
 
 def bar_returns(close: np.ndarray, *, kind: ReturnKind = "simple") -> np.ndarray:
@@ -224,8 +194,10 @@ def _check_spans(short_span: float, long_span: float, blend: float, min_periods:
         raise ConfigError(f"min_periods must be >= 1, got {min_periods}")
 
 
-def _close_wide(panel: pl.DataFrame, freq: str | None, symbols: Sequence[str] | None) -> Wide:
-    return to_wide(panel, "close", ts=regular_axis(panel, freq), symbols=symbols)
+def _close_wide(panel: pl.DataFrame, freq: str) -> tuple[Grid, np.ndarray]:
+    """Build the panel's regular grid (first to last bar) and its close, (n_bars, n_symbols)."""
+    grid = Grid.from_panel(panel, freq)
+    return grid, grid.wide(panel, "close")
 
 
 def ema_blend_vol(
@@ -277,13 +249,13 @@ def ema_blend_vol(
     returns through t - 1).
     """
     bar_freq = freq if freq is not None else infer_freq(panel)
-    close = _close_wide(panel, bar_freq, None)
-    var = ema_blend_variance(bar_returns(close.values, kind=kind), short_span=short_span,
+    grid, close = _close_wide(panel, bar_freq)
+    var = ema_blend_variance(bar_returns(close, kind=kind), short_span=short_span,
                              long_span=long_span, blend=blend, min_periods=min_periods)
-    vol = np.where(np.isnan(close.values), np.nan, np.sqrt(var))
+    vol = np.where(np.isnan(close), np.nan, np.sqrt(var))
     if annualize:
         vol = vol * np.sqrt(periods_per_year(bar_freq))
-    return from_wide(vol, close.ts, close.symbols, "vol")
+    return grid.long({"vol": vol}, where=~np.isnan(vol))
 
 
 def realized_vol(
@@ -318,11 +290,12 @@ def realized_vol(
     if window < 2:
         raise ConfigError(f"realized_vol: window must be >= 2 bars, got {window}")
     bar_freq = freq if freq is not None else infer_freq(panel)
-    close = _close_wide(panel, bar_freq, None)
-    rets = bar_returns(close.values, kind=kind)
+    grid, close = _close_wide(panel, bar_freq)
+    rets = bar_returns(close, kind=kind)
     frame = pl.DataFrame(rets, schema=[str(i) for i in range(rets.shape[1])], orient="row")
     rolled = frame.fill_nan(None).select(
         pl.all().rolling_std(window, min_samples=window)).fill_null(np.nan).to_numpy()
     if annualize:
         rolled = rolled * np.sqrt(periods_per_year(bar_freq))
-    return from_wide(rolled.reshape(rets.shape), close.ts, close.symbols, "realized_vol")
+    rolled = rolled.reshape(rets.shape)
+    return grid.long({"realized_vol": rolled}, where=~np.isnan(rolled))

@@ -12,10 +12,13 @@ a missing value. The statistic uses the values present and is defined only when 
 gap voids every window that contains it. Returns are never computed across a gap.
 
 :func:`forward_returns` is a forward-looking research label, not a signal, and is not listed by
-:func:`available`.
+:func:`available`. :func:`features_at`, :func:`cross_section_at` and
+:func:`attach_forward_returns` read signals at decision times (anchor bars of
+:func:`coinfactor.data.anchor_decisions`) and add the forward returns between decisions.
 """
 
 from coinfactor.signals._carry import carry_from_rate, funding_carry
+from coinfactor.signals._decisions import attach_forward_returns, cross_section_at, features_at
 from coinfactor.signals._forward import forward_return_column, forward_returns
 from coinfactor.signals._liquidity import avg_notional, liquidity, notional_expr
 from coinfactor.signals._price import realized_vol, rolling_beta, sharpe_proxy, vwap_distance
@@ -25,11 +28,14 @@ from coinfactor.signals._spreads import abdi_ranaldo, corwin_schultz, half_range
 
 __all__ = [
     "abdi_ranaldo",
+    "attach_forward_returns",
     "available",
     "avg_notional",
     "carry_from_rate",
     "compute",
     "corwin_schultz",
+    "cross_section_at",
+    "features_at",
     "forward_return_column",
     "forward_returns",
     "funding_carry",

@@ -25,17 +25,19 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from coinfactor.analytics import annual_volatility, block_bootstrap, rolling_correlation
+from coinfactor.analytics import (
+    BootstrapMethod,
+    annual_volatility,
+    block_bootstrap,
+    rolling_correlation,
+)
 from coinfactor.analytics import summary as perf_summary
-from coinfactor.analytics._bootstrap import BootstrapMethod
 from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.core.typing import FailurePolicy
 from coinfactor.data import infer_freq
-from coinfactor.data._schema import TS_DTYPE
-from coinfactor.portfolio import HedgeBasket, HedgeWalkForward
-from coinfactor.portfolio._hedge import HedgeMode, PCAClean
+from coinfactor.portfolio import HedgeBasket, HedgeMode, PCAClean
 from coinfactor.studies._base import StudyResult, summarize_panel
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
@@ -159,30 +161,6 @@ def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
     return times
 
 
-def _oos_by_period(
-    wf: HedgeWalkForward, returns: pl.DataFrame, ppy: float
-) -> pl.DataFrame:
-    """Out-of-sample stats per holding period (decision bar close to the next decision)."""
-    starts = [r.at for r in wf.results]
-    rows = []
-    for i, t0 in enumerate(starts):
-        t1 = starts[i + 1] if i + 1 < len(starts) else None
-        sub = returns.filter((pl.col("ts") > t0) & ((pl.col("ts") <= t1) if t1 else True))
-        tgt, bsk, hed = (sub[c].to_numpy() for c in ("target", "basket", "hedged"))
-        ok = len(sub) >= 3 and tgt.std() > 0 and bsk.std() > 0
-        rows.append({
-            "ts": t0,
-            "oos_correlation": float(np.corrcoef(tgt, bsk)[0, 1]) if ok else None,
-            "oos_vol_hedged": float(hed.std(ddof=1) * np.sqrt(ppy)) if len(sub) > 1 else None,
-            "oos_vol_unhedged": float(tgt.std(ddof=1) * np.sqrt(ppy)) if len(sub) > 1 else None,
-            "oos_funding": float(sub["funding"].sum()),
-        })
-    return pl.DataFrame(rows, schema={"ts": TS_DTYPE, "oos_correlation": pl.Float64,
-                                      "oos_vol_hedged": pl.Float64,
-                                      "oos_vol_unhedged": pl.Float64,
-                                      "oos_funding": pl.Float64})
-
-
 def run(
     config: Config,
     panel: pl.DataFrame,
@@ -247,7 +225,7 @@ def run(
     if progress is not None:
         progress(0.95)
 
-    diagnostics = wf.diagnostics().join(_oos_by_period(wf, rets, ppy), on="ts", how="left")
+    diagnostics = wf.diagnostics().join(wf.out_of_sample(rets, ppy), on="ts", how="left")
     basket = wf.basket()
 
     vol_h = annual_volatility(rets["hedged"].to_numpy(), ppy)

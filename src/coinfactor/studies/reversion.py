@@ -12,8 +12,8 @@ What it fixes in seed 001
 - VWAP is ``Σ typical·volume / Σ volume`` (the seed's cancelled volume out).
 - Missing bars stay missing: a coin without a real bar at the decision's anchor bar is left
   out that day; a forward return never spans a missing or filled bar.
-- The decision sees the last bar with ``open + freq <= decision`` (module
-  :mod:`coinfactor.studies._decision_times`): in summer 20:00 EDT = 00:00 UTC sees the 20:00
+- The decision sees the last bar with ``open + freq <= decision``
+  (:func:`coinfactor.data.anchor_decisions`): in summer 20:00 EDT = 00:00 UTC sees the 20:00
   UTC bar; in winter 20:00 EST = 01:00 UTC is not on the 4h grid and sees the same bar (it
   closed at 00:00 UTC, one hour before the decision). The seed read the bar *opening* at 20:00
   New York time (four hours after the decision in summer).
@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -53,25 +53,22 @@ from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
-from coinfactor.data import infer_freq
-from coinfactor.data._wide_compat import time_axis
-from coinfactor.data._schema import FILLED_COLUMN
-from coinfactor.data import shared_grid
-from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
-from coinfactor.studies._decision_times import (
-    BarGrid,
+from coinfactor.data import (
+    FILLED_COLUMN,
+    Grid,
     anchor_decisions,
-    bar_grid,
     check_time_zone,
     decision_times,
+    infer_freq,
 )
-from coinfactor.studies._reversion_baskets import (
-    Basket,
-    Weighting,
+from coinfactor.portfolio import (
+    BasketLegs,
+    BasketWeighting,
     assign_baskets,
     hold_weights,
+    rebalance_rows,
 )
-from coinfactor.studies._reversion_xs import attach_forward_returns, cross_section_at
+from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 
 __all__ = ["DEFAULT_DATA", "FEATURES", "Config", "cross_section", "run"]
 
@@ -126,9 +123,9 @@ class Config:
     hour: int = 20
     timezone: str = "America/New_York"
     lookback: str = "1d"
-    basket: Basket = "long_short"
+    basket: BasketLegs = "long_short"
     n: int = 10
-    weighting: Weighting = "equal"
+    weighting: BasketWeighting = "equal"
     gross: float = 1.0
     include_funding: bool = True
     fee_bps: float = 4.5
@@ -179,24 +176,6 @@ def _columns(panel: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
     return panel.select([c for c in names if c in panel.columns])
 
 
-def _features(panel: pl.DataFrame, window: int, at: pl.Series, freq: str) -> pl.DataFrame:
-    """Features (``ts, symbol`` + :data:`FEATURES`) from the signal set, at the bars ``at``.
-
-    Each signal is computed on the whole panel (it only looks back), then kept at the anchor
-    bars before the features are joined, so the joins are small.
-    """
-    slim = _columns(panel, _SIGNAL_COLUMNS)
-    keep = slim.select(pl.col("ts").is_in(at.implode())).to_series()
-    out = slim.select("ts", "symbol").filter(keep)
-    # every signal returns exactly the panel's rows in the panel's order (one shared grid),
-    # so the rows kept from each line up with ``out``: no join needed
-    with shared_grid(slim, freq):
-        for name in FEATURES:
-            frame = signals.compute(name, slim, window=window, freq=freq)
-            out = out.with_columns(frame.get_column(name).filter(keep))
-    return out
-
-
 def cross_section(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
     """Build the daily cross-section of features, ranks, baskets and forward returns.
 
@@ -225,7 +204,7 @@ def cross_section(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
     return _build(config, panel)[0]
 
 
-def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, BarGrid,
+def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, Grid,
                                                          str]:
     if panel.height == 0:
         raise DataError("reversion: expected a panel with bars, got an empty frame",
@@ -238,17 +217,17 @@ def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
             f"n: {config.n} coins per leg needs a cross-section of at least {2 * config.n} "
             f"coins, but the panel has {n_symbols} symbols; lower n to at most "
             f"{max(n_symbols // 2, 1)} or add symbols")
-    grid = bar_grid(panel, freq)
+    grid = Grid.from_panel(panel, freq)
     tz = zoneinfo.ZoneInfo(config.timezone)
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    first = epoch + timedelta(microseconds=grid.origin_us)
-    end = epoch + timedelta(microseconds=grid.origin_us + grid.step_us * grid.n_bars)
+    first: datetime = grid.ts[0]
+    end: datetime = grid.ts[-1] + freq_to_timedelta(freq)
     decisions = decision_times(first.astimezone(tz).date(), end.astimezone(tz).date(),
                                hour=config.hour, tz=config.timezone)
     anchors = anchor_decisions(decisions, grid)
-    feats = _features(panel, window, anchors.get_column("anchor"), freq)
-    table = cross_section_at(panel, anchors, feats, FEATURES)
-    table = attach_forward_returns(table, panel, anchors, grid)
+    feats = signals.features_at(_columns(panel, _SIGNAL_COLUMNS), FEATURES,
+                                anchors.get_column("anchor"), window=window, freq=freq)
+    table = signals.cross_section_at(panel, anchors, feats, FEATURES)
+    table = signals.attach_forward_returns(table, panel, anchors, grid)
     fwd = pl.col("fwd_price_return")
     if config.include_funding:
         fwd = fwd - pl.col("fwd_funding")
@@ -300,25 +279,6 @@ def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
     return out
 
 
-def _rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, axis: pl.Series) -> pl.DataFrame:
-    """Keep the held weights at the first panel bar of each decision's holding period.
-
-    :func:`coinfactor.backtest.backtest` keeps the previous targets on every panel bar that is
-    absent from its weights frame, so these rows hold each decision's weights over the
-    intermediate bars exactly as the full held frame does, with far fewer rows. Normally the
-    first bar is the anchor bar; if no symbol has a bar there, it is the next panel bar before
-    the following anchor (when the book can trade again).
-    """
-    axis_us = axis.dt.epoch("us").to_numpy()
-    anchor_us = anchors.get_column("anchor").dt.epoch("us").to_numpy()
-    idx = np.searchsorted(axis_us, anchor_us, side="left")
-    nxt = np.append(anchor_us[1:], np.iinfo(np.int64).max)
-    ok = idx < len(axis_us)
-    ok[ok] &= axis_us[idx[ok]] < nxt[ok]
-    starts = axis.gather(pl.Series(idx[ok], dtype=pl.UInt32))
-    return held.filter(pl.col("ts").is_in(starts.implode()))
-
-
 def run(config: Config, panel: pl.DataFrame) -> StudyResult:
     """Run the reversion study.
 
@@ -347,7 +307,7 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
         See :func:`cross_section`.
     """
     table, anchors, grid, freq = _build(config, panel)
-    held = _rebalance_rows(hold_weights(table, anchors, grid), anchors, time_axis(panel))
+    held = rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
     if held.height == 0:
         raise DataError(
             f"reversion: no decision had the {2 * config.n} eligible coins a basket needs "

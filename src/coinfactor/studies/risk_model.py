@@ -22,19 +22,22 @@ minute bars).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from coinfactor.core.time import periods_per_year
 from coinfactor.data import infer_freq
-from coinfactor.data._wide_compat import to_wide
-from coinfactor.risk import FactorReturns, assign_buckets, exposures, factor_returns
-from coinfactor.risk._factors import FactorFamily, LiquidityMeasure, MarketWeighting
+from coinfactor.risk import (
+    FactorFamily,
+    LiquidityMeasure,
+    MarketWeighting,
+    exposures,
+    factor_returns,
+    lookahead_mismatch,
+)
 from coinfactor.studies._base import StudyResult, summarize_panel
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-1h"}
@@ -118,32 +121,29 @@ def run(config: Config, panel: pl.DataFrame, *,
     step(0.6)
     ppy = periods_per_year(infer_freq(panel))
     metrics: dict[str, Any] = {
-        "n_symbols": len(fr.asset_returns.symbols),
+        "n_symbols": len(fr.grid.symbols),
         "n_bars": fr.returns.height,
         "window_bars": config.window,
         "factors": list(ex.factors),
         "mean_rsquared_spreads": ex.mean_rsquared(),
-        "mean_rsquared_adj_spreads": _nanmean(ex.table["rsquared_adj"]),
+        "mean_rsquared_adj_spreads": ex.mean("rsquared_adj"),
         "exposure_cells": ex.table.height,
-        "mean_beta_market": _nanmean(ex.table["beta_market"]),
+        "mean_beta_market": ex.mean("beta_market"),
     }
     if config.compare_buckets and config.families:
         bx = exposures(fr, window=config.window, factor_set="buckets",
                        leave_one_out=config.leave_one_out, min_nobs=config.min_nobs)
         p = 1 + len(bx.factors)
         metrics["mean_rsquared_buckets"] = bx.mean_rsquared()
-        metrics["mean_rsquared_adj_buckets"] = _nanmean(bx.table["rsquared_adj"])
+        metrics["mean_rsquared_adj_buckets"] = bx.mean("rsquared_adj")
         metrics["rank_deficient_share_buckets"] = (
             bx.table.filter(pl.col("rank") < p).height / max(bx.table.height, 1))
     step(0.9)
-    for fam, share in _lookahead_mismatch(fr, panel, config).items():
+    for fam, share in lookahead_mismatch(fr, panel, liquidity=config.liquidity).items():
         metrics[f"lookahead_mismatch_{fam}"] = share
-    for name in fr.returns.columns[1:]:
-        v = fr.returns.get_column(name).to_numpy()
-        v = v[np.isfinite(v)]
-        metrics[f"ann_vol_{name}"] = float(v.std(ddof=1) * math.sqrt(ppy)) if v.size > 1 \
-            else math.nan
-        metrics[f"ann_mean_{name}"] = float(v.mean() * ppy) if v.size else math.nan
+    for name, (ann_mean, ann_vol) in fr.annualized(ppy).items():
+        metrics[f"ann_vol_{name}"] = ann_vol
+        metrics[f"ann_mean_{name}"] = ann_mean
     step(1.0)
     return StudyResult(
         study="risk_model",
@@ -153,50 +153,3 @@ def run(config: Config, panel: pl.DataFrame, *,
                 "memberships": fr.memberships},
         data_summary=summarize_panel(panel, "risk_model study input"),
     )
-
-
-def _lookahead_mismatch(fr: FactorReturns, panel: pl.DataFrame,
-                        config: Config) -> dict[str, float]:
-    """Share of (coin, bar) memberships that seed 000's whole-sample rule puts elsewhere.
-
-    The seed ranks coins once: liquidity on the whole-sample mean, beta on the whole-sample
-    beta, momentum on the last day's value, and applies those buckets to every bar.
-    """
-    ret = fr.asset_returns.values
-    mkt = fr.returns.get_column("market").to_numpy()
-    whole: dict[str, np.ndarray] = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if "liquidity" in fr.families:
-            frame = panel.with_columns(
-                pl.coalesce("quote_volume", pl.col("volume") * pl.col("close")).alias("notional"))
-            column = "trades" if config.liquidity == "trades" else "notional"
-            vals = to_wide(frame, column, ts=fr.asset_returns.ts,
-                           symbols=fr.asset_returns.symbols).values
-            whole["liquidity"] = assign_buckets(np.nanmean(vals, axis=0), fr.n_buckets)
-        if "beta" in fr.families:
-            ok = np.isfinite(ret) & np.isfinite(mkt)[:, None]
-            n = ok.sum(axis=0)
-            m = np.where(ok, mkt[:, None], 0.0)
-            r = np.where(ok, ret, 0.0)
-            dm = np.where(ok, m - m.sum(axis=0) / n, 0.0)
-            dr = np.where(ok, r - r.sum(axis=0) / n, 0.0)
-            whole["beta"] = assign_buckets((dr * dm).sum(axis=0) / (dm * dm).sum(axis=0),
-                                           fr.n_buckets)
-    last = fr.memberships.filter(pl.col("ts") == pl.col("ts").max())
-    out: dict[str, float] = {}
-    for fam in fr.families:
-        if fam == "momentum":
-            ref = last.select("symbol", pl.col(fam).alias("whole"))
-        else:
-            ref = pl.DataFrame({"symbol": list(fr.asset_returns.symbols),
-                                "whole": whole[fam]}).with_columns(
-                pl.when(pl.col("whole") >= 0).then(pl.col("whole")))
-        joined = fr.memberships.select("symbol", fam).drop_nulls().join(ref, on="symbol")
-        differ = joined.filter(pl.col("whole").is_null() | (pl.col(fam) != pl.col("whole")))
-        out[fam] = differ.height / joined.height if joined.height else math.nan
-    return out
-
-
-def _nanmean(series: pl.Series) -> float:
-    v = series.to_numpy()
-    return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan

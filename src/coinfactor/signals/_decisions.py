@@ -1,8 +1,10 @@
-"""The daily cross-section of the reversion study: features at each decision, forward returns.
+"""Cross-sections of signals at decision times, and forward returns between decisions.
 
-Everything is computed for all decisions and all symbols at once: features are per-bar signals
-read at each decision's anchor bar (a join), forward returns come from dense
-``(n_bars, n_symbols)`` arrays indexed by the anchor bars. No loop over dates or symbols.
+A daily strategy decides at instants mapped to *anchor bars* on the panel's grid
+(:func:`coinfactor.data.anchor_decisions`): features are per-bar signals read at each
+decision's anchor bar, forward returns come from dense ``(n_bars, n_symbols)`` arrays on the
+grid indexed by the anchor bars. Everything is computed for all decisions and all symbols at
+once: no loop over dates or symbols.
 """
 
 from __future__ import annotations
@@ -12,11 +14,48 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from coinfactor.data._wide_compat import cell_index, to_wide
-from coinfactor.data._schema import FILLED_COLUMN, TS_DTYPE
-from coinfactor.studies._decision_times import BarGrid
+from coinfactor.data import FILLED_COLUMN, TS_DTYPE, Grid, shared_grid
+from coinfactor.signals._registry import compute
 
-__all__ = ["attach_forward_returns", "cross_section_at"]
+__all__ = ["attach_forward_returns", "cross_section_at", "features_at"]
+
+
+def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, window: int,
+                freq: str) -> pl.DataFrame:
+    """Signals by name (:func:`coinfactor.signals.compute`), kept at the bars ``at``.
+
+    Each signal is computed on the whole panel (it only looks back, on one shared grid), then
+    kept at the bars whose ``ts`` is in ``at``.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel (only the columns the signals need, for speed).
+    names : sequence of str
+        Signal names (:func:`coinfactor.signals.available`).
+    at : pl.Series
+        Bar open times to keep (e.g. the ``anchor`` column of
+        :func:`coinfactor.data.anchor_decisions`).
+    window : int
+        ``window`` of every signal, in bars.
+    freq : str
+        Bar frequency of the panel.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts, symbol`` and one column per name (the signal's unit, null where undefined), one
+        row per panel row at a time of ``at``, in the panel's row order.
+    """
+    keep = panel.select(pl.col("ts").is_in(at.implode())).to_series()
+    out = panel.select("ts", "symbol").filter(keep)
+    # every signal returns exactly the panel's rows in the panel's order (one shared grid),
+    # so the rows kept from each line up with ``out``: no join needed
+    with shared_grid(panel, freq):
+        for name in names:
+            frame = compute(name, panel, window=window, freq=freq)
+            out = out.with_columns(frame.get_column(name).filter(keep))
+    return out
 
 
 def cross_section_at(
@@ -32,7 +71,7 @@ def cross_section_at(
     panel : pl.DataFrame
         Canonical panel. A bar flagged ``filled`` is not a real bar and is left out.
     anchors : pl.DataFrame
-        ``decision, anchor, bar`` from :func:`~coinfactor.studies._decision_times.anchor_decisions`.
+        ``decision, anchor, bar`` from :func:`coinfactor.data.anchor_decisions`.
     features : pl.DataFrame
         ``ts, symbol`` and the feature columns, indexed by bar open time (value known at the
         bar's close).
@@ -68,7 +107,7 @@ def attach_forward_returns(
     xs: pl.DataFrame,
     panel: pl.DataFrame,
     anchors: pl.DataFrame,
-    grid: BarGrid,
+    grid: Grid,
 ) -> pl.DataFrame:
     """Add the forward return from each decision to the next one.
 
@@ -87,11 +126,12 @@ def attach_forward_returns(
     xs : pl.DataFrame
         Cross-section with ``decision`` and ``symbol``.
     panel : pl.DataFrame
-        Canonical panel.
+        Canonical panel (with ``close`` and ``funding_rate``).
     anchors : pl.DataFrame
-        ``decision, anchor, bar`` (increasing).
-    grid : BarGrid
-        The panel's bar grid.
+        ``decision, anchor, bar`` (increasing), from :func:`coinfactor.data.anchor_decisions`.
+    grid : Grid
+        The panel's regular grid (``Grid.from_panel(panel, freq)``), the one ``anchors`` are
+        on; its symbols include those of ``xs``.
 
     Returns
     -------
@@ -105,9 +145,9 @@ def attach_forward_returns(
             pl.lit(None, dtype=pl.Float64).alias("fwd_funding"),
         )
     symbols = tuple(sorted(xs.get_column("symbol").unique().to_list()))
-    ts = grid.ts
-    close, funding = _wide_columns(panel, ("close", "funding_rate"), ts, symbols)
-    funding = np.nan_to_num(funding)
+    cols = [grid.column(s) for s in symbols]
+    close = grid.wide(panel, "close")[:, cols]
+    funding = np.nan_to_num(grid.wide(panel, "funding_rate")[:, cols])
     bars = anchors.get_column("bar").to_numpy()
     a0, a1 = bars[:-1], bars[1:]
     # Real bars at every grid bar from a_k to a_{k+1}: count them with a cumulative sum.
@@ -130,30 +170,3 @@ def attach_forward_returns(
         }
     ).with_columns(pl.col("fwd_price_return", "fwd_funding").fill_nan(None))
     return xs.join(fwd, on=["decision", "symbol"], how="left", maintain_order="left")
-
-
-def _wide_columns(panel: pl.DataFrame, columns: Sequence[str], ts: pl.Series,
-                  symbols: Sequence[str]) -> list[np.ndarray]:
-    """``to_wide(panel, c, ts=ts, symbols=symbols).values`` for each column, one cell index.
-
-    Same values as separate ``to_wide`` calls (filled bars masked, null as NaN); the rows are
-    located on the grid once instead of once per column.
-    """
-    if any(c not in panel.columns for c in columns):
-        return [to_wide(panel, c, ts=ts, symbols=symbols).values for c in columns]
-    ts_axis = ts.cast(TS_DTYPE).alias("ts")
-    rows, cols, on_grid = cell_index(panel, ts_axis, symbols)
-    exprs = []
-    for c in columns:
-        value = pl.col(c).cast(pl.Float64)
-        if FILLED_COLUMN in panel.columns:
-            value = pl.when(pl.col(FILLED_COLUMN)).then(None).otherwise(value)
-        exprs.append(value.fill_null(np.nan).alias(c))
-    values = panel.select(exprs)
-    r, q = rows[on_grid], cols[on_grid]
-    out = []
-    for c in columns:
-        wide = np.full((len(ts_axis), len(symbols)), np.nan)
-        wide[r, q] = values.get_column(c).to_numpy()[on_grid]
-        out.append(wide)
-    return out

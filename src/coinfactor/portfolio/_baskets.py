@@ -1,4 +1,4 @@
-"""Baskets and weights of the reversion study, for all decisions at once.
+"""Ranked baskets at decision times and the weights held between decisions, all at once.
 
 Tie rule (deterministic, documented): within a decision, the eligible symbols are put in one
 total order, by the signal (``vwap_distance``) descending and, among equal values, by symbol
@@ -15,16 +15,15 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from coinfactor.data._schema import TS_DTYPE
-from coinfactor.studies._decision_times import BarGrid
+from coinfactor.data import TS_DTYPE, Grid
 
-__all__ = ["Basket", "Weighting", "assign_baskets", "hold_weights"]
+__all__ = ["BasketLegs", "BasketWeighting", "assign_baskets", "hold_weights", "rebalance_rows"]
 
-Basket = Literal["short", "long", "long_short"]
+BasketLegs = Literal["short", "long", "long_short"]
 """``short``: short the ``n`` most extended above VWAP (seed 001); ``long``: long the ``n``
 most below; ``long_short``: both, dollar-neutral."""
 
-Weighting = Literal["equal", "inverse_vol"]
+BasketWeighting = Literal["equal", "inverse_vol"]
 """Equal weights within a leg, or weights proportional to 1 / realized vol."""
 
 
@@ -34,9 +33,9 @@ def assign_baskets(
     signal: str,
     vol: str,
     eligible: pl.Expr,
-    basket: Basket,
+    basket: BasketLegs,
     n: int,
-    weighting: Weighting,
+    weighting: BasketWeighting,
     gross: float,
 ) -> pl.DataFrame:
     """Add ``side`` (-1 short, +1 long, 0 out) and ``weight`` (signed fraction of NAV).
@@ -104,7 +103,7 @@ def assign_baskets(
     return ordered.drop("_row", "_elig", "_pos_desc", "_pos_asc")
 
 
-def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: BarGrid) -> pl.DataFrame:
+def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.DataFrame:
     """Hold each decision's weights over the bars until the next decision.
 
     Decision k uses data through its anchor bar ``a_k``; by the backtest convention a weight
@@ -118,14 +117,16 @@ def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: BarGrid) -> pl.D
     xs : pl.DataFrame
         Cross-section with ``decision``, ``symbol`` and ``weight``.
     anchors : pl.DataFrame
-        ``decision, anchor, bar`` (increasing).
-    grid : BarGrid
-        The panel's bar grid.
+        ``decision, anchor, bar`` (increasing), from :func:`coinfactor.data.anchor_decisions`.
+    grid : Grid
+        The panel's regular grid, the one ``anchors`` are on; its symbols include the held
+        ones.
 
     Returns
     -------
     pl.DataFrame
-        ``ts, symbol, weight`` sorted by (symbol, ts); empty if nothing is ever held.
+        ``ts, symbol, weight`` (signed fraction of NAV) sorted by (symbol, ts); empty if
+        nothing is ever held.
     """
     held = xs.filter(pl.col("weight") != 0)
     empty = pl.DataFrame(schema={"ts": TS_DTYPE, "symbol": pl.String, "weight": pl.Float64})
@@ -141,16 +142,46 @@ def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: BarGrid) -> pl.D
     )
     bars = anchors.get_column("bar").to_numpy()
     first = int(bars[0])
-    grid_bars = np.arange(first, grid.n_bars)
+    grid_bars = np.arange(first, grid.shape[0])
     k_of_bar = np.searchsorted(bars, grid_bars, side="right") - 1
     wide = per_decision[k_of_bar]
     n_t = len(grid_bars)
-    ts_us = grid.origin_us + grid.step_us * grid_bars
-    return pl.DataFrame(
-        {
-            "ts": pl.Series(np.tile(ts_us, len(symbols)), dtype=pl.Int64).cast(TS_DTYPE),
-            "symbol": pl.Series(np.repeat(np.asarray(symbols, dtype=object), n_t),
-                                dtype=pl.String),
-            "weight": wide.T.reshape(-1),
-        }
-    )
+    cols = np.asarray([grid.column(s) for s in symbols], dtype=np.int64)
+    return grid.frame(np.tile(grid_bars, len(symbols)), np.repeat(cols, n_t),
+                      {"weight": wide.T.reshape(-1)})
+
+
+def rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.DataFrame:
+    """Keep the held weights at the first panel bar of each decision's holding period.
+
+    :func:`coinfactor.backtest.backtest` keeps the previous targets on every panel bar that is
+    absent from its weights frame, so these rows hold each decision's weights over the
+    intermediate bars exactly as the full held frame does, with far fewer rows. Normally the
+    first bar is the anchor bar; if no symbol has a bar there, it is the next panel bar before
+    the following anchor (when the book can trade again).
+
+    Parameters
+    ----------
+    held : pl.DataFrame
+        ``ts, symbol, weight`` from :func:`hold_weights`.
+    anchors : pl.DataFrame
+        ``decision, anchor, bar`` (increasing).
+    grid : Grid
+        The panel's regular grid (a grid row is a panel bar when some symbol has a row there,
+        real or filled).
+
+    Returns
+    -------
+    pl.DataFrame
+        The rows of ``held`` at those bars, in ``held``'s order.
+    """
+    present = (grid.bars | grid.filled_bars).any(axis=1)
+    axis = grid.ts.filter(pl.Series(present))
+    axis_us = axis.dt.epoch("us").to_numpy()
+    anchor_us = anchors.get_column("anchor").dt.epoch("us").to_numpy()
+    idx = np.searchsorted(axis_us, anchor_us, side="left")
+    nxt = np.append(anchor_us[1:], np.iinfo(np.int64).max)
+    ok = idx < len(axis_us)
+    ok[ok] &= axis_us[idx[ok]] < nxt[ok]
+    starts = axis.gather(pl.Series(idx[ok], dtype=pl.UInt32))
+    return held.filter(pl.col("ts").is_in(starts.implode()))

@@ -1,6 +1,6 @@
 """Daily decision instants in a local time zone, and the bar each decision may see.
 
-A daily study decides once per local calendar date at a wall-clock hour in an IANA time zone
+A daily strategy decides once per local calendar date at a wall-clock hour in an IANA time zone
 (seed 001: 20:00 ``America/New_York``). This module turns that rule into UTC instants and maps
 each instant to its *anchor bar*: the last bar that has closed by the decision, i.e. the last
 bar with ``ts + freq <= decision`` (bar ``ts`` is its open time; its values are known at its
@@ -30,11 +30,12 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
+from coinfactor.data._grid import Grid
 from coinfactor.data._schema import TS_DTYPE
 
-__all__ = ["BarGrid", "anchor_decisions", "bar_grid", "check_time_zone", "decision_times"]
+__all__ = ["anchor_decisions", "check_time_zone", "decision_times"]
 
 _GAP_PROBE = timedelta(hours=3)
 """How far back a non-existent local time is moved to find the pre-gap offset (DST gaps in the
@@ -109,77 +110,11 @@ def decision_times(first: date, last: date, *, hour: int, tz: str) -> pl.Series:
     return out.get_column("decision").drop_nulls().unique(maintain_order=True)
 
 
-class BarGrid:
-    """The regular bar grid of a panel: ``origin + i * freq`` for ``i = 0 .. n_bars - 1``.
-
-    Parameters
-    ----------
-    origin_us : int
-        First bar open time, microseconds since the epoch (UTC).
-    step_us : int
-        Bar length in microseconds.
-    n_bars : int
-        Number of grid bars (through the last bar of the panel).
-    """
-
-    def __init__(self, origin_us: int, step_us: int, n_bars: int) -> None:
-        self.origin_us = origin_us
-        self.step_us = step_us
-        self.n_bars = n_bars
-
-    @property
-    def ts(self) -> pl.Series:
-        """Bar open times as ``Datetime("us", "UTC")``, length ``n_bars``."""
-        values = self.origin_us + self.step_us * np.arange(self.n_bars, dtype=np.int64)
-        return pl.Series("ts", values, dtype=pl.Int64).cast(TS_DTYPE)
-
-    def __repr__(self) -> str:
-        return (
-            f"BarGrid(origin_us={self.origin_us}, step_us={self.step_us}, n_bars={self.n_bars})"
-        )
-
-
-def bar_grid(panel: pl.DataFrame, freq: str) -> BarGrid:
-    """Build the regular grid spanning a panel's bars, checking every bar is on it.
-
-    Parameters
-    ----------
-    panel : pl.DataFrame
-        Canonical panel (non-empty).
-    freq : str
-        Its bar frequency, e.g. ``"4h"``.
-
-    Returns
-    -------
-    BarGrid
-
-    Raises
-    ------
-    DataError
-        If some bar does not start a whole number of bars after the first bar (symbols on
-        shifted grids).
-    """
-    step_us = int(freq_to_timedelta(freq).total_seconds() * 1_000_000)
-    ts_us = panel.get_column("ts").dt.epoch("us")
-    origin = int(ts_us.min())  # type: ignore[arg-type]
-    end = int(ts_us.max())  # type: ignore[arg-type]
-    off = panel.filter(((ts_us - origin) % step_us) != 0)
-    if off.height:
-        raise DataError(
-            f"expected every bar on one {freq} grid starting at the first bar, found "
-            f"{off.height} bar(s) off it",
-            column="ts",
-            rows=off.select("symbol", "ts").head(5),
-            fix="resample the panel (coinfactor.data.resample) so all symbols share bar times",
-        )
-    return BarGrid(origin, step_us, (end - origin) // step_us + 1)
-
-
-def anchor_decisions(decisions: pl.Series, grid: BarGrid) -> pl.DataFrame:
+def anchor_decisions(decisions: pl.Series, grid: Grid) -> pl.DataFrame:
     """Map decision instants to their anchor bars on a grid.
 
     The anchor of decision ``d`` is the last grid bar with ``ts + freq <= d``; its index is
-    ``floor((d - origin - freq) / freq)``. Decisions whose anchor falls outside the grid are
+    ``floor((d - ts[0] - freq) / freq)``. Decisions whose anchor falls outside the grid are
     dropped, and so is a decision that shares its anchor with the previous one (possible only
     when bars are about as long as the spacing between decisions): it would see no new data.
 
@@ -187,8 +122,8 @@ def anchor_decisions(decisions: pl.Series, grid: BarGrid) -> pl.DataFrame:
     ----------
     decisions : pl.Series
         Strictly increasing UTC instants.
-    grid : BarGrid
-        The panel's bar grid.
+    grid : Grid
+        The panel's regular bar grid (:meth:`Grid.from_panel`).
 
     Returns
     -------
@@ -196,17 +131,18 @@ def anchor_decisions(decisions: pl.Series, grid: BarGrid) -> pl.DataFrame:
         ``decision`` (UTC instant), ``anchor`` (anchor bar open time, UTC) and ``bar``
         (anchor index on the grid, Int64), one row per kept decision, increasing.
     """
+    n_bars = grid.shape[0]
+    step_us = freq_to_timedelta(grid.freq) // timedelta(microseconds=1)
+    origin_us = int(grid.ts.cast(pl.Int64)[0]) if n_bars else 0  # empty grid: nothing kept
     d_us = decisions.dt.epoch("us").to_numpy().astype(np.int64)
-    idx = np.floor_divide(d_us - grid.origin_us - grid.step_us, grid.step_us)
-    keep = (idx >= 0) & (idx < grid.n_bars)
+    idx = np.floor_divide(d_us - origin_us - step_us, step_us)
+    keep = (idx >= 0) & (idx < n_bars)
     keep[1:] &= idx[1:] != idx[:-1]
     idx = idx[keep]
     return pl.DataFrame(
         {
             "decision": decisions.filter(pl.Series(keep)),
-            "anchor": pl.Series(grid.origin_us + grid.step_us * idx, dtype=pl.Int64).cast(
-                TS_DTYPE
-            ),
+            "anchor": pl.Series(origin_us + step_us * idx, dtype=pl.Int64).cast(TS_DTYPE),
             "bar": pl.Series(idx, dtype=pl.Int64),
         }
     )
