@@ -12,3 +12,9 @@ FailurePolicy = Literal["raise", "keep_previous", "fallback"]
 
 ReturnKind = Literal["simple", "log"]
 """Simple returns ``p1/p0 - 1`` or log returns ``log(p1/p0)``."""
+
+BootstrapMethod = Literal["moving", "stationary"]
+"""Block scheme: fixed-length moving blocks or geometric-length (stationary) blocks."""
+
+BootstrapMetric = Literal["annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown"]
+"""A bootstrap distribution, named after the :mod:`coinfactor.analytics` function."""
