@@ -23,8 +23,8 @@ from coinfactor.risk._volatility import (
     ema_blend_variance,
     ema_blend_vol,
     ewma_variance,
-    realized_vol,
     regular_axis,
+    rolling_bar_vol,
 )
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
@@ -52,7 +52,7 @@ __all__ = [
     "exposures",
     "factor_returns",
     "pca",
-    "realized_vol",
     "regular_axis",
+    "rolling_bar_vol",
     "rolling_ols",
 ]
