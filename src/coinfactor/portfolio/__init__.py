@@ -1,6 +1,7 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, hedge baskets."""
 
-from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
+from coinfactor.core.typing import ExitRule
+from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator
 from coinfactor.portfolio._hedge import HedgeBasket
 from coinfactor.portfolio._hedge_result import HedgeBasketResult, HedgeWalkForward
 from coinfactor.portfolio._mapping import (

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.typing import ExitRule
 from coinfactor.data import time_axis
 from coinfactor.data._grid import (
     cell_index,
@@ -39,10 +40,6 @@ from coinfactor.data._grid import (
     row_sum,
     scatter,
 )
-
-ExitRule = Literal["close", "decay"]
-"""What happens to a position whose symbol leaves the universe (see module docstring)."""
-
 
 _MIN_CHUNK, _MAX_CHUNK = 8, 64  # bars per chunk of the allocation loop (see _loop)
 
@@ -171,8 +168,8 @@ class BufferedAllocator:
             raise ConfigError(f"gross_cap must be > 0, got {self.gross_cap}")
         if self.turnover_cap is not None and not self.turnover_cap > 0:
             raise ConfigError(f"turnover_cap must be > 0 or None, got {self.turnover_cap}")
-        if self.exit not in ("close", "decay"):
-            raise ConfigError(f"exit must be 'close' or 'decay', got {self.exit!r}")
+        if self.exit not in get_args(ExitRule):
+            raise ConfigError(f"exit must be one of {list(get_args(ExitRule))}, got {self.exit!r}")
         if not 0 < self.decay <= 1:
             raise ConfigError(f"decay must be in (0, 1], got {self.decay}")
 

@@ -9,16 +9,13 @@ against a target series, and the PCA-cleaned (top-k kept) and residual (top-k re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.typing import CleanMode
 from coinfactor.data import Wide
-
-CleanMode = Literal["keep", "remove"]
-"""``"keep"``: the top-k reconstruction (mean included); ``"remove"``: the residual after it."""
 
 
 def _as_array(returns: np.ndarray | Wide) -> tuple[np.ndarray, tuple[str, ...] | None]:

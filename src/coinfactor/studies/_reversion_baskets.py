@@ -10,23 +10,14 @@ symbols or more).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import polars as pl
 
+from coinfactor.core.typing import Basket, Weighting
 from coinfactor.data._schema import TS_DTYPE
 from coinfactor.studies._decision_times import BarGrid
 
 __all__ = ["Basket", "Weighting", "assign_baskets", "hold_weights"]
-
-Basket = Literal["short", "long", "long_short"]
-"""``short``: short the ``n`` most extended above VWAP (seed 001); ``long``: long the ``n``
-most below; ``long_short``: both, dollar-neutral."""
-
-Weighting = Literal["equal", "inverse_vol"]
-"""Equal weights within a leg, or weights proportional to 1 / realized vol."""
-
 
 def assign_baskets(
     xs: pl.DataFrame,

@@ -30,11 +30,10 @@ from coinfactor.analytics import summary as perf_summary
 from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
-from coinfactor.core.typing import BootstrapMethod, FailurePolicy
+from coinfactor.core.typing import BootstrapMethod, FailurePolicy, HedgeMode, PCAClean
 from coinfactor.data import infer_freq
 from coinfactor.data._schema import TS_DTYPE
 from coinfactor.portfolio import HedgeBasket, HedgeWalkForward
-from coinfactor.portfolio._hedge import HedgeMode, PCAClean
 from coinfactor.studies._base import StudyResult, summarize_panel
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}

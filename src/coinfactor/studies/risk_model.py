@@ -31,9 +31,9 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.time import periods_per_year
+from coinfactor.core.typing import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq, to_wide
 from coinfactor.risk import FactorReturns, assign_buckets, exposures, factor_returns
-from coinfactor.risk._factors import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.studies._base import StudyResult, summarize_panel
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-1h"}
