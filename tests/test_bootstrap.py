@@ -83,8 +83,8 @@ def test_metrics_match_references_on_the_drawn_paths() -> None:
         path = r[idx[k]]
         total = np.prod(1 + path)
         assert res.annual_return[k, 0] == pytest.approx(total ** (8760 / 720) - 1, rel=1e-10)
-        assert res.volatility[k, 0] == pytest.approx(path.std(ddof=1) * np.sqrt(8760))
-        assert res.sharpe[k, 0] == pytest.approx(path.mean() / path.std(ddof=1) *
+        assert res.annual_volatility[k, 0] == pytest.approx(path.std(ddof=1) * np.sqrt(8760))
+        assert res.sharpe_ratio[k, 0] == pytest.approx(path.mean() / path.std(ddof=1) *
                                                  np.sqrt(8760))
         assert res.max_drawdown[k, 0] == pytest.approx(emp_max_drawdown(path), rel=1e-10)
 
@@ -117,7 +117,7 @@ def test_block_length_one_is_iid(method: str) -> None:
         ann.append(np.prod(1 + path) ** (8760 / (24 * 90)) - 1)
         vol.append(path.std(ddof=1) * np.sqrt(8760))
     assert stats.ks_2samp(res.annual_return[:, 0], ann).pvalue > 0.01
-    assert stats.ks_2samp(res.volatility[:, 0], vol).pvalue > 0.01
+    assert stats.ks_2samp(res.annual_volatility[:, 0], vol).pvalue > 0.01
 
 
 def test_blocks_keep_autocorrelation() -> None:
@@ -137,12 +137,13 @@ def test_percentile_table_monotone_and_shared_draws() -> None:
                           horizon="60d")
     assert res.names == ("hedged", "unhedged")
     # the same draws for both: scaling returns by 0.5 halves the volatility path by path
-    np.testing.assert_allclose(res.volatility[:, 0], 0.5 * res.volatility[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(res.annual_volatility[:, 0], 0.5 * res.annual_volatility[:, 1],
+                               rtol=1e-12)
     table = res.percentile_table()
     assert table["percentile"].to_list()[:9] == [99, 95, 90, 75, 50, 25, 10, 5, 1]
     for name in res.names:
         sub = table.filter(pl.col("series") == name)
-        for m in ("annual_return", "volatility", "sharpe", "max_drawdown"):
+        for m in ("annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown"):
             assert (np.diff(sub[m].to_numpy()) <= 0).all(), m
     assert (res.max_drawdown <= 0).all()
     hist = res.histogram(bins=20)

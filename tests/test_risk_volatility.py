@@ -11,7 +11,7 @@ import pytest
 from arch.univariate import EWMAVariance
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.risk import bar_returns, ema_blend_vol, ewma_variance, realized_vol
+from coinfactor.risk import bar_returns, ema_blend_vol, ewma_variance, rolling_bar_vol
 from conftest import make_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -72,8 +72,8 @@ def test_truncation_invariance() -> None:
         t = T0 + cut * DAY
         part = ema_blend_vol(panel.filter(pl.col("ts") <= t), min_periods=5)
         assert part.equals(full.filter(pl.col("ts") <= t))
-        rv_full = realized_vol(panel, window=5)
-        assert realized_vol(panel.filter(pl.col("ts") <= t), window=5).equals(
+        rv_full = rolling_bar_vol(panel, window=5)
+        assert rolling_bar_vol(panel.filter(pl.col("ts") <= t), window=5).equals(
             rv_full.filter(pl.col("ts") <= t))
 
 
@@ -87,14 +87,14 @@ def test_min_periods_and_annualize() -> None:
     np.testing.assert_allclose(ann["vol"], base["vol"] * np.sqrt(365), rtol=1e-15)
 
 
-def test_realized_vol_matches_pandas_rolling_std() -> None:
+def test_rolling_bar_vol_matches_pandas_rolling_std() -> None:
     """Reference: pandas rolling(window).std() (ddof=1) on the log returns."""
     rng = np.random.default_rng(3)
     closes = list(100 * np.exp(np.cumsum(rng.normal(0, 0.02, 50))))
     panel = make_panel({"A": closes}, step=DAY, start=T0)
-    got = realized_vol(panel, window=7)
+    got = rolling_bar_vol(panel, window=7)
     ref = pd.Series(np.log(closes)).diff().rolling(7).std().dropna()
-    np.testing.assert_allclose(got["realized_vol"], ref.to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(got["rolling_bar_vol"], ref.to_numpy(), rtol=1e-10)
 
 
 def test_bar_returns_kinds() -> None:
@@ -112,6 +112,6 @@ def test_bad_settings() -> None:
     with pytest.raises(ConfigError, match="blend"):
         ema_blend_vol(panel, blend=1.5)
     with pytest.raises(ConfigError, match="window"):
-        realized_vol(panel, window=1)
+        rolling_bar_vol(panel, window=1)
     with pytest.raises(ConfigError, match="span"):
         ewma_variance(np.ones((3, 1)), span=0.5)

@@ -78,7 +78,7 @@ def test_funding_in_pnl_and_nav_split() -> None:
            .group_by("ts").agg((-(pl.col("weight") * pl.col("funding_rate"))).sum().alias("f")))
     got = nav.join(ref, on="ts", how="left").with_columns(pl.col("f").fill_null(0.0))
     np.testing.assert_allclose(got["ret_funding"], got["f"], atol=1e-15)
-    assert res.metrics["funding_return_annual"] > 0  # long receivers, short payers
+    assert res.metrics["annual_funding_return"] > 0  # long receivers, short payers
     np.testing.assert_allclose(nav["ret"], nav["ret_price"] + nav["ret_funding"]
                                + nav["ret_cost"], atol=1e-16)
 
@@ -102,7 +102,7 @@ def test_real_dataset_book_trades_hits_vol_and_earns_funding() -> None:
     assert m["fraction_of_bars_trading"] > 0.5
     # realised vs target within 25%: forecasts are ex ante, so not exact
     assert 0.75 < m["realized_vol_over_target"] < 1.25
-    assert m["funding_return_annual"] != 0.0
+    assert m["annual_funding_return"] != 0.0
 
 
 def test_cli_run_config_file_writes_run_dir(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_cli_run_config_file_writes_run_dir(tmp_path: Path) -> None:
               "trades.parquet"):
         assert (out / f).exists(), f
     assert pl.read_parquet(out / "trades.parquet").height > 0
-    assert "funding_return_annual" in json.loads((out / "metrics.json").read_text())
+    assert "annual_funding_return" in json.loads((out / "metrics.json").read_text())
 
 
 def test_bad_config_and_data() -> None:

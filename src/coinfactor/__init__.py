@@ -25,7 +25,27 @@ _NAMES = {
     "validate_panel": "coinfactor.data",
 }
 
-__all__ = ["DataError", "__version__", "periods_per_year", "validate_panel", *SUBPACKAGES]
+__all__ = [
+    "DataError",
+    "__version__",
+    "analytics",
+    "backtest",
+    "core",
+    "data",
+    "datasets",
+    "errors",
+    "periods_per_year",
+    "plots",
+    "portfolio",
+    "report",
+    "risk",
+    "rolling",
+    "signals",
+    "studies",
+    "universe",
+    "validate_panel",
+    "xs",
+]
 
 if TYPE_CHECKING:
     from coinfactor import (

@@ -52,17 +52,20 @@ def test_ratios_equal_empyrical(name: str, freq: str) -> None:
     """Reference: empyrical-reloaded with annualization = our periods_per_year (365-day years)."""
     r = SERIES[name]
     ppy = PPY[freq]
-    assert an.sharpe_ratio(r, ppy) == pytest.approx(ep.sharpe_ratio(r, annualization=ppy),
+    assert an.sharpe_ratio(r, freq) == pytest.approx(ep.sharpe_ratio(r, annualization=ppy),
                                                     rel=1e-12)
-    assert an.sortino_ratio(r, ppy) == pytest.approx(ep.sortino_ratio(r, annualization=ppy),
+    assert an.sortino_ratio(r, freq) == pytest.approx(ep.sortino_ratio(r, annualization=ppy),
                                                      rel=1e-12)
-    assert an.annual_return(r, ppy) == pytest.approx(ep.annual_return(r, annualization=ppy),
+    assert an.annual_return(r, freq) == pytest.approx(ep.annual_return(r, annualization=ppy),
                                                      rel=1e-12)
-    assert an.annual_volatility(r, ppy) == pytest.approx(
+    assert an.annual_volatility(r, freq) == pytest.approx(
         ep.annual_volatility(r, annualization=ppy), rel=1e-12)
-    assert an.calmar_ratio(r, ppy) == pytest.approx(ep.calmar_ratio(r, annualization=ppy),
+    assert an.calmar_ratio(r, freq) == pytest.approx(ep.calmar_ratio(r, annualization=ppy),
                                                     rel=1e-12)
     assert an.max_drawdown(r) == pytest.approx(ep.max_drawdown(r), rel=1e-12)
+    # the periods_per_year override gives the same numbers as the bar frequency
+    assert an.sharpe_ratio(r, periods_per_year=ppy) == an.sharpe_ratio(r, freq)
+    assert an.calmar_ratio(r, periods_per_year=ppy) == an.calmar_ratio(r, freq)
 
 
 @pytest.mark.parametrize("name", sorted(SERIES))
@@ -83,14 +86,14 @@ def test_polars_series_and_null_input() -> None:
     """A polars Series (nulls = NaN) gives the same numbers as the ndarray."""
     r = SERIES["random_nan"]
     s = pl.Series(r).fill_nan(None)
-    assert an.sharpe_ratio(s, 365.0) == an.sharpe_ratio(r, 365.0)
+    assert an.sharpe_ratio(s, "1d") == an.sharpe_ratio(r, "1d")
     assert an.max_drawdown(s) == an.max_drawdown(r)
 
 
 def test_btc_uses_365_days_not_252() -> None:
     """The annualisation differs from empyrical's 252-day default by sqrt(365/252)."""
     r = SERIES["btc_daily"]
-    ours = an.sharpe_ratio(r, periods_per_year("1d"))
+    ours = an.sharpe_ratio(r, "1d")
     assert ours == pytest.approx(ep.sharpe_ratio(r) * math.sqrt(365 / 252), rel=1e-12)
 
 
@@ -98,11 +101,11 @@ def test_drawdown_edge_cases() -> None:
     """Hand-computed: all-positive, single bar, NaN, first-bar loss, empty."""
     up = np.array([0.01, 0.02, 0.005])
     assert an.max_drawdown(up) == 0.0
-    assert math.isnan(an.calmar_ratio(up, 365.0))
+    assert math.isnan(an.calmar_ratio(up, "1d"))
     assert an.max_drawdown_duration(up) == 0
     assert an.max_drawdown(np.array([0.03])) == 0.0
     assert an.max_drawdown(np.array([-0.05])) == pytest.approx(-0.05)
-    assert math.isnan(an.sharpe_ratio(np.array([0.01]), 365.0))
+    assert math.isnan(an.sharpe_ratio(np.array([0.01]), "1d"))
     assert math.isnan(an.max_drawdown(np.array([])))
     assert math.isnan(an.max_drawdown(np.array([np.nan, np.nan])))
     # NaN bars are flat: 1.1 -> 0.99 (peak 1.1) -> NaN -> 1.089 (-1% from peak)
@@ -130,19 +133,23 @@ def test_drawdown_duration_equals_naive_loop(name: str) -> None:
 
 def test_sortino_without_losses_is_nan() -> None:
     """empyrical gives inf here; coinfactor documents NaN (undefined) instead."""
-    assert math.isnan(an.sortino_ratio(np.array([0.01, 0.02]), 365.0))
-    assert math.isnan(an.sharpe_ratio(np.array([0.01, 0.01, 0.01]), 365.0))
+    assert math.isnan(an.sortino_ratio(np.array([0.01, 0.02]), "1d"))
+    assert math.isnan(an.sharpe_ratio(np.array([0.01, 0.01, 0.01]), "1d"))
 
 
 def test_wipeout_annual_return() -> None:
-    assert an.annual_return(np.array([0.1, -1.0]), 365.0) == -1.0
+    assert an.annual_return(np.array([0.1, -1.0]), "1d") == -1.0
 
 
 def test_bad_input() -> None:
     with pytest.raises(DataError, match="1-d"):
-        an.sharpe_ratio(np.zeros((3, 2)), 365.0)
+        an.sharpe_ratio(np.zeros((3, 2)), "1d")
     with pytest.raises(DataError, match="periods_per_year"):
-        an.sharpe_ratio(np.zeros(3), 0)
+        an.sharpe_ratio(np.zeros(3), periods_per_year=0)
+    with pytest.raises(DataError, match="periods_per_year="):
+        an.sharpe_ratio(np.zeros(3), 365.0)  # type: ignore[arg-type]  # a number is no freq
+    with pytest.raises(DataError, match="freq"):
+        an.annual_volatility(np.zeros(3))
     with pytest.raises(DataError, match="inf"):
         an.max_drawdown(np.array([0.1, np.inf]))
     with pytest.raises(DataError, match="cutoff"):
@@ -180,22 +187,26 @@ def test_summary_from_result_and_frames() -> None:
     s = an.summary(_Result(nav, weights))
     assert s == an.summary(nav, weights=weights)
     ppy = periods_per_year("4h")
+    earned = r[1:]  # the first nav row is the start: the 199 bars after it earn the returns
     assert s["periods_per_year"] == ppy == 2190
-    assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(r, annualization=ppy), rel=1e-12)
-    assert s["annual_return"] == pytest.approx(ep.annual_return(r, annualization=ppy), rel=1e-12)
-    assert s["max_drawdown_duration_days"] == s["max_drawdown_duration_bars"] / 6
+    assert s["n_bars"] == 199
+    assert s["sharpe_ratio"] == pytest.approx(ep.sharpe_ratio(earned, annualization=ppy),
+                                              rel=1e-12)
+    assert s["annual_return"] == pytest.approx(ep.annual_return(earned, annualization=ppy),
+                                               rel=1e-12)
+    assert s["max_drawdown_duration_days"] == s["max_drawdown_duration"] / 6
     # attribution: arithmetic, sums to the annualised mean return
-    assert (s["price_return_annual"] + s["funding_return_annual"] + s["cost_return_annual"]
-            == pytest.approx(np.mean(r) * ppy, rel=1e-12))
-    assert s["funding_total"] == pytest.approx(np.sum(r * 0.3))
-    # hand: open 1.0, close at bar 5 1.0, reopen 0.7 -> 2.7 over 200 / 2190 years
-    assert s["turnover_annual"] == pytest.approx(2.7 / (200 / ppy))
+    assert (s["annual_price_return"] + s["annual_funding_return"] + s["annual_cost_return"]
+            == pytest.approx(np.mean(earned) * ppy, rel=1e-12))
+    assert s["funding_total"] == pytest.approx(np.sum(earned * 0.3))
+    # hand: open 1.0, close at bar 5 1.0, reopen 0.7 -> 2.7 over 199 / 2190 years
+    assert s["annual_turnover"] == pytest.approx(2.7 / (199 / ppy))
     assert s["gross_exposure_mean"] == pytest.approx((5 * 1.0 + 194 * 0.7) / 200)
     assert s["gross_exposure_max"] == pytest.approx(1.0)
     assert s["net_exposure_mean"] == pytest.approx(194 * -0.3 / 200)
     assert s["short_exposure_mean"] == pytest.approx(199 * -0.5 / 200)
     assert s["positions_mean"] == pytest.approx(199 * 2 / 200)
-    assert "turnover_annual" not in an.summary(nav)
+    assert "annual_turnover" not in an.summary(nav)
 
 
 def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
@@ -208,13 +219,40 @@ def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
                       "weight": [0.5, -0.5, 0.3, 0.2]})
     res = backtest(small_panel, w, fee_bps=10)
     s = an.summary(res)
-    ret = res.nav["ret"].to_numpy()
+    ret = res.nav["ret"].to_numpy()[1:]  # the decision bar (row 0) earns nothing
+    assert res.nav["ret"][0] == 0.0
     assert s["periods_per_year"] == 8760
-    assert s["sharpe"] == pytest.approx(ep.sharpe_ratio(ret, annualization=8760), rel=1e-12)
-    years = res.nav.height / 8760
-    assert s["turnover_annual"] == pytest.approx(res.turnover["turnover"].sum() / years)
+    assert s["n_bars"] == res.nav.height - 1
+    assert s["sharpe_ratio"] == pytest.approx(ep.sharpe_ratio(ret, annualization=8760),
+                                              rel=1e-12)
+    years = (res.nav.height - 1) / 8760
+    assert s["annual_turnover"] == pytest.approx(res.turnover["turnover"].sum() / years)
     assert s["cost_total"] == pytest.approx(res.nav["ret_cost"].sum())
     assert s["gross_exposure_mean"] == pytest.approx(res.exposure["gross"].mean())
+
+
+def test_backtest_metrics_are_the_summary(small_panel: pl.DataFrame) -> None:
+    """One run, one set of numbers: BacktestResult.metrics is analytics.summary, key for key
+    and bit for bit, with and without a vol forecast; the keys are the function names."""
+    from coinfactor.backtest import backtest
+
+    ts = small_panel["ts"].unique().sort()
+    w = pl.DataFrame({"ts": [ts[0], ts[0], ts[4], ts[4]], "symbol": ["A", "B", "A", "C"],
+                      "weight": [0.5, -0.5, 0.3, 0.2]})
+    fc = pl.DataFrame({"ts": ts, "forecast_vol": np.linspace(0.1, 0.3, ts.len())})
+    for forecast in (None, fc):
+        res = backtest(small_panel, w, fee_bps=10, forecast_vol=forecast)
+        assert res.metrics == an.summary(res)
+        assert ("mean_forecast_vol" in res.metrics) == (forecast is not None)
+    for name in ("total_return", "annual_return", "annual_volatility", "sharpe_ratio",
+                 "sortino_ratio", "calmar_ratio", "max_drawdown", "max_drawdown_duration",
+                 "hit_rate", "skewness", "kurtosis", "value_at_risk",
+                 "conditional_value_at_risk"):
+        assert callable(getattr(an, name)), name
+        assert name in res.metrics, name
+    ret = res.nav["ret"].to_numpy()[1:]
+    assert res.metrics["sharpe_ratio"] == an.sharpe_ratio(ret, "1h")
+    assert res.metrics["annual_volatility"] == an.annual_volatility(ret, "1h")
 
 
 def test_summary_from_run_directory_files(small_panel: pl.DataFrame, tmp_path: Path) -> None:

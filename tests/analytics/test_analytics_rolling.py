@@ -29,6 +29,8 @@ def test_rolling_stats_equal_naive_loop() -> None:
     f = _frame()
     w, ppy = 20, 365.0
     out = an.rolling_stats(f, window=w, periods_per_year=ppy)
+    assert out.equals(an.rolling_stats(f, window=w, freq="1d"))  # freq, or inferred from ts
+    assert out.equals(an.rolling_stats(f, window=w))
     r = f["ret"].to_numpy()
     for i in range(f.height):
         win = r[max(0, i - w + 1): i + 1]
@@ -59,8 +61,8 @@ def test_rolling_is_point_in_time() -> None:
     """Truncation: computing on data cut at T equals computing on all data at ts <= T."""
     f = _frame()
     cut = f.head(70)
-    full = an.rolling_stats(f, window=15, periods_per_year=365.0).head(70)
-    assert an.rolling_stats(cut, window=15, periods_per_year=365.0).equals(full)
+    full = an.rolling_stats(f, window=15, freq="1d").head(70)
+    assert an.rolling_stats(cut, window=15, freq="1d").equals(full)
     fc = an.rolling_correlation(f, "ret", "b", window=15).head(70)
     assert an.rolling_correlation(cut, "ret", "b", window=15).equals(fc)
 
@@ -83,7 +85,7 @@ def test_annualized_funding_by_hand() -> None:
 def test_rolling_bad_input() -> None:
     f = _frame()
     with pytest.raises(DataError, match="window"):
-        an.rolling_stats(f, window=1, periods_per_year=365.0)
+        an.rolling_stats(f, window=1, freq="1d")
     with pytest.raises(DataError, match="lacks"):
         an.rolling_correlation(f, "ret", "zzz", window=10)
     with pytest.raises(DataError, match="funding_rate"):

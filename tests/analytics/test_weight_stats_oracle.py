@@ -20,7 +20,7 @@ def _pivot_reference(weights: pl.DataFrame, nav_ts: pl.Series, years: float) -> 
     change = np.abs(np.diff(np.vstack([np.zeros((1, mat.shape[1])), mat]), axis=0)).sum(axis=1)
     gross = np.abs(mat).sum(axis=1)
     return {
-        "turnover_annual": float(change.sum() / years),
+        "annual_turnover": float(change.sum() / years),
         "gross_exposure_mean": float(gross.mean()),
         "gross_exposure_max": float(gross.max()),
         "net_exposure_mean": float(mat.sum(axis=1).mean()),

@@ -60,9 +60,9 @@ def test_nav_and_drawdown() -> None:
 
 def test_rolling() -> None:
     nav = _nav()
-    fig = plots.plot_rolling(nav, window=20, periods_per_year=365.0)
+    fig = plots.plot_rolling(nav, window=20, freq="1d")
     assert len(fig.axes) == 2
-    ref = an.rolling_stats(nav, window=20, periods_per_year=365.0)
+    ref = an.rolling_stats(nav, window=20, freq="1d")
     np.testing.assert_allclose(_lines(fig, 0)["volatility"],
                                ref["rolling_vol"].fill_null(np.nan).to_numpy())
     np.testing.assert_allclose(_lines(fig, 1)["Sharpe"],

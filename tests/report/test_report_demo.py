@@ -54,8 +54,8 @@ def test_demo_writes_runs_reports_and_index(demo: DemoResult) -> None:
     for name in ("config.toml", "metrics.json", "data_summary.json", "nav.parquet",
                  "weights.parquet", "report.html", "versions.json"):
         assert (run.run_dir / name).exists(), name
-    assert json.loads((run.run_dir / "metrics.json").read_text())["sharpe"] == pytest.approx(
-        run.metrics["sharpe"])
+    assert json.loads((run.run_dir / "metrics.json").read_text())["sharpe_ratio"] == pytest.approx(
+        run.metrics["sharpe_ratio"])
     # the resolved config is the study's default config and DEFAULT_DATA
     config = (run.run_dir / "config.toml").read_text()
     assert 'study = "tiny"' in config and 'long = "BTC"' in config
@@ -63,7 +63,7 @@ def test_demo_writes_runs_reports_and_index(demo: DemoResult) -> None:
     assert demo.index == demo.out_dir / "demo.html"
     assert 'href="tiny/report.html"' in index
     assert index.count("<img ") == 2  # the NAV thumbnail and the funding chart
-    assert list(run.headline()) == ["annual_return", "annual_volatility", "sharpe",
+    assert list(run.headline()) == ["annual_return", "annual_volatility", "sharpe_ratio",
                                     "max_drawdown"]
     assert "tiny" in demo.summary()
 

@@ -36,7 +36,7 @@ def test_study_write_builds_a_complete_report(run_dir: Path) -> None:
                     "Versions"):
         assert f"<h2>{heading}</h2>" in html
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert format_value("sharpe", metrics["sharpe"]) in html
+    assert format_value("sharpe_ratio", metrics["sharpe_ratio"]) in html
     assert format_value("max_drawdown", metrics["max_drawdown"]) in html
     versions = json.loads((run_dir / "versions.json").read_text())
     assert versions["polars"] == pl.__version__ and f">{pl.__version__}<" in html

@@ -23,20 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
+from coinfactor.core.typing import BootstrapMethod, BootstrapMetric
 
-BootstrapMethod = Literal["moving", "stationary"]
-"""Block scheme: fixed-length moving blocks or geometric-length (stationary) blocks."""
-
-BootstrapMetric = Literal["annual_return", "volatility", "sharpe", "max_drawdown"]
-
-METRICS: tuple[BootstrapMetric, ...] = ("annual_return", "volatility", "sharpe", "max_drawdown")
+METRICS: tuple[BootstrapMetric, ...] = get_args(BootstrapMetric)
+METHODS: tuple[BootstrapMethod, ...] = get_args(BootstrapMethod)
 PERCENTILES: tuple[float, ...] = (99.0, 95.0, 90.0, 75.0, 50.0, 25.0, 10.0, 5.0, 1.0)
 _BATCH = 128  # paths per batch: bounds memory (batch x horizon x series floats)
 
@@ -115,8 +112,8 @@ def _path_metrics(paths: np.ndarray, ppy: float) -> dict[str, np.ndarray]:
         # a path that loses everything (growth <= 0, possible with leverage) counts as -100%
         annual = np.where(total > 0, np.abs(total) ** (ppy / horizon) - 1.0, -1.0)
         sharpe = np.where(sd > 0, mean / sd * np.sqrt(ppy), np.nan)
-    return {"annual_return": annual, "volatility": sd * np.sqrt(ppy), "sharpe": sharpe,
-            "max_drawdown": np.minimum(mdd, 0.0)}
+    return {"annual_return": annual, "annual_volatility": sd * np.sqrt(ppy),
+            "sharpe_ratio": sharpe, "max_drawdown": np.minimum(mdd, 0.0)}
 
 
 @dataclass(frozen=True)
@@ -130,10 +127,12 @@ class BootstrapResult:
     annual_return : ndarray of shape (n_sims, n_series)
         ``(Π(1 + r))^(periods_per_year / horizon) − 1`` per path (the total return when the
         horizon is one year; −1 for a path whose NAV reaches zero).
-    volatility : ndarray of shape (n_sims, n_series)
-        ``std(r, ddof=1) · sqrt(periods_per_year)``.
-    sharpe : ndarray of shape (n_sims, n_series)
-        ``mean(r) / std(r) · sqrt(periods_per_year)`` (zero risk-free rate).
+    annual_volatility : ndarray of shape (n_sims, n_series)
+        ``std(r, ddof=1) · sqrt(periods_per_year)``
+        (:func:`coinfactor.analytics.annual_volatility`).
+    sharpe_ratio : ndarray of shape (n_sims, n_series)
+        ``mean(r) / std(r) · sqrt(periods_per_year)`` (zero risk-free rate;
+        :func:`coinfactor.analytics.sharpe_ratio`).
     max_drawdown : ndarray of shape (n_sims, n_series)
         Most negative ``NAV / running peak − 1`` along the path (NAV starts at 1), ``≤ 0``.
     method : {"moving", "stationary"}
@@ -148,8 +147,8 @@ class BootstrapResult:
 
     names: tuple[str, ...]
     annual_return: np.ndarray
-    volatility: np.ndarray
-    sharpe: np.ndarray
+    annual_volatility: np.ndarray
+    sharpe_ratio: np.ndarray
     max_drawdown: np.ndarray
     method: BootstrapMethod
     block_length: int
@@ -185,7 +184,9 @@ class BootstrapResult:
         Returns
         -------
         pl.DataFrame
-            ``series, percentile, annual_return, volatility, sharpe, max_drawdown`` (linear
+            ``series, percentile, annual_return, annual_volatility, sharpe_ratio,
+            max_drawdown`` (metric columns named after the :mod:`coinfactor.analytics`
+            functions; linear
             interpolation, NaN paths ignored); for decreasing levels every column is
             non-increasing.
         """
@@ -312,8 +313,8 @@ def block_bootstrap(
             "block_bootstrap: returns contain NaN or inf",
             fix="drop the bars without a return (e.g. the first bar) before bootstrapping",
         )
-    if method not in ("moving", "stationary"):
-        raise ConfigError(f"block_bootstrap: method must be 'moving' or 'stationary', got "
+    if method not in METHODS:
+        raise ConfigError(f"block_bootstrap: method must be one of {list(METHODS)}, got "
                           f"{method!r}")
     if int(n_sims) < 1:
         raise ConfigError(f"block_bootstrap: n_sims must be >= 1, got {n_sims}")

@@ -7,6 +7,7 @@ import math
 import polars as pl
 
 from coinfactor.core.errors import DataError
+from coinfactor.core.metrics import resolve_periods_per_year
 from coinfactor.core.time import periods_per_year as _periods_per_year
 from coinfactor.data import infer_freq
 
@@ -23,7 +24,12 @@ def _require(frame: pl.DataFrame, columns: list[str], what: str) -> None:
 
 
 def rolling_stats(
-    nav: pl.DataFrame, *, window: int, periods_per_year: float, column: str = "ret"
+    nav: pl.DataFrame,
+    *,
+    window: int,
+    freq: str | None = None,
+    periods_per_year: float | None = None,
+    column: str = "ret",
 ) -> pl.DataFrame:
     """Trailing annualised volatility and Sharpe ratio of a return column.
 
@@ -33,8 +39,11 @@ def rolling_stats(
         Frame with ``ts`` and the return column, one row per bar, sorted by ``ts``.
     window : int
         Bars per window (>= 2). A window with a NaN/null return is null.
-    periods_per_year : float
-        Bars per 365-day year (:func:`coinfactor.core.time.periods_per_year`).
+    freq : str, optional
+        Bar frequency (``"1d"``), annualised with :func:`coinfactor.core.time.periods_per_year`;
+        inferred from ``ts`` when omitted.
+    periods_per_year : float, optional
+        Bars per year, overriding ``freq``.
     column : str
         Return column.
 
@@ -48,7 +57,9 @@ def rolling_stats(
     _require(nav, ["ts", column], "nav frame")
     if window < 2:
         raise DataError(f"window must be >= 2 bars, got {window}", fix="e.g. window=30")
-    scale = math.sqrt(periods_per_year)
+    if freq is None and periods_per_year is None:
+        freq = infer_freq(nav.select("ts").with_columns(symbol=pl.lit("nav")))
+    scale = math.sqrt(resolve_periods_per_year(freq, periods_per_year))
     r = pl.col(column).cast(pl.Float64).fill_nan(None)
     sd = r.rolling_std(window_size=window, min_samples=window)
     mean = r.rolling_mean(window_size=window, min_samples=window)

@@ -18,21 +18,13 @@ possible:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
+from coinfactor.core.typing import GapPolicy
 from coinfactor.data import Grid
-
-GapPolicy = Literal["mark", "skip"]
-"""How a position held through missing bars is marked when the price comes back.
-
-``"mark"`` (default): the bar where the price reappears books the move since the last observed
-price (the position was held all along, so that move is real P&L). ``"skip"``: returns are only
-ever ``close(t+1)/close(t) - 1`` with both bars present; a move across a gap is never booked.
-"""
 
 
 def ffill_rows(values: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from coinfactor.core.time import periods_per_year
+from coinfactor.core.metrics import nav_metrics
 
 
 @dataclass(frozen=True)
@@ -86,41 +86,18 @@ class BacktestResult:
 
     @cached_property
     def metrics(self) -> dict[str, float]:
-        """Headline numbers (annualised with :func:`coinfactor.core.time.periods_per_year`).
+        """Headline numbers: exactly :func:`coinfactor.analytics.summary` of this result.
 
-        ``ret`` series start at the first bar after the first decision; the first NAV row (the
-        decision bar) is excluded from means and standard deviations.
+        Both call :func:`coinfactor.core.metrics.nav_metrics` (keys named after the
+        :mod:`coinfactor.analytics` functions, annualised from :attr:`freq`). The first NAV row
+        is the decision bar: nothing is held before it, so its ``ret`` of 0 is not a return
+        earned and is left out; ``n_bars`` counts the bars after it.
         """
-        ppy = periods_per_year(self.freq)
-        rets = self.nav.get_column("ret").to_numpy()[1:]
-        n = rets.size
-        nav = self.nav.get_column("nav").to_numpy()
-        out: dict[str, float] = {"n_bars": float(n)}
-        if n == 0:
-            return out
-        total = float(nav[-1] / nav[0] - 1.0)
-        std = float(np.std(rets, ddof=1)) if n > 1 else math.nan
-        mean = float(np.mean(rets))
-        years = n / ppy
-        out["total_return"] = total
-        out["annual_return"] = (
-            float((nav[-1] / nav[0]) ** (1.0 / years) - 1.0) if nav[-1] > 0 else -1.0
-        )
-        out["annual_volatility"] = std * math.sqrt(ppy)
-        out["sharpe_ratio"] = mean / std * math.sqrt(ppy) if std > 0 else math.nan
-        out["max_drawdown"] = float(self.drawdown.get_column("drawdown").to_numpy().min())
-        for part in ("ret_price", "ret_funding", "ret_cost"):
-            out[f"annual_{part.removeprefix('ret_')}_pnl"] = float(
-                self.nav.get_column(part).to_numpy()[1:].mean() * ppy)
-        turnover = self.turnover.get_column("turnover").to_numpy()
-        out["mean_turnover"] = float(turnover.mean()) if turnover.size else 0.0
-        out["annual_turnover"] = out["mean_turnover"] * ppy
-        out["mean_gross"] = float(self.exposure.get_column("gross").to_numpy().mean())
-        out["mean_net"] = float(self.exposure.get_column("net").to_numpy().mean())
-        fc = self.vol.get_column("forecast_vol").drop_nulls()
-        if fc.len():
-            out["mean_forecast_vol"] = float(fc.mean())  # type: ignore[arg-type]
-        return out
+        nav = self.nav
+        return nav_metrics(nav.get_column("ret"), nav.get_column("ret_price"),
+                           nav.get_column("ret_funding"), nav.get_column("ret_cost"),
+                           self.freq, weights=self.weight_matrix(),
+                           forecast_vol=self.vol.get_column("forecast_vol"))
 
     def summary(self) -> str:
         """Plain-text table of :attr:`metrics`."""

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from coinfactor.cli._app import app, console
 from coinfactor.cli._errors import user_errors
-from coinfactor.studies._demo import DEFAULT_OUT, run_demo
+from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
 
 
 def _fmt(key: str, value: object) -> str:
@@ -39,7 +39,7 @@ def demo_command(
 
         result = run_demo(out, progress=progress)
     table = Table(title="coinfactor demo: key metrics")
-    main = ("annual_return", "annual_volatility", "sharpe", "max_drawdown", "turnover_annual")
+    main = KEY_METRICS
     table.add_column("study", no_wrap=True)
     table.add_column("secs", justify="right", no_wrap=True)
     for col in ("return/yr", "vol/yr", "Sharpe", "max DD", "turnover/yr"):

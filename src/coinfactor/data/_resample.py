@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import get_args
 
 import polars as pl
 
@@ -58,8 +59,9 @@ def resample(
             f"({timedelta_to_freq(src)}), got {freq!r}",
             fix="pick a coarser frequency such as '1d' from '1h'",
         )
-    if partial not in ("drop", "mark"):
-        raise DataError(f"resample: partial must be 'drop' or 'mark', got {partial!r}")
+    if partial not in get_args(PartialBars):
+        raise DataError(f"resample: partial must be one of {list(get_args(PartialBars))}, got "
+                        f"{partial!r}")
     per_bar = dst // src
     n_real = (
         (~pl.col(FILLED_COLUMN)).sum() if FILLED_COLUMN in panel.columns else pl.len()

@@ -70,8 +70,8 @@ def plot_drawdown(nav: pl.DataFrame, *, title: str = "Drawdown") -> Figure:
     return fig
 
 
-def plot_rolling(nav: pl.DataFrame, *, window: int, periods_per_year: float,
-                 title: str | None = None) -> Figure:
+def plot_rolling(nav: pl.DataFrame, *, window: int, freq: str | None = None,
+                 periods_per_year: float | None = None, title: str | None = None) -> Figure:
     """Plot trailing annualised volatility and Sharpe ratio of ``ret``.
 
     Parameters
@@ -80,8 +80,10 @@ def plot_rolling(nav: pl.DataFrame, *, window: int, periods_per_year: float,
         ``ts, ret``.
     window : int
         Bars per window.
-    periods_per_year : float
-        Bars per 365-day year.
+    freq : str, optional
+        Bar frequency (``"1d"``); inferred from ``ts`` when omitted.
+    periods_per_year : float, optional
+        Bars per year, overriding ``freq``.
     title : str, optional
         Figure title (default mentions the window).
 
@@ -90,7 +92,7 @@ def plot_rolling(nav: pl.DataFrame, *, window: int, periods_per_year: float,
     Figure
         Two axes: rolling volatility (fraction per year), rolling Sharpe ratio.
     """
-    stats = rolling_stats(nav, window=window, periods_per_year=periods_per_year)
+    stats = rolling_stats(nav, window=window, freq=freq, periods_per_year=periods_per_year)
     fig, (ax_v, ax_s) = new_figure(2, height=2.4)
     t = times(stats)
     ax_v.plot(t, values(stats, "rolling_vol"), color=PALETTE[0], lw=1.1, label="volatility")

@@ -1,9 +1,10 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, baskets, hedges."""
 
-from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
+from coinfactor.core.typing import ExitRule
+from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator
 from coinfactor.portfolio._baskets import (
-    BasketLegs,
-    BasketWeighting,
+    Basket,
+    Weighting,
     assign_baskets,
     hold_weights,
     rebalance_rows,
@@ -31,8 +32,7 @@ from coinfactor.portfolio._sizing import (
 
 __all__ = [
     "AllocationResult",
-    "BasketLegs",
-    "BasketWeighting",
+    "Basket",
     "BucketTargets",
     "BufferedAllocator",
     "CovarianceMethod",
@@ -43,6 +43,7 @@ __all__ = [
     "HedgeWalkForward",
     "PCAClean",
     "VolInputs",
+    "Weighting",
     "assign_baskets",
     "bucket_alpha",
     "bucket_targets",

@@ -25,19 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from datetime import timedelta
+from typing import cast, get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import timedelta_to_freq
+from coinfactor.core.typing import ExitRule
 from coinfactor.data import Grid
 from coinfactor.xs import row_sum
-
-ExitRule = Literal["close", "decay"]
-"""What happens to a position whose symbol leaves the universe (see module docstring)."""
-
 
 _MIN_CHUNK, _MAX_CHUNK = 8, 64  # bars per chunk of the allocation loop (see _loop)
 
@@ -166,8 +164,8 @@ class BufferedAllocator:
             raise ConfigError(f"gross_cap must be > 0, got {self.gross_cap}")
         if self.turnover_cap is not None and not self.turnover_cap > 0:
             raise ConfigError(f"turnover_cap must be > 0 or None, got {self.turnover_cap}")
-        if self.exit not in ("close", "decay"):
-            raise ConfigError(f"exit must be 'close' or 'decay', got {self.exit!r}")
+        if self.exit not in get_args(ExitRule):
+            raise ConfigError(f"exit must be one of {list(get_args(ExitRule))}, got {self.exit!r}")
         if not 0 < self.decay <= 1:
             raise ConfigError(f"decay must be in (0, 1], got {self.decay}")
 
@@ -404,10 +402,10 @@ class BufferedAllocator:
         times = frame.get_column("ts").unique().sort()
         steps = times.diff().drop_nulls()
         grid = Grid.from_panel(frame.sort("symbol", "ts"),
-                               timedelta_to_freq(steps.min()) if steps.len() else "1d")
+                               timedelta_to_freq(cast(timedelta, steps.min())) if steps.len() else "1d")
         ts, symbols = grid.ts, grid.symbols
         n_t, n_s = grid.shape
-        i, j, ok = grid.locate(frame)
+        i, j, _ = grid.locate(frame)
         cols = {c: grid.scatter(frame, c) for c in ("desired", "vol", "half_spread")}
         tradable = np.zeros((n_t, n_s), dtype=bool)
         tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()

@@ -10,22 +10,13 @@ symbols or more).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import polars as pl
 
+from coinfactor.core.typing import Basket, Weighting
 from coinfactor.data import TS_DTYPE, Grid
 
-__all__ = ["BasketLegs", "BasketWeighting", "assign_baskets", "hold_weights", "rebalance_rows"]
-
-BasketLegs = Literal["short", "long", "long_short"]
-"""``short``: short the ``n`` most extended above VWAP (seed 001); ``long``: long the ``n``
-most below; ``long_short``: both, dollar-neutral."""
-
-BasketWeighting = Literal["equal", "inverse_vol"]
-"""Equal weights within a leg, or weights proportional to 1 / realized vol."""
-
+__all__ = ["Basket", "Weighting", "assign_baskets", "hold_weights", "rebalance_rows"]
 
 def assign_baskets(
     xs: pl.DataFrame,
@@ -33,9 +24,9 @@ def assign_baskets(
     signal: str,
     vol: str,
     eligible: pl.Expr,
-    basket: BasketLegs,
+    basket: Basket,
     n: int,
-    weighting: BasketWeighting,
+    weighting: Weighting,
     gross: float,
 ) -> pl.DataFrame:
     """Add ``side`` (-1 short, +1 long, 0 out) and ``weight`` (signed fraction of NAV).

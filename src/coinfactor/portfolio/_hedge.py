@@ -35,29 +35,23 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError, OptimizationError
-from coinfactor.core.typing import FailurePolicy
+from coinfactor.core.typing import CleanMode, FailurePolicy, HedgeMode, PCAClean, Solver
 from coinfactor.data import TS_DTYPE
 from coinfactor.portfolio._hedge_data import HedgeData, build_hedge_data, candidate_table
-from coinfactor.portfolio._hedge_qp import GramStats, Solver, solve_tracking_qp
+from coinfactor.portfolio._hedge_qp import GramStats, solve_tracking_qp
 from coinfactor.portfolio._hedge_result import (
     HedgeAction,
     HedgeBasketResult,
     HedgeWalkForward,
     frozen_array,
 )
-from coinfactor.risk import CleanMode, pca
-
-HedgeMode = Literal["long_only", "long_short"]
-"""``long_only``: ``0 ≤ w_i ≤ cap_i``; ``long_short``: ``-cap_i ≤ w_i ≤ cap_i``."""
-
-PCAClean = Literal["none", "top_k", "residual"]
-"""Which candidate returns the tracking term uses (see the module docstring)."""
+from coinfactor.risk import pca
 
 _PCA_SCHEMA = {"component": pl.Int64, "explained_variance_ratio": pl.Float64,
                "r2_target": pl.Float64, "corr_target": pl.Float64}
@@ -198,9 +192,9 @@ class HedgeBasket:
 
     def _validate(self) -> None:
         choices: dict[str, tuple[object, ...]] = {
-            "mode": ("long_only", "long_short"), "pca_clean": ("none", "top_k", "residual"),
-            "solver": ("CLARABEL", "OSQP"),
-            "on_failure": ("raise", "keep_previous", "fallback"),
+            "mode": get_args(HedgeMode), "pca_clean": get_args(PCAClean),
+            "solver": get_args(Solver),
+            "on_failure": get_args(FailurePolicy),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

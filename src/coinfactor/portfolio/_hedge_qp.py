@@ -19,14 +19,12 @@ eigenvalue clip cost more than the solve itself at n = 300 and changed nothing.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import cvxpy as cp
 import numpy as np
 from cvxpy.atoms.affine.wraps import psd_wrap
 
-Solver = Literal["CLARABEL", "OSQP"]
-"""QP solvers used through cvxpy."""
+from coinfactor.core.typing import Solver
 
 _SOLVER_OPTIONS: dict[str, dict[str, float | int | bool]] = {
     # tight tolerances: the optimum is flat in some directions (collinear names), so a gap

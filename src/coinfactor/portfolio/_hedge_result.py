@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
+from coinfactor.core.typing import HedgeAction
 from coinfactor.data import TS_DTYPE
-
-HedgeAction = Literal["optimal", "kept_previous", "fallback"]
-"""What produced a basket: the optimiser, the previous basket, or the fallback rule."""
 
 
 def frozen_array(a: np.ndarray) -> np.ndarray:

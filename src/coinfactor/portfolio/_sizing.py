@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from coinfactor.core.errors import ConfigError
-
-CovarianceMethod = Literal["diagonal", "correlation"]
-"""Portfolio variance model for vol targeting.
-
-``"diagonal"``: ``Σ = diag(σ²)``, ignoring correlation (the seed's choice; for a long-short
-book of correlated coins it overstates the variance and undershoots the target).
-``"correlation"``: ``Σ = D C D`` with ``D = diag(σ)`` the current vol forecasts and ``C`` the
-mean of ``e eᵀ`` over the last ``window`` bars of standardised returns ``e = r / σ_prev``.
-"""
+from coinfactor.core.typing import CovarianceMethod
 
 
 def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
@@ -96,9 +88,9 @@ def portfolio_vol(
     ``wᵀ D C D w = (1/K) Σ_s ((w ∘ σ) · e_s)²`` over the K = ``window`` bars ending at t, with
     missing standardised returns read as 0, computed for all t at once on a sliding window.
     """
-    if method not in ("diagonal", "correlation"):
-        raise ConfigError(f"portfolio_vol: method must be 'diagonal' or 'correlation', "
-                          f"got {method!r}")
+    if method not in get_args(CovarianceMethod):
+        raise ConfigError(f"portfolio_vol: method must be one of "
+                          f"{list(get_args(CovarianceMethod))}, got {method!r}")
     if method == "correlation" and returns is None:
         raise ConfigError("portfolio_vol: method='correlation' needs returns")
     if method == "correlation" and window < 2:

@@ -98,7 +98,7 @@ def _rolling_block(nav: pl.DataFrame, freq: str | None) -> list[str]:
         return [f'<p class="note">no rolling statistics: {esc(exc)}</p>']
     window = max(2, min(round(DAYS_ROLLING * ppy / 365), nav.height // 3))
     return [_safe(
-        lambda: plots.plot_rolling(nav, window=window, periods_per_year=ppy),
+        lambda: plots.plot_rolling(nav, window=window, freq=f),
         f"Rolling {window}-bar ({f} bars) annualised volatility and Sharpe ratio "
         f"({ppy:g} bars per 365-day year)")]
 

@@ -47,7 +47,7 @@ a { color:var(--accent); }
 """
 
 PERCENT_KEY = re.compile(
-    r"(return|volatility|drawdown$|^var_|^cvar_|hit_rate|_period$|exposure|funding"
+    r"(return|volatility|drawdown$|value_at_risk|hit_rate|_period$|exposure|funding"
     r"|cost|coverage|tracking_error|pnl|fraction|gross|(^|_)net($|_)|(^|_)vol($|_))"
 )
 """Metric names shown as percentages (fractions such as returns, exposures, coverage) ..."""

@@ -1,5 +1,6 @@
 """Risk: factor returns, rolling exposures, PCA, covariance estimators, volatility forecasts."""
 
+from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
 from coinfactor.risk._covariance import (
     EWMACovariance,
     FactorModelCovariance,
@@ -8,11 +9,7 @@ from coinfactor.risk._covariance import (
 )
 from coinfactor.risk._exposures import ExposureResult, exposures
 from coinfactor.risk._factors import (
-    FactorFamily,
     FactorReturns,
-    FactorSet,
-    LiquidityMeasure,
-    MarketWeighting,
     assign_buckets,
     bucket_labels,
     factor_returns,
@@ -24,7 +21,7 @@ from coinfactor.risk._volatility import (
     ema_blend_variance,
     ema_blend_vol,
     ewma_variance,
-    realized_vol,
+    rolling_bar_vol,
 )
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
@@ -54,6 +51,6 @@ __all__ = [
     "factor_returns",
     "lookahead_mismatch",
     "pca",
-    "realized_vol",
+    "rolling_bar_vol",
     "rolling_ols",
 ]

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.risk._factors import FactorReturns, FactorSet
+from coinfactor.core.typing import FactorSet
+from coinfactor.risk._factors import FactorReturns
 from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 

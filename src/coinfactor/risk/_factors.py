@@ -11,28 +11,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta
+from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
 from coinfactor.data import Grid, infer_freq
 from coinfactor.risk._volatility import bar_returns
-
-FactorFamily = Literal["liquidity", "beta", "momentum"]
-"""A bucket-factor family: trailing liquidity, beta to the market, or momentum."""
-
-MarketWeighting = Literal["equal", "quote_volume"]
-"""Equal weights, or weights proportional to each coin's previous-bar quote notional."""
-
-LiquidityMeasure = Literal["trades", "notional"]
-"""Mean trade count per bar, or mean quote notional per bar."""
-
-FactorSet = Literal["spreads", "buckets"]
-"""``"spreads"``: market + one high-minus-low spread per family (well-posed, the default);
-``"buckets"``: market + every bucket (seed 000's set; exactly collinear)."""
 
 
 def bucket_labels(n_buckets: int) -> tuple[str, ...]:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
-
-CleanMode = Literal["keep", "remove"]
-"""``"keep"``: the top-k reconstruction (mean included); ``"remove"``: the residual after it."""
+from coinfactor.core.typing import CleanMode
 
 
 def _as_array(returns: np.ndarray, symbols: Sequence[str] | None

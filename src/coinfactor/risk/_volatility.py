@@ -1,4 +1,4 @@
-"""Volatility forecasts: an EMA blend of squared returns, and realised volatility.
+"""Volatility forecasts: an EMA blend of squared returns, and the rolling per-bar std.
 
 Returns are one-bar returns ``close(t) / close(t-1) - 1`` (or their log) on a regular time axis,
 computed only when both bars exist and neither is a filled bar: never across a gap or a period
@@ -21,7 +21,7 @@ __all__ = [
     "ema_blend_variance",
     "ema_blend_vol",
     "ewma_variance",
-    "realized_vol",
+    "rolling_bar_vol",
 ]
 
 
@@ -258,7 +258,7 @@ def ema_blend_vol(
     return grid.long({"vol": vol}, where=~np.isnan(vol))
 
 
-def realized_vol(
+def rolling_bar_vol(
     panel: pl.DataFrame,
     *,
     window: int = 30,
@@ -266,7 +266,11 @@ def realized_vol(
     annualize: bool = False,
     freq: str | None = None,
 ) -> pl.DataFrame:
-    """Compute rolling realised vol: the sample std (ddof=1) of the last ``window`` returns.
+    """Compute the rolling per-bar vol: the sample std (ddof=1) of the last ``window`` returns.
+
+    Centred and per bar by default (``annualize=True`` scales it to a year). Not
+    :func:`coinfactor.signals.realized_vol`, the annualised uncentred root mean square of log
+    returns: on hourly bars the two differ by about ``sqrt(8760) ~ 94x`` unless annualised.
 
     Parameters
     ----------
@@ -284,11 +288,11 @@ def realized_vol(
     Returns
     -------
     pl.DataFrame
-        ``ts, symbol, realized_vol`` sorted by (symbol, ts); the value at ts uses returns of
+        ``ts, symbol, rolling_bar_vol`` sorted by (symbol, ts); the value at ts uses returns of
         bars ts - window + 1 .. ts.
     """
     if window < 2:
-        raise ConfigError(f"realized_vol: window must be >= 2 bars, got {window}")
+        raise ConfigError(f"rolling_bar_vol: window must be >= 2 bars, got {window}")
     bar_freq = freq if freq is not None else infer_freq(panel)
     grid, close = _close_wide(panel, bar_freq)
     rets = bar_returns(close, kind=kind)
@@ -298,4 +302,4 @@ def realized_vol(
     if annualize:
         rolled = rolled * np.sqrt(periods_per_year(bar_freq))
     rolled = rolled.reshape(rets.shape)
-    return grid.long({"realized_vol": rolled}, where=~np.isnan(rolled))
+    return grid.long({"rolling_bar_vol": rolled}, where=~np.isnan(rolled))

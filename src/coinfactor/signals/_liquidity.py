@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
 
 import polars as pl
 
 from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.typing import LiquidityMeasure
 from coinfactor.data import Grid
 from coinfactor.signals._registry import register
-
-LiquidityMeasure = Literal["trades", "notional"]
 
 
 def notional_expr(panel: pl.DataFrame) -> pl.Expr:
@@ -102,8 +101,9 @@ def liquidity(
     DataError
         If ``measure="trades"`` and the panel has no trade counts (e.g. Hyperliquid).
     """
-    if measure not in ("trades", "notional"):
-        raise ConfigError(f"liquidity: expected measure 'trades' or 'notional', got {measure!r}")
+    if measure not in get_args(LiquidityMeasure):
+        raise ConfigError(f"liquidity: expected measure in {list(get_args(LiquidityMeasure))}, "
+                          f"got {measure!r}")
     k.check_window(window)
     need = k.min_count(window, min_periods)
     if measure == "trades" and (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
 import numpy as np
 import polars as pl
@@ -15,8 +16,8 @@ from coinfactor.signals._registry import register
 
 
 def _kind(kind: str) -> ReturnKind:
-    if kind not in ("simple", "log"):
-        raise ConfigError(f"expected kind 'simple' or 'log', got {kind!r}")
+    if kind not in get_args(ReturnKind):
+        raise ConfigError(f"expected kind in {list(get_args(ReturnKind))}, got {kind!r}")
     return kind  # type: ignore[return-value]
 
 

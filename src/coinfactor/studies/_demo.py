@@ -26,15 +26,10 @@ log = logging.getLogger(__name__)
 DEFAULT_OUT = Path("coinfactor-demo")
 """Default output directory of ``coinfactor demo`` (relative to the working directory)."""
 
-KEY_METRICS: dict[str, tuple[str, ...]] = {
-    "annual_return": ("annual_return", "cagr"),
-    "annual_volatility": ("annual_volatility",),
-    "sharpe": ("sharpe", "sharpe_ratio"),
-    "max_drawdown": ("max_drawdown",),
-    "turnover_annual": ("turnover_annual", "annual_turnover"),
-}
-"""Metrics shown in the demo table and index when a study reports them: display name ->
-metric names studies use for it, first found wins."""
+KEY_METRICS: tuple[str, ...] = (
+    "annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown", "annual_turnover")
+"""Metrics shown in the demo table and index when a study reports them: every study uses the
+keys of :func:`coinfactor.analytics.summary` (named after the analytics functions)."""
 
 FUNDING_DATASET = "hyperliquid-perp-1h"
 """Embedded dataset of the index's annualised-funding chart (seed 002's universe, hourly)."""
@@ -73,11 +68,8 @@ class DemoRun:
         The names are those of :data:`KEY_METRICS`; a study reporting none of them shows its
         first numeric metrics instead.
         """
-        out: dict[str, Any] = {}
-        for name, aliases in KEY_METRICS.items():
-            found = next((a for a in aliases if a in self.metrics), None)
-            if found is not None and len(out) < limit:
-                out[name] = self.metrics[found]
+        out = {k: self.metrics[k] for k in KEY_METRICS if k in self.metrics}
+        out = dict(list(out.items())[:limit])
         if not out:
             out = {k: v for k, v in self.metrics.items()
                    if isinstance(v, int | float) and not isinstance(v, bool)}

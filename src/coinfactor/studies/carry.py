@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -36,6 +36,7 @@ from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
+from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
 from coinfactor.data import Grid
 from coinfactor.portfolio import (
     BucketTargets,
@@ -49,11 +50,6 @@ from coinfactor.portfolio import (
 from coinfactor.risk import bar_returns, ema_blend_variance
 from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
-
-SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"]
-"""Half-spread estimate for costs and the buffer. On daily bars the range-based estimators
-mostly measure volatility (median half-spread ~1% Corwin-Schultz, ~4% half-range on the
-Hyperliquid top deciles against a few bps quoted), so a constant is the default."""
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1d"}
 
@@ -130,7 +126,7 @@ class Config:
     vol_blend: float = 0.5
     vol_min_periods: int = 21
     vol_target: float = 0.20
-    covariance: Literal["correlation", "diagonal"] = "correlation"
+    covariance: CovarianceMethod = "correlation"
     corr_window: int = 90
     risk_aversion: float = 2.0
     cost_aversion: float = 10.0
@@ -138,7 +134,7 @@ class Config:
     gross_cap: float = 2.0
     turnover_cap: float | None = 0.30
     open_new_fully: bool = True
-    exit: Literal["close", "decay"] = "close"
+    exit: ExitRule = "close"
     fee_bps: float = 4.5
     spread_model: SpreadModel = "constant"
     half_spread_bps: float = 5.0

@@ -26,7 +26,6 @@ import numpy as np
 import polars as pl
 
 from coinfactor.analytics import (
-    BootstrapMethod,
     annual_volatility,
     block_bootstrap,
     rolling_correlation,
@@ -35,9 +34,9 @@ from coinfactor.analytics import summary as perf_summary
 from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
-from coinfactor.core.typing import FailurePolicy
+from coinfactor.core.typing import BootstrapMethod, FailurePolicy, HedgeMode, PCAClean
 from coinfactor.data import infer_freq
-from coinfactor.portfolio import HedgeBasket, HedgeMode, PCAClean
+from coinfactor.portfolio import HedgeBasket
 from coinfactor.studies._base import StudyResult, summarize_panel
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
@@ -228,8 +227,8 @@ def run(
     diagnostics = wf.diagnostics().join(wf.out_of_sample(rets, ppy), on="ts", how="left")
     basket = wf.basket()
 
-    vol_h = annual_volatility(rets["hedged"].to_numpy(), ppy)
-    vol_u = annual_volatility(rets["unhedged"].to_numpy(), ppy)
+    vol_h = annual_volatility(rets["hedged"].to_numpy(), freq)
+    vol_u = annual_volatility(rets["unhedged"].to_numpy(), freq)
     perf = perf_summary(hedged.nav, weights=book, freq=freq)
     perf_u = perf_summary(unhedged.nav, freq=freq)
     table = boot.percentile_table()
@@ -243,16 +242,16 @@ def run(
         "insample_correlation_mean": float(diagnostics["correlation"].mean()),  # type: ignore[arg-type]
         "expected_funding_mean": float(diagnostics["expected_funding"].mean()),  # type: ignore[arg-type]
         "annual_volatility": vol_h,
-        "vol_unhedged": vol_u,
+        "annual_volatility_unhedged": vol_u,
         "vol_reduction": 1.0 - vol_h / vol_u,
         "annual_return": perf["annual_return"],
         "annual_return_unhedged": perf_u["annual_return"],
-        "sharpe": perf["sharpe"],
+        "sharpe_ratio": perf["sharpe_ratio"],
         "max_drawdown": perf["max_drawdown"],
         "max_drawdown_unhedged": perf_u["max_drawdown"],
-        "funding_return_annual": perf["funding_return_annual"],
-        "cost_return_annual": perf["cost_return_annual"],
-        "turnover_annual": perf.get("turnover_annual", float("nan")),
+        "annual_funding_return": perf["annual_funding_return"],
+        "annual_cost_return": perf["annual_cost_return"],
+        "annual_turnover": perf.get("annual_turnover", float("nan")),
         "bootstrap_median_annual_return": float(
             med.filter(pl.col("series") == "hedged")["annual_return"][0]),
         "bootstrap_p5_annual_return": float(

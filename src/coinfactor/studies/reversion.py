@@ -43,7 +43,7 @@ import math
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import polars as pl
@@ -53,6 +53,7 @@ from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
+from coinfactor.core.typing import Basket, Weighting
 from coinfactor.data import (
     FILLED_COLUMN,
     Grid,
@@ -62,8 +63,6 @@ from coinfactor.data import (
     infer_freq,
 )
 from coinfactor.portfolio import (
-    BasketLegs,
-    BasketWeighting,
     assign_baskets,
     hold_weights,
     rebalance_rows,
@@ -123,9 +122,9 @@ class Config:
     hour: int = 20
     timezone: str = "America/New_York"
     lookback: str = "1d"
-    basket: BasketLegs = "long_short"
+    basket: Basket = "long_short"
     n: int = 10
-    weighting: BasketWeighting = "equal"
+    weighting: Weighting = "equal"
     gross: float = 1.0
     include_funding: bool = True
     fee_bps: float = 4.5
@@ -140,12 +139,12 @@ class Config:
             freq_to_timedelta(self.lookback)
         except ConfigError as exc:
             raise ConfigError(f"lookback: {exc}") from exc
-        if self.basket not in ("short", "long", "long_short"):
+        if self.basket not in get_args(Basket):
             raise ConfigError(
-                f"basket: expected 'short', 'long' or 'long_short', got {self.basket!r}")
-        if self.weighting not in ("equal", "inverse_vol"):
+                f"basket: expected one of {list(get_args(Basket))}, got {self.basket!r}")
+        if self.weighting not in get_args(Weighting):
             raise ConfigError(
-                f"weighting: expected 'equal' or 'inverse_vol', got {self.weighting!r}")
+                f"weighting: expected one of {list(get_args(Weighting))}, got {self.weighting!r}")
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
             raise ConfigError(f"n: expected a number of coins per leg >= 1, got {self.n!r}")
         for name in ("gross", "fee_bps", "half_spread_bps"):

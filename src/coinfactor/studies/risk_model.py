@@ -29,11 +29,9 @@ from typing import Any
 import polars as pl
 
 from coinfactor.core.time import periods_per_year
+from coinfactor.core.typing import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq
 from coinfactor.risk import (
-    FactorFamily,
-    LiquidityMeasure,
-    MarketWeighting,
     exposures,
     factor_returns,
     lookahead_mismatch,

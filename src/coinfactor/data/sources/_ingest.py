@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError, SourceError
 from coinfactor.core.time import freq_to_timedelta
+from coinfactor.core.typing import Status
 from coinfactor.data.sources._ccxt import CcxtSource
 from coinfactor.data.sources._protocol import Source
 from coinfactor.data.sources._settings import SourceSettings, resolve_settings
@@ -35,9 +36,6 @@ from coinfactor.data.store import (
 )
 
 log = logging.getLogger("coinfactor.data.sources")
-
-Status = Literal["ok", "skipped", "failed"]
-
 
 @dataclass(frozen=True)
 class SymbolReport:
