@@ -137,7 +137,8 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
                 sel, blank = write(r0, r1)
                 mean_sq = None
                 if s_y is not None:   # a constant column in X: R² is centred, as statsmodels
-                    mean_sq = s_y * s_y / count(r0, r1)
+                    with np.errstate(divide="ignore", invalid="ignore"):   # empty windows
+                        mean_sq = s_y * s_y / count(r0, r1)
                 _write(out, cols, offset + r0, sel, blank, g_c[local], rank_c[local],
                        n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings)
             r0 = r1

@@ -109,6 +109,9 @@ def rolling_ols(
     R² is computed as explained / total sum of squares, accurate to rounding for small R²;
     for near-perfect fits the residual sum of squares loses relative precision.
 
+    The plain reference of this kernel, with the same rules written window by window, is
+    :func:`coinfactor.rolling.rolling_ols_reference`; the two agree to rounding.
+
     Memory: the outputs, ``8 * T * N * (p + 2)`` bytes (``params``, ``rsquared``, ``ssr``;
     with shared ``X``, ``nobs`` and ``rank`` are built on first access from per-row values),
     and per thread two blocks of window sums, ``16 * window * N * (p + 1)`` bytes, plus about
