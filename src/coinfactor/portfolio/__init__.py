@@ -1,6 +1,12 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, hedge baskets."""
 
-from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator, ExitRule
+from coinfactor.portfolio._allocator import (
+    AllocationInputs,
+    AllocationResult,
+    BufferedAllocator,
+    ExitRule,
+)
+from coinfactor.portfolio._allocator_reference import allocate_reference
 from coinfactor.portfolio._hedge import HedgeBasket
 from coinfactor.portfolio._hedge_result import HedgeBasketResult, HedgeWalkForward
 from coinfactor.portfolio._mapping import (
@@ -22,6 +28,7 @@ from coinfactor.portfolio._sizing import (
 )
 
 __all__ = [
+    "AllocationInputs",
     "AllocationResult",
     "BufferedAllocator",
     "CovarianceMethod",
@@ -30,6 +37,7 @@ __all__ = [
     "HedgeBasketResult",
     "HedgeWalkForward",
     "VolInputs",
+    "allocate_reference",
     "bucket_alpha",
     "inverse_vol_weights",
     "linear_alpha",
