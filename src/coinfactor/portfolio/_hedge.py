@@ -51,7 +51,7 @@ from coinfactor.portfolio._hedge_result import (
     HedgeWalkForward,
     frozen_array,
 )
-from coinfactor.risk._pca import CleanMode, pca
+from coinfactor.risk import PCA, CleanMode
 
 HedgeMode = Literal["long_only", "long_short"]
 """``long_only``: ``0 ≤ w_i ≤ cap_i``; ``long_short``: ``-cap_i ≤ w_i ≤ cap_i``."""
@@ -368,7 +368,7 @@ class HedgeBasket:
         k = min(n_components, len(cols), int(ok.sum()) - 1)
         if k < 1:
             return pl.DataFrame(schema=_PCA_SCHEMA)
-        res = pca(block[ok, 1:], k)
+        res = PCA(k).fit(block[ok, 1:])
         y = block[ok, 0]
         return pl.DataFrame({
             "component": np.arange(1, k + 1, dtype=np.int64),
@@ -462,7 +462,7 @@ class HedgeBasket:
         if self.pca_clean == "none":
             return r_raw
         k = min(int(self.pca_components), *r_raw.shape)
-        res = pca(r_raw, k)
+        res = PCA(k).fit(r_raw)
         mode: CleanMode = "keep" if self.pca_clean == "top_k" else "remove"
         return res.clean(r_raw, n_components=k, mode=mode)
 

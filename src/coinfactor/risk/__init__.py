@@ -1,7 +1,9 @@
 """Risk: factor returns, rolling exposures, PCA, covariance estimators, volatility forecasts."""
 
 from coinfactor.risk._covariance import (
+    CovarianceResult,
     EWMACovariance,
+    FactorCovarianceResult,
     FactorModelCovariance,
     LedoitWolfCovariance,
     SampleCovariance,
@@ -17,7 +19,7 @@ from coinfactor.risk._factors import (
     bucket_labels,
     factor_returns,
 )
-from coinfactor.risk._pca import PCA, PCAResult, RollingPCAResult, pca
+from coinfactor.risk._pca import PCA, CleanMode, PCAResult, RollingPCAResult
 from coinfactor.risk._volatility import (
     bar_returns,
     ema_blend_variance,
@@ -30,8 +32,11 @@ from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 __all__ = [
     "PCA",
+    "CleanMode",
+    "CovarianceResult",
     "EWMACovariance",
     "ExposureResult",
+    "FactorCovarianceResult",
     "FactorFamily",
     "FactorModelCovariance",
     "FactorReturns",
@@ -51,7 +56,6 @@ __all__ = [
     "ewma_variance",
     "exposures",
     "factor_returns",
-    "pca",
     "realized_vol",
     "regular_axis",
     "rolling_ols",
