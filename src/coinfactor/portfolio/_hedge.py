@@ -186,6 +186,7 @@ class HedgeBasket:
         self.min_obs = min_obs
         self.solver = solver
         self.on_failure = on_failure
+        self._validate()
 
     _PARAMS = ("lookback", "volume_lookback", "basket_usd", "max_volume_share",
                "lambda_funding", "mode", "turnover_penalty", "pca_clean", "pca_components",
@@ -238,7 +239,6 @@ class HedgeBasket:
             daily_volume_usd, open_interest_usd, funding_annual, correlation, eligible,
             reason``.
         """
-        self._validate()
         data = _data_through(panel, at)
         return self._candidates(data, data.row_at(at))
 
@@ -253,7 +253,6 @@ class HedgeBasket:
             ``component, explained_variance_ratio, r2_target, corr_target`` (component from
             1): the seed's "PC i explains x% of the target's variation" and PC1 correlation.
         """
-        self._validate()
         data = _data_through(panel, at)
         row = data.row_at(at)
         out = self._pca_table(data, row, self._candidates(data, row), n_components)
@@ -285,7 +284,6 @@ class HedgeBasket:
         -------
         HedgeBasketResult
         """
-        self._validate()
         data = _data_through(panel, at)
         return self._fit_row(data, data.row_at(at), previous)
 
@@ -318,7 +316,6 @@ class HedgeBasket:
         -------
         HedgeWalkForward
         """
-        self._validate()
         times = list(schedule)
         for t in times:
             _check_time(t)
