@@ -192,10 +192,10 @@ def main() -> None:
                                 pl.col("spread").alias("half_spread")),
                    on=["ts", "symbol"], how="left"))
     allocator = BufferedAllocator(cost_aversion=10.0, turnover_cap=0.3)
-    t_alloc, alloc = timed(lambda: allocator.run(frame))
+    t_alloc, alloc = timed(lambda: allocator.fit(frame))
     t_bt, _ = timed(lambda: backtest(panel, alloc.weights, fee_bps=4.5, half_spread=5e-4))
     t_stage = t_alloc + t_bt
-    print(f"coinfactor BufferedAllocator.run + backtest (same inputs): {t_stage:6.3f} s "
+    print(f"coinfactor BufferedAllocator.fit + backtest (same inputs): {t_stage:6.3f} s "
           f"({t_alloc:.3f} + {t_bt:.3f})  -> {t_seed / t_stage:6.1f}x faster")
     t_full, _ = timed(lambda: carry.run(cfg, panel))
     print(f"coinfactor full carry pipeline (universe..backtest): {t_full:8.3f} s  "

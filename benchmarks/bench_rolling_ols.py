@@ -10,15 +10,18 @@ Prints, in one run:
    bars and extrapolated linearly, its cost being linear in bars), and the per-coin ratio;
    the largest parameter difference on that coin and on a late-listed coin around its
    listing (windows with missing bars);
-3. the seed notebook's per-window loop (pandas rolling windows, ``inv(X'X + 1e-6 I) X'y``, R²,
+3. the package's plain per-window reference (``coinfactor.rolling.rolling_ols_reference``) on
+   ``--ref-windows`` windows of two coins around a late listing: the largest parameter
+   difference and whether ranks, counts and unfitted windows agree;
+4. the seed notebook's per-window loop (pandas rolling windows, ``inv(X'X + 1e-6 I) X'y``, R²,
    adjusted R², ``df.loc`` writes) on 2,000 windows of one coin, extrapolated to all windows
    of all coins, and the ratio;
-4. to read the time: what merely allocating the memory pages of the outputs' size costs on
+5. to read the time: what merely allocating the memory pages of the outputs' size costs on
    this machine, 5 s after the results were freed (virtual machines with free page reporting
    return freed memory to the host, which supplies it again at 0.5-1 GB/s per thread; a call
    gets part of its memory from pages the host still backs, the rest at that rate, and no
    implementation producing these outputs avoids it);
-5. the CPU load average while measuring (the machine may be shared).
+6. the CPU load average while measuring (the machine may be shared).
 
 Run::
 
@@ -39,7 +42,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.regression.rolling import RollingOLS
 
-from coinfactor.rolling import rolling_ols
+from coinfactor.rolling import rolling_ols, rolling_ols_reference
 from coinfactor.rolling._pages import fill_rows, result_array
 
 
@@ -118,6 +121,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=1440)
     parser.add_argument("--sm-bars", type=int, default=100_000)
     parser.add_argument("--seed-windows", type=int, default=2_000)
+    parser.add_argument("--ref-windows", type=int, default=2_000)
     args = parser.parse_args()
     n, m, k, w = args.bars, args.coins, args.factors, args.window
     print(f"machine: {os.cpu_count()} CPUs; load average before: "
@@ -176,6 +180,26 @@ def main() -> None:
           f"in {int(np.sum(np.isfinite(late_ref[:, 0]) & (np.asarray(late.nobs)[w - 1:] < w))):,}"
           f" fitted ones): max rel. param diff {late_diff:.1e}, same unfitted windows "
           f"{same_nan}")
+
+    # the package's per-window reference on windows of a late-listed coin and a full one
+    lo = max(0, n // 5 - args.ref_windows // 2 - w + 1)
+    hi = min(n, lo + w - 1 + args.ref_windows)
+    cols = [0, m - 1]
+    t0 = time.perf_counter()
+    plain = rolling_ols_reference(y[lo:hi, cols], x[lo:hi], w)
+    t_ref = time.perf_counter() - t0
+    # fast windows from the full call (same windows: rows lo + w - 1 .. hi - 1)
+    ours = res.params[lo + w - 1 : hi][:, cols]
+    theirs = plain.params[w - 1 :]
+    same = bool(np.array_equal(np.isnan(ours), np.isnan(theirs))
+                and np.array_equal(res.rank[lo + w - 1 : hi][:, cols], plain.rank[w - 1 :])
+                and np.array_equal(res.nobs[lo + w - 1 : hi][:, cols], plain.nobs[w - 1 :]))
+    with np.errstate(invalid="ignore"):
+        ref_diff = np.nanmax(np.nanmax(np.abs(ours - theirs), axis=(0, 1)) /
+                             np.nanmax(np.abs(theirs), axis=(0, 1)))
+    print(f"\nrolling_ols_reference (plain per-window loop), {hi - lo - w + 1:,} windows x 2 "
+          f"coins around a listing: {t_ref:.1f} s; max rel. param diff {ref_diff:.1e}; same "
+          f"ranks, counts and unfitted windows {same}")
 
     # seed-style loop on 2,000 windows of one coin
     n_seed = args.seed_windows

@@ -2,7 +2,8 @@
 
 References: the polars ``xs`` expressions (per-ts ``.over``), ``universe.volume_decile`` /
 ``signals.funding_carry`` on long frames, the public ``backtest`` on a long weights frame,
-``data.Grid.wide``, and naive per-bar loops written out below (the code before the rewrite).
+``data.Grid.wide``, naive per-bar loops written out below (the code before the rewrite), and
+the package's plain allocator loop ``coinfactor.portfolio.allocate_reference``.
 Panels are ragged (staggered listings, missing bars, null funding, filled bars).
 """
 
@@ -17,7 +18,13 @@ from polars.testing import assert_frame_equal
 
 from coinfactor import signals, universe, xs
 from coinfactor.data import regularize, validate_panel
-from coinfactor.portfolio import BufferedAllocator, bucket_alpha, sigmoid_target
+from coinfactor.portfolio import (
+    AllocationInputs,
+    BufferedAllocator,
+    allocate_reference,
+    bucket_alpha,
+    sigmoid_target,
+)
 from coinfactor.risk._volatility import ema_blend_variance, ewma_variance
 from coinfactor.studies import carry
 from coinfactor.xs._rows import (
@@ -152,45 +159,6 @@ def test_ewma_chunks_equal_the_per_column_recursion(chunk_cells: int, monkeypatc
         np.where(seen >= 10, blend, np.nan))
 
 
-def _naive_allocate(a: BufferedAllocator, desired: np.ndarray, vol: np.ndarray,
-                    hs: np.ndarray, trad: np.ndarray) -> np.ndarray:
-    """The allocator's loop written plainly (no buffers, every selection every bar)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        buf = a.cost_aversion * hs / (a.risk_aversion * vol * vol)
-    buf = np.where(np.isfinite(buf), buf, 0.0)
-    in_u = ~np.isnan(desired)
-    live = in_u & trad
-    d0 = np.where(live, desired, 0.0)
-    prev_in = np.vstack([np.zeros((1, desired.shape[1]), dtype=bool), in_u[:-1]])
-    enter = in_u & ~prev_in & trad
-    leave = trad & ~in_u
-    unwind = 1.0 if a.exit == "close" else a.decay
-    x = np.zeros(desired.shape[1])
-    out = np.zeros_like(desired)
-    for t in range(desired.shape[0]):
-        delta = d0[t] - x * live[t].astype(float)
-        excess = np.abs(delta) - buf[t]
-        trade = np.where(excess > 0.0, np.copysign(excess, delta), 0.0)
-        if a.open_new_fully:
-            trade = np.where(enter[t], delta, trade)
-        trade = np.where(leave[t], -unwind * x, trade)
-        x_cap = np.clip(x + trade, -a.max_weight, a.max_weight)
-        can = trad[t]
-        x_cap = np.where(can, x_cap, x)
-        room = max(a.gross_cap - np.cumsum(np.abs(np.where(can, 0.0, x)))[-1], 0.0)
-        live_gross = np.cumsum(np.abs(np.where(can, x_cap, 0.0)))[-1]
-        if live_gross > room:
-            x_cap = np.where(can, x_cap * (room / live_gross), x_cap)
-        traded = x_cap - x
-        if a.turnover_cap is not None:
-            turnover = np.cumsum(np.abs(traded))[-1]
-            if turnover > a.turnover_cap:
-                traded = traded * (a.turnover_cap / turnover)
-        x = x + traded
-        out[t] = x
-    return out
-
-
 @pytest.mark.parametrize("settings", [
     {"turnover_cap": 0.3, "cost_aversion": 5.0},
     {"turnover_cap": None, "exit": "decay", "open_new_fully": False, "gross_cap": 0.6},
@@ -198,7 +166,8 @@ def _naive_allocate(a: BufferedAllocator, desired: np.ndarray, vol: np.ndarray,
     {"turnover_cap": 0.2, "exit": "decay", "decay": 0.3, "cost_aversion": 20.0},
 ])
 def test_allocator_equals_the_plain_loop(settings: dict) -> None:
-    """Reference: the loop above; names freeze (no price) and leave/enter the universe."""
+    """Reference: coinfactor.portfolio.allocate_reference (the plain per-bar loop), bit for
+    bit; names freeze (no price) and leave/enter the universe."""
     rng = np.random.default_rng(7)
     n_t, n_s = 120, 15
     desired = rng.normal(0, 0.2, (n_t, n_s))
@@ -210,8 +179,12 @@ def test_allocator_equals_the_plain_loop(settings: dict) -> None:
     trad = rng.random((n_t, n_s)) > 0.1
     trad[:, :3] = True
     a = BufferedAllocator(**settings)
-    pos = a.allocate(desired, vol, hs, trad)[0]
-    np.testing.assert_array_equal(pos, _naive_allocate(a, desired, vol, hs, trad))
+    inputs = AllocationInputs(desired, vol, hs, trad)
+    fast, ref = a.fit(inputs), allocate_reference(a, inputs)
+    np.testing.assert_array_equal(fast.positions, ref.positions)
+    np.testing.assert_array_equal(fast.buffer, ref.buffer)
+    np.testing.assert_array_equal(fast.turnover_scale, ref.turnover_scale)
+    np.testing.assert_array_equal(fast.gross_scale, ref.gross_scale)
 
 
 def _reference_signal_frame(cfg: carry.Config, panel: pl.DataFrame) -> pl.DataFrame:

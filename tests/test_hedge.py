@@ -15,7 +15,7 @@ from coinfactor.data import validate_panel
 from coinfactor.portfolio import HedgeBasket, HedgeBasketResult
 from coinfactor.portfolio._hedge import _fallback_weights
 from coinfactor.portfolio._hedge_qp import GramStats, solve_tracking_qp
-from coinfactor.risk import pca
+from coinfactor.risk import PCA
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def _problem(seed: int, n: int = 10, t: int = 250, clean: str = "none"):
     R = m @ rng.uniform(0.5, 1.5, (1, n)) + rng.normal(0, 0.01, (t, n))
     r = R[:, :3].mean(axis=1) * 1.3 + rng.normal(0, 0.01, t)
     if clean != "none":
-        res = pca(R, 1)
+        res = PCA(1).fit(R)
         R = res.clean(R, n_components=1, mode="keep" if clean == "top_k" else "remove")
     f = rng.normal(0, 0.2, n)
     return R, r, f

@@ -9,7 +9,7 @@ from sklearn.decomposition import PCA as SkPCA
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import Grid
-from coinfactor.risk import PCA, pca
+from coinfactor.risk import PCA
 
 
 def _factor_returns(seed: int, t: int = 300, n: int = 8) -> np.ndarray:
@@ -29,7 +29,7 @@ def _align_signs(ours: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def test_pca_matches_sklearn(seed: int) -> None:
     """Reference: sklearn PCA(svd_solver='full') on the same data, up to component sign."""
     x = _factor_returns(seed)
-    ours = pca(x, 4)
+    ours = PCA(4).fit(x)
     sk = SkPCA(n_components=4, svd_solver="full").fit(x)
     comps = _align_signs(ours.components, sk.components_)
     np.testing.assert_allclose(ours.components, comps, atol=1e-10)
@@ -45,7 +45,7 @@ def test_pca_matches_sklearn(seed: int) -> None:
 def test_clean_keep_and_remove_match_sklearn_inverse_transform() -> None:
     """Reference: sklearn inverse_transform(transform(x)) with k=2 is the 'keep' cleaning."""
     x = _factor_returns(3)
-    res = pca(x)
+    res = PCA(None).fit(x)
     sk = SkPCA(n_components=2, svd_solver="full").fit(x)
     kept = sk.inverse_transform(sk.transform(x))
     np.testing.assert_allclose(res.clean(x, n_components=2, mode="keep"), kept, atol=1e-12)
@@ -61,10 +61,11 @@ def test_clean_keep_and_remove_match_sklearn_inverse_transform() -> None:
 def test_sign_rule_market_portfolio() -> None:
     """PC1 of one-factor data with positive betas is long everything; weights gross to 1."""
     x = _factor_returns(4)
-    w = pca(x, 1).market_portfolio()
+    w = PCA(1).fit(x).market_portfolio()
     assert (w > 0).all()
     assert np.abs(w).sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(pca(-x, 1).components, pca(x, 1).components, atol=1e-12)
+    np.testing.assert_allclose(PCA(1).fit(-x).components, PCA(1).fit(x).components,
+                               atol=1e-12)
 
 
 def test_r2_against_target_matches_ols() -> None:
@@ -73,7 +74,7 @@ def test_r2_against_target_matches_ols() -> None:
     rng = np.random.default_rng(9)
     y = x[:, :3].mean(axis=1) + rng.normal(0, 0.01, size=len(x))
     y[7] = np.nan
-    res = pca(x, 3)
+    res = PCA(3).fit(x)
     r2 = res.r2(y)
     ok = ~np.isnan(y)
     for i in range(3):
@@ -88,28 +89,28 @@ def test_r2_against_target_matches_ols() -> None:
 def test_nan_rows_dropped() -> None:
     x = _factor_returns(6)
     x[[3, 10], 2] = np.nan
-    res = pca(x, 2)
+    res = PCA(2).fit(x)
     assert res.n_obs == len(x) - 2
     assert not res.rows[3] and not res.rows[10]
-    ref = pca(x[res.rows], 2)
+    ref = PCA(2).fit(x[res.rows])
     np.testing.assert_allclose(res.components, ref.components)
 
 
 def test_bad_input() -> None:
     with pytest.raises(DataError, match="shape"):
-        pca(np.zeros(5))
+        PCA(None).fit(np.zeros(5))
     with pytest.raises(DataError, match="complete rows"):
-        pca(np.full((5, 3), np.nan))
+        PCA(None).fit(np.full((5, 3), np.nan))
     with pytest.raises(ConfigError, match="n_components"):
-        pca(np.ones((5, 3)) + np.arange(15).reshape(5, 3) ** 2, 4)
+        PCA(4).fit(np.ones((5, 3)) + np.arange(15).reshape(5, 3) ** 2)
     with pytest.raises(DataError, match="inf"):
-        pca(np.array([[1.0, np.inf], [0.0, 1.0], [2.0, 3.0]]))
+        PCA(None).fit(np.array([[1.0, np.inf], [0.0, 1.0], [2.0, 3.0]]))
     with pytest.raises(ConfigError, match="window"):
         PCA(2, window=1).fit(np.ones((5, 3)))
 
 
 def test_rolling_matches_direct_fits_and_is_point_in_time() -> None:
-    """Reference: a direct pca() on each window; truncation leaves earlier fits unchanged."""
+    """Reference: a direct PCA(2).fit() on each window; truncation leaves earlier fits unchanged."""
     x = _factor_returns(7, t=120, n=5)
     y = x.mean(axis=1)
     ts = pl.Series("ts", np.arange(120))
@@ -117,7 +118,7 @@ def test_rolling_matches_direct_fits_and_is_point_in_time() -> None:
     full = est.rolling(x, target=y, every=10, ts=ts)
     for j, t in enumerate(full.index):
         lo = max(t + 1 - 40, 0)
-        ref = pca(x[lo : t + 1], 2)
+        ref = PCA(2).fit(x[lo : t + 1])
         np.testing.assert_allclose(full.explained_variance_ratio[j],
                                    ref.explained_variance_ratio, rtol=1e-12)
         np.testing.assert_allclose(full.r2[j], ref.r2(y[lo : t + 1]), rtol=1e-12)
@@ -139,7 +140,7 @@ def test_expanding_and_min_obs() -> None:
     assert np.isnan(res.explained_variance_ratio[:9]).all()
     assert not np.isnan(res.explained_variance_ratio[9:]).any()
     np.testing.assert_allclose(res.explained_variance_ratio[-1],
-                               pca(x, 2).explained_variance_ratio)
+                               PCA(2).fit(x).explained_variance_ratio)
 
 
 def test_grid_input_keeps_symbols(small_panel: pl.DataFrame) -> None:

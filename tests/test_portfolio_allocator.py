@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.portfolio import BufferedAllocator
+from coinfactor.portfolio import AllocationInputs, BufferedAllocator
 
 NAN = np.nan
 
@@ -21,7 +21,8 @@ def _alloc(desired, vol=None, spread=None, tradable=None, **kw):
     v = np.ones_like(d) if vol is None else np.asarray(vol, dtype=float)
     s = np.zeros_like(d) if spread is None else np.asarray(spread, dtype=float)
     tr = None if tradable is None else np.asarray(tradable, dtype=bool)
-    return BufferedAllocator(**kw).allocate(d, v, s, tr)
+    res = BufferedAllocator(**kw).fit(AllocationInputs(d, v, s, tr))
+    return res.positions, res.buffer, res.turnover_scale, res.gross_scale
 
 
 def test_buffer_hand_computed() -> None:
@@ -142,8 +143,8 @@ def test_matches_naive_loop(seed: int) -> None:
     desired[rng.random((n_t, n_s)) < 0.2] = NAN
     vol = rng.uniform(0.3, 1.5, (n_t, n_s))
     spread = rng.uniform(0.0, 0.02, (n_t, n_s))
-    got, *_ = BufferedAllocator(risk_aversion=2.0, cost_aversion=1.0, max_weight=0.25,
-                                gross_cap=1.0, turnover_cap=0.3).allocate(desired, vol, spread)
+    got = BufferedAllocator(risk_aversion=2.0, cost_aversion=1.0, max_weight=0.25, gross_cap=1.0,
+                            turnover_cap=0.3).fit(AllocationInputs(desired, vol, spread)).positions
     ref = _naive(desired, vol, spread, lam=2.0, gamma=1.0, cap=0.25, gross=1.0, tcap=0.3)
     np.testing.assert_allclose(got, ref, atol=1e-14)
 
@@ -157,11 +158,13 @@ def test_run_on_frame_and_truncation() -> None:
             for i in range(30) for s in "ABCD" if not (s == "D" and i < 10)]
     frame = pl.DataFrame(rows)
     alloc = BufferedAllocator(turnover_cap=0.5)
-    full = alloc.run(frame)
-    assert alloc.fit(frame).result_.weights.equals(full.weights)
+    full = alloc.fit(frame)
+    dense = alloc.fit(AllocationInputs.from_frame(frame))
+    assert dense.weights.equals(full.weights)
+    assert not full.positions.flags.writeable
     for cut in (12, 20):
         t = t0 + timedelta(days=cut)
-        part = alloc.run(frame.filter(pl.col("ts") <= t))
+        part = alloc.fit(frame.filter(pl.col("ts") <= t))
         assert part.weights.equals(full.weights.filter(pl.col("ts") <= t))
     assert (full.diagnostics["turnover"] <= 0.5 + 1e-12).all()
     assert "turnover cap bound" in full.summary()
@@ -178,10 +181,10 @@ def test_bad_settings_and_frames() -> None:
     with pytest.raises(ConfigError, match="exit"):
         _alloc([[0.1]], exit="hold")
     with pytest.raises(DataError, match="missing column"):
-        BufferedAllocator().run(pl.DataFrame({"ts": [], "symbol": []}))
+        BufferedAllocator().fit(pl.DataFrame({"ts": [], "symbol": []}))
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     row = {"ts": [t0], "symbol": ["A"], "desired": [0.1], "vol": [0.5], "half_spread": [0.0]}
     with pytest.raises(DataError, match="duplicated"):
-        BufferedAllocator().run(pl.concat([pl.DataFrame(row), pl.DataFrame(row)]))
+        BufferedAllocator().fit(pl.concat([pl.DataFrame(row), pl.DataFrame(row)]))
     with pytest.raises(DataError, match="shape"):
-        BufferedAllocator().allocate(np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 2)))
+        AllocationInputs(np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 2)))

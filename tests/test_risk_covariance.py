@@ -25,12 +25,12 @@ def _returns(n=300, p=6, seed=0):
 
 def test_sample_covariance_matches_numpy_and_drops_incomplete_rows():
     x = _returns()
-    np.testing.assert_allclose(SampleCovariance().fit(x).covariance_, np.cov(x.T), rtol=1e-12)
+    np.testing.assert_allclose(SampleCovariance().fit(x).covariance, np.cov(x.T), rtol=1e-12)
     xn = x.copy()
     xn[[3, 50], [1, 4]] = np.nan
     keep = np.ones(len(x), bool)
     keep[[3, 50]] = False
-    got = SampleCovariance(ddof=0).fit(xn).covariance_
+    got = SampleCovariance(ddof=0).fit(xn).covariance
     np.testing.assert_allclose(got, np.cov(x[keep].T, ddof=0), rtol=1e-12)
 
 
@@ -39,9 +39,9 @@ def test_ledoit_wolf_matches_sklearn(n):
     x = _returns(n=n, p=10, seed=1)
     ours = LedoitWolfCovariance().fit(x)
     ref = LedoitWolf().fit(x)
-    np.testing.assert_allclose(ours.covariance_, ref.covariance_, rtol=1e-10)
-    assert ours.shrinkage_ == pytest.approx(ref.shrinkage_, rel=1e-10)
-    assert 0.0 <= ours.shrinkage_ <= 1.0
+    np.testing.assert_allclose(ours.covariance, ref.covariance_, rtol=1e-10)
+    assert ours.shrinkage == pytest.approx(ref.shrinkage_, rel=1e-10)
+    assert 0.0 <= ours.shrinkage <= 1.0
 
 
 @pytest.mark.parametrize("demean", [False, True])
@@ -57,7 +57,7 @@ def test_ewma_matches_naive_loop(demean):
     for wi, xi in zip(w, x, strict=True):
         d = xi - mean
         ref += wi / total * np.outer(d, d)
-    np.testing.assert_allclose(est.covariance_, ref, rtol=1e-12)
+    np.testing.assert_allclose(est.covariance, ref, rtol=1e-12)
 
 
 def test_factor_model_matches_statsmodels_ols():
@@ -75,12 +75,12 @@ def test_factor_model_matches_statsmodels_ols():
         res = sm.OLS(r[keep, j], z).fit()
         loadings.append(res.params[1:])
         spec.append(res.mse_resid)
-    np.testing.assert_allclose(est.loadings_, np.array(loadings), rtol=1e-10)
-    np.testing.assert_allclose(est.specific_variance_, spec, rtol=1e-10)
+    np.testing.assert_allclose(est.loadings, np.array(loadings), rtol=1e-10)
+    np.testing.assert_allclose(est.specific_variance, spec, rtol=1e-10)
     sf = np.cov(f[keep].T)
-    np.testing.assert_allclose(est.factor_covariance_, sf, rtol=1e-12)
+    np.testing.assert_allclose(est.factor_covariance, sf, rtol=1e-12)
     b_hat = np.array(loadings)
-    np.testing.assert_allclose(est.covariance_, b_hat @ sf @ b_hat.T + np.diag(spec),
+    np.testing.assert_allclose(est.covariance, b_hat @ sf @ b_hat.T + np.diag(spec),
                                rtol=1e-10)
 
 
@@ -94,3 +94,18 @@ def test_bad_inputs_raise():
     with pytest.raises(ConfigError, match="halflife"):
         EWMACovariance(halflife=0)
     assert repr(EWMACovariance(halflife=5.0)) == "EWMACovariance(halflife=5.0, demean=False)"
+
+
+def test_results_are_immutable_and_fit_leaves_the_estimator_unchanged():
+    x = _returns()
+    est = LedoitWolfCovariance()
+    res = est.fit(x)
+    assert vars(est) == vars(LedoitWolfCovariance())
+    with pytest.raises(AttributeError):
+        res.shrinkage = 0.5  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        res.covariance[0, 0] = 1.0
+    assert res.n_obs == len(x)
+    np.testing.assert_array_equal(res.covariance, est.fit(x).covariance)
+    with pytest.raises(ConfigError, match="ddof"):
+        SampleCovariance(ddof=-1)

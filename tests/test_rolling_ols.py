@@ -11,7 +11,7 @@ import pytest
 from statsmodels.regression.rolling import RollingOLS
 
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.rolling import _ols, rolling_ols
+from coinfactor.rolling import _fit, _levels, _ols, rolling_ols
 
 RTOL = 1e-8
 # elementwise relative error is undefined where a coefficient crosses zero: allow an absolute
@@ -158,14 +158,14 @@ def test_own_windows_do_not_depend_on_when_they_are_fitted(monkeypatch):
     come first), and match statsmodels (reference)."""
     y, x = _ragged(seed=6)
     normal = rolling_ols(y, x, 50)
-    fit_parallel = _ols._fit_parallel
+    fit_parallel = _ols.fit_parallel
 
     def own_fit_first(*args, also=None, **kwargs):
         if also is not None:
             also()
         fit_parallel(*args, **kwargs)
 
-    monkeypatch.setattr(_ols, "_fit_parallel", own_fit_first)
+    monkeypatch.setattr(_ols, "fit_parallel", own_fit_first)
     first = rolling_ols(y, x, 50)
     np.testing.assert_array_equal(first.params, normal.params)
     np.testing.assert_array_equal(first.rsquared, normal.rsquared)
@@ -300,7 +300,7 @@ def test_only_columns_whose_level_dominates_are_shifted():
                          2e3 + 0.1 * x[:, 1] + rng.standard_normal(n_rows)])
     vx = np.isfinite(x).all(axis=1)[:, None]
     cell = vx & np.isfinite(y)
-    sx, sy = _ols._shifts(x[:, None, :], vx, y, cell, window, enabled=True)
+    sx, sy = _levels.shifts(x[:, None, :], vx, y, cell, window, enabled=True)
     assert sx[0, 0] == 0.0 and sx[0, 1] == x[3, 1]
     assert sy[0] == 0.0 and sy[1] == y[3, 1]
     full = rolling_ols(y, x, window)
@@ -352,7 +352,7 @@ def test_bad_window_or_min_nobs_raise_config_error(window, min_nobs):
 def test_threads_do_not_change_the_result(shared, monkeypatch):
     """Stretches of rows fitted in threads give bit-identical results to one thread (small
     chunks forced, so that the series splits into several stretches)."""
-    monkeypatch.setattr(_ols, "_CHUNK_ELEMENTS", 2000)
+    monkeypatch.setattr(_fit, "_CHUNK_ELEMENTS", 2000)
     y, x = _ragged(seed=14, n_rows=1200)
     if not shared:
         x = np.repeat(x[:, None, :], y.shape[1], axis=1)

@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from scipy.stats import rankdata
 
+from coinfactor import rolling as k
 from coinfactor.core.errors import DataError
 from coinfactor.data import infer_freq
 from coinfactor.data._schema import mode_step
-from coinfactor import rolling as k
 from coinfactor.studies._base import summarize_panel
 from coinfactor.xs._rows import (
     row_bucket_at_least,
@@ -304,7 +304,6 @@ def test_backtest_array_weights_equal_long_frames(lag: int) -> None:
 
 def test_backtest_array_bad_input() -> None:
     from coinfactor.backtest import backtest
-    from coinfactor.core.errors import DataError
     from coinfactor.data import Grid
 
     ts = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
@@ -374,10 +373,10 @@ def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
     {"turnover_cap": None, "gross_cap": 100.0},  # never: whole chunks
 ])
 def test_chunked_allocation_equals_the_plain_loop(settings: dict) -> None:
-    """Reference: the per-bar loop of test_fast_paths (bit for bit) on a long book with
-    staggered listings (untradable before), a delisting (frozen with a position) and gaps."""
-    from coinfactor.portfolio import BufferedAllocator
-    from test_fast_paths import _naive_allocate
+    """Reference: coinfactor.portfolio.allocate_reference, the plain per-bar loop (bit for
+    bit), on a long book with staggered listings (untradable before), a delisting (frozen
+    with a position) and gaps."""
+    from coinfactor.portfolio import AllocationInputs, BufferedAllocator, allocate_reference
 
     rng = np.random.default_rng(21)
     n_t, n_s = 420, 12
@@ -393,9 +392,12 @@ def test_chunked_allocation_equals_the_plain_loop(settings: dict) -> None:
     trad[300:, 5] = False  # delisted while held: frozen from bar 300
     trad[200:203, 1] = False  # a three-bar gap
     a = BufferedAllocator(**settings)
-    pos, _, t_scale, g_scale = a.allocate(desired, vol, hs, trad)
-    np.testing.assert_array_equal(pos, _naive_allocate(a, desired, vol, hs, trad))
-    assert (t_scale <= 1).all() and (g_scale <= 1).all()
+    inputs = AllocationInputs(desired, vol, hs, trad)
+    fast, ref = a.fit(inputs), allocate_reference(a, inputs)
+    np.testing.assert_array_equal(fast.positions, ref.positions)
+    np.testing.assert_array_equal(fast.turnover_scale, ref.turnover_scale)
+    np.testing.assert_array_equal(fast.gross_scale, ref.gross_scale)
+    assert (fast.turnover_scale <= 1).all() and (fast.gross_scale <= 1).all()
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -163,6 +163,22 @@ class Grid:
             freq = _freq_from_codes(panel, t_int, codes[1])
         return _from_sorted(panel, freq, codes, t_int, symbols, end)
 
+    @classmethod
+    def on_axes(cls, ts: pl.Series, symbols: Sequence[str], freq: str = "") -> Grid:
+        """A grid of given axes with no panel rows (for melting arrays computed elsewhere).
+
+        Parameters
+        ----------
+        ts : pl.Series
+            Time axis (length ``n_bars``; any dtype, e.g. bar numbers).
+        symbols : sequence of str
+            Symbol axis.
+        freq : str, optional
+            Bar frequency, if known.
+        """
+        empty = np.empty(0, dtype=np.int64)
+        return cls(ts.alias("ts"), freq, tuple(symbols), empty, empty, None)
+
     # -- long <-> wide ------------------------------------------------------------------------
 
     def wide(self, panel: pl.DataFrame, column: str | pl.Expr, *,

@@ -1,7 +1,8 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, baskets, hedges."""
 
 from coinfactor.core.typing import ExitRule
-from coinfactor.portfolio._allocator import AllocationResult, BufferedAllocator
+from coinfactor.portfolio._allocator import AllocationInputs, AllocationResult, BufferedAllocator
+from coinfactor.portfolio._allocator_reference import allocate_reference
 from coinfactor.portfolio._baskets import (
     Basket,
     Weighting,
@@ -31,6 +32,7 @@ from coinfactor.portfolio._sizing import (
 )
 
 __all__ = [
+    "AllocationInputs",
     "AllocationResult",
     "Basket",
     "BucketTargets",
@@ -44,6 +46,7 @@ __all__ = [
     "PCAClean",
     "VolInputs",
     "Weighting",
+    "allocate_reference",
     "assign_baskets",
     "bucket_alpha",
     "bucket_targets",

@@ -19,13 +19,19 @@ caps whenever x(t-1) did. A name that leaves the universe (tradable, no desired 
 closed (``exit="close"``: target 0, no buffer) or decayed (``exit="decay"``: target
 ``x(t-1)·(1 - decay)``), in both cases subject to the turnover cap. A name that cannot trade at
 t (no price) keeps x(t-1) and counts in the gross as a frozen position.
+
+``BufferedAllocator(...)`` holds the settings; ``fit(data)`` (a long frame or
+:class:`AllocationInputs`) returns an immutable :class:`AllocationResult`. The same rule as a
+plain per-bar loop, the reference the fast loop equals bit for bit, is
+:func:`coinfactor.portfolio.allocate_reference` (:mod:`coinfactor.portfolio._allocator_reference`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import cast, get_args
 
 import numpy as np
@@ -45,36 +51,188 @@ def _seq_sum(values: np.ndarray) -> float:
     return float(np.add.accumulate(values)[-1]) if values.size else 0.0
 
 
-@dataclass(frozen=True)
-class AllocationResult:
-    """Positions decided by :class:`BufferedAllocator`.
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationInputs:
+    """Dense inputs of the allocator (float64 and bool arrays are kept as given, not copied).
 
     Attributes
     ----------
-    weights : pl.DataFrame
-        ``ts, symbol, weight``: positions after the close of bar ts: non-zero positions and
-        the zeros of positions closed at ts (the input of :func:`coinfactor.backtest.backtest`,
-        which carries the book over bars that have no row).
-    desired : pl.DataFrame
-        ``ts, symbol, desired, buffer``: the input desired weight and the buffer half-width.
-    diagnostics : pl.DataFrame
-        ``ts, gross, net, turnover, turnover_scale, gross_scale, n_positions``: per-bar book
-        statistics; ``turnover_scale < 1`` where the turnover cap bound, ``gross_scale < 1``
-        where the gross cap bound.
-    positions : ndarray of shape (n_bars, n_symbols)
-        The same positions as a dense array (0 = flat).
-    ts : pl.Series
-        Time axis of ``positions``.
-    symbols : tuple of str
-        Symbol axis of ``positions``.
+    desired : ndarray of shape (n_bars, n_symbols)
+        Desired weights (fractions of NAV), NaN = not in the universe at that bar.
+    vol : ndarray of shape (n_bars, n_symbols)
+        ANNUALISED volatility forecasts (NaN or 0: no buffer for that name).
+    half_spread : ndarray of shape (n_bars, n_symbols)
+        Half-spread (plus any fee) as a fraction of price (NaN: no buffer).
+    tradable : ndarray of bool, shape (n_bars, n_symbols), optional
+        Whether the name can trade at that bar (has a price); None: everywhere.
+    ts : pl.Series, optional
+        Time axis (length n_bars); None: bar numbers 0, 1, ...
+    symbols : tuple of str, optional
+        Symbol axis (length n_symbols); None: column numbers as strings.
+
+    Raises
+    ------
+    DataError
+        When the arrays' shapes differ, or the axes do not match them.
     """
 
-    weights: pl.DataFrame
-    desired: pl.DataFrame
-    diagnostics: pl.DataFrame
+    desired: np.ndarray
+    vol: np.ndarray
+    half_spread: np.ndarray
+    tradable: np.ndarray | None = None
+    ts: pl.Series | None = None
+    symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("desired", "vol", "half_spread"):    # float64 arrays are kept as given
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        if self.tradable is not None:
+            object.__setattr__(self, "tradable", np.asarray(self.tradable, dtype=bool))
+        arrays = {"desired": self.desired, "vol": self.vol, "half_spread": self.half_spread}
+        if self.tradable is not None:
+            arrays["tradable"] = self.tradable
+        shape = np.shape(self.desired)
+        for name, arr in arrays.items():
+            if np.shape(arr) != shape or len(shape) != 2:
+                raise DataError(f"AllocationInputs: {name} has shape {np.shape(arr)}, expected "
+                                f"(n_bars, n_symbols) like desired {shape}")
+        if self.ts is not None and len(self.ts) != shape[0]:
+            raise DataError(f"AllocationInputs: ts has {len(self.ts)} bars, desired {shape[0]}")
+        if self.symbols is not None and len(self.symbols) != shape[1]:
+            raise DataError(f"AllocationInputs: {len(self.symbols)} symbols, desired has "
+                            f"{shape[1]} columns")
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> AllocationInputs:
+        """Scatter a long frame onto its ``(ts, symbol)`` grid.
+
+        Parameters
+        ----------
+        frame : pl.DataFrame
+            ``ts, symbol, desired, vol, half_spread`` and optionally ``tradable`` (bool). One
+            row per (ts, symbol) that can trade (has a price); ``desired`` null = out of the
+            universe; ``vol`` is annualised. A (ts, symbol) without a row cannot trade.
+
+        Returns
+        -------
+        AllocationInputs
+            On the frame's sorted bar times and sorted symbols.
+        """
+        need = ["ts", "symbol", "desired", "vol", "half_spread"]
+        missing = [c for c in need if c not in frame.columns]
+        if missing:
+            raise DataError(f"BufferedAllocator.fit: missing column(s) {missing}; expected "
+                            f"{need} (+ optional tradable)",
+                            fix="build the frame from the panel joined with desired weights")
+        dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
+        if dup.height:
+            raise DataError("BufferedAllocator.fit: duplicated (ts, symbol) rows",
+                            rows=dup.head(5), fix="one row per (ts, symbol)")
+        # a regular grid at the frame's smallest step between bar times
+        steps = frame.get_column("ts").unique().sort().diff().drop_nulls()
+        step = timedelta_to_freq(cast(timedelta, steps.min())) if steps.len() else "1d"
+        grid = Grid.from_panel(frame.sort("symbol", "ts"), step)
+        ts, symbols = grid.ts, grid.symbols
+        n_t, n_s = grid.shape
+        i, j, _ = grid.locate(frame)
+        cols = {c: grid.scatter(frame, c) for c in ("desired", "vol", "half_spread")}
+        tradable = np.zeros((n_t, n_s), dtype=bool)
+        tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()
+                          if "tradable" in frame.columns else True)
+        return cls(cols["desired"], cols["vol"], cols["half_spread"], tradable, ts, symbols)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_bars, n_symbols)``."""
+        n_t, n_s = np.shape(self.desired)
+        return int(n_t), int(n_s)
+
+    def time_axis(self) -> pl.Series:
+        """Return the time axis, or bar numbers when none was given."""
+        return pl.Series("ts", np.arange(self.shape[0])) if self.ts is None else self.ts
+
+    def symbol_axis(self) -> tuple[str, ...]:
+        """Return the symbols, or column numbers as strings when none were given."""
+        return (tuple(str(j) for j in range(self.shape[1])) if self.symbols is None
+                else self.symbols)
+
+
+@dataclass(frozen=True, eq=False)
+class AllocationResult:
+    """Positions decided by :class:`BufferedAllocator`; arrays are read-only.
+
+    Attributes
+    ----------
+    positions : ndarray of shape (n_bars, n_symbols)
+        Positions after the close of each bar, fractions of NAV (0 = flat).
+    buffer : ndarray of shape (n_bars, n_symbols)
+        No-trade buffer half-width, in weight units (0 where there is none).
+    turnover_scale : ndarray of shape (n_bars,)
+        Factor applied to the bar's trades by the turnover cap (``< 1`` where it bound).
+    gross_scale : ndarray of shape (n_bars,)
+        Factor applied to the live book by the gross cap (``< 1`` where it bound).
+    inputs : AllocationInputs
+        What the allocator was fitted on (axes included).
+    """
+
     positions: np.ndarray
-    ts: pl.Series
-    symbols: tuple[str, ...]
+    buffer: np.ndarray
+    turnover_scale: np.ndarray
+    gross_scale: np.ndarray
+    inputs: AllocationInputs = field(repr=False)
+
+    def __post_init__(self) -> None:
+        for a in (self.positions, self.buffer, self.turnover_scale, self.gross_scale):
+            _read_only(a)
+
+    @property
+    def ts(self) -> pl.Series:
+        """Time axis of ``positions`` (bar numbers when the inputs had none)."""
+        return self.inputs.time_axis()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Symbol axis of ``positions``."""
+        return self.inputs.symbol_axis()
+
+    @cached_property
+    def weights(self) -> pl.DataFrame:
+        """``ts, symbol, weight``: non-zero positions and the zeros of positions just closed.
+
+        Every bar whose book changed is present: the input of
+        :func:`coinfactor.backtest.backtest`, which carries the book over absent bars.
+        """
+        pos = self.positions
+        prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
+        return Grid.on_axes(self.ts, self.symbols).long(
+            {"weight": pos}, where=(pos != 0.0) | (prev != 0.0), order="ts")
+
+    @cached_property
+    def desired(self) -> pl.DataFrame:
+        """``ts, symbol, desired, buffer``: the input desired weight and the buffer half-width."""
+        d = self.inputs.desired
+        return Grid.on_axes(self.ts, self.symbols).long(
+            {"desired": d, "buffer": self.buffer}, where=~np.isnan(d), order="ts")
+
+    @cached_property
+    def diagnostics(self) -> pl.DataFrame:
+        """``ts, gross, net, turnover, turnover_scale, gross_scale, n_positions`` per bar."""
+        pos = self.positions
+        prev = np.vstack([np.zeros((1, pos.shape[1])), pos[:-1]])
+        return pl.DataFrame({
+            "ts": self.ts,
+            "gross": np.abs(pos).sum(axis=1),
+            "net": pos.sum(axis=1),
+            "turnover": np.abs(pos - prev).sum(axis=1),
+            "turnover_scale": self.turnover_scale,
+            "gross_scale": self.gross_scale,
+            "n_positions": (pos != 0).sum(axis=1).astype(np.int64),
+        })
 
     def summary(self) -> str:
         """Plain-text summary: mean gross, mean turnover, how often each cap bound."""
@@ -145,6 +303,7 @@ class BufferedAllocator:
         self.open_new_fully = open_new_fully
         self.exit = exit
         self.decay = decay
+        self._check()
 
     def __repr__(self) -> str:
         return (f"BufferedAllocator(risk_aversion={self.risk_aversion!r}, "
@@ -169,41 +328,36 @@ class BufferedAllocator:
         if not 0 < self.decay <= 1:
             raise ConfigError(f"decay must be in (0, 1], got {self.decay}")
 
-    def allocate(
+    def fit(
         self,
-        desired: np.ndarray,
-        vol: np.ndarray,
-        half_spread: np.ndarray,
-        tradable: np.ndarray | None = None,
+        data: pl.DataFrame | AllocationInputs,
         *,
         progress: Callable[[float], None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Run the allocation on dense arrays (the kernel behind :meth:`run`).
+    ) -> AllocationResult:
+        """Decide positions bar by bar from desired weights, vol forecasts and spreads.
 
         Parameters
         ----------
-        desired : ndarray of shape (n_bars, n_symbols)
-            Desired weights, NaN = not in the universe at t.
-        vol : ndarray of shape (n_bars, n_symbols)
-            ANNUALISED vol forecasts (NaN or 0: no buffer for that name).
-        half_spread : ndarray of shape (n_bars, n_symbols)
-            Half-spread estimates as fractions of price (NaN: no buffer).
-        tradable : ndarray of bool, shape (n_bars, n_symbols), optional
-            Whether the name can trade at t (has a price). Default: everywhere.
+        data : pl.DataFrame or AllocationInputs
+            A long frame ``ts, symbol, desired, vol, half_spread`` (+ optional ``tradable``;
+            see :meth:`AllocationInputs.from_frame`), or the dense arrays themselves.
         progress : callable, optional
             Called with the fraction of bars done (every ~5%).
 
         Returns
         -------
-        positions, buffer : ndarrays of shape (n_bars, n_symbols)
-        turnover_scale, gross_scale : ndarrays of shape (n_bars,)
+        AllocationResult
+            Positions ``(n_bars, n_symbols)``, buffers, and the per-bar cap scales.
+
+        Notes
+        -----
+        The plain per-bar loop this kernel is checked against, bit for bit, is
+        :func:`coinfactor.portfolio.allocate_reference`.
         """
-        self._check()
+        inputs = data if isinstance(data, AllocationInputs) else AllocationInputs.from_frame(data)
+        desired, vol, half_spread = inputs.desired, inputs.vol, inputs.half_spread
+        tradable = inputs.tradable
         n_t, n_s = desired.shape
-        for name, arr in (("vol", vol), ("half_spread", half_spread)):
-            if arr.shape != desired.shape:
-                raise DataError(f"allocate: {name} has shape {arr.shape}, expected "
-                                f"{desired.shape} like desired")
         trad = np.ones((n_t, n_s), dtype=bool) if tradable is None else tradable.astype(bool)
         with np.errstate(invalid="ignore", divide="ignore"):
             buf = self.cost_aversion * half_spread / (self.risk_aversion * vol * vol)
@@ -219,18 +373,19 @@ class BufferedAllocator:
         pos_a, t_scale, g_scale = self._loop(
             take(in_univ_all), take(trad), take(desired), take(buffer), progress)
         if every:
-            return pos_a, buffer, t_scale, g_scale
+            return AllocationResult(pos_a, buffer, t_scale, g_scale, inputs)
         pos = np.zeros((n_t, n_s))
         pos[:, cols] = pos_a
-        return pos, buffer, t_scale, g_scale
+        return AllocationResult(pos, buffer, t_scale, g_scale, inputs)
 
     def _loop(self, in_univ: np.ndarray, can_all: np.ndarray, desired: np.ndarray,
               buf_a: np.ndarray, progress: Callable[[float], None] | None,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the loop over bars of :meth:`allocate` on the columns ever in the universe.
+        """Run the loop over bars of :meth:`fit` on the columns ever in the universe.
 
-        The floating-point operations of the straightforward per-bar vector code (the oracle
-        in the tests), into preallocated buffers, with every selection that does not depend
+        The floating-point operations of the straightforward per-bar vector code
+        (:func:`coinfactor.portfolio.allocate_reference`, bit for bit), into preallocated
+        buffers, with every selection that does not depend
         on the path hoisted out of the loop. A cell that is not live (out of the universe or
         untradable) trades ``-x`` (``exit="close"``: zero buffer, ``δ = 0 - x``) or
         ``-decay·x``, or has its position restored (frozen), so its ``δ`` needs no mask.
@@ -361,77 +516,3 @@ class BufferedAllocator:
                         progress((u + 1) / n_t)
                 reported = t
         return pos_a, t_scale, g_scale
-
-    def fit(self, frame: pl.DataFrame) -> BufferedAllocator:
-        """Run :meth:`run` and keep its result in ``result_``; returns self."""
-        self.result_ = self.run(frame)
-        return self
-
-    def run(
-        self,
-        frame: pl.DataFrame,
-        *,
-        progress: Callable[[float], None] | None = None,
-    ) -> AllocationResult:
-        """Allocate over a long frame of desired weights, vols and spreads.
-
-        Parameters
-        ----------
-        frame : pl.DataFrame
-            ``ts, symbol, desired, vol, half_spread`` and optionally ``tradable`` (bool). One
-            row per (ts, symbol) that can trade (has a price); ``desired`` null = out of the
-            universe (the name is closed or decayed); ``vol`` is annualised. A (ts, symbol)
-            without a row cannot trade and keeps its position.
-        progress : callable, optional
-            Called with the fraction of bars done.
-
-        Returns
-        -------
-        AllocationResult
-        """
-        need = ["ts", "symbol", "desired", "vol", "half_spread"]
-        missing = [c for c in need if c not in frame.columns]
-        if missing:
-            raise DataError(f"BufferedAllocator.run: missing column(s) {missing}; expected "
-                            f"{need} (+ optional tradable)",
-                            fix="build the frame from the panel joined with desired weights")
-        dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
-        if dup.height:
-            raise DataError("BufferedAllocator.run: duplicated (ts, symbol) rows",
-                            rows=dup.head(5), fix="one row per (ts, symbol)")
-        times = frame.get_column("ts").unique().sort()
-        steps = times.diff().drop_nulls()
-        grid = Grid.from_panel(frame.sort("symbol", "ts"),
-                               timedelta_to_freq(cast(timedelta, steps.min())) if steps.len() else "1d")
-        ts, symbols = grid.ts, grid.symbols
-        n_t, n_s = grid.shape
-        i, j, _ = grid.locate(frame)
-        cols = {c: grid.scatter(frame, c) for c in ("desired", "vol", "half_spread")}
-        tradable = np.zeros((n_t, n_s), dtype=bool)
-        tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()
-                          if "tradable" in frame.columns else True)
-        pos, buffer, t_scale, g_scale = self.allocate(
-            cols["desired"], cols["vol"], cols["half_spread"], tradable, progress=progress)
-        prev = np.vstack([np.zeros((1, n_s)), pos[:-1]])
-        # non-zero positions plus the zeros of positions just closed, so that every bar whose
-        # book changed is present (the backtester carries targets over absent bars)
-        weights = grid.long({"weight": pos}, where=(pos != 0.0) | (prev != 0.0), order="ts")
-        desired = grid.long({"desired": cols["desired"], "buffer": buffer},
-                            where=~np.isnan(cols["desired"]), order="ts")
-        diagnostics = pl.DataFrame({
-            "ts": ts,
-            "gross": np.abs(pos).sum(axis=1),
-            "net": pos.sum(axis=1),
-            "turnover": np.abs(pos - prev).sum(axis=1),
-            "turnover_scale": t_scale,
-            "gross_scale": g_scale,
-            "n_positions": (pos != 0).sum(axis=1).astype(np.int64),
-        })
-        return AllocationResult(
-            weights=weights,
-            desired=desired,
-            diagnostics=diagnostics,
-            positions=pos,
-            ts=ts,
-            symbols=symbols,
-        )

@@ -51,7 +51,7 @@ from coinfactor.portfolio._hedge_result import (
     HedgeWalkForward,
     frozen_array,
 )
-from coinfactor.risk import pca
+from coinfactor.risk import PCA
 
 _PCA_SCHEMA = {"component": pl.Int64, "explained_variance_ratio": pl.Float64,
                "r2_target": pl.Float64, "corr_target": pl.Float64}
@@ -180,6 +180,7 @@ class HedgeBasket:
         self.min_obs = min_obs
         self.solver = solver
         self.on_failure = on_failure
+        self._validate()
 
     _PARAMS = ("lookback", "volume_lookback", "basket_usd", "max_volume_share",
                "lambda_funding", "mode", "turnover_penalty", "pca_clean", "pca_components",
@@ -232,7 +233,6 @@ class HedgeBasket:
             daily_volume_usd, open_interest_usd, funding_annual, correlation, eligible,
             reason``.
         """
-        self._validate()
         data = _data_through(panel, at)
         return self._candidates(data, data.row_at(at))
 
@@ -247,7 +247,6 @@ class HedgeBasket:
             ``component, explained_variance_ratio, r2_target, corr_target`` (component from
             1): the seed's "PC i explains x% of the target's variation" and PC1 correlation.
         """
-        self._validate()
         data = _data_through(panel, at)
         row = data.row_at(at)
         out = self._pca_table(data, row, self._candidates(data, row), n_components)
@@ -279,7 +278,6 @@ class HedgeBasket:
         -------
         HedgeBasketResult
         """
-        self._validate()
         data = _data_through(panel, at)
         return self._fit_row(data, data.row_at(at), previous)
 
@@ -312,7 +310,6 @@ class HedgeBasket:
         -------
         HedgeWalkForward
         """
-        self._validate()
         times = list(schedule)
         for t in times:
             _check_time(t)
@@ -362,7 +359,7 @@ class HedgeBasket:
         k = min(n_components, len(cols), int(ok.sum()) - 1)
         if k < 1:
             return pl.DataFrame(schema=_PCA_SCHEMA)
-        res = pca(block[ok, 1:], k)
+        res = PCA(k).fit(block[ok, 1:])
         y = block[ok, 0]
         return pl.DataFrame({
             "component": np.arange(1, k + 1, dtype=np.int64),
@@ -456,7 +453,7 @@ class HedgeBasket:
         if self.pca_clean == "none":
             return r_raw
         k = min(int(self.pca_components), *r_raw.shape)
-        res = pca(r_raw, k)
+        res = PCA(k).fit(r_raw)
         mode: CleanMode = "keep" if self.pca_clean == "top_k" else "remove"
         return res.clean(r_raw, n_components=k, mode=mode)
 

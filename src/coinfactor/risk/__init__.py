@@ -2,7 +2,9 @@
 
 from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
 from coinfactor.risk._covariance import (
+    CovarianceResult,
     EWMACovariance,
+    FactorCovarianceResult,
     FactorModelCovariance,
     LedoitWolfCovariance,
     SampleCovariance,
@@ -15,7 +17,7 @@ from coinfactor.risk._factors import (
     factor_returns,
 )
 from coinfactor.risk._lookahead import lookahead_mismatch
-from coinfactor.risk._pca import PCA, CleanMode, PCAResult, RollingPCAResult, pca
+from coinfactor.risk._pca import PCA, CleanMode, PCAResult, RollingPCAResult
 from coinfactor.risk._volatility import (
     bar_returns,
     ema_blend_variance,
@@ -28,8 +30,10 @@ from coinfactor.rolling import RollingOLSResult, rolling_ols
 __all__ = [
     "PCA",
     "CleanMode",
+    "CovarianceResult",
     "EWMACovariance",
     "ExposureResult",
+    "FactorCovarianceResult",
     "FactorFamily",
     "FactorModelCovariance",
     "FactorReturns",
@@ -50,7 +54,6 @@ __all__ = [
     "exposures",
     "factor_returns",
     "lookahead_mismatch",
-    "pca",
     "rolling_bar_vol",
     "rolling_ols",
 ]

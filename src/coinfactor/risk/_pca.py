@@ -1,9 +1,12 @@
 """Principal component analysis of a returns panel: statistical factors, point in time.
 
-:func:`pca` decomposes one window of returns; :class:`PCA` re-estimates it on a rolling or
-expanding window so that the value at bar t uses bars ``<= t`` only. Results carry the
-explained variance (ratio), loadings, scores, PC1 as a market portfolio, R² of each component
-against a target series, and the PCA-cleaned (top-k kept) and residual (top-k removed) returns.
+:class:`PCA` holds the settings; ``PCA(k, window=...).fit(returns)`` decomposes the last window
+of returns (all rows when expanding) into an immutable :class:`PCAResult`, and
+``PCA.rolling`` re-estimates it through time (:class:`RollingPCAResult`) so that the value at
+bar t uses bars ``<= t`` only. :func:`pca` is the kernel behind both (one window, internal).
+Results carry the explained variance (ratio), loadings, scores, PC1 as a market portfolio,
+R² of each component against a target series, and the PCA-cleaned (top-k kept) and residual
+(top-k removed) returns.
 """
 
 from __future__ import annotations
@@ -343,8 +346,8 @@ class PCA:
 
     Parameters
     ----------
-    n_components : int, default 5
-        Components kept.
+    n_components : int or None, default 5
+        Components kept; None keeps all, ``min(n_obs, n_symbols)`` (:meth:`fit` only).
     window : int, optional
         Rolling window in bars; ``None`` means expanding (all bars up to t).
     min_obs : int, optional
@@ -363,7 +366,7 @@ class PCA:
 
     def __init__(
         self,
-        n_components: int = 5,
+        n_components: int | None = 5,
         *,
         window: int | None = None,
         min_obs: int | None = None,
@@ -373,17 +376,21 @@ class PCA:
         self.window = window
         self.min_obs = min_obs
         self.center = center
+        self._check()
 
     def __repr__(self) -> str:
         return (f"PCA({self.n_components}, window={self.window}, min_obs={self.min_obs}, "
                 f"center={self.center})")
 
     def _check(self) -> int:
-        if int(self.n_components) < 1:
-            raise ConfigError(f"PCA: n_components must be >= 1, got {self.n_components}")
+        """Validate the settings; return the fewest complete rows for a fit."""
+        if self.n_components is not None and int(self.n_components) < 1:
+            raise ConfigError(f"PCA: n_components must be >= 1 or None, got "
+                              f"{self.n_components}")
         if self.window is not None and int(self.window) < 2:
             raise ConfigError(f"PCA: window must be >= 2 bars or None, got {self.window}")
-        return max(int(self.n_components) + 1, 2) if self.min_obs is None else int(self.min_obs)
+        k = 1 if self.n_components is None else int(self.n_components)
+        return max(k + 1, 2) if self.min_obs is None else int(self.min_obs)
 
     def fit(self, returns: np.ndarray, *, symbols: Sequence[str] | None = None) -> PCAResult:
         """Fit on the last ``window`` rows (all rows when expanding).
@@ -399,7 +406,6 @@ class PCA:
         -------
         PCAResult
         """
-        self._check()
         arr, names = _as_array(returns, symbols)
         _check_2d(arr, "PCA.fit")
         start = 0 if self.window is None else max(arr.shape[0] - int(self.window), 0)
@@ -435,6 +441,8 @@ class PCA:
         RollingPCAResult
         """
         min_obs = self._check()
+        if self.n_components is None:
+            raise ConfigError("PCA.rolling: n_components must be an integer (None is for fit)")
         arr, names = _as_array(returns, symbols)
         _check_2d(arr, "PCA.rolling")
         if ts is None:

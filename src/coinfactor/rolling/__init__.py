@@ -1,6 +1,11 @@
-"""Rolling kernels on dense arrays: trailing-window sums and means, rolling OLS in one call."""
+"""Rolling kernels on dense arrays: rolling OLS for many series in one call.
+
+``rolling_ols`` is the fast kernel; ``rolling_ols_reference`` fits the same model window by
+window in plain NumPy (slow, readable: the oracle the kernel is tested against).
+"""
 
 from coinfactor.rolling._ols import rolling_ols
+from coinfactor.rolling._ols_reference import rolling_ols_reference
 from coinfactor.rolling._result import RollingOLSResult
 from coinfactor.rolling._sums import trailing_window_sums
 from coinfactor.rolling._windows import (
@@ -22,6 +27,7 @@ __all__ = [
     "min_count",
     "rolling_mean",
     "rolling_ols",
+    "rolling_ols_reference",
     "rolling_sum",
     "shift",
     "simple_returns",

@@ -39,6 +39,7 @@ from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
 from coinfactor.data import Grid
 from coinfactor.portfolio import (
+    AllocationInputs,
     BucketTargets,
     BufferedAllocator,
     bucket_targets,
@@ -271,8 +272,10 @@ def run(
         max_weight=config.max_weight, gross_cap=config.gross_cap,
         turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
         exit=config.exit)
-    pos_b, buffer, t_scale, g_scale = allocator.allocate(
-        desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1)), progress=progress)
+    alloc = allocator.fit(AllocationInputs(
+        desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1))), progress=progress)
+    pos_b, buffer = alloc.positions, alloc.buffer
+    t_scale, g_scale = alloc.turnover_scale, alloc.gross_scale
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
     bar_rows[grid.rows] = True  # every row is on the grid (from_panel raises otherwise)
