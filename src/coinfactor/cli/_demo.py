@@ -10,11 +10,11 @@ from rich.table import Table
 
 from coinfactor.cli._app import app, console
 from coinfactor.cli._errors import user_errors
-from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
+from coinfactor.studies import DEFAULT_OUT, KEY_METRICS, run_demo
 
 
 def _fmt(key: str, value: object) -> str:
-    from coinfactor.report._html import format_value
+    from coinfactor.report import format_value
 
     return format_value(key, value)
 

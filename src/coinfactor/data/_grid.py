@@ -165,7 +165,7 @@ class Grid:
 
     @classmethod
     def on_axes(cls, ts: pl.Series, symbols: Sequence[str], freq: str = "") -> Grid:
-        """A grid of given axes with no panel rows (for melting arrays computed elsewhere).
+        """Build a grid of given axes with no panel rows (to melt arrays computed elsewhere).
 
         Parameters
         ----------

@@ -4,7 +4,7 @@ Nothing is shown and pyplot's global state is never touched; save with
 ``fig.savefig(path)`` or embed with :mod:`coinfactor.report`.
 """
 
-from coinfactor.plots._base import new_figure
+from coinfactor.plots._base import PALETTE, new_figure, times, values
 from coinfactor.plots._factors import (
     plot_cumulative,
     plot_exposures,
@@ -25,6 +25,7 @@ from coinfactor.plots._performance import (
 )
 
 __all__ = [
+    "PALETTE",
     "new_figure",
     "plot_attribution",
     "plot_bootstrap",
@@ -38,4 +39,6 @@ __all__ = [
     "plot_quantile_returns",
     "plot_rolling",
     "plot_rolling_correlation",
+    "times",
+    "values",
 ]

@@ -6,8 +6,7 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from coinfactor.analytics._metrics import drawdown
-from coinfactor.analytics._rolling import rolling_stats
+from coinfactor.analytics import drawdown, rolling_stats
 from coinfactor.plots._base import (
     PALETTE,
     new_figure,

@@ -1,6 +1,7 @@
 """Self-contained HTML reports of study run directories (inline CSS and figures, offline)."""
 
+from coinfactor.report._html import format_value
 from coinfactor.report._index import IndexEntry, write_index
 from coinfactor.report._write import collect_versions, write_report
 
-__all__ = ["IndexEntry", "collect_versions", "write_index", "write_report"]
+__all__ = ["IndexEntry", "collect_versions", "format_value", "write_index", "write_report"]

@@ -38,7 +38,7 @@ from coinfactor import plots
 from coinfactor.core.errors import CoinfactorError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.data import infer_freq
-from coinfactor.plots._base import PALETTE, new_figure, times, values
+from coinfactor.plots import PALETTE, new_figure, times, values
 from coinfactor.report._html import esc, figure_block, figure_img, frame_table
 
 log = logging.getLogger(__name__)

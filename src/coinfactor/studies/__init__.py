@@ -20,8 +20,11 @@ from typing import Any
 from coinfactor.core.errors import ConfigError
 from coinfactor.studies._base import StudyResult, config_from_dict, config_to_dict
 from coinfactor.studies._data import load_study_data
+from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
 
 __all__ = [
+    "DEFAULT_OUT",
+    "KEY_METRICS",
     "STUDIES",
     "StudyResult",
     "config_from_dict",
@@ -29,6 +32,7 @@ __all__ = [
     "load_study_data",
     "run_config",
     "run_config_file",
+    "run_demo",
 ]
 
 STUDIES: dict[str, str] = {
