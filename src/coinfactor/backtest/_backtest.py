@@ -125,7 +125,10 @@ def backtest(
         if isinstance(weights, np.ndarray) or isinstance(half_spread, np.ndarray):
             raise DataError("backtest: weights or half_spread given as an array need the "
                             "grid they are on", fix="pass grid=Grid.from_panel(panel)")
-        grid = Grid.from_panel(panel, freq)
+        # the weighted symbols' columns alone: nothing else is ever held
+        weighted = (weights.get_column("symbol").unique().sort().to_list()
+                    if "symbol" in weights.columns else None)
+        grid = Grid.from_panel(panel, freq, symbols=weighted)
     raw = _target_array(weights, panel, grid)
     close = grid.wide(panel, "close")  # a filled bar is never a price
     funding = (grid.wide(panel, "funding_rate") if "funding_rate" in panel.columns

@@ -129,17 +129,19 @@ class AllocationInputs:
             raise DataError(f"BufferedAllocator.fit: missing column(s) {missing}; expected "
                             f"{need} (+ optional tradable)",
                             fix="build the frame from the panel joined with desired weights")
-        dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
-        if dup.height:
-            raise DataError("BufferedAllocator.fit: duplicated (ts, symbol) rows",
-                            rows=dup.head(5), fix="one row per (ts, symbol)")
-        # a regular grid at the frame's smallest step between bar times
-        steps = frame.get_column("ts").unique().sort().diff().drop_nulls()
-        step = timedelta_to_freq(cast(timedelta, steps.min())) if steps.len() else "1d"
-        grid = Grid.from_panel(frame.sort("symbol", "ts"), step)
+        try:  # the regular grid of the frame's bar frequency
+            grid = Grid.from_panel(frame)
+        except DataError:  # bars off that grid, or no symbol with two bars: the smallest step
+            steps = frame.get_column("ts").unique().sort().diff().drop_nulls()
+            step = timedelta_to_freq(cast(timedelta, steps.min())) if steps.len() else "1d"
+            grid = Grid.from_panel(frame, step)
         ts, symbols = grid.ts, grid.symbols
         n_t, n_s = grid.shape
-        i, j, _ = grid.locate(frame)
+        i, j = grid.rows, grid.cols
+        if grid.has_duplicates(i, j):
+            dup = frame.filter(pl.struct("ts", "symbol").is_duplicated())
+            raise DataError("BufferedAllocator.fit: duplicated (ts, symbol) rows",
+                            rows=dup.head(5), fix="one row per (ts, symbol)")
         cols = {c: grid.scatter(frame, c) for c in ("desired", "vol", "half_spread")}
         tradable = np.zeros((n_t, n_s), dtype=bool)
         tradable[i, j] = (frame.get_column("tradable").fill_null(False).to_numpy()

@@ -236,7 +236,7 @@ def run(
     ppy = periods_per_year(freq)
     member, carry, targets = _signal(config, panel, grid)
     sig = _signal_table(grid, member, carry, targets)
-    n_t, n_s = grid.shape
+    n_t = grid.shape[0]
     close = grid.wide(panel, "close")  # filled bars masked
     rets = bar_returns(close, kind="log")
     var = ema_blend_variance(rets, short_span=config.vol_short_span,
@@ -288,9 +288,12 @@ def run(
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
     forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
-    weights = np.full((n_t, n_s), np.nan)  # a row without any value carries the book
-    weights[:, book] = np.where(keep_b, pos_b, np.nan)
-    result = backtest(panel, weights, grid=grid, fee_bps=config.fee_bps,
+    # the book's weighted columns on their own grid (nothing else is ever held); a row
+    # without any value is no decision (the book is carried)
+    local = np.flatnonzero(keep_b.any(axis=0))
+    book_grid = Grid.from_panel(panel, freq, symbols=[symbols[c] for c in book[local]])
+    weights = np.where(np.take(keep_b, local, axis=1), np.take(pos_b, local, axis=1), np.nan)
+    result = backtest(panel, weights, grid=book_grid, fee_bps=config.fee_bps,
                       half_spread=half_spread, lag=config.lag, forecast_vol=forecast)
 
     metrics: dict[str, Any] = performance_summary(result)
