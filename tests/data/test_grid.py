@@ -189,3 +189,17 @@ def test_shared_grid_is_reused_for_that_frame_only(small: pl.DataFrame) -> None:
         assert Grid.from_panel(other) is not grid
         assert Grid.from_panel(small, symbols=("A",)) is not grid
         assert signals.compute("rolling_return", small, window=2).equals(plain)
+
+
+def test_subset_equals_building_on_those_symbols(small: pl.DataFrame) -> None:
+    """Reference: Grid.from_panel with the same symbol axis (reads the panel again)."""
+    whole = Grid.from_panel(small)
+    for symbols in (("C", "A"), ("B",), ("A", "ZZ")):
+        sub, ref = whole.subset(symbols), Grid.from_panel(small, symbols=symbols)
+        assert sub.symbols == ref.symbols and sub.ts.equals(ref.ts)
+        np.testing.assert_array_equal(sub.cols, ref.cols)
+        np.testing.assert_array_equal(sub.rows[sub.cols >= 0], ref.rows[ref.cols >= 0])
+        np.testing.assert_array_equal(sub.wide(small, "close"), ref.wide(small, "close"))
+        np.testing.assert_array_equal(sub.bars, ref.bars)
+    twice = whole.subset(("A", "B")).subset(("B", "C"))  # C was already off: stays off
+    assert (twice.cols[small.get_column("symbol").to_numpy() == "C"] == -1).all()

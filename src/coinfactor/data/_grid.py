@@ -175,6 +175,11 @@ class Grid:
             Symbol axis.
         freq : str, optional
             Bar frequency, if known.
+
+        Notes
+        -----
+        For :meth:`long` and :meth:`frame` only: :meth:`locate` and :meth:`scatter` place
+        times by arithmetic on a regular time axis.
         """
         empty = np.empty(0, dtype=np.int64)
         return cls(ts.alias("ts"), freq, tuple(symbols), empty, empty, None)
@@ -332,6 +337,16 @@ class Grid:
         rows = np.where((rows >= 0) & (rows < ts.len()), rows, -1)
         return Grid(ts, self.freq, self.symbols, rows, self.cols, self.filled)
 
+    def subset(self, symbols: Sequence[str]) -> Grid:
+        """Return this grid on another symbol axis (rows of other symbols are off it).
+
+        The same as ``Grid.from_panel(panel, freq, symbols=symbols)`` for the grid's panel,
+        without reading the panel again.
+        """
+        sym, cols = _restrict(self.symbols, self.cols, symbols)
+        rows = np.where(cols >= 0, self.rows, -1)
+        return Grid(self.ts, self.freq, sym, rows, cols, self.filled, self.keys)
+
     def has_duplicates(self, rows: np.ndarray, cols: np.ndarray) -> bool:
         """Whether two of the cells ``(rows, cols)`` (from :meth:`locate`, on the grid) coincide.
 
@@ -419,11 +434,13 @@ def _end_us(end: datetime | None, first: int, last: int, step: int) -> int:
     return first + ((e - first) // step) * step
 
 
-def _from_sorted(panel: pl.DataFrame, freq: str, codes: tuple[tuple[str, ...], np.ndarray],
-                 t_int: np.ndarray, symbols: Sequence[str] | None,
-                 end: datetime | None) -> Grid:
-    """Build the grid of a panel sorted by symbol, from its times in microseconds."""
-    sym, cols = codes
+def _time_rows_of(t_int: np.ndarray, freq: str, end: datetime | None
+                  ) -> tuple[pl.Series, np.ndarray]:
+    """Return the regular axis from the first time (to the last, or ``end``) and each row.
+
+    Raises the off-grid error when a time is not ``first + k * step``; times after the
+    axis's end get row -1.
+    """
     step = _step_us(freq)
     first, last = int(t_int.min()), int(t_int.max())
     stop = _end_us(end, first, last, step)
@@ -434,31 +451,34 @@ def _from_sorted(panel: pl.DataFrame, freq: str, codes: tuple[tuple[str, ...], n
         _off_grid(freq, first, int((~on_time).sum()))
     if stop < last:
         rows = np.where(t_int <= stop, rows, -1)
+    return _axis(first, stop, step), rows
+
+
+def _from_sorted(panel: pl.DataFrame, freq: str, codes: tuple[tuple[str, ...], np.ndarray],
+                 t_int: np.ndarray, symbols: Sequence[str] | None,
+                 end: datetime | None) -> Grid:
+    """Build the grid of a panel sorted by symbol, from its times in microseconds."""
+    sym, cols = codes
+    axis, rows = _time_rows_of(t_int, freq, end)
     if symbols is not None:
         sym, cols = _restrict(sym, cols, symbols)
-    return _made(panel, freq, _axis(first, stop, step), sym, rows, cols)
+    return _made(panel, freq, axis, sym, rows, cols)
 
 
 def _from_unsorted(panel: pl.DataFrame, freq: str, symbols: Sequence[str] | None,
                    end: datetime | None) -> Grid:
     """Build the grid of any frame with ``ts`` and ``symbol`` (the general, slower path)."""
-    step = _step_us(freq)
     if panel.height == 0:
         empty = np.empty(0, dtype=np.int64)
         return Grid(pl.Series("ts", [], dtype=TS_DTYPE), freq,
                     tuple(symbols) if symbols is not None else (), empty, empty, None)
+    _step_us(freq)  # a bad frequency is named before anything else
     t_int = panel.get_column("ts").cast(TS_DTYPE).cast(pl.Int64).to_numpy()
-    first, last = int(t_int.min()), int(t_int.max())
-    stop = _end_us(end, first, last, step)
-    rows = (t_int - first) // step
-    on_time = rows * step + first == t_int
-    if not on_time.all():
-        _off_grid(freq, first, int((~on_time).sum()))
-    rows = np.where(t_int <= stop, rows, -1)
+    axis, rows = _time_rows_of(t_int, freq, end)
     sym = (tuple(symbols) if symbols is not None
            else tuple(panel.get_column("symbol").unique().sort().to_list()))
     cols = _symbol_index(panel.get_column("symbol"), sym)
-    return _made(panel, freq, _axis(first, stop, step), sym, rows, cols)
+    return _made(panel, freq, axis, sym, rows, cols)
 
 
 def _made(panel: pl.DataFrame, freq: str, axis: pl.Series, symbols: tuple[str, ...],
@@ -485,10 +505,11 @@ def _off_grid(freq: str, first: int, n_off: int) -> None:
 
 def _restrict(sym: tuple[str, ...], cols: np.ndarray,
               symbols: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
-    """Re-map symbol codes onto a caller's symbol axis (-1 for symbols not on it)."""
+    """Re-map symbol codes onto a caller's symbol axis (-1 for symbols not on it, or off)."""
     wanted = tuple(symbols)
     pos = {s: n for n, s in enumerate(wanted)}
-    remap = np.fromiter((pos.get(s, -1) for s in sym), dtype=np.int64, count=len(sym))
+    # one slot more: code -1 (a row already off the axis) stays -1
+    remap = np.array([*(pos.get(s, -1) for s in sym), -1], dtype=np.int64)
     return wanted, remap[cols] if cols.size else cols
 
 

@@ -291,7 +291,7 @@ def run(
     # the book's weighted columns on their own grid (nothing else is ever held); a row
     # without any value is no decision (the book is carried)
     local = np.flatnonzero(keep_b.any(axis=0))
-    book_grid = Grid.from_panel(panel, freq, symbols=[symbols[c] for c in book[local]])
+    book_grid = grid.subset([symbols[c] for c in book[local]])
     weights = np.where(np.take(keep_b, local, axis=1), np.take(pos_b, local, axis=1), np.nan)
     result = backtest(panel, weights, grid=book_grid, fee_bps=config.fee_bps,
                       half_spread=half_spread, lag=config.lag, forecast_vol=forecast)
