@@ -265,8 +265,9 @@ class Grid:
                               finite=True)
         if order not in ("symbol", "ts"):
             raise ConfigError(f"Grid.long: order must be 'symbol' or 'ts', got {order!r}")
-        if order == "symbol":
-            j, i = np.nonzero(where.T)
+        if order == "symbol":  # symbol-major cells: one scan of a contiguous transpose
+            by_symbol = np.flatnonzero(np.ascontiguousarray(where.T))
+            j, i = np.divmod(by_symbol, self.shape[0]) if self.shape[0] else (by_symbol,) * 2
         else:
             i, j = np.nonzero(where)
         flat = i * self.shape[1] + j
