@@ -61,3 +61,7 @@ class OptimizationError(CoinfactorError, RuntimeError):
 
 class SourceError(CoinfactorError, RuntimeError):
     """A remote data source failed after retries, or answered with something unusable."""
+
+
+class DataWarning(UserWarning):
+    """Data are incomplete in a way the result reports (e.g. held position-bars without funding)."""

@@ -87,3 +87,16 @@ Hyperliquid top deciles against a few bps quoted), so a constant is the default.
 
 Status = Literal["ok", "skipped", "failed"]
 """Outcome of ingesting one symbol (:mod:`coinfactor.data.sources`)."""
+
+Rebalance = Literal["decisions", "every_bar"]
+"""When a backtest trades: ``"decisions"`` (default), only at bars present in the weights (the
+holdings drift with prices in between); ``"every_bar"``: back to the last targets at every bar,
+paying for those trades."""
+
+FundingMissing = Literal["warn", "error", "zero"]
+"""What a backtest does with a held position on a bar without funding data: count it and warn
+(default), raise a :class:`~coinfactor.core.errors.DataError` naming the first such cell, or book
+it as zero funding (counted, no warning)."""
+
+Venue = Literal["hyperliquid", "binance-usdm"]
+"""A venue with cost and margin presets (:func:`coinfactor.backtest.venue_preset`)."""
