@@ -5,6 +5,7 @@ returns, spread and turnover; ``block_bootstrap`` gives distributions of annual 
 """
 
 from coinfactor.analytics._bootstrap import BootstrapMethod, BootstrapResult, block_bootstrap
+from coinfactor.analytics._capacity import DEFAULT_NAVS, capacity
 from coinfactor.analytics._metrics import (
     annual_return,
     annual_volatility,
@@ -26,6 +27,7 @@ from coinfactor.analytics._rolling import annualized_funding, rolling_correlatio
 from coinfactor.analytics._tearsheet import FactorTearsheet, factor_tearsheet
 
 __all__ = [
+    "DEFAULT_NAVS",
     "BootstrapMethod",
     "BootstrapResult",
     "FactorTearsheet",
@@ -34,6 +36,7 @@ __all__ = [
     "annualized_funding",
     "block_bootstrap",
     "calmar_ratio",
+    "capacity",
     "conditional_value_at_risk",
     "drawdown",
     "factor_tearsheet",

@@ -165,8 +165,10 @@ def summary(
         ``annual_price_return``, ``annual_funding_return``, ``annual_cost_return``
         (arithmetic: mean per-bar component times bars per year, so the three add up to the
         mean return annualised), ``funding_total`` and ``cost_total`` (sums), ``n_bars``,
-        ``periods_per_year``; with weights also ``annual_turnover`` (sum over rebalances of
-        ``sum_i |w_t - w_prev|``, from an empty book, per year of earned bars),
+        ``periods_per_year``; with weights also ``annual_turnover`` (the nav frame's
+        ``turnover`` column, Σ|trade| of the trades made, summed and per year of earned bars;
+        for a nav frame without that column, ``sum_i |w_t - w_prev|`` of the weights, which
+        counts drift as trading),
         ``gross_exposure_mean/max``, ``net_exposure_mean``, ``long_exposure_mean``,
         ``short_exposure_mean`` and ``positions_mean`` (averaged over the nav bars and any
         other weight timestamps). Weights are the held weights per bar: a nav bar without
@@ -203,5 +205,6 @@ def summary(
     vol = getattr(result, "vol", None)
     forecast = (vol.get_column("forecast_vol")
                 if isinstance(vol, pl.DataFrame) and "forecast_vol" in vol.columns else None)
+    turnover = nav["turnover"] if "turnover" in nav.columns else None
     return nav_metrics(nav["ret"], nav["ret_price"], nav["ret_funding"], nav["ret_cost"], freq,
-                       weights=mat, forecast_vol=forecast)
+                       weights=mat, turnover=turnover, forecast_vol=forecast)

@@ -1,25 +1,26 @@
-"""``backtest(panel, weights, ...)``: the funding-aware, cost-aware weights backtester."""
+"""``backtest(panel, weights, ...)``: drifting holdings, costs on the trades made, funding."""
 
 from __future__ import annotations
+
+import typing
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from coinfactor.backtest._engine import (
-    GapPolicy,
-    check_unique_cells,
-    check_weights_frame,
-    ffill_rows,
-    ffill_rows_inplace,
-    run_accounts,
-    shift_rows,
-)
-from coinfactor.backtest._result import BacktestResult
-from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.backtest._costs import CostModel, Fees, MarketData
+from coinfactor.backtest._result import BacktestResult, FundingCoverage
+from coinfactor.backtest._simulate import Ledger, simulate
+from coinfactor.backtest._weights import check_unique_cells, check_weights_frame
+from coinfactor.core.errors import ConfigError, DataError, DataWarning
 from coinfactor.core.time import bars_per_day, periods_per_year
+from coinfactor.core.typing import FundingMissing, GapPolicy, Rebalance
 from coinfactor.data import TS_DTYPE, Grid
 
 _TS = TS_DTYPE
+DEFAULT_COSTS = Fees(4.5)
+"""4.5 bps per unit traded: a base-tier taker fee (Hyperliquid's), no spread or impact."""
 
 
 def backtest(
@@ -27,53 +28,63 @@ def backtest(
     weights: pl.DataFrame | np.ndarray,
     *,
     grid: Grid | None = None,
-    fee_bps: float = 4.5,
-    half_spread: float | pl.DataFrame | np.ndarray | None = None,
+    costs: CostModel = DEFAULT_COSTS,
+    initial_nav: float = 1_000_000.0,
+    rebalance: Rebalance = "decisions",
     lag: int = 0,
-    initial_nav: float = 1.0,
+    maintenance_margin: float = 0.0,
+    max_leverage: float | None = None,
+    funding_missing: FundingMissing = "warn",
     forecast_vol: pl.DataFrame | None = None,
     vol_window: int | None = None,
     gap: GapPolicy = "mark",
     freq: str | None = None,
 ) -> BacktestResult:
-    """Backtest target weights on a canonical panel with price, funding and cost P&L.
+    """Backtest target weights on a canonical panel: drifting holdings, trades, costs, funding.
 
     Parameters
     ----------
     panel : pl.DataFrame
-        Canonical panel (``ts, symbol, close``; ``funding_rate`` if present, else no funding).
+        Canonical panel (``ts, symbol, close``; ``volume``/``quote_volume`` for impact costs;
+        ``funding_rate`` for perpetuals: without the column the panel is spot, no funding).
         Bars flagged ``filled`` are never used as prices.
     weights : pl.DataFrame or ndarray of shape (n_bars, n_symbols)
         Signed target fractions of NAV decided with data through bar ts, traded at the close
-        of bar ts (+ ``lag`` bars) and held over the next bar. A long frame
-        ``ts, symbol, weight``: a ts present in it gives the whole book (its absent symbols
-        are flat) and a bar absent from it keeps the previous targets. Or an array on the
-        panel's ``grid``: a row with any value is a decision (its NaN cells flat), an
-        all-NaN row keeps the previous targets. Before the first decision the book is flat
-        and no NAV is reported.
+        of bar ts (+ ``lag`` bars). A long frame ``ts, symbol, weight``: a ts present in it is
+        a decision and gives the whole book (its absent symbols are flat); between decisions
+        nothing trades and the holdings drift with prices. Or an array on ``grid``: a row with
+        any value is a decision (its NaN cells flat), an all-NaN row is not. Before the first
+        decision the book is flat and no NAV is reported.
     grid : Grid, optional
         The panel's grid (``Grid.from_panel(panel)``, built when omitted); required to give
-        ``weights`` or ``half_spread`` as arrays on it.
-    fee_bps : float, default 4.5
-        Fee per unit of traded notional, in basis points (4.5 bps = a typical taker fee).
-    half_spread : None, float, pl.DataFrame or ndarray, default None
-        Half bid-ask spread paid per unit traded, as a fraction of price: ``None`` for none, a
-        constant, a frame ``ts, symbol, half_spread`` (the value at the trade's bar is used,
-        carried forward over missing bars), or an array on the grid (NaN: unknown, an error
-        where a trade happens).
+        ``weights`` as an array.
+    costs : CostModel, default ``Fees(4.5)``
+        Prices each trade from its size, the NAV and trailing market data
+        (:class:`Fees`, :class:`HalfSpread`, :class:`SquareRootImpact`, summed with ``+``).
+    initial_nav : float, default 1,000,000
+        NAV at the close of the first decision bar, in quote currency (USD): impact costs
+        depend on it.
+    rebalance : {"decisions", "every_bar"}, default "decisions"
+        ``"every_bar"`` trades back to the last targets at every bar and pays for it.
     lag : int, default 0
-        Extra bars between decision and execution (0: trade at the decision bar's close).
-    initial_nav : float, default 1.0
-        NAV at the close of the first decision bar.
+        Extra bars between decision and execution.
+    maintenance_margin : float, default 0.0
+        Liquidate the book (close everything, with costs; flat afterwards) at the first close
+        where equity is at most ``maintenance_margin`` × gross notional; NAV reaching 0
+        liquidates in any case (see :func:`venue_preset` for venue values).
+    max_leverage : float, optional
+        Largest allowed target gross exposure (Σ|w|) at a decision; above it is an error.
+    funding_missing : {"warn", "error", "zero"}, default "warn"
+        What to do with held position-bars whose ``funding_rate`` is null (see
+        :data:`coinfactor.core.typing.FundingMissing`); the count is always reported
+        (:attr:`BacktestResult.funding`).
     forecast_vol : pl.DataFrame, optional
-        ``ts, forecast_vol``: annualised ex-ante portfolio volatility of the book decided at ts
-        (for instance from :class:`coinfactor.portfolio.BufferedAllocator`), shifted by ``lag``
-        like the weights and reported next to the realised vol.
+        ``ts, forecast_vol``: annualised ex-ante vol of the book decided at ts, shifted by
+        ``lag`` like the weights and reported next to the realised vol.
     vol_window : int, optional
         Bars in the rolling realised-vol window (default: 30 days of bars).
     gap : {"mark", "skip"}, default "mark"
-        How a position held through missing bars is marked when the price reappears (see
-        :data:`coinfactor.backtest.GapPolicy`).
+        How a position held through missing bars is marked when the price reappears.
     freq : str, optional
         Bar frequency; inferred from the panel when omitted (the grid's with ``grid``).
 
@@ -85,24 +96,25 @@ def backtest(
     ------
     DataError
         On malformed weights (missing columns, NaN, duplicates, an array of another shape,
-        no decision), weights on a ts or symbol the panel does not have, or trades where no
-        half-spread is known.
+        no decision), weights on a ts or symbol the panel does not have, a trade the cost model
+        cannot price, target gross above ``max_leverage``, or (``funding_missing="error"``) a
+        held position-bar without funding.
     ConfigError
-        On a negative ``lag``, fee or spread, or a non-positive ``initial_nav``.
+        On a negative ``lag``, a non-positive ``initial_nav``, a bad option or margin.
 
     Notes
     -----
-    Accounting (DESIGN.md), with ``h(t)`` the weights held after the close of bar t::
+    DESIGN.md, "Backtest accounting": with ``w(t)`` the weights held after the close of bar t
+    and ``d(t)`` the drifted weights before its trades::
 
-        ret(t+1) = Σ h(t)·r(t+1) - Σ h(t)·funding(t+1) - Σ c(t)·|h(t) - h(t-1)|
+        pnl(t+1) = Σ w(t)·r(t+1) - Σ w(t)·funding(t+1) - Σ cost(w(t) - d(t))
+        d(t+1)   = w(t)·(1 + r(t+1)) / (1 + pnl(t+1))
 
-    where ``c = fee_bps / 1e4 + half_spread``. Weights are targets: the book is rebalanced to
-    them at every close (no drift between bars), so ``h(t-1)`` is the previous target, not
-    the previous target drifted by returns. A symbol with no price on bar t cannot trade: it
-    keeps ``h(t-1)`` and, over a missing bar, earns neither price return nor funding. A
+    The cost of the trades at a close is charged over the next bar (so the costs of trades at
+    the last bar's close are not in the NAV). A symbol with no price on a bar cannot trade
+    there; its position is held and the move is booked when the price returns (``gap``). A
     delisted symbol (last price before the panel's last bar) is closed at its last close,
-    paying costs, whatever its target. The costs of trades at the last bar's close are not
-    in the NAV (there is no later bar to charge them to).
+    paying costs. Missing funding is booked as 0 but counted (``funding_missing``).
 
     Examples
     --------
@@ -111,33 +123,35 @@ def backtest(
     >>> panel = pl.DataFrame({"ts": ts, "symbol": "A", "open": 1.0, "high": 2.0, "low": 1.0,
     ...     "close": [1.0, 1.1, 1.21], "volume": 1.0, "funding_rate": [0.0, 0.01, 0.0]})
     >>> w = pl.DataFrame({"ts": ts[:1], "symbol": "A", "weight": 1.0})
-    >>> res = backtest(panel, w, fee_bps=0.0)
-    >>> [round(x, 6) for x in res.nav["ret"]]
-    [0.0, 0.09, 0.1]
+    >>> res = backtest(panel, w, costs=Fees(0.0))
+    >>> [round(x, 6) for x in res.nav["ret"]]  # bar 3: the weight drifted to 1.1 / 1.09
+    [0.0, 0.09, 0.100917]
     """
-    hs_scalar = None if isinstance(half_spread, np.ndarray) else half_spread
-    _check_settings(fee_bps=fee_bps, lag=lag, initial_nav=initial_nav, half_spread=hs_scalar)
+    _check_settings(lag=lag, initial_nav=initial_nav, rebalance=rebalance,
+                    maintenance_margin=maintenance_margin, max_leverage=max_leverage,
+                    funding_missing=funding_missing, costs=costs)
     for col in ("ts", "symbol", "close"):
         if col not in panel.columns:
             raise DataError(f"backtest: the panel needs column {col!r}, got {panel.columns}",
                             column=col, fix="pass a canonical panel (coinfactor.data)")
     if grid is None:
-        if isinstance(weights, np.ndarray) or isinstance(half_spread, np.ndarray):
-            raise DataError("backtest: weights or half_spread given as an array need the "
-                            "grid they are on", fix="pass grid=Grid.from_panel(panel)")
+        if isinstance(weights, np.ndarray):
+            raise DataError("backtest: weights given as an array need the grid they are on",
+                            fix="pass grid=Grid.from_panel(panel)")
         # the weighted symbols' columns alone: nothing else is ever held
         weighted = (weights.get_column("symbol").unique().sort().to_list()
                     if "symbol" in weights.columns else None)
         grid = Grid.from_panel(panel, freq, symbols=weighted)
     raw = _target_array(weights, panel, grid)
-    close = grid.wide(panel, "close")  # a filled bar is never a price
-    funding = (grid.wide(panel, "funding_rate") if "funding_rate" in panel.columns
-               else np.zeros(grid.shape))
-    return _from_targets(
-        grid, raw, close, funding, _half_spread_array(half_spread, grid),
-        freq=freq if freq is not None else grid.freq, fee_bps=fee_bps,
-        half_spread="array" if isinstance(half_spread, np.ndarray) else half_spread, lag=lag,
-        initial_nav=initial_nav, forecast_vol=forecast_vol, vol_window=vol_window, gap=gap)
+    market = MarketData.from_panel(panel, grid)  # a filled bar is never a price
+    perp = "funding_rate" in panel.columns
+    funding = grid.wide(panel, "funding_rate") if perp else np.zeros(grid.shape)
+    run = _Run(freq=freq if freq is not None else grid.freq, costs=costs, lag=lag,
+               initial_nav=initial_nav, rebalance=rebalance,
+               maintenance_margin=maintenance_margin, max_leverage=max_leverage,
+               funding_missing=funding_missing, forecast_vol=forecast_vol,
+               vol_window=vol_window, gap=gap)
+    return run(grid, raw, market, funding, perp=perp)
 
 
 def _target_array(weights: pl.DataFrame | np.ndarray, panel: pl.DataFrame,
@@ -161,189 +175,202 @@ def _target_array(weights: pl.DataFrame | np.ndarray, panel: pl.DataFrame,
     return grid.scatter(w_long, "weight")
 
 
-def _from_targets(
-    grid: Grid, raw: np.ndarray, close: np.ndarray,
-    funding: np.ndarray, half_spread_wide: float | np.ndarray, *, freq: str, fee_bps: float,
-    half_spread: float | str | pl.DataFrame | None, lag: int, initial_nav: float,
-    forecast_vol: pl.DataFrame | None, vol_window: int | None, gap: GapPolicy,
-) -> BacktestResult:
-    """Decision rows of ``raw`` (any value) define the book, NaN flat; other rows carry it.
+@dataclass(frozen=True)
+class _Run:
+    """The settings of one backtest, applied to grid-aligned arrays (after validation)."""
 
-    ``half_spread_wide`` is an array on the grid or one constant for every cell.
-    """
-    missing = np.isnan(raw)
-    decision_rows = ~missing.all(axis=1)
-    target = np.array(raw, dtype=np.float64, copy=True)
-    np.copyto(target, 0.0, where=missing & decision_rows[:, None])
-    np.nan_to_num(ffill_rows_inplace(target), copy=False, nan=0.0)
-    if lag:
-        target = shift_rows(target, lag)
-    cost_rate = (fee_bps / 1e4 + half_spread_wide if isinstance(half_spread_wide, np.ndarray)
-                 else np.full(target.shape, fee_bps / 1e4 + half_spread_wide))
-    return _run(
-        grid, target, close, funding, cost_rate,
-        first_decision=int(np.argmax(decision_rows)) + lag, freq=freq, fee_bps=fee_bps,
-        half_spread=half_spread, lag=lag, initial_nav=initial_nav, forecast_vol=forecast_vol,
-        vol_window=vol_window, gap=gap)
+    freq: str
+    costs: CostModel
+    lag: int
+    initial_nav: float
+    rebalance: Rebalance
+    maintenance_margin: float
+    max_leverage: float | None
+    funding_missing: FundingMissing
+    forecast_vol: pl.DataFrame | None
+    vol_window: int | None
+    gap: GapPolicy
 
+    def __call__(self, grid: Grid, raw: np.ndarray, market: MarketData, funding: np.ndarray,
+                 *, perp: bool) -> BacktestResult:
+        """Backtest the decision rows of ``raw`` (any value; NaN cells flat) on ``grid``.
 
-def _run(
-    grid: Grid,
-    target: np.ndarray,
-    close: np.ndarray,
-    funding: np.ndarray,
-    cost_rate: np.ndarray,
-    *,
-    first_decision: int,
-    freq: str,
-    fee_bps: float,
-    half_spread: float | str | pl.DataFrame | None,
-    lag: int,
-    initial_nav: float,
-    forecast_vol: pl.DataFrame | None,
-    vol_window: int | None,
-    gap: GapPolicy,
-) -> BacktestResult:
-    """Backtest on aligned wide arrays (the kernel of :func:`backtest`, after validation).
+        Parameters
+        ----------
+        grid : Grid
+            The panel's grid.
+        raw : ndarray of shape (n_bars, n_symbols)
+            Targets: a row with any value is a decision (NaN cells flat), others all NaN.
+        market : MarketData
+            Closes (NaN: no unfilled bar) and volumes on ``grid``.
+        funding : ndarray of shape (n_bars, n_symbols)
+            Funding rates, NaN where unknown.
+        perp : bool
+            Whether the panel has funding at all (a spot panel has no missing funding).
+        """
+        ts_axis, symbols = grid.ts, grid.symbols
+        n_t = len(ts_axis)
+        missing = np.isnan(raw)
+        decision = ~missing.all(axis=1)
+        target = np.where(missing, 0.0, raw)
+        rows = np.flatnonzero(decision)
+        self._check_leverage(target, rows, ts_axis)
+        # rows after a decision carry its targets (what "every_bar" trades back to)
+        carry = np.maximum.accumulate(np.where(decision, np.arange(n_t), 0)) if n_t else rows
+        target = target[carry]
+        if self.lag:
+            target = np.vstack([np.zeros((self.lag, target.shape[1])), target])[:n_t]
+            decision = np.concatenate([np.zeros(self.lag, dtype=bool), decision])[:n_t]
+        first = int(rows[0]) + self.lag
+        ledger = simulate(target, decision, market.close, funding, self.costs, market,
+                          first=min(first, n_t), initial_nav=self.initial_nav,
+                          rebalance=self.rebalance, gap=self.gap,
+                          maintenance_margin=self.maintenance_margin,
+                          labels=(ts_axis, symbols))
+        coverage = self._funding_coverage(ledger, funding, first, grid, perp=perp)
+        return self._result(grid, ledger, first, coverage)
 
-    Parameters
-    ----------
-    grid : Grid
-        The panel's grid.
-    target : ndarray of shape (n_bars, n_symbols)
-        Target weights at each close, already lagged; 0 where flat, no NaN.
-    close, funding : ndarray of shape (n_bars, n_symbols)
-        Close prices (NaN: no unfilled bar) and funding rates (NaN read as 0).
-    cost_rate : ndarray of shape (n_bars, n_symbols)
-        Fee plus half-spread per unit traded (NaN: unknown; an error where a trade happens).
-    first_decision : int
-        Axis row of the first decision, plus ``lag``: the first reported bar.
-    freq, fee_bps, half_spread, lag, initial_nav, forecast_vol, vol_window, gap
-        As in :func:`backtest` (``fee_bps`` and ``half_spread`` are only recorded).
+    def _check_leverage(self, target: np.ndarray, rows: np.ndarray, ts_axis: pl.Series) -> None:
+        if self.max_leverage is None or rows.size == 0:
+            return
+        gross = np.abs(target[rows]).sum(axis=1)
+        over = np.flatnonzero(gross > self.max_leverage * (1.0 + 1e-12))
+        if over.size:
+            i = int(rows[over[0]])
+            raise DataError(
+                f"backtest: target gross exposure {gross[over[0]]:.4g} at {ts_axis[i]} is above "
+                f"max_leverage={self.max_leverage:g} ({over.size} decision(s) above it)",
+                fix="scale the weights down (e.g. a gross cap in the allocator) or raise "
+                    "max_leverage")
 
-    Returns
-    -------
-    BacktestResult
-    """
-    ts_axis, symbols = grid.ts, grid.symbols
-    n_t = len(ts_axis)
-    bar_freq = freq
-    unknown_cost = np.isnan(cost_rate)
-    has_unknown = bool(unknown_cost.any())
-    acc = run_accounts(target, close, funding,
-                       np.nan_to_num(cost_rate, nan=0.0) if has_unknown else cost_rate, gap=gap)
-    if has_unknown and (unknown_cost & (acc.trades != 0.0)).any():
-        i, j = np.argwhere((acc.trades != 0.0) & unknown_cost)[0]
-        raise DataError(
-            f"backtest: no half_spread known for {symbols[j]!r} at {ts_axis[int(i)]} where it "
-            "trades",
-            column="half_spread",
-            fix="give a half_spread row for every (ts, symbol) that can trade, or a constant",
+    def _funding_coverage(self, ledger: Ledger, funding: np.ndarray, first: int, grid: Grid,
+                          *, perp: bool) -> FundingCoverage:
+        """Count held position-bars without funding; warn or raise as configured."""
+        n_t = funding.shape[0]
+        if not perp or first >= n_t - 1:
+            return FundingCoverage(0, 0, None, None)
+        held_before = ledger.held[first:n_t - 1] != 0.0  # held over bar t + 1
+        gap = held_before & np.isnan(funding[first + 1:])
+        n_pos, n_gap = int(held_before.sum()), int(gap.sum())
+        if not n_gap:
+            return FundingCoverage(n_pos, 0, None, None)
+        i, j = np.argwhere(gap)[0]
+        ts, sym = grid.ts[first + 1 + int(i)], grid.symbols[int(j)]
+        coverage = FundingCoverage(n_pos, n_gap, ts, sym)
+        message = (f"backtest: {n_gap} of {n_pos} held position-bars "
+                   f"({coverage.missing_share:.1%}) have no funding data; the first is {sym!r} "
+                   f"at {ts}")
+        if self.funding_missing == "error":
+            raise DataError(message, column="funding_rate",
+                            fix="attach funding for the whole span, cut the panel to the "
+                                "funding coverage, or pass funding_missing='zero'")
+        if self.funding_missing == "warn":
+            warnings.warn(message + " (booked as 0; funding_missing='error' to refuse, "
+                          "'zero' to accept silently)", DataWarning, stacklevel=4)
+        return coverage
+
+    def _result(self, grid: Grid, ledger: Ledger, first: int,
+                coverage: FundingCoverage) -> BacktestResult:
+        ts_axis, symbols = grid.ts, grid.symbols
+        n_t = len(ts_axis)
+        keep = slice(min(first, n_t), n_t)
+        ts_out = ts_axis[keep]
+        out_grid = grid.slice(keep.start)
+        ret_price = ledger.ret_price[keep]
+        ret_funding = ledger.ret_funding[keep]
+        ret_cost = ledger.ret_cost[keep]
+        ret = ret_price + ret_funding + ret_cost
+        nav = ledger.nav[keep]
+        held, trades, pre = ledger.held[keep], ledger.trades[keep], ledger.pre_trade[keep]
+        cost, price = ledger.cost[keep], ledger.mark_price[keep]
+        turnover = np.abs(trades).sum(axis=1) if held.shape[1] else np.zeros(len(ts_out))
+        nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
+                                  "ret_funding": ret_funding, "ret_cost": ret_cost,
+                                  "turnover": turnover})
+
+        def build_holdings() -> pl.DataFrame:
+            notional = held * nav[:, None]
+            return out_grid.long(
+                {"weight": held, "notional": notional, "quantity": notional / price,
+                 "price": price}, where=held != 0.0, order="ts")
+        t_i, t_j = np.nonzero(trades != 0.0)
+        trade = trades[t_i, t_j]
+        trade_notional = trade * nav[t_i]
+        trades_frame = out_grid.frame(
+            t_i, t_j,
+            {"weight_before": pre[t_i, t_j], "weight_after": held[t_i, t_j], "trade": trade,
+             "notional": trade_notional, "quantity": trade_notional / price[t_i, t_j],
+             "price": price[t_i, t_j], "cost": cost[t_i, t_j] * nav[t_i]})
+        ppy = periods_per_year(self.freq)
+        window = (self.vol_window if self.vol_window is not None
+                  else max(2, round(30 * bars_per_day(self.freq))))
+        realized = (nav_frame.select(pl.col("ret").rolling_std(window, min_samples=window))
+                    .get_column("ret") * np.sqrt(ppy))
+        vol = pl.DataFrame({"ts": ts_out, "realized_vol": realized})
+        vol = _attach_forecast(vol, self.forecast_vol, ts_axis, self.lag).select(
+            "ts", "forecast_vol", "realized_vol")
+        running_max = np.maximum.accumulate(nav) if nav.size else nav
+        # non-zero weights plus the zeros of positions closed at ts (held before, flat now)
+        nonzero = held != 0.0
+        in_book = nonzero.copy()
+        in_book[1:] |= nonzero[:-1]
+        is_long, is_short = held > 0, held < 0
+
+        def build_weight_matrix() -> np.ndarray:
+            cols = np.flatnonzero(in_book.any(axis=0))
+            cols = cols[np.argsort([symbols[c] for c in cols], kind="stable")]
+            return np.take(held, cols, axis=1) + 0.0
+        liq = ledger.liquidated
+        return BacktestResult(
+            build_weight_matrix=build_weight_matrix,
+            nav=nav_frame,
+            weights=out_grid.long({"weight": held}, where=in_book, order="ts"),
+            build_holdings=build_holdings,
+            trades=trades_frame,
+            turnover=pl.DataFrame({"ts": ts_out, "turnover": turnover}),
+            exposure=pl.DataFrame({
+                "ts": ts_out,
+                "gross": np.abs(held).sum(axis=1),
+                "net": held.sum(axis=1),
+                "long": np.where(is_long, held, 0.0).sum(axis=1),
+                "short": np.where(is_short, held, 0.0).sum(axis=1),
+                "n_long": is_long.sum(axis=1).astype(np.int64),
+                "n_short": is_short.sum(axis=1).astype(np.int64),
+            }),
+            drawdown=pl.DataFrame({"ts": ts_out, "drawdown": nav / running_max - 1.0}),
+            vol=vol,
+            freq=self.freq,
+            funding=coverage,
+            liquidated_at=ts_axis[liq] if liq >= 0 else None,
+            liquidation_reason=ledger.liquidation_reason or None,
+            settings={"costs": repr(self.costs), "initial_nav": self.initial_nav,
+                      "rebalance": self.rebalance, "lag": self.lag, "gap": self.gap,
+                      "maintenance_margin": self.maintenance_margin,
+                      "max_leverage": self.max_leverage,
+                      "funding_missing": self.funding_missing, "vol_window": window},
         )
 
-    keep = slice(min(first_decision, n_t), n_t)
-    ts_out = ts_axis[keep]
-    out_grid = grid.slice(keep.start)
-    ret_price = acc.ret_price[keep].copy()
-    ret_funding = acc.ret_funding[keep].copy()
-    ret_cost = acc.ret_cost[keep].copy()
-    if ret_price.size:  # the decision bar itself earns nothing (nothing was held before it)
-        ret_price[0] = ret_funding[0] = ret_cost[0] = 0.0
-    ret = ret_price + ret_funding + ret_cost
-    nav = initial_nav * np.cumprod(1.0 + ret)
-    nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
-                              "ret_funding": ret_funding, "ret_cost": ret_cost})
 
-    held = acc.held[keep]
-    trades = acc.trades[keep]
-    price = acc.mark_price[keep]
-
-    def build_holdings() -> pl.DataFrame:
-        notional = held * nav[:, None]
-        return out_grid.long(
-            {"weight": held, "notional": notional, "quantity": notional / price,
-             "price": price}, where=held != 0.0, order="ts")
-    # the traded cells only: the same products as on the whole grid, cell by cell
-    t_i, t_j = np.nonzero(trades != 0.0)
-    t_flat = t_i * trades.shape[1] + t_j
-    trade = np.take(trades.reshape(-1), t_flat)
-    trade_notional = trade * nav[t_i]
-    trades_frame = out_grid.frame(
-        t_i, t_j,
-        {"trade": trade, "notional": trade_notional,
-         "quantity": trade_notional / np.take(price.reshape(-1), t_flat),
-         "cost": np.abs(trade_notional) * np.take(acc.cost_rate[keep].reshape(-1), t_flat)})
-    window = vol_window if vol_window is not None else max(2, round(30 * bars_per_day(bar_freq)))
-    realized = (nav_frame.select(pl.col("ret").rolling_std(window, min_samples=window))
-                .get_column("ret") * np.sqrt(periods_per_year(bar_freq)))
-    vol = pl.DataFrame({"ts": ts_out, "realized_vol": realized})
-    vol = _attach_forecast(vol, forecast_vol, ts_axis, lag).select(
-        "ts", "forecast_vol", "realized_vol")
-    running_max = np.maximum.accumulate(nav) if nav.size else nav
-    # non-zero weights plus the zeros of positions closed at ts (held before, flat now)
-    nonzero = held != 0.0
-    in_book = nonzero.copy()
-    in_book[1:] |= nonzero[:-1]
-    # sums over symbols left to right (row_sum), through one Fortran-ordered buffer
-    buf = np.empty(held.shape, order="F")
-    is_long, is_short = held > 0, held < 0
-
-    def sums(*, of: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
-        """Row sums of ``|of|``, or of ``held`` where ``where`` (0 elsewhere)."""
-        if held.shape[1] == 0:
-            return np.zeros(held.shape[0])
-        if of is not None:
-            np.absolute(of, out=buf)
-        else:
-            buf[...] = 0.0
-            np.copyto(buf, held, where=True if where is None else where)
-        return buf.sum(axis=1)
-
-    def build_weight_matrix() -> np.ndarray:
-        # the columns and zeros of `weights` pivoted back: symbols with a weight row, sorted,
-        # -0.0 read as 0.0 (as a sum would)
-        cols = np.flatnonzero(in_book.any(axis=0))
-        cols = cols[np.argsort([symbols[c] for c in cols], kind="stable")]
-        return np.take(held, cols, axis=1) + 0.0
-
-    return BacktestResult(
-        build_weight_matrix=build_weight_matrix,
-        nav=nav_frame,
-        # feeding `weights` back to backtest() reproduces the run (absent bars carry the book)
-        weights=out_grid.long({"weight": held}, where=in_book, order="ts"),
-        build_holdings=build_holdings,
-        trades=trades_frame,
-        turnover=pl.DataFrame({"ts": ts_out, "turnover": sums(of=trades)}),
-        exposure=pl.DataFrame({
-            "ts": ts_out,
-            "gross": sums(of=held),
-            "net": sums(),
-            "long": sums(where=is_long),
-            "short": sums(where=is_short),
-            "n_long": is_long.sum(axis=1).astype(np.int64),
-            "n_short": is_short.sum(axis=1).astype(np.int64),
-        }),
-        drawdown=pl.DataFrame({"ts": ts_out, "drawdown": nav / running_max - 1.0}),
-        vol=vol,
-        freq=bar_freq,
-        settings={"fee_bps": fee_bps, "lag": lag, "gap": gap, "initial_nav": initial_nav,
-                  "vol_window": window,
-                  "half_spread": half_spread if not isinstance(half_spread, pl.DataFrame)
-                  else "frame"},
-    )
-
-
-def _check_settings(*, fee_bps: float, lag: int, initial_nav: float,
-                    half_spread: float | pl.DataFrame | None) -> None:
+def _check_settings(*, lag: int, initial_nav: float, rebalance: str, maintenance_margin: float,
+                    max_leverage: float | None, funding_missing: str, costs: object) -> None:
     if not isinstance(lag, int) or lag < 0:
         raise ConfigError(f"backtest: lag must be an integer >= 0 (bars), got {lag!r}")
-    if not np.isfinite(fee_bps) or fee_bps < 0:
-        raise ConfigError(f"backtest: fee_bps must be a finite number >= 0, got {fee_bps!r}")
     if not np.isfinite(initial_nav) or initial_nav <= 0:
-        raise ConfigError(f"backtest: initial_nav must be > 0, got {initial_nav!r}")
-    if isinstance(half_spread, int | float) and (not np.isfinite(half_spread) or half_spread < 0):
-        raise ConfigError(
-            f"backtest: half_spread must be a fraction >= 0 (0.0005 = 5 bps), got {half_spread!r}")
+        raise ConfigError(f"backtest: initial_nav must be > 0 (quote currency), got "
+                          f"{initial_nav!r}")
+    for name, value, alias in (("rebalance", rebalance, Rebalance),
+                               ("funding_missing", funding_missing, FundingMissing)):
+        if value not in typing.get_args(alias):
+            raise ConfigError(f"backtest: {name} must be one of {list(typing.get_args(alias))}, "
+                              f"got {value!r}")
+    if not (np.isfinite(maintenance_margin) and 0.0 <= maintenance_margin < 1.0):
+        raise ConfigError("backtest: maintenance_margin must be a fraction in [0, 1) of gross "
+                          f"notional, got {maintenance_margin!r}")
+    if max_leverage is not None and not (np.isfinite(max_leverage) and max_leverage > 0):
+        raise ConfigError(f"backtest: max_leverage must be > 0, got {max_leverage!r}")
+    if not isinstance(costs, CostModel):
+        raise ConfigError(f"backtest: costs must be a cost model (Fees, HalfSpread, "
+                          f"SquareRootImpact or their sum), got {type(costs).__name__}",)
 
 
 def _check_weights_in_panel(w: pl.DataFrame, panel: pl.DataFrame, on_grid: np.ndarray) -> None:
@@ -365,33 +392,6 @@ def _check_weights_in_panel(w: pl.DataFrame, panel: pl.DataFrame, on_grid: np.nd
             rows=bad.head(5),
             fix="decide weights on the panel's bar open times",
         )
-
-
-def _half_spread_array(half_spread: float | pl.DataFrame | np.ndarray | None,
-                       grid: Grid) -> float | np.ndarray:
-    """Half-spread per grid cell (an array) or one constant for every cell."""
-    if half_spread is None:
-        return 0.0
-    if isinstance(half_spread, np.ndarray):
-        if half_spread.shape != grid.shape:
-            raise DataError(f"backtest: half_spread has shape {half_spread.shape}, expected the "
-                            f"grid's {grid.shape}", fix="pass arrays on one grid")
-        if (half_spread[~np.isnan(half_spread)] < 0).any():
-            raise DataError("backtest: half_spread values must be >= 0",
-                            column="half_spread", fix="clip negative spread estimates at 0")
-        return np.asarray(half_spread, dtype=np.float64)
-    if isinstance(half_spread, pl.DataFrame):
-        missing = [c for c in ("ts", "symbol", "half_spread") if c not in half_spread.columns]
-        if missing:
-            raise DataError(
-                f"backtest: a half_spread frame needs columns ts, symbol, half_spread; missing "
-                f"{missing}", fix="pass a frame like signals 'half_range_spread' renamed")
-        hs = grid.scatter(half_spread, "half_spread")
-        if (hs[~np.isnan(hs)] < 0).any():
-            raise DataError("backtest: half_spread values must be >= 0", column="half_spread",
-                            fix="clip negative spread estimates at 0")
-        return ffill_rows(hs)
-    return float(half_spread)
 
 
 def _attach_forecast(vol: pl.DataFrame, forecast: pl.DataFrame | None, ts_axis: pl.Series,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -12,6 +13,31 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.metrics import nav_metrics
+
+
+@dataclass(frozen=True)
+class FundingCoverage:
+    """How many held position-bars of a backtest had funding data.
+
+    Attributes
+    ----------
+    position_bars : int
+        (bar, symbol) cells held over a bar of a perp panel.
+    missing_bars : int
+        Those without a funding rate (booked as 0).
+    first_ts, first_symbol : datetime or None, str or None
+        The first such cell (the bar over which it was held).
+    """
+
+    position_bars: int
+    missing_bars: int
+    first_ts: datetime | None
+    first_symbol: str | None
+
+    @property
+    def missing_share(self) -> float:
+        """``missing_bars / position_bars`` (0 when nothing was held)."""
+        return self.missing_bars / self.position_bars if self.position_bars else 0.0
 
 
 @dataclass(frozen=True)
@@ -26,20 +52,23 @@ class BacktestResult:
     Attributes
     ----------
     nav : pl.DataFrame
-        ``ts, nav, ret, ret_price, ret_funding, ret_cost`` (fractions of NAV;
-        ``ret = ret_price + ret_funding + ret_cost``, ``ret_cost <= 0``).
+        ``ts, nav, ret, ret_price, ret_funding, ret_cost, turnover``: NAV in quote currency,
+        the bar's return and its split (fractions of the previous NAV;
+        ``ret = ret_price + ret_funding + ret_cost``, ``ret_cost <= 0``) and Σ|trade| at the
+        close (weight units).
     weights : pl.DataFrame
-        ``ts, symbol, weight``: weights held after the close of bar ts: non-zero weights and
-        the zeros of positions closed at ts (passing it back to ``backtest`` reproduces the
-        run).
+        ``ts, symbol, weight``: weights held after the close of bar ts (drifted with prices
+        between decisions): non-zero weights and the zeros of positions closed at ts.
     holdings : pl.DataFrame
         ``ts, symbol, weight, notional, quantity, price``: the same positions in quote currency
         (``weight * nav``) and in coins (``notional / price``, price = last observed close).
     trades : pl.DataFrame
-        ``ts, symbol, trade, notional, quantity, cost``: weight change at the close of bar ts,
-        its quote and coin size, and its cost in quote currency (non-zero trades only).
+        ``ts, symbol, weight_before, weight_after, trade, notional, quantity, price, cost``:
+        the trades actually made at the close of bar ts, from the drifted weight to the new
+        one (``trade = weight_after - weight_before``), their quote and coin size at the
+        mark price, and their cost in quote currency (charged over the next bar).
     turnover : pl.DataFrame
-        ``ts, turnover``: Σ |trade| in weight units at each close.
+        ``ts, turnover``: Σ |trade| in weight units at each close (the trades made).
     exposure : pl.DataFrame
         ``ts, gross, net, long, short, n_long, n_short`` of the held weights.
     drawdown : pl.DataFrame
@@ -51,7 +80,14 @@ class BacktestResult:
     freq : str
         Bar frequency of the panel (``"1d"``).
     settings : dict
-        The arguments of the run (fee_bps, lag, gap, initial_nav, vol_window).
+        The arguments of the run (costs, initial_nav, rebalance, lag, gap, margins,
+        funding_missing, vol_window).
+    funding : FundingCoverage
+        Held position-bars and those without funding data.
+    liquidated_at : datetime or None
+        The close at which the book was liquidated, if it was.
+    liquidation_reason : str or None
+        ``"maintenance_margin"`` (equity at the margin) or ``"bankrupt"`` (NAV reached 0).
     """
 
     nav: pl.DataFrame
@@ -63,6 +99,9 @@ class BacktestResult:
     vol: pl.DataFrame
     freq: str
     settings: dict[str, Any]
+    funding: FundingCoverage
+    liquidated_at: datetime | None
+    liquidation_reason: str | None
     build_holdings: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
     """Builds :attr:`holdings` on first access (most callers never read it)."""
     build_weight_matrix: Callable[[], np.ndarray] = field(repr=False, compare=False)
@@ -91,13 +130,20 @@ class BacktestResult:
         Both call :func:`coinfactor.core.metrics.nav_metrics` (keys named after the
         :mod:`coinfactor.analytics` functions, annualised from :attr:`freq`). The first NAV row
         is the decision bar: nothing is held before it, so its ``ret`` of 0 is not a return
-        earned and is left out; ``n_bars`` counts the bars after it.
+        earned and is left out; ``n_bars`` counts the bars after it. Turnover is that of the
+        trades made. Then ``funding_missing_bars``, ``funding_missing_share`` (of held
+        position-bars) and ``liquidated`` (1.0 if the book was liquidated).
         """
         nav = self.nav
-        return nav_metrics(nav.get_column("ret"), nav.get_column("ret_price"),
-                           nav.get_column("ret_funding"), nav.get_column("ret_cost"),
-                           self.freq, weights=self.weight_matrix(),
-                           forecast_vol=self.vol.get_column("forecast_vol"))
+        out = nav_metrics(nav.get_column("ret"), nav.get_column("ret_price"),
+                          nav.get_column("ret_funding"), nav.get_column("ret_cost"),
+                          self.freq, weights=self.weight_matrix(),
+                          turnover=nav.get_column("turnover"),
+                          forecast_vol=self.vol.get_column("forecast_vol"))
+        out["funding_missing_bars"] = float(self.funding.missing_bars)
+        out["funding_missing_share"] = self.funding.missing_share
+        out["liquidated"] = float(self.liquidated_at is not None)
+        return out
 
     def summary(self) -> str:
         """Plain-text table of :attr:`metrics`."""

@@ -429,6 +429,7 @@ def nav_metrics(
     *,
     periods_per_year: float | None = None,
     weights: np.ndarray | None = None,
+    turnover: Any = None,
     forecast_vol: Any = None,
 ) -> dict[str, float]:
     """Headline metrics of a backtest's nav columns: the one definition of every key.
@@ -446,6 +447,9 @@ def nav_metrics(
     weights : ndarray of shape (n_rows, n_symbols), optional
         Held weights after each row's close (0 = flat); adds the :func:`weight_stats` keys,
         with the turnover annualised over the earned bars.
+    turnover : ndarray of shape (n_rows,) or pl.Series, optional
+        Σ|trade| at each row's close (the trades made, start row included); replaces the
+        turnover :func:`weight_stats` infers from changes of ``weights``.
     forecast_vol : ndarray or pl.Series, optional
         Annualised ex-ante vol per row (NaN/null where none); adds ``mean_forecast_vol``
         when any is known.
@@ -500,6 +504,9 @@ def nav_metrics(
     out["periods_per_year"] = ppy
     if weights is not None:
         out.update(weight_stats(weights, n / ppy))
+        if turnover is not None:
+            traded = float(np.nansum(as_returns(turnover)))
+            out["annual_turnover"] = traded / (n / ppy) if n > 0 else float("nan")
     if forecast_vol is not None:
         fc = _valid(as_returns(forecast_vol))
         if fc.size:

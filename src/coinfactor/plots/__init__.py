@@ -18,6 +18,7 @@ from coinfactor.plots._market import (
 )
 from coinfactor.plots._performance import (
     plot_attribution,
+    plot_capacity,
     plot_drawdown,
     plot_exposure,
     plot_nav,
@@ -29,6 +30,7 @@ __all__ = [
     "new_figure",
     "plot_attribution",
     "plot_bootstrap",
+    "plot_capacity",
     "plot_cumulative",
     "plot_drawdown",
     "plot_exposure",

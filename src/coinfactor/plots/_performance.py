@@ -17,7 +17,8 @@ from coinfactor.plots._base import (
     values,
 )
 
-__all__ = ["plot_attribution", "plot_drawdown", "plot_exposure", "plot_nav", "plot_rolling"]
+__all__ = ["plot_attribution", "plot_capacity", "plot_drawdown", "plot_exposure", "plot_nav",
+           "plot_rolling"]
 
 
 def plot_nav(nav: pl.DataFrame, *, title: str = "Net asset value", log: bool = False) -> Figure:
@@ -26,7 +27,7 @@ def plot_nav(nav: pl.DataFrame, *, title: str = "Net asset value", log: bool = F
     Parameters
     ----------
     nav : pl.DataFrame
-        ``ts, nav`` (NAV at the close of each bar, starting near 1).
+        ``ts, nav`` (NAV at the close of each bar, in any unit: drawn as growth of 1).
     title : str
         Axes title.
     log : bool
@@ -40,7 +41,9 @@ def plot_nav(nav: pl.DataFrame, *, title: str = "Net asset value", log: bool = F
     require(nav, ["ts", "nav"], "nav frame")
     nav = nav.sort("ts")
     fig, (ax,) = new_figure()
-    ax.plot(times(nav), values(nav, "nav"), color=PALETTE[0], lw=1.4, label="NAV")
+    level = values(nav, "nav")
+    start = level[0] if level.size and np.isfinite(level[0]) and level[0] > 0 else 1.0
+    ax.plot(times(nav), level / start, color=PALETTE[0], lw=1.4, label="NAV")
     ax.axhline(1.0, color="grey", lw=0.6, ls=":")
     if log:
         ax.set_yscale("log")
@@ -175,4 +178,43 @@ def plot_attribution(nav: pl.DataFrame, *, title: str = "P&L attribution") -> Fi
     ax.legend(fontsize=8, ncols=4, loc="upper left", frameon=False)
     ax.set_ylabel("cumulative return (sum)")
     ax.set_title(title, loc="left", fontsize=11)
+    return fig
+
+
+def plot_capacity(table: pl.DataFrame, *, title: str = "Capacity") -> Figure:
+    """Plot net annual return, cost drag and Sharpe ratio against the NAV traded.
+
+    Parameters
+    ----------
+    table : pl.DataFrame
+        :func:`coinfactor.analytics.capacity` output: ``initial_nav, annual_return,
+        annual_cost_return, sharpe_ratio``.
+    title : str
+        Title of the first axes.
+
+    Returns
+    -------
+    Figure
+        Two axes over a log NAV axis: returns (net and cost drag, fractions per year) and the
+        Sharpe ratio.
+    """
+    require(table, ["initial_nav", "annual_return", "annual_cost_return", "sharpe_ratio"],
+            "capacity table")
+    table = table.sort("initial_nav")
+    nav = values(table, "initial_nav")
+    fig, (ax, ax2) = new_figure(2)
+    ax.plot(nav, values(table, "annual_return"), marker="o", color=PALETTE[0],
+            label="net annual return")
+    ax.plot(nav, values(table, "annual_cost_return"), marker="s", color=PALETTE[1],
+            label="cost drag (annual)")
+    ax.axhline(0.0, color="grey", lw=0.6, ls=":")
+    ax.set_xscale("log")
+    percent_axis(ax)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.legend(fontsize=8)
+    ax2.plot(nav, values(table, "sharpe_ratio"), marker="o", color=PALETTE[2])
+    ax2.axhline(0.0, color="grey", lw=0.6, ls=":")
+    ax2.set_xscale("log")
+    ax2.set_ylabel("Sharpe ratio")
+    ax2.set_xlabel("NAV (quote currency)")
     return fig

@@ -107,6 +107,31 @@ class AllocationInputs:
             raise DataError(f"AllocationInputs: {len(self.symbols)} symbols, desired has "
                             f"{shape[1]} columns")
 
+    def with_delistings_closed(self) -> AllocationInputs:
+        """Return these inputs with every delisted name closed at its last tradable bar.
+
+        A name whose last tradable bar is before the last bar (delisted, or its data end)
+        gets, at that bar, a desired weight of 0 with no buffer (so it trades to 0 there,
+        subject to the caps, as the backtest closes it at its last price) and, after it, no
+        desired weight and tradable (out of the universe: any remainder is closed). Without
+        ``tradable`` nothing changes.
+        """
+        if self.tradable is None or self.tradable.shape[0] == 0:
+            return self
+        trad = self.tradable
+        n_t = trad.shape[0]
+        last = n_t - 1 - np.argmax(trad[::-1], axis=0)
+        gone = np.flatnonzero(trad.any(axis=0) & (last < n_t - 1))
+        if gone.size == 0:
+            return self
+        desired, half_spread, tradable = self.desired.copy(), self.half_spread.copy(), trad.copy()
+        for j in gone.tolist():
+            t = int(last[j])
+            desired[t, j], half_spread[t, j] = 0.0, 0.0
+            desired[t + 1:, j] = np.nan
+            tradable[t + 1:, j] = True
+        return AllocationInputs(desired, self.vol, half_spread, tradable, self.ts, self.symbols)
+
     @classmethod
     def from_frame(cls, frame: pl.DataFrame) -> AllocationInputs:
         """Scatter a long frame onto its ``(ts, symbol)`` grid.
@@ -357,6 +382,7 @@ class BufferedAllocator:
         :func:`coinfactor.portfolio.allocate_reference`.
         """
         inputs = data if isinstance(data, AllocationInputs) else AllocationInputs.from_frame(data)
+        inputs = inputs.with_delistings_closed()
         desired, vol, half_spread = inputs.desired, inputs.vol, inputs.half_spread
         tradable = inputs.tradable
         n_t, n_s = desired.shape

@@ -54,6 +54,7 @@ def allocate_reference(allocator: BufferedAllocator,
     """
     a = allocator
     inputs = data if isinstance(data, AllocationInputs) else AllocationInputs.from_frame(data)
+    inputs = inputs.with_delistings_closed()  # closed at the last tradable bar, as in backtest
     desired, vol, hs = inputs.desired, inputs.vol, inputs.half_spread
     n_t, n_s = desired.shape
     trad = np.ones((n_t, n_s), dtype=bool) if inputs.tradable is None else inputs.tradable

@@ -75,6 +75,28 @@ def _data_through(panel: pl.DataFrame, at: datetime) -> HedgeData:
     return build_hedge_data(cut, end=at)
 
 
+def _costs_at(trade_costs: pl.DataFrame | None, at: datetime) -> dict[str, float] | None:
+    """Return the ``cost`` of each symbol at bar ``at`` from a ``ts, symbol, cost`` frame."""
+    if trade_costs is None:
+        return None
+    missing = [c for c in ("ts", "symbol", "cost") if c not in trade_costs.columns]
+    if missing:
+        raise DataError(f"trade_costs needs columns ts, symbol, cost; missing {missing}",
+                        fix="pass the cost model's rate as a long frame")
+    row = trade_costs.filter(pl.col("ts") == at)
+    return dict(zip(row["symbol"].to_list(), row["cost"].to_list(), strict=True))
+
+
+def _cost_vector(costs: dict[str, float] | None, symbols: Sequence[str]) -> np.ndarray:
+    """Per-name penalty weights: the costs (the largest known where one is missing), or 1."""
+    if costs is None:
+        return np.ones(len(symbols))
+    c = np.array([costs.get(s, np.nan) for s in symbols], dtype=np.float64)
+    c[~np.isfinite(c)] = np.nan
+    fill = np.nanmax(c) if np.isfinite(c).any() else 0.0
+    return np.where(np.isnan(c), fill, c)
+
+
 def _fallback_weights(upper: np.ndarray) -> np.ndarray:
     """Equal weights projected onto ``{Σ w = 1, 0 ≤ w ≤ upper}`` (water-filling).
 
@@ -114,7 +136,11 @@ class HedgeBasket:
     mode : {"long_only", "long_short"}, default "long_only"
         Sign constraint on basket weights.
     turnover_penalty : float, default 0.0
-        κ, cost per unit of ``‖w − w_prev‖₁`` against the previous basket passed to ``fit``.
+        κ of the penalty ``κ·Σ_i c_i·|w_i − w_prev,i|`` against the previous basket passed to
+        ``fit``, with ``c_i`` the cost per unit traded of name i from ``trade_costs`` (the
+        backtest's cost model, :meth:`coinfactor.backtest.CostModel.rate`), or 1 without
+        them. The objective is an annualised variance, so κ = decisions per year puts a
+        one-off cost on its scale.
     pca_clean : {"none", "top_k", "residual"}, default "none"
         Candidate returns the tracking term uses.
     pca_components : int, default 1
@@ -261,6 +287,7 @@ class HedgeBasket:
         at: datetime,
         *,
         previous: HedgeBasketResult | Mapping[str, float] | None = None,
+        trade_costs: pl.DataFrame | None = None,
     ) -> HedgeBasketResult:
         """Fit the basket at decision time ``at`` on bars with ts ``<= at``.
 
@@ -273,13 +300,18 @@ class HedgeBasket:
             decision bar, and the basket is traded at its close.
         previous : HedgeBasketResult or mapping of str to float, optional
             The previous basket, for the turnover penalty and ``on_failure="keep_previous"``.
+        trade_costs : pl.DataFrame, optional
+            ``ts, symbol, cost``: cost per unit of traded weight (a fraction) of each name at
+            each bar, for the turnover penalty (the decision bar's row is used; a name without
+            one gets the largest cost known at that bar).
 
         Returns
         -------
         HedgeBasketResult
         """
         data = _data_through(panel, at)
-        return self._fit_row(data, data.row_at(at), previous)
+        row = data.row_at(at)
+        return self._fit_row(data, row, previous, costs=_costs_at(trade_costs, data.ts[row]))
 
     def walk_forward(
         self,
@@ -287,6 +319,7 @@ class HedgeBasket:
         schedule: Sequence[datetime],
         *,
         pca_components: int = 0,
+        trade_costs: pl.DataFrame | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> HedgeWalkForward:
         """Re-fit at each time of ``schedule``, each fit on data through its time only.
@@ -303,6 +336,8 @@ class HedgeBasket:
         pca_components : int, default 0
             Also tabulate, per fit, this many principal components of the candidates against
             the target (see :meth:`pca_diagnostics`); 0 skips it.
+        trade_costs : pl.DataFrame, optional
+            ``ts, symbol, cost`` for the turnover penalty (see :meth:`fit`).
         progress : callable, optional
             Called with the fraction done after each fit.
 
@@ -323,7 +358,8 @@ class HedgeBasket:
         for i, t in enumerate(times):
             row = data.row_at(t)
             table = self._candidates(data, row)
-            prev = self._fit_row(data, row, prev, table)
+            prev = self._fit_row(data, row, prev, table,
+                                 costs=_costs_at(trade_costs, data.ts[row]))
             results.append(prev)
             stamp = pl.lit(prev.at).cast(TS_DTYPE).alias("ts")
             tables.append(table.select(stamp, pl.all()))
@@ -380,6 +416,8 @@ class HedgeBasket:
         row: int,
         previous: HedgeBasketResult | Mapping[str, float] | None,
         table: pl.DataFrame | None = None,
+        *,
+        costs: dict[str, float] | None = None,
     ) -> HedgeBasketResult:
         table = self._candidates(data, row) if table is None else table
         elig = table.filter("eligible")
@@ -409,7 +447,8 @@ class HedgeBasket:
             sol = solve_tracking_qp(
                 GramStats.from_returns(r_fit, y), scale=data.periods_per_year / len(y),
                 funding_cost=-fund, lambda_funding=self.lambda_funding, lower=lower,
-                upper=upper, previous=w_prev, turnover_penalty=self.turnover_penalty,
+                upper=upper, previous=w_prev,
+                turnover_penalty=self.turnover_penalty * _cost_vector(costs, symbols),
                 solver=self.solver,
             )
             status, weights, objective = sol.status, sol.weights, sol.objective

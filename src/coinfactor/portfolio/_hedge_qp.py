@@ -96,7 +96,7 @@ def solve_tracking_qp(
     lower: np.ndarray,
     upper: np.ndarray,
     previous: np.ndarray | None = None,
-    turnover_penalty: float = 0.0,
+    turnover_penalty: float | np.ndarray = 0.0,
     solver: Solver = "CLARABEL",
 ) -> QPSolution:
     """Solve the tracking QP from its Gram form (see the module docstring).
@@ -115,8 +115,8 @@ def solve_tracking_qp(
         Bounds on each weight.
     previous : ndarray of shape (n,), optional
         Previous weights on the same names (zeros for new names) for the turnover penalty.
-    turnover_penalty : float, default 0
-        κ, the cost per unit of ``‖w − w_prev‖₁``.
+    turnover_penalty : float or ndarray of shape (n,), default 0
+        κ, the cost per unit of ``|w_i − w_prev,i|`` (one for all names, or one per name).
     solver : {"CLARABEL", "OSQP"}
         cvxpy solver.
 
@@ -131,8 +131,9 @@ def solve_tracking_qp(
                          + stats.target_ss)
     if lambda_funding != 0.0:
         objective = objective + lambda_funding * (funding_cost @ w)
-    if turnover_penalty > 0.0 and previous is not None:
-        objective = objective + turnover_penalty * cp.norm1(w - previous)
+    kappa = np.broadcast_to(np.asarray(turnover_penalty, dtype=np.float64), (n,))
+    if previous is not None and (kappa > 0.0).any():
+        objective = objective + kappa @ cp.abs(w - previous)
     problem = cp.Problem(cp.Minimize(objective), [cp.sum(w) == 1, w >= lower, w <= upper])
     try:
         problem.solve(solver=solver, **_SOLVER_OPTIONS[solver])

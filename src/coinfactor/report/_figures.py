@@ -16,6 +16,7 @@ columns                                                drawn as
 ``ts`` + numeric columns, name has corr                rolling correlation
 ``ts`` + other numeric columns                         lines
 name has bootstrap, many numeric rows                  histogram + percentile table
+``initial_nav`` + ``annual_cost_return`` (capacity)    return, cost drag, Sharpe by NAV + table
 ``trades``, anything else (small tables)               an HTML table (first rows)
 =====================================================  =========================================
 
@@ -155,6 +156,10 @@ def table_blocks(name: str, frame: pl.DataFrame) -> list[str]:
         frame = frame.filter(pl.col("horizon") == first).drop("horizon")
     cols = set(frame.columns)
     numeric = [c for c, d in frame.schema.items() if d.is_numeric() and c not in ("ts",)]
+    if {"initial_nav", "annual_cost_return", "sharpe_ratio"} <= cols:  # a capacity table
+        return [_safe(lambda: plots.plot_capacity(frame, title=title),
+                      f"{title}: net return, cost drag and Sharpe ratio by NAV (the same "
+                      "decisions, executed at each size)"), frame_table(frame)]
     if name == "trades":  # one row per fill: a table of the first trades says more than a plot
         return [frame_table(frame, max_rows=10)]
     if set(NAV_LIKE) <= cols:

@@ -68,6 +68,13 @@ def _coerce_value(key: str, value: Any, hint: Any, where: str) -> Any:
     args = typing.get_args(hint)
     if hint is Any:
         return value
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # a nested table
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{where}] {key}: expected a table ([{where}.{key}]), "
+                              f"got {value!r}")
+        return config_from_dict(hint, value, where=f"{where}.{key}")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -105,6 +112,8 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         v = getattr(config, f.name)
         if v is None:
             continue
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            v = config_to_dict(v)
         out[f.name] = list(v) if isinstance(v, tuple) else v
     return out
 

@@ -32,8 +32,9 @@ import numpy as np
 import polars as pl
 
 from coinfactor import signals, universe
+from coinfactor.analytics import capacity
 from coinfactor.analytics import summary as performance_summary
-from coinfactor.backtest import backtest
+from coinfactor.backtest import MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
@@ -51,8 +52,13 @@ from coinfactor.portfolio import (
 from coinfactor.risk import bar_returns, ema_blend_variance
 from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
+from coinfactor.studies._costs import CostConfig
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1d"}
+
+
+_COSTS = CostConfig(venue="hyperliquid", half_spread_bps=5.0)
+"""The study's default ``[params.costs]``."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,14 @@ class Config:
         Open names entering the universe at once.
     exit : {"close", "decay"}
         Rule for names leaving the universe.
-    fee_bps : float
-        Trading fee per unit traded (bps; 4.5 = Hyperliquid base taker fee).
+    costs : CostConfig
+        ``[params.costs]``: venue fees, half-spread (the constant, and the fallback where an
+        estimator has no value), square-root impact and margins. The same model prices the
+        backtest's trades and the allocator's buffer (its rate for a 1%-of-NAV trade).
+    initial_nav : float
+        Starting NAV in quote currency (USD): impact costs depend on it.
     spread_model : str
         Half-spread estimate (see :data:`SpreadModel`).
-    half_spread_bps : float
-        The constant half-spread, and the fallback where an estimator has no value.
     spread_window : int
         Window of the range-based spread estimators.
     lag : int
@@ -136,9 +144,9 @@ class Config:
     turnover_cap: float | None = 0.30
     open_new_fully: bool = True
     exit: ExitRule = "close"
-    fee_bps: float = 4.5
+    costs: CostConfig = _COSTS
+    initial_nav: float = 1_000_000.0
     spread_model: SpreadModel = "constant"
-    half_spread_bps: float = 5.0
     spread_window: int = 20
     lag: int = 0
     seed_parity: bool = False
@@ -148,8 +156,8 @@ class Config:
             raise ConfigError(f"vol_target must be > 0 (annual, 0.2 = 20%), got {self.vol_target}")
         if self.n_buckets < 2:
             raise ConfigError(f"n_buckets must be >= 2, got {self.n_buckets}")
-        if self.half_spread_bps < 0 or self.fee_bps < 0:
-            raise ConfigError("fee_bps and half_spread_bps must be >= 0")
+        if not self.initial_nav > 0:
+            raise ConfigError(f"initial_nav must be > 0 (USD), got {self.initial_nav}")
 
 
 def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None,
@@ -191,7 +199,7 @@ def _signal_table(grid: Grid, member: np.ndarray, carry: np.ndarray,
 
 def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
     """``ts, symbol, half_spread`` (fraction of price) per panel row."""
-    fallback = config.half_spread_bps / 1e4
+    fallback = config.costs.half_spread_bps / 1e4
     if config.spread_model == "constant":
         return panel.select("ts", "symbol", pl.lit(fallback).alias("half_spread"))
     if config.spread_model == "half_range":
@@ -257,14 +265,11 @@ def run(
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     desired = raw * scale[:, None]
 
-    if config.spread_model == "constant":  # the constant at every unfilled bar
-        half_spread: float | pl.DataFrame = config.half_spread_bps / 1e4
-        hs = np.where(np.take(grid.bars, book, axis=1), half_spread, np.nan)
-    else:
-        half_spread = _half_spread(config, panel, freq)
-        # the frame has the panel's rows in the panel's order: the panel's grid places them
-        hs = np.take(grid.wide(half_spread, "half_spread"), book, axis=1)
-    cost = hs + config.fee_bps / 1e4
+    # the book's columns on their own grid; one cost model for the buffer and the backtest
+    book_grid = grid.subset([symbols[c] for c in book])
+    costs = config.costs.model(None if config.spread_model == "constant"
+                               else _half_spread(config, panel, freq))
+    cost = costs.rate(MarketData.from_panel(panel, book_grid), config.initial_nav)
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
     allocator = BufferedAllocator(
@@ -291,10 +296,13 @@ def run(
     # the book's weighted columns on their own grid (nothing else is ever held); a row
     # without any value is no decision (the book is carried)
     local = np.flatnonzero(keep_b.any(axis=0))
-    book_grid = grid.subset([symbols[c] for c in book[local]])
+    held_grid = book_grid.subset([symbols[c] for c in book[local]])
     weights = np.where(np.take(keep_b, local, axis=1), np.take(pos_b, local, axis=1), np.nan)
-    result = backtest(panel, weights, grid=book_grid, fee_bps=config.fee_bps,
-                      half_spread=half_spread, lag=config.lag, forecast_vol=forecast)
+    execution = {"grid": held_grid, "costs": costs, "lag": config.lag,
+                 **config.costs.backtest_settings()}
+    result = backtest(panel, weights, initial_nav=config.initial_nav, forecast_vol=forecast,
+                      **execution)
+    sizes = capacity(panel, weights, navs=config.costs.capacity_navs, **execution)
 
     metrics: dict[str, Any] = performance_summary(result)
     members_per_bar = member.sum(axis=1)
@@ -334,6 +342,7 @@ def run(
             "vol": result.vol,
             "signal": sig,
             "allocation": allocation,
+            "capacity": sizes,
         },
         data_summary=summarize_panel(panel, "carry study input",
                                      n_ts=int(np.count_nonzero(bar_rows)),

@@ -28,18 +28,24 @@ import polars as pl
 from coinfactor.analytics import (
     annual_volatility,
     block_bootstrap,
+    capacity,
     rolling_correlation,
 )
 from coinfactor.analytics import summary as perf_summary
-from coinfactor.backtest import backtest
+from coinfactor.backtest import MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.core.typing import BootstrapMethod, FailurePolicy, HedgeMode, PCAClean
-from coinfactor.data import infer_freq
+from coinfactor.data import Grid, infer_freq
 from coinfactor.portfolio import HedgeBasket
 from coinfactor.studies._base import StudyResult, summarize_panel
+from coinfactor.studies._costs import CostConfig
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
+
+
+_COSTS = CostConfig(venue="hyperliquid", half_spread_bps=2.0)
+"""The study's default ``[params.costs]``."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +75,9 @@ class Config:
         would bring survivorship into a historical run.
     target_weight : float
         Long target as a fraction of NAV; the basket is shorted at the same notional.
-    fee_bps : float
-        Taker fee per unit traded (Hyperliquid base tier 4.5 bps).
-    half_spread_bps : float
-        Half bid-ask spread paid per unit traded.
+    costs : CostConfig
+        ``[params.costs]``: fees, half-spread, square-root impact and margins of the backtest
+        (the NAV is ``basket_usd``).
     corr_window : str
         Window of the out-of-sample rolling correlation (the seed's 7 days).
     pca_diagnostic_components : int
@@ -102,8 +107,7 @@ class Config:
     universe: tuple[str, ...] | None = None
     on_failure: FailurePolicy = "keep_previous"
     target_weight: float = 1.0
-    fee_bps: float = 4.5
-    half_spread_bps: float = 2.0
+    costs: CostConfig = _COSTS
     corr_window: str = "7d"
     pca_diagnostic_components: int = 5
     bootstrap_method: BootstrapMethod = "moving"
@@ -194,13 +198,22 @@ def run(
         if progress is not None:
             progress(0.8 * frac)
 
+    costs = config.costs.model()
+    trade_costs = None
+    if config.turnover_penalty > 0:  # the penalty prices trades with the backtest's model
+        grid = Grid.from_panel(panel, freq)
+        rate = costs.rate(MarketData.from_panel(panel, grid), config.basket_usd)
+        trade_costs = grid.long({"cost": rate}, where=grid.bars)
     wf = hb.walk_forward(panel, times, pca_components=config.pca_diagnostic_components,
-                         progress=_progress)
-    half_spread = config.half_spread_bps / 1e4
+                         trade_costs=trade_costs, progress=_progress)
     book = wf.positions(target_weight=config.target_weight)
-    hedged = backtest(panel, book, fee_bps=config.fee_bps, half_spread=half_spread)
+    settings = {"costs": costs, "initial_nav": config.basket_usd,
+                **config.costs.backtest_settings()}
+    hedged = backtest(panel, book, **settings)
+    execution = {k: v for k, v in settings.items() if k != "initial_nav"}
+    sizes = capacity(panel, book, navs=config.costs.capacity_navs, **execution)
     solo = book.filter(pl.col("symbol") == config.target)
-    unhedged = backtest(panel, solo, fee_bps=config.fee_bps, half_spread=half_spread)
+    unhedged = backtest(panel, solo, **settings)
     if progress is not None:
         progress(0.85)
 
@@ -229,8 +242,8 @@ def run(
 
     vol_h = annual_volatility(rets["hedged"].to_numpy(), freq)
     vol_u = annual_volatility(rets["unhedged"].to_numpy(), freq)
-    perf = perf_summary(hedged.nav, weights=book, freq=freq)
-    perf_u = perf_summary(unhedged.nav, freq=freq)
+    perf = perf_summary(hedged)  # the held book: its drift, trades and turnover
+    perf_u = perf_summary(unhedged)
     table = boot.percentile_table()
     med = table.filter(pl.col("percentile") == 50.0)
     p5 = table.filter(pl.col("percentile") == 5.0)
@@ -266,7 +279,10 @@ def run(
         config={"study": "hedge_basket", "data": dict(DEFAULT_DATA), "params": {}},
         metrics=metrics,
         tables={
-            "weights": book,
+            "weights": hedged.weights,  # held (drifting between the weekly decisions)
+            "targets": book,
+            "trades": hedged.trades,
+            "capacity": sizes,
             "basket": basket,
             "diagnostics": diagnostics,
             "candidates": wf.candidates,

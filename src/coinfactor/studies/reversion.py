@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor import signals, xs
+from coinfactor.analytics import capacity
 from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
@@ -68,6 +69,7 @@ from coinfactor.portfolio import (
     rebalance_rows,
 )
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
+from coinfactor.studies._costs import CostConfig
 
 __all__ = ["DEFAULT_DATA", "FEATURES", "Config", "cross_section", "run"]
 
@@ -83,6 +85,10 @@ FEATURES: tuple[str, ...] = (
 )
 """Per-coin features at each decision, each a signal of :mod:`coinfactor.signals` computed over
 the trailing ``lookback`` and read at the anchor bar."""
+
+
+_COSTS = CostConfig(venue="binance-usdm", half_spread_bps=1.0)
+"""The study's default ``[params.costs]``."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +119,10 @@ class Config:
     include_funding : bool, default True
         Subtract the funding a long pays from ``fwd_return`` in the cross-section (the
         backtest always includes funding).
-    fee_bps : float, default 4.5
-        Fee per unit traded, basis points (Binance USD-M taker).
-    half_spread_bps : float, default 1.0
-        Half bid-ask spread paid per unit traded, basis points.
+    costs : CostConfig, default Binance USD-M base tier, 1 bp half-spread, impact k = 1
+        ``[params.costs]``: fees, half-spread, square-root impact and margins of the backtest.
+    initial_nav : float, default 1,000,000
+        Starting NAV in quote currency (USD): impact costs depend on it.
     """
 
     hour: int = 20
@@ -127,8 +133,8 @@ class Config:
     weighting: Weighting = "equal"
     gross: float = 1.0
     include_funding: bool = True
-    fee_bps: float = 4.5
-    half_spread_bps: float = 1.0
+    costs: CostConfig = _COSTS
+    initial_nav: float = 1_000_000.0
 
     def __post_init__(self) -> None:
         if isinstance(self.hour, bool) or not isinstance(self.hour, int) or not (
@@ -147,11 +153,11 @@ class Config:
                 f"weighting: expected one of {list(get_args(Weighting))}, got {self.weighting!r}")
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
             raise ConfigError(f"n: expected a number of coins per leg >= 1, got {self.n!r}")
-        for name in ("gross", "fee_bps", "half_spread_bps"):
+        for name in ("gross", "initial_nav"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "gross" and value == 0):
+            if not math.isfinite(value) or value <= 0:
                 raise ConfigError(
-                    f"{name}: expected a finite number {'> 0' if name == 'gross' else '>= 0'}, "
+                    f"{name}: expected a finite number > 0, "
                     f"got {value!r}")
 
 
@@ -167,7 +173,8 @@ def _lookback_bars(lookback: str, freq: str) -> int:
 
 _SIGNAL_COLUMNS = ("ts", "symbol", "open", "high", "low", "close", "volume", "quote_volume",
                    FILLED_COLUMN)
-_BACKTEST_COLUMNS = ("ts", "symbol", "close", "funding_rate", FILLED_COLUMN)
+_BACKTEST_COLUMNS = ("ts", "symbol", "close", "volume", "quote_volume", "funding_rate",
+                     FILLED_COLUMN)
 
 
 def _columns(panel: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
@@ -313,12 +320,16 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
             "(every feature defined over a full lookback at the anchor bar)",
             fix="use a longer panel, more symbols, or a smaller n",
         )
-    bt = backtest(_columns(panel, _BACKTEST_COLUMNS), held, fee_bps=config.fee_bps,
-                  half_spread=config.half_spread_bps / 1e4, lag=0, freq=freq)
+    slim = _columns(panel, _BACKTEST_COLUMNS)
+    execution = {"costs": config.costs.model(), "lag": 0, "freq": freq,
+                 **config.costs.backtest_settings()}
+    bt = backtest(slim, held, initial_nav=config.initial_nav, **execution)
+    sizes = capacity(slim, held, navs=config.costs.capacity_navs, **execution)
     return StudyResult(
         study="reversion",
         config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
         metrics=_study_metrics(table, bt),
-        tables={"nav": bt.nav, "weights": bt.weights, "cross_section": table},
+        tables={"nav": bt.nav, "weights": bt.weights, "trades": bt.trades,
+                "cross_section": table, "capacity": sizes},
         data_summary=summarize_panel(panel, "panel"),
     )

@@ -1,0 +1,237 @@
+"""The account simulation: drifting holdings, trades at decisions, costs, funding, liquidation.
+
+DESIGN.md, "Backtest accounting". Weights are fractions of NAV; with ``w(t)`` the weights held
+after the close of bar t and ``d(t)`` the drifted pre-trade weights at that close::
+
+    pnl(t+1) = Σ w(t)·r(t+1)  -  Σ w(t)·funding(t+1)  -  Σ cost(w(t) - d(t))
+    d(t+1)   = w(t)·(1 + r(t+1)) / (1 + pnl(t+1))
+    NAV(t+1) = NAV(t)·(1 + pnl(t+1))
+
+At a decision bar the book trades from ``d(t)`` to the targets (where the symbol has a price);
+at any other bar ``w(t) = d(t)``. The loop runs over time only, each step vectorised across
+symbols; it is itself the readable form (there is no separate kernel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coinfactor.backtest._costs import CostModel, MarketData
+from coinfactor.core.errors import DataError
+from coinfactor.core.typing import GapPolicy, Rebalance
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Per-bar arrays of one simulated account (rows before ``first`` are flat and zero).
+
+    Attributes
+    ----------
+    held : ndarray of shape (n_bars, n_symbols)
+        Weights held after the close of each bar (post-trade).
+    pre_trade : ndarray of shape (n_bars, n_symbols)
+        Drifted weights at each close before any trade, ``d(t)``.
+    trades : ndarray of shape (n_bars, n_symbols)
+        ``held - pre_trade``: the trades made at each close, in weight units.
+    cost : ndarray of shape (n_bars, n_symbols)
+        Cost of each trade as a fraction of the NAV at that close (charged over the next bar).
+    nav : ndarray of shape (n_bars,)
+        NAV at each close, in quote currency (NaN before ``first``).
+    ret_price, ret_funding, ret_cost : ndarray of shape (n_bars,)
+        The P&L split of each bar, as fractions of the previous NAV.
+    mark_price : ndarray of shape (n_bars, n_symbols)
+        Last observed close (forward-filled), the price positions are valued at.
+    liquidated : int
+        Row of the liquidation, ``-1`` if none.
+    liquidation_reason : str
+        ``"maintenance_margin"``, ``"bankrupt"`` or ``""``.
+    """
+
+    held: np.ndarray
+    pre_trade: np.ndarray
+    trades: np.ndarray
+    cost: np.ndarray
+    nav: np.ndarray
+    ret_price: np.ndarray
+    ret_funding: np.ndarray
+    ret_cost: np.ndarray
+    mark_price: np.ndarray
+    liquidated: int
+    liquidation_reason: str
+
+
+def bar_price_returns(close: np.ndarray, gap: GapPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """Price return of each bar and the forward-filled mark price.
+
+    Parameters
+    ----------
+    close : ndarray of shape (n_bars, n_symbols)
+        Closes, NaN where the symbol has no (unfilled) bar.
+    gap : {"mark", "skip"}
+        ``"mark"``: the bar where a price reappears books the move since the last observed
+        close; ``"skip"``: only ``close(t)/close(t-1) - 1`` with both bars present.
+
+    Returns
+    -------
+    returns : ndarray of shape (n_bars, n_symbols)
+        0 where the return is undefined (no price at t, the first bar, or a gap under "skip").
+    mark : ndarray of shape (n_bars, n_symbols)
+        Last observed close at or before each bar (NaN before the first).
+    """
+    mark = ffill_rows(close)
+    base = mark if gap == "mark" else close
+    rets = np.zeros(close.shape)
+    if close.shape[0] > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rets[1:] = close[1:] / base[:-1] - 1.0
+    rets[~np.isfinite(rets)] = 0.0
+    return rets, mark
+
+
+def ffill_rows(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN along axis 0 (time) of a ``(n_bars, n_symbols)`` array.
+
+    Returns
+    -------
+    ndarray of shape (n_bars, n_symbols)
+        Each NaN replaced by the last non-NaN value above it in its column (NaN if none).
+    """
+    out = np.array(values, dtype=np.float64, copy=True)
+    missing = np.isnan(out)
+    if not missing.any():
+        return out
+    first = np.where(missing.all(axis=0), out.shape[0], np.argmax(~missing, axis=0))
+    holes = missing & (np.arange(out.shape[0])[:, None] > first[None, :])
+    for t in np.flatnonzero(holes.any(axis=1)).tolist():
+        np.copyto(out[t], out[t - 1], where=holes[t])
+    return out
+
+
+def simulate(
+    target: np.ndarray,
+    decision: np.ndarray,
+    close: np.ndarray,
+    funding: np.ndarray,
+    costs: CostModel,
+    market: MarketData,
+    *,
+    first: int,
+    initial_nav: float,
+    rebalance: Rebalance = "decisions",
+    gap: GapPolicy = "mark",
+    maintenance_margin: float = 0.0,
+    labels: tuple[Any, Sequence[str]] | None = None,
+) -> Ledger:
+    """Run the account bar by bar from the first decision.
+
+    Parameters
+    ----------
+    target : ndarray of shape (n_bars, n_symbols)
+        Targets at each close (already lagged; rows after a decision carry it), no NaN.
+    decision : ndarray of shape (n_bars,) of bool
+        Bars whose close trades to ``target`` (``rebalance="decisions"``).
+    close : ndarray of shape (n_bars, n_symbols)
+        Closes, NaN where the symbol has no (unfilled) bar: no trade and no price there.
+    funding : ndarray of shape (n_bars, n_symbols)
+        Funding rate of each bar (r > 0: longs pay); NaN is booked as 0 (the caller counts it).
+    costs : CostModel
+        Prices every trade (fraction of NAV).
+    market : MarketData
+        What ``costs`` reads.
+    first : int
+        Row of the first decision: NAV starts there at ``initial_nav`` (quote currency).
+    initial_nav : float
+        NAV at the close of bar ``first``.
+    rebalance : {"decisions", "every_bar"}
+        Trade at decision bars only, or back to the targets at every bar.
+    gap : {"mark", "skip"}
+        See :func:`bar_price_returns`.
+    maintenance_margin : float, default 0.0
+        The book is liquidated at the first close where equity is at most this share of the
+        gross notional (``1 <= mm · Σ|d|``), or when NAV reaches 0.
+    labels : (ts axis, symbols), optional
+        Names for error messages.
+
+    Returns
+    -------
+    Ledger
+    """
+    n_t, n_s = close.shape
+    has_price = ~np.isnan(close)
+    rets, mark = bar_price_returns(close, gap)
+    fund = np.where(np.isnan(funding), 0.0, funding)
+    # delisting: a symbol whose last price is before the last bar is closed there
+    last_row = np.full(n_s, n_t, dtype=np.int64)
+    if n_t:
+        seen = has_price.any(axis=0)
+        last = n_t - 1 - np.argmax(has_price[::-1], axis=0)
+        last_row[seen & (last < n_t - 1)] = last[seen & (last < n_t - 1)]
+    delist_at: dict[int, np.ndarray] = {}
+    for j in np.flatnonzero(last_row < n_t).tolist():
+        delist_at.setdefault(int(last_row[j]), np.empty(0, dtype=np.int64))
+        delist_at[int(last_row[j])] = np.append(delist_at[int(last_row[j])], j)
+
+    held = np.zeros((n_t, n_s))
+    pre = np.zeros((n_t, n_s))
+    cost = np.zeros((n_t, n_s))
+    nav = np.full(n_t, np.nan)
+    r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
+    w = np.zeros(n_s)
+    value = initial_nav
+    owed = 0.0  # cost of the previous close's trades, charged over this bar
+    liquidated, reason = -1, ""
+    every_bar = rebalance == "every_bar"
+    for t in range(first, n_t):
+        if t > first:
+            p, f = float(w @ rets[t]), -float(w @ fund[t])
+            pnl = p + f - owed
+            if pnl <= -1.0:  # the move took more than the equity: NAV 0, nothing left to close
+                p, pnl = p - (1.0 + pnl), -1.0
+                if liquidated < 0:
+                    liquidated, reason = t, "bankrupt"
+            r_price[t], r_fund[t], r_cost[t] = p, f, -owed
+            value = value * (1.0 + pnl)
+            d = w * (1.0 + rets[t]) / (1.0 + pnl) if pnl > -1.0 else np.zeros(n_s)
+        else:
+            d = np.zeros(n_s)
+        nav[t] = value
+        pre[t] = d
+        if liquidated >= 0:
+            new = np.zeros(n_s)
+        else:
+            if maintenance_margin > 0.0 and maintenance_margin * float(np.abs(d).sum()) >= 1.0:
+                liquidated, reason = t, "maintenance_margin"
+                new = np.zeros(n_s)
+            elif every_bar or decision[t]:
+                new = np.where(has_price[t], target[t], d)
+            else:
+                new = d
+            if t in delist_at:
+                new = new.copy()
+                new[delist_at[t]] = 0.0
+        trade = new - d
+        owed = 0.0
+        if value > 0.0 and (trade != 0.0).any():
+            c = costs.cost(trade, value, market, t)
+            c = np.where(trade != 0.0, c, 0.0)
+            if np.isnan(c).any():
+                j = int(np.flatnonzero(np.isnan(c))[0])
+                where = (f"{labels[1][j]!r} at {labels[0][t]}"
+                         if labels is not None else f"column {j} at row {t}")
+                raise DataError(
+                    f"backtest: the cost model cannot price the trade of {where} (a spread, "
+                    "volatility or volume it needs is unknown there)",
+                    fix="give a half_spread for every cell that trades, or use a longer panel so "
+                        "the impact model's trailing window is filled before the first trade")
+            cost[t] = c
+            owed = float(c.sum())
+        held[t] = new
+        w = new
+    trades = held - pre
+    return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
+                  ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=mark,
+                  liquidated=liquidated, liquidation_reason=reason)
