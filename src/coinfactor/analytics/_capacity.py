@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from coinfactor.backtest import backtest
+from coinfactor.backtest import MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataWarning
+from coinfactor.data import Grid
 
 DEFAULT_NAVS: tuple[float, ...] = (1e5, 1e6, 1e7, 1e8, 1e9)
 """NAVs (quote currency) of a capacity table: 100 thousand to 1 billion USD."""
@@ -44,7 +45,8 @@ def capacity(
         Initial NAVs in quote currency, each > 0.
     **backtest_options
         Passed to :func:`coinfactor.backtest.backtest` (``costs``, ``grid``, ``lag``, ...),
-        except ``initial_nav``. A funding-coverage warning is emitted once, not per NAV.
+        except ``initial_nav``. A funding-coverage warning is emitted once, not per NAV;
+        the grid and the market data (trailing volatility and volume) are built once.
 
     Returns
     -------
@@ -64,12 +66,19 @@ def capacity(
     levels = [float(x) for x in navs]
     if not levels or not all(math.isfinite(x) and x > 0 for x in levels):
         raise ConfigError(f"capacity: navs must be positive numbers, got {list(navs)!r}",)
+    grid = backtest_options.pop("grid", None)
+    if grid is None:
+        weighted = (None if isinstance(weights, np.ndarray)
+                    else weights.get_column("symbol").unique().sort().to_list())
+        grid = Grid.from_panel(panel, backtest_options.get("freq"), symbols=weighted)
+    market = backtest_options.pop("market", None) or MarketData.from_panel(panel, grid)
     rows = []
     for k, nav in enumerate(levels):
         with warnings.catch_warnings():
             if k:  # the coverage does not depend on the NAV: warn once
                 warnings.simplefilter("ignore", DataWarning)
-            m = backtest(panel, weights, initial_nav=nav, **backtest_options).metrics
+            m = backtest(panel, weights, initial_nav=nav, grid=grid, market=market,
+                         **backtest_options).metrics
         rows.append({"initial_nav": nav, **{c: m.get(c, math.nan) for c in CAPACITY_COLUMNS[1:]}})
     return pl.DataFrame(rows, schema={c: pl.Float64 for c in CAPACITY_COLUMNS}).with_columns(
         pl.col("liquidated") > 0)

@@ -28,6 +28,7 @@ def backtest(
     weights: pl.DataFrame | np.ndarray,
     *,
     grid: Grid | None = None,
+    market: MarketData | None = None,
     costs: CostModel = DEFAULT_COSTS,
     initial_nav: float = 1_000_000.0,
     rebalance: Rebalance = "decisions",
@@ -58,6 +59,9 @@ def backtest(
     grid : Grid, optional
         The panel's grid (``Grid.from_panel(panel)``, built when omitted); required to give
         ``weights`` as an array.
+    market : MarketData, optional
+        ``MarketData.from_panel(panel, grid)``, built when omitted: pass it (with ``grid``) to
+        reuse its trailing volatility and volume across runs on one panel.
     costs : CostModel, default ``Fees(4.5)``
         Prices each trade from its size, the NAV and trailing market data
         (:class:`Fees`, :class:`HalfSpread`, :class:`SquareRootImpact`, summed with ``+``).
@@ -143,7 +147,11 @@ def backtest(
                     if "symbol" in weights.columns else None)
         grid = Grid.from_panel(panel, freq, symbols=weighted)
     raw = _target_array(weights, panel, grid)
-    market = MarketData.from_panel(panel, grid)  # a filled bar is never a price
+    if market is None:
+        market = MarketData.from_panel(panel, grid)  # a filled bar is never a price
+    elif market.grid is not grid:
+        raise DataError("backtest: market was built on another grid than the one given",
+                        fix="pass market=MarketData.from_panel(panel, grid) with that grid")
     perp = "funding_rate" in panel.columns
     funding = grid.wide(panel, "funding_rate") if perp else np.zeros(grid.shape)
     run = _Run(freq=freq if freq is not None else grid.freq, costs=costs, lag=lag,

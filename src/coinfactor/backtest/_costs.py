@@ -125,6 +125,11 @@ class MarketData:
 class CostModel(Protocol):
     """What the backtest, the allocator's buffer and the hedge's turnover penalty ask of costs."""
 
+    @property
+    def linear(self) -> bool:
+        """Whether ``cost`` is exactly ``|trade| × rate`` whatever the size and the NAV."""
+        ...
+
     def cost(self, trade: np.ndarray, nav: float, market: MarketData, t: int) -> np.ndarray:
         """Cost per symbol of ``trade`` (weights, shape (n_symbols,)) at bar ``t``, in NAV units."""
         ...
@@ -148,6 +153,11 @@ class CostSum(_Additive):
     """The sum of cost models, evaluated in order (``Fees(4.5) + HalfSpread(2e-4)``)."""
 
     models: tuple[CostModel, ...]
+
+    @property
+    def linear(self) -> bool:
+        """Whether every model is linear in the trade."""
+        return all(m.linear for m in self.models)
 
     def cost(self, trade: np.ndarray, nav: float, market: MarketData, t: int) -> np.ndarray:
         """Sum of the models' costs (see :class:`CostModel`)."""
@@ -191,6 +201,9 @@ class Fees(_Additive):
         if not 0.0 <= self.maker_share <= 1.0:
             raise ConfigError(f"Fees: maker_share must lie in [0, 1], got {self.maker_share!r}")
 
+    linear = True
+    """Fees are proportional to the traded notional."""
+
     @property
     def per_unit(self) -> float:
         """Blended fee per unit of traded notional (a fraction)."""
@@ -219,6 +232,8 @@ class HalfSpread(_Additive):
     """
 
     value: float | pl.DataFrame | np.ndarray = 0.0
+    linear = True
+    """The spread is paid in proportion to the traded notional."""
 
     def __post_init__(self) -> None:
         if isinstance(self.value, pl.DataFrame):
@@ -292,6 +307,8 @@ class SquareRootImpact(_Additive):
 
     k: float = 1.0
     window_days: float = 30.0
+    linear = False
+    """Impact per unit grows with the square root of the trade."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.k) and self.k >= 0):

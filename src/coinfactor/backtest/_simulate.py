@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from coinfactor.backtest._costs import CostModel, MarketData
+from coinfactor.backtest._costs import CostModel, CostSum, MarketData
 from coinfactor.core.errors import DataError
 from coinfactor.core.typing import GapPolicy, Rebalance
 
@@ -178,14 +178,28 @@ def simulate(
     held = np.zeros((n_t, n_s))
     pre = np.zeros((n_t, n_s))
     cost = np.zeros((n_t, n_s))
+    trades = np.zeros((n_t, n_s))
+    size = np.empty(n_s)  # |trade| (and |d| for the margin check) of the current bar
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
+    # a linear model is |trade| × rate: its rates are read once for every cell, and only the
+    # other models are asked bar by bar
+    parts = costs.models if isinstance(costs, CostSum) else (costs,)
+    linear = [m for m in parts if m.linear]
+    per_bar = [m for m in parts if not m.linear]
+    rates = None
+    for m in linear:
+        rates = m.rate(market, initial_nav) if rates is None else rates + m.rate(market,
+                                                                                   initial_nav)
+    grow = 1.0 + rets
     w = np.zeros(n_s)
     value = initial_nav
     owed = 0.0  # cost of the previous close's trades, charged over this bar
     liquidated, reason = -1, ""
     every_bar = rebalance == "every_bar"
+    trades_at = decision | every_bar
     for t in range(first, n_t):
+        d = pre[t]
         if t > first:
             p, f = float(w @ rets[t]), -float(w @ fund[t])
             pnl = p + f - owed
@@ -195,30 +209,38 @@ def simulate(
                     liquidated, reason = t, "bankrupt"
             r_price[t], r_fund[t], r_cost[t] = p, f, -owed
             value = value * (1.0 + pnl)
-            d = w * (1.0 + rets[t]) / (1.0 + pnl) if pnl > -1.0 else np.zeros(n_s)
-        else:
-            d = np.zeros(n_s)
+            if pnl > -1.0:
+                np.multiply(w, grow[t], out=d)
+                d /= 1.0 + pnl
         nav[t] = value
-        pre[t] = d
+        new = held[t]
         if liquidated >= 0:
-            new = np.zeros(n_s)
+            pass  # flat: held[t] stays 0
+        elif maintenance_margin > 0.0 and maintenance_margin * float(
+                np.abs(d, out=size).sum()) >= 1.0:
+            liquidated, reason = t, "maintenance_margin"
         else:
-            if maintenance_margin > 0.0 and maintenance_margin * float(np.abs(d).sum()) >= 1.0:
-                liquidated, reason = t, "maintenance_margin"
-                new = np.zeros(n_s)
-            elif every_bar or decision[t]:
-                new = np.where(has_price[t], target[t], d)
+            if trades_at[t]:
+                np.copyto(new, d)
+                np.copyto(new, target[t], where=has_price[t])
             else:
-                new = d
+                np.copyto(new, d)
             if t in delist_at:
-                new = new.copy()
                 new[delist_at[t]] = 0.0
-        trade = new - d
+        trade = np.subtract(new, d, out=trades[t])
         owed = 0.0
-        if value > 0.0 and (trade != 0.0).any():
-            c = costs.cost(trade, value, market, t)
-            c = np.where(trade != 0.0, c, 0.0)
-            if np.isnan(c).any():
+        if value > 0.0:
+            np.abs(trade, out=size)
+            c = cost[t]
+            if rates is not None:
+                np.multiply(size, rates[t], out=c)
+            for m in per_bar:
+                c += m.cost(trade, value, market, t)
+            owed = float(c.sum())
+            if owed != owed:  # NaN: an unknown rate, harmless where nothing trades
+                c[size == 0.0] = 0.0
+                owed = float(c.sum())
+            if owed != owed:
                 j = int(np.flatnonzero(np.isnan(c))[0])
                 where = (f"{labels[1][j]!r} at {labels[0][t]}"
                          if labels is not None else f"column {j} at row {t}")
@@ -227,11 +249,7 @@ def simulate(
                     "volatility or volume it needs is unknown there)",
                     fix="give a half_spread for every cell that trades, or use a longer panel so "
                         "the impact model's trailing window is filled before the first trade")
-            cost[t] = c
-            owed = float(c.sum())
-        held[t] = new
         w = new
-    trades = held - pre
     return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=mark,
                   liquidated=liquidated, liquidation_reason=reason)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from coinfactor.analytics import DEFAULT_NAVS
+from coinfactor.analytics import DEFAULT_NAVS, capacity
 from coinfactor.backtest import (
     CostModel,
     Fees,
@@ -53,7 +53,8 @@ class CostConfig:
         What the backtest does with held position-bars without funding data (always counted
         in the metrics: ``funding_missing_share``).
     capacity_navs : tuple of float
-        NAVs (USD) of the study's capacity table (:func:`coinfactor.analytics.capacity`).
+        NAVs (USD) of the study's capacity table (:func:`coinfactor.analytics.capacity`);
+        empty: no capacity table (e.g. in a sweep).
     """
 
     venue: Venue = "hyperliquid"
@@ -78,7 +79,7 @@ class CostConfig:
             raise ConfigError(f"[params.costs] funding_missing must be one of "
                               f"{list(typing.get_args(FundingMissing))}, got "
                               f"{self.funding_missing!r}")
-        if not self.capacity_navs or not all(x > 0 for x in self.capacity_navs):
+        if not all(x > 0 for x in self.capacity_navs):
             raise ConfigError("[params.costs] capacity_navs must be positive NAVs (USD), got "
                               f"{self.capacity_navs!r}")
 
@@ -93,6 +94,13 @@ class CostConfig:
         if self.impact > 0:
             model = model + SquareRootImpact(self.impact, self.impact_window_days)
         return model
+
+    def capacity(self, panel: pl.DataFrame, weights: pl.DataFrame | np.ndarray,
+                 **execution: Any) -> pl.DataFrame | None:
+        """The capacity table at :attr:`capacity_navs` (None when there are none)."""
+        if not self.capacity_navs:
+            return None
+        return capacity(panel, weights, navs=self.capacity_navs, **execution)
 
     def backtest_settings(self) -> dict[str, Any]:
         """Keyword arguments of :func:`coinfactor.backtest.backtest`: margins, funding rule."""

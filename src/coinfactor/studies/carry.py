@@ -32,7 +32,6 @@ import numpy as np
 import polars as pl
 
 from coinfactor import signals, universe
-from coinfactor.analytics import capacity
 from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
@@ -269,7 +268,8 @@ def run(
     book_grid = grid.subset([symbols[c] for c in book])
     costs = config.costs.model(None if config.spread_model == "constant"
                                else _half_spread(config, panel, freq))
-    cost = costs.rate(MarketData.from_panel(panel, book_grid), config.initial_nav)
+    market = MarketData.from_panel(panel, book_grid)
+    cost = costs.rate(market, config.initial_nav)
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
     allocator = BufferedAllocator(
@@ -295,14 +295,13 @@ def run(
     forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
     # the book's weighted columns on their own grid (nothing else is ever held); a row
     # without any value is no decision (the book is carried)
-    local = np.flatnonzero(keep_b.any(axis=0))
-    held_grid = book_grid.subset([symbols[c] for c in book[local]])
-    weights = np.where(np.take(keep_b, local, axis=1), np.take(pos_b, local, axis=1), np.nan)
-    execution = {"grid": held_grid, "costs": costs, "lag": config.lag,
+    # on the book's grid (columns never held stay 0 and add nothing to any sum)
+    weights = np.where(keep_b, pos_b, np.nan)
+    execution = {"grid": book_grid, "market": market, "costs": costs, "lag": config.lag,
                  **config.costs.backtest_settings()}
     result = backtest(panel, weights, initial_nav=config.initial_nav, forecast_vol=forecast,
                       **execution)
-    sizes = capacity(panel, weights, navs=config.costs.capacity_navs, **execution)
+    sizes = config.costs.capacity(panel, weights, **execution)
 
     metrics: dict[str, Any] = performance_summary(result)
     members_per_bar = member.sum(axis=1)
@@ -342,7 +341,7 @@ def run(
             "vol": result.vol,
             "signal": sig,
             "allocation": allocation,
-            "capacity": sizes,
+            **({"capacity": sizes} if sizes is not None else {}),
         },
         data_summary=summarize_panel(panel, "carry study input",
                                      n_ts=int(np.count_nonzero(bar_rows)),

@@ -28,7 +28,6 @@ import polars as pl
 from coinfactor.analytics import (
     annual_volatility,
     block_bootstrap,
-    capacity,
     rolling_correlation,
 )
 from coinfactor.analytics import summary as perf_summary
@@ -211,7 +210,7 @@ def run(
                 **config.costs.backtest_settings()}
     hedged = backtest(panel, book, **settings)
     execution = {k: v for k, v in settings.items() if k != "initial_nav"}
-    sizes = capacity(panel, book, navs=config.costs.capacity_navs, **execution)
+    sizes = config.costs.capacity(panel, book, **execution)
     solo = book.filter(pl.col("symbol") == config.target)
     unhedged = backtest(panel, solo, **settings)
     if progress is not None:
@@ -282,7 +281,7 @@ def run(
             "weights": hedged.weights,  # held (drifting between the weekly decisions)
             "targets": book,
             "trades": hedged.trades,
-            "capacity": sizes,
+            **({"capacity": sizes} if sizes is not None else {}),
             "basket": basket,
             "diagnostics": diagnostics,
             "candidates": wf.candidates,

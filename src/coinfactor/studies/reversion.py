@@ -49,7 +49,6 @@ import numpy as np
 import polars as pl
 
 from coinfactor import signals, xs
-from coinfactor.analytics import capacity
 from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import BacktestResult, backtest
 from coinfactor.core.errors import ConfigError, DataError
@@ -324,12 +323,12 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
     execution = {"costs": config.costs.model(), "lag": 0, "freq": freq,
                  **config.costs.backtest_settings()}
     bt = backtest(slim, held, initial_nav=config.initial_nav, **execution)
-    sizes = capacity(slim, held, navs=config.costs.capacity_navs, **execution)
+    sizes = config.costs.capacity(slim, held, **execution)
     return StudyResult(
         study="reversion",
         config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
         metrics=_study_metrics(table, bt),
         tables={"nav": bt.nav, "weights": bt.weights, "trades": bt.trades,
-                "cross_section": table, "capacity": sizes},
+                "cross_section": table, **({"capacity": sizes} if sizes is not None else {})},
         data_summary=summarize_panel(panel, "panel"),
     )
