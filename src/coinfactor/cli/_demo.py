@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich import box
 from rich.table import Table
 
 from coinfactor.cli._app import app, console
@@ -38,22 +39,27 @@ def demo_command(
             bars.update(tasks[name], completed=min(max(frac, 0.0), 1.0))
 
         result = run_demo(out, progress=progress)
-    table = Table(title="coinfactor demo: key metrics")
+    table = Table(title="coinfactor demo: key metrics", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
     main = KEY_METRICS
     table.add_column("study", no_wrap=True)
-    table.add_column("secs", justify="right", no_wrap=True)
-    for col in ("return/yr", "vol/yr", "Sharpe", "max DD", "turnover/yr"):
-        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    labels = {"annual_return": "return/yr", "annual_volatility": "vol/yr",
+              "sharpe_ratio": "Sharpe", "max_drawdown": "max DD",
+              "annual_turnover": "turns/yr", "annual_cost_return": "costs/yr"}
+    for key in main:
+        label = labels.get(key, key)
+        table.add_column(label, justify="right", no_wrap=True, min_width=len(label))
     notes = []
     for r in result.runs:
         secs = f"{r.seconds:.0f}"
         if r.error:
-            table.add_row(r.study, secs, "[red]failed[/]", "", "", "", "")
+            table.add_row(r.study, secs, "[red]failed[/]", *[""] * (len(main) - 1))
             notes.append(f"{r.study}: failed: {r.error.strip().splitlines()[-1]}")
             continue
-        head = r.headline(limit=5)
+        head = r.headline(limit=len(main))
         if not set(head) & set(main):  # e.g. a risk model: no P&L, show its own numbers
-            table.add_row(r.study, secs, "-", "-", "-", "-", "-")
+            table.add_row(r.study, secs, *["-"] * len(main))
             notes.append(f"{r.study}: " + ", ".join(f"{k} {_fmt(k, v)}"
                                                     for k, v in list(head.items())[:4]))
             continue

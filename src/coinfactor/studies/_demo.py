@@ -27,7 +27,8 @@ DEFAULT_OUT = Path("coinfactor-demo")
 """Default output directory of ``coinfactor demo`` (relative to the working directory)."""
 
 KEY_METRICS: tuple[str, ...] = (
-    "annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown", "annual_turnover")
+    "annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown", "annual_turnover",
+    "annual_cost_return")
 """Metrics shown in the demo table and index when a study reports them: every study uses the
 keys of :func:`coinfactor.analytics.summary` (named after the analytics functions)."""
 
