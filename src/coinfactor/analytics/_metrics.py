@@ -173,7 +173,8 @@ def summary(
         ``short_exposure_mean`` and ``positions_mean`` (averaged over the nav bars and any
         other weight timestamps). Weights are the held weights per bar: a nav bar without
         weight rows counts as a flat book, as in ``BacktestResult.weights``. A result with a
-        ``vol`` frame holding forecasts also gives ``mean_forecast_vol``.
+        ``vol`` frame holding forecasts also gives ``mean_forecast_vol``; a backtest result
+        adds ``funding_missing_bars``, ``funding_missing_share`` and ``liquidated``.
 
     Raises
     ------
@@ -206,5 +207,9 @@ def summary(
     forecast = (vol.get_column("forecast_vol")
                 if isinstance(vol, pl.DataFrame) and "forecast_vol" in vol.columns else None)
     turnover = nav["turnover"] if "turnover" in nav.columns else None
-    return nav_metrics(nav["ret"], nav["ret_price"], nav["ret_funding"], nav["ret_cost"], freq,
-                       weights=mat, turnover=turnover, forecast_vol=forecast)
+    out = nav_metrics(nav["ret"], nav["ret_price"], nav["ret_funding"], nav["ret_cost"], freq,
+                      weights=mat, turnover=turnover, forecast_vol=forecast)
+    execution = getattr(result, "execution_metrics", None)
+    if callable(execution):  # a backtest result: its funding coverage and liquidation
+        out.update(execution())
+    return out

@@ -140,10 +140,14 @@ class BacktestResult:
                           self.freq, weights=self.weight_matrix(),
                           turnover=nav.get_column("turnover"),
                           forecast_vol=self.vol.get_column("forecast_vol"))
-        out["funding_missing_bars"] = float(self.funding.missing_bars)
-        out["funding_missing_share"] = self.funding.missing_share
-        out["liquidated"] = float(self.liquidated_at is not None)
+        out.update(self.execution_metrics())
         return out
+
+    def execution_metrics(self) -> dict[str, float]:
+        """``funding_missing_bars``, ``funding_missing_share`` and ``liquidated`` (0 or 1)."""
+        return {"funding_missing_bars": float(self.funding.missing_bars),
+                "funding_missing_share": self.funding.missing_share,
+                "liquidated": float(self.liquidated_at is not None)}
 
     def summary(self) -> str:
         """Plain-text table of :attr:`metrics`."""

@@ -99,7 +99,7 @@ def write_report(run_dir: str | Path) -> Path:
     freq = data_summary.get("freq")
     source = data_summary.get("source") or config.get("data", {}).get("dataset", "")
     sections: list[tuple[str, str]] = [
-        ("Metrics", kv_grid(metrics)),
+        ("Metrics", _execution_notes(metrics) + kv_grid(metrics)),
     ]
     for title, blocks in run_dir_blocks(d, str(freq) if freq else None):
         sections.append((title, "".join(blocks)))
@@ -115,3 +115,17 @@ def write_report(run_dir: str | Path) -> Path:
     tmp.write_text(html, "utf-8")
     tmp.replace(out)
     return out
+
+
+def _execution_notes(metrics: dict[str, object]) -> str:
+    """Warnings a reader must see before the numbers: missing funding, a liquidation."""
+    notes = []
+    share = metrics.get("funding_missing_share")
+    if isinstance(share, int | float) and share > 0:
+        bars = metrics.get("funding_missing_bars", "?")
+        notes.append(f"{share:.1%} of held position-bars ({bars}) had no funding data and "
+                     "were booked as zero funding: the P&L leaves out their funding.")
+    if metrics.get("liquidated"):
+        notes.append("The book was liquidated (equity reached the maintenance margin or "
+                     "zero); it is flat afterwards.")
+    return "".join(f'<p class="note"><b>warning:</b> {esc(n)}</p>' for n in notes)
