@@ -10,7 +10,7 @@ import pytest
 
 from coinfactor.backtest import backtest
 from coinfactor.core.errors import ConfigError, DataError
-from conftest import make_panel
+from support.panels import make_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -9,15 +9,12 @@ Panels are ragged (staggered listings, missing bars, null funding, filled bars).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from coinfactor import signals, universe, xs
-from coinfactor.data import regularize, validate_panel
 from coinfactor.portfolio import (
     AllocationInputs,
     BufferedAllocator,
@@ -34,28 +31,7 @@ from coinfactor.xs._rows import (
     row_winsorize_zscore_buckets,
     row_zscore,
 )
-
-
-def _ragged(n_s: int = 24, n_t: int = 140, seed: int = 0, *, filled: bool = False
-            ) -> pl.DataFrame:
-    """Daily perp panel: staggered listings, ~8% missing bars, some null funding."""
-    rng = np.random.default_rng(seed)
-    t0 = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = []
-    for j in range(n_s):
-        start = 0 if j < n_s // 2 else int(rng.integers(0, n_t // 3))
-        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.04, n_t)))
-        level = rng.normal(1e-4, 3e-4)
-        for t in range(start, n_t):
-            if t > start and rng.random() < 0.08:
-                continue
-            c = float(close[t])
-            fund = None if rng.random() < 0.03 else float(level + rng.normal(0, 2e-4))
-            rows.append({"ts": t0 + timedelta(days=t), "symbol": f"S{j:02d}", "open": c,
-                         "high": c * 1.01, "low": c * 0.99, "close": c,
-                         "volume": float(np.exp(rng.normal(12, 1.0))), "funding_rate": fund})
-    panel = validate_panel(pl.DataFrame(rows).sort("symbol", "ts"))
-    return regularize(panel) if filled else panel
+from support.random_panels import ragged_daily_panel
 
 
 def _nan_rows(seed: int, ties: bool) -> np.ndarray:
@@ -212,7 +188,7 @@ def _reference_signal_frame(cfg: carry.Config, panel: pl.DataFrame) -> pl.DataFr
                                               seed_parity=True, carry_window=3)])
 def test_carry_signal_stage_equals_the_long_frame_pipeline(cfg: carry.Config,
                                                            filled: bool) -> None:
-    panel = _ragged(filled=filled)
+    panel = ragged_daily_panel(filled=filled)
     got = carry.signal_frame(cfg, panel)
     ref = _reference_signal_frame(cfg, panel)
     assert got.height > 100
@@ -230,7 +206,7 @@ def test_carry_backtest_equals_public_backtest_of_its_weights(filled: bool) -> N
     """
     from coinfactor.backtest import backtest
 
-    panel = _ragged(seed=3, filled=filled)
+    panel = ragged_daily_panel(seed=3, filled=filled)
     cfg = carry.Config(universe_window=10, min_decile=4, vol_min_periods=5, corr_window=20)
     fast = carry.run(cfg, panel)
     forecast = fast.tables["allocation"].select("ts", "forecast_vol")

@@ -18,8 +18,8 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import validate_panel
 from coinfactor.studies import STUDIES, config_from_dict
 from coinfactor.studies import hedge_basket as hbs
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 

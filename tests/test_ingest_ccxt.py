@@ -1,5 +1,6 @@
 """Ingestion from Binance USDⓈ-M and Hyperliquid through the real ccxt client, pointed at the
-local fake venue (tests/fakevenue.py) that serves their wire formats from real fixture data."""
+local fake venue (tests/support/fakevenue.py) that serves their wire formats from real
+fixture data."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from coinfactor.core.errors import ConfigError, SourceError
 from coinfactor.data.sources import CcxtSource, RetryPolicy, download, rewrite_urls, update
 from coinfactor.data.store import Store
-from fakevenue import FIXTURES, FakeVenue, ms, serve
+from support import FIXTURES
+from support.fakevenue import FakeVenue, ms, serve
 
 pytestmark = pytest.mark.network  # a local 127.0.0.1 server, never the internet
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from coinfactor.cli import app
 from coinfactor.cli._app import console
 from coinfactor.data.store import Store
-from fakevenue import FakeVenue, ms, serve
+from support.fakevenue import FakeVenue, ms, serve
 
 pytestmark = pytest.mark.network  # a local 127.0.0.1 server, never the internet
 

@@ -13,7 +13,8 @@ import pytest
 from coinfactor.core.errors import ConfigError, SourceError
 from coinfactor.data.sources import RetryPolicy, TiingoSource, download
 from coinfactor.data.store import Store
-from fakevenue import FIXTURES, FakeVenue, ms, serve
+from support import FIXTURES
+from support.fakevenue import FakeVenue, ms, serve
 
 pytestmark = pytest.mark.network  # a local 127.0.0.1 server, never the internet
 

@@ -16,7 +16,7 @@ from coinfactor.data import (
     validate_panel,
 )
 from coinfactor.errors import DataError
-from conftest import make_panel
+from support.panels import make_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from _cf_panels import START, ragged_panel
 from coinfactor import signals, universe
+from support.random_panels import START, ragged_panel
 
 CUTS = [7, 23, 41]  # bars after the start; the panel has 48 bars
 

@@ -13,12 +13,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from _reversion_reference import close_equal, dst_panel, naive_cross_section, naive_decisions
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data import Grid, anchor_decisions, decision_times
 from coinfactor.portfolio import assign_baskets, hold_weights
 from coinfactor.signals import attach_forward_returns, cross_section_at
+from support.reversion_reference import close_equal, dst_panel, naive_cross_section, naive_decisions
 
 SPRING = datetime(2025, 3, 3, tzinfo=UTC)  # New York springs forward on 2025-03-09
 AUTUMN = datetime(2025, 10, 27, tzinfo=UTC)  # ... and falls back on 2025-11-02

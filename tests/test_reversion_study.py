@@ -15,12 +15,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from _reversion_reference import close_equal, dst_panel, naive_cross_section, naive_features
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.studies import STUDIES, config_from_dict, run_config, run_config_file
 from coinfactor.studies.reversion import DEFAULT_DATA, Config, cross_section, run
+from support import ROOT
+from support.reversion_reference import close_equal, dst_panel, naive_cross_section, naive_features
 
-ROOT = Path(__file__).resolve().parents[1]
 TOML = ROOT / "studies" / "reversion.toml"
 SYMBOLS = tuple(f"S{i:02d}" for i in range(10))
 

@@ -12,7 +12,7 @@ from statsmodels.regression.rolling import RollingOLS
 from coinfactor import datasets
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.risk import assign_buckets, exposures, factor_returns
-from conftest import make_panel
+from support.panels import make_panel
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

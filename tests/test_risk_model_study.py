@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -13,8 +12,9 @@ from typer.testing import CliRunner
 from coinfactor.cli import app
 from coinfactor.studies import STUDIES, config_from_dict
 from coinfactor.studies.risk_model import DEFAULT_DATA, Config
+from support import ROOT
 
-TOML = Path(__file__).resolve().parents[1] / "studies" / "risk_model.toml"
+TOML = ROOT / "studies" / "risk_model.toml"
 
 
 def test_toml_mirrors_config_defaults():

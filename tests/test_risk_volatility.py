@@ -12,7 +12,7 @@ from arch.univariate import EWMAVariance
 
 from coinfactor.core.errors import ConfigError
 from coinfactor.risk import bar_returns, ema_blend_vol, ewma_variance, rolling_bar_vol
-from conftest import make_panel
+from support.panels import make_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -12,26 +12,12 @@ from statsmodels.regression.rolling import RollingOLS
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.rolling import _fit, _levels, _ols, rolling_ols
+from support.arrays import ragged_regression
 
 RTOL = 1e-8
 # elementwise relative error is undefined where a coefficient crosses zero: allow an absolute
 # slack far below any coefficient's scale in these data (coefficients are O(1e-4 .. 1))
 ATOL = 1e-12
-
-
-def _ragged(seed: int = 0, n_rows: int = 700, n_series: int = 5, k: int = 3):
-    """Returns-like data with NaN gaps in y and X, a late listing and a sparse series."""
-    rng = np.random.default_rng(seed)
-    x = 0.01 * rng.standard_normal((n_rows, k)) + 0.002
-    beta = rng.standard_normal((k, n_series))
-    y = 0.0005 + x @ beta + 0.01 * rng.standard_normal((n_rows, n_series))
-    y[100:130, 0] = np.nan          # a gap inside windows
-    y[:400, 1] = np.nan             # late listing
-    y[rng.random(n_rows) < 0.2, 2] = np.nan   # scattered missing bars
-    y[600:, 3] = np.nan             # delisting
-    x[250, 1] = np.nan              # a missing factor value: the row drops for every series
-    x[251:253, 0] = np.nan
-    return y, x
 
 
 def _statsmodels(y, x, window, min_nobs=None, add_constant=True):
@@ -68,7 +54,7 @@ def _compare(res, j, ref, col):
 
 @pytest.mark.parametrize("window", [60, 250])
 def test_shared_x_matches_statsmodels(window):
-    y, x = _ragged()
+    y, x = ragged_regression()
     res = rolling_ols(y, x, window)
     for j in range(y.shape[1]):
         _assert_matches(res, j, _statsmodels(y[:, j], x, window))
@@ -76,7 +62,7 @@ def test_shared_x_matches_statsmodels(window):
 
 @pytest.mark.parametrize("min_nobs", [4, 30, 60])
 def test_min_nobs_matches_statsmodels(min_nobs):
-    y, x = _ragged(seed=1)
+    y, x = ragged_regression(seed=1)
     res = rolling_ols(y, x, 60, min_nobs=min_nobs)
     assert res.min_nobs == min_nobs
     assert np.isfinite(res.rsquared).sum() > 100
@@ -87,7 +73,7 @@ def test_min_nobs_matches_statsmodels(min_nobs):
 def test_late_listing_and_gap_far_into_the_series_match_statsmodels():
     """Own sums are computed only over the blocks that need them (from one block before):
     a late listing and a late gap exercise that offset path."""
-    y, x = _ragged(seed=13, n_rows=900)
+    y, x = ragged_regression(seed=13, n_rows=900)
     y, x = y[:, [0, 1, 4]], x.copy()
     x[250:253] = 0.001                   # no missing factor rows
     y[:, 0] = np.where(np.arange(900) == 700, np.nan, y[:, 0] + 0.0)
@@ -98,7 +84,7 @@ def test_late_listing_and_gap_far_into_the_series_match_statsmodels():
 
 
 def test_per_series_x_matches_statsmodels():
-    y, x = _ragged(seed=2)
+    y, x = ragged_regression(seed=2)
     rng = np.random.default_rng(3)
     x3 = x[:, None, :] + 0.005 * rng.standard_normal((len(y), y.shape[1], x.shape[1]))
     x3[300:310, 4, 2] = np.nan       # a gap in one series' own regressor
@@ -108,14 +94,14 @@ def test_per_series_x_matches_statsmodels():
 
 
 def test_single_series_and_no_constant_match_statsmodels():
-    y, x = _ragged(seed=4)
+    y, x = ragged_regression(seed=4)
     res = rolling_ols(y[:, 2], x, 90, add_constant=False)
     assert res.params.shape == (len(y), 3)
     _assert_matches(res, None, _statsmodels(y[:, 2], x, 90, add_constant=False), col=True)
 
 
 def test_constant_column_in_x_gives_centred_rsquared_like_statsmodels():
-    y, x = _ragged(seed=5)
+    y, x = ragged_regression(seed=5)
     x1 = np.column_stack([np.ones(len(y)), x])
     res = rolling_ols(y[:, 0], x1, 70, add_constant=False)
     assert res.has_constant
@@ -128,7 +114,7 @@ def test_constant_column_in_x_gives_centred_rsquared_like_statsmodels():
 
 
 def test_infinite_values_count_as_missing():
-    y, x = _ragged(seed=11)
+    y, x = ragged_regression(seed=11)
     y_inf, x_inf = y.copy(), x.copy()
     y_inf[np.isnan(y_inf)] = np.inf
     x_inf[np.isnan(x_inf)] = -np.inf
@@ -140,7 +126,7 @@ def test_infinite_values_count_as_missing():
 def test_shared_x_equals_broadcast_per_series_x():
     """The shared fast path (shared factorisation + own sums for gapped series) equals the
     general per-series path on the same regressors."""
-    y, x = _ragged(seed=6)
+    y, x = ragged_regression(seed=6)
     a = rolling_ols(y, x, 50)
     b = rolling_ols(y, np.broadcast_to(x[:, None, :], (*y.shape, x.shape[1])), 50)
     np.testing.assert_array_equal(np.isnan(a.params), np.isnan(b.params))
@@ -156,7 +142,7 @@ def test_own_windows_do_not_depend_on_when_they_are_fitted(monkeypatch):
     """Windows with a missing y get their own sums, fitted while the shared pass runs; their
     cells are the same whether that fit ends before or after the shared pass (forced here to
     come first), and match statsmodels (reference)."""
-    y, x = _ragged(seed=6)
+    y, x = ragged_regression(seed=6)
     normal = rolling_ols(y, x, 50)
     fit_parallel = _ols.fit_parallel
 
@@ -275,7 +261,7 @@ def test_truncation_invariance():
     the batched solves may group cells differently (which series need their own sums depends
     on the whole sample), and BLAS may round a few cells 1 ulp differently: hence rtol 1e-13.
     """
-    y, x = _ragged(seed=10, n_rows=900)
+    y, x = ragged_regression(seed=10, n_rows=900)
     full = rolling_ols(y, x, 75)
     for cut in (75, 200, 431, 899):
         part = rolling_ols(y[:cut], x[:cut], 75)
@@ -315,7 +301,7 @@ def test_only_columns_whose_level_dominates_are_shifted():
 
 
 def test_result_is_read_only_and_summarises():
-    y, x = _ragged()
+    y, x = ragged_regression()
     res = rolling_ols(y, x, 60)
     with pytest.raises(ValueError):
         res.params[0, 0, 0] = 1.0
@@ -353,7 +339,7 @@ def test_threads_do_not_change_the_result(shared, monkeypatch):
     """Stretches of rows fitted in threads give bit-identical results to one thread (small
     chunks forced, so that the series splits into several stretches)."""
     monkeypatch.setattr(_fit, "_CHUNK_ELEMENTS", 2000)
-    y, x = _ragged(seed=14, n_rows=1200)
+    y, x = ragged_regression(seed=14, n_rows=1200)
     if not shared:
         x = np.repeat(x[:, None, :], y.shape[1], axis=1)
     one = rolling_ols(y, x, 20, n_threads=1)
@@ -370,7 +356,7 @@ def test_large_outputs_filled_in_the_background_give_the_same_result(monkeypatch
     large results): the result is identical to plain arrays, and read-only."""
     from coinfactor.rolling import _pages
 
-    y, x = _ragged(seed=15)
+    y, x = ragged_regression(seed=15)
     x_own = np.repeat(x[:, None, :], y.shape[1], axis=1)
     plain = [rolling_ols(y, xx, 60, n_threads=2) for xx in (x, x_own)]
     monkeypatch.setattr(_pages, "FILL_MIN_BYTES", 0)

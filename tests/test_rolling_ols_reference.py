@@ -14,7 +14,7 @@ from statsmodels.regression.rolling import RollingOLS
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.rolling import rolling_ols, rolling_ols_reference
-from test_rolling_ols import _ragged
+from support.arrays import ragged_regression
 
 
 def _assert_same(fast, ref, *, rtol=1e-8, atol=1e-12):
@@ -32,13 +32,13 @@ def _assert_same(fast, ref, *, rtol=1e-8, atol=1e-12):
 
 @pytest.mark.parametrize("min_nobs", [None, 45])
 def test_shared_x_equals_the_reference(min_nobs):
-    y, x = _ragged(seed=3)
+    y, x = ragged_regression(seed=3)
     _assert_same(rolling_ols(y, x, 50, min_nobs=min_nobs),
                  rolling_ols_reference(y, x, 50, min_nobs=min_nobs))
 
 
 def test_per_series_x_single_series_and_no_constant_equal_the_reference():
-    y, x = _ragged(seed=4)
+    y, x = ragged_regression(seed=4)
     x_own = np.repeat(x[:, None, :], 5, axis=1) * np.linspace(-1.0, 2.0, 5)[None, :, None]
     _assert_same(rolling_ols(y, x_own, 40), rolling_ols_reference(y, x_own, 40))
     _assert_same(rolling_ols(y[:, 2], x, 40), rolling_ols_reference(y[:, 2], x, 40))
@@ -66,7 +66,7 @@ def test_rank_deficient_and_flat_regressors_equal_the_reference():
 
 
 def test_reference_matches_statsmodels_and_min_norm_lstsq():
-    y, x = _ragged(seed=5)
+    y, x = ragged_regression(seed=5)
     ref = rolling_ols_reference(y, x, 60)
     exog = np.column_stack([np.ones(len(y)), x])
     for j in (0, 1, 2):

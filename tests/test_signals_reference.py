@@ -17,11 +17,11 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from _cf_panels import lookup, ragged_panel
 from coinfactor import signals
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
-from conftest import make_panel
+from support.panels import make_panel
+from support.random_panels import lookup, ragged_panel
 
 STEP = timedelta(hours=1)
 PPY = periods_per_year("1h")

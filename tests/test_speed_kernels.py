@@ -29,6 +29,7 @@ from coinfactor.xs._rows import (
     row_winsorize_zscore_buckets,
     row_zscore,
 )
+from support.random_panels import ragged_daily_panel
 
 
 def _naive_buckets(x: np.ndarray, n: int) -> np.ndarray:
@@ -169,9 +170,8 @@ def test_infer_freq_on_a_panel_with_gaps() -> None:
 
 def test_summarize_panel_with_known_counts_equals_counting() -> None:
     from coinfactor.studies import carry
-    from test_fast_paths import _ragged
 
-    panel = _ragged(seed=4)
+    panel = ragged_daily_panel(seed=4)
     res = carry.run(carry.Config(universe_window=10, min_decile=4, vol_min_periods=5,
                                  corr_window=20), panel)
     assert res.data_summary == summarize_panel(panel, "carry study input")
@@ -254,9 +254,8 @@ def test_summary_from_the_dense_weights_equals_the_frame_path() -> None:
     """Reference: analytics.summary fed the result's long weights frame explicitly."""
     from coinfactor.analytics import summary
     from coinfactor.backtest import backtest
-    from test_fast_paths import _ragged
 
-    panel = _ragged(seed=9, filled=True)
+    panel = ragged_daily_panel(seed=9, filled=True)
     rng = np.random.default_rng(2)
     ts = panel.get_column("ts").unique().sort()
     rows = [{"ts": t, "symbol": s, "weight": float(rng.normal(0, 0.2))}
@@ -283,9 +282,8 @@ def test_backtest_array_weights_equal_long_frames(lag: int) -> None:
     """Reference: backtest() on the same weights, funding and spreads as long frames."""
     from coinfactor.backtest import backtest
     from coinfactor.data import Grid
-    from test_fast_paths import _ragged
 
-    panel = _ragged(seed=12, filled=True)
+    panel = ragged_daily_panel(seed=12, filled=True)
     weights = _book_frame(panel, 1)
     grid = Grid.from_panel(panel)
     w = grid.scatter(weights, "weight")
@@ -329,9 +327,8 @@ def test_universe_and_carry_kernels_equal_their_frame_functions() -> None:
     from coinfactor import signals, universe
     from coinfactor.core.errors import ConfigError
     from coinfactor.data import Grid
-    from test_fast_paths import _ragged
 
-    panel = _ragged(seed=13, filled=True)
+    panel = ragged_daily_panel(seed=13, filled=True)
     grid = Grid.from_panel(panel, "1d")
     member = universe.volume_decile(panel, 10, 6, grid=grid)
     ref = universe.volume_decile(panel, window=10, min_decile=6)
@@ -350,9 +347,8 @@ def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
     """Reference: the same forecast passed in another row order (joined on ts)."""
     from coinfactor.backtest import backtest
     from coinfactor.data import Grid
-    from test_fast_paths import _ragged
 
-    panel = _ragged(seed=14)
+    panel = ragged_daily_panel(seed=14)
     weights = _book_frame(panel, 4)
     ts = Grid.from_panel(panel).ts
     fc = pl.DataFrame({"ts": ts, "forecast_vol": np.linspace(0.1, 0.3, ts.len())})

@@ -11,23 +11,10 @@ import pytest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import PANEL_SCHEMA, attach_funding
 from coinfactor.data.store import Store, _store
-from conftest import make_panel
+from support.panels import make_panel, store_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 EX = {"exchange": "binanceusdm", "market": "swap"}
-
-
-def _panel() -> pl.DataFrame:
-    p = make_panel({
-        "AUSDT": [100.0, 101.0, 102.0, 101.0, 103.0, 104.0],
-        "BUSDT": [10.0, 10.5, None, 10.2, 10.4, 10.1],
-        "CUSDT": [None, None, 5.0, 5.5, 5.25, 5.5],
-    })
-    # keep every optional column non-trivial; funding null so the store fills it
-    return p.with_columns(
-        pl.lit(None, pl.Float64).alias("funding_rate"),
-        (pl.col("close") * 1000).alias("open_interest"),
-    )
 
 
 def _rows(store: Store) -> dict[str, int]:
@@ -49,7 +36,7 @@ def test_default_path_follows_coinfactor_home(tmp_path: Path,
 
 
 def test_upsert_query_round_trip_is_exact(store: Store) -> None:
-    panel = _panel()
+    panel = store_panel()
     store.write_bars(panel, **EX, freq="1h")
     out = store.query_bars(exchange="binanceusdm", freq="1h")
     assert dict(out.schema) == PANEL_SCHEMA
@@ -57,7 +44,7 @@ def test_upsert_query_round_trip_is_exact(store: Store) -> None:
 
 
 def test_same_and_overlapping_writes_never_duplicate(store: Store) -> None:
-    panel = _panel()
+    panel = store_panel()
     assert store.write_bars(panel, **EX, freq="1h") == panel.height
     assert store.write_bars(panel, **EX, freq="1h") == 0
     # overlapping: the last 3 bars of A again with a new close, plus 2 new bars
@@ -74,7 +61,7 @@ def test_same_and_overlapping_writes_never_duplicate(store: Store) -> None:
 def test_injected_failure_mid_write_leaves_store_unchanged(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    panel = _panel()
+    panel = store_panel()
     store.write_bars(panel, **EX, freq="1h")
     before = store.query_bars(exchange="binanceusdm", freq="1h")
     counts = _rows(store)
@@ -101,7 +88,7 @@ def test_injected_failure_mid_write_leaves_store_unchanged(
 
 
 def test_query_filters_symbols_and_range(store: Store) -> None:
-    panel = _panel()
+    panel = store_panel()
     store.write_bars(panel, **EX, freq="1h")
     out = store.query_bars(exchange="binanceusdm", symbols=["BUSDT", "CUSDT"],
                            start=T0 + timedelta(hours=3), end="2024-01-01T05:00:00Z")
@@ -113,7 +100,7 @@ def test_query_filters_symbols_and_range(store: Store) -> None:
 
 
 def test_query_fills_funding_from_events_with_attach_funding(store: Store) -> None:
-    panel = _panel()
+    panel = store_panel()
     events = pl.DataFrame({
         "symbol": ["AUSDT", "AUSDT", "BUSDT"],
         # jittered settlement times; 01:00:00.105 belongs to the bar opening at 00:00
@@ -137,7 +124,7 @@ def test_query_fills_funding_from_events_with_attach_funding(store: Store) -> No
 
 
 def test_coverage_counts_gaps(store: Store) -> None:
-    store.write_bars(_panel(), **EX, freq="1h")
+    store.write_bars(store_panel(), **EX, freq="1h")
     store.write_funding(pl.DataFrame({"symbol": ["AUSDT"] * 2,
                                       "ts": [T0, T0 + timedelta(hours=8)],
                                       "funding_rate": [1e-4, 1e-4]}), **EX)
@@ -153,7 +140,7 @@ def test_coverage_counts_gaps(store: Store) -> None:
 
 
 def test_export_import_round_trip_and_idempotent_import(store: Store, tmp_path: Path) -> None:
-    panel = _panel()
+    panel = store_panel()
     store.write_bars(panel, **EX, freq="1h")
     out = tmp_path / "panel.parquet"
     exported = store.export_parquet(out, exchange="binanceusdm", freq="1h")
@@ -168,7 +155,7 @@ def test_export_import_round_trip_and_idempotent_import(store: Store, tmp_path: 
 
 def test_import_rejects_a_bad_file(store: Store, tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
-    _panel().with_columns(pl.lit(-1.0).alias("close")).write_parquet(bad)
+    store_panel().with_columns(pl.lit(-1.0).alias("close")).write_parquet(bad)
     with pytest.raises(DataError, match="column 'close': expected prices > 0"):
         store.import_parquet(bad, exchange="binanceusdm")
     with pytest.raises(DataError, match="does not exist"):
@@ -179,27 +166,27 @@ def test_import_rejects_a_bad_file(store: Store, tmp_path: Path) -> None:
 @pytest.mark.parametrize("symbol", ["BTC'; DROP TABLE bars; --", "../../etc/passwd", "",
                                     "a b", "BTC/USDT"])
 def test_symbols_are_allow_listed(store: Store, symbol: str) -> None:
-    panel = _panel().with_columns(pl.lit(symbol).alias("symbol")).filter(
+    panel = store_panel().with_columns(pl.lit(symbol).alias("symbol")).filter(
         pl.col("ts") == T0).head(1)
     with pytest.raises(ConfigError, match="invalid symbol"):
         store.write_bars(panel, **EX, freq="1h")
-    store.write_bars(_panel(), **EX, freq="1h")
+    store.write_bars(store_panel(), **EX, freq="1h")
     with pytest.raises(ConfigError, match="invalid symbol"):
         store.query_bars(exchange="binanceusdm", symbols=[symbol])
-    assert _rows(store)["bars"] == _panel().height
+    assert _rows(store)["bars"] == store_panel().height
 
 
 def test_bad_names_and_ambiguous_queries(store: Store) -> None:
     with pytest.raises(ConfigError, match="invalid exchange"):
-        store.write_bars(_panel(), exchange="Binance;--", market="swap", freq="1h")
+        store.write_bars(store_panel(), exchange="Binance;--", market="swap", freq="1h")
     with pytest.raises(DataError, match="has no bars matching"):
         store.query_bars(exchange="binanceusdm")
-    store.write_bars(_panel(), **EX, freq="1h")
-    store.write_bars(_panel(), exchange="hyperliquid", market="swap", freq="1h")
+    store.write_bars(store_panel(), **EX, freq="1h")
+    store.write_bars(store_panel(), exchange="hyperliquid", market="swap", freq="1h")
     with pytest.raises(DataError, match="pass exchange="):
         store.query_bars(freq="1h")
     with pytest.raises(DataError, match="needs freq="):
-        store.write(**EX, bars=_panel())
+        store.write(**EX, bars=store_panel())
 
 
 def test_snapshots_latest(store: Store) -> None:
@@ -214,14 +201,14 @@ def test_snapshots_latest(store: Store) -> None:
 
 
 def test_last_timestamps(store: Store) -> None:
-    store.write_bars(_panel(), **EX, freq="1h")
+    store.write_bars(store_panel(), **EX, freq="1h")
     last = store.last_timestamps("bars", **EX, freq="1h")
     assert last == {s: T0 + timedelta(hours=5) for s in ("AUSDT", "BUSDT", "CUSDT")}
     assert store.last_timestamps("funding", **EX) == {}
 
 
 def test_open_interest_is_set_on_stored_bars(store: Store) -> None:
-    store.write_bars(_panel().with_columns(pl.lit(None, pl.Float64).alias("open_interest")),
+    store.write_bars(store_panel().with_columns(pl.lit(None, pl.Float64).alias("open_interest")),
                      **EX, freq="1h")
     oi = pl.DataFrame({"symbol": ["AUSDT", "AUSDT", "BUSDT", "ZUSDT"],
                        "ts": [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2), T0],
@@ -236,7 +223,7 @@ def test_open_interest_is_set_on_stored_bars(store: Store) -> None:
     assert store.last_timestamps("open_interest", **EX, freq="1h") == {
         "AUSDT": T0 + timedelta(hours=1)}
     # rewriting the bars without open interest keeps it
-    store.write_bars(_panel().with_columns(pl.lit(None, pl.Float64).alias("open_interest")),
+    store.write_bars(store_panel().with_columns(pl.lit(None, pl.Float64).alias("open_interest")),
                      **EX, freq="1h")
     assert store.query_bars(exchange="binanceusdm")["open_interest"].to_list()[:2] == [5.0, 6.0]
     with pytest.raises(DataError, match="expected values >= 0"):

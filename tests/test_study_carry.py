@@ -16,8 +16,8 @@ from coinfactor import datasets
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import validate_panel
 from coinfactor.studies import STUDIES, carry, config_from_dict, run_config_file
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 SMALL = dict(universe_window=5, min_decile=1, carry_window=3, vol_short_span=5.0,

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from _cf_panels import ragged_panel
 from coinfactor import signals, universe
 from coinfactor.analytics import FactorTearsheet, factor_tearsheet
 from coinfactor.core.errors import ConfigError, DataError
-from conftest import make_panel
+from support.panels import make_panel
+from support.random_panels import ragged_panel
 
 HORIZONS = (1, 3)
 

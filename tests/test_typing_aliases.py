@@ -13,8 +13,9 @@ import pytest
 
 from coinfactor.core import typing as cf_typing
 from coinfactor.core.errors import CoinfactorError
+from support import ROOT
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "coinfactor"
+SRC = ROOT / "src" / "coinfactor"
 ALIASES = {name: typing.get_args(value) for name, value in vars(cf_typing).items()
            if typing.get_origin(value) is typing.Literal}
 

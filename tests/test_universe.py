@@ -8,10 +8,10 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from _cf_panels import ragged_panel
 from coinfactor import signals, universe
 from coinfactor.core.errors import ConfigError, DataError
-from conftest import make_panel
+from support.panels import make_panel
+from support.random_panels import ragged_panel
 
 
 def _members(out: pl.DataFrame) -> dict:

@@ -1,9 +1,7 @@
-"""Shared fixtures of the report tests (imported by the test modules; a conftest.py here would
-shadow tests/conftest.py's module name): a run directory and a demo of tiny_study.py."""
+"""Fixtures of the report tests: a run directory and a demo of ``support.tiny_study``."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,18 +9,12 @@ import pytest
 from coinfactor import studies
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DemoResult, run_demo
-
-HERE = Path(__file__).parent
+from support import tiny_study
 
 
 @pytest.fixture(name="run_dir", scope="module")
 def run_dir_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory written through StudyResult.write (so report.html is built)."""
-    sys.path.insert(0, str(HERE))
-    try:
-        import tiny_study
-    finally:
-        sys.path.remove(str(HERE))
     panel, _ = load_study_data(tiny_study.DEFAULT_DATA)
     result = tiny_study.run(tiny_study.Config(), panel)
     out = tmp_path_factory.mktemp("run") / "tiny"
@@ -37,8 +29,7 @@ def demo_with_progress_fixture(
     """A demo of the test-only study (registered inside this fixture only) and its progress."""
     seen: list[tuple[str, float]] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(HERE))
-        mp.setattr(studies, "STUDIES", {"tiny": "tiny_study"})
+        mp.setattr(studies, "STUDIES", {"tiny": "support.tiny_study"})
         result = run_demo(tmp_path_factory.mktemp("demo") / "out",
                           progress=lambda name, frac: seen.append((name, frac)))
     return result, seen

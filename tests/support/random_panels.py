@@ -1,4 +1,5 @@
-"""Random ragged canonical panels for the signal, universe and tearsheet tests (issue 4)."""
+"""Random ragged canonical panels: :func:`ragged_panel` (hourly, for the signal, universe and
+tearsheet tests of issue 4) and :func:`ragged_daily_panel` (daily perps, for the fast paths)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.time import timedelta_to_freq
-from coinfactor.data import validate_panel
+from coinfactor.data import regularize, validate_panel
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -65,3 +66,25 @@ def ragged_panel(
 def lookup(panel: pl.DataFrame) -> dict[tuple[str, datetime], dict]:
     """Map (symbol, ts) -> row dict, for naive per-row reference loops."""
     return {(r["symbol"], r["ts"]): r for r in panel.iter_rows(named=True)}
+
+
+def ragged_daily_panel(n_s: int = 24, n_t: int = 140, seed: int = 0, *, filled: bool = False
+                       ) -> pl.DataFrame:
+    """Daily perp panel: staggered listings, ~8% missing bars, some null funding."""
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = []
+    for j in range(n_s):
+        start = 0 if j < n_s // 2 else int(rng.integers(0, n_t // 3))
+        close = 50 * np.exp(np.cumsum(rng.normal(0, 0.04, n_t)))
+        level = rng.normal(1e-4, 3e-4)
+        for t in range(start, n_t):
+            if t > start and rng.random() < 0.08:
+                continue
+            c = float(close[t])
+            fund = None if rng.random() < 0.03 else float(level + rng.normal(0, 2e-4))
+            rows.append({"ts": t0 + timedelta(days=t), "symbol": f"S{j:02d}", "open": c,
+                         "high": c * 1.01, "low": c * 0.99, "close": c,
+                         "volume": float(np.exp(rng.normal(12, 1.0))), "funding_rate": fund})
+    panel = validate_panel(pl.DataFrame(rows).sort("symbol", "ts"))
+    return regularize(panel) if filled else panel

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import polars as pl
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from support import FIXTURES
+
 HOUR = 3_600_000
 FAULTS = ("timeout", "429", "500", "502", "503", "reset", "malformed", "empty", "echo_token")
 # published venue settings the raw files do not hold (documented in fixtures/README.md)
