@@ -15,6 +15,9 @@ import polars as pl
 
 from coinfactor.data import validate_panel
 
+SPRING = datetime(2025, 3, 3, tzinfo=UTC)  # New York springs forward on 2025-03-09
+AUTUMN = datetime(2025, 10, 27, tzinfo=UTC)  # ... and falls back on 2025-11-02
+
 
 def dst_panel(
     start: datetime,
