@@ -44,7 +44,7 @@ def _book_frame(panel: pl.DataFrame, seed: int) -> pl.DataFrame:
                          if rng.random() < 0.6])
 
 
-@pytest.mark.parametrize("lag", [0, 2])
+@pytest.mark.parametrize("lag", [0, 2], ids=lambda lag: f"lag{lag}")
 def test_backtest_array_weights_equal_long_frames(lag: int) -> None:
     """Reference: backtest() on the same weights, funding and spreads as long frames."""
     from coinfactor.backtest import backtest

@@ -17,7 +17,7 @@ from support.reversion_reference import SPRING, dst_panel, naive_decisions
 
 
 @pytest.mark.parametrize("tz", ["America/New_York", "Europe/London", "Australia/Sydney", "UTC"])
-@pytest.mark.parametrize("hour", [0, 1, 2, 3, 20, 23])
+@pytest.mark.parametrize("hour", [0, 1, 2, 3, 20, 23], ids=lambda hour: f"{hour:02d}h")
 def test_decision_times_match_zoneinfo(tz: str, hour: int) -> None:
     # zoneinfo with fold=0 is the reference for every date across both 2025 DST changes.
     got = decision_times(date(2025, 1, 1), date(2025, 12, 31), hour=hour, tz=tz).to_list()

@@ -23,7 +23,8 @@ def _durations(values: list[int]) -> pl.Series:
     [3_600_000_000] * 3000 + [60] * 2000 + [7] * 1500,  # the sample's mode is no majority
     [7] * 1100 + [5] * 2000,  # the sample sees only one value
     [42],
-])
+], ids=["majority", "tie_smallest_wins", "no_majority", "sample_mode_no_majority",
+        "sample_sees_one_value", "one_step"])
 def test_mode_step_equals_group_by(values: list[int]) -> None:
     steps = _durations(values)
     ref = (steps.to_frame().group_by("step").len()

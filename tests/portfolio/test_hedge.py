@@ -318,7 +318,8 @@ def test_solver_failure_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     ({"basket_usd": 0.0}, "basket_usd"), ({"lambda_funding": -1.0}, "lambda_funding"),
     ({"min_coverage": 2.0}, "min_coverage"), ({"on_failure": "skip"}, "on_failure"),
     ({"min_obs": 1}, "min_obs"),
-])
+], ids=["mode=short", "pca_clean=pc1", "basket_usd=0.0", "lambda_funding=-1.0", "min_coverage=2.0",
+        "on_failure=skip", "min_obs=1"])
 def test_bad_settings(kwargs, match) -> None:
     with pytest.raises(ConfigError, match=match):
         HedgeBasket("T", **kwargs).fit(_panel(8, n_bars=50), START + timedelta(hours=40))

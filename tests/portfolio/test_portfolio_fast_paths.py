@@ -22,7 +22,7 @@ from coinfactor.portfolio import (
     {"turnover_cap": None, "exit": "decay", "open_new_fully": False, "gross_cap": 0.6},
     {"turnover_cap": 0.1, "max_weight": 0.05},
     {"turnover_cap": 0.2, "exit": "decay", "decay": 0.3, "cost_aversion": 20.0},
-])
+], ids=["cap_with_cost", "decay_exit_gross_cap", "tight_cap_max_weight", "decay_exit_with_cost"])
 def test_allocator_equals_the_plain_loop(settings: dict) -> None:
     """Reference: coinfactor.portfolio.allocate_reference (the plain per-bar loop), bit for
     bit; names freeze (no price) and leave/enter the universe."""
@@ -104,7 +104,8 @@ def test_sizing_ignores_flat_columns_bit_for_bit() -> None:
     {"turnover_cap": 0.05, "max_weight": 0.1},  # on every bar
     {"turnover_cap": None, "gross_cap": 0.8, "exit": "decay"},  # the gross cap, ~90%
     {"turnover_cap": None, "gross_cap": 100.0},  # never: whole chunks
-])
+], ids=["cap_binds_rarely", "cap_binds_often", "cap_binds_always", "gross_cap_binds",
+        "never_binds"])
 def test_chunked_allocation_equals_the_plain_loop(settings: dict) -> None:
     """Reference: coinfactor.portfolio.allocate_reference, the plain per-bar loop (bit for
     bit), on a long book with staggered listings (untradable before), a delisting (frozen

@@ -44,7 +44,7 @@ def test_ledoit_wolf_matches_sklearn(n):
     assert 0.0 <= ours.shrinkage <= 1.0
 
 
-@pytest.mark.parametrize("demean", [False, True])
+@pytest.mark.parametrize("demean", [False, True], ids=["raw", "demeaned"])
 def test_ewma_matches_naive_loop(demean):
     """Reference: explicit loop over bars with weights λ^(n-1-i) / Σ λ^j."""
     x = _returns(n=50, p=4, seed=2)

@@ -210,7 +210,8 @@ def test_bucket_factor_set_is_rank_deficient_but_rsquared_well_defined():
      ({"liquidity": "volume"}, "liquidity"), ({"beta_window": 1}, "beta_window"),
      ({"momentum_windows": ()}, "momentum_windows"), ({"min_coverage": 0.0}, "min_coverage"),
      ({"rebalance": "90m"}, "rebalance")],
-    ids=lambda v: str(v) if isinstance(v, str) else None,
+    ids=["families=size", "families=beta,beta", "n_buckets=1", "market=cap", "liquidity=volume",
+         "beta_window=1", "momentum_windows=()", "min_coverage=0.0", "rebalance=90m"],
 )
 def test_bad_options_raise_config_error(kwargs, match):
     panel = make_panel(_paths(3, 10, seed=9))

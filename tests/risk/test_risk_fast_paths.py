@@ -36,7 +36,8 @@ def test_ewma_kernels_equal_the_per_column_recursion() -> None:
         np.where(seen >= 10, blend, np.nan))
 
 
-@pytest.mark.parametrize("chunk_cells", [1, 18 * 7, 18 * 150])
+@pytest.mark.parametrize("chunk_cells", [1, 18 * 7, 18 * 150],
+                         ids=["1_bar", "7_bars", "150_bars"])
 def test_ewma_chunks_equal_the_per_column_recursion(chunk_cells: int, monkeypatch) -> None:
     """Reference: the per-bar recursion; inputs scaled in chunks of 1, 7 and all 150 bars."""
     from coinfactor.risk import _volatility

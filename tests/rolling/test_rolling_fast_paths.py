@@ -41,7 +41,9 @@ def test_rolling_sum_and_mean_equal_the_plain_window_loop(window: int) -> None:
 
 
 @pytest.mark.parametrize(("n_rows", "window"), [(300, 1), (300, 7), (300, 30), (301, 30),
-                                             (29, 30), (30, 30), (61, 30), (300, 33)])
+                                             (29, 30), (30, 30), (61, 30), (300, 33)],
+                         ids=["300rows-w1", "300rows-w7", "300rows-w30", "301rows-w30",
+                              "29rows-w30", "30rows-w30", "61rows-w30", "300rows-w33"])
 def test_blocked_rolling_mean_equals_the_plain_window_loop(n_rows: int, window: int) -> None:
     """Reference: the cell-by-cell window loop (exact counts, sums to rounding).
 

@@ -328,13 +328,15 @@ def test_bad_shapes_raise_data_error(y, x, exc):
 
 
 @pytest.mark.parametrize(("window", "min_nobs"), [(0, None), (2.5, None), (True, None),
-                                                 (5, 1), (5, 6)])
+                                                 (5, 1), (5, 6)],
+                         ids=["window=0", "window=2.5", "window=True", "min_nobs=1",
+                              "min_nobs_above_window"])
 def test_bad_window_or_min_nobs_raise_config_error(window, min_nobs):
     with pytest.raises(ConfigError):
         rolling_ols(np.zeros(20), np.zeros((20, 1)), window, min_nobs=min_nobs)
 
 
-@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("shared", [True, False], ids=["shared_x", "x_per_series"])
 def test_threads_do_not_change_the_result(shared, monkeypatch):
     """Stretches of rows fitted in threads give bit-identical results to one thread (small
     chunks forced, so that the series splits into several stretches)."""
@@ -453,7 +455,7 @@ def test_spd_inverse_matches_numpy_inverse() -> None:
     assert not (pivots[:, 7] > 0).all() and (np.delete(pivots, 7, axis=1) > 0).all()
 
 
-@pytest.mark.parametrize("tail", [(), (3,), (40, 13)])
+@pytest.mark.parametrize("tail", [(), (3,), (40, 13)], ids=["40", "40x3", "40x40x13"])
 def test_piece_window_sums_do_not_depend_on_the_pieces(tail: tuple[int, ...]) -> None:
     """Window sums fed in pieces of any size equal, bit for bit, those fed a whole block at a
     time, and match a naive loop over windows (reference) to rounding. The (40, 13) tail
@@ -488,7 +490,7 @@ def test_piece_window_sums_reject_a_piece_across_a_block() -> None:
         sums.buffer(2)
 
 
-@pytest.mark.parametrize("x_gaps", [False, True])
+@pytest.mark.parametrize("x_gaps", [False, True], ids=["x_complete", "x_gaps"])
 def test_shared_counts_by_pieces_match_a_naive_count(x_gaps: bool) -> None:
     """Counts built piece by piece (and whole) equal a naive per-window count of valid rows
     (finite y on rows where every regressor is finite); the shared-pass mask is the complete

@@ -30,7 +30,7 @@ def _assert_same(fast, ref, *, rtol=1e-8, atol=1e-12):
     assert fast.has_constant == ref.has_constant
 
 
-@pytest.mark.parametrize("min_nobs", [None, 45])
+@pytest.mark.parametrize("min_nobs", [None, 45], ids=["min_nobs_default", "min_nobs=45"])
 def test_shared_x_equals_the_reference(min_nobs):
     y, x = ragged_regression(seed=3)
     _assert_same(rolling_ols(y, x, 50, min_nobs=min_nobs),

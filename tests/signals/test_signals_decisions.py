@@ -28,7 +28,8 @@ def _machinery_xs(panel: pl.DataFrame, hour: int, tz: str, freq: str) -> pl.Data
 
 
 @pytest.mark.parametrize("start", [SPRING, AUTUMN], ids=["spring", "autumn"])
-@pytest.mark.parametrize(("hour", "freq"), [(20, "4h"), (23, "4h"), (2, "4h"), (1, "1h")])
+@pytest.mark.parametrize(("hour", "freq"), [(20, "4h"), (23, "4h"), (2, "4h"), (1, "1h")],
+                         ids=["20h-4h_bars", "23h-4h_bars", "02h-4h_bars", "01h-1h_bars"])
 def test_anchors_and_forward_returns_equal_naive_loop(start: datetime, hour: int,
                                                       freq: str) -> None:
     # Reference: naive_cross_section, a per-date x per-symbol walk over the bars.

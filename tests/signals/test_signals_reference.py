@@ -212,9 +212,9 @@ CASES = [
 
 @pytest.mark.parametrize(
     ("name", "params", "ref"), CASES,
-    ids=[f"{c[0]}-{'-'.join(f'{k}={v}' for k, v in c[1].items())}" for c in CASES],
+    ids=["-".join([c[0], *(f"{k}={v}" for k, v in c[1].items())]) for c in CASES],
 )
-@pytest.mark.parametrize("seed", [3, 11])
+@pytest.mark.parametrize("seed", [3, 11], ids=lambda seed: f"seed{seed}")
 def test_signal_matches_naive_loop(name, params, ref, seed) -> None:
     panel = ragged_panel(seed, n_bars=50, gap_prob=0.08)
     got = signals.compute(name, panel, **params)

@@ -56,6 +56,9 @@ def test_toml_mirrors_defaults() -> None:
         ({"lookback": "1mo"}, "frequency"),
         ({"colour": "red"}, "unknown"),
     ],
+    ids=["timezone=America/Gotham", "timezone=EST+5", "hour=24", "hour=-1", "hour=20.5", "n=0",
+         "basket=short_only", "weighting=cap", "gross=0.0", "fee_bps=-1.0", "lookback=1mo",
+         "colour=red"],
 )
 def test_bad_config_is_config_error(params: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -91,7 +94,8 @@ def _held(cfg: Config, p: pl.DataFrame) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("basket", ["short", "long_short"])
-@pytest.mark.parametrize("cut_days", [8.0, 13.0 + 5 / 6, 14.0 + 1 / 6, 21.5])
+@pytest.mark.parametrize("cut_days", [8.0, 13.0 + 5 / 6, 14.0 + 1 / 6, 21.5],
+                         ids=["8d", "13d20h", "14d04h", "21d12h"])
 def test_truncation_invariance(panel: pl.DataFrame, basket: str, cut_days: float) -> None:
     # Reference: the same study on data cut at T. Features, ranks, baskets, weights at every
     # decision whose anchor bar is <= T, and the held weights at ts <= T, must not change.

@@ -40,7 +40,7 @@ def test_config_from_dict_coerces() -> None:
     ({"window": True}, "window: expected int, got True"),
     ({"mode": "c"}, r"mode: expected one of \['a', 'b'\], got 'c'"),
     ({"windows": 3}, "windows: expected a list"),
-])
+], ids=["unknown_key", "int_from_str", "int_from_bool", "not_a_choice", "list_from_int"])
 def test_config_from_dict_errors(values: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_dict(DemoConfig, values)
@@ -59,7 +59,7 @@ def test_load_study_data_filters() -> None:
     ({"dataset": "x", "parquet": "y"}, "expected exactly one of 'dataset'"),
     ({"dataset": "hyperliquid-perp-1d", "colour": 1}, r"unknown key\(s\) \['colour'\]"),
     ({"parquet": "/no/such.parquet"}, "does not exist"),
-])
+], ids=["no_source", "two_sources", "unknown_key", "missing_file"])
 def test_load_study_data_errors(spec: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_study_data(spec)

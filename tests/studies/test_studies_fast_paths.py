@@ -42,10 +42,11 @@ def _reference_signal_frame(cfg: carry.Config, panel: pl.DataFrame) -> pl.DataFr
     return frame.sort("symbol", "ts")
 
 
-@pytest.mark.parametrize("filled", [False, True])
+@pytest.mark.parametrize("filled", [False, True], ids=["gaps", "filled"])
 @pytest.mark.parametrize("cfg", [carry.Config(universe_window=10, min_decile=5),
                                  carry.Config(universe_window=5, min_decile=3, n_buckets=4,
-                                              seed_parity=True, carry_window=3)])
+                                              seed_parity=True, carry_window=3)],
+                         ids=["deciles", "quartiles_seed_parity"])
 def test_carry_signal_stage_equals_the_long_frame_pipeline(cfg: carry.Config,
                                                            filled: bool) -> None:
     panel = ragged_daily_panel(filled=filled)
@@ -57,7 +58,7 @@ def test_carry_signal_stage_equals_the_long_frame_pipeline(cfg: carry.Config,
                                atol=1e-12)  # z-score sums in another order: ulps
 
 
-@pytest.mark.parametrize("filled", [False, True])
+@pytest.mark.parametrize("filled", [False, True], ids=["gaps", "filled"])
 def test_carry_backtest_equals_public_backtest_of_its_weights(filled: bool) -> None:
     """Reference: backtest() of the study's own weights table, as a long frame.
 

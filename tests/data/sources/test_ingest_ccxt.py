@@ -149,7 +149,8 @@ class Killed(BaseException):
 
 
 @pytest.mark.parametrize(("exchange", "after_writes"),
-                         [("binanceusdm", 3), ("hyperliquid", 6)])
+                         [("binanceusdm", 3), ("hyperliquid", 6)],
+                         ids=["binanceusdm-after_3_writes", "hyperliquid-after_6_writes"])
 def test_killed_run_resumes_identically(venue: FakeVenue, tmp_path: Path, exchange: str,
                                         after_writes: int,
                                         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -164,7 +164,8 @@ def test_import_rejects_a_bad_file(store: Store, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("symbol", ["BTC'; DROP TABLE bars; --", "../../etc/passwd", "",
-                                    "a b", "BTC/USDT"])
+                                    "a b", "BTC/USDT"],
+                         ids=["sql_injection", "path_traversal", "empty", "space", "slash"])
 def test_symbols_are_allow_listed(store: Store, symbol: str) -> None:
     panel = store_panel().with_columns(pl.lit(symbol).alias("symbol")).filter(
         pl.col("ts") == T0).head(1)
