@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from coinfactor.data.sources import CcxtSource, download  # noqa: E402
 from coinfactor.data.store import Store  # noqa: E402
-from fakevenue import FakeVenue, ms, serve  # noqa: E402
+from support.fakevenue import FakeVenue, ms, serve  # noqa: E402
 
 
 def _rate(times: list[float]) -> float:

@@ -3,7 +3,7 @@
 Run from the repository root: ``python scripts/build_test_fixtures.py [RAW_DIR]``. It writes
 ``tests/fixtures/*.parquet`` and ``tests/fixtures/README.md``. Every price, volume, trade count,
 funding rate and open interest is a real value from the raw files (see SOURCES.md there); the
-test server (tests/fakevenue.py) only reshapes them into each venue's wire format.
+test server (tests/support/fakevenue.py) only reshapes them into each venue's wire format.
 """
 
 from __future__ import annotations

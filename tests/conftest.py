@@ -1,43 +1,11 @@
-"""Shared fixtures: small hand-made canonical panels."""
+"""Shared fixtures: small hand-made canonical panels (builders in ``support.panels``)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
-from coinfactor.data import validate_panel
-
-
-def make_panel(
-    closes: dict[str, list[float | None]],
-    *,
-    start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
-    step: timedelta = timedelta(hours=1),
-    funding: dict[str, list[float | None]] | None = None,
-    volume: float = 100.0,
-) -> pl.DataFrame:
-    """Build a canonical panel from per-symbol close paths; None marks a missing bar.
-
-    Bars are flat except that open = previous close, so high/low bracket open and close.
-    """
-    rows = []
-    for sym, path in closes.items():
-        prev = None
-        for i, c in enumerate(path):
-            if c is None:
-                prev = None
-                continue
-            o = prev if prev is not None else c
-            rows.append({
-                "ts": start + i * step, "symbol": sym, "open": o, "high": max(o, c),
-                "low": min(o, c), "close": c, "volume": volume, "quote_volume": volume * c,
-                "trades": 10,
-                "funding_rate": (funding or {}).get(sym, [0.0] * len(path))[i],
-            })
-            prev = c
-    return validate_panel(pl.DataFrame(rows).sort("symbol", "ts"))
+from support.panels import make_panel
 
 
 @pytest.fixture

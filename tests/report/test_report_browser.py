@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from report_fixtures import demo_fixture, demo_with_progress_fixture  # noqa: F401  (fixtures)
 
 from coinfactor.studies._demo import DemoResult
 

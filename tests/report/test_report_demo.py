@@ -6,10 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from report_fixtures import (  # noqa: F401  (fixtures)
-    demo_fixture,
-    demo_with_progress_fixture,
-)
 from typer.testing import CliRunner
 
 from coinfactor import studies

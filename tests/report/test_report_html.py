@@ -10,7 +10,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from report_fixtures import run_dir_fixture  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from coinfactor.cli import app

@@ -23,9 +23,9 @@ import polars as pl
 import pytest
 
 from coinfactor.studies import run_config
+from support import FIXTURES, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-BASELINE = ROOT / "tests/fixtures/study_baseline"
+BASELINE = FIXTURES / "study_baseline"
 
 _spec = importlib.util.spec_from_file_location(
     "record_study_baseline", ROOT / "scripts/record_study_baseline.py")
