@@ -31,6 +31,11 @@ _DAY_HOURS = 24
 _DAY_DIVISORS = (1, 2, 3, 4, 6, 8, 12, 24)
 """Settlement intervals in hours: the whole-hour divisors of a day (a schedule anchored at UTC
 midnight repeats every day only if its interval divides 24 hours)."""
+_GRID = np.gcd.outer(np.gcd(_DAY_HOURS, np.arange(_DAY_HOURS)), np.arange(_DAY_HOURS))
+"""``_GRID[a, b] = gcd(24, a, b)``: the coarsest midnight-anchored grid holding hours a, b."""
+_CAPPED = np.array([[max(d for d in _DAY_DIVISORS if g % d == 0 and d <= max(c, 1))
+                     for c in range(_DAY_HOURS + 1)] for g in range(_DAY_HOURS + 1)])
+"""``_CAPPED[g, c]``: the largest divisor of ``g`` not above ``max(c, 1)`` (c up to 24)."""
 
 
 def validate_funding_events(events: pl.DataFrame) -> pl.DataFrame:
@@ -89,13 +94,10 @@ def _local_interval_hours(t: np.ndarray, run: np.ndarray) -> np.ndarray:
     if inner.size == 0:
         return interval
     hour_of_day = (t + _HOUR_US // 2) // _HOUR_US % _DAY_HOURS
-    grid = np.gcd(np.gcd(_DAY_HOURS, hour_of_day[inner - 1]), hour_of_day[inner + 1])
+    grid = _GRID[hour_of_day[inner - 1], hour_of_day[inner + 1]]
     spacing = np.minimum(t[inner] - t[inner - 1], t[inner + 1] - t[inner])
-    cap = np.maximum((spacing + _HOUR_US // 2) // _HOUR_US, 1)
-    best = np.ones(inner.size, dtype=np.int64)
-    for d in _DAY_DIVISORS:
-        best = np.where((grid % d == 0) & (d <= cap), d, best)
-    interval[inner] = best
+    cap = np.clip((spacing + _HOUR_US // 2) // _HOUR_US, 1, _DAY_HOURS)
+    interval[inner] = _CAPPED[grid, cap]
     return interval
 
 
@@ -158,15 +160,18 @@ def snap_funding_events(
     """
     ev = validate_funding_events(events)
     t = ev["ts"].dt.epoch("us").to_numpy()
-    interval = _local_interval_hours(t, ev["symbol"].rle_id().to_numpy()) * _HOUR_US
+    run = ev["symbol"].rle_id().to_numpy()
+    interval = _local_interval_hours(t, run) * _HOUR_US
     settle = (t + interval // 2) // interval * interval
+    order = np.lexsort((settle, run))  # the identity unless a schedule reorders events
+    same = (run[order][1:] == run[order][:-1]) & (settle[order][1:] == settle[order][:-1])
     out = ev.select(
         "symbol",
         pl.Series("ts", settle).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
         "funding_rate",
         pl.col("ts").alias("stamp"),
         pl.Series("interval", interval).cast(pl.Duration("us")),
-    )
+    )[order]
     if tolerance is not None:
         limit = freq_to_timedelta(tolerance)
         far = out.filter((pl.col("ts") - pl.col("stamp")).abs() > limit)
@@ -178,17 +183,17 @@ def snap_funding_events(
                 rows=far.head(5),
                 fix="pass a larger tolerance if the venue stamps this late, or drop the events",
             )
-    clash = out.filter(pl.struct("symbol", "ts").is_duplicated())
-    if clash.height:
+    if same.any():
+        clash = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
         raise DataError(
-            f"funding events: expected one event per settlement time, found {clash.height} "
+            f"funding events: expected one event per settlement time, found {clash.size} "
             "events sharing a settlement time with another event of their symbol",
             column="ts",
-            rows=clash.head(6),
+            rows=out[clash[:6]],
             fix="drop duplicate events; settlements are placed on whole UTC hours, so "
             "sub-hourly schedules are not supported",
         )
-    return out.sort("symbol", "ts")
+    return out
 
 
 def funding_to_bars(
