@@ -250,3 +250,13 @@ def test_real_files_snap_within_half_an_interval(name: str) -> None:
     n_moved = out.filter(old != new).height
     late = out.filter(pl.col("stamp") - pl.col("ts") >= timedelta(seconds=1)).height
     assert n_moved == late == moved
+
+
+def test_documented_limit_off_grid_event_and_tolerance() -> None:
+    """An hourly 10:00 settlement with 05-09 and 11-15 missing sits between 04:00 and 16:00;
+    by hand gcd(24, 4, 16) = 4, spacing 6h, so the 4h grid, and the stamp 10:00:00.005 is
+    5 ms nearer 12:00 than 08:00. A tolerance rejects the move."""
+    rows = [("A", T0 + h * HOUR + 5 * MS, 1.0) for h in (4, 10, 16)]
+    assert _settled(rows)[1] == T0 + 12 * HOUR
+    with pytest.raises(DataError, match="within 30m"):
+        snap_funding_events(_events(rows), tolerance="30m")

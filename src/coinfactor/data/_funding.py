@@ -1,11 +1,12 @@
 """Funding events -> the bar ``funding_rate`` (DESIGN.md funding convention).
 
 A funding event settles at a point of its symbol's settlement schedule; venues stamp it a
-little late (milliseconds on Binance, up to ~24 minutes on Hyperliquid). :func:`snap_funding_events`
-places each event at its settlement time (the rule is in its docstring), and an event settling
-at ``tau`` belongs to the bar with ``ts < tau <= ts + freq``; the bar's ``funding_rate`` is the
-sum of its events. Schedules differ by venue and symbol and change over time (Binance 8h -> 4h,
-1h/2h/4h/8h symbols; Hyperliquid 8h, then hourly since 2023-06-08): nothing here assumes one.
+little late (milliseconds on Binance, up to ~24 minutes on Hyperliquid).
+:func:`snap_funding_events` places each event at its settlement time (the rule is in its
+docstring), and an event settling at ``tau`` belongs to the bar with ``ts < tau <= ts + freq``;
+the bar's ``funding_rate`` is the sum of its events. Schedules differ by venue and symbol and
+change over time (Binance 8h -> 4h, 1h/2h/4h/8h symbols; Hyperliquid 8h, then hourly since
+2023-06-08): nothing here assumes one.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def snap_funding_events(
     settles at 08:00; an hourly schedule gives 1h; a change of schedule (8h -> 4h, 1h -> 4h
     with a 3h step at 17:00 -> 20:00, a missing hourly event) gives the finer grid, because
     the neighbours' hours share only its factor.
+
+    Limits: a symbol's first and last event land on their nearest hour, even if stamped half
+    an hour or more late; an event off the grid of its neighbours (e.g. an hourly settlement
+    with several settlements missing on either side) moves onto that grid. Pass
+    ``tolerance`` to reject such moves. On the raw Binance and Hyperliquid files every event
+    settles at its nearest hour and no two share a settlement.
 
     Parameters
     ----------
