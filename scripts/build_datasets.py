@@ -20,10 +20,13 @@ from pathlib import Path
 import polars as pl
 
 from coinfactor.data import attach_funding, validate_panel
+from coinfactor.datasets import funding_coverage
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "coinfactor" / "datasets" / "data"
-DEFAULT_RAW = ROOT.parent / "shared" / "data" / "raw"
+_RAW_CANDIDATES = (ROOT.parent / "shared" / "data" / "raw",
+                   ROOT.parents[1] / "shared" / "data" / "raw")  # a checkout or a worktree
+DEFAULT_RAW = next((c for c in _RAW_CANDIDATES if c.is_dir()), _RAW_CANDIDATES[0])
 
 HL_SOURCE = (
     "Hyperliquid info API via freqtrade; repo hippocritical/freqtrade_hyperliquid_download-data "
@@ -39,6 +42,14 @@ BN_SOURCE = (
 BN_LICENCE = (
     "repository states no licence; the data are Binance market data under Binance's API terms"
 )
+FUNDING_RULE = (
+    "each funding event placed at its settlement time (coinfactor.data.snap_funding_events: "
+    "the nearest point, from UTC midnight, of the whole-hour schedule its neighbours sit on) "
+    "and summed into the bar (ts, ts+freq] it settles in; 0 between settlements"
+)
+HL_1H_SELECTED_BEFORE = datetime(2025, 3, 3, tzinfo=UTC)
+"""The hourly Hyperliquid coins are chosen on bars before this (the hedge study's first
+decision is 2025-03-03 12:00), so the universe holds no coin known only from later data."""
 
 
 def _hl_bars(raw: Path, file: str) -> pl.DataFrame:
@@ -118,7 +129,8 @@ def build_hyperliquid_1d(raw: Path) -> tuple[pl.DataFrame, dict]:
         "licence": HL_LICENCE,
         "rule": "ohlcv_1d.parquet: rows before each coin's first bar with volume > 0 dropped "
         f"(pre-listing reference candles); {broken} bar(s) breaking OHLC ordering dropped; "
-        "funding from funding_rate_1h.parquet, null before a coin's first funding event",
+        f"funding from funding_rate_1h.parquet, {FUNDING_RULE}, null before a coin's first "
+        "funding event",
     }
 
 
@@ -127,19 +139,27 @@ def build_hyperliquid_1h(raw: Path) -> tuple[pl.DataFrame, dict]:
     df = _hl_bars(raw, "ohlcv_1h.parquet").filter(pl.col("ts").is_between(start, end,
                                                                            closed="left"))
     df, broken = _drop_broken_ohlc(df)
-    symbols = _top_by_median_notional(df.filter(pl.col("ts") >= datetime(2025, 3, 1, tzinfo=UTC)),
-                                      40, must=("BERA",))
+    before = df.filter(pl.col("ts") < HL_1H_SELECTED_BEFORE)
+    if "BERA" not in set(before["symbol"].to_list()):
+        raise SystemExit(f"BERA has no bar before {HL_1H_SELECTED_BEFORE:%Y-%m-%d}: the forced "
+                         "member of hyperliquid-perp-1h is not listed yet")
+    symbols = _top_by_median_notional(before, 40, must=("BERA",))
+    bera_listed = before.filter(pl.col("symbol") == "BERA")["ts"].min()
     df = df.filter(pl.col("symbol").is_in(symbols))
     panel = attach_funding(validate_panel(df, freq="1h"), _hl_funding(raw), "1h")
     return panel, {
         "name": "hyperliquid-perp-1h",
-        "description": "The 40 most liquid Hyperliquid perps (BERA included), hourly OHLCV "
-        "with hourly funding, 2025-01-01 to 2025-07-25",
+        "description": "The 40 most liquid Hyperliquid perps before 2025-03-03 (BERA "
+        "included), hourly OHLCV with hourly funding, 2025-01-01 to 2025-07-25",
         "source": HL_SOURCE,
         "licence": HL_LICENCE,
-        "rule": "ohlcv_1h.parquet from 2025-01-01; coins ranked by median daily notional "
-        "(volume x close) since 2025-03-01, BERA forced in, top 40 kept; pre-listing rows "
-        f"dropped; {broken} bar(s) breaking OHLC ordering dropped",
+        "rule": "ohlcv_1h.parquet from 2025-01-01; pre-listing rows dropped; "
+        f"{broken} bar(s) breaking OHLC ordering dropped; coins chosen on information "
+        "available before the hedge study's first decision (2025-03-03 12:00): ranked by "
+        "median daily notional (volume x close, UTC days) over their bars from 2025-01-01 to "
+        "2025-03-02 (coins listed later cannot be chosen), top 40 kept, BERA (listed "
+        f"{bera_listed:%Y-%m-%d}) forced in; every bar of the chosen coins to 2025-07-25 "
+        f"kept; funding from funding_rate_1h.parquet, {FUNDING_RULE}",
     }
 
 
@@ -159,9 +179,9 @@ def _build_binance(raw: Path, file: str, freq: str, n: int, days: int | None,
         "licence": BN_LICENCE,
         "rule": f"{file}: last (incomplete) bar of each symbol dropped; "
         + (f"last {days} days; " if days else "")
-        + f"top {n} symbols by median daily quote volume; funding from funding_rates.parquet "
-        "(only the last 200 events per symbol exist: funding is null before 2026-01-12); "
-        "survivorship-biased (symbols trading on 2026-03-19 only)",
+        + f"top {n} symbols by median daily quote volume; funding from funding_rates.parquet, "
+        f"{FUNDING_RULE} (only the last 200 events per symbol exist: funding is null before "
+        "2026-01-12); survivorship-biased (symbols trading on 2026-03-19 only)",
     }
 
 
@@ -178,6 +198,20 @@ def build_all(raw: Path) -> list[tuple[pl.DataFrame, dict]]:
     ]
 
 
+def _entry(panel: pl.DataFrame, meta: dict) -> dict:
+    """Catalog entry of a built dataset (all but its file size)."""
+    return {
+        **meta,
+        "file": f"{meta['name']}.parquet",
+        "freq": {"1d": "1d", "1h": "1h", "4h": "4h"}[meta["name"].rsplit("-", 1)[1]],
+        "symbols": panel["symbol"].n_unique(),
+        "rows": panel.height,
+        "start": panel["ts"].min().isoformat(),  # type: ignore[union-attr]
+        "end": panel["ts"].max().isoformat(),  # type: ignore[union-attr]
+        **funding_coverage(panel),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--raw", type=Path, default=DEFAULT_RAW)
@@ -185,32 +219,25 @@ def main() -> None:
                         help="rebuild in memory and compare with the committed files")
     args = parser.parse_args()
     if args.check:
+        catalog = {d["name"]: d for d in json.loads((OUT / "catalog.json").read_text())}
         for panel, meta in build_all(args.raw):
             committed = pl.read_parquet(OUT / f"{meta['name']}.parquet")
-            same = committed.equals(panel)
+            entry = {k: v for k, v in catalog.get(meta["name"], {}).items() if k != "bytes"}
+            same = committed.equals(panel) and entry == _entry(panel, meta)
             print(f"{meta['name']}: {'identical' if same else 'DIFFERENT'}")
             if not same:
                 raise SystemExit(1)
         return
     OUT.mkdir(parents=True, exist_ok=True)
-    catalog = []
+    catalog_out = []
     for panel, meta in build_all(args.raw):
         file = f"{meta['name']}.parquet"
         panel.write_parquet(OUT / file, compression="zstd", compression_level=19,
                             statistics=False)
-        catalog.append({
-            **meta,
-            "file": file,
-            "freq": {"1d": "1d", "1h": "1h", "4h": "4h"}[meta["name"].rsplit("-", 1)[1]],
-            "symbols": panel["symbol"].n_unique(),
-            "rows": panel.height,
-            "start": panel["ts"].min().isoformat(),  # type: ignore[union-attr]
-            "end": panel["ts"].max().isoformat(),  # type: ignore[union-attr]
-            "bytes": (OUT / file).stat().st_size,
-        })
+        catalog_out.append({**_entry(panel, meta), "bytes": (OUT / file).stat().st_size})
         print(f"{meta['name']}: {panel.height} rows, {panel['symbol'].n_unique()} symbols, "
               f"{(OUT / file).stat().st_size / 1e6:.1f} MB")
-    (OUT / "catalog.json").write_text(json.dumps(catalog, indent=2) + "\n")
+    (OUT / "catalog.json").write_text(json.dumps(catalog_out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

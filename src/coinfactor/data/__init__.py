@@ -6,6 +6,7 @@ from coinfactor.data._funding import (
     FUNDING_EVENT_SCHEMA,
     attach_funding,
     funding_to_bars,
+    snap_funding_events,
     validate_funding_events,
 )
 from coinfactor.data._grid import Grid, shared_grid
@@ -41,6 +42,7 @@ __all__ = [
     "regularize",
     "resample",
     "shared_grid",
+    "snap_funding_events",
     "store",
     "validate_funding_events",
     "validate_panel",

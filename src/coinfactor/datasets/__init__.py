@@ -22,7 +22,7 @@ import polars as pl
 from coinfactor.core.errors import DataError
 from coinfactor.data import validate_panel
 
-__all__ = ["available", "info", "load"]
+__all__ = ["available", "funding_coverage", "info", "load"]
 
 
 @cache
@@ -31,23 +31,54 @@ def _catalog() -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in json.loads(text)}
 
 
+_AVAILABLE = ("name", "freq", "symbols", "rows", "start", "end", "funding_first",
+              "funding_last", "funding_share", "source", "licence", "description")
+
+
 def available() -> pl.DataFrame:
     """List the embedded datasets.
 
     Returns
     -------
     pl.DataFrame
-        One row per dataset: ``name, freq, symbols, rows, start, end, source, licence,
-        description``.
+        One row per dataset: ``name, freq, symbols, rows, start, end, funding_first,
+        funding_last, funding_share, source, licence, description``. ``start``/``end`` are
+        the first and last bar (UTC); ``funding_first``/``funding_last`` the first and last
+        bar with a known ``funding_rate`` (null when none) and ``funding_share`` the
+        fraction of bars with one (see :func:`funding_coverage`).
     """
-    rows = [
-        {k: d[k] for k in ("name", "freq", "symbols", "rows", "start", "end", "source",
-                           "licence", "description")}
-        for d in _catalog().values()
-    ]
-    return pl.DataFrame(rows).with_columns(
-        pl.col("start", "end").str.to_datetime(time_unit="us", time_zone="UTC")
+    rows = [{k: d.get(k) for k in _AVAILABLE} for d in _catalog().values()]
+    schema = {k: pl.String for k in _AVAILABLE} | {
+        "symbols": pl.Int64, "rows": pl.Int64, "funding_share": pl.Float64}
+    return pl.DataFrame(rows, schema=schema).with_columns(
+        pl.col("start", "end", "funding_first", "funding_last").str.to_datetime(
+            time_unit="us", time_zone="UTC")
     )
+
+
+def funding_coverage(panel: pl.DataFrame) -> dict[str, Any]:
+    """Funding coverage of a panel, as recorded in the catalog at build time.
+
+    Parameters
+    ----------
+    panel : pl.DataFrame
+        Canonical panel (``ts``, ``funding_rate``), ``n_rows`` rows.
+
+    Returns
+    -------
+    dict
+        ``funding_first`` and ``funding_last``: ISO times (UTC) of the first and last bar
+        with a non-null ``funding_rate`` over all symbols, None when there is none;
+        ``funding_share``: the fraction of the ``n_rows`` bars with a non-null
+        ``funding_rate``, in [0, 1] (0 for an empty panel).
+    """
+    known = panel.filter(pl.col("funding_rate").is_not_null())["ts"]
+    first, last = known.min(), known.max()
+    return {
+        "funding_first": None if first is None else first.isoformat(),  # type: ignore[union-attr]
+        "funding_last": None if last is None else last.isoformat(),  # type: ignore[union-attr]
+        "funding_share": known.len() / panel.height if panel.height else 0.0,
+    }
 
 
 def info(name: str) -> dict[str, Any]:

@@ -155,7 +155,9 @@ def candidate_table(
     Returns
     -------
     pl.DataFrame
-        One row per symbol other than the target, sorted by symbol: ``symbol, coverage,
+        One row per symbol other than the target with a real bar at or before the decision
+        bar (a coin not listed yet is no candidate: naming it would leak the later
+        universe; a delisted one stays, ineligible), sorted by symbol: ``symbol, coverage,
         daily_volume_usd, open_interest_usd, funding_annual, correlation, eligible, reason``.
         ``funding_annual`` is the mean ``funding_rate`` over the lookback times bars per year
         (``> 0``: longs pay, shorts receive; bars with unknown funding are skipped, and a
@@ -183,9 +185,10 @@ def candidate_table(
                 corr[j] = float(np.corrcoef(a, b)[0, 1])
     allowed = None if universe is None else set(universe)
     excluded = set(exclude)
+    listed = np.asarray(data.grid.bars[: row + 1].any(axis=0), dtype=bool)
     rows = []
     for j, sym in enumerate(data.symbols):
-        if sym == target:
+        if sym == target or not listed[j]:
             continue
         if sym in excluded:
             reason = "excluded"

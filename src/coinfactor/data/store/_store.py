@@ -46,6 +46,9 @@ from coinfactor.data.store._schema import (
 )
 
 DB_FILENAME = "coinfactor.duckdb"
+_FUNDING_MARGIN = timedelta(days=2)
+"""Funding events read beyond a bar range: over the largest half-interval (12h) plus a
+neighbour on each side for the schedule (see :func:`coinfactor.data.snap_funding_events`)."""
 
 
 def default_home() -> Path:
@@ -370,8 +373,9 @@ class Store:
             Keep bars with ``start <= ts < end`` (UTC; naive values are read as UTC).
         funding : bool, default True
             Where a bar has no ``funding_rate``, fill it from the funding table with
-            :func:`coinfactor.data.attach_funding` (sum of events in ``(ts, ts + freq]``; 0
-            between events inside a symbol's funding coverage, null outside it).
+            :func:`coinfactor.data.attach_funding` (sum of events settling in
+            ``(ts, ts + freq]``; 0 between events inside a symbol's funding coverage, null
+            outside it), reading the events of the range and two days either side.
 
         Returns
         -------
@@ -398,10 +402,12 @@ class Store:
             first = panel["ts"].min()
             last = panel["ts"].max()
             assert isinstance(first, datetime) and isinstance(last, datetime)
+            # events are read with a margin: a late stamp still reaches its bar, and every
+            # event of the range has neighbours to learn its settlement schedule from
             events = self.query_funding(
                 exchange=ex, market=mk, symbols=panel["symbol"].unique().sort().to_list(),
-                start=first.replace(tzinfo=None) + timedelta(microseconds=1),
-                end=last.replace(tzinfo=None) + step + timedelta(seconds=1),
+                start=first.replace(tzinfo=None) - _FUNDING_MARGIN,
+                end=last.replace(tzinfo=None) + step + _FUNDING_MARGIN,
             )
             if events.height:
                 attached = attach_funding(panel, events.select("symbol", "ts", "funding_rate"),
