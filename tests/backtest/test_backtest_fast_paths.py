@@ -17,7 +17,7 @@ from support.random_panels import ragged_daily_panel
 
 
 def test_ffill_rows_equals_the_per_column_loop() -> None:
-    from coinfactor.backtest._engine import ffill_rows
+    from coinfactor.backtest._simulate import ffill_rows
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 7))
@@ -47,7 +47,7 @@ def _book_frame(panel: pl.DataFrame, seed: int) -> pl.DataFrame:
 @pytest.mark.parametrize("lag", [0, 2], ids=lambda lag: f"lag{lag}")
 def test_backtest_array_weights_equal_long_frames(lag: int) -> None:
     """Reference: backtest() on the same weights, funding and spreads as long frames."""
-    from coinfactor.backtest import backtest
+    from coinfactor.backtest import Fees, HalfSpread, backtest
     from coinfactor.data import Grid
 
     panel = ragged_daily_panel(seed=12, filled=True)
@@ -55,20 +55,21 @@ def test_backtest_array_weights_equal_long_frames(lag: int) -> None:
     grid = Grid.from_panel(panel)
     w = grid.scatter(weights, "weight")
     hs = panel.select("ts", "symbol", (pl.col("close") * 0 + 7e-4).alias("half_spread"))
-    ref = backtest(panel, weights, fee_bps=3.0, half_spread=hs, lag=lag, freq="1d")
+    opts = {"lag": lag, "funding_missing": "zero"}
+    ref = backtest(panel, weights, costs=Fees(3.0) + HalfSpread(hs), freq="1d", **opts)
     hs_wide = grid.scatter(hs, "half_spread")
     hs_filled = np.where(np.isnan(hs_wide), 7e-4, hs_wide)  # backtest() carries spreads
-    got = backtest(panel, w, grid=grid, fee_bps=3.0, half_spread=hs_filled, lag=lag)
+    got = backtest(panel, w, grid=grid, costs=Fees(3.0) + HalfSpread(hs_filled), **opts)
     for name in ("nav", "weights", "trades", "turnover", "exposure", "drawdown", "vol"):
         assert getattr(got, name).equals(getattr(ref, name)), name
-    const = backtest(panel.drop("funding_rate"), w, grid=grid, half_spread=5e-4, lag=lag)
-    ref_const = backtest(panel.drop("funding_rate"), weights, half_spread=5e-4, lag=lag,
+    const = backtest(panel.drop("funding_rate"), w, grid=grid, costs=HalfSpread(5e-4), lag=lag)
+    ref_const = backtest(panel.drop("funding_rate"), weights, costs=HalfSpread(5e-4), lag=lag,
                          freq="1d")
     assert const.nav.equals(ref_const.nav)
 
 
 def test_backtest_array_bad_input() -> None:
-    from coinfactor.backtest import backtest
+    from coinfactor.backtest import Fees, HalfSpread, backtest
     from coinfactor.data import Grid
 
     ts = [datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
@@ -82,11 +83,13 @@ def test_backtest_array_bad_input() -> None:
     with pytest.raises(DataError, match="no decision row"):
         backtest(panel, np.full((3, 2), np.nan), grid=grid)
     with pytest.raises(DataError, match=">= 0"):
-        backtest(panel, np.zeros((3, 2)), grid=grid, half_spread=np.full((3, 2), -1e-4))
+        HalfSpread(np.full((3, 2), -1e-4))
+    with pytest.raises(DataError, match="expected the grid's"):
+        backtest(panel, np.zeros((3, 2)), grid=grid, costs=HalfSpread(np.zeros((2, 2))))
     unknown = np.full((3, 2), np.nan)
-    with pytest.raises(DataError, match="no half_spread known"):
+    with pytest.raises(DataError, match="cannot price the trade of 'A'"):
         backtest(panel, np.array([[0.5, 0.0], [np.nan] * 2, [0.1, 0.0]]), grid=grid,
-                 half_spread=unknown)
+                 costs=Fees(1.0) + HalfSpread(unknown))
 
 
 def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
@@ -101,7 +104,8 @@ def test_forecast_on_the_axis_equals_the_joined_forecast() -> None:
     fc = fc.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 0).then(None)
                          .otherwise(pl.col("forecast_vol")).alias("forecast_vol"))
     for lag in (0, 1, 3):
-        fast = backtest(panel, weights, lag=lag, forecast_vol=fc)
-        slow = backtest(panel, weights, lag=lag, forecast_vol=fc.reverse())
+        fast = backtest(panel, weights, lag=lag, forecast_vol=fc, funding_missing="zero")
+        slow = backtest(panel, weights, lag=lag, forecast_vol=fc.reverse(),
+                        funding_missing="zero")
         assert fast.vol.equals(slow.vol)
         assert fast.vol["forecast_vol"].null_count() > 0

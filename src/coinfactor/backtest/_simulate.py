@@ -180,6 +180,12 @@ def simulate(
     cost = np.zeros((n_t, n_s))
     trades = np.zeros((n_t, n_s))
     size = np.empty(n_s)  # |trade| (and |d| for the margin check) of the current bar
+    # sums over symbols run left to right (a cumulative sum), so that columns that are
+    # always 0 change no bit of any result
+    work, run = np.empty(n_s), np.empty(n_s)
+
+    def total(x: np.ndarray) -> float:
+        return float(np.add.accumulate(x, out=run)[-1]) if n_s else 0.0
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
     # a linear model is |trade| × rate: its rates are read once for every cell, and only the
@@ -201,7 +207,8 @@ def simulate(
     for t in range(first, n_t):
         d = pre[t]
         if t > first:
-            p, f = float(w @ rets[t]), -float(w @ fund[t])
+            p = total(np.multiply(w, rets[t], out=work))
+            f = -total(np.multiply(w, fund[t], out=work))
             pnl = p + f - owed
             if pnl <= -1.0:  # the move took more than the equity: NAV 0, nothing left to close
                 p, pnl = p - (1.0 + pnl), -1.0
@@ -217,7 +224,7 @@ def simulate(
         if liquidated >= 0:
             pass  # flat: held[t] stays 0
         elif maintenance_margin > 0.0 and maintenance_margin * float(
-                np.abs(d, out=size).sum()) >= 1.0:
+                total(np.abs(d, out=size))) >= 1.0:
             liquidated, reason = t, "maintenance_margin"
         else:
             if trades_at[t]:
@@ -236,10 +243,10 @@ def simulate(
                 np.multiply(size, rates[t], out=c)
             for m in per_bar:
                 c += m.cost(trade, value, market, t)
-            owed = float(c.sum())
+            owed = total(c)
             if owed != owed:  # NaN: an unknown rate, harmless where nothing trades
                 c[size == 0.0] = 0.0
-                owed = float(c.sum())
+                owed = total(c)
             if owed != owed:
                 j = int(np.flatnonzero(np.isnan(c))[0])
                 where = (f"{labels[1][j]!r} at {labels[0][t]}"
