@@ -212,13 +212,18 @@ def test_summary_from_result_and_frames() -> None:
 def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
     """On coinfactor.backtest output: turnover equals the engine's traded weight, Sharpe
     equals empyrical's on the nav returns at 8,760 bars a year."""
-    from coinfactor.backtest import backtest
+    from coinfactor.backtest import Fees, backtest
 
     ts = small_panel["ts"].unique().sort()
     w = pl.DataFrame({"ts": [ts[0], ts[0], ts[3], ts[3]], "symbol": ["A", "B", "A", "C"],
                       "weight": [0.5, -0.5, 0.3, 0.2]})
-    res = backtest(small_panel, w, fee_bps=10)
+    # issue 15: ``costs=Fees(10)`` replaces ``fee_bps=10``; B is held over its missing bar 2,
+    # whose funding is unknown: accepted as 0 here (the point is the summary), but counted
+    res = backtest(small_panel, w, costs=Fees(10), funding_missing="zero")
     s = an.summary(res)
+    # position-bars: A over bars 1-5, B over 1-3, C over 4-5; B's bar 2 has no funding
+    assert (s["funding_missing_bars"], s["funding_missing_share"]) == (1.0, 0.1)
+    assert s["liquidated"] == 0.0
     ret = res.nav["ret"].to_numpy()[1:]  # the decision bar (row 0) earns nothing
     assert res.nav["ret"][0] == 0.0
     assert s["periods_per_year"] == 8760
@@ -234,14 +239,16 @@ def test_summary_of_a_backtest_result(small_panel: pl.DataFrame) -> None:
 def test_backtest_metrics_are_the_summary(small_panel: pl.DataFrame) -> None:
     """One run, one set of numbers: BacktestResult.metrics is analytics.summary, key for key
     and bit for bit, with and without a vol forecast; the keys are the function names."""
-    from coinfactor.backtest import backtest
+    from coinfactor.backtest import Fees, backtest
 
     ts = small_panel["ts"].unique().sort()
     w = pl.DataFrame({"ts": [ts[0], ts[0], ts[4], ts[4]], "symbol": ["A", "B", "A", "C"],
                       "weight": [0.5, -0.5, 0.3, 0.2]})
     fc = pl.DataFrame({"ts": ts, "forecast_vol": np.linspace(0.1, 0.3, ts.len())})
     for forecast in (None, fc):
-        res = backtest(small_panel, w, fee_bps=10, forecast_vol=forecast)
+        # issue 15: Fees(10) for fee_bps=10; B's missing bar has no funding (accepted as 0)
+        res = backtest(small_panel, w, costs=Fees(10), forecast_vol=forecast,
+                       funding_missing="zero")
         assert res.metrics == an.summary(res)
         assert ("mean_forecast_vol" in res.metrics) == (forecast is not None)
     for name in ("total_return", "annual_return", "annual_volatility", "sharpe_ratio",
@@ -257,16 +264,23 @@ def test_backtest_metrics_are_the_summary(small_panel: pl.DataFrame) -> None:
 
 def test_summary_from_run_directory_files(small_panel: pl.DataFrame, tmp_path: Path) -> None:
     """A run directory's nav.parquet / weights.parquet give the result's summary exactly."""
-    from coinfactor.backtest import backtest
+    from coinfactor.backtest import Fees, backtest
 
     ts = small_panel["ts"].unique().sort()
     w = pl.DataFrame({"ts": [ts[0], ts[0]], "symbol": ["A", "B"], "weight": [0.6, -0.4]})
-    res = backtest(small_panel, w, fee_bps=10)
+    # issue 15: Fees(10) for fee_bps=10; B's missing bar has no funding (accepted as 0). The
+    # nav file now carries the traded ``turnover`` column, the summary's turnover source
+    res = backtest(small_panel, w, costs=Fees(10), funding_missing="zero")
     res.nav.write_parquet(tmp_path / "nav.parquet")
     res.weights.write_parquet(tmp_path / "weights.parquet")
     from_files = an.summary(pl.read_parquet(tmp_path / "nav.parquet"),
                             weights=pl.read_parquet(tmp_path / "weights.parquet"))
-    assert from_files == an.summary(res)
+    # the files hold no funding coverage / liquidation: those keys (issue 15) come from the
+    # result only, everything else is equal
+    full = an.summary(res)
+    execution = res.execution_metrics()
+    assert from_files == {k: v for k, v in full.items() if k not in execution}
+    assert {k: full[k] for k in execution} == execution
 
 
 def test_summary_infers_frequency_and_rejects_bad_frames() -> None:

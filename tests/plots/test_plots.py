@@ -52,7 +52,11 @@ def test_backend_untouched_and_figure_renders() -> None:
 def test_nav_and_drawdown() -> None:
     nav = _nav()
     fig = plots.plot_nav(nav)
-    np.testing.assert_array_equal(_lines(fig)["NAV"], nav["nav"].to_numpy())
+    # issue 15: NAV is in quote currency now, so plot_nav draws growth of 1 (nav / first nav)
+    level = nav["nav"].to_numpy()
+    np.testing.assert_array_equal(_lines(fig)["NAV"], level / level[0])
+    usd = plots.plot_nav(nav.with_columns(pl.col("nav") * 1e6))  # any unit: the same curve
+    np.testing.assert_allclose(_lines(usd)["NAV"], level / level[0], rtol=1e-14)
     fig = plots.plot_drawdown(nav)
     np.testing.assert_allclose(_lines(fig)["drawdown"], an.drawdown(nav["ret"]))
     assert any(isinstance(c, PolyCollection) for c in fig.axes[0].collections)

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from coinfactor.backtest import backtest
+from coinfactor.backtest import Fees, backtest
 from coinfactor.core.errors import ConfigError, DataError, OptimizationError
 from coinfactor.data import validate_panel
 from coinfactor.portfolio import HedgeBasket, HedgeBasketResult
@@ -187,8 +187,28 @@ def test_funding_sign_rewards_shorts_that_receive_funding() -> None:
     # the walk-forward book earns the funding in the backtester
     wf = HedgeBasket("T", lambda_funding=1.0, **kw).walk_forward(
         panel.filter(pl.col("ts") <= at), [START + timedelta(hours=400)])
-    bt = backtest(panel, wf.positions(), fee_bps=0.0)
-    assert bt.nav["ret_funding"].sum() == pytest.approx(5e-5 * 99, rel=1e-6)
+    book = wf.positions()
+    # issue 15: costs=Fees(0.0) replaces fee_bps=0.0. Rebalanced back to the book at every
+    # bar (free), the weights stay at -1 in C over the 99 held bars: funding 5e-5 x 99
+    every = backtest(panel, book, costs=Fees(0.0), rebalance="every_bar")
+    assert every.nav["ret_funding"].sum() == pytest.approx(5e-5 * 99, rel=1e-6)
+    # held without rebalancing, the book drifts: a naive loop of DESIGN.md's accounting
+    # (w <- w (1 + r) / (1 + pnl)) gives the funding earned bar by bar
+    bt = backtest(panel, book, costs=Fees(0.0))
+    wide = panel.pivot(on="symbol", index="ts", values="close").sort("ts")
+    t0 = START + timedelta(hours=400)
+    w = {r["symbol"]: r["weight"] for r in book.iter_rows(named=True)}
+    rate = {"T": 0.0, "B": 0.0, "C": 5e-5}
+    expected = []
+    for i in range(401, n):
+        rets = {s: wide[s][i] / wide[s][i - 1] - 1.0 for s in w}
+        fund = -sum(w[s] * rate[s] for s in w)
+        pnl = sum(w[s] * rets[s] for s in w) + fund
+        expected.append(fund)
+        w = {s: w[s] * (1.0 + rets[s]) / (1.0 + pnl) for s in w}
+    got = bt.nav.filter(pl.col("ts") > t0)["ret_funding"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-18)
+    assert 0.0 < sum(expected) != pytest.approx(5e-5 * 99, rel=1e-6)  # drift is visible
 
 
 def test_truncation_fit_and_walk_forward() -> None:

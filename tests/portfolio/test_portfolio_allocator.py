@@ -93,12 +93,55 @@ def test_exit_close_and_decay() -> None:
 
 
 def test_untradable_name_is_frozen_and_counts_in_gross() -> None:
-    desired = [[0.3, 0.3], [0.0, 0.5]]
-    tradable = [[True, True], [False, True]]
+    # issue 15: a name untradable up to the last bar is now delisted (closed at its last
+    # tradable bar, see the next test), so the gap is temporary here: A trades again at bar 2
+    desired = [[0.3, 0.3], [0.0, 0.5], [0.0, 0.5]]
+    tradable = [[True, True], [False, True], [True, True]]
     pos, *_ = _alloc(desired, tradable=tradable, max_weight=1.0, gross_cap=0.6)
     np.testing.assert_allclose(pos[0], [0.3, 0.3])
     # A cannot trade (keeps 0.3); B wants 0.5 but only 0.6 - 0.3 = 0.3 of gross is left
     np.testing.assert_allclose(pos[1], [0.3, 0.3])
+    # A tradable again: it goes to 0 and frees the gross, B reaches 0.5
+    np.testing.assert_allclose(pos[2], [0.0, 0.5])
+
+
+def test_name_whose_data_end_is_closed_at_its_last_tradable_bar() -> None:
+    """A's data end after bar 1: it is closed there in full, with no buffer (as the backtest
+    closes a delisted name at its last price), instead of being frozen to the end."""
+    from coinfactor.portfolio import allocate_reference
+
+    desired = np.array([[0.3, 0.3], [0.3, 0.3], [0.3, 0.5], [0.3, 0.5]])
+    vol = np.ones((4, 2))
+    spread = np.array([[0.1, 0.0]] * 4)  # A's buffer: 1 x 0.1 / (2 x 1²) = 0.05
+    tradable = np.array([[True, True], [True, True], [False, True], [False, True]])
+    a = BufferedAllocator(max_weight=1.0, gross_cap=0.6)
+    inputs = AllocationInputs(desired, vol, spread, tradable)
+    res = a.fit(inputs)
+    # hand: bar 0 both open fully; bar 1 A's last tradable bar: 0.3 -> 0 exactly (a buffered
+    # trade would stop at 0.05; frozen, A would hold 0.3 and cap B at 0.3); then B 0.5
+    np.testing.assert_array_equal(res.positions, [[0.3, 0.3], [0.0, 0.3], [0.0, 0.5],
+                                                  [0.0, 0.5]])
+    ref = allocate_reference(a, inputs)
+    for name in ("positions", "buffer", "turnover_scale", "gross_scale"):
+        np.testing.assert_array_equal(getattr(res, name), getattr(ref, name), err_msg=name)
+    # the same from a long frame where A simply has no rows after bar 1
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    frame = pl.DataFrame([
+        {"ts": t0 + timedelta(days=t), "symbol": s, "desired": desired[t, j], "vol": 1.0,
+         "half_spread": spread[t, j]}
+        for t in range(4) for j, s in enumerate("AB") if tradable[t, j]])
+    from_frame = a.fit(frame)
+    np.testing.assert_array_equal(from_frame.positions, res.positions)
+    np.testing.assert_array_equal(allocate_reference(a, frame).positions, res.positions)
+    # a gap that ends (A tradable again at bar 3) is frozen, not closed: bar 2 A keeps 0.3
+    # and B gets the 0.3 left; bar 3 both live, gross 0.8 scaled to 0.6 (x 0.75)
+    gap = tradable.copy()
+    gap[3, 0] = True
+    frozen = a.fit(AllocationInputs(desired, vol, spread, gap))
+    np.testing.assert_allclose(frozen.positions, [[0.3, 0.3], [0.3, 0.3], [0.3, 0.3],
+                                                  [0.225, 0.375]], rtol=1e-15)
+    np.testing.assert_array_equal(allocate_reference(
+        a, AllocationInputs(desired, vol, spread, gap)).positions, frozen.positions)
 
 
 def _naive(desired, vol, spread, *, lam, gamma, cap, gross, tcap):

@@ -36,7 +36,7 @@ def plot_nav(nav: pl.DataFrame, *, title: str = "Net asset value", log: bool = F
     Returns
     -------
     Figure
-        One axes with one line: ``nav`` against ``ts``.
+        One axes with one line: ``nav`` divided by its first value against ``ts``.
     """
     require(nav, ["ts", "nav"], "nav frame")
     nav = nav.sort("ts")
