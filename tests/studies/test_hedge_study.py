@@ -75,21 +75,39 @@ def test_study_on_real_data_constraints_every_rebalance() -> None:
     _check_constraints(basket, cfg.max_volume_share)
     diag = res.tables["diagnostics"]
     assert (diag["action"] == "optimal").all()
+    # issue 15: nav gains the traded turnover
     assert res.tables["nav"].columns == ["ts", "nav", "ret", "ret_price", "ret_funding",
-                                         "ret_cost"]
-    w = res.tables["weights"]
+                                         "ret_cost", "turnover"]
+    # issue 15: ``targets`` is the rebalance book (long 1, basket short 1 at every decision);
+    # ``weights`` are the held weights, which drift with prices between the decisions
+    w = res.tables["targets"]
     assert w.columns == ["ts", "symbol", "weight"]
+    assert w["ts"].n_unique() == 21
     book = w.group_by("ts").agg(
         pl.col("weight").filter(pl.col("symbol") == "BERA").sum().alias("long"),
         pl.col("weight").filter(pl.col("symbol") != "BERA").sum().alias("short"))
     np.testing.assert_allclose(book["long"].to_numpy(), 1.0)
     np.testing.assert_allclose(book["short"].to_numpy(), -1.0, atol=1e-8)
+    held = res.tables["weights"]
+    assert held.columns == ["ts", "symbol", "weight"]
+    # at each decision close the book is traded to the targets (every name has a price)
+    at = w.join(held, on=["ts", "symbol"], how="left")
+    np.testing.assert_allclose(at["weight_right"].fill_null(0.0).to_numpy(),
+                               at["weight"].to_numpy(), atol=1e-15)
+    drift = held.filter(~pl.col("ts").is_in(w["ts"].unique().implode()))
+    assert drift.height > 0 and (drift.filter(pl.col("symbol") == "BERA")["weight"] - 1.0
+                                 ).abs().max() > 0.01
     assert 0 < res.metrics["vol_reduction"] < 1
     assert np.isfinite(res.metrics["oos_correlation"])
 
 
 def test_oos_stats_match_hand_computation() -> None:
-    """Per-period out-of-sample correlation and volatility rebuilt from closes and weights."""
+    """Per-period out-of-sample correlation and volatility rebuilt from closes and weights.
+
+    issue 15: between rebalances the book is held (it drifts), so the basket's out-of-sample
+    return is that of a buy-and-hold basket, V(t) = Σ w_i close_i(t) / close_i(t0), not of
+    constant weights.
+    """
     panel = _panel()
     res = hbs.run(SMALL, panel)
     _check_constraints(res.tables["basket"], SMALL.max_volume_share)
@@ -102,9 +120,16 @@ def test_oos_stats_match_hand_computation() -> None:
         t1 = times[i + 1] if i + 1 < len(times) else close["ts"].max()
         sub = rets.filter((pl.col("ts") > t0) & (pl.col("ts") <= t1))
         wk = basket.filter(pl.col("ts") == t0)
-        b = sum(sub[s].to_numpy() * w for s, w in zip(wk["symbol"], wk["weight"], strict=True))
+        path = close.filter((pl.col("ts") >= t0) & (pl.col("ts") <= t1))
+        value = sum(path[s].to_numpy() / path[s][0] * w
+                    for s, w in zip(wk["symbol"], wk["weight"], strict=True))
+        b = value[1:] / value[:-1] - 1.0
         tgt = sub["T"].to_numpy()
         assert diag["oos_correlation"][i] == pytest.approx(np.corrcoef(tgt, b)[0, 1], rel=1e-9)
+        # constant weights (rebalanced every bar) would give another number
+        static = sum(sub[s].to_numpy() * w
+                     for s, w in zip(wk["symbol"], wk["weight"], strict=True))
+        assert abs(np.corrcoef(tgt, static)[0, 1] - diag["oos_correlation"][i]) > 1e-6
         assert diag["oos_vol_unhedged"][i] == pytest.approx(
             np.std(tgt, ddof=1) * np.sqrt(8760), rel=1e-9)
     table = res.tables["bootstrap"]

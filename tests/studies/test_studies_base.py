@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +44,22 @@ def test_config_from_dict_coerces() -> None:
 def test_config_from_dict_errors(values: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_dict(DemoConfig, values)
+
+
+def test_nested_table_keeps_the_study_defaults_it_does_not_give() -> None:
+    """A partial ``[params.costs]`` overrides only its keys: the reversion study's Binance
+    fees and 1 bp half-spread stay (not CostConfig's own Hyperliquid defaults)."""
+    from coinfactor.studies import CostConfig, reversion
+
+    cfg = config_from_dict(reversion.Config, {"costs": {"impact": 0.0}})
+    assert cfg.costs == CostConfig(venue="binance-usdm", half_spread_bps=1.0, impact=0.0)
+    assert cfg.costs == replace(reversion.Config().costs, impact=0.0)
+    with pytest.raises(ConfigError, match=r"\[params.costs\] has unknown key"):
+        config_from_dict(reversion.Config, {"costs": {"fee_bps": 1.0}})
+    for bad, key in (({"taker_bps": -1.0}, "taker_bps"), ({"maker_share": 2.0}, "maker_share"),
+                     ({"half_spread_bps": -1.0}, "half_spread_bps")):
+        with pytest.raises(ConfigError, match=key):
+            config_from_dict(reversion.Config, {"costs": bad})
 
 
 def test_load_study_data_filters() -> None:

@@ -67,11 +67,16 @@ def test_long_the_coins_whose_longs_receive_funding() -> None:
 
 
 def test_funding_in_pnl_and_nav_split() -> None:
-    """ret_funding == -Σ w(t-1)·funding(t) recomputed from the weights table (hand formula)."""
+    """ret_funding == -Σ w(t-1)·funding(t) recomputed from the weights table (hand formula).
+
+    issue 15: the weights table holds the weights actually held (drifting between trades), the
+    ones funding is paid on; the nav frame gains the traded turnover.
+    """
     panel = synthetic_panel()
     res = carry.run(carry.Config(**SMALL), panel)
     nav, w = res.tables["nav"], res.tables["weights"]
-    assert nav.columns == ["ts", "nav", "ret", "ret_price", "ret_funding", "ret_cost"]
+    assert nav.columns == ["ts", "nav", "ret", "ret_price", "ret_funding", "ret_cost",
+                           "turnover"]
     assert w.columns == ["ts", "symbol", "weight"]
     held = w.with_columns((pl.col("ts") + timedelta(days=1)).alias("ts"))
     ref = (held.join(panel.select("ts", "symbol", "funding_rate"), on=["ts", "symbol"])
@@ -131,10 +136,16 @@ def test_bad_config_and_data() -> None:
 
 
 def test_range_spread_model_costs_more_than_constant() -> None:
-    """The synthetic bars span ±1%: half-range ≈ 1% per unit traded vs the 5 bps constant."""
+    """The synthetic bars span ±1%: half-range ≈ 1% per unit traded vs the 5 bps constant.
+
+    issue 15: the default costs now add square-root impact (a few bps here) to both models,
+    which narrows the ratio below 10; it is turned off so the spread models are compared on
+    their own (fees 4.5 bps + half-spread: 9.5 bps vs ~1%).
+    """
     panel = synthetic_panel()
-    const = carry.run(carry.Config(**SMALL), panel)
-    ranged = carry.run(carry.Config(**SMALL, spread_model="half_range"), panel)
+    costs = dataclasses.replace(carry.Config().costs, impact=0.0, capacity_navs=())
+    const = carry.run(carry.Config(**SMALL, costs=costs), panel)
+    ranged = carry.run(carry.Config(**SMALL, costs=costs, spread_model="half_range"), panel)
     assert ranged.metrics["mean_buffer"] > 10 * const.metrics["mean_buffer"]
 
     def cost_per_unit_traded(res: object) -> float:
@@ -143,3 +154,7 @@ def test_range_spread_model_costs_more_than_constant() -> None:
         return float(-t["nav"]["ret_cost"].sum() / t["trades"]["trade"].abs().sum())
 
     assert cost_per_unit_traded(ranged) > 5 * cost_per_unit_traded(const)
+    # with the default impact on top of both, the half-range buffer is still far wider
+    with_impact = [carry.run(carry.Config(**SMALL, spread_model=m), panel).metrics["mean_buffer"]
+                   for m in ("constant", "half_range")]
+    assert with_impact[1] > 5 * with_impact[0]

@@ -2,7 +2,9 @@
 
 It produces the common run-directory artefacts (nav, weights) and a few study-specific tables
 of different shapes so the report's tolerant drawing is exercised. Its P&L follows DESIGN.md's
-accounting (price + funding - costs) by a plain loop.
+accounting (price + funding - costs) by a plain loop: the book is opened at the first close
+(``fee_bps`` on the traded gross, charged over the next bar) and then held, its weights
+drifting with prices (issue 15; a bar without a price earns nothing).
 """
 
 from __future__ import annotations
@@ -39,20 +41,31 @@ def run(config: Config, panel: pl.DataFrame,
     price = np.zeros(n)
     funding = np.zeros(n)
     cost = np.zeros(n)
-    cost[0] = -config.fee_bps * 1e-4 * sum(abs(v) for v in w.values())
-    for k, (sym, wt) in enumerate(w.items()):
+    turnover = np.zeros(n)
+    turnover[0] = sum(abs(v) for v in w.values())  # opened at the first close
+    if n > 1:
+        cost[1] = -config.fee_bps * 1e-4 * turnover[0]
+    rets, rates = {}, {}
+    for k, sym in enumerate(w):
         c = wide[sym].fill_null(np.nan).to_numpy()
-        r = np.nan_to_num(c[1:] / c[:-1] - 1, nan=0.0)  # no price on a bar: no P&L
-        price[1:] += wt * r
-        funding[1:] -= wt * np.nan_to_num(fund[sym].fill_null(0.0).to_numpy()[1:])
+        rets[sym] = np.concatenate([[0.0], np.nan_to_num(c[1:] / c[:-1] - 1, nan=0.0)])
+        rates[sym] = fund[sym].fill_null(0.0).to_numpy()
         if progress is not None:
             progress((k + 1) / (len(w) + 1))
+    held = np.zeros((n, len(w)))
+    held[0] = list(w.values())
+    for i in range(1, n):
+        price[i] = sum(w[s] * rets[s][i] for s in w)
+        funding[i] = -sum(w[s] * rates[s][i] for s in w)
+        pnl = price[i] + funding[i] + cost[i]
+        w = {s: w[s] * (1 + rets[s][i]) / (1 + pnl) for s in w}  # the holdings drift
+        held[i] = list(w.values())
     ret = price + funding + cost
     nav = pl.DataFrame({"ts": ts, "nav": np.cumprod(1 + ret), "ret": ret, "ret_price": price,
-                        "ret_funding": funding, "ret_cost": cost})
+                        "ret_funding": funding, "ret_cost": cost, "turnover": turnover})
     weights = pl.DataFrame({
         "ts": [t for t in ts for _ in w], "symbol": [s for _ in ts for s in w],
-        "weight": [v for _ in ts for v in w.values()],
+        "weight": held.reshape(-1),
     })
     rets = panel.select("ts", "symbol", (pl.col("close") / pl.col("close").shift(1).over(
         "symbol") - 1).alias("ret"))

@@ -145,11 +145,13 @@ def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.Data
 def rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.DataFrame:
     """Keep the held weights at the first panel bar of each decision's holding period.
 
-    :func:`coinfactor.backtest.backtest` keeps the previous targets on every panel bar that is
-    absent from its weights frame, so these rows hold each decision's weights over the
-    intermediate bars exactly as the full held frame does, with far fewer rows. Normally the
-    first bar is the anchor bar; if no symbol has a bar there, it is the next panel bar before
-    the following anchor (when the book can trade again).
+    For :func:`coinfactor.backtest.backtest` a ts present in the weights frame is a decision
+    and any other bar is not: these rows are the decisions (the book trades to each
+    decision's weights once, then drifts with prices until the next one). Traded back to
+    target at every bar (``rebalance="every_bar"``) they give the same book as the full held
+    frame, with far fewer rows. Normally the first bar is the anchor bar; if no symbol has a
+    bar there, it is the next panel bar before the following anchor (when the book can trade
+    again).
 
     Parameters
     ----------

@@ -26,8 +26,13 @@ from coinfactor.core.errors import ConfigError
 C = TypeVar("C")
 
 
-def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "params") -> C:
+def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "params",
+                     base: C | None = None) -> C:
     """Build a config dataclass from a TOML table, rejecting unknown keys and wrong types.
+
+    A nested table (a field whose type is a dataclass, e.g. ``[params.costs]``) overrides the
+    keys it gives on that field's default: a study's own cost defaults stay in force for
+    the keys the table leaves out.
 
     Parameters
     ----------
@@ -37,6 +42,8 @@ def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "p
         Keys and values from the TOML file.
     where : str
         Name of the table, for messages.
+    base : instance of cls, optional
+        The values of the keys ``values`` does not give (default: the dataclass defaults).
 
     Returns
     -------
@@ -56,14 +63,18 @@ def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "p
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
-        kwargs[key] = _coerce_value(key, value, hints.get(key, Any), where)
+        kwargs[key] = _coerce_value(key, value, hints.get(key, Any), where,
+                                    default=fields[key].default)
     try:
+        if base is not None:
+            return typing.cast(C, dataclasses.replace(typing.cast(Any, base), **kwargs))
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[{where}]: {exc}") from exc
 
 
-def _coerce_value(key: str, value: Any, hint: Any, where: str) -> Any:
+def _coerce_value(key: str, value: Any, hint: Any, where: str,
+                  default: Any = dataclasses.MISSING) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if hint is Any:
@@ -74,7 +85,8 @@ def _coerce_value(key: str, value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"[{where}] {key}: expected a table ([{where}.{key}]), "
                               f"got {value!r}")
-        return config_from_dict(hint, value, where=f"{where}.{key}")
+        return config_from_dict(hint, value, where=f"{where}.{key}",
+                                base=default if isinstance(default, hint) else None)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -83,7 +95,7 @@ def _coerce_value(key: str, value: Any, hint: Any, where: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce_value(key, value, arg, where)
+                return _coerce_value(key, value, arg, where, default)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"[{where}] {key}: bad value {value!r}")

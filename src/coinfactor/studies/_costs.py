@@ -74,6 +74,16 @@ class CostConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"[params.costs] {name} must be a number >= 0, got {value!r}")
+        if self.maker_share > 1.0:
+            raise ConfigError(f"[params.costs] maker_share must lie in [0, 1], got "
+                              f"{self.maker_share!r}")
+        if self.taker_bps is not None and not (math.isfinite(self.taker_bps)
+                                               and self.taker_bps >= 0):
+            raise ConfigError(f"[params.costs] taker_bps must be a number >= 0 (bps), got "
+                              f"{self.taker_bps!r}")
+        if self.maker_bps is not None and not math.isfinite(self.maker_bps):
+            raise ConfigError(f"[params.costs] maker_bps must be a finite number (bps; "
+                              f"negative: a rebate), got {self.maker_bps!r}")
         venue_preset(self.venue)  # raises on an unknown venue
         if self.funding_missing not in typing.get_args(FundingMissing):
             raise ConfigError(f"[params.costs] funding_missing must be one of "
@@ -97,7 +107,7 @@ class CostConfig:
 
     def capacity(self, panel: pl.DataFrame, weights: pl.DataFrame | np.ndarray,
                  **execution: Any) -> pl.DataFrame | None:
-        """The capacity table at :attr:`capacity_navs` (None when there are none)."""
+        """Return the capacity table at :attr:`capacity_navs` (None when there are none)."""
         if not self.capacity_navs:
             return None
         return capacity(panel, weights, navs=self.capacity_navs, **execution)

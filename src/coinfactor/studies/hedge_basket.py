@@ -6,8 +6,10 @@ P&L (price, funding and costs) comes from :func:`coinfactor.backtest.backtest`, 
 block bootstrap of the hourly hedged and unhedged P&L gives the distribution of a year's
 return (the seed's percentile table).
 
-Tables written: ``weights`` (the book at each rebalance: target ``+target_weight``, basket
-``-target_weight·w``), ``basket`` (basket weights with caps, volume shares and funding per
+Tables written: ``targets`` (the book at each rebalance: target ``+target_weight``, basket
+``-target_weight·w``), ``weights`` (the weights held at each bar, drifting with prices between
+the rebalances), ``trades`` (the trades made), ``capacity`` (unless ``costs.capacity_navs`` is
+empty), ``basket`` (basket weights with caps, volume shares and funding per
 rebalance), ``diagnostics`` (in-sample and out-of-sample statistics per rebalance),
 ``candidates`` (liquidity filters per rebalance), ``pca`` (PCA of the candidates against the
 target per rebalance), ``nav`` (hedged book), ``nav_unhedged`` (target alone),
@@ -31,7 +33,7 @@ from coinfactor.analytics import (
     rolling_correlation,
 )
 from coinfactor.analytics import summary as perf_summary
-from coinfactor.backtest import MarketData, backtest
+from coinfactor.backtest import BacktestResult, MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.core.typing import BootstrapMethod, FailurePolicy, HedgeMode, PCAClean
@@ -163,6 +165,44 @@ def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
     return times
 
 
+def _leg_returns(hedged: BacktestResult, unhedged: BacktestResult,
+                 target: str) -> pl.DataFrame:
+    """Return the per-bar returns of the books and of their two legs, after the decision bar.
+
+    Columns ``ts, hedged, funding, unhedged, target, basket``: ``target`` is the target's own
+    price return (the unhedged book's price P&L over the weight it held); ``basket`` the price
+    return of the basket as the hedged book held it, long (its price P&L over the basket's
+    held weight, drifting with prices between the decisions; 0 over a bar with no basket
+    held). Both books drift, so the legs are read from each book's held weights, not from
+    differences of the books' returns.
+    """
+
+    def held(result: BacktestResult, name: str, leg: pl.Expr) -> pl.DataFrame:
+        per_bar = (result.weights.filter(leg).group_by("ts")
+                   .agg(pl.col("weight").sum().alias(name)))
+        return (result.nav.select("ts").join(per_bar, on="ts", how="left")
+                .with_columns(pl.col(name).fill_null(0.0).shift(1)))
+
+    w_target = held(unhedged, "w_target", pl.col("symbol") == target)
+    w_hedged = held(hedged, "w_hedged", pl.col("symbol") == target).join(
+        held(hedged, "w_basket", pl.col("symbol") != target), on="ts")
+    frame = (
+        hedged.nav.select("ts", pl.col("ret").alias("hedged"),
+                          pl.col("ret_funding").alias("funding"), "ret_price")
+        .join(unhedged.nav.select("ts", pl.col("ret").alias("unhedged"),
+                                  pl.col("ret_price").alias("price_u")), on="ts", how="left")
+        .join(w_target, on="ts", how="left").join(w_hedged, on="ts", how="left")
+        .tail(-1)  # the first row is the decision bar (no P&L yet)
+    )
+    tgt = pl.when(pl.col("w_target") != 0).then(pl.col("price_u") / pl.col("w_target"))
+    frame = frame.with_columns(tgt.fill_null(0.0).alias("target"))
+    bsk = (pl.when(pl.col("w_basket") != 0)
+           .then((pl.col("ret_price") - pl.col("w_hedged") * pl.col("target"))
+                 / pl.col("w_basket")))
+    return frame.with_columns(bsk.fill_null(0.0).alias("basket")).select(
+        "ts", "hedged", "funding", "unhedged", "target", "basket")
+
+
 def run(
     config: Config,
     panel: pl.DataFrame,
@@ -216,15 +256,7 @@ def run(
     if progress is not None:
         progress(0.85)
 
-    rets = hedged.nav.select(
-        "ts", pl.col("ret").alias("hedged"), pl.col("ret_funding").alias("funding")
-    ).join(unhedged.nav.select("ts", pl.col("ret").alias("unhedged"),
-                               pl.col("ret_price").alias("target")), on="ts", how="left")
-    # the basket's own (long) price return: the target's minus the hedged book's price part
-    rets = rets.join(hedged.nav.select("ts", "ret_price"), on="ts").with_columns(
-        basket=(pl.col("target") - pl.col("ret_price")) / config.target_weight,
-        target=pl.col("target") / config.target_weight,
-    ).drop("ret_price").tail(-1)  # the first row is the decision bar (no P&L yet)
+    rets = _leg_returns(hedged, unhedged, config.target)
     window = max(round(freq_to_timedelta(config.corr_window) / freq_to_timedelta(freq)), 3)
     roll = rolling_correlation(rets, "target", "basket", window=window)
 

@@ -30,11 +30,12 @@ missing any feature is not eligible that day (it stays in the table, without a r
 
 Outputs
 -------
-``nav`` (``ts, nav, ret, ret_price, ret_funding, ret_cost``), ``weights`` (``ts, symbol,
-weight``, the held book at each bar) and ``cross_section``: one row per (decision, coin with
-a real anchor bar) with the features, eligibility, ``vwap_rank``, basket side and weight, and
-the forward returns to the next decision. The ``fwd_*`` columns are labels for research: they
-are known only at the next decision.
+``nav`` (``ts, nav, ret, ret_price, ret_funding, ret_cost, turnover``), ``weights`` (``ts,
+symbol, weight``, the held book at each bar, drifting between decisions), ``trades`` (the
+trades made), ``capacity`` (unless ``costs.capacity_navs`` is empty) and ``cross_section``:
+one row per (decision, coin with a real anchor bar) with the features, eligibility,
+``vwap_rank``, basket side and weight, and the forward returns to the next decision. The
+``fwd_*`` columns are labels for research: they are known only at the next decision.
 """
 
 from __future__ import annotations
