@@ -50,7 +50,9 @@ def naive_backtest(panel: pl.DataFrame, weights: pl.DataFrame, rate: float,
 
     The account holds quantities q (coins); they change only at a decision (to target·E/P,
     where the coin has a price) and at a coin's last bar (to 0). Between trades the
-    quantities stay, so the weights drift with prices. Equity E moves by Σ q·ΔP, pays
+    quantities stay, so the weights drift with prices; a coin without a price at a decision
+    trades to its target at its next price (unless a newer decision came). Equity E moves by
+    Σ q·ΔP, pays
     Σ q·P_prev·funding, and pays rate·|Δq|·P for the trades at a close over the next bar.
     """
     close = {(r["ts"], r["symbol"]): r["close"] for r in panel.iter_rows(named=True)}
@@ -62,6 +64,7 @@ def naive_backtest(panel: pl.DataFrame, weights: pl.DataFrame, rate: float,
     for r in weights.iter_rows(named=True):
         by_ts.setdefault(r["ts"], {})[r["symbol"]] = r["weight"]
     qty = dict.fromkeys(symbols, 0.0)
+    waiting: dict[str, float] = {}  # target weights of orders not yet filled
     mark: dict[str, float] = {}  # last observed price of each coin
     equity, out, started, owed = 1e6, [], False, 0.0
     for t in times:
@@ -82,12 +85,18 @@ def naive_backtest(panel: pl.DataFrame, weights: pl.DataFrame, rate: float,
             if t in by_ts and not started:
                 started = True
                 out.append((t, equity, 0.0, 0.0, 0.0))
+            if t in by_ts:
+                waiting = {}
             for s in symbols:
                 if (t, s) not in close:
-                    continue  # no price: no trade
+                    if t in by_ts:  # no price: the order waits
+                        waiting[s] = by_ts[t].get(s, 0.0)
+                    continue
                 new = qty[s]
                 if t in by_ts:
                     new = by_ts[t].get(s, 0.0) * equity / close[(t, s)]
+                elif s in waiting:
+                    new = waiting.pop(s) * equity / close[(t, s)]
                 if t == last_bar[s] and t != times[-1]:
                     new = 0.0
                 owed += rate * abs(new - qty[s]) * close[(t, s)]

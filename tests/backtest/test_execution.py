@@ -159,7 +159,7 @@ def test_identities_hold_on_a_real_run(daily: pl.DataFrame) -> None:
     assert_identities(res, daily, costs)
 
 
-def assert_identities(res, panel: pl.DataFrame, costs) -> None:  # noqa: ANN001
+def assert_identities(res, panel: pl.DataFrame, costs) -> None:
     """DESIGN.md identities of one backtest result, recomputed from its frames."""
     nav = res.nav
     parts = nav["ret_price"] + nav["ret_funding"] + nav["ret_cost"]

@@ -358,20 +358,27 @@ def test_backtest_rows_hold_like_the_full_held_frame(panel: pl.DataFrame) -> Non
     xs = res.tables["cross_section"]
     assert xs.filter(pl.col("anchor") == hole).height == 0
     # The decision at the missing anchor is flat: at the next bar every coin with a price is
-    # closed (the zero rows of the closes). issue 15: a coin without a bar there cannot trade
-    # and, with no decision before the next anchor, keeps its drifting position until then
-    # (here S09); before, the carried flat target closed it when its price returned.
+    # closed (the zero rows of the closes). A coin without a bar at a decision cannot trade
+    # there: its order is filled at its next price, before the next decision.
     start = hole + timedelta(hours=4)
-    after = res.tables["weights"].filter(
-        (pl.col("ts") > hole) & (pl.col("ts") < hole + timedelta(days=1)))
+    weights, trades = res.tables["weights"], res.tables["trades"]
     priced = set(p.filter(pl.col("ts") == start)["symbol"].to_list())
-    at_start = after.filter(pl.col("ts") == start)
+    at_start = weights.filter(pl.col("ts") == start)
     closed = at_start.filter(pl.col("symbol").is_in(sorted(priced)))
     assert closed.height > 0 and (closed["weight"] == 0).all()
-    kept = set(after.filter(pl.col("weight") != 0)["symbol"].to_list())
-    assert kept == set(at_start["symbol"].to_list()) - priced == {"S09"}
-    assert set(res.tables["trades"].filter(pl.col("ts") == start)["symbol"].to_list()) \
+    assert set(trades.filter(pl.col("ts") == start)["symbol"].to_list()) \
         == set(closed["symbol"].to_list())
+    # S09 has no bar at the 2025-03-09 20:00 decision (flat for it): its short is held and
+    # drifts until its next bar, 2025-03-10 00:00, where it is closed
+    missed = datetime(2025, 3, 9, 20, tzinfo=UTC)
+    assert p.filter((pl.col("symbol") == "S09") & (pl.col("ts") == missed)).height == 0
+    s09 = weights.filter((pl.col("symbol") == "S09") & (pl.col("ts") >= missed)
+                         & (pl.col("ts") < hole)).sort("ts")
+    assert s09["weight"][0] != 0.0 and s09["weight"][-1] == 0.0
+    fill = trades.filter((pl.col("symbol") == "S09") & (pl.col("ts") > missed)
+                         & (pl.col("ts") < hole))
+    assert fill["ts"].to_list() == [missed + timedelta(hours=4)]
+    assert fill["weight_after"].to_list() == [0.0]
 
 
 def test_study_metrics_match_scipy_and_a_loop(panel: pl.DataFrame) -> None:

@@ -116,7 +116,8 @@ def backtest(
 
     The cost of the trades at a close is charged over the next bar (so the costs of trades at
     the last bar's close are not in the NAV). A symbol with no price on a bar cannot trade
-    there; its position is held and the move is booked when the price returns (``gap``). A
+    there; its position is held, the move is booked when the price returns (``gap``) and a
+    decision it missed is traded at its next price (unless a newer decision came first). A
     delisted symbol (last price before the panel's last bar) is closed at its last close,
     paying costs. Missing funding is booked as 0 but counted (``funding_missing``).
 
@@ -360,8 +361,11 @@ class _Run:
 
 
 def _row_sums(values: np.ndarray) -> np.ndarray:
-    """Sums over symbols, left to right (a Fortran-ordered reduction), so that columns that
-    are always 0 change no bit: a book gives the same numbers on any grid that holds it."""
+    """Sum over symbols left to right (a Fortran-ordered reduction).
+
+    Columns that are always 0 change no bit: a book gives the same numbers on any grid that
+    holds it.
+    """
     if values.shape[1] == 0:
         return np.zeros(values.shape[0])
     return np.asfortranarray(values).sum(axis=1)

@@ -7,8 +7,9 @@ after the close of bar t and ``d(t)`` the drifted pre-trade weights at that clos
     d(t+1)   = w(t)·(1 + r(t+1)) / (1 + pnl(t+1))
     NAV(t+1) = NAV(t)·(1 + pnl(t+1))
 
-At a decision bar the book trades from ``d(t)`` to the targets (where the symbol has a price);
-at any other bar ``w(t) = d(t)``. The loop runs over time only, each step vectorised across
+At a decision bar the book trades from ``d(t)`` to the targets where the symbol has a price; a
+symbol without one trades to its target at its next price before the next decision. At any
+other bar ``w(t) = d(t)``. The loop runs over time only, each step vectorised across
 symbols; it is itself the readable form (there is no separate kernel).
 """
 
@@ -133,7 +134,8 @@ def simulate(
     target : ndarray of shape (n_bars, n_symbols)
         Targets at each close (already lagged; rows after a decision carry it), no NaN.
     decision : ndarray of shape (n_bars,) of bool
-        Bars whose close trades to ``target`` (``rebalance="decisions"``).
+        Bars whose close trades to ``target`` (``rebalance="decisions"``); a symbol without a
+        price there trades to it at its next priced bar (before the next decision).
     close : ndarray of shape (n_bars, n_symbols)
         Closes, NaN where the symbol has no (unfilled) bar: no trade and no price there.
     funding : ndarray of shape (n_bars, n_symbols)
@@ -204,6 +206,7 @@ def simulate(
     liquidated, reason = -1, ""
     every_bar = rebalance == "every_bar"
     trades_at = decision | every_bar
+    pending = np.zeros(n_s, dtype=bool)  # decided, not yet traded (no price at the decision)
     for t in range(first, n_t):
         d = pre[t]
         if t > first:
@@ -227,11 +230,15 @@ def simulate(
                 total(np.abs(d, out=size))) >= 1.0:
             liquidated, reason = t, "maintenance_margin"
         else:
+            np.copyto(new, d)
             if trades_at[t]:
-                np.copyto(new, d)
                 np.copyto(new, target[t], where=has_price[t])
-            else:
-                np.copyto(new, d)
+                # a coin without a price cannot trade now: its order waits for its next price
+                np.logical_not(has_price[t], out=pending)
+            elif pending.any():  # orders of the last decision, filled at the coin's next price
+                fill = pending & has_price[t]
+                np.copyto(new, target[t], where=fill)
+                pending &= ~fill
             if t in delist_at:
                 new[delist_at[t]] = 0.0
         trade = np.subtract(new, d, out=trades[t])

@@ -6,8 +6,8 @@ collected and printed once each, as ``warning: ...``, after the command's work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
