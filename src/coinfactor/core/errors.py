@@ -1,7 +1,8 @@
 """Error hierarchy.
 
 Every error says what was expected, what came and what to do. The classes derive from
-builtins so that callers can catch them as ``ValueError`` or ``RuntimeError`` too.
+builtins so that callers can catch them as ``ValueError`` or ``RuntimeError`` too. Warnings
+(:class:`DataWarning`) say the same of a result computed on less data than asked for.
 """
 
 from __future__ import annotations
@@ -61,3 +62,14 @@ class OptimizationError(CoinfactorError, RuntimeError):
 
 class SourceError(CoinfactorError, RuntimeError):
     """A remote data source failed after retries, or answered with something unusable."""
+
+
+class DataWarning(UserWarning):
+    """A result was computed on less data than the input suggests.
+
+    E.g. rows left out for missing funding; the message says how many rows, why, and what to
+    do.
+
+    Silence it with ``warnings.simplefilter("ignore", DataWarning)`` once the reduced sample
+    is understood, or make it an error with ``"error"``.
+    """
