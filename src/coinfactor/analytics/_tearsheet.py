@@ -312,15 +312,17 @@ def _warn_unfunded(data: pl.DataFrame, sample: pl.DataFrame) -> None:
     h0 = lost["horizon"][0]
     unfunded = data.filter(pl.col(_gross(h0)).is_not_null(),
                            pl.col(forward_return_column(h0)).is_null())
+    first, last = unfunded.select(pl.col("ts").min().alias("a"),
+                                  pl.col("ts").max().alias("b")).row(0)
     counts = ", ".join(f"h={h}: {d:,} of {d + u:,}" for h, d, u in lost.select(
         "horizon", "dropped_no_funding", "rows_used").iter_rows())
     warnings.warn(
         f"factor_tearsheet(include_funding=True): expected funding on every bar of each "
         f"forward return, got factor rows with a forward price return but null funding, "
-        f"left out of the tearsheet ({counts} rows; for h={h0}, ts {unfunded['ts'].min()} to "
-        f"{unfunded['ts'].max()}); fix: attach funding for those bars "
-        f"(coinfactor.data.attach_funding), restrict the factor to the funded period, or pass "
-        f"include_funding=False; the counts are in FactorTearsheet.sample",
+        f"left out of the tearsheet ({counts} rows; for h={h0}, ts {first} to {last}); "
+        f"fix: attach funding for those bars (coinfactor.data.attach_funding), restrict the "
+        f"factor to the funded period, or pass include_funding=False; the counts are in "
+        f"FactorTearsheet.sample",
         DataWarning, stacklevel=3)
 
 
