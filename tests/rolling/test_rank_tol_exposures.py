@@ -103,6 +103,14 @@ def test_exposure_table_has_condition_numbers_next_to_rank(factors):
                                np.linalg.cond(np.corrcoef(x, rowvar=False)), rtol=1e-8)
 
 
+def test_condition_numbers_can_be_left_out(factors):
+    """condition_number=False: the same table without that column."""
+    with_cond = exposures(factors, window=WINDOW).table
+    without = exposures(factors, window=WINDOW, condition_number=False).table
+    assert "condition_number" not in without.columns
+    assert without.equals(with_cond.drop("condition_number"))
+
+
 def test_bad_rank_tol_in_exposures_raises_config_error(factors):
     with pytest.raises(ConfigError, match="rank_tol"):
         exposures(factors, window=WINDOW, rank_tol=0.0)

@@ -24,12 +24,13 @@ class ExposureResult:
     table : pl.DataFrame
         One row per fitted (symbol, ts), sorted by (symbol, ts): ``ts, symbol, alpha``, one
         ``beta_<factor>`` per factor, ``rsquared, rsquared_adj, resid_std, nobs, rank,
-        condition_number``. Row ``ts`` uses the bars of the window ending at ``ts`` (known at
-        its close). ``alpha`` is per bar, a fraction; ``rank < 1 + len(factors)`` marks a
-        rank-deficient window whose betas are the minimum-norm solution on the kept
-        directions (see :func:`coinfactor.rolling.rolling_ols`); ``condition_number`` is
-        that of the factors' correlation matrix in the window (inf when singular; the
-        window is rank deficient from ``1 / rank_tol`` on).
+        condition_number`` (the last when asked for). Row ``ts`` uses the bars of the window
+        ending at ``ts`` (known at its close). ``alpha`` is per bar, a fraction;
+        ``rank < 1 + len(factors)`` marks a rank-deficient window whose betas are the
+        minimum-norm solution on the kept directions (see
+        :func:`coinfactor.rolling.rolling_ols`); ``condition_number`` is that of the
+        factors' correlation matrix in the window (inf when singular; the window is rank
+        deficient from ``1 / rank_tol`` on).
     factors : tuple of str
         Factor names, in column order.
     ols : RollingOLSResult
@@ -95,6 +96,7 @@ def exposures(
     leave_one_out: bool = False,
     min_nobs: int | None = None,
     rank_tol: float = DEFAULT_RANK_TOL,
+    condition_number: bool = True,
 ) -> ExposureResult:
     """Regress every coin's return on factor returns over a rolling window, in one call.
 
@@ -122,6 +124,10 @@ def exposures(
         ``rank_tol`` of the largest are dropped (the window's ``rank`` falls, its betas are
         minimum-norm). Smaller values keep more nearly collinear directions (and their
         large, unstable betas).
+    condition_number : bool, default True
+        Report each window's condition number (column ``condition_number``). It costs one
+        small eigenvalue solve per bar, or per coin and bar with ``leave_one_out`` (there
+        about as much as the regression itself); False leaves the column out.
 
     Returns
     -------
@@ -149,7 +155,7 @@ def exposures(
         x_in = np.repeat(x[:, None, :], y.shape[1], axis=1)
         x_in[:, :, names.index("market")] = _leave_one_out_market(y, factors.market_weights)
     ols = rolling_ols(y, x_in, window, min_nobs=min_nobs, rank_tol=rank_tol,
-                      condition_number=True)
+                      condition_number=condition_number)
     ts = factors.grid.ts
     symbols = factors.grid.symbols
     n_rows, n_sym = y.shape
@@ -167,7 +173,8 @@ def exposures(
         **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
         "nobs": ols.nobs.T.reshape(-1)[keep],
         "rank": ols.rank.T.reshape(-1)[keep],
-        "condition_number": ols.condition_number.T.reshape(-1)[keep],
+        **({"condition_number": ols.condition_number.T.reshape(-1)[keep]}
+           if condition_number else {}),
     })
     return ExposureResult(table=table, factors=names, ols=ols, window=window,
                           leave_one_out=leave_one_out, rank_tol=float(rank_tol))
