@@ -19,16 +19,24 @@ For a factor (any frame ``ts, symbol, <value>``, e.g. a signal) and a panel, wit
 
 Quantiles are assigned from the factor values alone (within the universe if one is given),
 before looking at which names have a forward return: membership is what was knowable at ``ts``.
+
+Sample accounting: every statistic of horizon ``h`` uses the factor rows that have ``fwd_h``.
+:attr:`FactorTearsheet.sample` says, per horizon, how many factor rows there were, how many had
+no forward price return (bars missing over ``t .. t + h``, the end of the data, a symbol not
+in the panel), how many had one but were left out for missing funding (with
+``include_funding``: a null ``funding_rate`` on a bar of the horizon), and how many were used.
+Rows left out for missing funding raise a :class:`~coinfactor.core.errors.DataWarning`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
-from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.errors import ConfigError, DataError, DataWarning
 from coinfactor.signals import forward_return_column, forward_returns
 from coinfactor.xs import buckets
 
@@ -66,6 +74,13 @@ class FactorTearsheet:
     turnover : pl.DataFrame
         ``quantile, ts, turnover``: share of new names in each quantile (null at the first
         period).
+    sample : pl.DataFrame
+        One row per horizon, counts of factor rows (Int64): ``horizon, rows`` (factor rows
+        with a value, in the universe if one is given), ``dropped_no_forward_return`` (no
+        forward price return over the horizon), ``dropped_no_funding`` (a forward price
+        return, but a funding value missing over the horizon; 0 without
+        ``include_funding``), ``rows_used`` (the rows every statistic of that horizon uses);
+        ``rows = dropped_no_forward_return + dropped_no_funding + rows_used``.
     """
 
     factor_name: str
@@ -78,6 +93,7 @@ class FactorTearsheet:
     spread: pl.DataFrame
     spread_summary: pl.DataFrame
     turnover: pl.DataFrame
+    sample: pl.DataFrame
 
     def summary(self) -> pl.DataFrame:
         """One row per horizon: mean IC / rank IC with t-stats, spread, mean top/bottom turnover.
@@ -168,6 +184,8 @@ def factor_tearsheet(
         Number of quantiles (``>= 2``); quantile ``quantiles`` holds the highest values.
     include_funding : bool, default False
         Use forward returns net of the funding a long pays (``-funding_rate`` each bar).
+        Rows whose horizon has a bar with null funding have no net forward return: they are
+        left out, counted in :attr:`FactorTearsheet.sample`, and a DataWarning says how many.
     universe : pl.DataFrame, optional
         ``ts, symbol, in_universe``: keep only factor rows in the universe.
     freq : str, optional
@@ -177,6 +195,12 @@ def factor_tearsheet(
     -------
     FactorTearsheet
         The frames; see the class and the module notes for definitions.
+
+    Warns
+    -----
+    DataWarning
+        With ``include_funding``, when factor rows that have a forward price return are left
+        out for missing funding (how many per horizon, over which dates, and what to do).
     """
     if isinstance(quantiles, bool) or not isinstance(quantiles, int) or quantiles < 2:
         raise ConfigError(f"factor_tearsheet: expected quantiles >= 2, got {quantiles!r}")
@@ -188,6 +212,11 @@ def factor_tearsheet(
     frame = frame.sort("ts", "symbol").with_columns(buckets(pl.col(_F), quantiles).alias(_Q))
     fwd = forward_returns(panel, hs, include_funding=include_funding, freq=freq)
     data = frame.join(fwd, on=["ts", "symbol"], how="left")
+    if include_funding:    # the price-only returns tell missing prices from missing funding
+        gross = forward_returns(panel, hs, freq=freq)
+        data = data.join(gross.rename({forward_return_column(h): _gross(h) for h in hs}),
+                         on=["ts", "symbol"], how="left")
+    sample = _sample(data, hs, include_funding)
 
     ic_parts, q_parts, s_parts = [], [], []
     for h in hs:
@@ -235,6 +264,7 @@ def factor_tearsheet(
             *_t_stats(ic_all, "rank_ic", "rank_ic"),
         )
     )
+    _warn_unfunded(data, sample)
     spread = pl.concat(s_parts)
     spread_summary = spread.group_by("horizon", maintain_order=True).agg(
         pl.col("spread").count().alias("n_periods"), *_t_stats(spread, "spread", "spread")
@@ -250,7 +280,50 @@ def factor_tearsheet(
         spread=spread,
         spread_summary=spread_summary,
         turnover=_turnover(frame, quantiles),
+        sample=sample,
     )
+
+
+def _gross(h: int) -> str:
+    return f"__gross_{forward_return_column(h)}"
+
+
+def _sample(data: pl.DataFrame, hs: tuple[int, ...], include_funding: bool) -> pl.DataFrame:
+    """Count factor rows per horizon: rows, no forward return, no funding, used."""
+    parts = []
+    for h in hs:
+        net = pl.col(forward_return_column(h)).is_not_null()
+        price = pl.col(_gross(h)).is_not_null() if include_funding else net
+        parts.append(data.select(
+            pl.lit(h, dtype=pl.Int64).alias("horizon"),
+            pl.len().cast(pl.Int64).alias("rows"),
+            (~price).sum().cast(pl.Int64).alias("dropped_no_forward_return"),
+            (price & ~net).sum().cast(pl.Int64).alias("dropped_no_funding"),
+            net.sum().cast(pl.Int64).alias("rows_used"),
+        ))
+    return pl.concat(parts)
+
+
+def _warn_unfunded(data: pl.DataFrame, sample: pl.DataFrame) -> None:
+    """Warn (DataWarning) when rows with a forward price return lack funding."""
+    lost = sample.filter(pl.col("dropped_no_funding") > 0)
+    if lost.height == 0:
+        return
+    h0 = lost["horizon"][0]
+    unfunded = data.filter(pl.col(_gross(h0)).is_not_null(),
+                           pl.col(forward_return_column(h0)).is_null())
+    first, last = unfunded.select(pl.col("ts").min().alias("a"),
+                                  pl.col("ts").max().alias("b")).row(0)
+    counts = ", ".join(f"h={h}: {d:,} of {d + u:,}" for h, d, u in lost.select(
+        "horizon", "dropped_no_funding", "rows_used").iter_rows())
+    warnings.warn(
+        f"factor_tearsheet(include_funding=True): expected funding on every bar of each "
+        f"forward return, got factor rows with a forward price return but null funding, "
+        f"left out of the tearsheet ({counts} rows; for h={h0}, ts {first} to {last}); "
+        f"fix: attach funding for those bars (coinfactor.data.attach_funding), restrict the "
+        f"factor to the funded period, or pass include_funding=False; the counts are in "
+        f"FactorTearsheet.sample",
+        DataWarning, stacklevel=3)
 
 
 def _turnover(frame: pl.DataFrame, quantiles: int) -> pl.DataFrame:

@@ -1,7 +1,8 @@
 """Error hierarchy.
 
 Every error says what was expected, what came and what to do. The classes derive from
-builtins so that callers can catch them as ``ValueError`` or ``RuntimeError`` too.
+builtins so that callers can catch them as ``ValueError`` or ``RuntimeError`` too. Warnings
+(:class:`DataWarning`) say the same of a result computed on less data than asked for.
 """
 
 from __future__ import annotations
@@ -64,4 +65,10 @@ class SourceError(CoinfactorError, RuntimeError):
 
 
 class DataWarning(UserWarning):
-    """Data are incomplete in a way the result reports (e.g. held position-bars without funding)."""
+    """Data are incomplete in a way the result reports and a reader must know.
+
+    E.g. held position-bars without funding (booked as zero), or tearsheet rows left out for
+    missing funding; the message says how many, why, and what to do. Silence it with
+    ``warnings.simplefilter("ignore", DataWarning)`` once understood, or make it an error with
+    ``"error"``.
+    """

@@ -12,7 +12,7 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.typing import FactorSet
 from coinfactor.risk._factors import FactorReturns
-from coinfactor.rolling import RollingOLSResult, rolling_ols
+from coinfactor.rolling import DEFAULT_RANK_TOL, RollingOLSResult, rolling_ols
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,10 +23,14 @@ class ExposureResult:
     ----------
     table : pl.DataFrame
         One row per fitted (symbol, ts), sorted by (symbol, ts): ``ts, symbol, alpha``, one
-        ``beta_<factor>`` per factor, ``rsquared, rsquared_adj, resid_std, nobs, rank``. Row
-        ``ts`` uses the bars of the window ending at ``ts`` (known at its close). ``alpha`` is
-        per bar, a fraction; ``rank < 1 + len(factors)`` marks a rank-deficient window whose
-        betas are the minimum-norm solution (see :func:`coinfactor.rolling.rolling_ols`).
+        ``beta_<factor>`` per factor, ``rsquared, rsquared_adj, resid_std, nobs, rank,
+        condition_number`` (the last when asked for). Row ``ts`` uses the bars of the window
+        ending at ``ts`` (known at its close). ``alpha`` is per bar, a fraction;
+        ``rank < 1 + len(factors)`` marks a rank-deficient window whose betas are the
+        minimum-norm solution on the kept directions (see
+        :func:`coinfactor.rolling.rolling_ols`); ``condition_number`` is that of the
+        factors' correlation matrix in the window (inf when singular; the window is rank
+        deficient from ``1 / rank_tol`` on).
     factors : tuple of str
         Factor names, in column order.
     ols : RollingOLSResult
@@ -35,6 +39,8 @@ class ExposureResult:
         Regression window in bars.
     leave_one_out : bool
         Whether each coin's market factor excluded the coin itself.
+    rank_tol : float
+        Relative rank tolerance of the fit.
     """
 
     table: pl.DataFrame
@@ -42,6 +48,7 @@ class ExposureResult:
     ols: RollingOLSResult
     window: int
     leave_one_out: bool
+    rank_tol: float = DEFAULT_RANK_TOL
 
     def mean(self, column: str) -> float:
         """Mean of a column of :attr:`table` over the fitted cells, NaN values skipped.
@@ -88,6 +95,8 @@ def exposures(
     factor_set: FactorSet | Sequence[str] = "spreads",
     leave_one_out: bool = False,
     min_nobs: int | None = None,
+    rank_tol: float = DEFAULT_RANK_TOL,
+    condition_number: bool = True,
 ) -> ExposureResult:
     """Regress every coin's return on factor returns over a rolling window, in one call.
 
@@ -109,10 +118,25 @@ def exposures(
         (R² near 1).
     min_nobs : int, optional
         Fewest valid bars in a window (default: the number of coefficients).
+    rank_tol : float, default 1e-4
+        Relative rank tolerance of :func:`coinfactor.rolling.rolling_ols`, in (0, 1): factor
+        directions whose variance in a window's factor correlation matrix is at most
+        ``rank_tol`` of the largest are dropped (the window's ``rank`` falls, its betas are
+        minimum-norm). Smaller values keep more nearly collinear directions (and their
+        large, unstable betas).
+    condition_number : bool, default True
+        Report each window's condition number (column ``condition_number``). It costs one
+        small eigenvalue solve per bar, or per coin and bar with ``leave_one_out`` (there
+        about as much as the regression itself); False leaves the column out.
 
     Returns
     -------
     ExposureResult
+
+    Raises
+    ------
+    ConfigError
+        On unknown factor names, ``leave_one_out`` without a market, or a bad ``rank_tol``.
     """
     if isinstance(factor_set, str):
         names = factors.factor_names(factor_set)  # type: ignore[arg-type]
@@ -130,7 +154,8 @@ def exposures(
     if leave_one_out:
         x_in = np.repeat(x[:, None, :], y.shape[1], axis=1)
         x_in[:, :, names.index("market")] = _leave_one_out_market(y, factors.market_weights)
-    ols = rolling_ols(y, x_in, window, min_nobs=min_nobs)
+    ols = rolling_ols(y, x_in, window, min_nobs=min_nobs, rank_tol=rank_tol,
+                      condition_number=condition_number)
     ts = factors.grid.ts
     symbols = factors.grid.symbols
     n_rows, n_sym = y.shape
@@ -148,9 +173,11 @@ def exposures(
         **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
         "nobs": ols.nobs.T.reshape(-1)[keep],
         "rank": ols.rank.T.reshape(-1)[keep],
+        **({"condition_number": ols.condition_number.T.reshape(-1)[keep]}
+           if condition_number else {}),
     })
     return ExposureResult(table=table, factors=names, ols=ols, window=window,
-                          leave_one_out=leave_one_out)
+                          leave_one_out=leave_one_out, rank_tol=float(rank_tol))
 
 
 def _leave_one_out_market(ret: np.ndarray, weights: np.ndarray) -> np.ndarray:

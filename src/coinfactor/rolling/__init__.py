@@ -7,6 +7,7 @@ window in plain NumPy (slow, readable: the oracle the kernel is tested against).
 from coinfactor.rolling._ols import rolling_ols
 from coinfactor.rolling._ols_reference import rolling_ols_reference
 from coinfactor.rolling._result import RollingOLSResult
+from coinfactor.rolling._solve import DEFAULT_RANK_TOL
 from coinfactor.rolling._sums import trailing_window_sums
 from coinfactor.rolling._windows import (
     blocked_rolling_mean,
@@ -20,6 +21,7 @@ from coinfactor.rolling._windows import (
 )
 
 __all__ = [
+    "DEFAULT_RANK_TOL",
     "RollingOLSResult",
     "blocked_rolling_mean",
     "check_window",

@@ -16,16 +16,19 @@ from coinfactor.rolling._sums import count_dtype, window_count
 
 
 class DenseCounts:
-    """Window counts and ranks held as full arrays.
+    """Window counts, ranks and condition numbers held as full arrays.
 
     Parameters
     ----------
     nobs, rank : ndarray of int, shape (T, N)
         Valid rows per window and numerical rank per window (0 where not fitted).
+    cond : ndarray of shape (T, N), optional
+        Condition number per window (NaN where not fitted); None when not computed.
     """
 
-    def __init__(self, nobs: np.ndarray, rank: np.ndarray) -> None:
-        self._nobs, self._rank = nobs, rank
+    def __init__(self, nobs: np.ndarray, rank: np.ndarray,
+                 cond: np.ndarray | None = None) -> None:
+        self._nobs, self._rank, self._cond = nobs, rank, cond
 
     def nobs(self) -> np.ndarray:
         """Return the counts, shape (T, N)."""
@@ -34,6 +37,10 @@ class DenseCounts:
     def rank(self) -> np.ndarray:
         """Return the ranks, shape (T, N)."""
         return self._rank
+
+    def cond(self) -> np.ndarray | None:
+        """Return the condition numbers, shape (T, N), or None when not computed."""
+        return self._cond
 
 
 class SharedCounts:
@@ -49,6 +56,9 @@ class SharedCounts:
         Window length and fewest valid rows for a fit, in rows.
     rank_rows : ndarray of int32, shape (T,)
         Receives, from the shared fit, the rank of the regressors' window at each row.
+    cond_rows : ndarray of shape (T,), optional
+        Receives the condition number of the regressors' window at each row (None: not
+        computed).
 
     Attributes
     ----------
@@ -61,10 +71,14 @@ class SharedCounts:
         Counts of those series.
     own_rank : ndarray of int32, shape (T, m)
         Rank of the :attr:`own` windows; written by their fits.
+    own_cond : ndarray of shape (T, m) or None
+        Condition number of the :attr:`own` windows (with ``cond_rows``); written by their
+        fits.
     """
 
     def __init__(self, x_valid: np.ndarray, y_finite: np.ndarray, window: int,
-                 min_nobs: int, rank_rows: np.ndarray) -> None:
+                 min_nobs: int, rank_rows: np.ndarray,
+                 cond_rows: np.ndarray | None = None) -> None:
         n_rows, self.n_series = y_finite.shape
         self.nx = window_count(x_valid, window)
         self.min_nobs = min_nobs
@@ -79,6 +93,8 @@ class SharedCounts:
         self.own = self.started & (self.nobs_cols >= min_nobs) & (missing > 0)
         self.rank_rows = rank_rows
         self.own_rank = np.zeros(self.own.shape, dtype=np.int32)
+        self.cond_rows = cond_rows
+        self.own_cond = None if cond_rows is None else np.full(self.own.shape, np.nan)
 
     def masks(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Return which windows of rows ``start:stop`` the shared pass fits, and blanks.
@@ -120,4 +136,18 @@ class SharedCounts:
         np.copyto(out, self.rank_rows[:, None], where=self.masks(0, n_rows)[0])
         if self.cols.size:
             out[:, self.cols] += np.where(self.own, self.own_rank, 0)
+        return out
+
+    def cond(self) -> np.ndarray | None:
+        """Return the condition number of every fitted window, shape (T, N), or None.
+
+        NaN where not fitted; None when condition numbers were not computed.
+        """
+        if self.cond_rows is None or self.own_cond is None:
+            return None
+        n_rows = self.nx.shape[0]
+        out = np.full((n_rows, self.n_series), np.nan)
+        np.copyto(out, self.cond_rows[:, None], where=self.masks(0, n_rows)[0])
+        if self.cols.size:
+            out[:, self.cols] = np.where(self.own, self.own_cond, out[:, self.cols])
         return out

@@ -30,12 +30,17 @@ the unit of the regressor side and of the split between threads."""
 
 @dataclass(frozen=True)
 class Settings:
-    """Settings of one call: window (rows), constant added, model has a constant, rank tolerance."""
+    """Settings of one call.
+
+    Window (rows), constant added, model has a constant, rank tolerance, condition numbers
+    wanted.
+    """
 
     window: int
     add_constant: bool
     has_const: bool
     rank_tol: float
+    condition: bool = False
 
 
 class Outputs:
@@ -43,24 +48,31 @@ class Outputs:
 
     ``rank`` is one value per row when the regressors are ``shared`` (the rank of their window,
     see :class:`SharedCounts`), else one per cell; ``rank_cols`` maps the columns written by a
-    fit of a few columns to columns of ``rank`` (None: the same columns). A fit of a few
+    fit of a few columns to columns of ``rank`` (None: the same columns). ``cond`` (condition
+    numbers, when asked for; else None) is laid out as ``rank``. A fit of a few
     columns runs alongside the shared pass (whose matrix products write whole rows), so it
     keeps its cells in ``deferred`` (output rows, columns and values of ``params``,
     ``rsquared``, ``ssr``), written by :meth:`write_deferred` once that pass is done.
     """
 
-    def __init__(self, n_rows: int, n_series: int, p: int, *, shared: bool) -> None:
+    def __init__(self, n_rows: int, n_series: int, p: int, *, shared: bool,
+                 condition: bool = False) -> None:
         self.params = result_array((n_rows, n_series, p))
         self.rsquared = result_array((n_rows, n_series))
         self.ssr = result_array((n_rows, n_series))
         self.rank = (np.zeros(n_rows, dtype=np.int32) if shared
                      else result_array((n_rows, n_series), dtype=np.int32))
+        self.cond: np.ndarray | None = None
+        if condition:
+            self.cond = (np.full(n_rows, np.nan) if shared
+                         else result_array((n_rows, n_series)))
         self.rank_cols: np.ndarray | None = None
         self.deferred: list[tuple[np.ndarray, ...]] = []
 
     def arrays(self) -> list[np.ndarray]:
         """Return the output arrays."""
-        return [self.params, self.rsquared, self.ssr, self.rank]
+        return [self.params, self.rsquared, self.ssr, self.rank,
+                *([] if self.cond is None else [self.cond])]
 
     def write_deferred(self) -> None:
         """Write the cells kept in :attr:`deferred`, and forget them."""
@@ -111,7 +123,7 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
     unshifted = not sy.any()
     for c0 in range(0, n_rows, step):
         c1 = min(n_rows, c0 + step)
-        z_c, g_c, rank_c, n_c = x_side.rows(c0, c1)
+        z_c, g_c, rank_c, n_c, cond_c, fix_c = x_side.rows(c0, c1)
         r0 = c0
         while r0 < c1:
             r1 = min(c1, r0 + piece, r0 + sum_zy.rows_left_in_block)
@@ -140,35 +152,45 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
                     with np.errstate(divide="ignore", invalid="ignore"):   # empty windows
                         mean_sq = s_y * s_y / count(r0, r1)
                 _write(out, cols, offset + r0, sel, blank, g_c[local], rank_c[local],
-                       n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings)
+                       n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings,
+                       None if cond_c is None else cond_c[local],
+                       None if fix_c is None else (fix_c[0][local], fix_c[1][local]))
             r0 = r1
 
 
 def _write(out: Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
            blank: np.ndarray | None, g: np.ndarray, rank: np.ndarray, n: np.ndarray,
            s_zy: np.ndarray, s_yy: np.ndarray, mean_sq: np.ndarray | None, sx: np.ndarray,
-           sy: np.ndarray, settings: Settings) -> None:
+           sy: np.ndarray, settings: Settings, cond: np.ndarray | None,
+           fix: tuple[np.ndarray, np.ndarray] | None) -> None:
     """Solve one piece of rows starting at output row ``start`` and write it (see fit_rows)."""
     n_rows = sel.shape[0]
     if cols is None:
         dest = slice(start, start + n_rows)
         solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings.add_constant, out.params[dest],
-                     out.rsquared[dest], out.ssr[dest], sel, blank)
+                     out.rsquared[dest], out.ssr[dest], sel, blank, fix)
         if out.rank.ndim == 1:         # one rank per row: the shared regressors' window
             out.rank[dest] = rank[:, 0]
+            if out.cond is not None and cond is not None:
+                out.cond[dest] = cond[:, 0]
         else:
             np.copyto(out.rank[dest], rank)
             out.rank[dest][~sel] = 0
+            if out.cond is not None and cond is not None:
+                np.copyto(out.cond[dest], cond)
+                out.cond[dest][~sel] = np.nan
     elif sel.any():
         n_series, p = s_zy.shape[1], s_zy.shape[2]
         prm = np.empty((n_rows, n_series, p))
         rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
         solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings.add_constant, prm, rsq, ssr,
-                    sel, None)
+                    sel, None, fix)
         tt, jj = np.nonzero(sel)
         out.deferred.append((start + tt, cols[jj], prm[tt, jj], rsq[tt, jj], ssr[tt, jj]))
         rank_cols = cols if out.rank_cols is None else out.rank_cols
         out.rank[start + tt, rank_cols[jj]] = np.broadcast_to(rank, sel.shape)[tt, jj]
+        if out.cond is not None and cond is not None:
+            out.cond[start + tt, rank_cols[jj]] = np.broadcast_to(cond, sel.shape)[tt, jj]
 
 
 def chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> int:
@@ -261,13 +283,24 @@ class _RegressorSide:
         self.g: np.ndarray = np.empty(0)
         self.rank: np.ndarray = np.empty(0)
         self.n: np.ndarray = np.empty(0)
+        self.cond: np.ndarray | None = None
+        self.fix: tuple[np.ndarray, np.ndarray] | None = None
 
-    def rows(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Shifted regressors (L, B, p), inverse (L, B, p, p), rank (L, B), count (L, B)."""
+    def rows(self, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                              np.ndarray | None,
+                                              tuple[np.ndarray, np.ndarray] | None]:
+        """Return the regressor side of rows ``c0:c1`` (L of them).
+
+        Shifted regressors (L, B, p), inverse (L, B, p, p), rank (L, B), count (L, B),
+        condition numbers (L, B) or None, corrections of deficient windows (``E``
+        (L, B, p, p) and where (L, B)) or None.
+        """
         if c0 >= self.stop:
             self._advance(c0)
         a, b = c0 - self.start, c1 - self.start
-        return self.z[a:b], self.g[a:b], self.rank[a:b], self.n[a:b]
+        fix = None if self.fix is None else (self.fix[0][a:b], self.fix[1][a:b])
+        return (self.z[a:b], self.g[a:b], self.rank[a:b], self.n[a:b],
+                None if self.cond is None else self.cond[a:b], fix)
 
     def _advance(self, c0: int) -> None:
         x3, p, k = self.x3, self.p, self.x3.shape[2]
@@ -288,9 +321,17 @@ class _RegressorSide:
             packed[b0:b1] = self.sums.window_sums(b1 - b0)
         # one column per window from here on: every step is a vector operation over windows
         by_window = np.ascontiguousarray(packed.reshape(-1, packed.shape[-1]).T)
-        g_t, rank, n = invert_moments(by_window, self.unpack,
-                                      add_constant=self.settings.add_constant,
-                                      rank_tol=self.settings.rank_tol)
-        self.g = np.ascontiguousarray(np.moveaxis(g_t, -1, 0)).reshape(n_c, -1, p, p)
-        self.rank, self.n = rank.reshape(n_c, -1), n.reshape(n_c, -1)
+        inv = invert_moments(by_window, self.unpack, add_constant=self.settings.add_constant,
+                             rank_tol=self.settings.rank_tol,
+                             condition=self.settings.condition)
+        self.g = np.ascontiguousarray(np.moveaxis(inv.g, -1, 0)).reshape(n_c, -1, p, p)
+        self.rank, self.n = inv.rank.reshape(n_c, -1), inv.n.reshape(n_c, -1)
+        self.cond = None if inv.cond is None else inv.cond.reshape(n_c, -1)
+        self.fix = None
+        if inv.fix_at.size:
+            e = np.zeros((by_window.shape[1], p, p))
+            where = np.zeros(by_window.shape[1], dtype=bool)
+            e[inv.fix_at] = np.moveaxis(inv.fix, -1, 0)
+            where[inv.fix_at] = True
+            self.fix = (e.reshape(n_c, -1, p, p), where.reshape(n_c, -1))
         self.start, self.stop = c0, c1

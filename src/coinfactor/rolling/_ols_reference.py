@@ -17,6 +17,7 @@ import numpy as np
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.rolling._counts import DenseCounts
 from coinfactor.rolling._result import RollingOLSResult
+from coinfactor.rolling._solve import DEFAULT_RANK_TOL, FLAT_TOL
 
 
 def rolling_ols_reference(
@@ -26,7 +27,7 @@ def rolling_ols_reference(
     *,
     min_nobs: int | None = None,
     add_constant: bool = True,
-    rank_tol: float = 1e-10,
+    rank_tol: float = DEFAULT_RANK_TOL,
 ) -> RollingOLSResult:
     """Fit rolling OLS window by window, series by series (slow, readable reference).
 
@@ -44,15 +45,16 @@ def rolling_ols_reference(
         Fewest valid rows in a window for a fit; default the number of coefficients ``p``.
     add_constant : bool, default True
         Prepend a constant (intercept) column.
-    rank_tol : float, default 1e-10
-        Rank tolerance (see Notes).
+    rank_tol : float, default 1e-4
+        Relative rank tolerance in (0, 1) (see Notes).
 
     Returns
     -------
     RollingOLSResult
         ``params`` (T, N, p), ``rsquared`` (T, N), ``ssr`` (T, N; squared units of ``y``),
-        ``nobs`` and ``rank`` (T, N; int32), and the derived ``rsquared_adj`` and
-        ``resid_std`` (units of ``y``); without the ``N`` axis for ``y`` of shape ``(T,)``.
+        ``nobs`` and ``rank`` (T, N; int32), ``condition_number`` (T, N; always computed
+        here), and the derived ``rsquared_adj`` and ``resid_std`` (units of ``y``); without
+        the ``N`` axis for ``y`` of shape ``(T,)``.
 
     Raises
     ------
@@ -67,19 +69,20 @@ def rolling_ols_reference(
     ``missing="drop"``). With ``nobs`` valid rows, the window is fitted when it is complete
     (``t >= window - 1``) and ``nobs >= min_nobs``; otherwise its cells are NaN, rank 0.
 
-    The rank rule, on ``S``, the regressors' cross-product matrix (centred on the window's
-    means when a constant is added, raw otherwise):
+    The rank rule, on the window's regressors ``A`` (n, k), centred on the window's means
+    when a constant is added, raw otherwise:
 
-    1. with a constant, a regressor whose centred sum of squares is at most ``rank_tol``
-       times its raw one is constant in the window: its row and column of ``S`` are zeroed
-       (it gets slope 0);
-    2. ``S`` is scaled to a correlation matrix ``C``; the window has full rank when every
-       diagonal entry of ``S`` is positive, ``C`` is positive definite (Cholesky) and every
-       variance inflation factor (the diagonal of ``inv(C)``) lies in ``(0, 1 / rank_tol)``;
-       the slopes then solve ``S b = s_xy``;
-    3. otherwise the slopes are the minimum-norm solution: ``b = pinv(S) s_xy`` with the
-       eigenvalues of ``S`` at most ``rank_tol`` times the largest dropped, and the rank is
-       the number of eigenvalues kept.
+    1. with a constant, a regressor whose centred sum of squares is at most ``1e-10`` times
+       its raw one is constant in the window: its column of ``A`` is zeroed (slope 0);
+    2. ``A`` is standardised, ``As = A / std`` (column norms 1; a zero column stays zero),
+       and ``C = As' As`` is eigendecomposed, ``C = V diag(w) V'``; eigenvalues at most
+       ``rank_tol * max(w)`` are dropped, and the condition number is ``max(w) / min(w)``
+       (inf when ``min(w) <= 0``);
+    3. with none dropped, the slopes solve ``A'A b = A'y`` (``np.linalg.solve``);
+    4. otherwise the design is replaced by its kept directions, ``A_K = As V_K V_K' *
+       std``, a matrix of rank ``len(K)``, and the slopes are its minimum-norm least-squares
+       solution (from its singular value decomposition, the ``len(K)`` largest singular
+       values kept); the rank is ``len(K)``, and R² is that of the fit on ``A_K``.
 
     With a constant, the constant is ``mean(y) - mean(x) b`` and counts 1 in the rank.
     R² is ``1 - SSR / TSS``, ``TSS`` centred when the model has a constant (added, or a
@@ -114,6 +117,7 @@ def rolling_ols_reference(
     ssr = np.full((n_rows, n_series), np.nan)
     nobs = np.zeros((n_rows, n_series), dtype=np.int32)
     rank = np.zeros((n_rows, n_series), dtype=np.int32)
+    cond = np.full((n_rows, n_series), np.nan)
     for t in range(n_rows):
         lo = max(0, t - window + 1)
         for j in range(n_series):
@@ -122,11 +126,9 @@ def rolling_ols_reference(
             if t < window - 1 or nobs[t, j] < min_nobs:
                 continue
             ys, xs = y2[lo : t + 1, j][ok], x3[lo : t + 1, j][ok]
-            b, rank[t, j] = _window_fit(ys, xs, add_constant, rank_tol)
-            resid = ys - (xs @ b[1:] + b[0] if add_constant else xs @ b)
+            params[t, j], rank[t, j], cond[t, j], ssr[t, j] = _window_fit(
+                ys, xs, add_constant, rank_tol)
             tss = np.sum((ys - ys.mean()) ** 2) if has_constant else ys @ ys
-            params[t, j] = b
-            ssr[t, j] = resid @ resid
             rsquared[t, j] = 1.0 - ssr[t, j] / tss if tss > 0 else np.nan
 
     def shape(a: np.ndarray) -> np.ndarray:
@@ -134,46 +136,49 @@ def rolling_ols_reference(
 
     return RollingOLSResult(
         params=shape(params), rsquared=shape(rsquared), ssr=shape(ssr),
-        counts=DenseCounts(nobs, rank), single=single, window=int(window), min_nobs=min_nobs,
+        counts=DenseCounts(nobs, rank, cond), single=single, window=int(window), min_nobs=min_nobs,
         add_constant=add_constant, has_constant=has_constant,
     )
 
 
 def _window_fit(ys: np.ndarray, xs: np.ndarray, add_constant: bool,
-                rank_tol: float) -> tuple[np.ndarray, int]:
-    """Coefficients (p,) and rank of one window's regression of ``ys`` (n,) on ``xs`` (n, k)."""
+                rank_tol: float) -> tuple[np.ndarray, int, float, float]:
+    """Fit one window: coefficients (p,), rank, condition number and SSR.
+
+    The regression of ``ys`` (n,) on ``xs`` (n, k).
+    """
     if not add_constant:
-        s = xs.T @ xs
-        slopes, rank = _solve(s, xs.T @ ys, rank_tol)
-        return slopes, rank
+        slopes, rank, cond, resid = _solve(xs, ys, rank_tol)
+        return slopes, rank, cond, float(resid @ resid)
     xbar, ybar = xs.mean(axis=0), ys.mean()
-    xc, yc = xs - xbar, ys - ybar
-    s = xc.T @ xc
-    flat = np.diag(s) <= rank_tol * np.diag(xs.T @ xs)     # constant in this window
-    s[flat, :] = 0.0
-    s[:, flat] = 0.0
-    slopes, rank = _solve(s, xc.T @ yc, rank_tol)
-    return np.concatenate([[ybar - xbar @ slopes], slopes]), rank + 1
+    a, yc = xs - xbar, ys - ybar
+    flat = (a * a).sum(axis=0) <= FLAT_TOL * (xs * xs).sum(axis=0)    # constant here
+    a[:, flat] = 0.0
+    slopes, rank, cond, resid = _solve(a, yc, rank_tol)
+    return (np.concatenate([[ybar - xbar @ slopes], slopes]), rank + 1, cond,
+            float(resid @ resid))
 
 
-def _solve(s: np.ndarray, s_xy: np.ndarray, rank_tol: float) -> tuple[np.ndarray, int]:
-    """Solve ``s b = s_xy`` (s symmetric PSD, (m, m)): exactly at full rank, else min-norm."""
-    m = s.shape[0]
-    diag = np.diag(s)
-    if (diag > 0).all():
-        d = 1.0 / np.sqrt(diag)
-        corr = s * np.outer(d, d)
-        try:
-            np.linalg.cholesky(corr)
-            vif = np.diag(np.linalg.inv(corr))
-        except np.linalg.LinAlgError:
-            vif = np.full(m, np.inf)
-        if ((vif > 0) & (vif * rank_tol < 1.0)).all():
-            return np.linalg.solve(s, s_xy), m
-    w, v = np.linalg.eigh(s)
+def _solve(a: np.ndarray, y: np.ndarray, rank_tol: float) -> tuple[np.ndarray, int, float,
+                                                                        np.ndarray]:
+    """Least squares of ``y`` (n,) on ``a`` (n, m): slopes, rank, condition number, residuals.
+
+    Exactly at full rank, else minimum-norm on the design's kept directions (see Notes).
+    """
+    m = a.shape[1]
+    std = np.sqrt((a * a).sum(axis=0))
+    a_std = a / np.where(std > 0, std, 1.0)            # a zero column stays zero
+    w, v = np.linalg.eigh(a_std.T @ a_std)             # ascending
     keep = (w > rank_tol * w[-1]) & (w[-1] > 0)
-    b = v[:, keep] @ ((v[:, keep].T @ s_xy) / w[keep])
-    return b, int(keep.sum())
+    cond = float(w[-1] / w[0]) if w[0] > 0 else np.inf
+    if keep.all():
+        b = np.linalg.solve(a.T @ a, a.T @ y)
+        return b, m, cond, y - a @ b
+    r = int(keep.sum())
+    a_kept = (a_std @ v[:, keep] @ v[:, keep].T) * std          # rank r
+    u, sv, vt = np.linalg.svd(a_kept, full_matrices=False)      # descending
+    b = vt[:r].T @ ((u[:, :r].T @ y) / sv[:r])
+    return b, r, cond, y - a_kept @ b
 
 
 def _has_constant_column(x3: np.ndarray, valid: np.ndarray) -> bool:

@@ -8,13 +8,20 @@ from typing import Protocol
 
 import numpy as np
 
+from coinfactor.core.errors import ConfigError
+
 
 class WindowCounts(Protocol):
-    """Source of the ``(T, N)`` window counts and ranks of a result (built on request)."""
+    """Source of the ``(T, N)`` window counts, ranks and condition numbers of a result.
+
+    Built on request; condition numbers are None when not computed.
+    """
 
     def nobs(self) -> np.ndarray: ...
 
     def rank(self) -> np.ndarray: ...
+
+    def cond(self) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,8 +47,15 @@ class RollingOLSResult:
         Built on first access from a compact form when ``X`` is shared.
     rank : ndarray of int32, shape (T, N)
         Numerical rank of the window's design, constant included; ``rank < p`` marks a
-        rank-deficient window, whose ``params`` are the minimum-norm solution. Built on first
-        access from a compact form when ``X`` is shared.
+        rank-deficient window, whose ``params`` are the minimum-norm solution (see
+        :func:`rolling_ols`, Notes). Built on first access from a compact form when ``X`` is
+        shared.
+    condition_number : ndarray of shape (T, N)
+        Condition number ``max(eig C) / min(eig C)`` of the window's regressors, ``C`` their
+        correlation matrix (with a constant; the cross-product matrix scaled to unit diagonal
+        without); the window is rank deficient when it is at least ``1 / rank_tol``. inf for a
+        singular ``C``, NaN where not fitted. Only when fitted with
+        ``condition_number=True`` (else reading it raises ConfigError).
     has_constant : bool
         Whether the model has a constant (added, or a constant column of ``X``).
     counts : WindowCounts
@@ -86,6 +100,16 @@ class RollingOLSResult:
         return self._shaped(self.counts.rank())
 
     @cached_property
+    def condition_number(self) -> np.ndarray:
+        """Condition number per window, shape of ``rsquared`` (see the class docstring)."""
+        cond = self.counts.cond()
+        if cond is None:
+            raise ConfigError(
+                "RollingOLSResult.condition_number: expected condition numbers, got a fit "
+                "without them; fix: call rolling_ols(..., condition_number=True)")
+        return self._shaped(cond)
+
+    @cached_property
     def rsquared_adj(self) -> np.ndarray:
         """Adjusted R², shape of ``rsquared``.
 
@@ -119,6 +143,10 @@ class RollingOLSResult:
         n_fit = int(fitted.sum())
         deficient = int(((self.rank < self.n_regressors) & (self.rank > 0)).sum())
         mean_r2 = float(np.mean(self.rsquared[fitted])) if n_fit else float("nan")
+        extra = []
+        if self.counts.cond() is not None and n_fit:
+            c = self.condition_number[fitted]
+            extra = [f"  median / max condition number  {np.median(c):.4g} / {np.max(c):.4g}"]
         return "\n".join([
             "RollingOLSResult",
             f"  shape (rows, [series,] params)  {self.params.shape}",
@@ -127,4 +155,5 @@ class RollingOLSResult:
             f"  fitted cells                    {n_fit} of {self.rsquared.size}",
             f"  mean R²                         {mean_r2:.6g}",
             f"  rank-deficient fitted cells     {deficient}",
+            *extra,
         ])

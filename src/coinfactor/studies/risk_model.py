@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq
@@ -69,6 +70,12 @@ class Config:
         Regress each coin on the market without itself.
     compare_buckets : bool
         Also fit the seed's collinear set (market + every bucket) and report its R².
+    rank_tol : float
+        Relative rank tolerance of the exposure regressions, in (0, 1): in each window,
+        factor directions whose share of the largest variance of the factors' correlation
+        matrix is at most ``rank_tol`` are dropped (condition number above ``1 / rank_tol``;
+        see :func:`coinfactor.rolling.rolling_ols`). The default 1e-4 treats the market and
+        its buckets, collinear up to bucket sizes changing inside a window, as collinear.
     """
 
     families: tuple[FactorFamily, ...] = ("liquidity", "beta", "momentum")
@@ -83,6 +90,14 @@ class Config:
     min_nobs: int = 84
     leave_one_out: bool = False
     compare_buckets: bool = True
+    rank_tol: float = 1e-4
+
+    def __post_init__(self) -> None:
+        tol = self.rank_tol
+        if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0.0 < tol < 1.0:
+            raise ConfigError(
+                f"risk_model: expected rank_tol, a relative rank tolerance, in (0, 1), got "
+                f"{tol!r}; fix: keep the default 1e-4 or pass e.g. rank_tol = 1e-8")
 
 
 def run(config: Config, panel: pl.DataFrame, *,
@@ -103,8 +118,9 @@ def run(config: Config, panel: pl.DataFrame, *,
     StudyResult
         Tables ``factor_returns`` (ts + one column per factor, per-bar fractions),
         ``exposures`` (ts, symbol, alpha, beta_<factor>, rsquared, rsquared_adj, resid_std,
-        nobs, rank) and ``memberships`` (ts, symbol, bucket per family, 0 = low); metrics
-        with the mean R² of each factor set and annualised factor means and vols.
+        nobs, rank, condition_number) and ``memberships`` (ts, symbol, bucket per family,
+        0 = low); metrics with the mean R² of each factor set and annualised factor means
+        and vols.
     """
     step = progress or (lambda _fraction: None)
     fr = factor_returns(
@@ -115,7 +131,8 @@ def run(config: Config, panel: pl.DataFrame, *,
     )
     step(0.3)
     ex = exposures(fr, window=config.window, factor_set="spreads",
-                   leave_one_out=config.leave_one_out, min_nobs=config.min_nobs)
+                   leave_one_out=config.leave_one_out, min_nobs=config.min_nobs,
+                   rank_tol=config.rank_tol)
     step(0.6)
     ppy = periods_per_year(infer_freq(panel))
     metrics: dict[str, Any] = {
@@ -130,7 +147,8 @@ def run(config: Config, panel: pl.DataFrame, *,
     }
     if config.compare_buckets and config.families:
         bx = exposures(fr, window=config.window, factor_set="buckets",
-                       leave_one_out=config.leave_one_out, min_nobs=config.min_nobs)
+                       leave_one_out=config.leave_one_out, min_nobs=config.min_nobs,
+                       rank_tol=config.rank_tol)
         p = 1 + len(bx.factors)
         metrics["mean_rsquared_buckets"] = bx.mean_rsquared()
         metrics["mean_rsquared_adj_buckets"] = bx.mean("rsquared_adj")
