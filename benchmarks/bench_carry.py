@@ -14,8 +14,8 @@ and the full pipeline time on 500 symbols x 2,000 days (target <= 1 s).
 
 from __future__ import annotations
 
-import itertools
 import dataclasses
+import itertools
 import math
 import time
 from datetime import UTC, datetime, timedelta
