@@ -13,10 +13,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from _cf_panels import ragged_panel
 from coinfactor.analytics import factor_tearsheet
 from coinfactor.core.errors import DataWarning
-from conftest import make_panel
+from support.panels import make_panel
+from support.random_panels import ragged_panel
 
 COLS = ["horizon", "rows", "dropped_no_forward_return", "dropped_no_funding", "rows_used"]
 
