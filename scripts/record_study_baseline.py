@@ -7,7 +7,8 @@ For each config in ``CONFIGS`` the study runs on its embedded dataset; the scrip
 with the table's schema, height, a SHA-256 digest of each column's values (bit-for-bit
 identity) and ``<name>/<table>.parquet``: every k-th row (k chosen so that at most 4,000 rows
 are kept), the rows ``tests/studies/test_study_baseline.py`` compares values on (to 1e-12).
-Run it on the code *before* a refactor; the test then runs the code after it.
+Run it on the code *before* a refactor (the test then runs the code after it), or after a
+change of numbers made on purpose, saying why in the test's docstring.
 """
 
 from __future__ import annotations
