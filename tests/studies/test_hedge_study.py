@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from coinfactor import datasets
 from coinfactor.cli import app
-from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.errors import ConfigError
 from coinfactor.data import validate_panel
 from coinfactor.studies import STUDIES, config_from_dict
 from coinfactor.studies import hedge_basket as hbs
@@ -148,11 +148,11 @@ def test_study_truncation() -> None:
 
 def test_bad_config() -> None:
     panel = _panel(n_bars=24 * 12)
-    with pytest.raises(DataError, match="not in the data"):
+    with pytest.raises(ConfigError, match=r"target: 1 name\(s\) not in the hedge_basket panel"):
         hbs.run(replace(SMALL, target="ZZZ"), panel)
     with pytest.raises(ConfigError, match="no decision time"):
         hbs.run(replace(SMALL, start="2026-01-01T00:00:00"), panel)
-    with pytest.raises(ConfigError, match="ISO time"):
+    with pytest.raises(ConfigError, match="start: expected an ISO date or time"):
         hbs.run(replace(SMALL, start="next monday"), panel)
 
 

@@ -65,7 +65,7 @@ def test_toml_mirrors_defaults() -> None:
         ({"costs": {"taker_bps": -1.0}}, "taker_bps"),
         ({"costs": {"half_spread_bps": -1.0}}, "half_spread_bps"),
         ({"initial_nav": 0.0}, "initial_nav"),
-        ({"lookback": "1mo"}, "frequency"),
+        ({"lookback": "1mo"}, "duration.*months and years have no fixed length"),
         ({"colour": "red"}, "unknown"),
     ],
     ids=["timezone=America/Gotham", "timezone=EST+5", "hour=24", "hour=-1", "hour=20.5", "n=0",
@@ -94,7 +94,9 @@ def test_empty_panel_is_data_error(panel: pl.DataFrame) -> None:
 
 
 def test_no_tradeable_decision_is_data_error(panel: pl.DataFrame) -> None:
-    short = panel.filter(pl.col("ts") < pl.col("ts").min() + timedelta(hours=12))
+    # one day: as long as the lookback (issue 16: a shorter panel is a ConfigError), but no
+    # decision has the lookback's bars and the return before them
+    short = panel.filter(pl.col("ts") < pl.col("ts").min() + timedelta(hours=24))
     with pytest.raises(DataError, match="eligible"):
         run(Config(n=2), short)
 

@@ -36,8 +36,8 @@ def test_config_from_dict_coerces() -> None:
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"windw": 3}, r"unknown key\(s\) \['windw'\]; expected some of"),
-    ({"window": "10"}, "window: expected int, got '10'"),
-    ({"window": True}, "window: expected int, got True"),
+    ({"window": "10"}, "window: expected an integer, got '10'"),
+    ({"window": True}, "window: expected an integer, got True"),
     ({"mode": "c"}, r"mode: expected one of \['a', 'b'\], got 'c'"),
     ({"windows": 3}, "windows: expected a list"),
 ], ids=["unknown_key", "int_from_str", "int_from_bool", "not_a_choice", "list_from_int"])

@@ -22,6 +22,7 @@ from coinfactor.studies._base import StudyResult, config_from_dict, config_to_di
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
+from coinfactor.studies._params import near_matches
 
 __all__ = [
     "DEFAULT_OUT",
@@ -48,7 +49,10 @@ STUDIES: dict[str, str] = {
 
 def _module(name: str) -> Any:
     if name not in STUDIES:
-        raise ConfigError(f"unknown study {name!r}; expected one of {sorted(STUDIES)}")
+        near = near_matches(name, STUDIES)
+        raise ConfigError(f"unknown study {name!r}"
+                          f"{f' (did you mean {near[0]!r}?)' if near else ''}; expected one "
+                          f"of {sorted(STUDIES)}")
     return importlib.import_module(STUDIES[name])
 
 
@@ -61,7 +65,12 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None) -> StudyRes
         )
     if "study" not in raw:
         raise ConfigError(f"config needs study = one of {sorted(STUDIES)}")
-    module = _module(str(raw["study"]))
+    if not isinstance(raw["study"], str):
+        raise ConfigError(f"study: expected a name such as \"carry\", one of "
+                          f"{sorted(STUDIES)}; got {raw['study']!r}")
+    module = _module(raw["study"])
+    # every check before any work: the parameters, then the [data] table, then (in the
+    # study's run) the windows and symbols against the loaded panel
     config = config_from_dict(module.Config, raw.get("params", {}))
     panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir)
     result: StudyResult = module.run(config, panel)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,14 +21,18 @@ import polars as pl
 import tomli_w
 
 from coinfactor.core.errors import ConfigError
+from coinfactor.studies._params import check_value, near_matches
 
 C = TypeVar("C")
 
 
 def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "params",
                      base: C | None = None) -> C:
-    """Build a config dataclass from a TOML table, rejecting unknown keys and wrong types.
+    """Build a config dataclass from a TOML table, rejecting unknown keys and wrong values.
 
+    Every value is checked against the field's annotation before the config is built
+    (:func:`coinfactor.studies._params.check_value`): booleans are not numbers, strings are
+    neither numbers nor lists, numbers are finite and inside the range the field declares.
     A nested table (a field whose type is a dataclass, e.g. ``[params.costs]``) overrides the
     keys it gives on that field's default: a study's own cost defaults stay in force for
     the keys the table leaves out.
@@ -52,69 +55,49 @@ def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "p
     Raises
     ------
     ConfigError
-        On an unknown key or a value of the wrong type, naming the allowed keys.
+        On an unknown key (naming the allowed keys and near matches) or a value of the wrong
+        type or outside its range (naming the allowed values and the default).
     """
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{where}]: expected a table of keys and values, got {values!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:
+        near = {k: near_matches(k, fields) for k in unknown}
+        hints = "".join(f"; {k!r}: did you mean {m[0]!r}?" for k, m in near.items() if m)
         raise ConfigError(
-            f"[{where}] has unknown key(s) {unknown}; expected some of {sorted(fields)}"
+            f"[{where}] has unknown key(s) {unknown}; expected some of {sorted(fields)}{hints}"
         )
-    hints = typing.get_type_hints(cls)
+    hints_of = typing.get_type_hints(cls, include_extras=True)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
-        kwargs[key] = _coerce_value(key, value, hints.get(key, Any), where,
+        kwargs[key] = _coerce_value(key, value, hints_of.get(key, Any), where,
                                     default=fields[key].default)
     try:
         if base is not None:
             return typing.cast(C, dataclasses.replace(typing.cast(Any, base), **kwargs))
         return cls(**kwargs)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[{where}]: {exc}") from exc
 
 
 def _coerce_value(key: str, value: Any, hint: Any, where: str,
                   default: Any = dataclasses.MISSING) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if hint is Any:
-        return value
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):  # a nested table
-        if isinstance(value, hint):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"[{where}] {key}: expected a table ([{where}.{key}]), "
-                              f"got {value!r}")
-        return config_from_dict(hint, value, where=f"{where}.{key}",
-                                base=default if isinstance(default, hint) else None)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce_value(key, value, arg, where, default)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"[{where}] {key}: bad value {value!r}")
-    if origin is typing.Literal:
-        if value not in args:
-            raise ConfigError(f"[{where}] {key}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin in (tuple, list):
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"[{where}] {key}: expected a list, got {value!r}")
-        inner = args[0] if args else Any
-        items = [_coerce_value(key, v, inner, where) for v in value]
-        return tuple(items) if origin is tuple else items
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint in (int, str, bool) and not (isinstance(value, hint) and
-                                         (hint is bool or not isinstance(value, bool))):
-        raise ConfigError(f"[{where}] {key}: expected {hint.__name__}, got {value!r}")
-    return value
+    """Check one TOML value (:func:`check_value`); a table for a dataclass field is parsed."""
+    nested = _nested_config(hint)
+    if nested is not None and isinstance(value, Mapping):
+        return config_from_dict(nested, value, where=f"{where}.{key}",
+                                base=default if isinstance(default, nested) else None)
+    return check_value(key, value, hint, where=where, default=default)
+
+
+def _nested_config(hint: Any) -> type | None:
+    """Return the dataclass type of a field holding a nested table, if it is one."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import polars as pl
@@ -52,6 +52,7 @@ from coinfactor.risk import bar_returns, ema_blend_variance
 from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._costs import CostConfig
+from coinfactor.studies._params import MAX_BARS, Bars, Params, Range, check_data
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1d"}
 
@@ -61,7 +62,7 @@ _COSTS = CostConfig(venue="hyperliquid", half_spread_bps=5.0)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Params):
     """Settings of the carry study; the defaults are the recommended run.
 
     Attributes
@@ -119,44 +120,47 @@ class Config:
         Reproduce the seed's choices (see module docstring).
     """
 
-    universe_window: int = 30
-    min_decile: int = 9
-    carry_window: int = 7
-    winsor_lower: float = 0.05
-    winsor_upper: float = 0.95
-    n_buckets: int = 10
-    sigmoid_k: float = 2.0
-    sigmoid_x_offset: float = 0.0
-    y_min: float = -1.0
-    y_max: float = 1.0
-    vol_short_span: float = 21.0
-    vol_long_span: float = 90.0
-    vol_blend: float = 0.5
-    vol_min_periods: int = 21
-    vol_target: float = 0.20
+    universe_window: Annotated[int, Bars(1)] = 30
+    min_decile: Annotated[int, Range(1, 10)] = 9
+    carry_window: Annotated[int, Bars(1)] = 7
+    winsor_lower: Annotated[float, Range(0, 1)] = 0.05
+    winsor_upper: Annotated[float, Range(0, 1)] = 0.95
+    n_buckets: Annotated[int, Range(2, 100)] = 10
+    sigmoid_k: Annotated[float, Range(0, 100, low_open=True)] = 2.0
+    sigmoid_x_offset: Annotated[float, Range(-1, 1)] = 0.0
+    y_min: Annotated[float, Range(-10, 10)] = -1.0
+    y_max: Annotated[float, Range(-10, 10)] = 1.0
+    vol_short_span: Annotated[float, Range(1, MAX_BARS, unit="bars")] = 21.0
+    vol_long_span: Annotated[float, Range(1, MAX_BARS, unit="bars")] = 90.0
+    vol_blend: Annotated[float, Range(0, 1)] = 0.5
+    vol_min_periods: Annotated[int, Bars(1)] = 21
+    vol_target: Annotated[float, Range(0, 10, low_open=True)] = 0.20
     covariance: CovarianceMethod = "correlation"
-    corr_window: int = 90
-    risk_aversion: float = 2.0
-    cost_aversion: float = 10.0
-    max_weight: float = 0.20
-    gross_cap: float = 2.0
-    turnover_cap: float | None = 0.30
+    corr_window: Annotated[int, Bars(2)] = 90
+    risk_aversion: Annotated[float, Range(0, 1e6, low_open=True)] = 2.0
+    cost_aversion: Annotated[float, Range(0, 1e6)] = 10.0
+    max_weight: Annotated[float, Range(0, 10, low_open=True)] = 0.20
+    gross_cap: Annotated[float, Range(0, 100, low_open=True)] = 2.0
+    turnover_cap: Annotated[float, Range(0, 100, low_open=True)] | None = 0.30
     open_new_fully: bool = True
     exit: ExitRule = "close"
     costs: CostConfig = _COSTS
-    initial_nav: float = 1_000_000.0
+    initial_nav: Annotated[float, Range(0, 1e15, low_open=True, unit="USD")] = 1_000_000.0
     spread_model: SpreadModel = "constant"
-    spread_window: int = 20
-    lag: int = 0
+    spread_window: Annotated[int, Bars(2)] = 20
+    lag: Annotated[int, Bars(0)] = 0
     seed_parity: bool = False
 
-    def __post_init__(self) -> None:
-        if not self.vol_target > 0:
-            raise ConfigError(f"vol_target must be > 0 (annual, 0.2 = 20%), got {self.vol_target}")
-        if self.n_buckets < 2:
-            raise ConfigError(f"n_buckets must be >= 2, got {self.n_buckets}")
-        if not self.initial_nav > 0:
-            raise ConfigError(f"initial_nav must be > 0 (USD), got {self.initial_nav}")
+    def check(self) -> None:
+        """Check the ordered pairs: winsor quantiles, sigmoid range, EMA spans."""
+        for low, high in (("winsor_lower", "winsor_upper"), ("y_min", "y_max"),
+                          ("vol_short_span", "vol_long_span")):
+            a, b = getattr(self, low), getattr(self, high)
+            strict = low != "vol_short_span"
+            if a > b or (strict and a == b):
+                raise ConfigError(
+                    f"[params] {low} = {a} and {high} = {b}: expected {low} "
+                    f"{'<' if strict else '<='} {high}; fix: swap or widen them")
 
 
 def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None,
@@ -234,6 +238,7 @@ def run(
         Tables ``nav, weights, trades, exposure, vol, signal, allocation``; metrics of the
         backtest plus how often the book trades, realised vs target vol and the funding P&L.
     """
+    check_data(config, panel, "carry")  # windows and lag against the panel, before any work
     if "funding_rate" not in panel.columns:
         raise DataError("carry: the panel needs a funding_rate column (perpetual futures)",
                         column="funding_rate", fix="load a perp dataset or attach funding")

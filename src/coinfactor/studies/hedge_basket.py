@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import polars as pl
@@ -34,13 +34,22 @@ from coinfactor.analytics import (
 )
 from coinfactor.analytics import summary as perf_summary
 from coinfactor.backtest import BacktestResult, MarketData, backtest
-from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.core.typing import BootstrapMethod, FailurePolicy, HedgeMode, PCAClean
 from coinfactor.data import Grid, infer_freq
 from coinfactor.portfolio import HedgeBasket
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._costs import CostConfig
+from coinfactor.studies._params import (
+    Duration,
+    Params,
+    Range,
+    Symbol,
+    When,
+    check_data,
+    parse_time,
+)
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
 
@@ -50,7 +59,7 @@ _COSTS = CostConfig(venue="hyperliquid", half_spread_bps=2.0)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Params):
     """Settings of the ``hedge_basket`` study; the defaults are the recommended run.
 
     Attributes
@@ -88,34 +97,44 @@ class Config:
         paths (the seed's 52 weekly chunks).
     """
 
-    target: str = "BERA"
-    start: str = "2025-03-03T12:00:00"
-    end: str | None = None
-    rebalance_every: str = "7d"
-    lookback: str = "21d"
-    volume_lookback: str = "7d"
-    basket_usd: float = 5_000_000.0
-    max_volume_share: float = 0.05
-    lambda_funding: float = 0.1
+    target: Annotated[str, Symbol()] = "BERA"
+    start: Annotated[str, When()] = "2025-03-03T12:00:00"
+    end: Annotated[str, When()] | None = None
+    rebalance_every: Annotated[str, Duration()] = "7d"
+    lookback: Annotated[str, Duration(window=True)] = "21d"
+    volume_lookback: Annotated[str, Duration(window=True)] = "7d"
+    basket_usd: Annotated[float, Range(0, 1e15, low_open=True, unit="USD")] = 5_000_000.0
+    max_volume_share: Annotated[float, Range(0, 1, low_open=True)] = 0.05
+    lambda_funding: Annotated[float, Range(0, 1e6)] = 0.1
     mode: HedgeMode = "long_only"
-    turnover_penalty: float = 0.0
+    turnover_penalty: Annotated[float, Range(0, 1e6)] = 0.0
     pca_clean: PCAClean = "none"
-    pca_components: int = 1
-    min_daily_volume_usd: float = 5_000_000.0
-    min_open_interest_usd: float = 10_000_000.0
-    min_coverage: float = 0.95
-    exclude: tuple[str, ...] = ()
+    pca_components: Annotated[int, Range(1, 1000)] = 1
+    min_daily_volume_usd: Annotated[float, Range(0, 1e15, unit="USD")] = 5_000_000.0
+    min_open_interest_usd: Annotated[float, Range(0, 1e15, unit="USD")] = 10_000_000.0
+    min_coverage: Annotated[float, Range(0, 1)] = 0.95
+    exclude: tuple[Annotated[str, Symbol()], ...] = ()
     universe: tuple[str, ...] | None = None
     on_failure: FailurePolicy = "keep_previous"
-    target_weight: float = 1.0
+    target_weight: Annotated[float, Range(0, 100, low_open=True)] = 1.0
     costs: CostConfig = _COSTS
-    corr_window: str = "7d"
-    pca_diagnostic_components: int = 5
+    corr_window: Annotated[str, Duration(window=True)] = "7d"
+    pca_diagnostic_components: Annotated[int, Range(1, 1000)] = 5
     bootstrap_method: BootstrapMethod = "moving"
-    bootstrap_block: str = "7d"
-    bootstrap_horizon: str = "365d"
-    bootstrap_sims: int = 2000
-    bootstrap_seed: int = 0
+    bootstrap_block: Annotated[str, Duration(window=True)] = "7d"
+    bootstrap_horizon: Annotated[str, Duration()] = "365d"
+    bootstrap_sims: Annotated[int, Range(1, 1_000_000)] = 2000
+    bootstrap_seed: Annotated[int, Range(0, 2**63 - 1)] = 0
+
+    def check(self) -> None:
+        """Check ``start < end`` and that the target is not excluded."""
+        if self.end is not None and parse_time(self.end, "[params] end") <= parse_time(
+                self.start, "[params] start"):
+            raise ConfigError(f"[params] start = {self.start!r} is not before end = "
+                              f"{self.end!r}; fix: move end after start or leave it out")
+        if self.target in self.exclude:
+            raise ConfigError(f"[params] exclude: lists the target {self.target!r} itself; "
+                              "fix: remove it from exclude")
 
     def estimator(self) -> HedgeBasket:
         """Build the :class:`HedgeBasket` these settings describe."""
@@ -132,27 +151,17 @@ class Config:
         )
 
 
-def _parse_time(value: str, what: str) -> datetime:
-    try:
-        stamp = pl.Series([value]).str.to_datetime(time_unit="us", time_zone="UTC")[0]
-    except Exception as exc:  # polars raises several error types for unparsable strings
-        raise ConfigError(f"[params] {what}: expected an ISO time like "
-                          f"'2025-03-03T12:00:00', got {value!r}") from exc
-    out: datetime = stamp
-    return out
-
-
 def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
     """Decision times: ``start``, then every ``rebalance_every``, before the data ends.
 
     A decision needs at least one later bar to trade on, so times at or after the panel's
     last bar (or ``end``) are dropped.
     """
-    first = _parse_time(config.start, "start")
+    first = parse_time(config.start, "[params] start")
     step = freq_to_timedelta(config.rebalance_every)
     last: datetime = panel["ts"].max()  # type: ignore[assignment]
     if config.end is not None:
-        last = min(last, _parse_time(config.end, "end"))
+        last = min(last, parse_time(config.end, "[params] end"))
     times = []
     t = first
     while t < last:
@@ -223,11 +232,7 @@ def run(
     -------
     StudyResult
     """
-    if config.target not in set(panel["symbol"].unique().to_list()):
-        raise DataError(
-            f"hedge_basket: target {config.target!r} is not in the data",
-            fix="set params.target to a symbol of the dataset",
-        )
+    check_data(config, panel, "hedge_basket")  # target, exclude, windows vs the panel
     freq = infer_freq(panel)
     ppy = periods_per_year(freq)
     times = schedule(config, panel)

@@ -44,7 +44,7 @@ import math
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, get_args
+from typing import Annotated, Any
 
 import numpy as np
 import polars as pl
@@ -70,6 +70,7 @@ from coinfactor.portfolio import (
 )
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._costs import CostConfig
+from coinfactor.studies._params import Duration, Params, Range, check_data
 
 __all__ = ["DEFAULT_DATA", "FEATURES", "Config", "cross_section", "run"]
 
@@ -92,7 +93,7 @@ _COSTS = CostConfig(venue="binance-usdm", half_spread_bps=1.0)
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Params):
     """Settings of the reversion study; the defaults are the recommended run.
 
     Parameters
@@ -125,40 +126,20 @@ class Config:
         Starting NAV in quote currency (USD): impact costs depend on it.
     """
 
-    hour: int = 20
+    hour: Annotated[int, Range(0, 23)] = 20
     timezone: str = "America/New_York"
-    lookback: str = "1d"
+    lookback: Annotated[str, Duration(window=True)] = "1d"
     basket: Basket = "long_short"
-    n: int = 10
+    n: Annotated[int, Range(1, 10_000)] = 10
     weighting: Weighting = "equal"
-    gross: float = 1.0
+    gross: Annotated[float, Range(0, 100, low_open=True)] = 1.0
     include_funding: bool = True
     costs: CostConfig = _COSTS
-    initial_nav: float = 1_000_000.0
+    initial_nav: Annotated[float, Range(0, 1e15, low_open=True, unit="USD")] = 1_000_000.0
 
-    def __post_init__(self) -> None:
-        if isinstance(self.hour, bool) or not isinstance(self.hour, int) or not (
-                0 <= self.hour <= 23):
-            raise ConfigError(f"hour: expected a local hour from 0 to 23, got {self.hour!r}")
+    def check(self) -> None:
+        """Check that the time zone is an IANA zone."""
         check_time_zone(self.timezone)
-        try:
-            freq_to_timedelta(self.lookback)
-        except ConfigError as exc:
-            raise ConfigError(f"lookback: {exc}") from exc
-        if self.basket not in get_args(Basket):
-            raise ConfigError(
-                f"basket: expected one of {list(get_args(Basket))}, got {self.basket!r}")
-        if self.weighting not in get_args(Weighting):
-            raise ConfigError(
-                f"weighting: expected one of {list(get_args(Weighting))}, got {self.weighting!r}")
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 1:
-            raise ConfigError(f"n: expected a number of coins per leg >= 1, got {self.n!r}")
-        for name in ("gross", "initial_nav"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
-                raise ConfigError(
-                    f"{name}: expected a finite number > 0, "
-                    f"got {value!r}")
 
 
 def _lookback_bars(lookback: str, freq: str) -> int:
@@ -212,9 +193,7 @@ def cross_section(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
 
 def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, Grid,
                                                          str]:
-    if panel.height == 0:
-        raise DataError("reversion: expected a panel with bars, got an empty frame",
-                        fix="check the [data] table (symbols, start, end)")
+    check_data(config, panel, "reversion")  # an empty panel, lookback vs the panel's span
     freq = infer_freq(panel)
     window = _lookback_bars(config.lookback, freq)
     n_symbols = panel.get_column("symbol").n_unique()

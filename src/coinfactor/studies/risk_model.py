@@ -22,10 +22,12 @@ minute bars).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError
@@ -33,17 +35,19 @@ from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import FactorFamily, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq
 from coinfactor.risk import (
+    FactorReturns,
     exposures,
     factor_returns,
     lookahead_mismatch,
 )
 from coinfactor.studies._base import StudyResult, summarize_panel
+from coinfactor.studies._params import Bars, Duration, Params, Range, check_data
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-1h"}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Params):
     """Settings of the risk_model study; the defaults are the recommended run.
 
     Attributes
@@ -79,25 +83,54 @@ class Config:
     """
 
     families: tuple[FactorFamily, ...] = ("liquidity", "beta", "momentum")
-    n_buckets: int = 3
-    rebalance: str = "1d"
+    n_buckets: Annotated[int, Range(2, 10)] = 3
+    rebalance: Annotated[str, Duration()] = "1d"
     market: MarketWeighting = "equal"
     liquidity: LiquidityMeasure = "trades"
-    liquidity_window: int = 168
-    beta_window: int = 168
-    momentum_windows: tuple[int, ...] = (24, 72, 168)
-    window: int = 168
-    min_nobs: int = 84
+    liquidity_window: Annotated[int, Bars(2)] = 168
+    beta_window: Annotated[int, Bars(2)] = 168
+    momentum_windows: tuple[Annotated[int, Bars(2)], ...] = (24, 72, 168)
+    window: Annotated[int, Bars(2)] = 168
+    min_nobs: Annotated[int, Bars(2)] = 84
     leave_one_out: bool = False
     compare_buckets: bool = True
-    rank_tol: float = 1e-4
+    rank_tol: Annotated[float, Range(0, 1, low_open=True, high_open=True)] = 1e-4
 
-    def __post_init__(self) -> None:
-        tol = self.rank_tol
-        if isinstance(tol, bool) or not isinstance(tol, int | float) or not 0.0 < tol < 1.0:
-            raise ConfigError(
-                f"risk_model: expected rank_tol, a relative rank tolerance, in (0, 1), got "
-                f"{tol!r}; fix: keep the default 1e-4 or pass e.g. rank_tol = 1e-8")
+    def check(self) -> None:
+        """Check distinct families, at least one momentum window and ``min_nobs <= window``."""
+        if len(set(self.families)) != len(self.families):
+            raise ConfigError(f"[params] families: expected distinct names, got "
+                              f"{list(self.families)}; fix: list each family once")
+        if not self.momentum_windows:
+            raise ConfigError("[params] momentum_windows: expected at least one window in "
+                              "bars; fix: e.g. momentum_windows = [24, 72, 168] (the default)")
+        if self.min_nobs > self.window:
+            raise ConfigError(f"[params] min_nobs = {self.min_nobs} is more than window = "
+                              f"{self.window}: a regression window cannot hold that many bars;"
+                              " fix: lower min_nobs (e.g. window / 2) or widen window")
+
+
+def _factor_correlations(fr: FactorReturns, names: tuple[str, ...]) -> dict[str, Any]:
+    """Largest and mean absolute correlation between the fitted factors' returns.
+
+    Computed over the bars where every factor has a return; NaN with fewer than three such
+    bars or a single factor. The pair is named ``"a & b"`` (the first largest in factor order).
+    """
+    x = fr.returns.select(names).to_numpy().astype(np.float64)
+    x = x[np.isfinite(x).all(axis=1)]
+    out: dict[str, Any] = {"max_abs_factor_correlation": math.nan,
+                           "max_abs_factor_correlation_pair": "",
+                           "mean_abs_factor_correlation": math.nan}
+    if len(names) < 2 or x.shape[0] < 3 or not (x.std(axis=0) > 0).all():
+        return out
+    corr = np.corrcoef(x, rowvar=False)
+    i, j = np.triu_indices(len(names), k=1)
+    pairs = np.abs(corr[i, j])
+    best = int(np.argmax(pairs))
+    out.update({"max_abs_factor_correlation": float(pairs[best]),
+                "max_abs_factor_correlation_pair": f"{names[i[best]]} & {names[j[best]]}",
+                "mean_abs_factor_correlation": float(pairs.mean())})
+    return out
 
 
 def run(config: Config, panel: pl.DataFrame, *,
@@ -119,9 +152,25 @@ def run(config: Config, panel: pl.DataFrame, *,
         Tables ``factor_returns`` (ts + one column per factor, per-bar fractions),
         ``exposures`` (ts, symbol, alpha, beta_<factor>, rsquared, rsquared_adj, resid_std,
         nobs, rank, condition_number) and ``memberships`` (ts, symbol, bucket per family,
-        0 = low); metrics with the mean R² of each factor set and annualised factor means
-        and vols.
+        0 = low); metrics with the mean R² of each factor set, the share of rank-deficient
+        windows of each (``rank_deficient_share_spreads``, ``..._buckets``), the largest and
+        mean absolute correlation between the fitted factors' returns
+        (``max_abs_factor_correlation`` with its ``..._pair``,
+        ``mean_abs_factor_correlation``) and annualised factor means and vols.
+
+    Raises
+    ------
+    DataError
+        On an empty panel.
+    ConfigError
+        If a window is longer than the panel's bars or ``n_buckets`` exceeds its symbols.
     """
+    check_data(config, panel, "risk_model")  # windows against the panel, before any work
+    n_symbols = panel.get_column("symbol").n_unique()
+    if config.families and config.n_buckets > n_symbols:
+        raise ConfigError(
+            f"[params] n_buckets = {config.n_buckets} buckets need at least as many coins, but "
+            f"the panel has {n_symbols} symbols; fix: lower n_buckets or add symbols")
     step = progress or (lambda _fraction: None)
     fr = factor_returns(
         panel, families=config.families, n_buckets=config.n_buckets,
@@ -144,6 +193,10 @@ def run(config: Config, panel: pl.DataFrame, *,
         "mean_rsquared_adj_spreads": ex.mean("rsquared_adj"),
         "exposure_cells": ex.table.height,
         "mean_beta_market": ex.mean("beta_market"),
+        "rank_deficient_share_spreads": (
+            ex.table.filter(pl.col("rank") < 1 + len(ex.factors)).height
+            / max(ex.table.height, 1)),
+        **_factor_correlations(fr, ex.factors),
     }
     if config.compare_buckets and config.families:
         bx = exposures(fr, window=config.window, factor_set="buckets",
