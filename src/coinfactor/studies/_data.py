@@ -1,16 +1,34 @@
-"""Load the data a study config asks for (``[data]`` table)."""
+"""Load the data a study config asks for (``[data]`` table).
+
+The table names one source and optional filters; every key is checked (types, dates) before
+anything is read, and every filter is checked against what the source holds: an unknown
+symbol is named with its near matches, and a selection that leaves no bars says which filter
+emptied it and what range the data covers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from coinfactor import datasets
-from coinfactor.core.errors import ConfigError
-from coinfactor.data import validate_panel
+from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.data import read_bars, validate_panel
+from coinfactor.studies._params import near_matches, parse_time, unknown_names
+
+__all__ = ["DATA_KEYS", "load_study_data"]
+
+SOURCES = ("dataset", "file", "parquet", "store")
+"""The ``[data]`` keys naming a source; a table gives exactly one."""
+DATA_KEYS = frozenset({*SOURCES, "symbols", "start", "end"})
+"""Every key ``[data]`` accepts."""
+_FILE_KEYS = frozenset({"path", "symbol", "tz", "freq", "mapping"})
+_STORE_KEYS = frozenset({"exchange", "market", "freq", "symbols", "path"})
+_PARQUET = (".parquet", ".pq")
 
 
 def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) -> tuple[
@@ -20,10 +38,23 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) ->
     Parameters
     ----------
     spec : mapping
-        Exactly one of ``dataset = "<embedded name>"``, ``parquet = "<path>"`` or
-        ``store = { exchange = "...", market = "swap", freq = "1h", symbols = [...],
-        path = "<db file>" }`` (the local DuckDB store, ``COINFACTOR_HOME`` unless ``path``);
-        optional ``symbols = [...]``, ``start`` and ``end`` (ISO dates, UTC) filter the panel.
+        Exactly one source:
+
+        - ``dataset = "<embedded name>"`` (``coinfactor datasets`` lists them);
+        - ``file = "<path>"``: a bar file read by :func:`coinfactor.data.read_bars`, its
+          format from the extension (``.csv``, ``.csv.gz``, ``.tsv``, ``.parquet``,
+          ``.feather``); or a table ``file = { path = "...", symbol = "BTCUSDT", tz = "UTC",
+          freq = "1h", mapping = { time = "ts" } }`` passing those options to ``read_bars``.
+          A canonical panel in Parquet is read as it is, its ``filled`` flags kept;
+        - ``parquet = "<path>"``: the former name of ``file`` (same rules, so a CSV file
+          given here is read as CSV);
+        - ``store = { exchange = "...", market = "swap", freq = "1h", symbols = [...],
+          path = "<db file>" }``: the local DuckDB store (``COINFACTOR_HOME`` unless
+          ``path``).
+
+        Optional filters: ``symbols = [...]`` (a list, each in the data), ``start`` and
+        ``end`` (ISO dates or times, or TOML dates; UTC unless an offset is given; bars with
+        ``start <= ts < end``).
     base_dir : Path, optional
         Directory relative paths are resolved against (the config file's).
 
@@ -31,48 +62,141 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) ->
     -------
     (pl.DataFrame, str)
         The validated panel and a description of its source.
+
+    Raises
+    ------
+    ConfigError
+        On a malformed table (unknown key, wrong type, unparsable date, ``start >= end``), a
+        missing file, an unknown dataset or symbol (with near matches), or filters that
+        leave no bars (naming the filter and the range the data covers).
+    DataError
+        If the source itself holds no bars or a file cannot be read.
     """
-    sources = [k for k in ("dataset", "parquet", "store") if k in spec]
-    if len(sources) != 1:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"[data]: expected a table such as [data] dataset = "
+                          f"\"hyperliquid-perp-1d\", got {spec!r}")
+    given = [k for k in SOURCES if k in spec]
+    if len(given) != 1:
         raise ConfigError(
-            "[data] expected exactly one of 'dataset' (an embedded dataset name), 'parquet' "
-            "(a canonical panel file) or 'store' (a table selecting bars of the local store), "
-            f"got keys {sorted(spec)}"
+            "[data] expected exactly one of 'dataset' (an embedded dataset name), 'file' (a "
+            "CSV, Parquet or Feather bar file; 'parquet' is its former name) or 'store' (a "
+            f"table selecting bars of the local store), got keys {sorted(spec)}"
         )
-    allowed = {"dataset", "parquet", "store", "symbols", "start", "end"}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"[data] has unknown key(s) {unknown}; expected some of {sorted(allowed)}"
-        )
-    if "store" in spec:
-        panel, source = _from_store(spec["store"], spec, base_dir)
-    elif "dataset" in spec:
-        panel = datasets.load(str(spec["dataset"]))
-        source = f"dataset {spec['dataset']}"
+    _reject_unknown(spec, DATA_KEYS, "[data]")
+    symbols = _symbols(spec.get("symbols"), "[data] symbols")
+    start = parse_time(spec["start"], "[data] start") if "start" in spec else None
+    end = parse_time(spec["end"], "[data] end") if "end" in spec else None
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(f"[data] start = {start:%Y-%m-%d %H:%M} is not before end = "
+                          f"{end:%Y-%m-%d %H:%M} (UTC); fix: swap them or leave one out")
+    source_key = given[0]
+    if source_key == "store":
+        panel, source = _from_store(spec["store"], start, end, base_dir)
+    elif source_key == "dataset":
+        panel, source = _from_dataset(spec["dataset"])
     else:
-        path = Path(str(spec["parquet"]))
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        if not path.exists():
-            raise ConfigError(f"[data] parquet file {str(path)!r} does not exist")
-        panel = validate_panel(pl.read_parquet(path))
-        source = f"parquet {path}"
-    if "symbols" in spec:
-        panel = panel.filter(pl.col("symbol").is_in([str(s) for s in spec["symbols"]]))
-    for key, op in (("start", "ge"), ("end", "lt")):
-        if key in spec:
-            bound = pl.lit(str(spec[key])).str.to_datetime(time_unit="us", time_zone="UTC")
-            panel = panel.filter(getattr(pl.col("ts"), op)(bound))
-    return panel, source
+        panel, source = _from_file(spec[source_key], source_key, base_dir)
+    return _select(panel, source, symbols, start, end), source
 
 
-_STORE_KEYS = {"exchange", "market", "freq", "symbols", "path"}
+def _reject_unknown(table: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        hints = "".join(f"; {k!r}: did you mean {m[0]!r}?" for k in unknown
+                        if (m := near_matches(k, allowed)))
+        raise ConfigError(f"{where} has unknown key(s) {unknown}; expected some of "
+                          f"{sorted(allowed)}{hints}")
 
 
-def _from_store(
-    table: Any, spec: Mapping[str, Any], base_dir: Path | None
-) -> tuple[pl.DataFrame, str]:
+def _string(value: Any, what: str, example: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{what}: expected a non-empty string such as {example}, got "
+                          f"{value!r}")
+    return value
+
+
+def _symbols(value: Any, what: str) -> list[str] | None:
+    """Check a symbols list: a list of non-empty strings (a bare string is not a list)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ConfigError(f"{what}: expected a list of symbols, got the string {value!r}; "
+                          f"fix: write {what.split()[-1]} = [\"{value}\"] (a list of one)")
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{what}: expected a list of symbols such as [\"BTC\", \"ETH\"], "
+                          f"got {value!r}")
+    bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ConfigError(f"{what}: expected symbol names (non-empty strings), got {bad!r}")
+    if not value:
+        raise ConfigError(f"{what}: an empty list selects nothing; fix: leave the key out to "
+                          "keep every symbol")
+    return list(dict.fromkeys(value))
+
+
+def _from_dataset(name: Any) -> tuple[pl.DataFrame, str]:
+    name = _string(name, "[data] dataset", '"hyperliquid-perp-1d"')
+    names = datasets.available().get_column("name").to_list()
+    if name not in names:
+        near = near_matches(name, names)
+        raise ConfigError(
+            f"[data] dataset: unknown embedded dataset {name!r}"
+            f"{f' (did you mean {near[0]!r}?)' if near else ''}; expected one of "
+            f"{sorted(names)}; fix: pick one (`coinfactor datasets` lists them) or use "
+            "'file' for your own data")
+    return datasets.load(name), f"dataset {name}"
+
+
+def _resolve(path: Any, what: str, base_dir: Path | None) -> Path:
+    p = Path(_string(path, what, '"panel.csv"'))
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    return p
+
+
+def _from_file(value: Any, key: str, base_dir: Path | None) -> tuple[pl.DataFrame, str]:
+    """Read ``file = "..."`` / ``file = {path = ..., ...}`` (or ``parquet = ...``)."""
+    options: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        _reject_unknown(value, _FILE_KEYS, f"[data] {key}")
+        if "path" not in value:
+            raise ConfigError(f"[data] {key}: a table needs path = \"<file>\"; got keys "
+                              f"{sorted(value)}")
+        for opt in ("symbol", "tz", "freq"):
+            if opt in value:
+                options[opt] = _string(value[opt], f"[data] {key}.{opt}", '"BTCUSDT"')
+        if "mapping" in value:
+            mapping = value["mapping"]
+            if not isinstance(mapping, Mapping) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+                raise ConfigError(f"[data] {key}.mapping: expected a table of source column "
+                                  f"= canonical column, such as {{ time = \"ts\" }}, got "
+                                  f"{mapping!r}")
+            options["mapping"] = dict(mapping)
+        value = value["path"]
+    path = _resolve(value, f"[data] {key}", base_dir)
+    if not path.exists():
+        raise ConfigError(f"[data] {key} file {str(path)!r} does not exist; fix: check the path "
+                          "(relative paths are read from the config file's directory)")
+    if not path.is_file():
+        raise ConfigError(f"[data] {key}: {str(path)!r} is not a file")
+    try:
+        if path.name.lower().endswith(_PARQUET) and not options:
+            frame = pl.read_parquet(path)
+            if {"ts", "symbol"} <= set(frame.columns):  # a canonical panel, flags kept
+                return validate_panel(frame), f"{key} {path}"
+        return read_bars(path, **options), f"{key} {path}"
+    except DataError:
+        raise
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise DataError(f"[data] {key}: could not read {str(path)!r} ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''})",
+                        fix="check that the file is a complete CSV, Parquet or Feather bar "
+                        "file whose extension matches its format") from exc
+
+
+def _from_store(table: Any, start: datetime | None, end: datetime | None,
+                base_dir: Path | None) -> tuple[pl.DataFrame, str]:
     """Query the DuckDB store for ``[data] store = {...}``."""
     from coinfactor.data.store import Store
 
@@ -81,24 +205,69 @@ def _from_store(
             "[data] store: expected a table such as store = { exchange = \"binanceusdm\", "
             f"freq = \"1h\" }}, got {table!r}"
         )
-    unknown = sorted(set(table) - _STORE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"[data] store has unknown key(s) {unknown}; expected some of {sorted(_STORE_KEYS)}"
-        )
-    path = None
-    if "path" in table:
-        path = Path(str(table["path"]))
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-    symbols = table.get("symbols")
-    if symbols is not None and not isinstance(symbols, list):
-        raise ConfigError(f"[data] store.symbols: expected a list of symbols, got {symbols!r}")
+    _reject_unknown(table, _STORE_KEYS, "[data] store")
+    selectors = {k: _string(table[k], f"[data] store.{k}", example)
+                 for k, example in (("exchange", '"binanceusdm"'), ("market", '"swap"'),
+                                    ("freq", '"1h"')) if k in table}
+    path = _resolve(table["path"], "[data] store.path", base_dir) if "path" in table else None
+    symbols = _symbols(table.get("symbols"), "[data] store.symbols")
     with Store(path) as store:
-        panel = store.query_bars(
-            exchange=table.get("exchange"), market=table.get("market"), freq=table.get("freq"),
-            symbols=[str(s) for s in symbols] if symbols is not None else None,
-            start=spec.get("start"), end=spec.get("end"),
-        )
-    parts = [f"{k}={table[k]}" for k in ("exchange", "market", "freq") if k in table]
-    return panel, f"store {store.path} ({', '.join(parts) or 'all'})"
+        held = store.coverage(exchange=selectors.get("exchange"),
+                              market=selectors.get("market"), freq=selectors.get("freq"))
+        if symbols is not None and held.height:
+            unknown_names(symbols, held.get_column("symbol").to_list(),
+                          "[data] store.symbols", f"the store {store.path} ({_sel(selectors)})")
+        panel = store.query_bars(exchange=selectors.get("exchange"),
+                                 market=selectors.get("market"), freq=selectors.get("freq"),
+                                 symbols=symbols, start=start, end=end)
+    source = f"store {store.path} ({_sel(selectors)})"
+    if panel.height == 0 and held.height:
+        if symbols is not None:
+            held = held.filter(pl.col("symbol").is_in(symbols))
+        first, last = held.get_column("first").min(), held.get_column("last").max()
+        raise ConfigError(
+            f"[data] {_bounds(start, end)} no bars of {source}: its bars run from "
+            f"{_day(first)} to {_day(last)}; fix: choose dates inside that range")
+    return panel, source
+
+
+def _sel(selectors: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in selectors.items()) or "all"
+
+
+def _day(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value)
+
+
+def _bounds(start: datetime | None, end: datetime | None) -> str:
+    """Name the date filters given, with the verb that agrees: ``start = ... leaves``."""
+    parts = [f"{k} = {_day(v)}" for k, v in (("start", start), ("end", end)) if v is not None]
+    return " and ".join(parts) + (" (UTC) leave" if len(parts) > 1 else " (UTC) leaves")
+
+
+def _select(panel: pl.DataFrame, source: str, symbols: list[str] | None,
+            start: datetime | None, end: datetime | None) -> pl.DataFrame:
+    """Apply ``symbols``, ``start`` and ``end``, saying which one emptied the selection."""
+    if panel.height == 0:
+        raise DataError(f"[data]: {source} holds no bars",
+                        fix="point [data] at a source with bars (download or import first)")
+    if symbols is not None:
+        unknown_names(symbols, panel.get_column("symbol").unique().to_list(),
+                      "[data] symbols", source)
+        panel = panel.filter(pl.col("symbol").is_in(symbols))
+    if start is None and end is None:
+        return panel
+    ts = pl.col("ts")
+    keep = pl.lit(True)
+    if start is not None:
+        keep = keep & (ts >= start)
+    if end is not None:
+        keep = keep & (ts < end)
+    kept = panel.filter(keep)
+    if kept.height == 0:
+        first, last = panel.get_column("ts").min(), panel.get_column("ts").max()
+        which = f" for symbols {symbols}" if symbols is not None else ""
+        raise ConfigError(
+            f"[data] {_bounds(start, end)} no bars of {source}{which}: its bars run "
+            f"from {_day(first)} to {_day(last)} (UTC); fix: choose dates inside that range")
+    return kept
