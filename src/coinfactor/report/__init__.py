@@ -2,6 +2,14 @@
 
 from coinfactor.report._html import format_value
 from coinfactor.report._index import IndexEntry, write_index
+from coinfactor.report._labels import (
+    METRIC_LABELS,
+    Label,
+    format_metric,
+    metric_label,
+    study_reading,
+)
 from coinfactor.report._write import collect_versions, write_report
 
-__all__ = ["IndexEntry", "collect_versions", "format_value", "write_index", "write_report"]
+__all__ = ["METRIC_LABELS", "IndexEntry", "Label", "collect_versions", "format_metric",
+           "format_value", "metric_label", "study_reading", "write_index", "write_report"]

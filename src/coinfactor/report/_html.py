@@ -17,6 +17,11 @@ from typing import Any
 import polars as pl
 from matplotlib.figure import Figure
 
+from coinfactor.report._labels import format_metric, group_metrics, metric_label, study_reading
+
+__all__ = ["CSS", "esc", "figure_block", "figure_img", "flatten", "format_value", "frame_table",
+           "kv_grid", "kv_table", "link_list", "metrics_grid", "page", "study_reading"]
+
 FIGURE_DPI = 96
 
 CSS = """
@@ -27,6 +32,7 @@ body { margin:0; font:14px/1.45 -apple-system, "Segoe UI", Roboto, Helvetica, Ar
 header { background:var(--accent); color:#fff; padding:18px 32px; }
 header h1 { margin:0; font-size:22px; font-weight:600; }
 header p { margin:4px 0 0; opacity:.85; }
+header p.lead { font-size:15px; opacity:1; margin-top:8px; }
 main { max-width:1100px; margin:0 auto; padding:16px 32px 48px; }
 section { margin-top:28px; }
 h2 { font-size:17px; border-bottom:2px solid var(--line); padding-bottom:4px; }
@@ -39,6 +45,8 @@ table { border-collapse:collapse; font-size:12.5px; background:#fff; margin:6px 
 th, td { border:1px solid var(--line); padding:3px 8px; text-align:right; }
 th { background:#f0f3f6; text-align:left; }
 td.k { text-align:left; font-family:ui-monospace, Menlo, Consolas, monospace; }
+td.l { text-align:left; }
+.group h3 { margin-top:10px; }
 .grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(250px, 1fr)); gap:0 24px; }
 pre { background:#fff; border:1px solid var(--line); border-radius:6px; padding:10px;
       overflow-x:auto; font-size:12px; }
@@ -69,7 +77,17 @@ def figure_img(fig: Figure, *, alt: str) -> str:
 
 
 def format_value(key: str, value: Any) -> str:
-    """Format one metric: fractions of known kinds as percentages, other floats to 4 digits."""
+    """Format one metric for a person (HTML-escaped).
+
+    A metric with a label (:data:`coinfactor.report._labels.METRIC_LABELS`) is written in the
+    format of its kind: ``annual_return`` -0.198 as ``-19.80%/yr``, ``sharpe_ratio`` as
+    ``-0.96``, ``annual_turnover`` as ``60.7×``, ``liquidated`` as ``no``. Other keys follow
+    their name: fractions of known kinds (returns, exposures, coverage) as percentages, other
+    floats to four significant digits.
+    """
+    label = metric_label(key)
+    if label is not None:
+        return esc(format_metric(label.kind, value))
     if isinstance(value, bool) or value is None:
         return "n/a" if value is None else str(value)
     if isinstance(value, int):
@@ -107,14 +125,29 @@ def kv_table(mapping: Mapping[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-def kv_grid(mapping: Mapping[str, Any], *, columns: int = 3) -> str:
-    """Key/value tables split into a few side-by-side columns."""
-    items = list(flatten(mapping).items())
-    if not items:
+def metrics_grid(metrics: Mapping[str, Any]) -> str:
+    """Render the metrics section: one labelled table per group, side by side.
+
+    Groups are those of :data:`coinfactor.report._labels.GROUPS` (returns, risk, costs and
+    funding, exposure, trading, then the studies' own); each row shows the metric in words
+    with its unit and its formatted value, the ``metrics.json`` key as the row's tooltip. A
+    key without a label is listed under ``Other`` by its own name.
+    """
+    flat = flatten(metrics)
+    if not flat:
         return '<p class="note">none</p>'
-    per = math.ceil(len(items) / columns)
-    parts = [kv_table(dict(items[i: i + per])) for i in range(0, len(items), per)]
+    parts = []
+    for group, rows in group_metrics(flat):
+        body = "".join(
+            f'<tr><td class="l" title="{esc(key)}">{esc(text)}</td>'
+            f"<td>{format_value(key, value)}</td></tr>" for key, text, value in rows)
+        parts.append(f'<div class="group"><h3>{esc(group)}</h3><table>{body}</table></div>')
     return f'<div class="grid">{"".join(parts)}</div>'
+
+
+def kv_grid(mapping: Mapping[str, Any]) -> str:
+    """Render the report's metrics section (:func:`metrics_grid`: labelled, grouped)."""
+    return metrics_grid(mapping)
 
 
 def frame_table(frame: pl.DataFrame, *, max_rows: int = 30) -> str:
@@ -133,14 +166,20 @@ def frame_table(frame: pl.DataFrame, *, max_rows: int = 30) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
-def page(title: str, subtitle: str, sections: Iterable[tuple[str, str]]) -> str:
-    """Assemble a complete HTML document with inline CSS."""
+def page(title: str, subtitle: str, sections: Iterable[tuple[str, str]], *,
+         lead: str = "") -> str:
+    """Assemble a complete HTML document with inline CSS.
+
+    ``lead`` is a sentence shown in the header under the subtitle (a study's reading,
+    :func:`coinfactor.report._labels.study_reading`); none when empty.
+    """
     body = "".join(f'<section><h2>{esc(t)}</h2>{content}</section>' for t, content in sections)
+    lead_html = f'<p class="lead">{esc(lead)}</p>' if lead else ""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p></header>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p>{lead_html}</header>"
         f"<main>{body}</main></body></html>\n"
     )
 
