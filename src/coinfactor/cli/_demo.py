@@ -8,16 +8,28 @@ import typer
 from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from coinfactor.cli._app import app, console
 from coinfactor.cli._errors import user_errors
-from coinfactor.studies import DEFAULT_OUT, KEY_METRICS, run_demo
+from coinfactor.studies import DEFAULT_OUT, run_demo
 
 
 def _fmt(key: str, value: object) -> str:
-    from coinfactor.report import format_value
+    """Write the metric as the reports do (plain text: the table is not HTML)."""
+    from coinfactor.report import format_metric, metric_label
 
-    return format_value(key, value)
+    label = metric_label(key)
+    if label is not None:
+        return format_metric(label.kind, value)
+    return format_metric("number", value)
+
+
+def _label(key: str) -> str:
+    from coinfactor.report import metric_label
+
+    label = metric_label(key)
+    return key if label is None else label.text
 
 
 @app.command("demo")
@@ -40,33 +52,23 @@ def demo_command(
 
         result = run_demo(out, progress=progress)
     table = Table(title="coinfactor demo: key metrics", box=box.SIMPLE_HEAD,
-                  pad_edge=False, collapse_padding=True)
-    main = KEY_METRICS
+                  pad_edge=False, show_lines=True)
     table.add_column("study", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
-    labels = {"annual_return": "return/yr", "annual_volatility": "vol/yr",
-              "sharpe_ratio": "Sharpe", "max_drawdown": "max DD",
-              "annual_turnover": "turns/yr", "annual_cost_return": "costs/yr"}
-    for key in main:
-        label = labels.get(key, key)
-        table.add_column(label, justify="right", no_wrap=True, min_width=len(label))
-    notes = []
+    table.add_column("result", ratio=3, min_width=30)
+    table.add_column("key metrics", ratio=2, min_width=28)
     for r in result.runs:
         secs = f"{r.seconds:.0f}"
         if r.error:
-            table.add_row(r.study, secs, "[red]failed[/]", *[""] * (len(main) - 1))
-            notes.append(f"{r.study}: failed: {r.error.strip().splitlines()[-1]}")
+            reason = r.error.strip().splitlines()[-1]
+            table.add_row(Text(r.study), secs, Text(f"failed: {reason}", style="red"),
+                          Text("none: the study did not finish"))
             continue
-        head = r.headline(limit=len(main))
-        if not set(head) & set(main):  # e.g. a risk model: no P&L, show its own numbers
-            table.add_row(r.study, secs, *["-"] * len(main))
-            notes.append(f"{r.study}: " + ", ".join(f"{k} {_fmt(k, v)}"
-                                                    for k, v in list(head.items())[:4]))
-            continue
-        table.add_row(r.study, secs, *(_fmt(k, head[k]) if k in head else "" for k in main))
+        head = r.headline(limit=None)
+        lines = [f"{_label(k)}: {_fmt(k, v)}" for k, v in head.items()]
+        table.add_row(Text(r.study), secs, Text(r.reading or "no reading for this study"),
+                      Text("\n".join(lines) or "no metrics reported"))
     console.print(table)
-    for note in notes:
-        console.print(note, markup=False, highlight=False)
     console.print(f"wrote {result.index} (open it in a browser)")
     if not result.ok:
         raise typer.Exit(code=1)

@@ -18,6 +18,7 @@ from coinfactor.report._html import (
     kv_table,
     page,
 )
+from coinfactor.report._labels import metric_label
 from coinfactor.report._write import REPORT_NAME, collect_versions
 
 __all__ = ["IndexEntry", "write_index"]
@@ -39,12 +40,15 @@ class IndexEntry:
         Wall time of the run.
     error : str or None
         Failure message, if the run failed.
+    reading : str
+        One line saying what the result is (:func:`coinfactor.report.study_reading`).
     """
 
     name: str
     headline: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    reading: str = ""
 
 
 def _row(out_dir: Path, e: IndexEntry) -> str:
@@ -52,11 +56,20 @@ def _row(out_dir: Path, e: IndexEntry) -> str:
     link = (f'<a href="{esc(e.name)}/{REPORT_NAME}">{esc(e.name)}</a>' if report.exists()
             else esc(e.name))
     if e.error:
-        detail = f'<span class="note">failed: {esc(e.error.strip().splitlines()[-1])}</span>'
+        reading = f'<span class="note">failed: {esc(e.error.strip().splitlines()[-1])}</span>'
+        detail = ""
     else:
-        detail = "; ".join(f"{esc(k)} {format_value(k, v)}" for k, v in e.headline.items())
+        reading = esc(e.reading)
+        detail = "<br>".join(
+            f'<span title="{esc(k)}">{esc(_label(k))}</span>: {format_value(k, v)}'
+            for k, v in e.headline.items()) or '<span class="note">no metrics reported</span>'
     return (f'<tr><td class="k">{link}</td><td>{e.seconds:.1f}</td>'
-            f'<td class="k">{detail}</td></tr>')
+            f'<td class="l">{reading}</td><td class="l">{detail}</td></tr>')
+
+
+def _label(key: str) -> str:
+    label = metric_label(key)
+    return key if label is None else label.text
 
 
 def write_index(
@@ -86,7 +99,8 @@ def write_index(
     """
     d = Path(out_dir)
     rows = "".join(_row(d, e) for e in entries)
-    table = ("<table><tr><th>study (report)</th><th>seconds</th><th>key metrics</th></tr>"
+    table = ("<table><tr><th>study (report)</th><th>seconds</th><th>result</th>"
+             "<th>key metrics</th></tr>"
              f"{rows}</table>" if entries else '<p class="note">no study is registered</p>')
     sections = [("Studies", table)]
     thumbs = []

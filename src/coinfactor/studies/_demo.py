@@ -29,8 +29,10 @@ DEFAULT_OUT = Path("coinfactor-demo")
 KEY_METRICS: tuple[str, ...] = (
     "annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown", "annual_turnover",
     "annual_cost_return")
-"""Metrics shown in the demo table and index when a study reports them: every study uses the
-keys of :func:`coinfactor.analytics.summary` (named after the analytics functions)."""
+"""Metrics shown in the demo table and index for a study module without its own
+``KEY_METRICS`` (the keys of :func:`coinfactor.analytics.summary`, named after the analytics
+functions); each registered study lists its own (``risk_model``: fit and factor
+correlations, it has no P&L)."""
 
 FUNDING_DATASET = "hyperliquid-perp-1h"
 """Embedded dataset of the index's annualised-funding chart (seed 002's universe, hourly)."""
@@ -55,6 +57,10 @@ class DemoRun:
         Wall time of load + run + write.
     error : str or None
         The failure, if the study raised (the demo carries on with the others).
+    key_metrics : tuple of str
+        The study's key metrics (its module's ``KEY_METRICS``, else :data:`KEY_METRICS`).
+    reading : str
+        One line saying what the result is (:func:`coinfactor.report.study_reading`).
     """
 
     study: str
@@ -62,20 +68,20 @@ class DemoRun:
     metrics: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    key_metrics: tuple[str, ...] = KEY_METRICS
+    reading: str = ""
 
-    def headline(self, limit: int = 4) -> dict[str, Any]:
-        """Return up to ``limit`` key metrics under their display names.
+    def headline(self, limit: int | None = 4) -> dict[str, Any]:
+        """Return up to ``limit`` (None: all) of the study's key metrics, by key.
 
-        The names are those of :data:`KEY_METRICS`; a study reporting none of them shows its
-        first numeric metrics instead.
+        The keys are :attr:`key_metrics` that the run reported; a study reporting none of
+        them shows its first numeric metrics instead.
         """
-        out = {k: self.metrics[k] for k in KEY_METRICS if k in self.metrics}
-        out = dict(list(out.items())[:limit])
+        out = {k: self.metrics[k] for k in self.key_metrics if k in self.metrics}
         if not out:
             out = {k: v for k, v in self.metrics.items()
                    if isinstance(v, int | float) and not isinstance(v, bool)}
-            out = dict(list(out.items())[:limit])
-        return out
+        return dict(list(out.items())[:limit])
 
 
 @dataclass(frozen=True)
@@ -95,19 +101,23 @@ class DemoResult:
         """Plain-text summary: one line per study."""
         lines = [f"demo: {len(self.runs)} studies in {self.out_dir}"]
         for r in self.runs:
-            state = f"FAILED: {r.error.splitlines()[-1]}" if r.error else ", ".join(
+            state = f"FAILED: {r.error.splitlines()[-1]}" if r.error else r.reading or ", ".join(
                 f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in r.headline().items())
+                for k, v in r.headline().items()) or "no metrics reported"
             lines.append(f"  {r.study:<14} {r.seconds:6.1f}s  {state}")
         return "\n".join(lines)
 
 
 def _run_one(name: str, module_path: str, out_dir: Path,
              progress: Progress | None) -> DemoRun:
+    from coinfactor.report import study_reading  # lazy: the report package loads matplotlib
+
     start = time.perf_counter()
     run_dir = out_dir / name
+    keys = KEY_METRICS
     try:
         module = importlib.import_module(module_path)
+        keys = tuple(getattr(module, "KEY_METRICS", KEY_METRICS))
         config = module.Config()
         data = dict(module.DEFAULT_DATA)
         panel, source = load_study_data(data)
@@ -130,11 +140,12 @@ def _run_one(name: str, module_path: str, out_dir: Path,
     except Exception:  # the demo goes on with the other studies and reports this one failed
         log.exception("demo: study %s failed", name)
         return DemoRun(name, run_dir, seconds=time.perf_counter() - start,
-                       error=traceback.format_exc(limit=3))
+                       error=traceback.format_exc(limit=3), key_metrics=keys)
     finally:
         if progress is not None:
             progress(name, 1.0)
-    return DemoRun(name, run_dir, dict(result.metrics), time.perf_counter() - start)
+    return DemoRun(name, run_dir, dict(result.metrics), time.perf_counter() - start,
+                   key_metrics=keys, reading=study_reading(name, result.metrics))
 
 
 def run_demo(
@@ -186,6 +197,7 @@ def _write_index(out_dir: Path, runs: Sequence[DemoRun]) -> Path:
     from coinfactor.report import IndexEntry, write_index  # lazy: matplotlib
 
     funding = annualized_funding(datasets.load(FUNDING_DATASET))
-    entries = [IndexEntry(r.study, r.headline(), r.seconds, r.error) for r in runs]
+    entries = [IndexEntry(r.study, r.headline(limit=None), r.seconds, r.error, r.reading)
+               for r in runs]
     return write_index(out_dir, entries, funding=funding,
                        funding_source=f"embedded dataset {FUNDING_DATASET}")

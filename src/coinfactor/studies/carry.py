@@ -55,6 +55,10 @@ from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import MAX_BARS, Bars, Params, Range, check_data
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1d"}
+KEY_METRICS: tuple[str, ...] = (
+    "annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown", "annual_cost_return",
+    "annual_funding_return", "annual_turnover", "realized_vol_over_target")
+"""The metrics the demo shows for this study (:mod:`coinfactor.studies._demo`)."""
 
 
 _COSTS = CostConfig(venue="hyperliquid", half_spread_bps=5.0)

@@ -52,6 +52,10 @@ from coinfactor.studies._params import (
 )
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
+KEY_METRICS: tuple[str, ...] = (
+    "vol_reduction", "oos_correlation", "annual_return", "annual_return_unhedged",
+    "sharpe_ratio", "annual_funding_return", "annual_cost_return")
+"""The metrics the demo shows for this study (:mod:`coinfactor.studies._demo`)."""
 
 
 _COSTS = CostConfig(venue="hyperliquid", half_spread_bps=2.0)

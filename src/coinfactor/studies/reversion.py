@@ -72,10 +72,14 @@ from coinfactor.studies._base import StudyResult, config_to_dict, summarize_pane
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import Duration, Params, Range, check_data
 
-__all__ = ["DEFAULT_DATA", "FEATURES", "Config", "cross_section", "run"]
+__all__ = ["DEFAULT_DATA", "FEATURES", "KEY_METRICS", "Config", "cross_section", "run"]
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-4h"}
 """The ``[data]`` table of ``studies/reversion.toml``."""
+KEY_METRICS: tuple[str, ...] = (
+    "annual_return", "annual_volatility", "sharpe_ratio", "max_drawdown", "annual_cost_return",
+    "annual_turnover", "mean_rank_ic", "funding_missing_share")
+"""The metrics the demo shows for this study (:mod:`coinfactor.studies._demo`)."""
 
 FEATURES: tuple[str, ...] = (
     "vwap_distance",

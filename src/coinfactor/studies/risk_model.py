@@ -44,6 +44,12 @@ from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._params import Bars, Duration, Params, Range, check_data
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-1h"}
+KEY_METRICS: tuple[str, ...] = (
+    "mean_rsquared_spreads", "rank_deficient_share_spreads", "mean_rsquared_buckets",
+    "rank_deficient_share_buckets", "max_abs_factor_correlation", "mean_abs_factor_correlation",
+    "n_symbols")
+"""The metrics the demo shows for this study (:mod:`coinfactor.studies._demo`): it has no
+P&L, so its fit (mean R², rank-deficient windows) and its factors' correlations."""
 
 
 @dataclass(frozen=True)
