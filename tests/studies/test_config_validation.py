@@ -14,7 +14,7 @@ import inspect
 import math
 import re
 import typing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +182,13 @@ def test_unknown_keys_and_choices_name_their_near_match() -> None:
     with pytest.raises(ConfigError, match=r"covariance: expected one of \['diagonal', "
                                           r"'correlation'\].*did you mean 'correlation'\?"):
         config_from_dict(carry.Config, {"covariance": "corelation"})
+
+
+def test_toml_datetimes_are_accepted_for_times() -> None:
+    """Before: an unquoted TOML time (``start = 2025-03-03T12:00:00``) was "expected str"."""
+    cfg = config_from_dict(hedge_basket.Config, {"start": datetime(2025, 3, 3, 12),
+                                                 "end": date(2025, 6, 1)})
+    assert (cfg.start, cfg.end) == ("2025-03-03T12:00:00", "2025-06-01")
 
 
 def test_python_configs_are_normalised_like_toml_ones() -> None:

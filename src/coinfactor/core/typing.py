@@ -100,3 +100,10 @@ it as zero funding (counted, no warning)."""
 
 Venue = Literal["hyperliquid", "binance-usdm"]
 """A venue with cost and margin presets (:func:`coinfactor.backtest.venue_preset`)."""
+
+MetricKind = Literal["percent", "percent_yr", "ratio", "number", "count", "multiple", "flag",
+                     "text", "corr"]
+"""How a report writes a metric's value (:mod:`coinfactor.report`): ``percent`` (a fraction:
+-0.198 -> -19.80%), ``percent_yr`` (a fraction per year: -19.80%/yr), ``ratio`` and ``corr``
+(two decimals), ``number`` (four significant digits), ``count`` (a whole number with thousands
+separators), ``multiple`` (× NAV), ``flag`` (yes / no), ``text``."""

@@ -12,17 +12,15 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from coinfactor.core.typing import MetricKind
 
 __all__ = ["GROUPS", "METRIC_LABELS", "Label", "format_metric", "group_metrics", "metric_label",
            "study_reading"]
 
-Kind = Literal["percent", "percent_yr", "ratio", "number", "count", "multiple", "flag",
-               "text", "corr"]
-"""How a metric's value is written: ``percent`` (a fraction: -0.198 -> -19.80%),
-``percent_yr`` (a fraction per year: -19.80%/yr), ``ratio`` (two decimals), ``corr`` (a
-correlation, two decimals), ``number`` (four significant digits), ``count`` (a whole number
-with thousands separators), ``multiple`` (× NAV), ``flag`` (yes / no), ``text``."""
+Kind = MetricKind
+"""How a metric's value is written (:data:`coinfactor.core.typing.MetricKind`)."""
 
 GROUPS: tuple[str, ...] = ("Returns", "Risk", "Costs and funding", "Exposure", "Trading",
                            "Hedge", "Signal", "Model fit", "Factors", "Run", "Other")

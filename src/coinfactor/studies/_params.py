@@ -368,6 +368,8 @@ def _check_one(name: str, value: Any, hint: Any, where: str, default: Any,
             _fail(where, name, whole, value, default)
         return value
     if base is str:
+        if isinstance(value, date) and any(isinstance(m, When) for m in markers):
+            value = value.isoformat()  # a TOML date or datetime, written as its ISO string
         if not isinstance(value, str):
             _fail(where, name, whole, value, default)
         for m in markers:

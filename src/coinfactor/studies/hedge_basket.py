@@ -82,11 +82,14 @@ class Config(Params):
         :class:`~coinfactor.portfolio.HedgeBasket` settings. ``pca_clean="none"``: with PCA(1)
         cleaning the basket concentrates in the highest-funding coin (seed-002 defect).
         ``on_failure="keep_previous"`` carries the last good basket through a failed week.
+        ``target`` and every name in ``exclude`` must be symbols of the panel (an unknown
+        name is an error naming its near matches: a typo would exclude nothing).
     universe : tuple of str, optional
         Allowed basket names, e.g. from a market snapshot through
         :func:`coinfactor.universe.snapshot_filter` (24h volume, open interest, max leverage).
         None (default): every name passing the trailing-data filters; a snapshot taken today
-        would bring survivorship into a historical run.
+        would bring survivorship into a historical run. Names without data are ignored (a
+        snapshot may list coins the panel does not hold).
     target_weight : float
         Long target as a fraction of NAV; the basket is shorted at the same notional.
     costs : CostConfig
