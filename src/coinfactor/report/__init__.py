@@ -1,7 +1,15 @@
 """Self-contained HTML reports of study run directories (inline CSS and figures, offline)."""
 
+from coinfactor.report._book import book_html
 from coinfactor.report._html import format_value
 from coinfactor.report._index import IndexEntry, write_index
 from coinfactor.report._write import collect_versions, write_report
 
-__all__ = ["IndexEntry", "collect_versions", "format_value", "write_index", "write_report"]
+__all__ = [
+    "IndexEntry",
+    "book_html",
+    "collect_versions",
+    "format_value",
+    "write_index",
+    "write_report",
+]
