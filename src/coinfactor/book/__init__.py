@@ -9,20 +9,24 @@ precision and limits (:class:`MarketRules`, read from ccxt's market structures).
 
 from coinfactor.book._book import BOOK_STUDIES, Book, BookSettings, Check, build_book
 from coinfactor.book._orders import ORDER_COLUMNS, PRECISION_MODES, MarketRules, orders
+from coinfactor.book._replay import LEDGER_COLUMNS, Replay, replay
 from coinfactor.book._write import BOOK_FILES, check_book_dir, read_positions, write_book
 
 __all__ = [
     "BOOK_FILES",
     "BOOK_STUDIES",
+    "LEDGER_COLUMNS",
     "ORDER_COLUMNS",
     "PRECISION_MODES",
     "Book",
     "BookSettings",
     "Check",
     "MarketRules",
+    "Replay",
     "build_book",
     "check_book_dir",
     "orders",
     "read_positions",
+    "replay",
     "write_book",
 ]
