@@ -20,9 +20,9 @@ from typing import Any
 from coinfactor.core.errors import ConfigError
 from coinfactor.studies._base import StudyResult, config_from_dict, config_to_dict
 from coinfactor.studies._costs import CostConfig
-from coinfactor.studies._target import StudyTarget, complete_bars
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
+from coinfactor.studies._target import StudyTarget, complete_bars
 
 __all__ = [
     "DEFAULT_OUT",
