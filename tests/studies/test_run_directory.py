@@ -266,12 +266,27 @@ def test_disk_full_midway_leaves_the_previous_run_intact(
     assert isinstance(OutputError("x"), OSError)  # callers catching OSError still catch it
 
 
+def test_a_failed_first_write_leaves_no_directory_behind(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full while writing to a new nested path: neither the run directory nor the
+    parent directories the write created remain."""
+    from coinfactor.errors import OutputError
+
+    def full_disk(self: pl.DataFrame, file: object, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_disk)
+    with pytest.raises(OutputError, match=r"nothing was changed there \(free disk space"):
+        _result("a", RUN_A).write(tmp_path / "new" / "deeper" / "D")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failed_swap_puts_the_previous_run_back(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without an atomic exchange (non-Linux), the old run is renamed aside and the new one
     renamed in; if that second rename fails the old run is restored."""
-    from coinfactor.core import rundir
     from coinfactor.errors import OutputError
+    from coinfactor.studies import _rundir as rundir
 
     d = _result("a", RUN_A).write(tmp_path / "D")
     before = _snapshot(d)
@@ -352,7 +367,7 @@ def _dead_pid() -> int:
 
 
 def test_stale_cleanup_removes_only_dead_coinfactor_temp_dirs(tmp_path: Path) -> None:
-    from coinfactor.core import rundir
+    from coinfactor.studies import _rundir as rundir
 
     target = tmp_path / "D"
     dead, live = _dead_pid(), os.getpid()
@@ -377,7 +392,7 @@ def test_stale_cleanup_removes_only_dead_coinfactor_temp_dirs(tmp_path: Path) ->
 def test_a_run_set_aside_by_a_dead_writer_is_restored(tmp_path: Path) -> None:
     """Killed between renaming the old run aside and renaming the new one in (the
     non-Linux path): the next write to the target restores the old run first."""
-    from coinfactor.core import rundir
+    from coinfactor.studies import _rundir as rundir
 
     d = _result("a", RUN_A).write(tmp_path / "D")
     before = _snapshot(d)
@@ -387,6 +402,26 @@ def test_a_run_set_aside_by_a_dead_writer_is_restored(tmp_path: Path) -> None:
     assert _snapshot(d) == before and _siblings(d) == []
     with pytest.raises(ConfigError, match="already holds a run"):  # and it is owned again
         _result("b", RUN_B).write(d)
+
+
+def test_the_demo_writes_its_run_directories_with_the_same_writer(tmp_path: Path) -> None:
+    """``run_demo`` replaces each study's previous run directory as a whole (today: the
+    previous run's tables stay beside the new ones and no manifest is written)."""
+    from coinfactor import studies
+    from coinfactor.studies import run_demo
+
+    out = tmp_path / "demo"
+    _result("tiny", {"old_table": _table(1.0)}).write(out / "tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(studies, "STUDIES", {"tiny": "support.tiny_study"})
+        result = run_demo(out)
+    assert result.ok, result.summary()
+    run = out / "tiny"
+    listed = [f["path"] for f in json.loads((run / "manifest.json").read_text())["files"]]
+    assert "nav.parquet" in listed and not (run / "old_table.parquet").exists()
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        [*listed, "manifest.json", "report.html"])
+    assert _siblings(run) == []
 
 
 # --- reports read only the listed files --------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Run directories: owned by a manifest, written whole or not at all.
+"""Run directories: the format (``manifest.json``) and who may write where.
 
 A run directory is what a study run leaves behind (``config.toml``, ``metrics.json``, one
 Parquet file per table, ``report.html``, ...). It is marked by ``manifest.json``::
@@ -8,22 +8,16 @@ Parquet file per table, ``report.html``, ...). It is marked by ``manifest.json``
      "files": [{"path": "config.toml", "bytes": 412, "sha256": "9f2c..."}, ...]}
 
 listing every file of the run with its size and SHA-256. The report and every other reader
-read only the files the manifest lists. ``report.html`` is *derived*: it is rebuilt from the
-listed files (``coinfactor report DIR``), so it is owned by the directory but not listed.
+read only the files the manifest lists (:func:`read_manifest`). ``report.html`` is *derived*:
+rebuilt from the listed files (``coinfactor report DIR``), owned by the directory but not
+listed (:data:`DERIVED_FILES`).
 
-Writing (:func:`write_run_dir`) is atomic: the files go to a temporary directory beside the
-target (same parent, ``.<name>.tmp-<pid>-<random>``), which is renamed into place when it is
-complete. A previous run at the target is swapped out in one step (``renameat2`` with
-``RENAME_EXCHANGE`` on Linux; elsewhere it is renamed aside, the new one renamed in, and the
-old one restored if that fails) and deleted afterwards. A failure (disk full, a kill) leaves
-the target exactly as it was; the temporary directories of dead writers are removed by the
-next write to the same target.
-
-The target is checked before any work starts (:func:`check_out_dir`): an existing target is
+A target is checked before any work starts (:func:`check_out_dir`): an existing target is
 replaced only if it is a run directory (a valid manifest, no file it does not own) and
 ``overwrite`` is asked for. An empty name, the current directory or one of its parents, a
 file, a symbolic link, a non-empty directory that is not a run directory, or a directory
-holding one of the run's inputs is refused with the reason.
+holding one of the run's inputs is refused with the reason. The atomic writer itself is
+:func:`coinfactor.studies.write_run_dir`.
 
 This module lives in the core layer so that the writers (studies, later sweeps and the book)
 and the readers (the report) share one definition of the format.
@@ -31,37 +25,30 @@ and the readers (the report) share one definition of the format.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import hashlib
 import json
-import logging
 import os
 import re
-import secrets
-import shutil
-import socket
-import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from coinfactor.core.errors import ConfigError, OutputError
+from coinfactor.core.errors import ConfigError
 
 __all__ = [
     "DERIVED_FILES",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "MARKER_NAME",
     "ManifestEntry",
     "RunManifest",
+    "build_manifest",
     "check_out_dir",
-    "clean_stale",
+    "file_sha256",
+    "owned_unlisted",
     "read_manifest",
-    "write_run_dir",
 ]
-
-log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 """The file that marks a run directory and lists its files."""
@@ -74,9 +61,9 @@ DERIVED_FILES = frozenset({"report.html"})
 temporary names ``.<name>.tmp`` are owned too (a report rebuild cut short)."""
 
 MARKER_NAME = ".coinfactor-tmp"
-"""Written first into every temporary directory: who is writing it (pid, host, target)."""
+"""Written first into every temporary directory of a write in progress: the writer's pid,
+host and target (:func:`coinfactor.studies.write_run_dir`)."""
 
-_TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
@@ -158,7 +145,7 @@ class RunManifest:
             elif p.stat().st_size != f.bytes:
                 out.append(f"{f.path} changed since the run was written "
                            f"({p.stat().st_size} bytes, {f.bytes} listed)")
-            elif _sha256(p) != f.sha256:
+            elif file_sha256(p) != f.sha256:
                 out.append(f"{f.path} changed since the run was written (SHA-256 differs)")
         return out
 
@@ -169,9 +156,10 @@ def _version() -> str:
     return str(coinfactor.__version__)
 
 
-def _sha256(path: Path, *, sync: bool = False) -> str:
+def file_sha256(path: str | Path, *, sync: bool = False) -> str:
+    """Return the hex SHA-256 of a file; with ``sync``, flush it to disk too (``fsync``)."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    with Path(path).open("rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
         if sync:
@@ -239,8 +227,12 @@ def read_manifest(run_dir: str | Path) -> RunManifest | None:
                        files=tuple(sorted(entries, key=lambda e: e.path)))
 
 
-def _owned(rel: str) -> bool:
-    """Files a run directory owns without listing them."""
+def owned_unlisted(rel: str) -> bool:
+    """Tell whether a run directory owns the file ``rel`` without listing it.
+
+    The manifest itself, the derived files (``report.html``), their temporary names, and the
+    marker of a write in progress.
+    """
     name = rel.rsplit("/", 1)[-1]
     return rel in DERIVED_FILES or rel == MANIFEST_NAME or name == MARKER_NAME or any(
         rel == f".{d}.tmp" for d in DERIVED_FILES)
@@ -253,7 +245,7 @@ def _foreign_files(run_dir: Path, manifest: RunManifest) -> list[str]:
         if p.is_dir() and not p.is_symlink():
             continue
         rel = p.relative_to(run_dir).as_posix()
-        if rel not in listed and not _owned(rel):
+        if rel not in listed and not owned_unlisted(rel):
             out.append(rel)
     return out
 
@@ -348,228 +340,31 @@ def check_out_dir(out: str | Path, *, overwrite: bool = False,
     return target
 
 
-# --- stale temporary directories ------------------------------------------------------------
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
-def _writer(path: Path, pid_in_name: int) -> tuple[int, str]:
-    """(pid, host) of the process that made a temporary directory."""
-    host = socket.gethostname()
-    try:
-        info = json.loads((path / MARKER_NAME).read_text("utf-8"))
-        return int(info["pid"]), str(info["host"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return pid_in_name, host
-
-
-def _ours(path: Path) -> bool:
-    """Tell whether coinfactor made a temporary directory (a marker, a manifest, or empty)."""
-    if not path.is_dir() or path.is_symlink():
-        return False
-    if (path / MARKER_NAME).is_file() or not any(path.iterdir()):
-        return True
-    try:
-        return read_manifest(path) is not None
-    except ConfigError:
-        return False
-
-
-def clean_stale(target: str | Path) -> list[Path]:
-    """Remove the temporary directories that dead writers left beside ``target``.
-
-    A sibling ``.<name>.tmp-<pid>-<random>`` (a write that did not finish) is removed when
-    it is coinfactor's (a marker, a manifest, or empty) and its writer on this host is no
-    longer running. A sibling ``.<name>.old-<pid>-<random>`` (a previous run set aside while
-    being replaced) is removed if the target exists, and renamed back to the target if the
-    replacement never arrived.
+def build_manifest(directory: str | Path, study: str) -> RunManifest:
+    """Return the manifest of every file in ``directory``, each flushed to disk first.
 
     Parameters
     ----------
-    target : str or Path
-        A run directory path.
+    directory : str or Path
+        A run directory being written (the owned files, see :data:`DERIVED_FILES`, are left
+        out).
+    study : str
+        What wrote the run.
 
     Returns
     -------
-    list of Path
-        The directories removed or restored.
+    RunManifest
+        Stamped with the running coinfactor version and the current UTC time.
     """
-    t = Path(os.path.abspath(target))
-    if not t.parent.is_dir():
-        return []
-    host = socket.gethostname()
-    done = []
-    for sib in sorted(t.parent.iterdir()):
-        m = _TMP_RE.match(sib.name)
-        if m is None or m["name"] != t.name or not _ours(sib):
-            continue
-        pid, whose = _writer(sib, int(m["pid"]))
-        if whose != host or _pid_alive(pid):
-            continue
-        if m["kind"] == "old" and not t.exists() and not t.is_symlink():
-            os.rename(sib, t)
-            log.warning("restored %s from %s (a replacement that did not finish)", t, sib.name)
-        else:
-            shutil.rmtree(sib, ignore_errors=True)
-            log.info("removed stale temporary directory %s", sib)
-        done.append(sib)
-    return done
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on a directory
-        pass
-    finally:
-        os.close(fd)
-
-
-def _manifest_of(tmp: Path, study: str) -> RunManifest:
+    tmp = Path(directory)
     entries = []
     for p in sorted(tmp.rglob("*")):
         if p.is_dir():
             continue
         rel = p.relative_to(tmp).as_posix()
-        if _owned(rel):
+        if owned_unlisted(rel):
             continue
-        entries.append(ManifestEntry(rel, p.stat().st_size, _sha256(p, sync=True)))
+        entries.append(ManifestEntry(rel, p.stat().st_size, file_sha256(p, sync=True)))
     created = datetime.now(UTC).isoformat(timespec="microseconds")
     return RunManifest(study=study, coinfactor=_version(), created=created,
                        files=tuple(entries))
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2``); False where that is unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    if rc == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _swap_in(tmp: Path, target: Path) -> Path | None:
-    """Move ``tmp`` to ``target``; return the previous run's directory (now aside), if any."""
-    if not target.exists():
-        os.rename(tmp, target)  # fails if another writer created a non-empty target since
-        return None
-    if target.is_dir() and not any(target.iterdir()):
-        os.replace(tmp, target)  # rename onto an empty directory
-        return None
-    if _exchange(tmp, target):
-        return tmp  # tmp now holds the previous run
-    aside = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-    os.rename(target, aside)
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(aside, target)  # put the previous run back
-        raise
-    return aside
-
-
-def write_run_dir(
-    out: str | Path,
-    fill: Callable[[Path], None],
-    *,
-    study: str,
-    overwrite: bool = False,
-    inputs: Sequence[str | Path] = (),
-    derive: Callable[[Path, Path], None] | None = None,
-) -> Path:
-    """Write a run directory atomically: all of it, or nothing changes at ``out``.
-
-    Parameters
-    ----------
-    out : str or Path
-        The target; checked by :func:`check_out_dir` (again, right before writing).
-    fill : callable
-        ``fill(tmp)`` writes the run's files into the temporary directory ``tmp``.
-    study : str
-        Recorded in the manifest.
-    overwrite : bool
-        Whether a run directory at ``out`` may be replaced.
-    inputs : sequence of str or Path
-        Files the run read; ``out`` may not hold any of them.
-    derive : callable, optional
-        ``derive(tmp, target)`` writes derived files (``report.html``) into ``tmp`` after
-        the manifest exists (``target`` is where ``tmp`` will be renamed to).
-
-    Returns
-    -------
-    Path
-        The absolute run directory path.
-
-    Raises
-    ------
-    ConfigError
-        If ``out`` may not be written (see :func:`check_out_dir`); nothing is written.
-    OutputError
-        If writing fails (disk full, permissions); ``out`` is left as it was and the
-        temporary directory removed.
-    """
-    target = check_out_dir(out, overwrite=overwrite, inputs=inputs)
-    tmp: Path | None = None
-    aside: Path | None = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale(target)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        tmp.mkdir()
-        (tmp / MARKER_NAME).write_text(json.dumps({
-            "pid": os.getpid(), "host": socket.gethostname(), "target": str(target)}), "utf-8")
-        fill(tmp)
-        manifest = _manifest_of(tmp, study)
-        (tmp / MANIFEST_NAME).write_text(manifest.to_json(), "utf-8")
-        if derive is not None:
-            derive(tmp, target)
-        _sha256(tmp / MANIFEST_NAME, sync=True)
-        check_out_dir(out, overwrite=overwrite, inputs=inputs)  # unchanged meanwhile?
-        (tmp / MARKER_NAME).unlink()
-        _fsync_dir(tmp)
-        aside = _swap_in(tmp, target)
-        tmp = None
-        _fsync_dir(target.parent)
-    except OSError as exc:
-        raise OutputError(
-            f"could not write the run directory {target}: {exc}; nothing was changed there "
-            "(free disk space or fix permissions, then run again)") from exc
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
-        if aside.exists():
-            log.warning("could not delete the previous run at %s; it is removed by the next "
-                        "write to %s", aside, target)
-        log.info("replaced the previous run at %s", target)
-    log.info("wrote run directory %s (%d files)", target, len(manifest.files))
-    return target
-

@@ -26,6 +26,7 @@ from coinfactor.studies._base import StudyResult, config_from_dict, config_to_di
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
+from coinfactor.studies._rundir import clean_stale, write_run_dir
 
 __all__ = [
     "DEFAULT_OUT",
@@ -35,6 +36,7 @@ __all__ = [
     "CostConfig",
     "Progress",
     "StudyResult",
+    "clean_stale",
     "config_from_dict",
     "config_to_dict",
     "input_paths",
@@ -42,6 +44,7 @@ __all__ = [
     "run_config",
     "run_config_file",
     "run_demo",
+    "write_run_dir",
 ]
 
 STUDIES: dict[str, str] = {

@@ -22,7 +22,7 @@ import polars as pl
 import tomli_w
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.core.rundir import write_run_dir
+from coinfactor.studies._rundir import write_run_dir
 
 C = TypeVar("C")
 
@@ -187,7 +187,7 @@ class StudyResult:
         every file with its size and SHA-256), then ``report.html`` built from those files
         (:func:`coinfactor.report.write_report`). Everything is written to a temporary
         directory beside ``out`` and renamed into place when complete
-        (:func:`coinfactor.core.rundir.write_run_dir`): a failure leaves ``out`` as it was.
+        (:func:`coinfactor.studies.write_run_dir`): a failure leaves ``out`` as it was.
 
         Parameters
         ----------
