@@ -391,17 +391,22 @@ def test_stale_cleanup_removes_only_dead_coinfactor_temp_dirs(tmp_path: Path) ->
 
 def test_a_run_set_aside_by_a_dead_writer_is_restored(tmp_path: Path) -> None:
     """Killed between renaming the old run aside and renaming the new one in (the
-    non-Linux path): the next write to the target restores the old run first."""
+    non-Linux path): the next write to the target restores the old run before it decides,
+    so without ``overwrite`` it is refused before any file is written."""
     from coinfactor.studies import _rundir as rundir
 
     d = _result("a", RUN_A).write(tmp_path / "D")
     before = _snapshot(d)
     aside = tmp_path / f".D.old-{_dead_pid()}-0123abcd"
     os.rename(d, aside)
+    filled: list[Path] = []
+    with pytest.raises(ConfigError, match="already holds a run"):
+        rundir.write_run_dir(d, filled.append, study="b")
+    assert filled == []
+    assert _snapshot(d) == before and _siblings(d) == []
+    os.rename(d, aside)
     assert rundir.clean_stale(d) == [aside]
     assert _snapshot(d) == before and _siblings(d) == []
-    with pytest.raises(ConfigError, match="already holds a run"):  # and it is owned again
-        _result("b", RUN_B).write(d)
 
 
 def test_the_demo_writes_its_run_directories_with_the_same_writer(tmp_path: Path) -> None:

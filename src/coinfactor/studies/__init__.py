@@ -26,7 +26,7 @@ from coinfactor.studies._base import StudyResult, config_from_dict, config_to_di
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
-from coinfactor.studies._rundir import clean_stale, write_run_dir
+from coinfactor.studies._rundir import clean_stale, prepare_out_dir, write_run_dir
 
 __all__ = [
     "DEFAULT_OUT",
@@ -41,6 +41,7 @@ __all__ = [
     "config_to_dict",
     "input_paths",
     "load_study_data",
+    "prepare_out_dir",
     "run_config",
     "run_config_file",
     "run_demo",
@@ -162,9 +163,9 @@ def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = Fals
                     progress: Progress | None = None) -> StudyResult:
     """Run the study a TOML file describes and write its run directory to ``out``.
 
-    ``out`` is checked before any data is loaded (:func:`coinfactor.core.rundir.
-    check_out_dir`): it must be a new path, an empty directory, or (with ``overwrite``) a
-    previous run directory, and may not hold the config or data files the run reads.
+    ``out`` is checked before any data is loaded (:func:`prepare_out_dir`): it must be a new
+    path, an empty directory, or (with ``overwrite``) a previous run directory, and may not
+    hold the config or data files the run reads.
 
     Parameters
     ----------
@@ -188,7 +189,7 @@ def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = Fals
     OutputError
         If the run directory cannot be written (``out`` is then unchanged).
     """
-    check_out_dir(out, overwrite=overwrite)
+    prepare_out_dir(out, overwrite=overwrite)
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {str(p)!r} does not exist")

@@ -41,7 +41,7 @@ from coinfactor.core.rundir import (
     read_manifest,
 )
 
-__all__ = ["clean_stale", "write_run_dir"]
+__all__ = ["clean_stale", "prepare_out_dir", "write_run_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,41 @@ def _swap_in(tmp: Path, target: Path) -> Path | None:
     return aside
 
 
+def prepare_out_dir(out: str | Path, *, overwrite: bool = False,
+                    inputs: Sequence[str | Path] = ()) -> Path:
+    """Check ``out`` and clear what dead writers left beside it, before any work.
+
+    :func:`~coinfactor.core.rundir.check_out_dir`, then :func:`clean_stale` (a previous run
+    that a killed writer had set aside is put back, so the decision below sees it), then
+    the check again.
+
+    Parameters
+    ----------
+    out : str or Path
+        The target run directory.
+    overwrite : bool
+        Whether a run directory at ``out`` may be replaced.
+    inputs : sequence of str or Path
+        Files the run reads; ``out`` may not hold any of them.
+
+    Returns
+    -------
+    Path
+        The absolute target.
+
+    Raises
+    ------
+    ConfigError
+        If ``out`` may not be written, with the reason.
+    """
+    check_out_dir(out, overwrite=overwrite, inputs=inputs)
+    try:
+        clean_stale(out)
+    except OSError as exc:
+        log.warning("could not clean the temporary directories beside %s: %s", out, exc)
+    return check_out_dir(out, overwrite=overwrite, inputs=inputs)
+
+
 def write_run_dir(
     out: str | Path,
     fill: Callable[[Path], None],
@@ -220,14 +255,13 @@ def write_run_dir(
         If writing fails (disk full, permissions); ``out`` is left as it was and the
         temporary directory removed.
     """
-    target = check_out_dir(out, overwrite=overwrite, inputs=inputs)
+    target = prepare_out_dir(out, overwrite=overwrite, inputs=inputs)
     created = _missing_parents(target)
     tmp: Path | None = None
     aside: Path | None = None
     done = False
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale(target)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
         tmp.mkdir()
         (tmp / MARKER_NAME).write_text(json.dumps({
