@@ -108,6 +108,14 @@ def test_a_new_path_and_an_empty_directory_are_written(tmp_path: Path) -> None:
         assert (out / "manifest.json").is_file() and (out / "alpha.parquet").is_file()
 
 
+@pytest.mark.parametrize("name", ["../escape", "sub/table", ".hidden", ""])
+def test_a_table_name_that_is_not_a_file_name_is_refused(tmp_path: Path, name: str) -> None:
+    """Today ``"../escape"`` writes ``escape.parquet`` beside the run directory."""
+    with pytest.raises(ConfigError, match=r"cannot be file names"):
+        _result("a", {name: _table(1.0)}).write(tmp_path / "D")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- refused targets ------------------------------------------------------------------------
 
 def _not_a_run_dir(tmp: Path) -> Path:

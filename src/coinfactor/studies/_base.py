@@ -22,7 +22,7 @@ import polars as pl
 import tomli_w
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.studies._rundir import write_run_dir
+from coinfactor.studies._rundir import TABLE_NAME, write_run_dir
 
 C = TypeVar("C")
 
@@ -207,13 +207,20 @@ class StudyResult:
         Raises
         ------
         ConfigError
-            If ``out`` may not be written (see :func:`coinfactor.core.rundir.check_out_dir`:
-            an existing run without ``overwrite``, a file, a directory that is not a run
-            directory, the current directory, ...); nothing is written.
+            If a table name is not a plain file name, or ``out`` may not be written (see
+            :func:`coinfactor.core.rundir.check_out_dir`: an existing run without
+            ``overwrite``, a file, a directory that is not a run directory, the current
+            directory, ...); nothing is written.
         OutputError
             If writing fails (e.g. disk full); ``out`` is unchanged.
         """
         from coinfactor.report import write_report  # lazy: matplotlib loads on write
+
+        bad = [n for n in self.tables if not TABLE_NAME.fullmatch(n)]
+        if bad:
+            raise ConfigError(f"table name(s) {bad} of study {self.study!r} cannot be file "
+                              "names: expected letters, digits, '_' and '-' (e.g. "
+                              "'factor_returns'); rename the tables")
 
         def report(tmp: Path, target: Path) -> None:
             write_report(tmp, name=target.name)

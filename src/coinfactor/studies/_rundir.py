@@ -41,9 +41,12 @@ from coinfactor.core.rundir import (
     read_manifest,
 )
 
-__all__ = ["clean_stale", "prepare_out_dir", "write_run_dir"]
+__all__ = ["TABLE_NAME", "clean_stale", "prepare_out_dir", "write_run_dir"]
 
 log = logging.getLogger(__name__)
+
+TABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+"""A table name, written as ``<name>.parquet`` (no path separators, no hidden files)."""
 
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
 
