@@ -102,7 +102,8 @@ def test_book_directory_is_written_whole_and_owned(panel: pl.DataFrame, tmp_path
     book = build_book(RAW, nav=1e6, markets=_markets(panel), markets_as_of=as_of,
                       panel=panel, as_of=as_of)
     out = write_book(book, tmp_path / "today")
-    assert sorted(p.name for p in out.iterdir()) == ["book.html", "book.json", "orders.csv",
+    assert sorted(p.name for p in out.iterdir()) == ["book.html", "book.json",
+                                                     "manifest.json", "orders.csv",
                                                      "targets.parquet"]
     summary = json.loads((out / "book.json").read_text("utf-8"))
     assert summary["study"] == "carry" and summary["blocked"] is False
@@ -114,7 +115,7 @@ def test_book_directory_is_written_whole_and_owned(panel: pl.DataFrame, tmp_path
     other = tmp_path / "notes"
     other.mkdir()
     (other / "mine.txt").write_text("keep me")
-    with pytest.raises(ConfigError, match="not a book directory"):
+    with pytest.raises(ConfigError, match="not a coinfactor"):
         write_book(book, other, overwrite=True)
     assert (other / "mine.txt").read_text() == "keep me"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left

@@ -10,7 +10,7 @@ precision and limits (:class:`MarketRules`, read from ccxt's market structures).
 from coinfactor.book._book import BOOK_STUDIES, Book, BookSettings, Check, build_book
 from coinfactor.book._orders import ORDER_COLUMNS, PRECISION_MODES, MarketRules, orders
 from coinfactor.book._replay import LEDGER_COLUMNS, Replay, replay
-from coinfactor.book._write import BOOK_FILES, check_book_dir, read_positions, write_book
+from coinfactor.book._write import BOOK_FILES, read_positions, write_book
 
 __all__ = [
     "BOOK_FILES",
@@ -24,7 +24,6 @@ __all__ = [
     "MarketRules",
     "Replay",
     "build_book",
-    "check_book_dir",
     "orders",
     "read_positions",
     "replay",

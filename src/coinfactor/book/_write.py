@@ -8,28 +8,28 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import polars as pl
 
 from coinfactor.book._book import Book
-from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.core.errors import DataError
 from coinfactor.report import book_html
+from coinfactor.studies import write_run_dir
 
 BOOK_FILES = ("targets.parquet", "orders.csv", "book.json", "book.html")
-"""The files of a book directory (``book.json`` marks it as one)."""
+"""The files of a book directory (besides its manifest)."""
 
 
 def write_book(book: Book, out: str | Path, *, overwrite: bool = False,
                changes: pl.DataFrame | None = None) -> Path:
     """Write ``book`` to the directory ``out``, all files or none.
 
-    The files are written to a temporary directory beside ``out`` and renamed into place. An
-    existing ``out`` is replaced only if it is a book directory (holds ``book.json`` and no
-    file but those of :data:`BOOK_FILES`) and ``overwrite`` is set.
+    The same writer as a study's run directory (:func:`coinfactor.studies.write_run_dir`):
+    the files go to a temporary directory beside ``out``, a manifest lists them, and the
+    directory is renamed into place. An existing ``out`` is replaced only if it is a
+    coinfactor output directory and ``overwrite`` is set; anything else is refused before
+    anything is written.
 
     Parameters
     ----------
@@ -45,55 +45,22 @@ def write_book(book: Book, out: str | Path, *, overwrite: bool = False,
     Returns
     -------
     Path
-        ``out``.
+        The book directory.
 
     Raises
     ------
     ConfigError
-        If ``out`` exists and is not a book directory, or is one and ``overwrite`` is not set.
+        If ``out`` may not be written; nothing is written.
     """
-    target = Path(out)
-    check_book_dir(target, overwrite=overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    summary = book.summary()
+
+    def fill(tmp: Path) -> None:
         book.targets.write_parquet(tmp / "targets.parquet")
         book.orders.write_csv(tmp / "orders.csv")
-        summary = book.summary()
         (tmp / "book.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
         (tmp / "book.html").write_text(book_html(summary, book.targets, book.orders, changes),
                                        "utf-8")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
-def check_book_dir(target: Path, *, overwrite: bool) -> None:
-    """Refuse an ``--out`` that is not a book directory, or one without ``overwrite``."""
-    if str(target) in ("", "."):
-        raise ConfigError("book: --out must name a new directory, got the current directory",
-                          )
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise ConfigError(f"book: --out {str(target)!r} is a file; expected a directory")
-    names = {p.name for p in target.iterdir()}
-    if not names:
-        return
-    if "book.json" not in names or names - set(BOOK_FILES):
-        raise ConfigError(f"book: {str(target)!r} exists and is not a book directory (it holds "
-                          f"{sorted(names)[:5]}); nothing was written",
-                          )
-    if not overwrite:
-        raise ConfigError(f"book: {str(target)!r} holds a book; pass --overwrite to replace it")
+    return write_run_dir(out, fill, study=f"book:{book.study}", overwrite=overwrite)
 
 
 def read_positions(path: str | Path) -> dict[str, float]:
