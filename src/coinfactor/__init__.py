@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 SUBPACKAGES = (
-    "analytics", "backtest", "core", "data", "datasets", "errors", "plots", "portfolio",
+    "analytics", "backtest", "book", "core", "data", "datasets", "errors", "plots", "portfolio",
     "report", "risk", "rolling", "signals", "studies", "universe", "xs",
 )
 """Subpackages reachable as attributes of the root package."""
@@ -30,6 +30,7 @@ __all__ = [
     "__version__",
     "analytics",
     "backtest",
+    "book",
     "core",
     "data",
     "datasets",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from coinfactor import (
         analytics,
         backtest,
+        book,
         core,
         data,
         datasets,

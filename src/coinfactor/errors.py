@@ -7,6 +7,7 @@ from coinfactor.core.errors import (
     DataWarning,
     LookaheadError,
     OptimizationError,
+    OutputError,
     SourceError,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "DataWarning",
     "LookaheadError",
     "OptimizationError",
+    "OutputError",
     "SourceError",
 ]

@@ -12,10 +12,10 @@ from coinfactor.cli._errors import user_errors
 
 @app.command("report")
 def report_command(
-    run_dir: Path = typer.Argument(..., help="A study run directory (config.toml, "
-                                   "metrics.json, *.parquet)."),
+    run_dir: Path = typer.Argument(..., help="A study run directory (manifest.json, "
+                                   "config.toml, metrics.json, tables)."),
 ) -> None:
-    """Rebuild report.html of a run directory from its files."""
+    """Rebuild report.html of a run directory from the files its manifest lists."""
     from coinfactor.report import write_report
 
     with user_errors():

@@ -7,6 +7,7 @@ from coinfactor.core.errors import (
     DataWarning,
     LookaheadError,
     OptimizationError,
+    OutputError,
     SourceError,
 )
 from coinfactor.core.time import (
@@ -23,6 +24,7 @@ __all__ = [
     "DataWarning",
     "LookaheadError",
     "OptimizationError",
+    "OutputError",
     "SourceError",
     "bars_per_day",
     "freq_to_timedelta",

@@ -64,6 +64,13 @@ class SourceError(CoinfactorError, RuntimeError):
     """A remote data source failed after retries, or answered with something unusable."""
 
 
+class OutputError(CoinfactorError, OSError):
+    """An output (a run directory) could not be written: disk full, permissions, a race.
+
+    The message names the output and says that nothing was changed there.
+    """
+
+
 class DataWarning(UserWarning):
     """Data are incomplete in a way the result reports and a reader must know.
 

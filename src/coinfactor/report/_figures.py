@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -201,18 +201,39 @@ def table_blocks(name: str, frame: pl.DataFrame) -> list[str]:
     return [frame_table(frame)]
 
 
-def run_dir_blocks(run_dir: Path, freq: str | None) -> list[tuple[str, list[str]]]:
-    """All figure sections a run directory allows: (title, html blocks) pairs."""
+def run_dir_blocks(run_dir: Path, freq: str | None, *,
+                   tables: Sequence[str] | None = None) -> list[tuple[str, list[str]]]:
+    """All figure sections a run directory allows: (title, html blocks) pairs.
+
+    Parameters
+    ----------
+    run_dir : Path
+        The run directory.
+    freq : str or None
+        Bar frequency of the run (inferred from ``nav.parquet`` if None).
+    tables : sequence of str, optional
+        The Parquet files to draw (names inside ``run_dir``, e.g. those its manifest lists);
+        no other file is read. Default: every ``*.parquet`` in ``run_dir`` (a legacy
+        directory without a manifest).
+
+    Returns
+    -------
+    list of (str, list of str)
+        Section titles and their HTML blocks.
+    """
+    names = (sorted(p.name for p in run_dir.glob("*.parquet")) if tables is None
+             else sorted(tables))
     sections: list[tuple[str, list[str]]] = []
     nav_path, weights_path = run_dir / "nav.parquet", run_dir / "weights.parquet"
-    if nav_path.exists():
+    if "nav.parquet" in names and nav_path.exists():
         sections.append(("Performance", nav_blocks(pl.read_parquet(nav_path), freq)))
-    if weights_path.exists():
+    if "weights.parquet" in names and weights_path.exists():
         sections.append(("Positions", weights_blocks(pl.read_parquet(weights_path))))
     others: list[str] = []
-    for path in sorted(run_dir.glob("*.parquet")):
-        if path.name in ("nav.parquet", "weights.parquet"):
+    for file in names:
+        if file in ("nav.parquet", "weights.parquet"):
             continue
+        path = run_dir / file
         try:
             frame = pl.read_parquet(path)
         except (OSError, pl.exceptions.PolarsError) as exc:

@@ -13,29 +13,43 @@ Each study module defines a frozen ``Config`` dataclass and ``run(config, data) 
 from __future__ import annotations
 
 import importlib
+import inspect
+import logging
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from coinfactor.core.errors import ConfigError
+from coinfactor.core.rundir import check_out_dir
 from coinfactor.studies._base import StudyResult, config_from_dict, config_to_dict
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
 from coinfactor.studies._params import near_matches
+from coinfactor.studies._rundir import clean_stale, prepare_out_dir, write_run_dir
+from coinfactor.studies._target import StudyTarget, complete_bars
 
 __all__ = [
     "DEFAULT_OUT",
     "KEY_METRICS",
+    "STAGES",
     "STUDIES",
     "CostConfig",
+    "Progress",
     "StudyResult",
+    "StudyTarget",
+    "clean_stale",
+    "complete_bars",
     "config_from_dict",
     "config_to_dict",
+    "input_paths",
     "load_study_data",
+    "prepare_out_dir",
     "run_config",
     "run_config_file",
     "run_demo",
+    "write_run_dir",
 ]
 
 STUDIES: dict[str, str] = {
@@ -45,6 +59,8 @@ STUDIES: dict[str, str] = {
     "hedge_basket": "coinfactor.studies.hedge_basket",
 }
 """Study name -> module path (imported on use)."""
+
+log = logging.getLogger(__name__)
 
 
 def _module(name: str) -> Any:
@@ -56,8 +72,34 @@ def _module(name: str) -> Any:
     return importlib.import_module(STUDIES[name])
 
 
-def run_config(raw: dict[str, Any], *, base_dir: Path | None = None) -> StudyResult:
-    """Run a study from a parsed config (``study``, ``[data]``, ``[params]`` tables)."""
+Progress = Callable[[str, float], None]
+"""Progress callback of :func:`run_config_file`: (stage, fraction of that stage done)."""
+
+STAGES = ("load", "run", "write")
+"""The stages of a study run, in order: load the data, run the study, write the run dir."""
+
+
+def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
+               progress: Progress | None = None) -> StudyResult:
+    """Run a study from a parsed config (``study``, ``[data]``, ``[params]`` tables).
+
+    Parameters
+    ----------
+    raw : dict
+        The parsed TOML file.
+    base_dir : Path, optional
+        Directory relative data paths are resolved against (the config file's).
+    progress : callable, optional
+        ``progress(stage, fraction)`` for the stages ``"load"`` and ``"run"``
+        (:data:`STAGES`); a study whose ``run`` accepts ``progress=`` reports fractions
+        within its stage, the others 0 and 1.
+
+    Returns
+    -------
+    StudyResult
+        The result, its ``config`` the resolved config.
+    """
+    step = progress or (lambda _stage, _fraction: None)
     unknown = sorted(set(raw) - {"study", "data", "params"})
     if unknown:
         raise ConfigError(
@@ -72,8 +114,17 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None) -> StudyRes
     # every check before any work: the parameters, then the [data] table, then (in the
     # study's run) the windows and symbols against the loaded panel
     config = config_from_dict(module.Config, raw.get("params", {}))
+    step("load", 0.0)
     panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir)
-    result: StudyResult = module.run(config, panel)
+    log.info("loaded %d rows of %s", panel.height, source)
+    step("load", 1.0)
+    kwargs: dict[str, Any] = {}
+    if "progress" in inspect.signature(module.run).parameters:
+        kwargs["progress"] = lambda frac: step("run", float(frac))
+    step("run", 0.0)
+    result: StudyResult = module.run(config, panel, **kwargs)
+    step("run", 1.0)
+    log.info("ran study %s", raw["study"])
     resolved = {"study": raw["study"], "data": dict(raw.get("data", {})),
                 "params": config_to_dict(config)}
     return StudyResult(
@@ -85,8 +136,74 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None) -> StudyRes
     )
 
 
-def run_config_file(path: str | Path, out: str | Path) -> StudyResult:
-    """Run the study a TOML file describes and write its run directory to ``out``."""
+_NOT_PATHS = frozenset({"dataset", "symbols", "start", "end", "freq"})
+
+
+def input_paths(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> list[Path]:
+    """Files a config's ``[data]`` table reads (data files, a store database).
+
+    Every string value of ``[data]`` other than ``dataset``, ``symbols``, ``start``, ``end``
+    and ``freq`` (``file = "..."``, ``parquet = "..."`` and any other file key) and the
+    ``path`` of a ``store``, ``file`` or ``parquet`` table are taken as paths, relative ones
+    resolved against ``base_dir``.
+
+    Parameters
+    ----------
+    raw : mapping
+        The parsed config.
+    base_dir : Path, optional
+        The config file's directory.
+
+    Returns
+    -------
+    list of Path
+    """
+    data = raw.get("data", {})
+    if not isinstance(data, Mapping):
+        return []
+    values = [v for k, v in data.items() if k not in _NOT_PATHS and isinstance(v, str)]
+    for key in ("store", "file", "parquet"):  # tables with a path (file = { path = ... })
+        table = data.get(key)
+        if isinstance(table, Mapping) and isinstance(table.get("path"), str):
+            values.append(table["path"])
+    out = []
+    for v in values:
+        path = Path(v).expanduser()
+        out.append(path if path.is_absolute() or base_dir is None else base_dir / path)
+    return out
+
+
+def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = False,
+                    progress: Progress | None = None) -> StudyResult:
+    """Run the study a TOML file describes and write its run directory to ``out``.
+
+    ``out`` is checked before any data is loaded (:func:`prepare_out_dir`): it must be a new
+    path, an empty directory, or (with ``overwrite``) a previous run directory, and may not
+    hold the config or data files the run reads.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML config.
+    out : str or Path
+        The run directory to write.
+    overwrite : bool
+        Replace a previous run directory at ``out``.
+    progress : callable, optional
+        ``progress(stage, fraction)`` for each of :data:`STAGES`.
+
+    Returns
+    -------
+    StudyResult
+
+    Raises
+    ------
+    ConfigError
+        On a bad config or a refused ``out`` (before any work).
+    OutputError
+        If the run directory cannot be written (``out`` is then unchanged).
+    """
+    prepare_out_dir(out, overwrite=overwrite)
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {str(p)!r} does not exist")
@@ -94,6 +211,11 @@ def run_config_file(path: str | Path, out: str | Path) -> StudyResult:
         raw = tomllib.loads(p.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    result = run_config(raw, base_dir=p.parent)
-    result.write(out)
+    inputs = [p, *input_paths(raw, base_dir=p.parent)]
+    check_out_dir(out, overwrite=overwrite, inputs=inputs)
+    result = run_config(raw, base_dir=p.parent, progress=progress)
+    step = progress or (lambda _stage, _fraction: None)
+    step("write", 0.0)
+    result.write(out, overwrite=overwrite, inputs=inputs)
+    step("write", 1.0)
     return result

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ import tomli_w
 
 from coinfactor.core.errors import ConfigError
 from coinfactor.studies._params import check_value, near_matches
+from coinfactor.studies._rundir import TABLE_NAME, write_run_dir
 
 C = TypeVar("C")
 
@@ -160,38 +161,68 @@ class StudyResult:
                          f"  {k:<{width}}  {v}")
         return "\n".join(lines)
 
-    def write(self, out: str | Path) -> Path:
-        """Write the run directory: ``config.toml``, ``metrics.json``, tables, data summary.
+    def write(self, out: str | Path, overwrite: bool = False, *,
+              inputs: Sequence[str | Path] = ()) -> Path:
+        """Write the run directory, atomically, and build its ``report.html``.
 
-        Files are first written under a temporary name and renamed, so a failure never leaves
-        a half-written file behind. Last, ``report.html`` is built from the written files
-        (:func:`coinfactor.report.write_report`).
+        The directory receives ``config.toml``, ``metrics.json``, ``data_summary.json``,
+        ``versions.json``, one ``<name>.parquet`` per table and ``manifest.json`` (listing
+        every file with its size and SHA-256), then ``report.html`` built from those files
+        (:func:`coinfactor.report.write_report`). Everything is written to a temporary
+        directory beside ``out`` and renamed into place when complete
+        (:func:`coinfactor.studies.write_run_dir`): a failure leaves ``out`` as it was.
+
+        Parameters
+        ----------
+        out : str or Path
+            The run directory: a new path, an empty directory, or (with ``overwrite``) a
+            previous coinfactor run directory, which is replaced as a whole.
+        overwrite : bool
+            Replace a run directory already at ``out``.
+        inputs : sequence of str or Path
+            Files the run read (config, data); ``out`` may not hold any of them.
+
+        Returns
+        -------
+        Path
+            The run directory (absolute).
+
+        Raises
+        ------
+        ConfigError
+            If a table name is not a plain file name, or ``out`` may not be written (see
+            :func:`coinfactor.core.rundir.check_out_dir`: an existing run without
+            ``overwrite``, a file, a directory that is not a run directory, the current
+            directory, ...); nothing is written.
+        OutputError
+            If writing fails (e.g. disk full); ``out`` is unchanged.
         """
-        out_dir = Path(out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(out_dir / "config.toml", tomli_w.dumps(self.config).encode())
-        _atomic_write_bytes(
-            out_dir / "metrics.json",
-            json.dumps(_json_ready(self.metrics), indent=2, allow_nan=False).encode(),
-        )
-        _atomic_write_bytes(
-            out_dir / "data_summary.json",
-            json.dumps(_json_ready(self.data_summary), indent=2, allow_nan=False).encode(),
-        )
-        for name, table in self.tables.items():
-            tmp = out_dir / f".{name}.parquet.tmp"
-            table.write_parquet(tmp)
-            tmp.replace(out_dir / f"{name}.parquet")
         from coinfactor.report import write_report  # lazy: matplotlib loads on write
 
-        write_report(out_dir)
-        return out_dir
+        bad = [n for n in self.tables if not TABLE_NAME.fullmatch(n)]
+        if bad:
+            raise ConfigError(f"table name(s) {bad} of study {self.study!r} cannot be file "
+                              "names: expected letters, digits, '_' and '-' (e.g. "
+                              "'factor_returns'); rename the tables")
 
+        def report(tmp: Path, target: Path) -> None:
+            write_report(tmp, name=target.name)
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
+        return write_run_dir(out, self._write_files, study=self.study, overwrite=overwrite,
+                             inputs=inputs, derive=report)
+
+    def _write_files(self, out_dir: Path) -> None:
+        """Write the run's files (not the manifest, not the report) into ``out_dir``."""
+        from coinfactor.report import collect_versions
+
+        (out_dir / "config.toml").write_bytes(tomli_w.dumps(self.config).encode())
+        for name, payload in (("metrics.json", self.metrics),
+                              ("data_summary.json", self.data_summary),
+                              ("versions.json", collect_versions())):
+            (out_dir / name).write_bytes(
+                json.dumps(_json_ready(payload), indent=2, allow_nan=False).encode())
+        for name, table in self.tables.items():
+            table.write_parquet(out_dir / f"{name}.parquet")
 
 
 def summarize_panel(panel: pl.DataFrame, source: str, *, n_ts: int | None = None,

@@ -136,7 +136,7 @@ def _run_one(name: str, module_path: str, out_dir: Path,
             tables=result.tables,
             data_summary={**result.data_summary, "source": source},
         )
-        resolved.write(run_dir)
+        resolved.write(run_dir, overwrite=True)
     except Exception:  # the demo goes on with the other studies and reports this one failed
         log.exception("demo: study %s failed", name)
         return DemoRun(name, run_dir, seconds=time.perf_counter() - start,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 import numpy as np
@@ -33,13 +34,14 @@ import polars as pl
 
 from coinfactor import signals, universe
 from coinfactor.analytics import summary as performance_summary
-from coinfactor.backtest import MarketData, backtest
+from coinfactor.backtest import CostModel, MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
 from coinfactor.data import Grid
 from coinfactor.portfolio import (
     AllocationInputs,
+    AllocationResult,
     BucketTargets,
     BufferedAllocator,
     bucket_targets,
@@ -53,6 +55,7 @@ from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import MAX_BARS, Bars, Params, Range, check_data
+from coinfactor.studies._target import StudyTarget, complete_bars
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1d"}
 KEY_METRICS: tuple[str, ...] = (
@@ -219,36 +222,35 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
     return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
 
 
-def run(
-    config: Config,
-    panel: pl.DataFrame,
-    *,
-    progress: Callable[[float], None] | None = None,
-) -> StudyResult:
-    """Run the carry study on a canonical panel with funding.
+@dataclass(frozen=True)
+class _Decisions:
+    """What the carry pipeline decides, before any P&L: shared by :func:`run` and :func:`target`."""
 
-    Parameters
-    ----------
-    config : Config
-        Study settings.
-    panel : pl.DataFrame
-        Canonical panel with ``funding_rate`` (perpetuals).
-    progress : callable, optional
-        Called with the fraction of the allocation loop done.
+    grid: Grid
+    book_grid: Grid
+    market: MarketData
+    costs: CostModel
+    member: np.ndarray
+    signal: pl.DataFrame
+    desired: np.ndarray
+    alloc: AllocationResult
+    book_vol: np.ndarray
+    scale: np.ndarray
+    forecast_vol: np.ndarray
+    bar_rows: np.ndarray
+    weights: np.ndarray
 
-    Returns
-    -------
-    StudyResult
-        Tables ``nav, weights, trades, exposure, vol, signal, allocation``; metrics of the
-        backtest plus how often the book trades, realised vs target vol and the funding P&L.
-    """
+
+def _decide(config: Config, panel: pl.DataFrame,
+            progress: Callable[[float], None] | None = None) -> _Decisions:
+    """Universe, signal, vol, sizing and allocation: the book at every bar (no P&L)."""
     check_data(config, panel, "carry")  # windows and lag against the panel, before any work
     if "funding_rate" not in panel.columns:
         raise DataError("carry: the panel needs a funding_rate column (perpetual futures)",
                         column="funding_rate", fix="load a perp dataset or attach funding")
     # one grid for every step (raises on off-grid bars), read with the bar frequency
     grid = Grid.from_panel(panel)
-    freq, axis, symbols = grid.freq, grid.ts, grid.symbols
+    freq, symbols = grid.freq, grid.symbols
     ppy = periods_per_year(freq)
     member, carry, targets = _signal(config, panel, grid)
     sig = _signal_table(grid, member, carry, targets)
@@ -288,8 +290,7 @@ def run(
         exit=config.exit)
     alloc = allocator.fit(AllocationInputs(
         desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1))), progress=progress)
-    pos_b, buffer = alloc.positions, alloc.buffer
-    t_scale, g_scale = alloc.turnover_scale, alloc.gross_scale
+    pos_b = alloc.positions
     fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
     bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
     bar_rows[grid.rows] = True  # every row is on the grid (from_panel raises otherwise)
@@ -301,11 +302,75 @@ def run(
     if not keep_b.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
-    forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
     # the book's weighted columns on their own grid (nothing else is ever held); a row
     # without any value is no decision (the book is carried)
     # on the book's grid (columns never held stay 0 and add nothing to any sum)
     weights = np.where(keep_b, pos_b, np.nan)
+    return _Decisions(grid, book_grid, market, costs, member, sig, desired, alloc, book_vol,
+                      scale, fc_vol, bar_rows, weights)
+
+
+def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
+           ) -> StudyTarget:
+    """Today's book: the weights decided at the close of the last complete bar.
+
+    The same pipeline as :func:`run` (universe, signal, vol, sizing, allocation), on the bars
+    complete at ``as_of``; ``run`` on the same bars holds these weights after that close.
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel with ``funding_rate``.
+    as_of : datetime, optional
+        The clock: bars whose close (``ts + freq``) is after it are left out (default: use
+        every bar).
+
+    Returns
+    -------
+    StudyTarget
+    """
+    cut = complete_bars(panel, as_of)
+    d = _decide(config, cut)
+    last = d.book_grid.shape[0] - 1
+    row = d.alloc.positions[last]
+    names = d.book_grid.symbols
+    return StudyTarget.from_weights("carry", d.book_grid.ts[last], as_of,
+                                    {names[j]: float(row[j]) for j in np.flatnonzero(row)})
+
+
+def run(
+    config: Config,
+    panel: pl.DataFrame,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> StudyResult:
+    """Run the carry study on a canonical panel with funding.
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel with ``funding_rate`` (perpetuals).
+    progress : callable, optional
+        Called with the fraction of the allocation loop done.
+
+    Returns
+    -------
+    StudyResult
+        Tables ``nav, weights, trades, exposure, vol, signal, allocation``; metrics of the
+        backtest plus how often the book trades, realised vs target vol and the funding P&L.
+    """
+    d = _decide(config, panel, progress)
+    grid, book_grid, market, costs = d.grid, d.book_grid, d.market, d.costs
+    freq, axis, symbols = grid.freq, grid.ts, grid.symbols
+    ppy = periods_per_year(freq)
+    member, sig, desired, weights = d.member, d.signal, d.desired, d.weights
+    buffer, t_scale, g_scale = d.alloc.buffer, d.alloc.turnover_scale, d.alloc.gross_scale
+    book_vol, scale, fc_vol, bar_rows = d.book_vol, d.scale, d.forecast_vol, d.bar_rows
+    forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
     execution = {"grid": book_grid, "market": market, "costs": costs, "lag": config.lag,
                  **config.costs.backtest_settings()}
     result = backtest(panel, weights, initial_nav=config.initial_nav, forecast_vol=forecast,

@@ -19,6 +19,7 @@ target per rebalance), ``nav`` (hedged book), ``nav_unhedged`` (target alone),
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,7 @@ from coinfactor.studies._params import (
     check_data,
     parse_time,
 )
+from coinfactor.studies._target import StudyTarget, complete_bars
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
 KEY_METRICS: tuple[str, ...] = (
@@ -158,11 +160,13 @@ class Config(Params):
         )
 
 
-def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
+def schedule(config: Config, panel: pl.DataFrame, *, through_last: bool = False,
+             ) -> list[datetime]:
     """Decision times: ``start``, then every ``rebalance_every``, before the data ends.
 
-    A decision needs at least one later bar to trade on, so times at or after the panel's
-    last bar (or ``end``) are dropped.
+    A backtest decision needs at least one later bar to trade on, so times at or after the
+    panel's last bar (or ``end``) are dropped; ``through_last`` keeps a time at the last bar
+    (today's book is decided at its close).
     """
     first = parse_time(config.start, "[params] start")
     step = freq_to_timedelta(config.rebalance_every)
@@ -171,7 +175,7 @@ def schedule(config: Config, panel: pl.DataFrame) -> list[datetime]:
         last = min(last, parse_time(config.end, "[params] end"))
     times = []
     t = first
-    while t < last:
+    while t < last or (through_last and t == last):
         times.append(t)
         t = t + step
     if not times:
@@ -219,6 +223,48 @@ def _leg_returns(hedged: BacktestResult, unhedged: BacktestResult,
         "ts", "hedged", "funding", "unhedged", "target", "basket")
 
 
+def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
+           ) -> StudyTarget:
+    """Today's book: the hedged book of the last decision at or before the last complete bar.
+
+    The same walk-forward as :func:`run` (each fit on data through its time only, each given
+    the previous basket), on the bars complete at ``as_of``, with a decision at the last bar
+    if the schedule has one there.
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel holding the target and the candidate perps.
+    as_of : datetime, optional
+        The clock: bars whose close is after it are left out (default: every bar).
+
+    Returns
+    -------
+    StudyTarget
+        Weights ``+target_weight`` on the target and ``-target_weight·w`` on the basket.
+    """
+    cut = complete_bars(panel, as_of)
+    check_data(config, cut, "hedge_basket")  # target, exclude, windows vs the panel
+    times = schedule(config, cut, through_last=True)
+    wf = config.estimator().walk_forward(cut, times, trade_costs=_trade_costs(config, cut))
+    book = wf.positions(target_weight=config.target_weight)
+    last = typing.cast(datetime, book.get_column("ts").max())
+    rows = book.filter(pl.col("ts") == last)
+    return StudyTarget.from_weights("hedge_basket", last, as_of, dict(zip(
+        rows.get_column("symbol").to_list(), rows.get_column("weight").to_list(), strict=True)))
+
+
+def _trade_costs(config: Config, panel: pl.DataFrame) -> pl.DataFrame | None:
+    """Per-cell cost rates of the turnover penalty (None without a penalty)."""
+    if config.turnover_penalty <= 0:
+        return None
+    grid = Grid.from_panel(panel)
+    rate = config.costs.model().rate(MarketData.from_panel(panel, grid), config.basket_usd)
+    return grid.long({"cost": rate}, where=grid.bars)
+
+
 def run(
     config: Config,
     panel: pl.DataFrame,
@@ -250,13 +296,9 @@ def run(
             progress(0.8 * frac)
 
     costs = config.costs.model()
-    trade_costs = None
-    if config.turnover_penalty > 0:  # the penalty prices trades with the backtest's model
-        grid = Grid.from_panel(panel, freq)
-        rate = costs.rate(MarketData.from_panel(panel, grid), config.basket_usd)
-        trade_costs = grid.long({"cost": rate}, where=grid.bars)
+    # the penalty prices trades with the backtest's model
     wf = hb.walk_forward(panel, times, pca_components=config.pca_diagnostic_components,
-                         trade_costs=trade_costs, progress=_progress)
+                         trade_costs=_trade_costs(config, panel), progress=_progress)
     book = wf.positions(target_weight=config.target_weight)
     settings = {"costs": costs, "initial_nav": config.basket_usd,
                 **config.costs.backtest_settings()}

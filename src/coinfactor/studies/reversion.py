@@ -41,6 +41,7 @@ one row per (decision, coin with a real anchor bar) with the features, eligibili
 from __future__ import annotations
 
 import math
+import typing
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,8 +72,10 @@ from coinfactor.portfolio import (
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import Duration, Params, Range, check_data
+from coinfactor.studies._target import StudyTarget, complete_bars
 
-__all__ = ["DEFAULT_DATA", "FEATURES", "KEY_METRICS", "Config", "cross_section", "run"]
+__all__ = ["DEFAULT_DATA", "FEATURES", "KEY_METRICS", "Config", "cross_section", "run",
+           "target"]
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-4h"}
 """The ``[data]`` table of ``studies/reversion.toml``."""
@@ -266,6 +269,39 @@ def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
                                    if trading.height else math.nan),
     })
     return out
+
+
+def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
+           ) -> StudyTarget:
+    """Today's book: the weights of the last decision at or before the last complete bar.
+
+    The same cross-section and baskets as :func:`run`, on the bars complete at ``as_of``;
+    ``run`` on those bars trades to these weights at that decision.
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel.
+    as_of : datetime, optional
+        The clock: bars whose close is after it are left out (default: every bar).
+
+    Returns
+    -------
+    StudyTarget
+        ``decided_at`` is the first bar of the last decision's holding period.
+    """
+    cut = complete_bars(panel, as_of)
+    table, anchors, grid, _ = _build(config, cut)
+    held = rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
+    if held.height == 0:
+        raise DataError("reversion: no decision yet on these bars (a basket needs "
+                        f"{2 * config.n} eligible coins)", fix="use a longer panel")
+    last = typing.cast(datetime, held.get_column("ts").max())
+    book = held.filter(pl.col("ts") == last)
+    return StudyTarget.from_weights("reversion", last, as_of, dict(zip(
+        book.get_column("symbol").to_list(), book.get_column("weight").to_list(), strict=True)))
 
 
 def run(config: Config, panel: pl.DataFrame) -> StudyResult:
