@@ -1,6 +1,7 @@
 """Command-line interface (typer + rich). It parses, calls a study or data command, prints."""
 
 from coinfactor.cli import (  # noqa: F401  (register commands)
+    _book,
     _datasets,
     _demo,
     _ingest,

@@ -151,9 +151,13 @@ class RunManifest:
 
 
 def _version() -> str:
-    import coinfactor
+    """Return the installed coinfactor version (read without importing the root package)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return str(coinfactor.__version__)
+    try:
+        return version("coinfactor")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown"
 
 
 def file_sha256(path: str | Path, *, sync: bool = False) -> str:
