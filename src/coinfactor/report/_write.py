@@ -13,7 +13,7 @@ from typing import Any
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.rundir import MANIFEST_NAME, RunManifest, read_manifest
 from coinfactor.report._figures import run_dir_blocks
-from coinfactor.report._html import esc, kv_grid, kv_table, page
+from coinfactor.report._html import esc, kv_grid, kv_table, page, study_reading
 
 __all__ = ["collect_versions", "write_report"]
 
@@ -147,7 +147,8 @@ def write_report(run_dir: str | Path, *, name: str | None = None) -> Path:
         ("Config", f"<pre>{esc(config_text) or 'no config.toml'}</pre>"),
         ("Versions", kv_table(versions)),
     ]
-    html = page(f"coinfactor · {study}", f"{source} · run directory {name or d.name}", sections)
+    html = page(f"coinfactor · {study}", f"{source} · run directory {name or d.name}", sections,
+                lead=study_reading(study, metrics))
     out = d / REPORT_NAME
     tmp = d / f".{REPORT_NAME}.tmp"
     tmp.write_text(html, "utf-8")
