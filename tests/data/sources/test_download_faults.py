@@ -176,6 +176,34 @@ def test_a_trickling_request_is_abandoned_at_its_deadline(venue: FakeVenue,
     assert "0.3s deadline" in rep.symbols[1].reason
     assert took < 3 * 0.3 + 3.0, took
     assert bars_of(store, "binanceusdm")["symbol"].unique().to_list() == ["BTCUSDT"]
+    assert not _abandoned_requests()  # each abandoned request's socket was shut: none lingers
+
+
+def _abandoned_requests() -> list[threading.Thread]:
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        alive = [t for t in threading.enumerate()
+                 if t.name == "coinfactor-request" and t.is_alive()]
+        if not alive:
+            return []
+        time.sleep(0.05)
+    return alive
+
+
+def test_a_trickling_tiingo_answer_is_abandoned_too(venue: FakeVenue, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same through httpx: the request ends at its deadline, its socket is shut."""
+    monkeypatch.setenv("TIINGO_API_KEY", venue.token)
+    venue.now_ms = ms(2026, 3, 3, 13, 30)
+    venue.inject("trickle", path="/tiingo/crypto/prices", symbol="ethusdt", times=None,
+                 interval=0.2)
+    rep, took = bounded(lambda: download(
+        "tiingo", symbols=["btcusdt", "ethusdt"], timeframe="4h", since="2026-03-01",
+        base_url=venue.url, store=Store(tmp_path / "db.duckdb"), retry=FAST, page_limit=6,
+        tiingo_exchanges=["BINANCE"], timeout_ms=2000, request_deadline_ms=300), 20)
+    assert status(rep) == {"btcusdt": "ok", "ethusdt": "failed"}, rep.summary()
+    assert "0.3s deadline" in rep.symbols[1].reason and took < 3 * 0.3 + 3.0
+    assert not _abandoned_requests()
 
 
 def test_a_symbol_deadline_keeps_what_was_fetched(venue: FakeVenue, tmp_path: Path) -> None:
