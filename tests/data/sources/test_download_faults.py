@@ -76,9 +76,10 @@ def bn(fn: Callable[..., IngestReport], venue: FakeVenue, store: Store,
        **kw: Any) -> IngestReport:
     kw.setdefault("symbols", BN)
     kw.setdefault("retry", FAST)
+    kw.setdefault("snapshot", False)
     return fn("binanceusdm", timeframe="1h", base_url=venue.url, store=store, rate_limit_ms=0,
-              page_limit=24, funding_page_limit=20, snapshot=False, open_interest=False,
-              timeout_ms=2000, **kw)
+              page_limit=24, funding_page_limit=20, open_interest=False, timeout_ms=2000,
+              **kw)
 
 
 def hl(fn: Callable[..., IngestReport], venue: FakeVenue, store: Store,
@@ -526,3 +527,17 @@ def test_skip_bad_bars_sets_invalid_candles_aside(venue: FakeVenue, tmp_path: Pa
     got = bars_of(lenient, "hyperliquid")
     dropped = ref.filter(pl.col("symbol") == "ETH")["ts"][5]
     assert got.equals(ref.filter((pl.col("symbol") != "ETH") | (pl.col("ts") != dropped)))
+
+
+def test_a_non_finite_snapshot_value_is_stored_as_null_and_logged(
+        venue: FakeVenue, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    venue.inject("field", path="ticker/24hr", field="quoteVolume", value="1e400")
+    store = Store(tmp_path / "db.duckdb")
+    rep = bn(download, venue, store, since=BN_SINCE, symbols=["BTCUSDT"], snapshot=True,
+             funding=False)
+    assert rep.snapshot_rows >= 4 and not rep.failed
+    snap = store.query_snapshots(exchange="binanceusdm")
+    first = snap.filter(pl.col("symbol") == "1000PEPEUSDT")  # row 0 of the venue's answer
+    assert first["volume_24h_usd"][0] is None
+    assert snap["volume_24h_usd"].drop_nulls().is_finite().all()
+    assert "'1e400' is not finite; taken as missing" in caplog.text
