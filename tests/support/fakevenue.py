@@ -4,6 +4,12 @@ It serves the venues' real wire formats built from the committed fixtures (real 
 scripts/build_test_fixtures.py), keeps a settable clock (``now_ms``; only bars that have opened
 by then are served, the still-open one with provisional values as a venue does), injects faults
 on demand and records every request's arrival time.
+
+Faults (``FakeVenue.inject``) stand for what a real or hostile venue does: a hang, HTTP 429 /
+5xx (an HTML or a JSON body), any answer (``"body"``: ``status`` and ``value``, the body text),
+a reset, a malformed or empty page, one field of a row replaced
+by any value (``"field"``), a response trickled one byte at a time (``"trickle"``), and error
+bodies and headers that echo the caller's credentials (``"echo_token"``, ``"echo_secret"``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import polars as pl
 from support import FIXTURES
 
 HOUR = 3_600_000
-FAULTS = ("timeout", "429", "500", "502", "503", "reset", "malformed", "empty", "echo_token")
+FAULTS = ("timeout", "429", "500", "502", "503", "503_json", "reset", "malformed", "empty",
+          "echo_token", "echo_secret", "field", "trickle", "body")
 # published venue settings the raw files do not hold (documented in fixtures/README.md)
 HL_SETTINGS = {"BTC": (5, 40), "ETH": (4, 25), "BERA": (1, 5)}
 
@@ -38,6 +45,19 @@ class Fault:
     path: str | None = None  # substring of the path or Hyperliquid request type
     symbol: str | None = None
     retry_after: str = "1"
+    field: str | int | None = None  # "field": the key (or list index) replaced in a row
+    value: Any = None  # "field": the new value (a Raw for a literal JSON token)
+    row: int = 0  # "field": which row of the page
+    interval: float = 2.0  # "trickle": seconds between two bytes
+    status: int = 500  # "body": the HTTP status of the answer
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A literal JSON token put into a page as is (``Raw("1e400")``: a number json.dumps
+    cannot write)."""
+
+    text: str
 
 
 @dataclass
@@ -54,13 +74,15 @@ class FakeVenue:
     """State of the fake venue; ``url`` once started."""
 
     now_ms: int
-    token: str = "tiingo-secret-token-0123456789"
+    token: str = "tk9Q2vXb7LmP4sRw8ZyC3nHd6FgJ1aKe"  # random-looking, as a real one is
     hang_s: float = 1.0
     hl_candle_cap: int = 5000
     hl_funding_cap: int = 500
     faults: list[Fault] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
+    echo_count: int = 0  # "echo_secret" answers so far: each puts the secret one char later
+    closed: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -77,10 +99,14 @@ class FakeVenue:
 
     # -------------------------------------------------------------- control
     def inject(self, kind: str, *, times: int | None = 1, path: str | None = None,
-               symbol: str | None = None, retry_after: str = "1") -> None:
+               symbol: str | None = None, retry_after: str = "1",
+               field: str | int | None = None, value: Any = None, row: int = 0,
+               interval: float = 2.0, status: int = 500) -> None:
         assert kind in FAULTS, kind
+        assert (kind == "field") == (field is not None), "a field fault names its field"
         with self._lock:
-            self.faults.append(Fault(kind, times, path, symbol, retry_after))
+            self.faults.append(Fault(kind, times, path, symbol, retry_after, field, value, row,
+                                     interval, status))
 
     def take_fault(self, path: str, symbol: str | None) -> Fault | None:
         with self._lock:
@@ -360,10 +386,16 @@ class _Handler(BaseHTTPRequestHandler):
         symbol = q.get("symbol") or body.get("coin") or (body.get("req") or {}).get("coin") \
             or q.get("tickers")
         fault = venue.take_fault(route, symbol)
-        if fault is not None and self._fault(fault):
+        if fault is not None and fault.kind not in ("field", "trickle") and self._fault(fault):
             return
         status, payload = self._route(method, parts.path, q, body)
-        self._send(status, json.dumps(payload).encode())
+        data = json.dumps(payload).encode()
+        if fault is not None and fault.kind == "field":
+            data = _replace_field(payload, fault)
+        if fault is not None and fault.kind == "trickle":
+            self._trickle(status, data, fault.interval)
+            return
+        self._send(status, data)
 
     def _fault(self, fault: Fault) -> bool:
         kind = fault.kind
@@ -380,6 +412,9 @@ class _Handler(BaseHTTPRequestHandler):
                        {"Retry-After": fault.retry_after})
         elif kind in ("500", "502", "503"):
             self._send(int(kind), b"<html><body>Bad gateway</body></html>")
+        elif kind == "503_json":  # a JSON error body, as Binance's gateway sends one
+            self._send(503, b'{"code":-1001,"msg":"Internal error; unable to process your '
+                       b'request. Please try again."}')
         elif kind == "malformed":
             self._send(200, b'[[1709251200000,"61000.1","61100.0"')
         elif kind == "empty":
@@ -388,7 +423,44 @@ class _Handler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization", "")
             self._send(500, json.dumps({"detail": f"upstream failed for {auth} "
                                         f"at {self.path}"}).encode())
+        elif kind == "echo_secret":
+            self._echo_secret()
+        elif kind == "body":
+            self._send(fault.status, str(fault.value).encode())
         return True
+
+    def _echo_secret(self) -> None:
+        """Echo the caller's credential everywhere: after n filler characters (n = 0, 1, 2, ...
+        on successive answers, so that a cut at any length meets it), cut at every offset, in
+        headers and in URLs; 5xx (retried) and 401 (fatal) in turn."""
+        venue = self.server.venue
+        with venue._lock:
+            n = venue.echo_count
+            venue.echo_count += 1
+        auth = self.headers.get("Authorization", "")
+        secret = auth.split(" ", 1)[-1]
+        pieces = [secret[i:] for i in range(len(secret))] + [secret[:i] for i in
+                                                             range(1, len(secret))]
+        detail = ("x" * n + secret + " | " + " ".join(pieces) + f" | {auth} | "
+                  f"http://evil.example/cb?token={secret}&k={secret[3:12]}")
+        status = 401 if n % 3 == 2 else 500
+        self._send(status, json.dumps({"detail": detail}).encode(), {
+            "X-Echo": secret, "Location": f"http://evil.example/?token={secret}",
+            "WWW-Authenticate": f'Token realm="{secret}"', "Set-Cookie": f"s={secret}"})
+
+    def _trickle(self, status: int, data: bytes, interval: float) -> None:
+        """Send the whole answer, status line included, one byte every ``interval`` seconds
+        (each read returns in time, so a per-read timeout never fires)."""
+        head = (f"HTTP/1.0 {status} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\nDate: {self.date_time_string()}\r\n\r\n")
+        closed = self.server.venue.closed
+        try:
+            for byte in head.encode() + data:
+                if closed.wait(interval):
+                    return
+                self.wfile.write(bytes([byte]))
+        except OSError:
+            return  # the client gave up and closed the connection
 
     def _route(self, method: str, path: str, q: dict[str, str], body: dict[str, Any]) -> Any:
         venue = self.server.venue
@@ -446,12 +518,38 @@ def serve(venue: FakeVenue) -> Iterator[FakeVenue]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     venue.url = f"http://127.0.0.1:{server.server_address[1]}"
+    venue.closed.clear()
     try:
         yield venue
     finally:
+        venue.closed.set()  # ends any trickle
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def _replace_field(payload: Any, fault: Fault) -> bytes:
+    """``payload`` as JSON with ``payload[row][field]`` replaced by ``fault.value`` (in which
+    any :class:`Raw`, however deep, is written as its literal text)."""
+    raws: list[str] = []
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, Raw):
+            raws.append(value.text)
+            return f"__raw_{len(raws) - 1}__"
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        if isinstance(value, dict):
+            return {k: mark(v) for k, v in value.items()}
+        return value
+
+    rows = payload if isinstance(payload, list) else [payload]
+    if rows and fault.row < len(rows):
+        rows[fault.row][fault.field] = mark(fault.value)
+    data = json.dumps(payload)
+    for i, text in enumerate(raws):
+        data = data.replace(json.dumps(f"__raw_{i}__"), text)
+    return data.encode()
 
 
 def ms(*args: int) -> int:

@@ -1,4 +1,8 @@
-"""``coinfactor download`` and ``coinfactor update``: venue data into the local store."""
+"""``coinfactor download`` and ``coinfactor update``: venue data into the local store.
+
+Every table cell that carries venue or user text (symbols, reasons) is printed literally:
+rich markup in it is escaped, so a venue's ``[/bold]`` or ``[link=...]`` is text, not markup.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -23,7 +28,8 @@ from coinfactor.cli._errors import user_errors
 Exchange = Annotated[str, typer.Option(
     "--exchange", help="ccxt exchange id (binanceusdm, hyperliquid, any ccxt id) or 'tiingo'.")]
 MinVolume = Annotated[float | None, typer.Option(
-    "--min-volume", help="Instead of --symbols: every active market with 24h USD volume >= this.")]
+    "--min-volume", help="Instead of --symbols: every active market with 24h USD volume >= this "
+    "(finite, >= 0).")]
 Quote = Annotated[str | None, typer.Option(
     "--quote", help="Settlement currency filter (default USDT on Binance, USDC on Hyperliquid).")]
 Timeframe = Annotated[str, typer.Option(
@@ -40,26 +46,39 @@ Db = Annotated[Path | None, typer.Option(
 BaseUrl = Annotated[str | None, typer.Option(
     "--base-url", help="Stand-in for the venue's host (a proxy or a test server).")]
 RateLimitMs = Annotated[float | None, typer.Option(
-    "--rate-limit-ms", help="Milliseconds between requests of cost 1 (default: the venue's "
-    "ccxt rateLimit; Tiingo: no wait).")]
+    "--rate-limit-ms", help="Milliseconds between requests of cost 1, finite, >= 0 (default: "
+    "the venue's ccxt rateLimit; Tiingo: no wait).")]
 TimeoutMs = Annotated[int | None, typer.Option(
-    "--timeout-ms", help="Per-request timeout in milliseconds (default 10000).")]
+    "--timeout-ms", help="Per-read timeout in milliseconds, > 0 (default 10000).")]
+RequestDeadlineMs = Annotated[float | None, typer.Option(
+    "--request-deadline-ms", help="Total milliseconds one request may take, a trickled answer "
+    "included, > 0 (default max(60000, 2 x timeout)).")]
+SymbolDeadlineMs = Annotated[float | None, typer.Option(
+    "--symbol-deadline-ms", help="Total milliseconds one symbol may take, retries included, "
+    "> 0; past it the symbol is reported incomplete (default: no limit).")]
 Retries = Annotated[int | None, typer.Option(
-    "--retries", help="Attempts per request before a symbol is reported failed (default 6).")]
+    "--retries", help="Attempts per request before a symbol is reported failed, >= 1 "
+    "(default 6).")]
 Backoff = Annotated[float | None, typer.Option(
-    "--backoff", help="Seconds before the first retry, doubled each retry, with jitter "
-    "(default 0.5).")]
+    "--backoff", help="Seconds before the first retry, doubled each retry, with jitter; "
+    "finite, >= 0 (default 0.5).")]
+SkipBadBars = Annotated[bool, typer.Option(
+    "--skip-bad-bars/--no-skip-bad-bars", help="Set invalid bars from the venue aside (counted "
+    "in the 'set aside' column) instead of failing the symbol.")]
 TiingoExchange = Annotated[str | None, typer.Option(
     "--tiingo-exchange", help="Tiingo only: build bars from this exchange (e.g. BINANCE).")]
 
-_SETTINGS = ("base_url", "rate_limit_ms", "timeout_ms", "retries", "backoff", "tiingo_exchange")
+_SETTINGS = ("base_url", "rate_limit_ms", "timeout_ms", "request_deadline_ms",
+             "symbol_deadline_ms", "retries", "backoff", "tiingo_exchange", "skip_bad_bars")
 
 
 def _source_settings(options: dict[str, Any]) -> Any:  # a SourceSettings
     """Build the one :class:`SourceSettings` from the command's source options (popped)."""
     from coinfactor.data.sources import RetryPolicy, SourceSettings
 
-    given = {k: v for k in _SETTINGS if (v := options.pop(k)) is not None}
+    given = {k: v for k in _SETTINGS if (v := options.pop(k, None)) is not None}
+    if given.get("skip_bad_bars") is False:
+        del given["skip_bad_bars"]  # the default
     retry = {name: given.pop(opt) for opt, name in (("retries", "max_attempts"),
                                                     ("backoff", "base_delay")) if opt in given}
     if retry:
@@ -83,16 +102,21 @@ def _ingest(fn_name: str, options: dict[str, Any]) -> None:
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rows]:>8,} bars"), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
-    with user_errors(), Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task(f"{fn_name} {options['exchange']}", total=None, rows=0)
-        rows: dict[str, int] = {}
+    # the bar appears with the first progress event: an option refused before any work
+    # prints its error alone
+    bar = Progress(*columns, console=console, transient=False)
+    task = bar.add_task(escape(f"{fn_name} {options['exchange']}"), total=None, rows=0)
+    rows: dict[str, int] = {}
 
-        def on_progress(event: sources.Progress) -> None:
-            rows[event.symbol] = event.rows
-            bar.update(task, total=event.total, completed=event.done,
-                       description=f"{fn_name} {event.symbol}", rows=sum(rows.values()))
+    def on_progress(event: sources.Progress) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        rows[event.symbol] = event.rows
+        bar.update(task, total=event.total, completed=event.done,
+                   description=escape(f"{fn_name} {event.symbol}"), rows=sum(rows.values()))
 
-        with Store(db) as store:
+    try:
+        with user_errors(), Store(db) as store:
             report = fn(
                 options.pop("exchange"),
                 symbols=[s.strip() for s in symbols.split(",") if s.strip()]
@@ -100,19 +124,29 @@ def _ingest(fn_name: str, options: dict[str, Any]) -> None:
                 settings=settings, store=store, progress=on_progress, **options,
             )
         bar.update(task, description=f"{fn_name} done")
-    table = Table(title=f"{fn_name}: {report.exchange} {report.market} {report.timeframe}")
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    console.print(_table(fn_name, report))
+    console.print(report.summary().splitlines()[0], markup=False, highlight=False)
+    if report.failed or report.incomplete:
+        raise typer.Exit(code=1)
+
+
+def _table(fn_name: str, report: Any) -> Table:  # an IngestReport
+    """Build the per-symbol table; venue and user text escaped (printed literally)."""
+    table = Table(title=escape(f"{fn_name}: {report.exchange} {report.market} "
+                               f"{report.timeframe}"))
     for col in ("symbol", "status", "bars", "new bars", "funding", "new funding",
-                "open interest", "reason"):
+                "open interest", "nulled", "set aside", "reason"):
         table.add_column(col, overflow="fold")
     for s in report.symbols:
-        style = {"failed": "red", "skipped": "yellow"}.get(s.status, "")
-        table.add_row(s.symbol, f"[{style}]{s.status}[/]" if style else s.status,
+        style = {"failed": "red", "skipped": "yellow", "incomplete": "yellow"}.get(s.status, "")
+        status = escape(s.status)
+        table.add_row(escape(s.symbol), f"[{style}]{status}[/]" if style else status,
                       f"{s.bars:,}", f"{s.bars_new:,}", f"{s.funding:,}", f"{s.funding_new:,}",
-                      f"{s.open_interest:,}", s.reason)
-    console.print(table)
-    console.print(report.summary().splitlines()[0], markup=False, highlight=False)
-    if report.failed:
-        raise typer.Exit(code=1)
+                      f"{s.open_interest:,}", f"{s.nulled:,}", f"{s.bad:,}", escape(s.reason))
+    return table
 
 
 @app.command("download")
@@ -134,11 +168,18 @@ def download_command(
     base_url: BaseUrl = None,
     rate_limit_ms: RateLimitMs = None,
     timeout_ms: TimeoutMs = None,
+    request_deadline_ms: RequestDeadlineMs = None,
+    symbol_deadline_ms: SymbolDeadlineMs = None,
     retries: Retries = None,
     backoff: Backoff = None,
     tiingo_exchange: TiingoExchange = None,
+    skip_bad_bars: SkipBadBars = False,
 ) -> None:
-    """Download bars, funding and a market snapshot into the store (exit 1 if a symbol failed)."""
+    """Download bars, funding and a market snapshot into the store.
+
+    Exits with 1 if a symbol failed or is incomplete (``update`` continues it), 2 on a bad
+    option.
+    """
     _ingest("download", locals())
 
 
@@ -162,9 +203,16 @@ def update_command(
     base_url: BaseUrl = None,
     rate_limit_ms: RateLimitMs = None,
     timeout_ms: TimeoutMs = None,
+    request_deadline_ms: RequestDeadlineMs = None,
+    symbol_deadline_ms: SymbolDeadlineMs = None,
     retries: Retries = None,
     backoff: Backoff = None,
     tiingo_exchange: TiingoExchange = None,
+    skip_bad_bars: SkipBadBars = False,
 ) -> None:
-    """Fetch only what is missing after each symbol's last stored bar and funding event."""
+    """Fetch only what is missing after each symbol's last stored bar and funding event.
+
+    Without --symbols: the stored symbols, and those an earlier download asked for that have
+    no bars yet. Exits with 1 if a symbol failed or is incomplete, 2 on a bad option.
+    """
     _ingest("update", locals())

@@ -85,8 +85,11 @@ SpreadModel = Literal["constant", "corwin_schultz", "abdi_ranaldo", "half_range"
 mostly measure volatility (median half-spread ~1% Corwin-Schultz, ~4% half-range on the
 Hyperliquid top deciles against a few bps quoted), so a constant is the default."""
 
-Status = Literal["ok", "skipped", "failed"]
-"""Outcome of ingesting one symbol (:mod:`coinfactor.data.sources`)."""
+Status = Literal["ok", "incomplete", "skipped", "failed"]
+"""Outcome of ingesting one symbol (:mod:`coinfactor.data.sources`): ``ok``, fetched to the end
+with bars; ``incomplete``, no bars yet or stopped at the symbol's deadline (``update`` continues
+it); ``skipped``, not attempted (the reason says why); ``failed``, an error stopped it (what was
+fetched before is kept)."""
 
 Rebalance = Literal["decisions", "every_bar"]
 """When a backtest trades: ``"decisions"`` (default), only at bars present in the weights (the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,9 +25,19 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
-from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
+from coinfactor.data._schema import PANEL_SCHEMA
+from coinfactor.data.sources._clean import fnum, tnum, unparsed
+from coinfactor.data.sources._deadline import call_within, requests_session
 from coinfactor.data.sources._protocol import Capabilities
-from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
+from coinfactor.data.sources._retry import (
+    RetryPolicy,
+    TransientError,
+    budget,
+    call_with_retry,
+    check_number,
+    check_symbol_deadline,
+)
+from coinfactor.data.sources._secrets import clip, register_url_credentials, scrub
 from coinfactor.data.sources._venues import (
     BarRow,
     FundingRow,
@@ -76,7 +87,10 @@ class CcxtSource:
         a request of cost c waits ``c * rate_limit_ms`` after the previous one). Default: the
         venue's ccxt setting.
     timeout_ms : int, default 10000
-        Per-request timeout.
+        Per-read timeout (ccxt's ``timeout``).
+    request_deadline_ms : float, optional
+        Total time one request may take, retries not included; default
+        ``max(60000, 2 * timeout_ms)``.
     retry : RetryPolicy, optional
         Backoff for transient faults.
     page_limit, funding_page_limit : int, optional
@@ -108,6 +122,7 @@ class CcxtSource:
         base_url: str | None = None,
         rate_limit_ms: float | None = None,
         timeout_ms: int = 10_000,
+        request_deadline_ms: float | None = None,
         retry: RetryPolicy | None = None,
         page_limit: int | None = None,
         funding_page_limit: int | None = None,
@@ -119,13 +134,33 @@ class CcxtSource:
         if exchange not in ccxt.exchanges:
             raise ConfigError(f"unknown ccxt exchange {exchange!r}; see ccxt.exchanges for ids "
                               "(e.g. 'binanceusdm', 'hyperliquid', 'bybit', 'okx')")
+        check_number("timeout_ms", timeout_ms, strict=True, option="--timeout-ms")
+        if request_deadline_ms is not None:
+            check_number("request_deadline_ms", request_deadline_ms, strict=True,
+                         option="--request-deadline-ms")
         self.exchange = exchange
+        register_url_credentials(base_url)
         config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_ms)}
         if rate_limit_ms is not None:
-            if rate_limit_ms < 0:
-                raise ConfigError(f"rate_limit_ms must be >= 0, got {rate_limit_ms}")
+            check_number("rate_limit_ms", rate_limit_ms, option="--rate-limit-ms")
             config["rateLimit"] = rate_limit_ms
         self.client = getattr(ccxt, exchange)(config)
+        # connections known to the deadline watchdog; the HTTP status of every answer kept
+        session = self.client.session
+        self.client.session = requests_session()
+        self.client.session.trust_env = getattr(session, "trust_env", True)
+        if session is not None:
+            session.close()
+        self._status = threading.local()
+        answer = self.client.on_rest_response
+
+        def on_rest_response(code: Any, *args: Any, **kwargs: Any) -> Any:
+            self._status.code = code
+            return answer(code, *args, **kwargs)
+
+        self.client.on_rest_response = on_rest_response
+        self.request_deadline_s = (request_deadline_ms if request_deadline_ms is not None
+                                   else max(60_000.0, 2.0 * timeout_ms)) / 1000
         self._venue = venue_for(exchange, self.client, self._call, native=native)
         if base_url is not None:
             rewrite_urls(self.client, base_url)
@@ -139,8 +174,8 @@ class CcxtSource:
         self._markets: dict[str, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
-        return (f"CcxtSource(exchange={self.exchange!r}, base_url={self.base_url!r}, "
-                f"rate_limit_ms={self.client.rateLimit!r})")
+        return scrub(f"CcxtSource(exchange={self.exchange!r}, base_url={self.base_url!r}, "
+                     f"rate_limit_ms={self.client.rateLimit!r})")
 
     @property
     def capabilities(self) -> Capabilities:
@@ -161,33 +196,49 @@ class CcxtSource:
             session.close()
 
     # ------------------------------------------------------------------ plumbing
-    def _classify(self, exc: Exception) -> TransientError | None:
+    def _retry_after(self) -> float | None:
+        headers = self.client.last_response_headers or {}
+        return _num(headers.get("Retry-After") or headers.get("retry-after"))
+
+    def _classify(self, exc: Exception, status: int | None = None) -> TransientError | None:
+        """Return a transient fault for what is worth retrying (``status``: the HTTP code)."""
         if isinstance(exc, ccxt.RequestTimeout):
             return TransientError("timeout")
-        if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-            headers = self.client.last_response_headers or {}
-            retry_after = _num(headers.get("Retry-After") or headers.get("retry-after"))
-            return TransientError("HTTP 429 rate limited", retry_after=retry_after)
+        if status == 429 or isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
+            return TransientError("HTTP 429 rate limited", retry_after=self._retry_after())
+        if status is not None and status >= 500:  # whatever the body, JSON included
+            return TransientError(f"HTTP {status}: {clip(exc, 160)}")
         if isinstance(exc, ccxt.ExchangeNotAvailable):
-            return TransientError(f"venue unavailable (5xx): {str(exc)[:120]}")
+            return TransientError(f"venue unavailable (5xx): {clip(exc, 160)}")
         if isinstance(exc, ccxt.NetworkError):
-            return TransientError(f"network error: {type(exc).__name__} {str(exc)[:120]}")
+            return TransientError(f"network error: {type(exc).__name__} {clip(exc, 160)}")
         if isinstance(exc, ccxt.BadResponse):
             return TransientError("malformed response")
-        headers = self.client.last_response_headers or {}
-        if isinstance(exc, ccxt.ExchangeError) and (headers.get("Retry-After")
-                                                    or headers.get("retry-after")):
+        retry_after = self._retry_after()
+        if isinstance(exc, ccxt.ExchangeError) and retry_after is not None:
             # some venues (bybit) parse a 429 body into a plain ExchangeError
-            return TransientError("rate limited (Retry-After)",
-                                  retry_after=_num(headers.get("Retry-After")
-                                                   or headers.get("retry-after")))
-        if isinstance(exc, ValueError | TypeError | KeyError | IndexError):
+            return TransientError("rate limited (Retry-After)", retry_after=retry_after)
+        if isinstance(exc, ValueError | TypeError | KeyError | IndexError | AttributeError):
             return TransientError(f"malformed page ({type(exc).__name__})")
         return None
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return call_with_retry(fn, policy=self.retry, classify=self._classify, what=what,
-                               rng=self._rng, sleep=self._sleep)
+        def attempt() -> Any:  # runs in the deadline's worker thread
+            self._status.code = None
+            try:
+                return fn()
+            except TransientError:
+                raise
+            except Exception as exc:
+                fault = self._classify(exc, _status_code(getattr(self._status, "code", None)))
+                if fault is None:
+                    raise
+            raise fault  # outside the except block: no context keeps the request alive
+
+        return call_with_retry(
+            lambda: call_within(attempt, budget(self.request_deadline_s), what=what),
+            policy=self.retry, classify=self._classify, what=what, rng=self._rng,
+            sleep=self._sleep)
 
     def server_now_ms(self) -> int:
         """Return the venue clock (ms) from the last ``Date`` header; the local clock if none."""
@@ -306,18 +357,24 @@ class CcxtSource:
         try:
             return self._venue.open_interest_usd(name, market, mid)
         except Exception as exc:  # OI is optional: a venue that refuses it leaves it null
-            log.warning("open interest of %s unavailable: %s", name, exc)
+            log.warning("open interest of %s unavailable: %s", name, clip(exc, 200))
         return None
 
     # ------------------------------------------------------------------ history
     def iter_bars(
         self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
     ) -> Iterator[pl.DataFrame]:
-        """Yield canonical panel pages of ``symbol`` with ``since <= ts`` and complete bars.
+        """Yield pages of ``symbol``'s bars with ``since <= ts`` that have closed.
 
         A bar is kept only if it has closed: ``ts + timeframe <= min(venue clock, until)``.
-        Pages follow the venue's per-call limit; an empty page where a closed bar should
-        exist is retried like a fault, then taken as the end of the data.
+        Pages follow the venue's per-call limit. An empty page where a closed bar should exist
+        is retried with backoff after data has been seen; on the first page it is asked once
+        more (after ``retry.base_delay``, at most 1 s), and at the live edge (only the newest
+        bar due) not at all, then taken as the end of the data.
+
+        Pages are typed (``trades`` as float) but not checked: a value the venue sent that is
+        not a number is ``NaN``; the ingest loop's page checks
+        (:mod:`coinfactor.data.sources._clean`) null, reject or set such bars aside.
         """
         check_freq(timeframe)
         step = int(freq_to_timedelta(timeframe).total_seconds() * 1000)
@@ -325,24 +382,26 @@ class CcxtSource:
         cursor = _ms(since)
         until_ms = None if until is None else _ms(until)
         horizon = until_ms if until_ms is not None else int(time.time() * 1000) + step
+        seen = False
         while cursor + step <= horizon:
+            check_symbol_deadline(f"bars {symbol}")
+
             def fetch_bars(c: int = cursor) -> list[BarRow]:
                 return self._venue.bars_page(market, timeframe, c, until_ms, self.page_limit)
 
-            def bar_due(now: int, c: int = cursor) -> bool:
-                return c + step <= now
-
-            rows, now = self._page(f"bars {symbol}", fetch_bars, expect=bar_due)
+            rows, now = self._page(f"bars {symbol}", fetch_bars, cursor=cursor, step=step,
+                                   seen=seen, required=6)
             horizon = now if until_ms is None else min(now, until_ms)
-            keep = [r for r in rows if r[0] >= cursor and r[0] + step <= horizon]
+            keep = [r for r in rows if r[0] is None or cursor <= r[0] <= horizon - step]
             if keep:
-                yield _bars_frame(symbol, keep, timeframe)
-            if not rows or (self._venue.short_page_ends and len(rows) < self.page_limit):
+                seen = True
+                yield _bars_frame(symbol, keep)
+            stamps = [r[0] for r in rows if r[0] is not None]
+            if not stamps or (self._venue.short_page_ends and len(rows) < self.page_limit):
                 break  # a short page from a venue whose cap we know is the end of the data
-            last = max(r[0] for r in rows)
-            if last < cursor:
+            if max(stamps) < cursor:
                 break
-            cursor = last + step
+            cursor = max(stamps) + step
 
     def iter_funding(
         self, symbol: str, *, since: datetime, until: datetime | None = None
@@ -350,38 +409,40 @@ class CcxtSource:
         """Yield pages of funding events (``symbol, ts, funding_rate, mark_price``).
 
         Events with ``since <= ts <= min(venue clock, until)`` are kept (rate per event, a
-        fraction; positive means longs pay).
+        fraction; positive means longs pay). Empty pages are retried as in :meth:`iter_bars`;
+        values are typed, not checked.
         """
         market = self._market(symbol)
         cursor = _ms(since)
         until_ms = None if until is None else _ms(until)
         gap = self._venue.funding_gap_ms
         horizon = until_ms if until_ms is not None else int(time.time() * 1000) + gap
+        seen = False
         while cursor <= horizon:
+            check_symbol_deadline(f"funding {symbol}")
+
             def fetch_funding(c: int = cursor) -> list[FundingRow]:
                 return self._venue.funding_page(market, c, until_ms, self.funding_page_limit)
 
-            def event_due(now: int, c: int = cursor) -> bool:
-                return c + gap <= now
-
-            rows, now = self._page(f"funding {symbol}", fetch_funding, expect=event_due)
+            rows, now = self._page(f"funding {symbol}", fetch_funding, cursor=cursor,
+                                   step=gap, seen=seen, required=2)
             horizon = now if until_ms is None else min(now, until_ms)
-            keep = [r for r in rows if cursor <= r[0] <= horizon]
+            keep = [r for r in rows if r[0] is None or cursor <= r[0] <= horizon]
             if keep:
+                seen = True
                 yield pl.DataFrame(
                     {"symbol": [symbol] * len(keep), "ts": [r[0] for r in keep],
                      "funding_rate": [r[1] for r in keep], "mark_price": [r[2] for r in keep]},
                     schema={"symbol": pl.String, "ts": pl.Int64, "funding_rate": pl.Float64,
                             "mark_price": pl.Float64},
-                ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
-                               .dt.replace_time_zone("UTC"))
-            if not rows or (self._venue.short_page_ends
-                            and len(rows) < self.funding_page_limit):
+                ).with_columns(_epoch("ts"))
+            stamps = [r[0] for r in rows if r[0] is not None]
+            if not stamps or (self._venue.short_page_ends
+                              and len(rows) < self.funding_page_limit):
                 break
-            last = max(r[0] for r in rows)
-            if last < cursor:
+            if max(stamps) < cursor:
                 break
-            cursor = last + 1
+            cursor = max(stamps) + 1
 
     @property
     def has_open_interest_history(self) -> bool:
@@ -408,6 +469,7 @@ class CcxtSource:
                          + step)
         limit = 500
         while True:
+            check_symbol_deadline(f"open interest {symbol}")
             horizon = self.server_now_ms() if until_ms is None else until_ms
             if cursor > horizon:
                 break
@@ -418,16 +480,15 @@ class CcxtSource:
                     market["symbol"], timeframe, since=c, limit=limit, params={"until": e})))
 
             rows = self._call(f"open interest {symbol}", fetch)
-            keep = [(int(r["timestamp"]), _num(r.get("openInterestValue"))) for r in rows
-                    if r.get("timestamp") is not None and cursor <= int(r["timestamp"]) <= end]
-            keep = [(t, v) for t, v in keep if v is not None]
-            if keep:
+            keep = [(tnum(r.get("timestamp")), fnum(r.get("openInterestValue"))) for r in rows]
+            kept = [(t, v) for t, v in keep if t is not None and v is not None
+                    and cursor <= t <= end]
+            if kept:
                 yield pl.DataFrame(
-                    {"symbol": [symbol] * len(keep), "ts": [t - step for t, _ in keep],
-                     "open_interest": [v for _, v in keep]},
+                    {"symbol": [symbol] * len(kept), "ts": [t - step for t, _ in kept],
+                     "open_interest": [v for _, v in kept]},
                     schema={"symbol": pl.String, "ts": pl.Int64, "open_interest": pl.Float64},
-                ).with_columns(pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us")
-                               .dt.replace_time_zone("UTC"))
+                ).with_columns(_epoch("ts"))
             cursor = end + 1
 
     def _market(self, symbol: str) -> dict[str, Any]:
@@ -436,22 +497,54 @@ class CcxtSource:
             raise ConfigError(f"{self.exchange} has no {self.market_type} market {symbol!r}")
         return next(iter(found.values()))
 
-    def _page(
-        self, what: str, fetch: Callable[[], list[Any]], *, expect: Callable[[int], bool]
-    ) -> tuple[list[Any], int]:  # rows of BarRow or FundingRow
-        """Fetch one page (faults retried); retry an empty page when data should exist."""
-        for attempt in range(self.retry.max_attempts):
-            rows = self._call(what, fetch)
-            now = self.server_now_ms()
-            if rows or not expect(now) or attempt + 1 == self.retry.max_attempts:
-                if not rows and expect(now):
-                    log.warning("%s: still empty after %d attempts; taking it as the end of "
-                                "the data", what, self.retry.max_attempts)
-                return rows, now
-            wait = self.retry.delay(attempt, self._rng)
+    def _page(self, what: str, fetch: Callable[[], list[Any]], *, cursor: int, step: int,
+              seen: bool, required: int) -> tuple[list[Any], int]:  # BarRow or FundingRow
+        """Fetch one page (faults retried); retry an empty page as :meth:`iter_bars` says.
+
+        A page with a value that is not a number (or a required one missing) is malformed:
+        asked again like a fault; on the last attempt it is returned as it is, for the
+        ingest loop's checks to null the value or reject (or set aside) the row.
+        """
+        calls = {"n": 0}
+
+        def checked() -> list[Any]:
+            calls["n"] += 1
+            rows = fetch()
+            if calls["n"] < self.retry.max_attempts and any(unparsed(r, required)
+                                                            for r in rows):
+                raise TransientError("malformed page (a field that is not a number)")
+            return rows
+
+        rows = self._call(what, checked)
+        now = self.server_now_ms()
+        if rows or cursor + step > now:  # data, or nothing due yet
+            return rows, now
+        if cursor + 2 * step > now:  # the live edge: the newest bar may not be out yet
+            return rows, now
+        tries = self.retry.max_attempts if seen else min(2, self.retry.max_attempts)
+        for attempt in range(tries - 1):
+            wait = (self.retry.delay(attempt, self._rng) if seen
+                    else min(self.retry.base_delay, 1.0))
             log.info("%s: empty page; retry %d in %.2fs", what, attempt + 1, wait)
+            check_symbol_deadline(what)
             self._sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
+            calls["n"] = 0
+            rows = self._call(what, checked)
+            now = self.server_now_ms()
+            if rows:
+                return rows, now
+        if seen:
+            log.warning("%s: still empty after %d attempts; taking it as the end of the data",
+                        what, tries)
+        return rows, now
+
+
+def _status_code(value: Any) -> int | None:
+    try:
+        code = int(value)
+    except (TypeError, ValueError):
+        return None
+    return code if 100 <= code <= 999 else None
 
 
 def _ms(dt: datetime) -> int:
@@ -460,18 +553,21 @@ def _ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def _bars_frame(symbol: str, rows: list[BarRow], timeframe: str) -> pl.DataFrame:
+def _epoch(name: str) -> pl.Expr:
+    return pl.from_epoch(name, time_unit="ms").dt.cast_time_unit("us") \
+        .dt.replace_time_zone("UTC")
+
+
+def _bars_frame(symbol: str, rows: list[BarRow]) -> pl.DataFrame:
+    """Rows as a typed (unchecked) page: ``trades`` float, unusable values ``NaN``/null."""
     cols = list(zip(*rows, strict=True))
-    frame = pl.DataFrame({
-        "ts": cols[0], "symbol": [symbol] * len(rows), "open": cols[1], "high": cols[2],
-        "low": cols[3], "close": cols[4], "volume": cols[5], "quote_volume": cols[6],
-        "trades": cols[7],
-    }, schema={"ts": pl.Int64, "symbol": pl.String, "open": pl.Float64, "high": pl.Float64,
-               "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64,
-               "quote_volume": pl.Float64, "trades": pl.Int64})
-    frame = frame.with_columns(
-        pl.from_epoch("ts", time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC"),
+    floats = ("open", "high", "low", "close", "volume", "quote_volume", "trades")
+    frame = pl.DataFrame(
+        {"ts": cols[0], "symbol": [symbol] * len(rows),
+         **{name: cols[i + 1] for i, name in enumerate(floats)}},
+        schema={"ts": pl.Int64, "symbol": pl.String, **dict.fromkeys(floats, pl.Float64)})
+    return frame.with_columns(
+        _epoch("ts"),
         pl.lit(None, pl.Float64).alias("funding_rate"),
         pl.lit(None, pl.Float64).alias("open_interest"),
-    ).unique("ts", keep="last").sort("ts").select(list(PANEL_SCHEMA))
-    return validate_panel(frame, freq=timeframe)
+    ).select(list(PANEL_SCHEMA))

@@ -52,6 +52,12 @@ class Source(Protocol):
     before it asks for the next) and handles its own paging, rate limiting and retries,
     raising :class:`~coinfactor.core.errors.SourceError` when a request keeps failing.
 
+    Pages need not be validated: the ingest loop checks each one
+    (:mod:`coinfactor.data.sources._clean`), nulling unusable optional values and rejecting
+    (or, with ``skip_bad_bars``, setting aside) invalid rows, with counts in the report. Any
+    exception a source raises fails only the symbol it was fetching; the built-in sources keep
+    every request within a total deadline and the symbol's deadline.
+
     Attributes
     ----------
     exchange : str
@@ -105,7 +111,11 @@ class Source(Protocol):
     def iter_bars(
         self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
     ) -> Iterator[pl.DataFrame]:
-        """Yield canonical panel pages of closed bars with ``since <= ts`` (close ``<= until``)."""
+        """Yield pages of closed bars with ``since <= ts`` (close ``<= until``).
+
+        Columns of :data:`~coinfactor.data.PANEL_SCHEMA` (optional ones may be missing;
+        numbers may be floats, ``NaN`` or ``inf``: the ingest loop checks them).
+        """
         ...
 
     def iter_funding(

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.data.sources._retry import RetryPolicy
+from coinfactor.data.sources._retry import RetryPolicy, check_number
 
 
 @dataclass(frozen=True)
 class SourceSettings:
-    """How a source talks to its venue: host, timeout, rate limit, retries, page sizes.
+    """How a source talks to its venue: host, timeouts, deadlines, rate limit, retries, pages.
+
+    Every number is checked when the settings are made (finite, in range; a bool is not a
+    number), with the setting and its CLI option named in the message.
 
     Parameters
     ----------
@@ -26,7 +29,16 @@ class SourceSettings:
         Stand-in for the venue's host, an ``http(s)://`` URL (a proxy or a test server);
         default ``None``, the venue's own hosts.
     timeout_ms : int, default 10000
-        Per-request timeout, milliseconds.
+        Per-read timeout, milliseconds, > 0 (a server that keeps sending a byte now and then
+        never trips it: ``request_deadline_ms`` bounds the whole request).
+    request_deadline_ms : float, optional
+        Total milliseconds one request may take, connection and a trickled answer included,
+        > 0; past it the request is abandoned (its connection shut) and retried like a
+        timeout. Default ``None``: ``max(60000, 2 * timeout_ms)``.
+    symbol_deadline_ms : float, optional
+        Total milliseconds one symbol (its bars, funding and open interest, retries
+        included) may take, > 0; past it the symbol stops and is reported ``incomplete``
+        (what was fetched is kept; ``update`` continues it). Default ``None``: no limit.
     rate_limit_ms : float, optional
         Milliseconds between two requests. On a ccxt venue it is ccxt's ``rateLimit``, the
         wait after a request of cost 1 (a request of cost c waits ``c * rate_limit_ms``);
@@ -47,6 +59,10 @@ class SourceSettings:
         all of Tiingo's venues. Stored as a tuple.
     seed : int, optional
         Seed of the backoff jitter (reproducible retry timing); default ``None``, random.
+    skip_bad_bars : bool, default False
+        Set invalid bars and funding events from the venue (a missing, non-finite or
+        out-of-range value, ``high < low``, ...) aside with a count in the report, instead of
+        failing the symbol at its first bad page.
 
     Examples
     --------
@@ -63,20 +79,32 @@ class SourceSettings:
     funding_page_limit: int | None = None
     tiingo_exchanges: Sequence[str] | None = None
     seed: int | None = None
+    request_deadline_ms: float | None = None
+    symbol_deadline_ms: float | None = None
+    skip_bad_bars: bool = False
 
     def __post_init__(self) -> None:
         if self.retry is None:
             object.__setattr__(self, "retry", RetryPolicy())
         elif not isinstance(self.retry, RetryPolicy):
-            raise ConfigError(f"retry must be a RetryPolicy, got {type(self.retry).__name__}")
-        if self.timeout_ms <= 0:
-            raise ConfigError(f"timeout_ms must be > 0, got {self.timeout_ms}")
-        if self.rate_limit_ms is not None and self.rate_limit_ms < 0:
-            raise ConfigError(f"rate_limit_ms must be >= 0, got {self.rate_limit_ms}")
+            raise ConfigError(f"retry: expected a RetryPolicy, got {type(self.retry).__name__}; "
+                              "fix: pass retry=RetryPolicy(max_attempts=..., base_delay=...)")
+        check_number("timeout_ms", self.timeout_ms, strict=True, option="--timeout-ms")
+        if self.rate_limit_ms is not None:
+            check_number("rate_limit_ms", self.rate_limit_ms, option="--rate-limit-ms")
+        for name, option in (("request_deadline_ms", "--request-deadline-ms"),
+                             ("symbol_deadline_ms", "--symbol-deadline-ms")):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), strict=True, option=option)
         for name in ("page_limit", "funding_page_limit"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
+            if value is not None:
+                check_number(name, value, minimum=1, integer=True)
+        if self.seed is not None:
+            check_number("seed", self.seed, integer=True)
+        if not isinstance(self.skip_bad_bars, bool):
+            raise ConfigError(f"skip_bad_bars must be True or False, got "
+                              f"{self.skip_bad_bars!r}; fix: pass a bool")
         venues = self.tiingo_exchanges
         if isinstance(venues, str):
             venues = [venues]

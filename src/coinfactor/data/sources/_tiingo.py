@@ -1,8 +1,11 @@
 """Tiingo crypto REST source (httpx): ticker metadata, exchange availability, resampled OHLCV.
 
 The API token comes from ``TIINGO_API_KEY`` (or the ``token`` argument). It travels only in the
-``Authorization`` header, never in a URL, and is scrubbed from every message this module logs or
-raises; exceptions are raised ``from None`` so no underlying request object rides along.
+``Authorization`` header, never in a URL, and is registered with
+:func:`~coinfactor.data.sources._secrets.register_secret`, so that it (and any piece of it of six
+characters or more) is scrubbed from every message, log record and report before anything is
+cut; exceptions are raised ``from None`` so no underlying request object rides along. Every
+request runs within a total deadline (``request_deadline_s``; httpx's timeout is per read).
 """
 
 from __future__ import annotations
@@ -21,9 +24,19 @@ import polars as pl
 
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
-from coinfactor.data._schema import PANEL_SCHEMA, validate_panel
+from coinfactor.data._schema import PANEL_SCHEMA
+from coinfactor.data.sources._clean import fnum, unparsed
+from coinfactor.data.sources._deadline import call_within, httpx_transport
 from coinfactor.data.sources._protocol import Capabilities
-from coinfactor.data.sources._retry import RetryPolicy, TransientError, call_with_retry
+from coinfactor.data.sources._retry import (
+    RetryPolicy,
+    TransientError,
+    budget,
+    call_with_retry,
+    check_number,
+    check_symbol_deadline,
+)
+from coinfactor.data.sources._secrets import clip, register_secret, scrub
 from coinfactor.data.store import SNAPSHOT_SCHEMA, check_symbol
 
 log = logging.getLogger("coinfactor.data.sources")
@@ -48,7 +61,10 @@ class TiingoSource:
         Build bars from these exchanges only (Tiingo's ``exchanges=`` filter, e.g.
         ``["BINANCE"]``); all of Tiingo's venues when omitted.
     timeout_s : float, default 30
-        Per-request timeout.
+        Per-read timeout.
+    request_deadline_s : float, optional
+        Total time one request may take (a trickled answer included), retries not included;
+        default ``max(60, 2 * timeout_s)``.
     rate_limit_ms : float, default 0
         Minimum milliseconds between two requests.
     page_limit : int, default 5000
@@ -73,6 +89,7 @@ class TiingoSource:
         base_url: str | None = None,
         exchanges: Sequence[str] | None = None,
         timeout_s: float = 30.0,
+        request_deadline_s: float | None = None,
         rate_limit_ms: float = 0.0,
         page_limit: int = 5000,
         retry: RetryPolicy | None = None,
@@ -83,7 +100,12 @@ class TiingoSource:
         if not secret:
             raise ConfigError("Tiingo needs an API token: set the TIINGO_API_KEY environment "
                               "variable (it is never logged or stored)")
+        register_secret(secret)
         self._secret = secret
+        check_number("timeout_s", timeout_s, strict=True)
+        if request_deadline_s is not None:
+            check_number("request_deadline_s", request_deadline_s, strict=True)
+        check_number("rate_limit_ms", rate_limit_ms, option="--rate-limit-ms")
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must be an http(s) URL, got {self._scrub(base_url)!r}")
@@ -100,7 +122,10 @@ class TiingoSource:
         self._sleep = sleep
         self._last = 0.0
         self._now_ms: int | None = None
+        self.request_deadline_s = (request_deadline_s if request_deadline_s is not None
+                                   else max(60.0, 2.0 * timeout_s))
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout_s,
+                                    transport=httpx_transport(),
                                     headers={"Authorization": f"Token {secret}",
                                              "Content-Type": "application/json"})
 
@@ -113,8 +138,7 @@ class TiingoSource:
 
     # ------------------------------------------------------------------ plumbing
     def _scrub(self, text: object) -> str:
-        out = str(text)
-        return out.replace(self._secret, "***") if self._secret else out
+        return scrub(text, (self._secret,))
 
     def _get(self, path: str, params: dict[str, str], what: str,
              parse: Callable[[Any], Any] = lambda raw: raw) -> Any:
@@ -124,7 +148,8 @@ class TiingoSource:
                 self._sleep(wait)
             self._last = time.monotonic()
             try:
-                resp = self._client.get(path, params=params)
+                resp = call_within(lambda: self._client.get(path, params=params),
+                                   budget(self.request_deadline_s), what=what)
             except httpx.TimeoutException:
                 raise TransientError("timeout") from None
             except httpx.TransportError as exc:
@@ -143,10 +168,11 @@ class TiingoSource:
                 except ValueError:
                     after = None
                 raise TransientError("HTTP 429 rate limited", retry_after=after)
+            # the whole body is scrubbed before it is cut: a cut secret is no longer whole
             if resp.status_code >= 500:
-                raise TransientError(f"HTTP {resp.status_code}: {self._scrub(resp.text[:200])}")
+                raise TransientError(f"HTTP {resp.status_code}: {self._body(resp.text)}")
             if resp.status_code >= 400:
-                raise _Fatal(f"HTTP {resp.status_code}: {self._scrub(resp.text[:200])}")
+                raise _Fatal(f"HTTP {resp.status_code}: {self._body(resp.text)}")
             try:
                 body = resp.json()
             except ValueError:
@@ -155,6 +181,9 @@ class TiingoSource:
 
         return call_with_retry(once, policy=self.retry, classify=_classify, what=what,
                                rng=self._rng, sleep=self._sleep, scrub=self._scrub)
+
+    def _body(self, text: str) -> str:
+        return clip(self._scrub(text), 200)
 
     def server_now_ms(self) -> int:
         """Return the API clock (ms) from the last ``Date`` header; the local clock if none."""
@@ -202,11 +231,13 @@ class TiingoSource:
     def iter_bars(
         self, symbol: str, timeframe: str, *, since: datetime, until: datetime | None = None
     ) -> Iterator[pl.DataFrame]:
-        """Yield canonical pages of resampled bars (only closed bars, ``since <= ts``).
+        """Yield pages of resampled bars (only closed bars, ``since <= ts``).
 
         ``quote_volume`` is Tiingo's ``volumeNotional`` and ``trades`` its ``tradesDone``.
         Pages cover whole UTC days. An empty page after data has been seen is retried like
-        a fault; an empty page before any data is the ticker not yet trading.
+        a fault; an empty page before any data is the ticker not yet trading. Pages are typed
+        (``trades`` as float, a value that is not a number as ``NaN``), not checked: the
+        ingest loop's page checks judge them.
         """
         ticker = check_symbol(symbol)
         if timeframe not in RESAMPLE:
@@ -219,24 +250,39 @@ class TiingoSource:
         seen = False
         horizon = until or datetime.now(UTC) + timedelta(days=1)
         while datetime(day.year, day.month, day.day, tzinfo=UTC) + step <= horizon:
+            check_symbol_deadline(f"tiingo bars {ticker}")
             end_day = day + timedelta(days=days - 1)
             params = {"tickers": ticker, "startDate": day.isoformat(),
                       "endDate": end_day.isoformat(), "resampleFreq": RESAMPLE[timeframe]}
             if self.venues:
                 params["exchanges"] = ",".join(self.venues)
             rows: list[dict[str, Any]] = []
+            calls = {"n": 0}
+
+            def parse(raw: Any, calls: dict[str, int] = calls) -> list[dict[str, Any]]:
+                # a value that is not a number: the page is asked again, but the last time
+                # it is kept for the ingest loop's checks
+                calls["n"] += 1
+                out = _price_rows(raw, ticker)
+                if calls["n"] < self.retry.max_attempts and any(
+                        unparsed(tuple(r.values()), 6) for r in out):
+                    raise TransientError("malformed page (a field that is not a number)")
+                return out
+
             for attempt in range(self.retry.max_attempts):
+                calls["n"] = 0
                 rows = self._get("/tiingo/crypto/prices", params, f"tiingo bars {ticker}",
-                                 parse=lambda raw: _price_rows(raw, ticker))
+                                 parse=parse)
                 if rows or not seen or attempt + 1 == self.retry.max_attempts:
                     break
                 self._sleep(self.retry.delay(attempt, self._rng))
             now = datetime.fromtimestamp(self.server_now_ms() / 1000, tz=UTC)
             horizon = now if until is None else min(now, until)
-            keep = [r for r in rows if r["ts"] >= since and r["ts"] + step <= horizon]
+            keep = [r for r in rows
+                    if r["ts"] is None or (r["ts"] >= since and r["ts"] + step <= horizon)]
             if keep:
                 seen = True
-                yield _frame(ticker, keep, timeframe)
+                yield _frame(ticker, keep)
             day = end_day + timedelta(days=1)
 
 
@@ -268,29 +314,36 @@ def _price_rows(raw: Any, ticker: str) -> list[dict[str, Any]]:
         raise TransientError("malformed page (expected a list)")
     out = []
     for item in raw:
-        if item.get("ticker") != ticker:
+        if not isinstance(item, dict) or item.get("ticker") != ticker:
             continue
         for r in item.get("priceData") or []:
             out.append({
-                "ts": datetime.fromisoformat(str(r["date"]).replace("Z", "+00:00"))
-                .astimezone(UTC),
-                "open": float(r["open"]), "high": float(r["high"]), "low": float(r["low"]),
-                "close": float(r["close"]), "volume": float(r.get("volume") or 0.0),
-                "quote_volume": None if r.get("volumeNotional") is None
-                else float(r["volumeNotional"]),
-                "trades": None if r.get("tradesDone") is None else int(r["tradesDone"]),
+                "ts": _when(r.get("date")),
+                "open": fnum(r.get("open")), "high": fnum(r.get("high")),
+                "low": fnum(r.get("low")), "close": fnum(r.get("close")),
+                "volume": 0.0 if r.get("volume") is None else fnum(r.get("volume")),
+                "quote_volume": fnum(r.get("volumeNotional")),
+                "trades": fnum(r.get("tradesDone")),
             })
     return out
 
 
-def _frame(ticker: str, rows: list[dict[str, Any]], timeframe: str) -> pl.DataFrame:
-    frame = pl.DataFrame(rows).with_columns(
-        pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+def _when(value: Any) -> datetime | None:
+    """Parse a Tiingo ISO time to an aware UTC datetime; ``None`` when it is not one."""
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _frame(ticker: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rows as a typed (unchecked) page of :data:`~coinfactor.data.PANEL_SCHEMA` columns."""
+    floats = ("open", "high", "low", "close", "volume", "quote_volume", "trades")
+    frame = pl.DataFrame(rows, schema={"ts": pl.Datetime("us", "UTC"),
+                                       **dict.fromkeys(floats, pl.Float64)})
+    return frame.with_columns(
         pl.lit(ticker).alias("symbol"),
         pl.lit(None, pl.Float64).alias("funding_rate"),
         pl.lit(None, pl.Float64).alias("open_interest"),
-    ).unique("ts", keep="last").sort("ts")
-    frame = frame.with_columns(
-        pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items() if c not in ("ts", "symbol")
     ).select(list(PANEL_SCHEMA))
-    return validate_panel(frame, freq=timeframe)

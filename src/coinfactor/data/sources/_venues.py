@@ -19,11 +19,16 @@ apply.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
+from coinfactor.data.sources._clean import fnum, tnum
 from coinfactor.data.sources._retry import TransientError
+
+log = logging.getLogger("coinfactor.data.sources")
 
 # (max candles per call, max funding rows per call) as the venues document them
 VENUE_LIMITS: dict[str, tuple[int, int]] = {
@@ -32,20 +37,47 @@ VENUE_LIMITS: dict[str, tuple[int, int]] = {
 }
 DEFAULT_LIMITS = (500, 500)
 
-BarRow = tuple[int, float, float, float, float, float, float | None, int | None]
-FundingRow = tuple[int, float, float | None]
+BarRow = tuple[int | None, float | None, float | None, float | None, float | None, float | None,
+               float | None, float | None]
+"""``(open time ms, open, high, low, close, volume, quote volume, trades)`` as the venue sent
+them: ``None`` missing, ``NaN`` not a number (the ingest loop's page checks judge them)."""
+FundingRow = tuple[int | None, float | None, float | None]
+"""``(time ms, rate, mark price)``, read like :data:`BarRow`."""
 Call = Callable[[str, Callable[[], Any]], Any]
 """The source's retrying call: ``call(what, request)`` returns ``request()``'s result."""
 
 
 def num(value: Any) -> float | None:
-    """Return ``value`` as a float; ``None`` when it is missing or not a number."""
-    if value is None or value == "":
+    """Return ``value`` as a finite float; ``None`` when missing, not a number or not finite.
+
+    A non-finite value (``"1e400"``, ``"inf"``, ``"nan"``) is logged as a warning.
+    """
+    if value is None or value == "" or isinstance(value, bool):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    if not math.isfinite(out):
+        log.warning("venue value %.40r is not finite; taken as missing", value)
+        return None
+    return out
+
+
+def bar_row(t: Any, o: Any, h: Any, lo: Any, c: Any, v: Any, qv: Any = None,
+            n: Any = None) -> BarRow:
+    """Build a :data:`BarRow` from raw venue fields; never raises on a bad value."""
+    return (tnum(t), fnum(o), fnum(h), fnum(lo), fnum(c), fnum(v), fnum(qv), fnum(n))
+
+
+def funding_row(t: Any, rate: Any, mark: Any = None) -> FundingRow:
+    """Build a :data:`FundingRow` from raw venue fields; never raises on a bad value."""
+    return (tnum(t), fnum(rate), fnum(mark))
+
+
+def _by_time(rows: list[Any]) -> list[Any]:
+    """Rows sorted by time, rows without one last (in their order)."""
+    return sorted(rows, key=lambda r: (r[0] is None, r[0] or 0))
 
 
 def checked_json(client: Any, response: Any) -> Any:
@@ -140,9 +172,9 @@ class VenueAdapter:
                 continue
             bid, ask, last = num(t.get("bid")), num(t.get("ask")), num(t.get("last"))
             mid = (bid + ask) / 2 if bid and ask else last
-            vol = num(t.get("quoteVolume"))
-            if vol is None and num(t.get("baseVolume")) is not None and last:
-                vol = float(t["baseVolume"]) * last
+            vol, base = num(t.get("quoteVolume")), num(t.get("baseVolume"))
+            if vol is None and base is not None and last:
+                vol = num(base * last)
             out[name] = {"volume": vol, "mid": mid}
         return out
 
@@ -161,9 +193,9 @@ class VenueAdapter:
             return None
         oi = self._call(f"open interest {name}",
                         lambda: self.client.fetch_open_interest(market["symbol"]))
-        value = num(oi.get("openInterestValue"))
-        if value is None and num(oi.get("openInterestAmount")) and mid:
-            value = float(oi["openInterestAmount"]) * mid
+        value, coins = num(oi.get("openInterestValue")), num(oi.get("openInterestAmount"))
+        if value is None and coins and mid:
+            value = num(coins * mid)
         return value
 
     # ------------------------------------------------------------------ history
@@ -173,8 +205,8 @@ class VenueAdapter:
         params = {} if until_ms is None else {"until": until_ms - 1}
         raw = self._json(self.client.fetch_ohlcv(market["symbol"], tf, since=cursor,
                                                  limit=limit, params=params))
-        return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
-                 float(r[5] or 0.0), None, None) for r in raw]
+        return [bar_row(r[0], r[1], r[2], r[3], r[4], 0.0 if r[5] is None else r[5])
+                for r in raw]
 
     def funding_page(self, market: dict[str, Any], cursor: int, until_ms: int | None,
                      limit: int) -> list[FundingRow]:
@@ -182,7 +214,7 @@ class VenueAdapter:
         params = {} if until_ms is None else {"until": until_ms}
         raw = self._json(self.client.fetch_funding_rate_history(
             market["symbol"], since=cursor, limit=limit, params=params))
-        return [(int(r["timestamp"]), float(r["fundingRate"]), None) for r in raw]
+        return [funding_row(r.get("timestamp"), r.get("fundingRate")) for r in raw]
 
 
 class _BinanceUsdm(VenueAdapter):
@@ -218,7 +250,7 @@ class _BinanceUsdmNative(_BinanceUsdm):
         raw = self._call(f"openInterest {name}", lambda: self._json(
             self.client.fapiPublicGetOpenInterest({"symbol": market["id"]})))
         coins = num(raw.get("openInterest"))
-        return None if coins is None or mid is None else coins * mid
+        return None if coins is None or mid is None else num(coins * mid)
 
     def bars_page(self, market: dict[str, Any], tf: str, cursor: int, until_ms: int | None,
                   limit: int) -> list[BarRow]:
@@ -228,8 +260,7 @@ class _BinanceUsdmNative(_BinanceUsdm):
         if until_ms is not None:
             params["endTime"] = until_ms - 1
         raw = self._json(self.client.fapiPublicGetKlines(params))
-        return [(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]),
-                 float(r[5]), float(r[7]), int(r[8])) for r in raw]
+        return [bar_row(r[0], r[1], r[2], r[3], r[4], r[5], r[7], r[8]) for r in raw]
 
     def funding_page(self, market: dict[str, Any], cursor: int, until_ms: int | None,
                      limit: int) -> list[FundingRow]:
@@ -238,7 +269,7 @@ class _BinanceUsdmNative(_BinanceUsdm):
         if until_ms is not None:
             params["endTime"] = until_ms
         raw = self._json(self.client.fapiPublicGetFundingRate(params))
-        return [(int(r["fundingTime"]), float(r["fundingRate"]), num(r.get("markPrice")))
+        return [funding_row(r.get("fundingTime"), r.get("fundingRate"), r.get("markPrice"))
                 for r in raw]
 
 
@@ -274,7 +305,7 @@ class _Hyperliquid(VenueAdapter):
         mid = num(info.get("midPx")) or num(info.get("markPx"))
         coins = num(info.get("openInterest"))
         return {"volume_24h_usd": num(info.get("dayNtlVlm")), "mid": mid,
-                "open_interest_usd": None if coins is None or mid is None else coins * mid,
+                "open_interest_usd": None if coins is None or mid is None else num(coins * mid),
                 "max_leverage": num(info.get("maxLeverage"))}
 
 
@@ -302,12 +333,9 @@ class _HyperliquidNative(_Hyperliquid):
             "req": {"coin": self.store_symbol(market), "interval": tf,
                     "startTime": cursor, "endTime": end},
         }))
-        rows: list[BarRow] = [
-            (int(r["t"]), float(r["o"]), float(r["h"]), float(r["l"]), float(r["c"]),
-             float(r["v"]), None, None if r.get("n") is None else int(r["n"]))
-            for r in raw
-        ]
-        return sorted(rows)[:limit]
+        rows = [bar_row(r.get("t"), r.get("o"), r.get("h"), r.get("l"), r.get("c"),
+                        r.get("v"), None, r.get("n")) for r in raw]
+        return _by_time(rows)[:limit]
 
     def funding_page(self, market: dict[str, Any], cursor: int, until_ms: int | None,
                      limit: int) -> list[FundingRow]:
@@ -317,8 +345,8 @@ class _HyperliquidNative(_Hyperliquid):
         if until_ms is not None:
             req["endTime"] = until_ms
         raw = self._json(self.client.publicPostInfo(req))
-        rows: list[FundingRow] = [(int(r["time"]), float(r["fundingRate"]), None) for r in raw]
-        return sorted(rows)[:limit]
+        rows = [funding_row(r.get("time"), r.get("fundingRate")) for r in raw]
+        return _by_time(rows)[:limit]
 
 
 # exchange id -> (adapter through ccxt's unified methods, adapter on the raw endpoints)
