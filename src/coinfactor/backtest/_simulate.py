@@ -184,10 +184,15 @@ def simulate(
     size = np.empty(n_s)  # |trade| (and |d| for the margin check) of the current bar
     # sums over symbols run left to right (a cumulative sum), so that columns that are
     # always 0 change no bit of any result
-    work, run = np.empty(n_s), np.empty(n_s)
+    run = np.empty(n_s)
+    acc = np.add.accumulate
 
     def total(x: np.ndarray) -> float:
-        return float(np.add.accumulate(x, out=run)[-1]) if n_s else 0.0
+        return float(acc(x, out=run)[-1]) if n_s else 0.0
+    # price returns and funding of a bar side by side: one product and one row-wise
+    # (left to right) cumulative sum give both P&L parts
+    moves = np.stack([rets, fund], axis=1)  # (n_bars, 2, n_symbols)
+    work2, run2 = np.empty((2, n_s)), np.empty((2, n_s))
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
     # a linear model is |trade| × rate: its rates are read once for every cell, and only the
@@ -210,8 +215,11 @@ def simulate(
     for t in range(first, n_t):
         d = pre[t]
         if t > first:
-            p = total(np.multiply(w, rets[t], out=work))
-            f = -total(np.multiply(w, fund[t], out=work))
+            if n_s:
+                both = acc(np.multiply(w, moves[t], out=work2), axis=1, out=run2)
+                p, f = float(both[0, -1]), -float(both[1, -1])
+            else:
+                p = f = 0.0
             pnl = p + f - owed
             if pnl <= -1.0:  # the move took more than the equity: NAV 0, nothing left to close
                 p, pnl = p - (1.0 + pnl), -1.0
