@@ -114,3 +114,11 @@ def test_sliced_frequency_inference_equals_the_whole_frame() -> None:
     assert infer_freq(validate_panel(gappy)) == "1h"
     with pytest.raises(DataError, match=r"expected finite numbers, found 1 row"):
         validate_panel(_set(gappy, 14, open_interest=INF))
+
+
+def test_an_optional_column_without_values_reads_as_null() -> None:
+    """A CSV column left empty reads as String; having no values, it is a null column."""
+    df = raw().with_columns(pl.lit(None, pl.String).alias("funding_rate"))
+    assert validate_panel(df)["funding_rate"].dtype == pl.Float64
+    with pytest.raises(DataError, match="column 'funding_rate': expected Float64, got dtype"):
+        validate_panel(df.with_columns(pl.lit("x").alias("funding_rate")))

@@ -147,7 +147,8 @@ def _coerce_numeric(df: pl.DataFrame, name: str, target: pl.DataType) -> pl.Data
     dtype = df.schema[name]
     if dtype == target:
         return df
-    if dtype == pl.Null:
+    if dtype == pl.Null or (dtype == pl.String and df[name].null_count() == df.height):
+        # no values at all (a CSV column left empty reads as String): a null column
         return df.with_columns(pl.col(name).cast(target))
     if not dtype.is_numeric() and dtype != pl.Boolean:
         raise DataError(
@@ -190,18 +191,7 @@ def _coerce(df: Any) -> pl.DataFrame:
             fix="rename your columns (e.g. df.rename({'date': 'ts', 'coin': 'symbol'})) or read "
             "the file with coinfactor.data.read_bars, which maps common names",
         )
-    df = _coerce_ts(df)
-    if df.schema["symbol"] != pl.String:
-        if df.schema["symbol"] in (pl.Categorical, pl.Enum) or isinstance(
-            df.schema["symbol"], pl.Categorical | pl.Enum
-        ):
-            df = df.with_columns(pl.col("symbol").cast(pl.String))
-        else:
-            raise DataError(
-                f"column 'symbol': expected String, got dtype {df.schema['symbol']}",
-                column="symbol",
-                fix="cast the instrument ids to strings",
-            )
+    df = _coerce_symbol(_coerce_ts(df))
     for name, target in PANEL_SCHEMA.items():
         if name in ("ts", "symbol"):
             continue
@@ -217,6 +207,20 @@ def _coerce(df: Any) -> pl.DataFrame:
         )
     extras = [c for c in df.columns if c not in PANEL_SCHEMA]
     return df.select([*PANEL_SCHEMA, *extras])
+
+
+def _coerce_symbol(df: pl.DataFrame) -> pl.DataFrame:
+    if df.schema["symbol"] != pl.String:
+        if df.schema["symbol"] in (pl.Categorical, pl.Enum) or isinstance(
+            df.schema["symbol"], pl.Categorical | pl.Enum
+        ):
+            return df.with_columns(pl.col("symbol").cast(pl.String))
+        raise DataError(
+            f"column 'symbol': expected String, got dtype {df.schema['symbol']}",
+            column="symbol",
+            fix="cast the instrument ids to strings",
+        )
+    return df
 
 
 def _has_named_index(pdf: Any) -> bool:
@@ -518,3 +522,69 @@ def validate_panel(df: Any, *, freq: str | None = None) -> pl.DataFrame:
     _check_values(out)
     _check_frequency(out, freq)
     return out
+
+
+def validate_keys(keys: pl.DataFrame, *, freq: str | None = None) -> pl.DataFrame:
+    """Check the ``symbol, ts`` keys of a panel: the rules that span rows and symbols.
+
+    The part of :func:`validate_panel` that cannot be checked piece by piece (one row per
+    (symbol, ts), one bar frequency for every symbol); the row rules (prices, volumes, ...)
+    can then be checked on any split of the panel by symbols, at ``freq``.
+
+    Parameters
+    ----------
+    keys : pl.DataFrame
+        ``symbol`` and ``ts`` columns of a panel, in any order (coerced as by
+        :func:`validate_panel`).
+    freq : str, optional
+        Expected bar frequency; inferred when omitted.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``symbol, ts`` coerced and sorted by (symbol, ts).
+
+    Raises
+    ------
+    DataError
+        As :func:`validate_panel` for null, duplicated or off-grid keys and mixed frequency;
+        and when a declared ``freq`` is not the data's (``4h`` bars declared ``1h`` would be
+        sparse 1h bars, ``1h`` bars declared ``4h`` overlapping ones).
+    """
+    missing = [c for c in ("symbol", "ts") if c not in keys.columns]
+    if missing:
+        raise DataError(
+            f"missing required column(s) {missing}; expected {list(REQUIRED_COLUMNS)}, "
+            f"got {keys.columns}",
+            column=missing[0],
+            fix="rename your columns (e.g. df.rename({'date': 'ts', 'coin': 'symbol'}))",
+        )
+    out = _coerce_symbol(_coerce_ts(keys.select("symbol", "ts")))
+    _check_nulls(out)
+    out = out.sort("symbol", "ts")
+    _check_order(out)
+    if freq is not None:
+        _check_declared(out, freq)
+    _check_frequency(out, freq)
+    return out
+
+
+def _check_declared(df: pl.DataFrame, freq: str) -> None:
+    """Refuse a declared frequency other than the data's (the most common step)."""
+    counts = _step_counts(df, by_symbol=False)
+    if counts.height == 0:
+        return  # no symbol has two bars: nothing to compare with
+    mode = cast(timedelta, counts.sort(["len", "step"], descending=[True, False])["step"][0])
+    declared = freq_to_timedelta(freq)
+    if mode != declared:
+        data = timedelta_to_freq(mode)
+        shape = ("bars with most of them missing" if mode > declared
+                 else "bars shorter than they are")
+        raise DataError(
+            f"declared bar frequency {timedelta_to_freq(declared)!r}, but the data's bars are "
+            f"{data} apart (the most common step between a symbol's bars): stored as "
+            f"{timedelta_to_freq(declared)} they would read as {shape}",
+            column="ts",
+            fix=f"declare {data!r} (freq={data!r}, --freq {data}) or omit the frequency to use "
+            "the data's; to store another frequency, resample first (coinfactor.data.resample)",
+        )
