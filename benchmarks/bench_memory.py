@@ -14,7 +14,9 @@ high-water mark of the process, so the interpreter and imports are included):
 2. ``read``: ``pl.read_parquet`` of the file (the size of the panel in memory);
 3. ``validate_panel``: read the file and validate it (``coinfactor.data.validate_panel``);
 4. ``store import``: ``Store(tmp).import_parquet(file, exchange=...)`` into a new store, the
-   call behind ``coinfactor store import``.
+   call behind ``coinfactor store import``;
+5. ``store re-import``: the same import twice, the second replacing every stored row (the
+   peak of both).
 
 Each line gives the peak RSS in GB and its ratio to the Parquet file's size; the target of
 issue 16 is at most 3x for ``validate_panel`` and ``store import``.
@@ -58,6 +60,14 @@ STEPS: dict[str, str] = {
         "    with Store(pathlib.Path(tmp) / 'db.duckdb') as s:\n"
         "        c = s.import_parquet(FILE, exchange='binanceusdm', market='swap')\n"
         "    assert c.bars_new == ROWS, c\n"
+    ),
+    "store re-import": (
+        "import tempfile, pathlib\n"
+        "with tempfile.TemporaryDirectory(dir=DIR) as tmp:\n"
+        "    with Store(pathlib.Path(tmp) / 'db.duckdb') as s:\n"
+        "        s.import_parquet(FILE, exchange='binanceusdm', market='swap')\n"
+        "        c = s.import_parquet(FILE, exchange='binanceusdm', market='swap')\n"
+        "    assert c.bars_new == 0 and c.bars_rows == ROWS, c\n"
     ),
 }
 
