@@ -217,3 +217,30 @@ def test_a_writer_beside_a_reader_of_this_process_is_a_clear_error(tmp_path: Pat
         writer.write_bars(store_panel(), **EX, freq="1h")
     reader.close()
     assert Store(path).write_bars(store_panel(), **EX, freq="1h") == 0
+
+
+def test_duckdb_prints_no_progress_bar(tmp_path: Path) -> None:
+    """DuckDB draws a progress bar on queries over 2 s (on by default outside pytest)."""
+    code = textwrap.dedent("""
+        import sys
+        import duckdb
+        from coinfactor.data.store import Store
+        from support.panels import store_panel
+        plain = duckdb.connect().execute("SELECT current_setting('enable_progress_bar')")
+        seen = [plain.fetchone()[0]]
+        path = sys.argv[1] + "/db.duckdb"
+        for store in (Store(path), Store(path)):
+            with store._connect() as con:  # missing file, then a real one
+                seen.append(con.execute("SELECT current_setting('enable_progress_bar')")
+                            .fetchone()[0])
+            store.write_bars(store_panel(), exchange="binanceusdm", market="swap", freq="1h")
+            with store._connect() as con:
+                seen.append(con.execute("SELECT current_setting('enable_progress_bar')")
+                            .fetchone()[0])
+            store.close()
+        print(seen)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*sys.path])}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, env=env, check=True).stdout
+    assert out.strip() == "[True, False, False, False, False]"

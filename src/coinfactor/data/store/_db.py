@@ -83,9 +83,15 @@ def duck_errors(path: Path, operation: str, *, table: str | None = None,
         raise store_error(path, operation, exc, table=table, write=write) from exc
 
 
+def _quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Turn off DuckDB's progress bar (it prints to the terminal: library code never does)."""
+    con.execute("SET enable_progress_bar = false").fetchall()
+    return con
+
+
 def empty_connection() -> duckdb.DuckDBPyConnection:
     """Open an in-memory database with the store's (empty) tables: a missing store's reads."""
-    con = duckdb.connect(":memory:")
+    con = _quiet(duckdb.connect(":memory:"))
     for stmt in create_statements():
         con.execute(stmt).fetchall()
     return con
@@ -199,6 +205,7 @@ def open_read(path: Path) -> tuple[duckdb.DuckDBPyConnection, int]:
         raise store_error(path, "opening it read-only", exc) from exc
     try:
         with duck_errors(path, "reading the catalog"):
+            _quiet(con)
             version = inspect(con, path)
             # tables missing from an old or empty file read as empty ones (temporary)
             present = _objects(con)[0]
@@ -271,6 +278,7 @@ def open_write(path: Path) -> duckdb.DuckDBPyConnection:
         raise store_error(path, "opening it for writing", exc) from exc
     try:
         with duck_errors(path, "reading the catalog"):
+            _quiet(con)
             version = inspect(con, path)
         if version < SCHEMA_VERSION:
             _migrate(con, path, version)
