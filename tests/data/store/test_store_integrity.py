@@ -332,3 +332,23 @@ def test_duplicated_keys_in_a_validated_page_are_refused(tmp_path: Path) -> None
     page = pl.concat([store_panel(), store_panel().head(1)])
     with pytest.raises(DataError, match=r"bars: expected one row per \(symbol, ts\)"):
         store.write(**EX, freq="1h", bars=page, validated=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_ragged_panels_round_trip_by_write_and_by_import(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    from support.random_panels import ragged_panel
+
+    panel = ragged_panel(seed, n_symbols=6, n_bars=50)
+    if seed == 2:
+        panel = regularize(panel)  # filler bars among real ones
+    src = tmp_path / "panel.parquet"
+    panel.write_parquet(src)
+    monkeypatch.setattr("coinfactor.data.store._files.IMPORT_CHUNK_ROWS", 60)
+    by_write, by_import = Store(tmp_path / "w.duckdb"), Store(tmp_path / "i.duckdb")
+    by_write.write_bars(panel, **EX, freq="1h")
+    by_import.import_parquet(src, **EX, freq="1h")
+    for store in (by_write, by_import):
+        out = store.query_bars(funding=False)
+        assert out.equals(panel.select(out.columns))
+        assert (FILLED_COLUMN in out.columns) == (seed == 2)
