@@ -20,6 +20,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import FILLED_COLUMN, PANEL_SCHEMA, Grid, regularize
 from coinfactor.data.store import Store
 from support.panels import make_panel, store_panel
+from support.random_panels import ragged_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 EX = {"exchange": "binanceusdm", "market": "swap"}
@@ -337,8 +338,6 @@ def test_duplicated_keys_in_a_validated_page_are_refused(tmp_path: Path) -> None
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_random_ragged_panels_round_trip_by_write_and_by_import(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
-    from support.random_panels import ragged_panel
-
     panel = ragged_panel(seed, n_symbols=6, n_bars=50)
     if seed == 2:
         panel = regularize(panel)  # filler bars among real ones
