@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from coinfactor.cli._app import app, console
@@ -34,12 +35,21 @@ def info_command(
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols."),
     db: Path | None = typer.Option(None, "--db", help="Store file (default: COINFACTOR_HOME)."),
 ) -> None:
-    """Per-symbol coverage: first and last bar, bars, missing bars, funding events."""
+    """Per-symbol coverage: first and last bar, bars, missing bars, funding events.
+
+    Reads the store read-only: it creates nothing, and a damaged, locked or foreign file is
+    an error, not an empty table.
+    """
     from coinfactor.data.store import Store
 
     with user_errors(), Store(db) as store:
+        if not store.path.exists():
+            console.print(f"there is no store at {store.path} yet (nothing was created): use "
+                          "`coinfactor download` or `coinfactor store import`",
+                          markup=False, highlight=False)
+            return
         cov = store.coverage(exchange=exchange, freq=freq, symbols=_symbols(symbols))
-    table = Table(title=f"store {store.path}")
+    table = Table(title=escape(f"store {store.path}"))
     for col in ("exchange", "market", "freq", "symbol", "first", "last", "bars", "gaps",
                 "funding events", "funding last"):
         table.add_column(col)
@@ -58,21 +68,22 @@ def info_command(
 
 @store_app.command("export")
 def export_command(
-    out: Path = typer.Option(..., "--out", help="Parquet file to write (a canonical panel)."),
+    out: Path = typer.Option(..., "--out", help="File to write: .parquet (a canonical panel) "
+                             "or .csv; the format follows the extension."),
     exchange: str | None = typer.Option(None, "--exchange", help="Exchange to export."),
     freq: str | None = typer.Option(None, "--freq", help="Bar frequency to export."),
     symbols: str | None = typer.Option(None, "--symbols", help="Comma-separated symbols."),
     market: str | None = typer.Option(None, "--market", help="Market type (swap, spot)."),
     db: Path | None = typer.Option(None, "--db", help="Store file (default: COINFACTOR_HOME)."),
 ) -> None:
-    """Export bars (with funding attached) to a canonical panel Parquet file."""
+    """Export bars (with funding attached) to a Parquet or CSV file (from its extension)."""
     from coinfactor.data.store import Store
 
     with user_errors(), Store(db) as store:
-        panel = store.export_parquet(out, exchange=exchange, market=market, freq=freq,
-                                     symbols=_symbols(symbols))
+        panel = store.export(out, exchange=exchange, market=market, freq=freq,
+                             symbols=_symbols(symbols))
     console.print(f"wrote {panel.height:,} bars of {panel['symbol'].n_unique()} symbol(s) "
-                  f"to {out}")
+                  f"to {out}", markup=False, highlight=False)
 
 
 @store_app.command("import")
@@ -88,4 +99,5 @@ def import_command(
 
     with user_errors(), Store(db) as store:
         counts = store.import_parquet(file, exchange=exchange, market=market, freq=freq)
-    console.print(f"imported {counts.bars_rows:,} bars ({counts.bars_new:,} new) from {file}")
+    console.print(f"imported {counts.bars_rows:,} bars ({counts.bars_new:,} new) from {file}",
+                  markup=False, highlight=False)

@@ -43,10 +43,47 @@ FILLED_COLUMN = "filled"
 _SHOW_ROWS = 5
 
 
+_SLICE_ROWS = 1 << 21
+"""Rows per slice of the row checks: a check's temporaries are bounded by a slice (about
+2 M rows, tens of MB), not by the panel, so validating a 20 M-row panel stays within a
+fraction of its own size."""
+
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "open", "high", "low", "close", "volume", "quote_volume", "funding_rate", "open_interest",
+)
+"""Float columns of the panel; every value must be finite (or null where nullable)."""
+
+
 def _first_rows(df: pl.DataFrame, mask: pl.Expr, columns: list[str]) -> tuple[int, pl.DataFrame]:
-    bad = df.with_row_index("row").filter(mask)
+    """Count the rows where ``mask`` holds; return the count and the first offending rows.
+
+    ``mask`` is evaluated slice by slice with one row of context on each side, so masks that
+    look at the previous or next row (``shift(1)``, ``shift(-1)``) see the same neighbours as
+    on the whole frame; a null mask value counts as False.
+    """
     cols = ["row"] + [c for c in ("symbol", "ts") if c in df.columns and c not in columns]
-    return bad.height, bad.select(cols + columns).head(_SHOW_ROWS)
+    total = 0
+    shown: list[pl.DataFrame] = []
+    n_shown = 0
+    height = df.height
+    for start in range(0, height, _SLICE_ROWS):
+        length = min(_SLICE_ROWS, height - start)
+        lo, hi = max(start - 1, 0), min(start + length + 1, height)
+        sub = df.slice(lo, hi - lo)
+        hit = sub.select(mask.fill_null(False).alias("m")).get_column("m")
+        hit = hit.slice(start - lo, length)
+        n = int(hit.sum())
+        if not n:
+            continue
+        total += n
+        if n_shown < _SHOW_ROWS:
+            part = (sub.slice(start - lo, length).with_row_index("row", offset=start)
+                    .filter(hit).select(cols + columns).head(_SHOW_ROWS - n_shown))
+            shown.append(part)
+            n_shown += part.height
+    if not shown:
+        return 0, df.head(0).with_row_index("row").select(cols + columns)
+    return total, pl.concat(shown)
 
 
 def _coerce_ts(df: pl.DataFrame) -> pl.DataFrame:
@@ -110,7 +147,8 @@ def _coerce_numeric(df: pl.DataFrame, name: str, target: pl.DataType) -> pl.Data
     dtype = df.schema[name]
     if dtype == target:
         return df
-    if dtype == pl.Null:
+    if dtype == pl.Null or (dtype == pl.String and df[name].null_count() == df.height):
+        # no values at all (a CSV column left empty reads as String): a null column
         return df.with_columns(pl.col(name).cast(target))
     if not dtype.is_numeric() and dtype != pl.Boolean:
         raise DataError(
@@ -153,18 +191,7 @@ def _coerce(df: Any) -> pl.DataFrame:
             fix="rename your columns (e.g. df.rename({'date': 'ts', 'coin': 'symbol'})) or read "
             "the file with coinfactor.data.read_bars, which maps common names",
         )
-    df = _coerce_ts(df)
-    if df.schema["symbol"] != pl.String:
-        if df.schema["symbol"] in (pl.Categorical, pl.Enum) or isinstance(
-            df.schema["symbol"], pl.Categorical | pl.Enum
-        ):
-            df = df.with_columns(pl.col("symbol").cast(pl.String))
-        else:
-            raise DataError(
-                f"column 'symbol': expected String, got dtype {df.schema['symbol']}",
-                column="symbol",
-                fix="cast the instrument ids to strings",
-            )
+    df = _coerce_symbol(_coerce_ts(df))
     for name, target in PANEL_SCHEMA.items():
         if name in ("ts", "symbol"):
             continue
@@ -182,6 +209,20 @@ def _coerce(df: Any) -> pl.DataFrame:
     return df.select([*PANEL_SCHEMA, *extras])
 
 
+def _coerce_symbol(df: pl.DataFrame) -> pl.DataFrame:
+    if df.schema["symbol"] != pl.String:
+        if df.schema["symbol"] in (pl.Categorical, pl.Enum) or isinstance(
+            df.schema["symbol"], pl.Categorical | pl.Enum
+        ):
+            return df.with_columns(pl.col("symbol").cast(pl.String))
+        raise DataError(
+            f"column 'symbol': expected String, got dtype {df.schema['symbol']}",
+            column="symbol",
+            fix="cast the instrument ids to strings",
+        )
+    return df
+
+
 def _has_named_index(pdf: Any) -> bool:
     names = [n for n in getattr(pdf.index, "names", []) if n is not None]
     return bool(names)
@@ -189,40 +230,69 @@ def _has_named_index(pdf: Any) -> bool:
 
 def _check_nulls(df: pl.DataFrame) -> None:
     for name in ("ts", "symbol"):
+        if not df.get_column(name).null_count():
+            continue
         n, rows = _first_rows(df, pl.col(name).is_null(), [name])
-        if n:
-            raise DataError(
-                f"column {name!r}: expected no missing values, found {n} null row(s)",
-                column=name,
-                rows=rows,
-                fix="drop rows without a bar time or symbol",
-            )
+        raise DataError(
+            f"column {name!r}: expected no missing values, found {n} null row(s)",
+            column=name,
+            rows=rows,
+            fix="drop rows without a bar time or symbol",
+        )
+
+
+def _same_symbol() -> pl.Expr:
+    """Mark the rows that continue the previous row's symbol (rows sorted by symbol)."""
+    return pl.col("symbol") == pl.col("symbol").shift(1)
 
 
 def _check_order(df: pl.DataFrame) -> None:
-    key = pl.struct("symbol", "ts")
-    dup = df.select(key.is_duplicated().alias("d"))["d"]
-    if dup.any():
-        rows = df.with_row_index("row").filter(dup).select("row", "symbol", "ts").head(_SHOW_ROWS)
-        raise DataError(
-            f"expected one row per (symbol, ts), found {int(dup.sum())} duplicated row(s)",
-            column="ts",
-            rows=rows,
-            fix="drop duplicates, e.g. df.unique(['symbol', 'ts'], keep='last', "
-            "maintain_order=True), after checking which copy is right",
-        )
+    """One row per (symbol, ts), sorted by (symbol, ts).
+
+    On sorted rows a duplicate is the previous row again, so the check needs no hash of the
+    keys; the hash is only built to report duplicates of unsorted rows.
+    """
     prev_sym = pl.col("symbol").shift(1)
     unsorted = (pl.col("symbol") < prev_sym) | (
         (pl.col("symbol") == prev_sym) & (pl.col("ts") < pl.col("ts").shift(1))
     )
-    n, rows = _first_rows(df, unsorted.fill_null(False), ["symbol", "ts"])
-    if n:
+    n_unsorted, unsorted_rows = _first_rows(df, unsorted, ["symbol", "ts"])
+    if n_unsorted:
+        dup = df.select(pl.struct("symbol", "ts").is_duplicated().alias("d"))["d"]
+        n_dup = int(dup.sum())
+        dup_rows = (df.with_row_index("row").filter(dup).select("row", "symbol", "ts")
+                    .head(_SHOW_ROWS))
+    else:
+        again = _same_symbol() & (pl.col("ts") == pl.col("ts").shift(1))
+        n_dup, dup_rows = _first_rows(df, again | again.shift(-1), ["symbol", "ts"])
+    if n_dup:
         raise DataError(
-            f"expected rows sorted by (symbol, ts), found {n} row(s) out of order",
+            f"expected one row per (symbol, ts), found {n_dup} duplicated row(s)",
             column="ts",
-            rows=rows,
+            rows=dup_rows,
+            fix="drop duplicates, e.g. df.unique(['symbol', 'ts'], keep='last', "
+            "maintain_order=True), after checking which copy is right",
+        )
+    if n_unsorted:
+        raise DataError(
+            f"expected rows sorted by (symbol, ts), found {n_unsorted} row(s) out of order",
+            column="ts",
+            rows=unsorted_rows,
             fix="sort first: df.sort('symbol', 'ts')",
         )
+
+
+def _check_finite(df: pl.DataFrame) -> None:
+    for name in NUMERIC_COLUMNS:
+        n, rows = _first_rows(df, pl.col(name).is_infinite(), [name])
+        if n:
+            raise DataError(
+                f"column {name!r}: expected finite numbers, found {n} row(s) with +inf/-inf",
+                column=name,
+                rows=rows,
+                fix="repair or drop those bars (an overflowed or unparsed venue value?); "
+                "use null for an unknown optional value",
+            )
 
 
 def _check_values(df: pl.DataFrame) -> None:
@@ -287,17 +357,37 @@ def _check_values(df: pl.DataFrame) -> None:
         )
 
 
+def _step_counts(df: pl.DataFrame, by_symbol: bool) -> pl.DataFrame:
+    """Count the positive steps between consecutive bars of one symbol.
+
+    Rows are sorted by (symbol, ts). Returns ``[symbol,] step, len`` (``step`` a Duration),
+    accumulated slice by slice so that no panel-sized column of steps is built.
+    """
+    keys = ["symbol", "step"] if by_symbol else ["step"]
+    step = pl.col("ts") - pl.col("ts").shift(1)
+    parts = []
+    height = df.height
+    for start in range(0, height, _SLICE_ROWS):
+        lo = max(start - 1, 0)
+        sub = df.slice(lo, min(start + _SLICE_ROWS, height) - lo).select("symbol", "ts")
+        steps = sub.select(
+            "symbol", step.alias("step"), (_same_symbol() & (step > timedelta(0))).alias("ok")
+        ).filter(pl.col("ok"))
+        parts.append(steps.group_by(keys).len())
+    schema: dict[str, pl.DataType] = {"symbol": pl.String(), "step": pl.Duration("us"),
+                                      "len": pl.UInt32()}
+    if not parts:
+        return pl.DataFrame(schema={k: schema[k] for k in [*keys, "len"]})
+    return pl.concat(parts).group_by(keys).agg(pl.col("len").sum())
+
+
 def _symbol_steps(df: pl.DataFrame) -> pl.DataFrame:
-    """Per symbol: the modal step between consecutive bars and the number of bars."""
-    diffs = df.select(
-        "symbol", pl.col("ts").diff().over("symbol").alias("step")
-    ).drop_nulls("step")
-    if diffs.height == 0:
+    """Per symbol: the modal step between consecutive bars (the smallest on a tie)."""
+    counts = _step_counts(df, by_symbol=True)
+    if counts.height == 0:
         return pl.DataFrame(schema={"symbol": pl.String, "step": pl.Duration("us")})
     return (
-        diffs.group_by("symbol", "step")
-        .len()
-        .sort(["symbol", "len", "step"], descending=[False, True, False])
+        counts.sort(["symbol", "len", "step"], descending=[False, True, False])
         .group_by("symbol", maintain_order=True)
         .first()
         .select("symbol", "step")
@@ -323,15 +413,14 @@ def infer_freq(panel: pl.DataFrame) -> str:
         If no symbol has two bars, so no step can be seen.
     """
     # rows are sorted by (symbol, ts): a step is a diff between neighbours of one symbol
-    same_symbol = pl.col("symbol") == pl.col("symbol").shift(1)
-    step = pl.col("ts").diff()
-    steps = panel.select(step.filter(same_symbol & (step > timedelta(0))).alias("step"))
-    if steps.height == 0:
+    counts = _step_counts(panel, by_symbol=False)
+    if counts.height == 0:
         raise DataError(
             "cannot infer the bar frequency: no symbol has two bars",
             fix="pass freq= explicitly",
         )
-    return timedelta_to_freq(mode_step(steps.get_column("step")))
+    mode = counts.sort(["len", "step"], descending=[True, False])
+    return timedelta_to_freq(cast(timedelta, mode["step"][0]))
 
 
 def mode_step(steps: pl.Series) -> timedelta:
@@ -376,8 +465,8 @@ def _check_frequency(df: pl.DataFrame, freq: str | None) -> None:
             "the panel",
         )
     exp_us = int(expected.total_seconds() * 1_000_000)
-    step_us = pl.col("ts").diff().over("symbol").dt.total_microseconds()
-    irregular = step_us.is_not_null() & ((step_us % exp_us != 0) | (step_us <= 0))
+    step_us = (pl.col("ts") - pl.col("ts").shift(1)).dt.total_microseconds()
+    irregular = _same_symbol() & ((step_us % exp_us != 0) | (step_us <= 0))
     n, rows = _first_rows(df, irregular, ["symbol", "ts"])
     if n:
         raise DataError(
@@ -413,7 +502,8 @@ def validate_panel(df: Any, *, freq: str | None = None) -> pl.DataFrame:
         On a missing required column, a wrong dtype, naive or non-UTC datetimes, null
         ``ts``/``symbol``, duplicate (symbol, ts), unsorted rows, NaN or non-positive prices,
         ``high < low`` or open/close outside [low, high], negative or NaN volume, negative
-        optional quantities, or mixed bar frequency. The message names the column, the first
+        optional quantities, +inf or -inf in any numeric column (prices, volumes, funding,
+        open interest), or mixed bar frequency. The message names the column, the first
         offending rows and the fix.
 
     Examples
@@ -428,6 +518,73 @@ def validate_panel(df: Any, *, freq: str | None = None) -> pl.DataFrame:
     out = _coerce(df)
     _check_nulls(out)
     _check_order(out)
+    _check_finite(out)
     _check_values(out)
     _check_frequency(out, freq)
     return out
+
+
+def validate_keys(keys: pl.DataFrame, *, freq: str | None = None) -> pl.DataFrame:
+    """Check the ``symbol, ts`` keys of a panel: the rules that span rows and symbols.
+
+    The part of :func:`validate_panel` that cannot be checked piece by piece (one row per
+    (symbol, ts), one bar frequency for every symbol); the row rules (prices, volumes, ...)
+    can then be checked on any split of the panel by symbols, at ``freq``.
+
+    Parameters
+    ----------
+    keys : pl.DataFrame
+        ``symbol`` and ``ts`` columns of a panel, in any order (coerced as by
+        :func:`validate_panel`).
+    freq : str, optional
+        Expected bar frequency; inferred when omitted.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``symbol, ts`` coerced and sorted by (symbol, ts).
+
+    Raises
+    ------
+    DataError
+        As :func:`validate_panel` for null, duplicated or off-grid keys and mixed frequency;
+        and when a declared ``freq`` is not the data's (``4h`` bars declared ``1h`` would be
+        sparse 1h bars, ``1h`` bars declared ``4h`` overlapping ones).
+    """
+    missing = [c for c in ("symbol", "ts") if c not in keys.columns]
+    if missing:
+        raise DataError(
+            f"missing required column(s) {missing}; expected {list(REQUIRED_COLUMNS)}, "
+            f"got {keys.columns}",
+            column=missing[0],
+            fix="rename your columns (e.g. df.rename({'date': 'ts', 'coin': 'symbol'}))",
+        )
+    out = _coerce_symbol(_coerce_ts(keys.select("symbol", "ts")))
+    _check_nulls(out)
+    out = out.sort("symbol", "ts")
+    _check_order(out)
+    if freq is not None:
+        _check_declared(out, freq)
+    _check_frequency(out, freq)
+    return out
+
+
+def _check_declared(df: pl.DataFrame, freq: str) -> None:
+    """Refuse a declared frequency other than the data's (the most common step)."""
+    counts = _step_counts(df, by_symbol=False)
+    if counts.height == 0:
+        return  # no symbol has two bars: nothing to compare with
+    mode = cast(timedelta, counts.sort(["len", "step"], descending=[True, False])["step"][0])
+    declared = freq_to_timedelta(freq)
+    if mode != declared:
+        data = timedelta_to_freq(mode)
+        shape = ("bars with most of them missing" if mode > declared
+                 else "bars shorter than they are")
+        raise DataError(
+            f"declared bar frequency {timedelta_to_freq(declared)!r}, but the data's bars are "
+            f"{data} apart (the most common step between a symbol's bars): stored as "
+            f"{timedelta_to_freq(declared)} they would read as {shape}",
+            column="ts",
+            fix=f"declare {data!r} (freq={data!r}, --freq {data}) or omit the frequency to use "
+            "the data's; to store another frequency, resample first (coinfactor.data.resample)",
+        )

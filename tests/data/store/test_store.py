@@ -54,7 +54,7 @@ def test_same_and_overlapping_writes_never_duplicate(store: Store) -> None:
     assert _rows(store)["bars"] == panel.height + 2
     out = store.query_bars(exchange="binanceusdm", symbols=["AUSDT"])
     assert out["close"].to_list() == [100.0, 101.0, 102.0, 101.0, 103.0, 105.0, 106.0, 107.0]
-    # a later write with a null optional value keeps the stored one
+    # a bar the later write did not carry keeps every field, open interest included
     assert out["open_interest"][0] == 100_000.0
 
 

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 
 from coinfactor.core.errors import DataError
-from coinfactor.data._schema import PANEL_SCHEMA
+from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA
 from coinfactor.data.store._names import check_freq, check_symbol
-from coinfactor.data.store._schema import SNAPSHOT_SCHEMA, SNAPSHOT_VALUES
+from coinfactor.data.store._schema import BAR_VALUES, SNAPSHOT_SCHEMA, SNAPSHOT_VALUES
 
 TimeLike = datetime | date | str
 
@@ -46,6 +46,54 @@ def check_frame_symbols(frame: pl.DataFrame) -> None:
         check_symbol(s)
 
 
+def check_finite(frame: pl.DataFrame, what: str) -> None:
+    """Refuse NaN or +-inf in any float column of ``frame`` (null is allowed).
+
+    The store keeps numbers a panel, a funding series or a snapshot can use; an overflowed
+    venue value (``"1e400"``) or a NaN is an error here, named with its rows, never stored.
+    """
+    for name, dtype in frame.schema.items():
+        if not dtype.is_float():
+            continue
+        col = pl.col(name)
+        bad = frame.filter((col.is_nan() | col.is_infinite()).fill_null(False))
+        if bad.height:
+            keys = [c for c in ("symbol", "ts") if c in frame.columns and c != name]
+            raise DataError(
+                f"{what}: column {name!r}: expected finite numbers or null, found "
+                f"{bad.height} row(s) with NaN or +inf/-inf",
+                column=name,
+                rows=bad.select(*keys, name).head(5),
+                fix="set unknown values to null, or repair or drop those rows",
+            )
+
+
+def check_unique_keys(frame: pl.DataFrame, what: str) -> None:
+    """Refuse a frame with a (symbol, ts) key twice (the store keeps one row per key)."""
+    dup = frame.filter(pl.struct("symbol", "ts").is_duplicated())
+    if dup.height:
+        raise DataError(
+            f"{what}: expected one row per (symbol, ts), found {dup.height} duplicated row(s)",
+            column="ts",
+            rows=dup.select("symbol", "ts").head(5),
+            fix="drop the duplicates (df.unique(['symbol', 'ts'], keep='last')) after "
+            "checking which copy is right",
+        )
+
+
+def bar_frame(panel: pl.DataFrame, ids: dict[str, str], freq: str) -> pl.DataFrame:
+    """Key a canonical panel's rows for ``bars``: ids, ``freq``, values and the filled flag.
+
+    A panel without a ``filled`` column has real bars only; null ``filled`` reads as False.
+    """
+    filled = (pl.col(FILLED_COLUMN).cast(pl.Boolean).fill_null(False)
+              if FILLED_COLUMN in panel.columns else pl.lit(False))
+    return naive(panel.select(
+        *[pl.lit(v).alias(k) for k, v in ids.items()], pl.lit(freq).alias("freq"), "symbol",
+        "ts", *[c for c in BAR_VALUES if c != FILLED_COLUMN], filled.alias(FILLED_COLUMN),
+    ))
+
+
 def snapshot_frame(snapshots: pl.DataFrame, ids: dict[str, str]) -> pl.DataFrame:
     """Check snapshot rows, fill absent columns with nulls and key them for ``snapshots``."""
     missing = [c for c in ("symbol", "ts") if c not in snapshots.columns]
@@ -65,6 +113,7 @@ def snapshot_frame(snapshots: pl.DataFrame, ids: dict[str, str]) -> pl.DataFrame
         raise DataError("snapshots: expected a time on every row, found null 'ts'",
                         column="ts")
     check_frame_symbols(snap)
+    check_finite(snap, "snapshots")
     return snap.select(*[pl.lit(v).alias(k) for k, v in ids.items()], "symbol", "ts",
                        *SNAPSHOT_VALUES)
 
@@ -72,7 +121,7 @@ def snapshot_frame(snapshots: pl.DataFrame, ids: dict[str, str]) -> pl.DataFrame
 def open_interest_frame(open_interest: pl.DataFrame, ids: dict[str, str],
                         freq: str) -> pl.DataFrame:
     """Check ``symbol, ts, open_interest`` rows and key them for an update of ``bars``."""
-    check_freq(freq)
+    freq = check_freq(freq)
     missing = [c for c in ("symbol", "ts", "open_interest") if c not in open_interest.columns]
     if missing:
         raise DataError(f"open interest: missing column(s) {missing}; expected "
@@ -82,7 +131,8 @@ def open_interest_frame(open_interest: pl.DataFrame, ids: dict[str, str],
         pl.col("symbol").cast(pl.String), pl.col("ts").cast(pl.Datetime("us", "UTC")),
         pl.col("open_interest").cast(pl.Float64),
     ).unique(["symbol", "ts"], keep="last", maintain_order=True)
-    bad = oi.filter(pl.col("open_interest").is_nan() | (pl.col("open_interest") < 0))
+    check_finite(oi, "open interest")
+    bad = oi.filter(pl.col("open_interest") < 0)
     if bad.height:
         raise DataError("open interest: expected values >= 0", column="open_interest",
                         rows=bad.head(5))
@@ -102,6 +152,8 @@ def from_store(raw: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
             exprs.append(pl.col(c).cast(SNAPSHOT_SCHEMA[c]))
         elif c == "mark_price":
             exprs.append(pl.col(c).cast(pl.Float64))
+        elif c == FILLED_COLUMN:
+            exprs.append(pl.col(c).cast(pl.Boolean))
         else:
             exprs.append(pl.col(c))
     if raw.height == 0 and not raw.columns:

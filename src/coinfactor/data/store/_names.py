@@ -1,8 +1,10 @@
-"""Allow-lists for the names that reach the store and the venues.
+r"""Allow-lists for the names that reach the store and the venues.
 
 Symbols, exchange ids, market types and bar frequencies are checked against strict regular
 expressions before they are used anywhere (SQL parameters, request parameters, file names), so
-no path or SQL injection can travel through a name.
+no path or SQL injection can travel through a name. Every check matches the whole string
+(``\A...\Z``, ``re.fullmatch``): ``$`` would forgive a trailing newline, making ``"BTC\n"``
+a twin of ``"BTC"``. Frequencies come back in one canonical spelling (``"60m"`` -> ``"1h"``).
 """
 
 from __future__ import annotations
@@ -11,20 +13,21 @@ import re
 from collections.abc import Iterable
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.core.time import freq_to_timedelta
+from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 
-SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:\-]{0,63}$")
-"""A venue instrument id: letters, digits, ``_``, ``-`` and ``:`` (HIP-3 ``dex:COIN``)."""
+SYMBOL_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_:\-]{0,63}\Z")
+r"""A venue instrument id: letters, digits, ``_``, ``-`` and ``:`` (HIP-3 ``dex:COIN``). Anchored
+with ``\A`` and ``\Z``, so ``match`` and ``fullmatch`` both test the whole string."""
 
 UNIFIED_RE = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}/[A-Za-z0-9_\-]{1,16}(:[A-Za-z0-9_\-]{1,16})?$"
+    r"\A[A-Za-z0-9][A-Za-z0-9_\-]{0,31}/[A-Za-z0-9_\-]{1,16}(:[A-Za-z0-9_\-]{1,16})?\Z"
 )
 """A ccxt unified symbol (``BTC/USDT:USDT``): accepted as input, resolved to a venue id."""
 
-EXCHANGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+EXCHANGE_RE = re.compile(r"\A[a-z][a-z0-9_]{0,31}\Z")
 """An exchange id as ccxt spells them (``binanceusdm``, ``hyperliquid``) or ``tiingo``."""
 
-MARKET_RE = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
+MARKET_RE = re.compile(r"\A[a-z][a-z0-9_]{0,15}\Z")
 """A market type (``swap``, ``spot``, ``future``)."""
 
 
@@ -36,7 +39,7 @@ def check_symbol(symbol: object) -> str:
     >>> check_symbol("BTCUSDT")
     'BTCUSDT'
     """
-    if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
         raise ConfigError(
             f"invalid symbol {symbol!r}: expected 1-64 characters of letters, digits, '_', '-' "
             "or ':' starting with a letter or digit (a venue id such as 'BTCUSDT' or 'BTC')"
@@ -61,7 +64,7 @@ def check_input_symbols(symbols: Iterable[object]) -> list[str]:
     """
     out: list[str] = []
     for s in symbols:
-        if isinstance(s, str) and UNIFIED_RE.match(s):
+        if isinstance(s, str) and UNIFIED_RE.fullmatch(s):
             checked = s
         else:
             checked = check_symbol(s)
@@ -72,7 +75,7 @@ def check_input_symbols(symbols: Iterable[object]) -> list[str]:
 
 def check_exchange(exchange: object) -> str:
     """Return ``exchange`` if it is a safe exchange id, else raise :class:`ConfigError`."""
-    if not isinstance(exchange, str) or not EXCHANGE_RE.match(exchange):
+    if not isinstance(exchange, str) or not EXCHANGE_RE.fullmatch(exchange):
         raise ConfigError(
             f"invalid exchange {exchange!r}: expected a lower-case id such as 'binanceusdm', "
             "'hyperliquid' or 'tiingo' (letters, digits, '_')"
@@ -82,7 +85,7 @@ def check_exchange(exchange: object) -> str:
 
 def check_market(market: object) -> str:
     """Return ``market`` if it is a safe market type, else raise :class:`ConfigError`."""
-    if not isinstance(market, str) or not MARKET_RE.match(market):
+    if not isinstance(market, str) or not MARKET_RE.fullmatch(market):
         raise ConfigError(
             f"invalid market {market!r}: expected a lower-case market type such as 'swap' or "
             "'spot'"
@@ -90,9 +93,30 @@ def check_market(market: object) -> str:
     return market
 
 
+FREQ_RE = re.compile(r"\A[0-9]{1,9}[smhdw]\Z")
+"""A bar frequency as written: digits and one unit letter, nothing else."""
+
+
 def check_freq(freq: object) -> str:
-    """Return ``freq`` if it is a fixed bar frequency (``1m``, ``1h``, ``1d``, ...)."""
-    if not isinstance(freq, str):
-        raise ConfigError(f"invalid bar frequency {freq!r}: expected a string such as '1h'")
-    freq_to_timedelta(freq)
-    return freq
+    """Return the canonical spelling of a fixed bar frequency (``1m``, ``1h``, ``1d``, ...).
+
+    One bar length has one spelling, so it is one series in the store: ``"01h"`` and
+    ``"60m"`` come back as ``"1h"``, ``"1440m"`` as ``"1d"``.
+
+    Raises
+    ------
+    ConfigError
+        When ``freq`` is not digits followed by one of ``s, m, h, d, w`` (spaces, signs,
+        control characters and other units are refused, not trimmed).
+
+    Examples
+    --------
+    >>> check_freq("60m")
+    '1h'
+    """
+    if not isinstance(freq, str) or not FREQ_RE.fullmatch(freq):
+        raise ConfigError(
+            f"invalid bar frequency {freq!r}: expected a whole number and a unit (s, m, h, d "
+            "or w; m is minutes) with nothing around them, such as '1m', '5m', '1h', '4h' or '1d'"
+        )
+    return timedelta_to_freq(freq_to_timedelta(freq))

@@ -1,8 +1,23 @@
-"""DuckDB table definitions of the store (bars, funding events, market snapshots)."""
+"""DuckDB table definitions of the store (bars, funding events, market snapshots, the marker).
+
+Schema versions (``coinfactor_meta.schema_version``):
+
+1. the tables ``bars``, ``funding`` and ``snapshots`` with no marker table; ``bars`` keyed by
+   a DuckDB primary key and without the ``filled`` flag (coinfactor up to issue 16);
+2. a ``coinfactor_meta`` marker; ``bars`` carries ``filled`` and keeps its key unique by the
+   store's own upsert (delete the stored rows of the incoming keys, insert the incoming rows),
+   without a DuckDB index: an index over (exchange, market, freq, symbol, ts) costs DuckDB
+   several times the data in memory inside one large transaction, and doubles the file.
+"""
 
 from __future__ import annotations
 
 import polars as pl
+
+SCHEMA_VERSION = 2
+"""The schema version this coinfactor writes and reads."""
+META_TABLE = "coinfactor_meta"
+"""``key, value`` strings; ``schema_version`` marks a coinfactor store."""
 
 BAR_KEY: tuple[str, ...] = ("exchange", "market", "freq", "symbol", "ts")
 FUNDING_KEY: tuple[str, ...] = ("exchange", "market", "symbol", "ts")
@@ -18,6 +33,7 @@ BAR_VALUES: dict[str, str] = {
     "trades": "BIGINT",
     "funding_rate": "DOUBLE",
     "open_interest": "DOUBLE",
+    "filled": "BOOLEAN NOT NULL DEFAULT false",
 }
 FUNDING_VALUES: dict[str, str] = {
     "funding_rate": "DOUBLE NOT NULL",
@@ -52,34 +68,85 @@ TABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "funding": (FUNDING_KEY, FUNDING_VALUES),
     "snapshots": (SNAPSHOT_KEY, SNAPSHOT_VALUES),
 }
+INDEXED: frozenset[str] = frozenset({"funding", "snapshots"})
+"""Tables keyed by a DuckDB primary key (small tables); ``bars`` keeps its key itself."""
+
+V1_COLUMNS: dict[str, tuple[str, ...]] = {
+    name: (*key, *(c for c in values if c != "filled")) for name, (key, values) in TABLES.items()
+}
+"""The columns of each table in a version-1 store (no marker, no ``filled``)."""
+
+
+def table_statement(name: str, *, table: str | None = None) -> str:
+    """``CREATE TABLE`` of store table ``name`` (under the name ``table``, default ``name``)."""
+    key, values = TABLES[name]
+    cols = [f"{k} {'TIMESTAMP' if k == 'ts' else 'VARCHAR'} NOT NULL" for k in key]
+    cols += [f"{c} {t}" for c, t in values.items()]
+    if name in INDEXED:
+        cols.append(f"PRIMARY KEY ({', '.join(key)})")
+    return f"CREATE TABLE IF NOT EXISTS {table or name} ({', '.join(cols)})"
 
 
 def create_statements() -> list[str]:
-    """``CREATE TABLE IF NOT EXISTS`` statements for every store table."""
-    out = []
-    for name, (key, values) in TABLES.items():
-        cols = [f"{k} {'TIMESTAMP' if k == 'ts' else 'VARCHAR'} NOT NULL" for k in key]
-        cols += [f"{c} {t}" for c, t in values.items()]
-        cols.append(f"PRIMARY KEY ({', '.join(key)})")
-        out.append(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(cols)})")
-    return out
+    """``CREATE TABLE IF NOT EXISTS`` statements for every store table and the marker."""
+    return [
+        *(table_statement(name) for name in TABLES),
+        f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    ]
+
+
+def marker_statement() -> str:
+    """Write this version's marker (``?`` parameters: none)."""
+    return (
+        f"INSERT OR REPLACE INTO {META_TABLE} VALUES ('schema_version', '{SCHEMA_VERSION}'), "
+        "('created_by', 'coinfactor')"
+    )
 
 
 def upsert_statement(table: str, source: str) -> str:
-    """``INSERT ... ON CONFLICT DO UPDATE`` from the registered relation ``source``.
+    """``INSERT ... ON CONFLICT DO UPDATE`` from relation ``source`` (``funding``, ``snapshots``).
 
-    Required values are replaced by the incoming row; nullable ones keep the stored value
-    where the incoming one is null (a later write never erases known data).
+    An incoming row replaces the stored row of its key as a unit: every value comes from the
+    incoming row, nulls included, so no row mixes two writes.
     """
     key, values = TABLES[table]
     cols = [*key, *values]
-    sets = []
-    for c, t in values.items():
-        if "NOT NULL" in t:
-            sets.append(f"{c} = excluded.{c}")
-        else:
-            sets.append(f"{c} = COALESCE(excluded.{c}, {table}.{c})")
+    sets = [f"{c} = excluded.{c}" for c in values]
     return (
         f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {source} "
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {', '.join(sets)}"
     )
+
+
+def bar_upsert_statements(source: str) -> tuple[str, str, str]:
+    """Statements that upsert the bars of relation ``source`` into ``bars``.
+
+    1. ``_cf_old``: the stored rows whose key comes again (their ``rowid`` and open interest);
+    2. delete them;
+    3. insert every incoming row; a row without open interest keeps the stored row's (open
+       interest comes from its own endpoint, often only for the last 30 days, and a bar
+       downloaded again must not erase it).
+
+    ``source`` must hold each key once, all of one exchange, market and freq. The first
+    statement takes ``?`` parameters: exchange, market, freq, first ts, last ts (bounds that
+    also let DuckDB skip row groups).
+    """
+    old = (
+        "CREATE OR REPLACE TEMP TABLE _cf_old AS "
+        "SELECT b.rowid AS rid, b.symbol, b.ts, b.open_interest "
+        f"FROM bars b JOIN {source} s ON b.symbol = s.symbol AND b.ts = s.ts "
+        "WHERE b.exchange = ? AND b.market = ? AND b.freq = ? AND b.ts BETWEEN ? AND ?"
+    )
+    delete = "DELETE FROM bars WHERE rowid IN (SELECT rid FROM _cf_old)"
+    cols = ", ".join((*BAR_KEY, *BAR_VALUES))
+    values = [
+        "COALESCE(s.open_interest, o.open_interest)" if c == "open_interest" else f"s.{c}"
+        for c in (*BAR_KEY, *BAR_VALUES)
+    ]
+    # the join also when nothing is replaced: DuckDB commits a plain INSERT ... SELECT of a
+    # large Parquet scan with a peak of memory this pipeline does not have
+    insert = (
+        f"INSERT INTO bars ({cols}) SELECT {', '.join(values)} "
+        f"FROM {source} s LEFT JOIN _cf_old o ON s.symbol = o.symbol AND s.ts = o.ts"
+    )
+    return old, delete, insert

@@ -1,54 +1,60 @@
 """The DuckDB store: keyed tables of bars, funding events and market snapshots.
 
 Writes are idempotent upserts inside one transaction: writing the same or overlapping rows again
-never duplicates a key, and an error anywhere in a write rolls every table back to where it was.
-Queries return validated canonical panels.
+never duplicates a key, an incoming row replaces the stored row of its key as a unit, and an
+error anywhere in a write rolls every table back to where it was. Reads open the file read-only
+and never create anything. Queries return validated canonical panels.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
 
 from coinfactor.core.errors import DataError
-from coinfactor.core.time import freq_to_timedelta
-from coinfactor.data._funding import attach_funding, validate_funding_events
-from coinfactor.data._schema import PANEL_SCHEMA, TS_DTYPE, infer_freq, validate_panel
+from coinfactor.data._funding import validate_funding_events
+from coinfactor.data._schema import validate_keys, validate_panel
+from coinfactor.data.store._db import (
+    duck_errors,
+    empty_connection,
+    open_read,
+    open_write,
+)
+from coinfactor.data.store._files import check_export_target, export_frame, staged_import
 from coinfactor.data.store._frames import (
     TimeLike,
+    bar_frame,
+    check_finite,
     check_frame_symbols,
-    from_store,
+    check_unique_keys,
     naive,
     open_interest_frame,
     snapshot_frame,
-    to_utc,
 )
-from coinfactor.data.store._names import (
-    check_exchange,
-    check_freq,
-    check_market,
-    check_symbols,
+from coinfactor.data.store._names import check_exchange, check_freq, check_market
+from coinfactor.data.store._reads import StoreReads
+from coinfactor.data.store._schema import BAR_VALUES, FUNDING_VALUES, SCHEMA_VERSION
+from coinfactor.data.store._upsert import (
+    WriteCounts,
+    memory_limit,
+    unregister,
+    upsert_bars,
+    writer_lock,
 )
-from coinfactor.data.store._schema import (
-    BAR_VALUES,
-    FUNDING_VALUES,
-    SNAPSHOT_SCHEMA,
-    create_statements,
-    upsert_statement,
-)
+from coinfactor.data.store._upsert import insert as _insert
+from coinfactor.data.store._upsert import set_open_interest as _set_open_interest
 
 DB_FILENAME = "coinfactor.duckdb"
-_FUNDING_MARGIN = timedelta(days=2)
-"""Funding events read beyond a bar range: over the largest half-interval (12h) plus a
-neighbour on each side for the schedule (see :func:`coinfactor.data.snap_funding_events`)."""
+IMPORT_DUCKDB_MEMORY = 1 << 30
+"""DuckDB's memory cap during :meth:`Store.import_parquet` (1 GiB; beyond it DuckDB spills
+to ``<db>.tmp``): with the import's own groups of rows, a 20 M-row import peaks at about
+twice its file's size."""
 
 
 def default_home() -> Path:
@@ -57,53 +63,7 @@ def default_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".coinfactor"
 
 
-@dataclass(frozen=True)
-class WriteCounts:
-    """Rows a write touched per table.
-
-    ``*_new`` counts keys added, ``*_rows`` rows written, ``open_interest_rows`` stored bars
-    whose open interest was set.
-    """
-
-    bars_rows: int = 0
-    bars_new: int = 0
-    funding_rows: int = 0
-    funding_new: int = 0
-    snapshots_rows: int = 0
-    snapshots_new: int = 0
-    open_interest_rows: int = 0
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Upsert ``frame`` into ``table`` on ``con`` (inside the caller's transaction).
-
-    Returns the number of keys that were new.
-    """
-    before = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    con.register("_incoming", frame.to_arrow())
-    try:
-        con.execute(upsert_statement(table, "_incoming")).fetchall()
-    finally:
-        con.unregister("_incoming")
-    after = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    return int(after) - int(before)
-
-
-def _set_open_interest(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> int:
-    """Set ``bars.open_interest`` on the stored bars ``frame`` matches; return their count."""
-    con.register("_incoming_oi", frame.to_arrow())
-    try:
-        rows = con.execute(
-            "UPDATE bars SET open_interest = i.open_interest FROM _incoming_oi i "
-            "WHERE bars.exchange = i.exchange AND bars.market = i.market "
-            "AND bars.freq = i.freq AND bars.symbol = i.symbol AND bars.ts = i.ts"
-        ).fetchall()
-    finally:
-        con.unregister("_incoming_oi")
-    return int(rows[0][0]) if rows else 0
-
-
-class Store:
+class Store(StoreReads):
     """A DuckDB database of bars, funding events and market snapshots.
 
     Parameters
@@ -118,10 +78,20 @@ class Store:
     columns; ``funding`` (exchange, market, symbol, ts) with ``funding_rate`` per event and an
     optional ``mark_price``; ``snapshots`` (exchange, market, symbol, ts) with 24h USD volume,
     USD open interest, mid and max leverage. ``ts`` is stored as a UTC ``TIMESTAMP`` (bar open
-    time for bars, settlement time for funding). The first method call opens one
-    connection, kept open until :meth:`close` (or the end of a ``with`` block, or garbage
-    collection); while it is open other processes cannot write the file. Every name is checked
-    against an allow-list and every value travels as a bound parameter.
+    time for bars, settlement time for funding). Bars keep the ``filled`` flag of
+    :func:`coinfactor.data.regularize` (a filler bar is never read back as a real one).
+
+    The first read opens the file read-only (a missing file reads as an empty store and is
+    not created); the first write reopens it for writing, creating it if needed. The
+    connection is kept until :meth:`close` (or the end of a ``with`` block, or garbage
+    collection); while it is open other processes cannot write the file (a process holding
+    it is named in the error). A file is checked before use: another program's DuckDB
+    database, a store of a newer version or a truncated file is refused and left unchanged; a
+    store written by an older coinfactor is read as it is and migrated on the first write
+    (``coinfactor_meta.schema_version``; see :mod:`coinfactor.data.store._schema`). DuckDB
+    errors are raised as :class:`~coinfactor.core.errors.DataError` naming the file, the
+    operation, the table and the cause. Every name is checked against an allow-list and every
+    value travels as a bound parameter.
 
     Examples
     --------
@@ -136,6 +106,9 @@ class Store:
             p = p / DB_FILENAME
         self.path = p
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._writable = False
+        self._version = SCHEMA_VERSION
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Store(path={str(self.path)!r})"
@@ -148,28 +121,47 @@ class Store:
 
     def close(self) -> None:
         """Close the database connection (reopened on next use)."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+                self._writable = False
+
+    @property
+    def schema_version(self) -> int:
+        """Schema version of the file.
+
+        1 for a store written by an older coinfactor (read as it is, migrated on the first
+        write); the current version for a new or missing file.
+        """
+        with self._connect():
+            return self._version
 
     @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Yield the store's connection, opened (and the tables created) on first use.
+    def _connect(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Yield a connection: read-only unless ``write``; kept open for the object's life.
 
-        One connection is kept for the life of the object: opening a DuckDB file costs tens
-        of milliseconds, which would dominate page-by-page ingestion.
+        Opening a DuckDB file costs tens of milliseconds, which would dominate page-by-page
+        ingestion, so the connection is kept; a write after reads reopens it for writing.
+        Reading a missing file uses a throw-away in-memory database with the store's tables.
         """
-        if self._con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(self.path))
-            try:
-                for stmt in create_statements():
-                    con.execute(stmt).fetchall()
-            except BaseException:
-                con.close()
-                raise
-            self._con = con
-        yield self._con
+        with self._lock:
+            if self._con is not None and write and not self._writable:
+                self.close()
+            if self._con is None:
+                if write:
+                    self._con = open_write(self.path)
+                    self._writable, self._version = True, SCHEMA_VERSION
+                elif not self.path.exists():
+                    con = empty_connection()
+                    try:
+                        yield con
+                    finally:
+                        con.close()
+                    return
+                else:
+                    self._con, self._version = open_read(self.path)
+            yield self._con
 
     # ------------------------------------------------------------------ writes
     def write(
@@ -186,14 +178,24 @@ class Store:
     ) -> WriteCounts:
         """Upsert bars, funding events and snapshots in ONE transaction.
 
+        An incoming row replaces the stored row of its key as a unit: every field of a bar
+        (prices, volumes, trades, funding rate, the ``filled`` flag), funding event or
+        snapshot comes from the incoming row, nulls included, so two overlapping writes never
+        mix into one row (close from one, quote volume from the other). One field is kept:
+        a bar written without ``open_interest`` keeps the stored bar's, because open interest
+        comes from its own endpoint (``open_interest=``, often only for the last 30 days)
+        and downloading a bar again must not erase it.
+
         Parameters
         ----------
         exchange, market : str
             Venue id (``binanceusdm``) and market type (``swap``).
         freq : str, optional
-            Bar frequency; required with ``bars``.
+            Bar frequency; required with ``bars``. Stored in its canonical spelling
+            (``60m`` is ``1h``); it must be the data's frequency (the most common step).
         bars : pl.DataFrame, optional
-            Canonical panel (validated here at ``freq``).
+            Canonical panel (validated here at ``freq``), with an optional ``filled`` flag
+            (:func:`coinfactor.data.regularize`); a null flag means a real bar.
         funding : pl.DataFrame, optional
             Funding events ``symbol, ts, funding_rate`` (+ optional ``mark_price``).
         snapshots : pl.DataFrame, optional
@@ -204,7 +206,8 @@ class Store:
             without a stored bar are ignored.
         validated : bool, default False
             ``bars`` already passed :func:`~coinfactor.data.validate_panel` at ``freq`` (a
-            source's pages): skip the second validation. Symbols are still checked.
+            source's pages): skip the second validation. Symbols, unique keys and finite
+            numbers are still checked.
 
         Returns
         -------
@@ -214,24 +217,29 @@ class Store:
         Raises
         ------
         DataError, ConfigError
-            On invalid frames or names; nothing is written.
+            On invalid frames or names (NaN or infinite numbers included), a declared
+            frequency other than the data's, or a DuckDB failure (named with the table, the
+            operation and its cause); nothing is written.
         """
         check_exchange(exchange)
         check_market(market)
         frames: dict[str, pl.DataFrame] = {}
         ids = {"exchange": exchange, "market": market}
+        fq = check_freq(freq) if freq is not None else None
         if bars is not None and bars.height:
-            if freq is None:
+            if fq is None:
                 raise DataError("writing bars needs freq= (the panel's bar frequency)")
-            check_freq(freq)
-            panel = bars if validated else validate_panel(bars.sort("symbol", "ts"), freq=freq)
+            if validated:
+                panel = bars
+                check_unique_keys(panel, "bars")
+                check_finite(panel.select("symbol", "ts", *[c for c in BAR_VALUES
+                                                            if c in panel.columns]), "bars")
+            else:
+                validate_keys(bars.select("symbol", "ts") if {"symbol", "ts"} <= set(bars.columns)
+                              else bars, freq=fq)
+                panel = validate_panel(bars.sort("symbol", "ts"), freq=fq)
             check_frame_symbols(panel)
-            frames["bars"] = naive(
-                panel.select(
-                    *[pl.lit(v).alias(k) for k, v in ids.items()], pl.lit(freq).alias("freq"),
-                    "symbol", "ts", *BAR_VALUES,
-                )
-            )
+            frames["bars"] = bar_frame(panel, ids, fq)
         if funding is not None and funding.height:
             if {"symbol", "ts"} <= set(funding.columns):  # one row per event, last wins
                 funding = funding.unique(["symbol", "ts"], keep="last", maintain_order=True)
@@ -244,6 +252,7 @@ class Store:
             events = events.with_columns(mark.alias("mark_price"))
             events = events.unique(["symbol", "ts"], keep="last", maintain_order=True)
             check_frame_symbols(events)
+            check_finite(events, "funding events")
             frames["funding"] = naive(
                 events.select(*[pl.lit(v).alias(k) for k, v in ids.items()], "symbol", "ts",
                               *FUNDING_VALUES)
@@ -252,25 +261,43 @@ class Store:
             frames["snapshots"] = naive(snapshot_frame(snapshots, ids))
         oi = None
         if open_interest is not None and open_interest.height:
-            if freq is None:
+            if fq is None:
                 raise DataError("writing open interest needs freq= (the bars' frequency)")
-            oi = open_interest_frame(open_interest, ids, freq)
+            oi = open_interest_frame(open_interest, ids, fq)
         counts: dict[str, int] = {}
         if not frames and oi is None:
             return WriteCounts()
-        with self._connect() as con:
-            con.execute("BEGIN TRANSACTION").fetchall()
+        with self._connect(write=True) as con, writer_lock(self.path):
+            self._begin(con)
             try:
                 for table, frame in frames.items():
-                    counts[f"{table}_new"] = _insert(con, table, frame)
+                    with duck_errors(self.path, f"upserting {frame.height:,} row(s)",
+                                     table=table, write=True):
+                        counts[f"{table}_new"] = _insert(con, table, frame)
                     counts[f"{table}_rows"] = frame.height
                 if oi is not None:
-                    counts["open_interest_rows"] = _set_open_interest(con, oi)
-                con.execute("COMMIT").fetchall()
+                    with duck_errors(self.path, f"setting open interest on {oi.height:,} "
+                                     "bar(s)", table="bars", write=True):
+                        counts["open_interest_rows"] = _set_open_interest(con, oi)
+                self._commit(con)
             except BaseException:
-                con.execute("ROLLBACK").fetchall()
+                self._rollback(con)
                 raise
         return WriteCounts(**counts)
+
+    def _begin(self, con: duckdb.DuckDBPyConnection) -> None:
+        with duck_errors(self.path, "starting a transaction", write=True):
+            con.execute("BEGIN TRANSACTION").fetchall()
+
+    def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
+        with duck_errors(self.path, "committing", write=True):
+            con.execute("COMMIT").fetchall()
+
+    def _rollback(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Roll back after a failure; an error here must not hide the failure's own."""
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK").fetchall()
+        unregister(con)
 
     def write_bars(self, panel: pl.DataFrame, *, exchange: str, market: str, freq: str) -> int:
         """Upsert a canonical panel; returns the number of new (symbol, ts) keys."""
@@ -284,257 +311,17 @@ class Store:
         """Upsert market snapshot rows; returns the number of new rows."""
         return self.write(exchange=exchange, market=market, snapshots=snapshots).snapshots_new
 
-    # ------------------------------------------------------------------ reads
-    def _fetch(self, sql: str, params: Sequence[Any]) -> pl.DataFrame:
-        with self._connect() as con:
-            table = con.sql(sql, params=list(params)).to_arrow_table()
-        out = pl.from_arrow(table)
-        assert isinstance(out, pl.DataFrame)
-        return out
-
-    @staticmethod
-    def _where(
-        *,
-        exchange: str | None = None,
-        market: str | None = None,
-        freq: str | None = None,
-        symbols: Sequence[str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for col, val, check in (("exchange", exchange, check_exchange),
-                                ("market", market, check_market), ("freq", freq, check_freq)):
-            if val is not None:
-                clauses.append(f"{col} = ?")
-                params.append(check(val))
-        if symbols is not None:
-            clauses.append("list_contains(?, symbol)")
-            params.append(check_symbols(symbols))
-        if start is not None:
-            clauses.append("ts >= ?")
-            params.append(start)
-        if end is not None:
-            clauses.append("ts < ?")
-            params.append(end)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-    def _resolve(
-        self, *, exchange: str | None, market: str | None, freq: str | None,
-        symbols: Sequence[str] | None,
-    ) -> tuple[str, str, str]:
-        where, params = self._where(exchange=exchange, market=market, freq=freq,
-                                    symbols=symbols)
-        combos = self._fetch(
-            f"SELECT DISTINCT exchange, market, freq FROM bars{where} "
-            "ORDER BY exchange, market, freq", params,
-        )
-        asked = {k: v for k, v in (("exchange", exchange), ("market", market), ("freq", freq),
-                                   ("symbols", symbols)) if v is not None}
-        if combos.height == 0:
-            have = self._fetch("SELECT DISTINCT exchange, market, freq FROM bars "
-                               "ORDER BY exchange, market, freq", [])
-            raise DataError(
-                f"the store {self.path} has no bars matching {asked or 'anything'}; it holds "
-                f"{have.rows() or 'no bars at all'}",
-                fix="download or import data first (coinfactor download / coinfactor store "
-                "import), or change the selector",
-            )
-        if combos.height > 1:
-            raise DataError(
-                f"a panel has one exchange, market and bar frequency, but {asked or 'the query'}"
-                f" matches {combos.rows()} in the store",
-                fix="pass exchange=, market= and/or freq= to pick one",
-            )
-        row = combos.row(0)
-        return str(row[0]), str(row[1]), str(row[2])
-
-    def query_bars(
-        self,
-        *,
-        exchange: str | None = None,
-        market: str | None = None,
-        freq: str | None = None,
-        symbols: Sequence[str] | None = None,
-        start: TimeLike | None = None,
-        end: TimeLike | None = None,
-        funding: bool = True,
-    ) -> pl.DataFrame:
-        """Read bars into a validated canonical panel.
-
-        Parameters
-        ----------
-        exchange, market, freq : str, optional
-            Selectors; together they must pick one (exchange, market, freq) in the store.
-        symbols : sequence of str, optional
-            Venue ids to keep (all when omitted).
-        start, end : datetime, date or ISO str, optional
-            Keep bars with ``start <= ts < end`` (UTC; naive values are read as UTC).
-        funding : bool, default True
-            Where a bar has no ``funding_rate``, fill it from the funding table with
-            :func:`coinfactor.data.attach_funding` (sum of events settling in
-            ``(ts, ts + freq]``; 0 between events inside a symbol's funding coverage, null
-            outside it), reading the events of the range and two days either side.
-
-        Returns
-        -------
-        pl.DataFrame
-            Canonical panel sorted by (symbol, ts); empty (with the schema) when the range
-            holds no bars.
-
-        Raises
-        ------
-        DataError
-            When nothing in the store matches, or the selectors match several
-            (exchange, market, freq) combinations.
-        """
-        ex, mk, fq = self._resolve(exchange=exchange, market=market, freq=freq,
-                                   symbols=symbols)
-        lo, hi = to_utc(start, "start"), to_utc(end, "end")
-        where, params = self._where(exchange=ex, market=mk, freq=fq, symbols=symbols,
-                                    start=lo, end=hi)
-        cols = ", ".join(["ts", "symbol", *BAR_VALUES])
-        raw = self._fetch(f"SELECT {cols} FROM bars{where} ORDER BY symbol, ts", params)
-        panel = from_store(raw, list(PANEL_SCHEMA))
-        if funding and panel.height and panel["funding_rate"].null_count():
-            step = freq_to_timedelta(fq)
-            first = panel["ts"].min()
-            last = panel["ts"].max()
-            assert isinstance(first, datetime) and isinstance(last, datetime)
-            # events are read with a margin: a late stamp still reaches its bar, and every
-            # event of the range has neighbours to learn its settlement schedule from
-            events = self.query_funding(
-                exchange=ex, market=mk, symbols=panel["symbol"].unique().sort().to_list(),
-                start=first.replace(tzinfo=None) - _FUNDING_MARGIN,
-                end=last.replace(tzinfo=None) + step + _FUNDING_MARGIN,
-            )
-            if events.height:
-                attached = attach_funding(panel, events.select("symbol", "ts", "funding_rate"),
-                                          fq)
-                panel = panel.with_columns(
-                    pl.coalesce(panel["funding_rate"], attached["funding_rate"])
-                    .alias("funding_rate")
-                )
-        return validate_panel(panel, freq=fq) if panel.height else panel
-
-    def query_funding(
-        self,
-        *,
-        exchange: str,
-        market: str | None = None,
-        symbols: Sequence[str] | None = None,
-        start: TimeLike | None = None,
-        end: TimeLike | None = None,
-    ) -> pl.DataFrame:
-        """Funding events ``symbol, ts, funding_rate, mark_price`` with ``start <= ts < end``."""
-        where, params = self._where(exchange=exchange, market=market, symbols=symbols,
-                                    start=to_utc(start, "start"), end=to_utc(end, "end"))
-        raw = self._fetch(
-            f"SELECT symbol, ts, funding_rate, mark_price FROM funding{where} "
-            "ORDER BY symbol, ts", params,
-        )
-        return from_store(raw, ["symbol", "ts", "funding_rate", "mark_price"])
-
-    def query_snapshots(
-        self, *, exchange: str, market: str | None = None, latest: bool = True
-    ) -> pl.DataFrame:
-        """Market snapshots of one exchange; only the most recent one when ``latest``."""
-        where, params = self._where(exchange=exchange, market=market)
-        cols = ", ".join(SNAPSHOT_SCHEMA)
-        sql = f"SELECT {cols} FROM snapshots{where}"
-        if latest:
-            sql += " QUALIFY ts = max(ts) OVER ()"
-        raw = self._fetch(sql + " ORDER BY symbol, ts", params)
-        return from_store(raw, list(SNAPSHOT_SCHEMA))
-
-    def last_timestamps(
-        self, table: str, *, exchange: str, market: str, freq: str | None = None
-    ) -> dict[str, datetime]:
-        """Per symbol, the last stored bar open, funding event or bar with open interest.
-
-        ``table`` is ``"bars"``, ``"funding"`` or ``"open_interest"`` (the last bar whose
-        ``open_interest`` is known).
-        """
-        if table not in ("bars", "funding", "open_interest"):
-            raise DataError(f"table must be 'bars', 'funding' or 'open_interest', got {table!r}")
-        where, params = self._where(exchange=exchange, market=market,
-                                    freq=freq if table != "funding" else None)
-        source = "funding" if table == "funding" else "bars"
-        if table == "open_interest":
-            where += (" AND " if where else " WHERE ") + "open_interest IS NOT NULL"
-        raw = self._fetch(f"SELECT symbol, max(ts) AS ts FROM {source}{where} GROUP BY symbol",
-                          params)
-        out = from_store(raw, ["symbol", "ts"])
-        return dict(zip(out["symbol"].to_list(), out["ts"].to_list(), strict=True))
-
-    def coverage(
-        self,
-        *,
-        exchange: str | None = None,
-        market: str | None = None,
-        freq: str | None = None,
-        symbols: Sequence[str] | None = None,
-    ) -> pl.DataFrame:
-        """Per (exchange, market, freq, symbol): first and last bar, bar count, missing bars.
-
-        Returns
-        -------
-        pl.DataFrame
-            ``exchange, market, freq, symbol, first, last, bars, gaps, funding_events,
-            funding_first, funding_last`` where ``gaps`` is the number of missing bars between
-            ``first`` and ``last`` (``(last - first) / freq + 1 - bars``).
-        """
-        where, params = self._where(exchange=exchange, market=market, freq=freq,
-                                    symbols=symbols)
-        bars = self._fetch(
-            "SELECT exchange, market, freq, symbol, min(ts) AS first, max(ts) AS last, "
-            f"count(*) AS bars FROM bars{where} GROUP BY ALL", params,
-        )
-        fwhere, fparams = self._where(exchange=exchange, market=market, symbols=symbols)
-        fund = self._fetch(
-            "SELECT exchange, market, symbol, count(*) AS funding_events, "
-            f"min(ts) AS funding_first, max(ts) AS funding_last FROM funding{fwhere} "
-            "GROUP BY ALL", fparams,
-        )
-        if bars.height == 0:
-            return pl.DataFrame(schema={
-                "exchange": pl.String, "market": pl.String, "freq": pl.String,
-                "symbol": pl.String, "first": TS_DTYPE, "last": TS_DTYPE, "bars": pl.Int64,
-                "gaps": pl.Int64, "funding_events": pl.Int64, "funding_first": TS_DTYPE,
-                "funding_last": TS_DTYPE,
-            })
-        step_us = pl.col("freq").map_elements(
-            lambda f: int(freq_to_timedelta(f).total_seconds() * 1_000_000),
-            return_dtype=pl.Int64,
-        )
-        span = (pl.col("last") - pl.col("first")).dt.total_microseconds()
-        out = bars.with_columns(
-            (span // step_us + 1 - pl.col("bars")).cast(pl.Int64).alias("gaps"),
-            pl.col("bars").cast(pl.Int64),
-        )
-        if fund.height:
-            out = out.join(fund, on=["exchange", "market", "symbol"], how="left")
-        else:
-            out = out.with_columns(
-                pl.lit(None, pl.Int64).alias("funding_events"),
-                pl.lit(None, pl.Datetime("us")).alias("funding_first"),
-                pl.lit(None, pl.Datetime("us")).alias("funding_last"),
-            )
-        out = out.with_columns(
-            pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-            for c in ("first", "last", "funding_first", "funding_last")
-        ).with_columns(pl.col("funding_events").cast(pl.Int64))
-        return out.select(
-            "exchange", "market", "freq", "symbol", "first", "last", "bars", "gaps",
-            "funding_events", "funding_first", "funding_last",
-        ).sort("exchange", "market", "freq", "symbol")
-
     # ------------------------------------------------------------------ files
     def import_parquet(
         self, path: str | Path, *, exchange: str, market: str = "swap", freq: str | None = None
     ) -> WriteCounts:
-        """Import a canonical panel Parquet file (validated; idempotent).
+        """Import a canonical panel Parquet file (validated; idempotent; all or none).
+
+        The file is validated by groups of symbols into a temporary directory beside the
+        store and upserted in one transaction (see :mod:`coinfactor.data.store._files`), so
+        memory is set by a group of about two million rows, not by the file. Rows replace
+        stored rows of the same key as a unit (see :meth:`write`); a ``filled`` column
+        (:func:`coinfactor.data.regularize`) is kept.
 
         Parameters
         ----------
@@ -543,21 +330,68 @@ class Store:
         exchange, market : str
             Where the bars go in the store.
         freq : str, optional
-            The file's bar frequency; inferred when omitted.
+            The file's bar frequency; inferred when omitted. A declared frequency must be the
+            data's (``4h`` bars declared ``1h`` are refused, not stored as sparse 1h bars).
+
+        Returns
+        -------
+        WriteCounts
+            ``bars_rows`` imported and ``bars_new`` keys that were not stored before.
+
+        Raises
+        ------
+        DataError, ConfigError
+            On a missing or unreadable file, an invalid panel, a frequency mismatch, bad
+            names or a DuckDB failure; nothing is written then.
         """
-        p = Path(path)
-        if not p.is_file():
-            raise DataError(f"parquet file {str(p)!r} does not exist",
-                            fix="check the path")
-        try:
-            raw = pl.read_parquet(p)
-        except Exception as exc:  # polars raises several types for unreadable files
-            raise DataError(f"{p}: not a readable Parquet file ({exc})") from exc
-        panel = validate_panel(raw.sort("symbol", "ts") if {"symbol", "ts"} <= set(raw.columns)
-                               else raw, freq=freq)
-        fq = freq or infer_freq(panel)
-        return self.write(exchange=exchange, market=market, freq=fq,
-                          bars=panel.select(list(PANEL_SCHEMA)))
+        check_exchange(exchange)
+        check_market(market)
+        with staged_import(Path(path), self.path, exchange=exchange, market=market,
+                           freq=freq) as (parts, fq, rows, first, last):
+            source = "read_parquet([" + ", ".join(
+                "'" + str(p).replace("'", "''") + "'" for p in parts) + "])"
+            with self._connect(write=True) as con, writer_lock(self.path), \
+                    memory_limit(con, IMPORT_DUCKDB_MEMORY):
+                self._begin(con)
+                try:
+                    with duck_errors(self.path, f"importing {rows:,} bar(s) from {path}",
+                                     table="bars", write=True):
+                        new = upsert_bars(con, source, rows,
+                                          [exchange, market, fq, first, last])
+                    self._commit(con)
+                except BaseException:
+                    self._rollback(con)
+                    raise
+        return WriteCounts(bars_rows=rows, bars_new=new)
+
+    def export(
+        self,
+        out: str | Path,
+        *,
+        exchange: str | None = None,
+        market: str | None = None,
+        freq: str | None = None,
+        symbols: Sequence[str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> pl.DataFrame:
+        """Write :meth:`query_bars` to ``out``: Parquet or CSV after its extension.
+
+        ``.parquet`` writes a canonical panel file (what :meth:`import_parquet` reads back),
+        ``.csv`` a CSV file with the same columns (what
+        :func:`coinfactor.data.read_bars` reads); any other extension is refused before
+        anything is read or written. The file appears complete or not at all.
+
+        Returns
+        -------
+        pl.DataFrame
+            The panel written.
+        """
+        target = check_export_target(out)
+        panel = self.query_bars(exchange=exchange, market=market, freq=freq, symbols=symbols,
+                                start=start, end=end)
+        export_frame(panel, target)
+        return panel
 
     def export_parquet(
         self,
@@ -570,10 +404,11 @@ class Store:
         start: TimeLike | None = None,
         end: TimeLike | None = None,
     ) -> pl.DataFrame:
-        """Write :meth:`query_bars` to a Parquet file; returns the panel written."""
-        panel = self.query_bars(exchange=exchange, market=market, freq=freq, symbols=symbols,
-                                start=start, end=end)
-        target = Path(out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        panel.write_parquet(target)
-        return panel
+        """Write :meth:`query_bars` to a Parquet file (``out`` must end in ``.parquet``)."""
+        if Path(out).suffix.lower() != ".parquet":
+            raise DataError(
+                f"export_parquet writes Parquet, but {str(out)!r} does not end in '.parquet'",
+                fix="name the file *.parquet, or call Store.export (format from the extension)",
+            )
+        return self.export(out, exchange=exchange, market=market, freq=freq, symbols=symbols,
+                           start=start, end=end)

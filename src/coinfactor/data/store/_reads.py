@@ -1,0 +1,301 @@
+"""The store's queries: validated panels, funding events, snapshots, coverage.
+
+:class:`StoreReads` holds the read methods of :class:`~coinfactor.data.store.Store`; they
+run on the connection :meth:`StoreReads._connect` yields (read-only unless the store has
+written), through :meth:`StoreReads._fetch`, which names the table and the operation of any
+DuckDB error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from coinfactor.core.errors import DataError
+from coinfactor.core.time import freq_to_timedelta
+from coinfactor.data._funding import attach_funding
+from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA, TS_DTYPE, validate_panel
+from coinfactor.data.store._db import duck_errors
+from coinfactor.data.store._frames import TimeLike, from_store, to_utc
+from coinfactor.data.store._names import check_exchange, check_freq, check_market, check_symbols
+from coinfactor.data.store._schema import BAR_VALUES, SNAPSHOT_SCHEMA
+
+_FUNDING_MARGIN = timedelta(days=2)
+"""Funding events read beyond a bar range: over the largest half-interval (12h) plus a
+neighbour on each side for the schedule (see :func:`coinfactor.data.snap_funding_events`)."""
+
+
+class StoreReads:
+    """Read methods of the store (mixed into :class:`~coinfactor.data.store.Store`)."""
+
+    path: Path
+    _version: int
+
+    def _connect(self, *, write: bool = False
+                 ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        raise NotImplementedError  # pragma: no cover - provided by Store
+
+    def _fetch(self, sql: str, params: Sequence[Any], *, table: str = "bars",
+               operation: str = "querying") -> pl.DataFrame:
+        with self._connect() as con, duck_errors(self.path, operation, table=table):
+            arrow = con.sql(sql, params=list(params)).to_arrow_table()
+        out = pl.from_arrow(arrow)
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    @staticmethod
+    def _where(
+        *,
+        exchange: str | None = None,
+        market: str | None = None,
+        freq: str | None = None,
+        symbols: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for col, val, check in (("exchange", exchange, check_exchange),
+                                ("market", market, check_market), ("freq", freq, check_freq)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                params.append(check(val))
+        if symbols is not None:
+            clauses.append("list_contains(?, symbol)")
+            params.append(check_symbols(symbols))
+        if start is not None:
+            clauses.append("ts >= ?")
+            params.append(start)
+        if end is not None:
+            clauses.append("ts < ?")
+            params.append(end)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _resolve(
+        self, *, exchange: str | None, market: str | None, freq: str | None,
+        symbols: Sequence[str] | None,
+    ) -> tuple[str, str, str]:
+        where, params = self._where(exchange=exchange, market=market, freq=freq,
+                                    symbols=symbols)
+        combos = self._fetch(
+            f"SELECT DISTINCT exchange, market, freq FROM bars{where} "
+            "ORDER BY exchange, market, freq", params,
+        )
+        asked = {k: v for k, v in (("exchange", exchange), ("market", market), ("freq", freq),
+                                   ("symbols", symbols)) if v is not None}
+        if combos.height == 0:
+            if not self.path.exists():
+                raise DataError(
+                    f"the store {self.path} has no bars matching {asked or 'anything'}: the "
+                    "file does not exist (and was not created)",
+                    fix="download or import data first (coinfactor download / coinfactor store "
+                    "import), or point --db, [data] store.path or COINFACTOR_HOME at the store",
+                )
+            have = self._fetch("SELECT DISTINCT exchange, market, freq FROM bars "
+                               "ORDER BY exchange, market, freq", [])
+            raise DataError(
+                f"the store {self.path} has no bars matching {asked or 'anything'}; it holds "
+                f"{have.rows() or 'no bars at all'}",
+                fix="download or import data first (coinfactor download / coinfactor store "
+                "import), or change the selector",
+            )
+        if combos.height > 1:
+            raise DataError(
+                f"a panel has one exchange, market and bar frequency, but {asked or 'the query'}"
+                f" matches {combos.rows()} in the store",
+                fix="pass exchange=, market= and/or freq= to pick one",
+            )
+        row = combos.row(0)
+        return str(row[0]), str(row[1]), str(row[2])
+
+    def query_bars(
+        self,
+        *,
+        exchange: str | None = None,
+        market: str | None = None,
+        freq: str | None = None,
+        symbols: Sequence[str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        funding: bool = True,
+    ) -> pl.DataFrame:
+        """Read bars into a validated canonical panel.
+
+        Parameters
+        ----------
+        exchange, market, freq : str, optional
+            Selectors; together they must pick one (exchange, market, freq) in the store.
+        symbols : sequence of str, optional
+            Venue ids to keep (all when omitted).
+        start, end : datetime, date or ISO str, optional
+            Keep bars with ``start <= ts < end`` (UTC; naive values are read as UTC).
+        funding : bool, default True
+            Where a bar has no ``funding_rate``, fill it from the funding table with
+            :func:`coinfactor.data.attach_funding` (sum of events settling in
+            ``(ts, ts + freq]``; 0 between events inside a symbol's funding coverage, null
+            outside it), reading the events of the range and two days either side.
+
+        Returns
+        -------
+        pl.DataFrame
+            Canonical panel sorted by (symbol, ts); empty (with the schema) when the range
+            holds no bars. When some of the bars are filler bars (stored from a
+            :func:`coinfactor.data.regularize` d panel) a boolean ``filled`` column follows
+            the canonical ones, True on them, so that :class:`coinfactor.data.Grid` masks them.
+
+        Raises
+        ------
+        DataError
+            When nothing in the store matches, or the selectors match several
+            (exchange, market, freq) combinations.
+        """
+        ex, mk, fq = self._resolve(exchange=exchange, market=market, freq=freq,
+                                   symbols=symbols)
+        lo, hi = to_utc(start, "start"), to_utc(end, "end")
+        where, params = self._where(exchange=ex, market=mk, freq=fq, symbols=symbols,
+                                    start=lo, end=hi)
+        values = [c for c in BAR_VALUES if c != FILLED_COLUMN]
+        cols = ", ".join(["ts", "symbol", *values, "COALESCE(filled, false) AS filled"])
+        raw = self._fetch(f"SELECT {cols} FROM bars{where} ORDER BY symbol, ts", params)
+        panel = from_store(raw, [*PANEL_SCHEMA, FILLED_COLUMN])
+        if not panel[FILLED_COLUMN].any():
+            panel = panel.drop(FILLED_COLUMN)
+        if funding and panel.height and panel["funding_rate"].null_count():
+            step = freq_to_timedelta(fq)
+            first = panel["ts"].min()
+            last = panel["ts"].max()
+            assert isinstance(first, datetime) and isinstance(last, datetime)
+            # events are read with a margin: a late stamp still reaches its bar, and every
+            # event of the range has neighbours to learn its settlement schedule from
+            events = self.query_funding(
+                exchange=ex, market=mk, symbols=panel["symbol"].unique().sort().to_list(),
+                start=first.replace(tzinfo=None) - _FUNDING_MARGIN,
+                end=last.replace(tzinfo=None) + step + _FUNDING_MARGIN,
+            )
+            if events.height:
+                attached = attach_funding(panel, events.select("symbol", "ts", "funding_rate"),
+                                          fq)
+                panel = panel.with_columns(
+                    pl.coalesce(panel["funding_rate"], attached["funding_rate"])
+                    .alias("funding_rate")
+                )
+        return validate_panel(panel, freq=fq) if panel.height else panel
+
+    def query_funding(
+        self,
+        *,
+        exchange: str,
+        market: str | None = None,
+        symbols: Sequence[str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> pl.DataFrame:
+        """Funding events ``symbol, ts, funding_rate, mark_price`` with ``start <= ts < end``."""
+        where, params = self._where(exchange=exchange, market=market, symbols=symbols,
+                                    start=to_utc(start, "start"), end=to_utc(end, "end"))
+        raw = self._fetch(
+            f"SELECT symbol, ts, funding_rate, mark_price FROM funding{where} "
+            "ORDER BY symbol, ts", params, table="funding",
+        )
+        return from_store(raw, ["symbol", "ts", "funding_rate", "mark_price"])
+
+    def query_snapshots(
+        self, *, exchange: str, market: str | None = None, latest: bool = True
+    ) -> pl.DataFrame:
+        """Market snapshots of one exchange; only the most recent one when ``latest``."""
+        where, params = self._where(exchange=exchange, market=market)
+        cols = ", ".join(SNAPSHOT_SCHEMA)
+        sql = f"SELECT {cols} FROM snapshots{where}"
+        if latest:
+            sql += " QUALIFY ts = max(ts) OVER ()"
+        raw = self._fetch(sql + " ORDER BY symbol, ts", params, table="snapshots")
+        return from_store(raw, list(SNAPSHOT_SCHEMA))
+
+    def last_timestamps(
+        self, table: str, *, exchange: str, market: str, freq: str | None = None
+    ) -> dict[str, datetime]:
+        """Per symbol, the last stored bar open, funding event or bar with open interest.
+
+        ``table`` is ``"bars"``, ``"funding"`` or ``"open_interest"`` (the last bar whose
+        ``open_interest`` is known).
+        """
+        if table not in ("bars", "funding", "open_interest"):
+            raise DataError(f"table must be 'bars', 'funding' or 'open_interest', got {table!r}")
+        where, params = self._where(exchange=exchange, market=market,
+                                    freq=freq if table != "funding" else None)
+        source = "funding" if table == "funding" else "bars"
+        if table == "open_interest":
+            where += (" AND " if where else " WHERE ") + "open_interest IS NOT NULL"
+        raw = self._fetch(f"SELECT symbol, max(ts) AS ts FROM {source}{where} GROUP BY symbol",
+                          params, table=source)
+        out = from_store(raw, ["symbol", "ts"])
+        return dict(zip(out["symbol"].to_list(), out["ts"].to_list(), strict=True))
+
+    def coverage(
+        self,
+        *,
+        exchange: str | None = None,
+        market: str | None = None,
+        freq: str | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Per (exchange, market, freq, symbol): first and last bar, bar count, missing bars.
+
+        Returns
+        -------
+        pl.DataFrame
+            ``exchange, market, freq, symbol, first, last, bars, gaps, funding_events,
+            funding_first, funding_last`` where ``gaps`` is the number of missing bars between
+            ``first`` and ``last`` (``(last - first) / freq + 1 - bars``).
+        """
+        where, params = self._where(exchange=exchange, market=market, freq=freq,
+                                    symbols=symbols)
+        bars = self._fetch(
+            "SELECT exchange, market, freq, symbol, min(ts) AS first, max(ts) AS last, "
+            f"count(*) AS bars FROM bars{where} GROUP BY ALL", params,
+        )
+        fwhere, fparams = self._where(exchange=exchange, market=market, symbols=symbols)
+        fund = self._fetch(
+            "SELECT exchange, market, symbol, count(*) AS funding_events, "
+            f"min(ts) AS funding_first, max(ts) AS funding_last FROM funding{fwhere} "
+            "GROUP BY ALL", fparams, table="funding",
+        )
+        if bars.height == 0:
+            return pl.DataFrame(schema={
+                "exchange": pl.String, "market": pl.String, "freq": pl.String,
+                "symbol": pl.String, "first": TS_DTYPE, "last": TS_DTYPE, "bars": pl.Int64,
+                "gaps": pl.Int64, "funding_events": pl.Int64, "funding_first": TS_DTYPE,
+                "funding_last": TS_DTYPE,
+            })
+        step_us = pl.col("freq").map_elements(
+            lambda f: int(freq_to_timedelta(f).total_seconds() * 1_000_000),
+            return_dtype=pl.Int64,
+        )
+        span = (pl.col("last") - pl.col("first")).dt.total_microseconds()
+        out = bars.with_columns(
+            (span // step_us + 1 - pl.col("bars")).cast(pl.Int64).alias("gaps"),
+            pl.col("bars").cast(pl.Int64),
+        )
+        if fund.height:
+            out = out.join(fund, on=["exchange", "market", "symbol"], how="left")
+        else:
+            out = out.with_columns(
+                pl.lit(None, pl.Int64).alias("funding_events"),
+                pl.lit(None, pl.Datetime("us")).alias("funding_first"),
+                pl.lit(None, pl.Datetime("us")).alias("funding_last"),
+            )
+        out = out.with_columns(
+            pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+            for c in ("first", "last", "funding_first", "funding_last")
+        ).with_columns(pl.col("funding_events").cast(pl.Int64))
+        return out.select(
+            "exchange", "market", "freq", "symbol", "first", "last", "bars", "gaps",
+            "funding_events", "funding_first", "funding_last",
+        ).sort("exchange", "market", "freq", "symbol")
+
