@@ -55,7 +55,9 @@ from coinfactor.signals import carry_from_rate
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import MAX_BARS, Bars, Params, Range, check_data
+from coinfactor.studies._stages import Stage, StageCache, stage_keys
 from coinfactor.studies._target import StudyTarget, complete_bars
+from coinfactor.studies._trial import Evaluation
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1d"}
 KEY_METRICS: tuple[str, ...] = (
@@ -170,6 +172,25 @@ class Config(Params):
                     f"{'<' if strict else '<='} {high}; fix: swap or widen them")
 
 
+STAGES: tuple[Stage, ...] = (
+    Stage("universe", ("universe_window", "min_decile")),
+    Stage("signal", ("carry_window", "winsor_lower", "winsor_upper", "n_buckets", "sigmoid_k",
+                     "sigmoid_x_offset", "y_min", "y_max", "seed_parity"), after=("universe",)),
+    Stage("volatility", ("vol_short_span", "vol_long_span", "vol_blend", "vol_min_periods")),
+    Stage("sizing", ("vol_target", "covariance", "corr_window", "seed_parity"),
+          after=("signal", "volatility")),
+    Stage("costs", ("costs", "spread_model", "spread_window", "initial_nav"), after=("signal",)),
+    Stage("allocation", ("risk_aversion", "cost_aversion", "max_weight", "gross_cap",
+                         "turnover_cap", "open_new_fully", "exit", "seed_parity"),
+          after=("sizing", "costs")),
+    Stage("backtest", ("lag", "costs", "initial_nav"), after=("allocation",)),
+)
+"""The carry pipeline's stages and the parameters each reads (a sweep reuses each distinct
+upstream stage): universe -> signal; volatility (prices only); sizing (signal and volatility:
+inverse-vol weights scaled to the vol target); costs (the cost model on the book's columns);
+allocation (the buffered book); backtest."""
+
+
 def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None,
                  ) -> pl.DataFrame:
     """Universe, carry, winsorised z-score, decile, alpha and sigmoid target per (ts, symbol).
@@ -181,30 +202,154 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         a carry value, sorted by (symbol, ts).
     """
     grid = Grid.from_panel(panel, freq)
-    return _signal_table(grid, *_signal(config, panel, grid))
+    base = _Base(grid, grid.wide(panel, "funding_rate"), np.empty((0, 0)), np.empty((0, 0)),
+                 np.empty(0, dtype=bool))
+    sig = _signal(config, base, _universe(config, panel, grid))
+    return sig.table
 
 
-def _signal(config: Config, panel: pl.DataFrame, grid: Grid
-            ) -> tuple[np.ndarray, np.ndarray, BucketTargets]:
-    """Universe members with a carry, their carry (NaN elsewhere) and their bucket targets."""
-    in_universe = universe.volume_decile(panel, config.universe_window, config.min_decile,
-                                         grid=grid)
-    carry = carry_from_rate(grid.wide(panel, "funding_rate"), grid.freq, config.carry_window)
+@dataclass(frozen=True)
+class _Base:
+    """What every trial on one panel shares: the grid and the wide arrays read from the panel."""
+
+    grid: Grid
+    funding: np.ndarray
+    close: np.ndarray
+    rets: np.ndarray
+    bar_rows: np.ndarray
+
+
+def _base(panel: pl.DataFrame) -> _Base:
+    """One grid for every step (raises on off-grid bars), read with the bar frequency."""
+    grid = Grid.from_panel(panel)
+    close = grid.wide(panel, "close")  # filled bars masked
+    bar_rows = np.zeros(grid.shape[0], dtype=bool)  # axis rows where the panel has any bar
+    bar_rows[grid.rows] = True  # every row is on the grid (from_panel raises otherwise)
+    return _Base(grid, grid.wide(panel, "funding_rate"), close, bar_rows=bar_rows,
+                 rets=bar_returns(close, kind="log"))
+
+
+def _universe(config: Config, panel: pl.DataFrame, grid: Grid) -> np.ndarray:
+    return universe.volume_decile(panel, config.universe_window, config.min_decile, grid=grid)
+
+
+@dataclass(frozen=True)
+class _Signal:
+    """Universe members with a carry, their carry (NaN elsewhere), bucket targets, table."""
+
+    member: np.ndarray
+    carry: np.ndarray
+    targets: BucketTargets
+    table: pl.DataFrame
+    book: np.ndarray
+    book_grid: Grid
+
+
+def _signal(config: Config, base: _Base, in_universe: np.ndarray) -> _Signal:
+    grid = base.grid
+    carry = carry_from_rate(base.funding, grid.freq, config.carry_window)
     member = in_universe & np.isfinite(carry)
     np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
     targets = bucket_targets(
         carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper,
         reverse=config.seed_parity, k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
         y_min=config.y_min, y_max=config.y_max)
-    return member, carry, targets
+    table = grid.long({"funding_carry": carry, "score": targets.score,
+                       "decile": targets.bucket.astype(np.int32), "alpha": targets.alpha,
+                       "target": targets.target}, where=member, order="symbol")
+    # Only universe members are ever held: from here on the arrays keep their columns
+    # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
+    # so the results are those of the full grid bit for bit.
+    book = np.flatnonzero(member.any(axis=0))
+    book_grid = grid.subset([grid.symbols[c] for c in book])  # the book's columns, own grid
+    return _Signal(member, carry, targets, table, book, book_grid)
 
 
-def _signal_table(grid: Grid, member: np.ndarray, carry: np.ndarray,
-                  targets: BucketTargets) -> pl.DataFrame:
-    """Return the members' cells as ``ts, symbol, funding_carry, score, decile, alpha, target``."""
-    return grid.long({"funding_carry": carry, "score": targets.score,
-                      "decile": targets.bucket.astype(np.int32), "alpha": targets.alpha,
-                      "target": targets.target}, where=member, order="symbol")
+def _volatility(config: Config, base: _Base) -> np.ndarray:
+    """Per-bar vol forecast (EMA blend), NaN where the coin has no bar."""
+    var = ema_blend_variance(base.rets, short_span=config.vol_short_span,
+                             long_span=config.vol_long_span, blend=config.vol_blend,
+                             min_periods=config.vol_min_periods)
+    vol = np.sqrt(var, out=var)
+    np.copyto(vol, np.nan, where=np.isnan(base.close))
+    return vol
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    """Inverse-vol weights of the book's columns scaled to the vol target."""
+
+    vol_b: np.ndarray
+    vin: Any
+    method: CovarianceMethod
+    book_vol: np.ndarray
+    scale: np.ndarray
+    desired: np.ndarray
+
+
+def _sizing(config: Config, base: _Base, sig: _Signal, vol: np.ndarray) -> _Sizing:
+    ppy = periods_per_year(base.grid.freq)
+    book, targets = sig.book, sig.targets
+    vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
+    raw = inverse_vol_weights(targets.target_of[np.take(targets.bucket, book, axis=1)], vol_b)
+    method: CovarianceMethod = "diagonal" if config.seed_parity else config.covariance
+    vin = vol_inputs(vol, base.rets if method == "correlation" else None, config.corr_window,
+                     columns=book)
+    book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
+    scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
+    return _Sizing(vol_b, vin, method, book_vol, scale, raw * scale[:, None])
+
+
+@dataclass(frozen=True)
+class _Costs:
+    """One cost model for the buffer and the backtest, on the book's columns."""
+
+    market: MarketData
+    costs: CostModel
+    rate: np.ndarray
+
+
+def _costs(config: Config, panel: pl.DataFrame, base: _Base, sig: _Signal) -> _Costs:
+    costs = config.costs.model(None if config.spread_model == "constant"
+                               else _half_spread(config, panel, base.grid.freq))
+    market = MarketData.from_panel(panel, sig.book_grid)
+    return _Costs(market, costs, costs.rate(market, config.initial_nav))
+
+
+@dataclass(frozen=True)
+class _Allocation:
+    alloc: AllocationResult
+    forecast_vol: np.ndarray
+    weights: np.ndarray
+
+
+def _allocation(config: Config, base: _Base, sig: _Signal, size: _Sizing, cost: _Costs,
+                progress: Callable[[float], None] | None) -> _Allocation:
+    ppy = periods_per_year(base.grid.freq)
+    # buffer variance units: annualised (ours) or per bar (the seed's)
+    vol_buffer = size.vol_b if config.seed_parity else size.vol_b * math.sqrt(ppy)
+    allocator = BufferedAllocator(
+        risk_aversion=config.risk_aversion, cost_aversion=config.cost_aversion,
+        max_weight=config.max_weight, gross_cap=config.gross_cap,
+        turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
+        exit=config.exit)
+    alloc = allocator.fit(AllocationInputs(
+        size.desired, vol_buffer, cost.rate,
+        ~np.isnan(np.take(base.close, sig.book, axis=1))), progress=progress)
+    pos_b = alloc.positions
+    fc_vol = portfolio_vol_from(pos_b, size.vin, method=size.method, window=config.corr_window)
+    # the cells the book holds or just closed, on bars of the panel
+    held_b = pos_b != 0.0
+    keep_b = held_b.copy()
+    keep_b[1:] |= held_b[:-1]
+    keep_b &= base.bar_rows[:, None]
+    if not keep_b.any():
+        raise DataError("carry: the book never holds a position (no universe member has a "
+                        "carry, vol and price)", fix="use a longer panel with funding")
+    # the book's weighted columns on their own grid (nothing else is ever held); a row
+    # without any value is no decision (the book is carried); columns never held stay 0
+    # and add nothing to any sum
+    return _Allocation(alloc, fc_vol, np.where(keep_b, pos_b, np.nan))
 
 
 def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
@@ -242,72 +387,32 @@ class _Decisions:
 
 
 def _decide(config: Config, panel: pl.DataFrame,
-            progress: Callable[[float], None] | None = None) -> _Decisions:
-    """Universe, signal, vol, sizing and allocation: the book at every bar (no P&L)."""
+            progress: Callable[[float], None] | None = None,
+            cache: StageCache | None = None) -> _Decisions:
+    """Universe, signal, vol, sizing and allocation: the book at every bar (no P&L).
+
+    With a ``cache`` (for this panel), each stage's output is looked up by its key
+    (:data:`STAGES`) and computed only when absent; the results are the same bit for bit.
+    """
     check_data(config, panel, "carry")  # windows and lag against the panel, before any work
     if "funding_rate" not in panel.columns:
         raise DataError("carry: the panel needs a funding_rate column (perpetual futures)",
                         column="funding_rate", fix="load a perp dataset or attach funding")
-    # one grid for every step (raises on off-grid bars), read with the bar frequency
-    grid = Grid.from_panel(panel)
-    freq, symbols = grid.freq, grid.symbols
-    ppy = periods_per_year(freq)
-    member, carry, targets = _signal(config, panel, grid)
-    sig = _signal_table(grid, member, carry, targets)
-    n_t = grid.shape[0]
-    close = grid.wide(panel, "close")  # filled bars masked
-    rets = bar_returns(close, kind="log")
-    var = ema_blend_variance(rets, short_span=config.vol_short_span,
-                             long_span=config.vol_long_span, blend=config.vol_blend,
-                             min_periods=config.vol_min_periods)
-    vol = np.sqrt(var, out=var)  # per bar, NaN where the coin has no bar
-    np.copyto(vol, np.nan, where=np.isnan(close))
-    # Only universe members are ever held: from here on the arrays keep their columns
-    # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
-    # so the results are those of the full grid bit for bit.
-    book = np.flatnonzero(member.any(axis=0))
-    vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
-    raw = inverse_vol_weights(targets.target_of[np.take(targets.bucket, book, axis=1)], vol_b)
-    method = "diagonal" if config.seed_parity else config.covariance
-    vin = vol_inputs(vol, rets if method == "correlation" else None, config.corr_window,
-                     columns=book)
-    book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
-    scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
-    desired = raw * scale[:, None]
-
-    # the book's columns on their own grid; one cost model for the buffer and the backtest
-    book_grid = grid.subset([symbols[c] for c in book])
-    costs = config.costs.model(None if config.spread_model == "constant"
-                               else _half_spread(config, panel, freq))
-    market = MarketData.from_panel(panel, book_grid)
-    cost = costs.rate(market, config.initial_nav)
-    # buffer variance units: annualised (ours) or per bar (the seed's)
-    vol_buffer = vol_b if config.seed_parity else vol_b * math.sqrt(ppy)
-    allocator = BufferedAllocator(
-        risk_aversion=config.risk_aversion, cost_aversion=config.cost_aversion,
-        max_weight=config.max_weight, gross_cap=config.gross_cap,
-        turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
-        exit=config.exit)
-    alloc = allocator.fit(AllocationInputs(
-        desired, vol_buffer, cost, ~np.isnan(np.take(close, book, axis=1))), progress=progress)
-    pos_b = alloc.positions
-    fc_vol = portfolio_vol_from(pos_b, vin, method=method, window=config.corr_window)
-    bar_rows = np.zeros(n_t, dtype=bool)  # axis rows where the panel has any bar
-    bar_rows[grid.rows] = True  # every row is on the grid (from_panel raises otherwise)
-    # the cells the book holds or just closed, on bars of the panel
-    held_b = pos_b != 0.0
-    keep_b = held_b.copy()
-    keep_b[1:] |= held_b[:-1]
-    keep_b &= bar_rows[:, None]
-    if not keep_b.any():
-        raise DataError("carry: the book never holds a position (no universe member has a "
-                        "carry, vol and price)", fix="use a longer panel with funding")
-    # the book's weighted columns on their own grid (nothing else is ever held); a row
-    # without any value is no decision (the book is carried)
-    # on the book's grid (columns never held stay 0 and add nothing to any sum)
-    weights = np.where(keep_b, pos_b, np.nan)
-    return _Decisions(grid, book_grid, market, costs, member, sig, desired, alloc, book_vol,
-                      scale, fc_vol, bar_rows, weights)
+    memo = cache if cache is not None else StageCache(max_entries=1)
+    memo.bind(panel)
+    keys = stage_keys(STAGES, config)
+    base = memo.get("data", (), lambda: _base(panel))
+    in_universe = memo.get("universe", keys["universe"],
+                           lambda: _universe(config, panel, base.grid))
+    sig = memo.get("signal", keys["signal"], lambda: _signal(config, base, in_universe))
+    vol = memo.get("volatility", keys["volatility"], lambda: _volatility(config, base))
+    size = memo.get("sizing", keys["sizing"], lambda: _sizing(config, base, sig, vol))
+    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, base, sig))
+    book = memo.get("allocation", keys["allocation"],
+                    lambda: _allocation(config, base, sig, size, cost, progress))
+    return _Decisions(base.grid, sig.book_grid, cost.market, cost.costs, sig.member, sig.table,
+                      size.desired, book.alloc, size.book_vol, size.scale, book.forecast_vol,
+                      base.bar_rows, book.weights)
 
 
 def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
@@ -340,6 +445,72 @@ def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None
                                     {names[j]: float(row[j]) for j in np.flatnonzero(row)})
 
 
+def _backtest(config: Config, panel: pl.DataFrame, d: _Decisions) -> tuple[Any, dict[str, Any]]:
+    """Backtest the decided book and compute the study's metrics (shared by run and evaluate)."""
+    ppy = periods_per_year(d.grid.freq)
+    forecast = pl.DataFrame({"ts": d.grid.ts, "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
+    result = backtest(panel, d.weights, initial_nav=config.initial_nav, forecast_vol=forecast,
+                      **_execution(config, d))
+    buffer, t_scale, g_scale = d.alloc.buffer, d.alloc.turnover_scale, d.alloc.gross_scale
+    desired = d.desired
+    metrics: dict[str, Any] = performance_summary(result)
+    members_per_bar = d.member.sum(axis=1)
+    nav = result.nav
+    first = nav.get_column("ts")[0]
+    traded_days = result.turnover.filter(pl.col("ts") > first).get_column("turnover")
+    metrics.update({
+        "vol_target": config.vol_target,
+        "realized_vol_over_target": metrics.get("annual_volatility", math.nan)
+        / config.vol_target,
+        "fraction_of_bars_trading": float((traded_days.to_numpy() > 1e-12).mean())
+        if traded_days.len() else 0.0,
+        "price_total": float(nav.get_column("ret_price").sum()),
+        "turnover_cap_bound_fraction": float((t_scale < 1).mean()),
+        "gross_cap_bound_fraction": float((g_scale < 1).mean()),
+        # the cells with a desired weight in row-major order: the same values in the same
+        # order whichever flat columns the arrays carry
+        "mean_buffer": float(buffer[~np.isnan(desired)].mean())
+        if np.isfinite(desired).any() else math.nan,
+        "mean_universe_size": float(members_per_bar[members_per_bar > 0].mean())
+        if d.signal.height else 0.0,
+        "seed_parity": config.seed_parity,
+    })
+    return result, metrics
+
+
+def _execution(config: Config, d: _Decisions) -> dict[str, Any]:
+    return {"grid": d.book_grid, "market": d.market, "costs": d.costs, "lag": config.lag,
+            **config.costs.backtest_settings()}
+
+
+def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = None,
+             ) -> Evaluation:
+    """Metrics and per-bar net returns of one configuration: :func:`run` without its tables.
+
+    The sweep's path: with a ``cache`` bound to ``panel``, each distinct upstream stage
+    (:data:`STAGES`) is computed once and reused; the metrics equal ``run(config,
+    panel).metrics`` bit for bit (the same functions compute them).
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel with ``funding_rate``.
+    cache : StageCache, optional
+        Stage outputs of earlier configs on the same panel.
+
+    Returns
+    -------
+    Evaluation
+        ``metrics`` (those of :func:`run`) and ``returns`` (``ts, ret``: the net return of
+        each bar earned, the nav frame without its start row).
+    """
+    d = _decide(config, panel, cache=cache)
+    result, metrics = _backtest(config, panel, d)
+    return Evaluation(metrics, result.nav.select("ts", "ret").slice(1))
+
+
 def run(
     config: Config,
     panel: pl.DataFrame,
@@ -364,60 +535,28 @@ def run(
         backtest plus how often the book trades, realised vs target vol and the funding P&L.
     """
     d = _decide(config, panel, progress)
-    grid, book_grid, market, costs = d.grid, d.book_grid, d.market, d.costs
-    freq, axis, symbols = grid.freq, grid.ts, grid.symbols
-    ppy = periods_per_year(freq)
-    member, sig, desired, weights = d.member, d.signal, d.desired, d.weights
-    buffer, t_scale, g_scale = d.alloc.buffer, d.alloc.turnover_scale, d.alloc.gross_scale
-    book_vol, scale, fc_vol, bar_rows = d.book_vol, d.scale, d.forecast_vol, d.bar_rows
-    forecast = pl.DataFrame({"ts": axis, "forecast_vol": fc_vol * math.sqrt(ppy)})
-    execution = {"grid": book_grid, "market": market, "costs": costs, "lag": config.lag,
-                 **config.costs.backtest_settings()}
-    result = backtest(panel, weights, initial_nav=config.initial_nav, forecast_vol=forecast,
-                      **execution)
-    sizes = config.costs.capacity(panel, weights, **execution)
-
-    metrics: dict[str, Any] = performance_summary(result)
-    members_per_bar = member.sum(axis=1)
-    nav = result.nav
-    first = nav.get_column("ts")[0]
-    traded_days = result.turnover.filter(pl.col("ts") > first).get_column("turnover")
-    metrics.update({
-        "vol_target": config.vol_target,
-        "realized_vol_over_target": metrics.get("annual_volatility", math.nan)
-        / config.vol_target,
-        "fraction_of_bars_trading": float((traded_days.to_numpy() > 1e-12).mean())
-        if traded_days.len() else 0.0,
-        "price_total": float(nav.get_column("ret_price").sum()),
-        "turnover_cap_bound_fraction": float((t_scale < 1).mean()),
-        "gross_cap_bound_fraction": float((g_scale < 1).mean()),
-        # the cells with a desired weight in row-major order: the same values in the same
-        # order whichever flat columns the arrays carry
-        "mean_buffer": float(buffer[~np.isnan(desired)].mean())
-        if np.isfinite(desired).any() else math.nan,
-        "mean_universe_size": float(members_per_bar[members_per_bar > 0].mean())
-        if sig.height else 0.0,
-        "seed_parity": config.seed_parity,
-    })
+    result, metrics = _backtest(config, panel, d)
+    ppy = periods_per_year(d.grid.freq)
+    sizes = config.costs.capacity(panel, d.weights, **_execution(config, d))
     allocation = pl.DataFrame({
-        "ts": axis, "book_vol_unscaled": book_vol * math.sqrt(ppy), "vol_scale": scale,
-        "turnover_scale": t_scale, "gross_scale": g_scale,
-        "forecast_vol": fc_vol * math.sqrt(ppy)})
+        "ts": d.grid.ts, "book_vol_unscaled": d.book_vol * math.sqrt(ppy), "vol_scale": d.scale,
+        "turnover_scale": d.alloc.turnover_scale, "gross_scale": d.alloc.gross_scale,
+        "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
     return StudyResult(
         study="carry",
         config={"study": "carry", "data": DEFAULT_DATA, "params": {}},
         metrics=metrics,
         tables={
-            "nav": nav,
+            "nav": result.nav,
             "weights": result.weights,
             "trades": result.trades,
             "exposure": result.exposure,
             "vol": result.vol,
-            "signal": sig,
+            "signal": d.signal,
             "allocation": allocation,
             **({"capacity": sizes} if sizes is not None else {}),
         },
         data_summary=summarize_panel(panel, "carry study input",
-                                     n_ts=int(np.count_nonzero(bar_rows)),
-                                     n_symbols=len(symbols)),
+                                     n_ts=int(np.count_nonzero(d.bar_rows)),
+                                     n_symbols=len(d.grid.symbols)),
     )
