@@ -1,6 +1,6 @@
 """Stages of a study's pipeline, the parameters each depends on, and a memo of their outputs.
 
-A study that declares ``STAGES`` (a tuple of :class:`Stage`) lets a sweep compute each distinct
+A study that declares ``PIPELINE`` (a tuple of :class:`Stage`) lets a sweep compute each distinct
 upstream stage once and reuse it across the trials that share it: the key of a stage is the
 values of its own parameters and the keys of the stages it reads (``after``), so two configs
 share a stage's output exactly when every input of that stage is equal. A config field that

@@ -59,7 +59,7 @@ def evaluate_study(module: Any, config: Any, panel: pl.DataFrame, *,
     panel : pl.DataFrame
         Canonical panel.
     cache : StageCache, optional
-        Stage outputs for this panel (used by studies that declare ``STAGES``).
+        Stage outputs for this panel (used by studies that declare ``PIPELINE``).
 
     Returns
     -------
@@ -79,8 +79,8 @@ def evaluate_study(module: Any, config: Any, panel: pl.DataFrame, *,
 
 
 def study_stages(module: Any) -> tuple[Stage, ...]:
-    """Return the stages a study module declares (``STAGES``), or none."""
-    return tuple(getattr(module, "STAGES", ()))
+    """Return the stages a study module declares (``PIPELINE``), or none."""
+    return tuple(getattr(module, "PIPELINE", ()))
 
 
 def build_config(module: Any, params: Mapping[str, Any]) -> Any:

@@ -172,7 +172,7 @@ class Config(Params):
                     f"{'<' if strict else '<='} {high}; fix: swap or widen them")
 
 
-STAGES: tuple[Stage, ...] = (
+PIPELINE: tuple[Stage, ...] = (
     Stage("universe", ("universe_window", "min_decile")),
     Stage("signal", ("carry_window", "winsor_lower", "winsor_upper", "n_buckets", "sigmoid_k",
                      "sigmoid_x_offset", "y_min", "y_max", "seed_parity"), after=("universe",)),
@@ -392,7 +392,7 @@ def _decide(config: Config, panel: pl.DataFrame,
     """Universe, signal, vol, sizing and allocation: the book at every bar (no P&L).
 
     With a ``cache`` (for this panel), each stage's output is looked up by its key
-    (:data:`STAGES`) and computed only when absent; the results are the same bit for bit.
+    (:data:`PIPELINE`) and computed only when absent; the results are the same bit for bit.
     """
     check_data(config, panel, "carry")  # windows and lag against the panel, before any work
     if "funding_rate" not in panel.columns:
@@ -400,7 +400,7 @@ def _decide(config: Config, panel: pl.DataFrame,
                         column="funding_rate", fix="load a perp dataset or attach funding")
     memo = cache if cache is not None else StageCache(max_entries=1)
     memo.bind(panel)
-    keys = stage_keys(STAGES, config)
+    keys = stage_keys(PIPELINE, config)
     base = memo.get("data", (), lambda: _base(panel))
     in_universe = memo.get("universe", keys["universe"],
                            lambda: _universe(config, panel, base.grid))
@@ -488,7 +488,7 @@ def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = 
     """Metrics and per-bar net returns of one configuration: :func:`run` without its tables.
 
     The sweep's path: with a ``cache`` bound to ``panel``, each distinct upstream stage
-    (:data:`STAGES`) is computed once and reused; the metrics equal ``run(config,
+    (:data:`PIPELINE`) is computed once and reused; the metrics equal ``run(config,
     panel).metrics`` bit for bit (the same functions compute them).
 
     Parameters
