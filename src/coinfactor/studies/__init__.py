@@ -16,7 +16,7 @@ import importlib
 import inspect
 import logging
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,12 @@ from coinfactor.studies._base import StudyResult, config_from_dict, config_to_di
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._data import load_study_data
 from coinfactor.studies._demo import DEFAULT_OUT, KEY_METRICS, run_demo
+from coinfactor.studies._overrides import apply_overrides, check_param_key, parse_value, set_param
 from coinfactor.studies._params import near_matches
 from coinfactor.studies._rundir import clean_stale, prepare_out_dir, write_run_dir
+from coinfactor.studies._stages import Stage, StageCache, stage_keys
 from coinfactor.studies._target import StudyTarget, complete_bars
+from coinfactor.studies._trial import Evaluation, build_config, evaluate_study, study_stages
 
 __all__ = [
     "DEFAULT_OUT",
@@ -36,19 +39,30 @@ __all__ = [
     "STAGES",
     "STUDIES",
     "CostConfig",
+    "Evaluation",
     "Progress",
+    "Stage",
+    "StageCache",
     "StudyResult",
     "StudyTarget",
+    "apply_overrides",
+    "build_config",
+    "check_param_key",
     "clean_stale",
     "complete_bars",
     "config_from_dict",
     "config_to_dict",
+    "evaluate_study",
     "input_paths",
     "load_study_data",
+    "parse_value",
     "prepare_out_dir",
     "run_config",
     "run_config_file",
     "run_demo",
+    "set_param",
+    "stage_keys",
+    "study_stages",
     "write_run_dir",
 ]
 
@@ -100,10 +114,11 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
         The result, its ``config`` the resolved config.
     """
     step = progress or (lambda _stage, _fraction: None)
-    unknown = sorted(set(raw) - {"study", "data", "params"})
+    unknown = sorted(set(raw) - {"study", "data", "params", "sweep"})  # [sweep]: for sweeps
     if unknown:
         raise ConfigError(
-            f"unknown top-level key(s) {unknown}; expected 'study', [data] and [params]"
+            f"unknown top-level key(s) {unknown}; expected 'study', [data], [params] and "
+            "optionally [sweep]"
         )
     if "study" not in raw:
         raise ConfigError(f"config needs study = one of {sorted(STUDIES)}")
@@ -174,7 +189,7 @@ def input_paths(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> list
 
 
 def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = False,
-                    progress: Progress | None = None) -> StudyResult:
+                    progress: Progress | None = None, sets: Sequence[str] = ()) -> StudyResult:
     """Run the study a TOML file describes and write its run directory to ``out``.
 
     ``out`` is checked before any data is loaded (:func:`prepare_out_dir`): it must be a new
@@ -191,6 +206,8 @@ def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = Fals
         Replace a previous run directory at ``out``.
     progress : callable, optional
         ``progress(stage, fraction)`` for each of :data:`STAGES`.
+    sets : sequence of str
+        ``key=value`` overrides of ``[params]`` (:func:`apply_overrides`).
 
     Returns
     -------
@@ -211,6 +228,7 @@ def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = Fals
         raw = tomllib.loads(p.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    raw = apply_overrides(raw, sets)  # --set key=value, typed by the study's Config
     inputs = [p, *input_paths(raw, base_dir=p.parent)]
     check_out_dir(out, overwrite=overwrite, inputs=inputs)
     result = run_config(raw, base_dir=p.parent, progress=progress)
