@@ -55,11 +55,14 @@ def run_command(
                              "empty directory, or a previous run directory (--overwrite)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run directory "
                                    "already at --out (only a coinfactor run directory)."),
+    sets: list[str] = typer.Option([], "--set", help="Override a parameter, key=value "
+                                   "(repeatable; typed by the study's Config)."),
 ) -> None:
     """Run a study and write its run directory (config, metrics, tables, report)."""
     from coinfactor.studies import run_config_file
 
     with user_errors(), stage_bars() as progress:
-        result = run_config_file(config, out, overwrite=overwrite, progress=progress)
+        result = run_config_file(config, out, overwrite=overwrite, progress=progress,
+                                 sets=sets)
     console.print(result.summary(), markup=False, highlight=False)
     console.print(f"wrote {out}", markup=False, highlight=False)
