@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 SUBPACKAGES = (
     "analytics", "backtest", "book", "core", "data", "datasets", "errors", "plots", "portfolio",
-    "report", "risk", "rolling", "signals", "studies", "universe", "xs",
+    "report", "risk", "rolling", "signals", "studies", "sweeps", "universe", "xs",
 )
 """Subpackages reachable as attributes of the root package."""
 
@@ -43,6 +43,7 @@ __all__ = [
     "rolling",
     "signals",
     "studies",
+    "sweeps",
     "universe",
     "validate_panel",
     "xs",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         rolling,
         signals,
         studies,
+        sweeps,
         universe,
         xs,
     )

@@ -8,6 +8,7 @@ from coinfactor.cli import (  # noqa: F401  (register commands)
     _report,
     _run,
     _store,
+    _sweep,
 )
 from coinfactor.cli._app import app
 

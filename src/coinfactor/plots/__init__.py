@@ -24,6 +24,12 @@ from coinfactor.plots._performance import (
     plot_nav,
     plot_rolling,
 )
+from coinfactor.plots._sweeps import (
+    plot_pbo_logits,
+    plot_sharpe_distribution,
+    plot_sweep_heatmap,
+    plot_walk_forward,
+)
 
 __all__ = [
     "PALETTE",
@@ -38,9 +44,13 @@ __all__ = [
     "plot_funding_by_coin",
     "plot_ic",
     "plot_nav",
+    "plot_pbo_logits",
     "plot_quantile_returns",
     "plot_rolling",
     "plot_rolling_correlation",
+    "plot_sharpe_distribution",
+    "plot_sweep_heatmap",
+    "plot_walk_forward",
     "times",
     "values",
 ]

@@ -10,8 +10,9 @@ from coinfactor.report._labels import (
     metric_label,
     study_reading,
 )
+from coinfactor.report._sweep import write_sweep_report
 from coinfactor.report._write import collect_versions, write_report
 
 __all__ = ["METRIC_LABELS", "IndexEntry", "Label", "book_html", "collect_versions",
            "format_metric", "format_value", "metric_label", "study_reading", "write_index",
-           "write_report"]
+           "write_report", "write_sweep_report"]

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import shutil
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -286,7 +287,7 @@ def run_sweep(
     fold_wal(target / LEDGER_NAME)
     panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir)
     fp = data_fingerprint(panel)
-    from coinfactor import __version__ as version
+    version = str(sys.modules["coinfactor"].__version__)  # the root package, loaded first
 
     def make_ledger(path: Path) -> None:
         Ledger(path, study=study, data_fingerprint=fp, version=version).close()
