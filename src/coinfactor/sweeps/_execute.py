@@ -186,7 +186,9 @@ class DaskExecutor:
             self.name = f"LocalCluster of {workers} processes"
             self._cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR)
+                dashboard_address=None, silence_logs=logging.ERROR,
+                # no dashboard; the scheduler's HTTP endpoint on a free port of 127.0.0.1
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
             self._client = Client(self._cluster)
         self._workers = sorted(self._client.scheduler_info(n_workers=-1)["workers"])
         if not self._workers:
