@@ -122,13 +122,15 @@ def _heatmaps(trials: pl.DataFrame, select: str) -> str:
     return "".join(blocks)
 
 
-def write_sweep_report(sweep_dir: str | Path) -> Path:
+def write_sweep_report(sweep_dir: str | Path, *, name: str | None = None) -> Path:
     """Write ``<sweep_dir>/report.html`` from the sweep directory's files.
 
     Parameters
     ----------
     sweep_dir : str or Path
         A sweep directory (``trials.parquet``, ``overfitting.json``, ``compute.json``).
+    name : str, optional
+        The directory name shown in the page (default: ``sweep_dir``'s own name).
 
     Returns
     -------
@@ -184,7 +186,7 @@ def write_sweep_report(sweep_dir: str | Path) -> Path:
     sections.append(("Trials", _trials_section(trials, select)))
     sections.append(("Compute", kv_grid(compute)))
     title = f"Sweep of {compute.get('study', '?')}: {compute.get('trials', trials.height)} trials"
-    html = page(title, f"{d.name} · select {select} · {compute.get('backend', '')}", sections)
+    html = page(title, f"{name or d.name} · select {select} · {compute.get('backend', '')}", sections)
     out = d / "report.html"
     tmp = d / ".report.html.tmp"
     tmp.write_text(html, "utf-8")

@@ -403,9 +403,9 @@ def _write_outputs(target: Path, raw: dict[str, Any], trials: pl.DataFrame,
 
     derive = None
     if report:
-        def derive(tmp: Path, _target: Path) -> None:
+        def derive(tmp: Path, final: Path) -> None:
             from coinfactor.report import write_sweep_report
 
-            write_sweep_report(tmp)
+            write_sweep_report(tmp, name=final.name)
 
     finish_sweep_dir(target, fill, inputs=inputs, derive=derive)
