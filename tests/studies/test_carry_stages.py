@@ -104,4 +104,4 @@ def test_cache_is_bounded_per_stage(panel: pl.DataFrame) -> None:
         carry.evaluate(carry.Config(**{**SMALL_CARRY, "risk_aversion": ra}), panel,
                        cache=cache)
     assert len(cache._store["allocation"]) == 2
-    assert np.isfinite(list(cache._store["volatility"].values())[0]).any()
+    assert np.isfinite(next(iter(cache._store["volatility"].values()))).any()

@@ -10,10 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from coinfactor.cli import app
-from coinfactor.studies import STUDIES, apply_overrides, carry, run_config
+from coinfactor.studies import STUDIES, apply_overrides, carry, load_study_data, run_config
 from coinfactor.sweeps import TrialTask, data_fingerprint, expand, parse_sweep, run_chunk
 from coinfactor.sweeps import trial_params as sweep_params
-from coinfactor.studies import load_study_data
 from support import ROOT
 
 runner = CliRunner()

@@ -30,7 +30,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, object]
 
 def test_trials_equal_separate_runs(swept: tuple) -> None:
     """Reference: ``carry.run`` with each trial's parameters, on the same panel."""
-    tmp, _, res = swept
+    tmp, _, _ = swept
     panel = carry_panel()
     trials = pl.read_parquet(tmp / "out" / "trials.parquet")
     returns = pl.read_parquet(tmp / "out" / "returns.parquet")

@@ -186,7 +186,8 @@ def write_sweep_report(sweep_dir: str | Path, *, name: str | None = None) -> Pat
     sections.append(("Trials", _trials_section(trials, select)))
     sections.append(("Compute", kv_grid(compute)))
     title = f"Sweep of {compute.get('study', '?')}: {compute.get('trials', trials.height)} trials"
-    html = page(title, f"{name or d.name} · select {select} · {compute.get('backend', '')}", sections)
+    subtitle = f"{name or d.name} · select {select} · {compute.get('backend', '')}"
+    html = page(title, subtitle, sections)
     out = d / "report.html"
     tmp = d / ".report.html.tmp"
     tmp.write_text(html, "utf-8")
