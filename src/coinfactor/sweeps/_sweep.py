@@ -298,16 +298,16 @@ def run_sweep(
     all_ids = [t.trial_id for t in plan.tasks] + [r.trial_id for r in plan.failed]
     ledger = Ledger(target / LEDGER_NAME, study=study, data_fingerprint=fp, version=version)
     stage_counts: dict[str, dict[str, int]] = {}
+    execute_seconds = 0.0
     computed = 0
     backend = "in-process"
     n_workers = 1
     try:
         check_ledger_study(ledger.trials(), study)
         done = ledger.finished(all_ids, retry_failed=retry_failed)
-        for rec in plan.failed:
-            if rec.trial_id not in done:
-                ledger.record(rec)
-                computed += 1
+        unbuilt = [rec for rec in plan.failed if rec.trial_id not in done]
+        ledger.record_many(unbuilt)
+        computed += len(unbuilt)
         pending = [t for t in plan.tasks if t.trial_id not in done]
         total = len(all_ids)
         finished = total - len(pending)
@@ -322,10 +322,10 @@ def run_sweep(
                                         scheduler=scheduler)
             backend, n_workers = executor.name, executor.n_workers
             size = chunk_size or max(1, min(16, math.ceil(len(pending) / (4 * n_workers))))
+            t_exec = time.perf_counter()
             try:
                 for records, counts in executor.run(_chunks(pending, plan.groups, size)):
-                    for rec in records:
-                        ledger.record(rec)
+                    ledger.record_many(records)
                     computed += len(records)
                     finished += len(records)
                     for stage, c in counts.items():
@@ -335,6 +335,7 @@ def run_sweep(
                     if progress is not None:
                         progress(finished, total)
             finally:
+                execute_seconds = time.perf_counter() - t_exec
                 executor.close()
         raw_trials = ledger.trials().filter(pl.col("trial_id").is_in(all_ids))
         returns = ledger.returns(raw_trials.filter(pl.col("status") == "done")
@@ -358,7 +359,8 @@ def run_sweep(
     compute = {"backend": backend, "workers": n_workers, "trials": len(all_ids),
                "computed": computed, "skipped": len(all_ids) - computed,
                "failed": int((trials.get_column("status") == "failed").sum()),
-               "wall_seconds": seconds, "data_source": source, "data_fingerprint": fp,
+               "wall_seconds": seconds, "execute_seconds": execute_seconds,
+               "data_source": source, "data_fingerprint": fp,
                "seconds_per_trial": float(done_secs.mean()) if done_secs.len() else None,  # type: ignore[arg-type]
                "stages": stage_counts, "coinfactor": version, "study": study}
     _write_outputs(target, raw, trials, returns, stats, logits, compute, wf, inputs, report)
