@@ -196,6 +196,8 @@ class DaskExecutor:
             raise ConfigError(f"{self.name} has no workers; start some, or use --workers N")
         self.n_workers = len(self._workers)
         self._panel = self._client.scatter(panel, broadcast=True, hash=False)
+        # every worker imports the study before the first chunk (in parallel, once)
+        self._client.run(importlib.import_module, module_path)
         self._futures: list[Any] = []
 
     def _placement(self, chunks: Sequence[Chunk]) -> list[str]:
