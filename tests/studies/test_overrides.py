@@ -36,7 +36,7 @@ def test_values_are_typed_by_the_config() -> None:
     ("vol_targt=0.3", r"unknown parameter 'vol_targt'; expected one of \[.*'vol_target'"),
     ("costs.impakt=1", r"unknown parameter 'impakt' of \[params.costs\]"),
     ("vol_target.x=1", "is not a table"),
-    ("carry_window=abc", "expected int"),
+    ("carry_window=abc", "expected an integer"),
     ("exit=sideways", r"expected one of \['close', 'decay'\]"),
     ("novalue", "expected key=value"),
 ])
