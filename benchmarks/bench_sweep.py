@@ -70,6 +70,38 @@ def bench_workers(tmp: Path, quick: bool) -> None:
           f"{e2:.1f} s on 2 -> {e1 / e2:.2f}x (target >= 1.6x); whole sweep wall {one:.1f} s "
           f"vs {two:.1f} s with the LocalCluster start -> {one / two:.2f}x; identical "
           f"results: {same}")
+    bench_machine()
+
+
+def _trial_seconds(offset: int) -> float:
+    """Mean seconds of 12 carry trials (distinct signals) in this process, warm."""
+    from coinfactor.studies import config_to_dict
+    from coinfactor.sweeps import TrialTask, data_fingerprint, run_chunk
+
+    panel = datasets.load("hyperliquid-perp-1d")
+    fp = data_fingerprint(panel)
+
+    def tasks(off: int) -> list[TrialTask]:
+        return [TrialTask(f"t{i}", i, {}, config_to_dict(carry.Config(carry_window=3 + i + off)))
+                for i in range(12)]
+
+    run_chunk(STUDIES["carry"], fp, panel, tasks(offset + 100))
+    recs, _ = run_chunk(STUDIES["carry"], fp, panel, tasks(offset))
+    return sum(r.seconds for r in recs) / len(recs)
+
+
+def bench_machine() -> None:
+    """How much parallel CPU the machine gives right now: plain processes, no Dask."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        alone = pool.map(_trial_seconds, [0])
+    with ctx.Pool(2) as pool:
+        pair = pool.map(_trial_seconds, [0, 50])
+    print(f"    machine now: a carry trial takes {alone[0] * 1e3:.0f} ms in a process alone, "
+          f"{max(pair) * 1e3:.0f} ms when two processes run at once (no Dask): a ratio near "
+          "2 means one core's worth is free, and no 2-worker speed-up can show")
 
 
 def bench_overhead(tmp: Path, quick: bool) -> None:
