@@ -294,6 +294,7 @@ def run_sweep(
 
     target = open_sweep_dir(out, raw, resume=resume, overwrite=overwrite, inputs=inputs,
                             make_ledger=make_ledger)
+    t_plan = time.perf_counter()
     plan = _plan(module, study, spec, base, fp, version)
     all_ids = [t.trial_id for t in plan.tasks] + [r.trial_id for r in plan.failed]
     ledger = Ledger(target / LEDGER_NAME, study=study, data_fingerprint=fp, version=version)
@@ -344,6 +345,7 @@ def run_sweep(
         ledger.close()
         raise
     ledger.close()
+    t_stats = time.perf_counter()
     trials = trials_table(raw_trials, spec.swept)
     ppy = periods_per_year(infer_freq(panel))
     stats, logits = overfitting_stats(trials, returns, select=spec.select,
@@ -354,12 +356,16 @@ def run_sweep(
         ts, mat = returns_matrix(returns, ids)
         wf = walk_forward(ts, mat, ids, wf_spec, select=spec.select, periods_per_year=ppy,
                           in_sample_best=stats["best_trial"])
-    seconds = time.perf_counter() - t_start
+    t_write = time.perf_counter()
+    seconds = t_write - t_start
     done_secs = trials.filter(pl.col("status") == "done").get_column("seconds")
     compute = {"backend": backend, "workers": n_workers, "trials": len(all_ids),
                "computed": computed, "skipped": len(all_ids) - computed,
                "failed": int((trials.get_column("status") == "failed").sum()),
                "wall_seconds": seconds, "execute_seconds": execute_seconds,
+               "phase_seconds": {"load": t_plan - t_start,
+                                 "plan_and_execute": t_stats - t_plan,
+                                 "statistics": t_write - t_stats},
                "data_source": source, "data_fingerprint": fp,
                "seconds_per_trial": float(done_secs.mean()) if done_secs.len() else None,  # type: ignore[arg-type]
                "stages": stage_counts, "coinfactor": version, "study": study}
