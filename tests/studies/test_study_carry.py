@@ -14,32 +14,18 @@ import pytest
 
 from coinfactor import datasets
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import validate_panel
 from coinfactor.studies import STUDIES, carry, config_from_dict, run_config_file
 from support import ROOT
+from support.sweeps import SMALL_CARRY, carry_panel
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
-SMALL = dict(universe_window=5, min_decile=1, carry_window=3, vol_short_span=5.0,
-             vol_long_span=10.0, vol_min_periods=5, corr_window=20)
+SMALL = SMALL_CARRY
 
 
-def synthetic_panel(n_s: int = 12, n_t: int = 90, seed: int = 0) -> pl.DataFrame:
+def synthetic_panel() -> pl.DataFrame:
     """Daily perps; coin i has a persistent funding level (S00 most negative: longs receive)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for j in range(n_s):
-        price = 100.0
-        level = (j - n_s / 2) * 1e-4
-        for i in range(n_t):
-            if j == n_s - 1 and i < 20:  # late listing
-                continue
-            price *= float(np.exp(rng.normal(0, 0.03)))
-            rows.append({"ts": T0 + i * timedelta(days=1), "symbol": f"S{j:02d}",
-                         "open": price, "high": price * 1.01, "low": price * 0.99,
-                         "close": price, "volume": 1e6 * (1 + j),
-                         "funding_rate": level + float(rng.normal(0, 2e-5))})
-    return validate_panel(pl.DataFrame(rows).sort("symbol", "ts"))
+    return carry_panel(12, 90, volume_noise=False, funding_sd=2e-5)
 
 
 def test_toml_mirrors_defaults() -> None:

@@ -30,21 +30,26 @@ SMALL_CARRY = dict(universe_window=5, min_decile=1, carry_window=3, vol_short_sp
 """Carry parameters for a short synthetic panel (windows of days, not months)."""
 
 
-def carry_panel(n_s: int = 10, n_t: int = 160, seed: int = 0) -> pl.DataFrame:
-    """Daily perps with persistent funding levels, noisy prices and volumes, a late listing."""
+def carry_panel(n_s: int = 10, n_t: int = 160, seed: int = 0, *, volume_noise: bool = True,
+                funding_sd: float = 5e-5) -> pl.DataFrame:
+    """Daily perps with persistent funding levels (S00 most negative: longs receive), noisy
+    prices, a late listing; volumes rising with the coin's number, noisy with ``volume_noise``."""
     rng = np.random.default_rng(seed)
     rows = []
     for j in range(n_s):
         price = 100.0
         level = (j - n_s / 2) * 1e-4
         for i in range(n_t):
-            if j == n_s - 1 and i < 20:
+            if j == n_s - 1 and i < 20:  # late listing
                 continue
             price *= float(np.exp(rng.normal(0, 0.03)))
+            volume = 1e6 * (1 + j)
+            if volume_noise:
+                volume *= float(rng.uniform(0.5, 1.5))
             rows.append({"ts": T0 + i * timedelta(days=1), "symbol": f"S{j:02d}",
                          "open": price, "high": price * 1.01, "low": price * 0.99,
-                         "close": price, "volume": 1e6 * (1 + j) * float(rng.uniform(0.5, 1.5)),
-                         "funding_rate": level + float(rng.normal(0, 5e-5))})
+                         "close": price, "volume": volume,
+                         "funding_rate": level + float(rng.normal(0, funding_sd))})
     return validate_panel(pl.DataFrame(rows).sort("symbol", "ts"))
 
 
