@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,36 +15,11 @@ from typer.testing import CliRunner
 from coinfactor import datasets
 from coinfactor.cli import app
 from coinfactor.core.errors import ConfigError
-from coinfactor.data import validate_panel
 from coinfactor.studies import STUDIES, config_from_dict
 from coinfactor.studies import hedge_basket as hbs
 from support import ROOT
-
-START = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def _panel(n_bars: int = 24 * 40, seed: int = 0) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    names = ["A", "B", "C", "D"]
-    m = rng.normal(0, 0.01, n_bars)
-    rets = {s: m * (0.7 + 0.2 * i) + rng.normal(0, 0.005, n_bars) for i, s in enumerate(names)}
-    rets["T"] = 0.6 * rets["A"] + 0.4 * rets["C"] + rng.normal(0, 0.004, n_bars)
-    rows = []
-    for k, (s, r) in enumerate(rets.items()):
-        close = 50 * np.cumprod(1 + r)
-        for i in range(n_bars):
-            c = float(close[i])
-            rows.append({"ts": START + timedelta(hours=i), "symbol": s, "open": c, "high": c,
-                         "low": c, "close": c, "volume": (2e5 + 1e5 * k) / c,
-                         "funding_rate": 1e-5 * (k - 2)})
-    return validate_panel(pl.DataFrame(rows).sort("symbol", "ts"))
-
-
-SMALL = hbs.Config(
-    target="T", start="2025-01-15T12:00:00", lookback="10d", volume_lookback="3d",
-    basket_usd=1e6, min_daily_volume_usd=0.0, bootstrap_sims=50, bootstrap_horizon="30d",
-    bootstrap_block="2d", pca_diagnostic_components=2,
-)
+from support.hedge import SMALL
+from support.hedge import hedge_panel as _panel
 
 
 def test_toml_mirrors_defaults() -> None:

@@ -104,8 +104,8 @@ def test_no_tradeable_decision_is_data_error(panel: pl.DataFrame) -> None:
 def _held(cfg: Config, p: pl.DataFrame) -> pl.DataFrame:
     from coinfactor.studies import reversion
 
-    xs, anchors, grid, _ = reversion._build(cfg, p)
-    return reversion.hold_weights(xs, anchors, grid)
+    d = reversion._decide(cfg, p)
+    return reversion.hold_weights(d.table, d.anchors, d.grid)
 
 
 @pytest.mark.parametrize("basket", ["short", "long_short"])
@@ -339,7 +339,7 @@ def test_backtest_rows_hold_like_the_full_held_frame(panel: pl.DataFrame) -> Non
     res = run(cfg, p)
     bars = sorted(p["ts"].unique().to_list())
     held = _held(cfg, p).filter(pl.col("ts").is_in(bars))
-    anchors = reversion._build(cfg, p)[1]["anchor"].to_list()
+    anchors = reversion._decide(cfg, p).anchors["anchor"].to_list()
     starts = []
     for a, nxt in zip(anchors, [*anchors[1:], None], strict=True):
         first = next((b for b in bars if b >= a), None)

@@ -21,7 +21,7 @@ import polars as pl
 import tomli_w
 
 from coinfactor.core.errors import ConfigError
-from coinfactor.studies._params import check_value, near_matches
+from coinfactor.studies._params import check_value, near_matches, type_hints
 from coinfactor.studies._rundir import TABLE_NAME, write_run_dir
 
 C = TypeVar("C")
@@ -69,7 +69,7 @@ def config_from_dict(cls: type[C], values: Mapping[str, Any], *, where: str = "p
         raise ConfigError(
             f"[{where}] has unknown key(s) {unknown}; expected some of {sorted(fields)}{hints}"
         )
-    hints_of = typing.get_type_hints(cls, include_extras=True)
+    hints_of = type_hints(cls)  # resolved once per class
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         kwargs[key] = _coerce_value(key, value, hints_of.get(key, Any), where,

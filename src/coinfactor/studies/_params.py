@@ -160,7 +160,7 @@ class Params:
 
     def __post_init__(self) -> None:
         where = self.__config_table__
-        hints = _hints(type(self))
+        hints = type_hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             checked = check_value(f.name, value, hints.get(f.name, Any), where=where,
@@ -176,7 +176,7 @@ class Params:
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def type_hints(cls: type) -> dict[str, Any]:
     """Return the resolved annotations of a class, ``Annotated`` markers kept (cached)."""
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
@@ -247,7 +247,7 @@ def _plural(text: str) -> str:
 
 
 def _allowed_values_doc(cls: type[Params]) -> str:
-    hints = _hints(cls)
+    hints = type_hints(cls)
     defaults = {name: value for name, value in cls.__dict__.items() if name in hints}
     rows = []
     for name, hint in hints.items():
@@ -535,7 +535,7 @@ def _markers(config: Any) -> list[tuple[str, Any, Marker, str]]:
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         return out
     where = getattr(config, "__config_table__", "params")
-    hints = _hints(type(config))
+    hints = type_hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -39,7 +39,7 @@ from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta, periods_per_year
 from coinfactor.core.typing import BootstrapMethod, FailurePolicy, HedgeMode, PCAClean
 from coinfactor.data import Grid, infer_freq
-from coinfactor.portfolio import HedgeBasket
+from coinfactor.portfolio import HedgeBasket, HedgeWalkForward
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import (
@@ -51,7 +51,9 @@ from coinfactor.studies._params import (
     check_data,
     parse_time,
 )
+from coinfactor.studies._stages import Stage, StageCache, stage_keys
 from coinfactor.studies._target import StudyTarget, complete_bars
+from coinfactor.studies._trial import Evaluation
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "hyperliquid-perp-1h"}
 KEY_METRICS: tuple[str, ...] = (
@@ -265,70 +267,74 @@ def _trade_costs(config: Config, panel: pl.DataFrame) -> pl.DataFrame | None:
     return grid.long({"cost": rate}, where=grid.bars)
 
 
-def run(
-    config: Config,
-    panel: pl.DataFrame,
-    *,
-    progress: Callable[[float], None] | None = None,
-) -> StudyResult:
-    """Run the study: weekly baskets, out-of-sample P&L, bootstrap.
+PIPELINE: tuple[Stage, ...] = (
+    Stage("schedule", ("start", "end", "rebalance_every")),
+    Stage("walk_forward", ("target", "lookback", "volume_lookback", "basket_usd",
+                           "max_volume_share", "lambda_funding", "mode", "turnover_penalty",
+                           "pca_clean", "pca_components", "min_daily_volume_usd",
+                           "min_open_interest_usd", "min_coverage", "exclude", "universe",
+                           "on_failure", "costs"), after=("schedule",)),
+    Stage("backtest", ("target_weight", "costs", "basket_usd"), after=("walk_forward",)),
+    Stage("metrics", ("bootstrap_method", "bootstrap_block", "bootstrap_horizon",
+                      "bootstrap_sims", "bootstrap_seed", "corr_window",
+                      "pca_diagnostic_components"), after=("backtest",)),
+)
+"""The hedge study's stages and the parameters each reads (a sweep reuses each distinct
+upstream stage): schedule (the decision times); walk_forward (the weekly baskets, fitted on
+data through each time; ``costs`` prices the turnover penalty); backtest (the hedged and
+unhedged books and their leg returns); metrics (bootstrap, rolling correlation and, in
+:func:`run` only, the per-rebalance PCA table of ``pca_diagnostic_components``)."""
 
-    Parameters
-    ----------
-    config : Config
-    panel : pl.DataFrame
-        Canonical panel holding the target and the candidate perps (hourly by default).
-    progress : callable, optional
-        Called with the fraction done (the walk-forward is most of the work).
 
-    Returns
-    -------
-    StudyResult
-    """
-    check_data(config, panel, "hedge_basket")  # target, exclude, windows vs the panel
-    freq = infer_freq(panel)
-    ppy = periods_per_year(freq)
-    times = schedule(config, panel)
-    hb = config.estimator()
+@dataclass(frozen=True)
+class _Books:
+    """The hedged book and the target alone, backtested, and their per-bar leg returns."""
 
-    def _progress(frac: float) -> None:
-        if progress is not None:
-            progress(0.8 * frac)
+    book: pl.DataFrame
+    hedged: BacktestResult
+    unhedged: BacktestResult
+    rets: pl.DataFrame
 
-    costs = config.costs.model()
-    # the penalty prices trades with the backtest's model
-    wf = hb.walk_forward(panel, times, pca_components=config.pca_diagnostic_components,
-                         trade_costs=_trade_costs(config, panel), progress=_progress)
+
+def _settings(config: Config) -> dict[str, Any]:
+    """Backtest settings: the study's cost model, the basket's NAV, margins."""
+    return {"costs": config.costs.model(), "initial_nav": config.basket_usd,
+            **config.costs.backtest_settings()}
+
+
+def _books(config: Config, panel: pl.DataFrame, wf: HedgeWalkForward) -> _Books:
     book = wf.positions(target_weight=config.target_weight)
-    settings = {"costs": costs, "initial_nav": config.basket_usd,
-                **config.costs.backtest_settings()}
+    settings = _settings(config)
     hedged = backtest(panel, book, **settings)
-    execution = {k: v for k, v in settings.items() if k != "initial_nav"}
-    sizes = config.costs.capacity(panel, book, **execution)
     solo = book.filter(pl.col("symbol") == config.target)
     unhedged = backtest(panel, solo, **settings)
-    if progress is not None:
-        progress(0.85)
+    return _Books(book, hedged, unhedged, _leg_returns(hedged, unhedged, config.target))
 
-    rets = _leg_returns(hedged, unhedged, config.target)
-    window = max(round(freq_to_timedelta(config.corr_window) / freq_to_timedelta(freq)), 3)
-    roll = rolling_correlation(rets, "target", "basket", window=window)
 
+def _walk_forward(config: Config, panel: pl.DataFrame, times: list[datetime], *,
+                  pca_components: int, progress: Callable[[float], None] | None = None,
+                  ) -> HedgeWalkForward:
+    # the penalty prices trades with the backtest's model
+    return config.estimator().walk_forward(
+        panel, times, pca_components=pca_components,
+        trade_costs=_trade_costs(config, panel), progress=progress)
+
+
+def _metrics(config: Config, freq: str, times: list[datetime], wf: HedgeWalkForward,
+             b: _Books) -> tuple[dict[str, Any], Any, pl.DataFrame, pl.DataFrame]:
+    """The study's metrics, the bootstrap, its percentile table and the diagnostics table."""
+    rets = b.rets
     boot = block_bootstrap(
         rets.select("hedged", "unhedged"), freq=freq, method=config.bootstrap_method,
         block=config.bootstrap_block, horizon=config.bootstrap_horizon,
         n_sims=config.bootstrap_sims, seed=config.bootstrap_seed,
     )
-    if progress is not None:
-        progress(0.95)
-
-    diagnostics = wf.diagnostics().join(wf.out_of_sample(rets, ppy), on="ts", how="left")
-    basket = wf.basket()
-
+    diagnostics = wf.diagnostics().join(wf.out_of_sample(rets, periods_per_year(freq)),
+                                        on="ts", how="left")
     vol_h = annual_volatility(rets["hedged"].to_numpy(), freq)
     vol_u = annual_volatility(rets["unhedged"].to_numpy(), freq)
-    perf = perf_summary(hedged)  # the held book: its drift, trades and turnover
-    perf_u = perf_summary(unhedged)
+    perf = perf_summary(b.hedged)  # the held book: its drift, trades and turnover
+    perf_u = perf_summary(b.unhedged)
     table = boot.percentile_table()
     med = table.filter(pl.col("percentile") == 50.0)
     p5 = table.filter(pl.col("percentile") == 5.0)
@@ -357,6 +363,84 @@ def run(
         "bootstrap_median_annual_return_unhedged": float(
             med.filter(pl.col("series") == "unhedged")["annual_return"][0]),
     }
+    return metrics, boot, table, diagnostics
+
+
+def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = None,
+             ) -> Evaluation:
+    """Metrics and per-bar net returns of one configuration: :func:`run` without its tables.
+
+    The sweep's path: with a ``cache`` bound to ``panel``, each distinct upstream stage
+    (:data:`PIPELINE`) is computed once and reused. The walk-forward skips the PCA table
+    (a table of :func:`run` only, no metric reads it); the baskets, and so the metrics, equal
+    ``run(config, panel).metrics`` bit for bit (the same functions compute them).
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel holding the target and the candidate perps.
+    cache : StageCache, optional
+        Stage outputs of earlier configs on the same panel.
+
+    Returns
+    -------
+    Evaluation
+        ``metrics`` (those of :func:`run`) and ``returns`` (``ts, ret``: the hedged book's
+        net return of each bar earned, its nav frame without the start row).
+    """
+    check_data(config, panel, "hedge_basket")  # target, exclude, windows vs the panel
+    memo = cache if cache is not None else StageCache(max_entries=1)
+    memo.bind(panel)
+    keys = stage_keys(PIPELINE, config)
+    freq = memo.get("data", (), lambda: infer_freq(panel))
+    times = memo.get("schedule", keys["schedule"], lambda: schedule(config, panel))
+    wf = memo.get("walk_forward", keys["walk_forward"],
+                  lambda: _walk_forward(config, panel, times, pca_components=0))
+    books = memo.get("backtest", keys["backtest"], lambda: _books(config, panel, wf))
+    metrics = _metrics(config, freq, times, wf, books)[0]
+    return Evaluation(metrics, books.hedged.nav.select("ts", "ret").slice(1))
+
+
+def run(
+    config: Config,
+    panel: pl.DataFrame,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> StudyResult:
+    """Run the study: weekly baskets, out-of-sample P&L, bootstrap.
+
+    Parameters
+    ----------
+    config : Config
+    panel : pl.DataFrame
+        Canonical panel holding the target and the candidate perps (hourly by default).
+    progress : callable, optional
+        Called with the fraction done (the walk-forward is most of the work).
+
+    Returns
+    -------
+    StudyResult
+    """
+    check_data(config, panel, "hedge_basket")  # target, exclude, windows vs the panel
+    freq = infer_freq(panel)
+    times = schedule(config, panel)
+
+    def _progress(frac: float) -> None:
+        if progress is not None:
+            progress(0.8 * frac)
+
+    wf = _walk_forward(config, panel, times, pca_components=config.pca_diagnostic_components,
+                       progress=_progress)
+    b = _books(config, panel, wf)
+    execution = {k: v for k, v in _settings(config).items() if k != "initial_nav"}
+    sizes = config.costs.capacity(panel, b.book, **execution)
+    if progress is not None:
+        progress(0.85)
+    window = max(round(freq_to_timedelta(config.corr_window) / freq_to_timedelta(freq)), 3)
+    roll = rolling_correlation(b.rets, "target", "basket", window=window)
+    metrics, boot, table, diagnostics = _metrics(config, freq, times, wf, b)
     if progress is not None:
         progress(1.0)
     return StudyResult(
@@ -364,20 +448,19 @@ def run(
         config={"study": "hedge_basket", "data": dict(DEFAULT_DATA), "params": {}},
         metrics=metrics,
         tables={
-            "weights": hedged.weights,  # held (drifting between the weekly decisions)
-            "targets": book,
-            "trades": hedged.trades,
+            "weights": b.hedged.weights,  # held (drifting between the weekly decisions)
+            "targets": b.book,
+            "trades": b.hedged.trades,
             **({"capacity": sizes} if sizes is not None else {}),
-            "basket": basket,
+            "basket": wf.basket(),
             "diagnostics": diagnostics,
             "candidates": wf.candidates,
             "pca": wf.pca,
-            "nav": hedged.nav,
-            "nav_unhedged": unhedged.nav,
+            "nav": b.hedged.nav,
+            "nav_unhedged": b.unhedged.nav,
             "rolling_correlation": roll,
             "bootstrap": table,
             "bootstrap_samples": boot.samples("annual_return"),
         },
         data_summary=summarize_panel(panel, "panel"),
     )
-

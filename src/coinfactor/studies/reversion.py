@@ -72,10 +72,12 @@ from coinfactor.portfolio import (
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._costs import CostConfig
 from coinfactor.studies._params import Duration, Params, Range, check_data
+from coinfactor.studies._stages import Stage, StageCache, stage_keys
 from coinfactor.studies._target import StudyTarget, complete_bars
+from coinfactor.studies._trial import Evaluation
 
-__all__ = ["DEFAULT_DATA", "FEATURES", "KEY_METRICS", "Config", "cross_section", "run",
-           "target"]
+__all__ = ["DEFAULT_DATA", "FEATURES", "KEY_METRICS", "PIPELINE", "Config", "cross_section",
+           "evaluate", "run", "target"]
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-4h"}
 """The ``[data]`` table of ``studies/reversion.toml``."""
@@ -170,6 +172,19 @@ def _columns(panel: pl.DataFrame, names: tuple[str, ...]) -> pl.DataFrame:
     return panel.select([c for c in names if c in panel.columns])
 
 
+PIPELINE: tuple[Stage, ...] = (
+    Stage("decisions", ("hour", "timezone")),
+    Stage("features", ("lookback",), after=("decisions",)),
+    Stage("baskets", ("include_funding", "weighting", "basket", "n", "gross"),
+          after=("features",)),
+    Stage("backtest", ("costs", "initial_nav"), after=("baskets",)),
+)
+"""The reversion pipeline's stages and the parameters each reads (a sweep reuses each distinct
+upstream stage): decisions (the local decision times and their anchor bars); features (the
+cross-section of features and forward returns at each decision); baskets (eligibility, ranks,
+baskets and the held book); backtest (P&L and metrics)."""
+
+
 def cross_section(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
     """Build the daily cross-section of features, ranks, baskets and forward returns.
 
@@ -195,31 +210,70 @@ def cross_section(config: Config, panel: pl.DataFrame) -> pl.DataFrame:
         If ``lookback`` is not a whole number of at least 2 bars, or ``2 n`` exceeds the
         number of symbols in the panel.
     """
-    return _build(config, panel)[0]
+    return _decide(config, panel).table
 
 
-def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, Grid,
-                                                         str]:
-    check_data(config, panel, "reversion")  # an empty panel, lookback vs the panel's span
-    freq = infer_freq(panel)
-    window = _lookback_bars(config.lookback, freq)
-    n_symbols = panel.get_column("symbol").n_unique()
-    if 2 * config.n > n_symbols:
-        raise ConfigError(
-            f"n: {config.n} coins per leg needs a cross-section of at least {2 * config.n} "
-            f"coins, but the panel has {n_symbols} symbols; lower n to at most "
-            f"{max(n_symbols // 2, 1)} or add symbols")
-    grid = Grid.from_panel(panel, freq)
+@dataclass(frozen=True)
+class _Facts:
+    """What every config on one panel shares before its checks: frequency, symbol count."""
+
+    freq: str
+    n_symbols: int
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The panel's grid and the slim frames of the signal and P&L code."""
+
+    grid: Grid
+    signal_panel: pl.DataFrame
+    slim: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class _Decisions:
+    """What the reversion pipeline decides, before any P&L: shared by run, evaluate, target."""
+
+    freq: str
+    grid: Grid
+    anchors: pl.DataFrame
+    table: pl.DataFrame
+    held: pl.DataFrame
+    slim: pl.DataFrame
+
+
+def _facts(panel: pl.DataFrame) -> _Facts:
+    return _Facts(infer_freq(panel), panel.get_column("symbol").n_unique())
+
+
+def _base(panel: pl.DataFrame, freq: str) -> _Base:
+    return _Base(Grid.from_panel(panel, freq), _columns(panel, _SIGNAL_COLUMNS),
+                 _columns(panel, _BACKTEST_COLUMNS))
+
+
+def _anchors(config: Config, base: _Base, freq: str) -> pl.DataFrame:
+    """The local decision times and the bar each one sees (``decision, anchor``)."""
+    grid = base.grid
     tz = zoneinfo.ZoneInfo(config.timezone)
     first: datetime = grid.ts[0]
     end: datetime = grid.ts[-1] + freq_to_timedelta(freq)
     decisions = decision_times(first.astimezone(tz).date(), end.astimezone(tz).date(),
                                hour=config.hour, tz=config.timezone)
-    anchors = anchor_decisions(decisions, grid)
-    feats = signals.features_at(_columns(panel, _SIGNAL_COLUMNS), FEATURES,
-                                anchors.get_column("anchor"), window=window, freq=freq)
+    return anchor_decisions(decisions, grid)
+
+
+def _features(panel: pl.DataFrame, base: _Base, anchors: pl.DataFrame, window: int,
+              freq: str) -> pl.DataFrame:
+    """The cross-section of features and forward returns at each decision."""
+    feats = signals.features_at(base.signal_panel, FEATURES, anchors.get_column("anchor"),
+                                window=window, freq=freq)
     table = signals.cross_section_at(panel, anchors, feats, FEATURES)
-    table = signals.attach_forward_returns(table, panel, anchors, grid)
+    return signals.attach_forward_returns(table, panel, anchors, base.grid)
+
+
+def _baskets(config: Config, table: pl.DataFrame, anchors: pl.DataFrame,
+             grid: Grid) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Eligibility, VWAP ranks and baskets of the cross-section, and the held book."""
     fwd = pl.col("fwd_price_return")
     if config.include_funding:
         fwd = fwd - pl.col("fwd_funding")
@@ -237,7 +291,35 @@ def _build(config: Config, panel: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
         table, signal="vwap_distance", vol="realized_vol", eligible=pl.col("eligible"),
         basket=config.basket, n=config.n, weighting=config.weighting, gross=config.gross,
     )
-    return table, anchors, grid, freq
+    return table, rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
+
+
+def _decide(config: Config, panel: pl.DataFrame, cache: StageCache | None = None,
+            ) -> _Decisions:
+    """Decisions, cross-section, baskets and the held book (no P&L).
+
+    With a ``cache`` (for this panel), each stage's output is looked up by its key
+    (:data:`PIPELINE`) and computed only when absent; the results are the same bit for bit.
+    """
+    check_data(config, panel, "reversion")  # an empty panel, lookback vs the panel's span
+    memo = cache if cache is not None else StageCache(max_entries=1)
+    memo.bind(panel)
+    facts = memo.get("data", (), lambda: _facts(panel))
+    freq = facts.freq
+    window = _lookback_bars(config.lookback, freq)
+    if 2 * config.n > facts.n_symbols:
+        raise ConfigError(
+            f"n: {config.n} coins per leg needs a cross-section of at least {2 * config.n} "
+            f"coins, but the panel has {facts.n_symbols} symbols; lower n to at most "
+            f"{max(facts.n_symbols // 2, 1)} or add symbols")
+    base = memo.get("grid", (), lambda: _base(panel, freq))
+    keys = stage_keys(PIPELINE, config)
+    anchors = memo.get("decisions", keys["decisions"], lambda: _anchors(config, base, freq))
+    raw = memo.get("features", keys["features"],
+                   lambda: _features(panel, base, anchors, window, freq))
+    table, held = memo.get("baskets", keys["baskets"],
+                           lambda: _baskets(config, raw, anchors, base.grid))
+    return _Decisions(freq, base.grid, anchors, table, held, base.slim)
 
 
 def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
@@ -293,8 +375,7 @@ def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None
         ``decided_at`` is the first bar of the last decision's holding period.
     """
     cut = complete_bars(panel, as_of)
-    table, anchors, grid, _ = _build(config, cut)
-    held = rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
+    held = _decide(config, cut).held
     if held.height == 0:
         raise DataError("reversion: no decision yet on these bars (a basket needs "
                         f"{2 * config.n} eligible coins)", fix="use a longer panel")
@@ -331,24 +412,59 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
     ConfigError
         See :func:`cross_section`.
     """
-    table, anchors, grid, freq = _build(config, panel)
-    held = rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
-    if held.height == 0:
+    d = _decide(config, panel)
+    bt, metrics = _backtest(config, d)
+    sizes = config.costs.capacity(d.slim, d.held, **_execution(config, d))
+    return StudyResult(
+        study="reversion",
+        config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
+        metrics=metrics,
+        tables={"nav": bt.nav, "weights": bt.weights, "trades": bt.trades,
+                "cross_section": d.table, **({"capacity": sizes} if sizes is not None else {})},
+        data_summary=summarize_panel(panel, "panel"),
+    )
+
+
+def _execution(config: Config, d: _Decisions) -> dict[str, Any]:
+    """Execution settings of the backtest and the capacity table (one cost model)."""
+    return {"costs": config.costs.model(), "lag": 0, "freq": d.freq,
+            **config.costs.backtest_settings()}
+
+
+def _backtest(config: Config, d: _Decisions) -> tuple[BacktestResult, dict[str, Any]]:
+    """Backtest the held book and compute the study's metrics (shared by run and evaluate)."""
+    if d.held.height == 0:
         raise DataError(
             f"reversion: no decision had the {2 * config.n} eligible coins a basket needs "
             "(every feature defined over a full lookback at the anchor bar)",
             fix="use a longer panel, more symbols, or a smaller n",
         )
-    slim = _columns(panel, _BACKTEST_COLUMNS)
-    execution = {"costs": config.costs.model(), "lag": 0, "freq": freq,
-                 **config.costs.backtest_settings()}
-    bt = backtest(slim, held, initial_nav=config.initial_nav, **execution)
-    sizes = config.costs.capacity(slim, held, **execution)
-    return StudyResult(
-        study="reversion",
-        config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
-        metrics=_study_metrics(table, bt),
-        tables={"nav": bt.nav, "weights": bt.weights, "trades": bt.trades,
-                "cross_section": table, **({"capacity": sizes} if sizes is not None else {})},
-        data_summary=summarize_panel(panel, "panel"),
-    )
+    bt = backtest(d.slim, d.held, initial_nav=config.initial_nav, **_execution(config, d))
+    return bt, _study_metrics(d.table, bt)
+
+
+def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = None,
+             ) -> Evaluation:
+    """Metrics and per-bar net returns of one configuration: :func:`run` without its tables.
+
+    The sweep's path: with a ``cache`` bound to ``panel``, each distinct upstream stage
+    (:data:`PIPELINE`) is computed once and reused; the metrics equal ``run(config,
+    panel).metrics`` bit for bit (the same functions compute them).
+
+    Parameters
+    ----------
+    config : Config
+        Study settings.
+    panel : pl.DataFrame
+        Canonical panel.
+    cache : StageCache, optional
+        Stage outputs of earlier configs on the same panel.
+
+    Returns
+    -------
+    Evaluation
+        ``metrics`` (those of :func:`run`) and ``returns`` (``ts, ret``: the net return of
+        each bar earned, the nav frame without its start row).
+    """
+    bt, metrics = _backtest(config, _decide(config, panel, cache))
+    return Evaluation(metrics, bt.nav.select("ts", "ret").slice(1))

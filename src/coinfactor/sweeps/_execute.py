@@ -49,12 +49,16 @@ class TrialTask:
         Swept values.
     params : dict
         Full ``[params]`` table of the trial.
+    config : dataclass instance, optional
+        The study's ``Config`` built from ``params`` (the driver builds it while planning, so
+        a worker does not parse and check the table again); None: built on the worker.
     """
 
     trial_id: str
     sweep_index: int
     values: dict[str, Any]
     params: dict[str, Any]
+    config: Any = None
 
 
 def _cache_for(module_path: str, fingerprint: str, panel: Any) -> StageCache:
@@ -113,7 +117,8 @@ def _run_chunk(module_path: str, fingerprint: str, panel: pl.DataFrame,
     for task in tasks:
         t0 = time.perf_counter()
         try:
-            config = build_config(module, task.params)
+            config = (task.config if task.config is not None
+                      else build_config(module, task.params))
             ev = evaluate_study(module, config, panel, cache=cache)
             ts = ev.returns.get_column("ts").cast(pl.Datetime("us", "UTC")).cast(pl.Int64)
             rec = TrialRecord(task.trial_id, task.sweep_index, task.values, task.params,

@@ -168,7 +168,7 @@ def _plan(module: Any, study: str, spec: SweepSpec, base: Mapping[str, Any], fp:
         seen.add(tid)
         keys = stage_keys(stages, config) if stages else {}
         order = tuple(repr(keys[s.name]) for s in stages[:-1])
-        keyed.append((order, TrialTask(tid, index, dict(values), resolved)))
+        keyed.append((order, TrialTask(tid, index, dict(values), resolved, config)))
         plan.groups[tid] = 0
     keyed.sort(key=lambda kv: (kv[0], kv[1].sweep_index))  # shared upstream stages adjacent
     group_of: dict[tuple[str, ...], int] = {}
