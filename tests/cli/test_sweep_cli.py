@@ -38,3 +38,28 @@ def test_cli_sweep_writes_the_sweep_directory(tmp_path: Path) -> None:
     assert run_dir.exit_code == 0, run_dir.output
     refused = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "run")])
     assert refused.exit_code == 2 and "study 'carry'" in refused.output
+
+
+def test_cli_report_rebuilds_a_sweep_report(tmp_path: Path) -> None:
+    """``coinfactor report DIR`` on a sweep directory writes the sweep report (not the study
+    report, which would refuse the directory), names a changed file, and refuses a sweep
+    that never finished with the command that finishes it."""
+    cfg = carry_sweep_config(tmp_path / "panel.parquet", {"grid": {"risk_aversion": [1.0, 4.0]}})
+    path = tmp_path / "sweep.toml"
+    path.write_text(tomli_w.dumps(cfg))
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["sweep", str(path), "--out", str(out)]).exit_code == 0
+    first = (out / "report.html").read_text()
+    (out / "report.html").unlink()
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert "Sweep of carry: 2 trials" in html and html == first
+    compute = out / "compute.json"
+    compute.write_text(compute.read_text().replace('"backend"', '"backend" ', 1))
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "compute.json changed since the run was written" in (out / "report.html").read_text()
+    (out / "trials.parquet").unlink()  # what a sweep stopped midway leaves: no tables yet
+    res = runner.invoke(app, ["report", str(out)])
+    assert res.exit_code == 2 and "--resume" in res.output

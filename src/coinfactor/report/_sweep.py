@@ -19,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from coinfactor.core.errors import CoinfactorError, ConfigError
+from coinfactor.core.rundir import read_manifest
 from coinfactor.plots import (
     plot_pbo_logits,
     plot_sharpe_distribution,
@@ -140,17 +141,32 @@ def write_sweep_report(sweep_dir: str | Path, *, name: str | None = None) -> Pat
     Raises
     ------
     ConfigError
-        If the directory has no ``trials.parquet``.
+        If the directory does not exist, has no ``trials.parquet`` (a sweep stopped before
+        its end writes it only when continued and finished) or an invalid ``manifest.json``.
+
+    Notes
+    -----
+    Files the directory's manifest lists that are missing or changed since the sweep wrote
+    them are named in a warning at the top of the page.
     """
     d = Path(sweep_dir)
+    if not d.is_dir():
+        raise ConfigError(f"sweep directory {str(d)!r} does not exist; pass a directory "
+                          "written by `coinfactor sweep`")
     if not (d / "trials.parquet").is_file():
-        raise ConfigError(f"{d} is not a finished sweep directory (no trials.parquet)")
+        raise ConfigError(f"{d} is not a finished sweep directory (no trials.parquet): the "
+                          "sweep stopped before its end; finish it with `coinfactor sweep "
+                          f"CONFIG --out {d} --resume`, which writes the tables and the report")
+    manifest = read_manifest(d)
+    notes = manifest.problems(d) if manifest is not None else []
     trials = pl.read_parquet(d / "trials.parquet")
     stats = _read_json(d / "overfitting.json")
     compute = _read_json(d / "compute.json")
     select = str(stats.get("select", "sharpe_ratio"))
     sections: list[tuple[str, str]] = []
-    sentences = "".join(f"<p><b>{esc(k)}</b>: {esc(v)}</p>" for k, v in verdicts(stats))
+    warn_html = "".join(f'<p class="note"><b>warning:</b> {esc(n)}</p>' for n in notes)
+    sentences = warn_html + "".join(f"<p><b>{esc(k)}</b>: {esc(v)}</p>"
+                                   for k, v in verdicts(stats))
     headline = {k: stats.get(k) for k in ("n_trials", "n_failed", "best_trial", "select",
                                           "select_best", "sharpe_best", "psr", "dsr", "pbo",
                                           "spa_pvalue", "reality_check_pvalue",

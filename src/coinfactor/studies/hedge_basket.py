@@ -322,7 +322,7 @@ def _walk_forward(config: Config, panel: pl.DataFrame, times: list[datetime], *,
 
 def _metrics(config: Config, freq: str, times: list[datetime], wf: HedgeWalkForward,
              b: _Books) -> tuple[dict[str, Any], Any, pl.DataFrame, pl.DataFrame]:
-    """The study's metrics, the bootstrap, its percentile table and the diagnostics table."""
+    """Compute the metrics, the bootstrap, its percentile table and the diagnostics table."""
     rets = b.rets
     boot = block_bootstrap(
         rets.select("hedged", "unhedged"), freq=freq, method=config.bootstrap_method,

@@ -252,7 +252,7 @@ def _base(panel: pl.DataFrame, freq: str) -> _Base:
 
 
 def _anchors(config: Config, base: _Base, freq: str) -> pl.DataFrame:
-    """The local decision times and the bar each one sees (``decision, anchor``)."""
+    """Return the local decision times and the bar each one sees (``decision, anchor``)."""
     grid = base.grid
     tz = zoneinfo.ZoneInfo(config.timezone)
     first: datetime = grid.ts[0]
@@ -264,7 +264,7 @@ def _anchors(config: Config, base: _Base, freq: str) -> pl.DataFrame:
 
 def _features(panel: pl.DataFrame, base: _Base, anchors: pl.DataFrame, window: int,
               freq: str) -> pl.DataFrame:
-    """The cross-section of features and forward returns at each decision."""
+    """Build the cross-section of features and forward returns at each decision."""
     feats = signals.features_at(base.signal_panel, FEATURES, anchors.get_column("anchor"),
                                 window=window, freq=freq)
     table = signals.cross_section_at(panel, anchors, feats, FEATURES)
@@ -426,7 +426,7 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
 
 
 def _execution(config: Config, d: _Decisions) -> dict[str, Any]:
-    """Execution settings of the backtest and the capacity table (one cost model)."""
+    """Return the execution settings of the backtest and the capacity table."""
     return {"costs": config.costs.model(), "lag": 0, "freq": d.freq,
             **config.costs.backtest_settings()}
 

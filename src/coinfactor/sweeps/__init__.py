@@ -10,6 +10,7 @@ overfitting statistics (PSR, DSR, PBO, SPA), optional walk-forward selection and
 
 from coinfactor.sweeps._execute import TrialTask, run_chunk
 from coinfactor.sweeps._ledger import Ledger, TrialRecord, data_fingerprint, trial_id
+from coinfactor.sweeps._outdir import SWEEP_KIND, is_sweep_dir
 from coinfactor.sweeps._spec import Range, SweepSpec, expand, parse_sweep, trial_params
 from coinfactor.sweeps._stats import overfitting_stats, returns_matrix
 from coinfactor.sweeps._sweep import SweepProgress, SweepResult, load_sweep_config, run_sweep
@@ -23,6 +24,7 @@ from coinfactor.sweeps._walk import (
 
 __all__ = [
     "SELECT_FROM_RETURNS",
+    "SWEEP_KIND",
     "Ledger",
     "Range",
     "SweepProgress",
@@ -34,6 +36,7 @@ __all__ = [
     "WalkForwardSpec",
     "data_fingerprint",
     "expand",
+    "is_sweep_dir",
     "load_sweep_config",
     "overfitting_stats",
     "parse_sweep",

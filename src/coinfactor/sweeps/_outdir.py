@@ -24,6 +24,30 @@ SWEEP_KIND = "sweep"
 """The manifest ``study`` of a sweep directory."""
 
 
+def is_sweep_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a sweep directory (its manifest's study is :data:`SWEEP_KIND`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A directory (one that does not exist, or has no manifest, is not a sweep directory).
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    ConfigError
+        If the directory has a ``manifest.json`` that is not a valid manifest.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    manifest = read_manifest(p)
+    return manifest is not None and manifest.study == SWEEP_KIND
+
+
 def _init_fill(raw: dict, make_ledger: Callable[[Path], None]) -> Callable[[Path], None]:
     def fill(tmp: Path) -> None:
         (tmp / "sweep.toml").write_bytes(tomli_w.dumps(raw).encode())
