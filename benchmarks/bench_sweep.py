@@ -46,16 +46,27 @@ def bench_reuse(tmp: Path, quick: bool) -> None:
                 "turnover_cap": [0.3]}
     n = len(grid["risk_aversion"]) * len(grid["max_weight"]) * len(grid["turnover_cap"])
     panel = datasets.load("hyperliquid-perp-1d")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for ra in grid["risk_aversion"]:
         for mw in grid["max_weight"]:
             for tc in grid["turnover_cap"]:
                 carry.run(carry.Config(risk_aversion=ra, max_weight=mw, turnover_cap=tc), panel)
-    separate = time.perf_counter() - t
+    separate, separate_cpu = time.perf_counter() - t, time.process_time() - cpu
+    cpu = time.process_time()
     swept, res = _sweep(grid, tmp / "a")
+    swept_cpu = time.process_time() - cpu
+    c = res.compute  # type: ignore[attr-defined]
+    phases = c["phase_seconds"]
     print(f"(a) {n} allocation-only trials: {n} separate carry.run {separate:.1f} s, "
-          f"sweep {swept:.1f} s (stage reuse {res.compute['stages'].get('sizing')}) -> "  # type: ignore[attr-defined]
-          f"{separate / swept:.1f}x (target >= 5x)")
+          f"sweep {swept:.1f} s (stage reuse {c['stages'].get('sizing')}) -> "
+          f"{separate / swept:.1f}x (target >= 5x); in CPU seconds of this process (steadier "
+          f"on a shared machine) {separate_cpu:.1f} s vs {swept_cpu:.1f} s -> "
+          f"{separate_cpu / swept_cpu:.1f}x")
+    print(f"    the sweep: load {phases['load']:.1f} s, plan and trials "
+          f"{phases['plan_and_execute']:.1f} s ({c['seconds_per_trial'] * 1e3:.0f} ms a trial; "
+          f"{separate / n * 1e3:.0f} ms a separate run), statistics {phases['statistics']:.1f} s "
+          "(the first SPA test in a process imports arch: about 1 s); trials alone "
+          f"{separate / c['execute_seconds']:.1f}x")
 
 
 def bench_workers(tmp: Path, quick: bool) -> None:
@@ -70,7 +81,27 @@ def bench_workers(tmp: Path, quick: bool) -> None:
           f"{e2:.1f} s on 2 -> {e1 / e2:.2f}x (target >= 1.6x); whole sweep wall {one:.1f} s "
           f"vs {two:.1f} s with the LocalCluster start -> {one / two:.2f}x; identical "
           f"results: {same}")
+    ms1 = res1.compute["seconds_per_trial"] * 1e3  # type: ignore[attr-defined]
+    ms2 = res2.compute["seconds_per_trial"] * 1e3  # type: ignore[attr-defined]
+    print(f"    {_busy(tmp / 'b2', e2)}; a trial took {ms1:.0f} ms in-process, {ms2:.0f} ms "
+          "on a worker")
     bench_machine()
+
+
+def _busy(out: Path, execute: float) -> str:
+    """Each worker's seconds inside trials over the executing wall time (from the ledger).
+
+    Both near 100% with slower trials than in-process: the cores are shared (a loaded
+    machine); well below 100%: the workers waited (dispatch, an uneven split).
+    """
+    import duckdb
+
+    con = duckdb.connect(str(out / "ledger.duckdb"), read_only=True)
+    rows = con.execute("SELECT worker, count(*), sum(seconds) FROM trials GROUP BY worker "
+                       "ORDER BY worker").fetchall()
+    con.close()
+    parts = [f"{n} trials, {secs / execute:.0%} busy" for _, n, secs in rows]
+    return "workers: " + "; ".join(parts)
 
 
 def _trial_seconds(offset: int) -> float:

@@ -153,3 +153,22 @@ def test_directory_rules(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="exclude each other"):
         run_sweep(cfg, tmp_path / "x", workers=2, scheduler="tcp://127.0.0.1:1")
     assert not (tmp_path / "x").exists() and (other / "notes.txt").read_text() == "mine"
+
+
+def test_chunks_pack_small_groups_and_cut_large_ones() -> None:
+    """Reference: the chunks written out by hand for groups of sizes 5, 1, 1, 2, 1 (size 3)."""
+    from coinfactor.sweeps import TrialTask
+    from coinfactor.sweeps._sweep import _chunks
+
+    sizes = [5, 1, 1, 2, 1]
+    groups = {}
+    tasks = []
+    for g, k in enumerate(sizes):
+        for _ in range(k):
+            tid = f"t{len(tasks)}"
+            groups[tid] = g
+            tasks.append(TrialTask(tid, len(tasks), {}, {}))
+    got = [(label, [t.trial_id for t in chunk]) for label, chunk in _chunks(tasks, groups, 3)]
+    assert got == [(0, ["t0", "t1", "t2"]), (0, ["t3", "t4"]),  # group 0, cut: one unit
+                   (5, ["t5", "t6"]),  # groups 1 and 2 packed whole (group 3 would not fit)
+                   (6, ["t7", "t8", "t9"])]  # groups 3 and 4

@@ -5,7 +5,10 @@ upstream stage once and reuse it across the trials that share it: the key of a s
 values of its own parameters and the keys of the stages it reads (``after``), so two configs
 share a stage's output exactly when every input of that stage is equal. A config field that
 no stage names is counted in every stage (a new parameter invalidates all reuse until it is
-declared, never reuses wrongly).
+declared, never reuses wrongly). A sweep places the trials that share every stage but the last
+two on one worker, next to each other: declare the stages in pipeline order with the
+per-trial ones last (carry: allocation, backtest; reversion: baskets, backtest; hedge_basket:
+backtest, metrics).
 
 :class:`StageCache` holds the outputs, bounded per stage (least recently used dropped first),
 for one panel. Cached arrays are made read-only, so a downstream step that would modify an

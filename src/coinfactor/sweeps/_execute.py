@@ -139,7 +139,8 @@ def _run_chunk(module_path: str, fingerprint: str, panel: pl.DataFrame,
 
 
 Chunk = tuple[int, Sequence[TrialTask]]
-"""(group, trials): chunks of one group share their upstream stages."""
+"""(unit, trials): the chunks of one unit share upstream stages (a large group cut in
+chunks, or one chunk packing small groups whole) and are placed on one worker together."""
 
 
 class LocalExecutor:
@@ -227,8 +228,8 @@ class DaskExecutor:
     def _placement(self, chunks: Sequence[Chunk]) -> list[str]:
         """Choose a worker per chunk.
 
-        Whole groups go to one worker when there are enough groups (largest first, to the
-        least loaded); else each group's chunks are spread over the workers.
+        Whole units go to one worker when there are enough units (largest first, to the
+        least loaded); else the chunks are spread over the workers.
         """
         groups: dict[int, int] = {}
         for g, tasks in chunks:

@@ -180,18 +180,40 @@ def _plan(module: Any, study: str, spec: SweepSpec, base: Mapping[str, Any], fp:
 
 
 def _chunks(tasks: Sequence[TrialTask], groups: Mapping[str, int], size: int) -> list[Chunk]:
-    out: list[Chunk] = []
-    current: list[TrialTask] = []
-    group = -1
+    """Cut the planned trials (groups adjacent) into chunks of at most ``size`` trials.
+
+    A group larger than ``size`` is cut into chunks labelled with the group (placed on one
+    worker: they share its upstream stages); consecutive smaller groups are packed whole into
+    one chunk with a label of its own, so a sweep of many one-trial groups (every trial its
+    own signal) still travels in chunks of ``size``, not one task and one ledger transaction
+    per trial.
+    """
+    runs: list[list[TrialTask]] = []  # the groups, in plan order
     for task in tasks:
-        g = groups[task.trial_id]
-        if current and (g != group or len(current) >= size):
-            out.append((group, current))
-            current = []
-        group = g
-        current.append(task)
-    if current:
-        out.append((group, current))
+        if runs and groups[runs[-1][0].trial_id] == groups[task.trial_id]:
+            runs[-1].append(task)
+        else:
+            runs.append([task])
+    out: list[Chunk] = []
+    packed: list[TrialTask] = []
+    label = max(groups.values(), default=0) + 1  # packed chunks: labels no group has
+
+    def flush() -> None:
+        nonlocal packed, label
+        if packed:
+            out.append((label, packed))
+            packed, label = [], label + 1
+
+    for run in runs:
+        if len(run) > size:
+            flush()
+            g = groups[run[0].trial_id]
+            out.extend((g, run[i:i + size]) for i in range(0, len(run), size))
+            continue
+        if len(packed) + len(run) > size:
+            flush()
+        packed = packed + run
+    flush()
     return out
 
 
