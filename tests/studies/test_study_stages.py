@@ -64,32 +64,30 @@ REVERSION_CONFIGS = [
 ]
 
 
-def test_reversion_cached_evaluations_equal_separate_runs(rev_panel: pl.DataFrame) -> None:
-    """One cache across eight configs; each equals its own uncached ``run`` bit for bit."""
+def evaluate_all(module: Any, base: Any, configs: list[dict[str, Any]],
+                 panel: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Evaluate every config with one cache, each against its own uncached ``run``."""
     cache = StageCache()
-    for params in REVERSION_CONFIGS:
-        cfg = dataclasses.replace(REVERSION, **params)
-        ev = reversion.evaluate(cfg, rev_panel, cache=cache)
-        ref = reversion.run(cfg, rev_panel)
+    for params in configs:
+        cfg = dataclasses.replace(base, **params)
+        ev = module.evaluate(cfg, panel, cache=cache)
+        ref = module.run(cfg, panel)
         assert same_metrics(ev.metrics, ref.metrics), params
         assert ev.returns.equals(ref.tables["nav"].select("ts", "ret").slice(1)), params
-    counts = cache.counts()
+    return cache.counts()
+
+
+def test_reversion_cached_evaluations_equal_separate_runs(rev_panel: pl.DataFrame) -> None:
+    """One cache across eight configs; each equals its own uncached ``run`` bit for bit."""
+    counts = evaluate_all(reversion, REVERSION, REVERSION_CONFIGS, rev_panel)
     assert counts["decisions"] == {"computed": 2, "reused": 6}  # hour 20 and 8
     assert counts["features"] == {"computed": 3, "reused": 5}  # + lookback 12h
     assert counts["baskets"]["computed"] == 7  # initial_nav reuses the default's baskets
 
 
 def test_hedge_cached_evaluations_equal_separate_runs() -> None:
-    panel = hedge_panel()
-    cache = StageCache()
     configs = [{}, {"target_weight": 0.5}, {"bootstrap_seed": 3, "corr_window": "2d"},
                {"lambda_funding": 1.0}]
-    for params in configs:
-        cfg = dataclasses.replace(SMALL, **params)
-        ev = hedge_basket.evaluate(cfg, panel, cache=cache)
-        ref = hedge_basket.run(cfg, panel)
-        assert same_metrics(ev.metrics, ref.metrics), params
-        assert ev.returns.equals(ref.tables["nav"].select("ts", "ret").slice(1)), params
-    counts = cache.counts()
+    counts = evaluate_all(hedge_basket, SMALL, configs, hedge_panel())
     assert counts["walk_forward"] == {"computed": 2, "reused": 2}
     assert counts["backtest"] == {"computed": 3, "reused": 1}  # the bootstrap seed reuses it

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.analytics import (
+    BootstrapResult,
     annual_volatility,
     block_bootstrap,
     rolling_correlation,
@@ -321,7 +322,7 @@ def _walk_forward(config: Config, panel: pl.DataFrame, times: list[datetime], *,
 
 
 def _metrics(config: Config, freq: str, times: list[datetime], wf: HedgeWalkForward,
-             b: _Books) -> tuple[dict[str, Any], Any, pl.DataFrame, pl.DataFrame]:
+             b: _Books) -> tuple[dict[str, Any], BootstrapResult, pl.DataFrame, pl.DataFrame]:
     """Compute the metrics, the bootstrap, its percentile table and the diagnostics table."""
     rets = b.rets
     boot = block_bootstrap(
