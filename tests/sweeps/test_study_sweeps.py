@@ -94,3 +94,34 @@ def test_example_sweep_files(name: str, module: Any, at_least: int) -> None:
         config_from_dict(module.Config, {**raw["params"], **p})  # every trial builds
     stage_of = {p: s.name for s in module.PIPELINE for p in s.params}
     assert len({stage_of[k] for k in spec.swept}) >= 2
+
+
+def test_reversion_example_trials_equal_run_with_set() -> None:
+    """Two trials of ``studies/reversion_sweep.toml`` run the sweep's way (one stage cache)
+    equal ``coinfactor run studies/reversion.toml --set ...`` for their parameters."""
+    from coinfactor.core.errors import DataWarning
+    from coinfactor.studies import STUDIES, apply_overrides, load_study_data, run_config
+    from coinfactor.sweeps import TrialTask, data_fingerprint, run_chunk
+    from coinfactor.sweeps import trial_params as sweep_params
+
+    raw = tomllib.loads((ROOT / "studies" / "reversion_sweep.toml").read_text())
+    base = tomllib.loads((ROOT / "studies" / "reversion.toml").read_text())
+    points = expand(parse_sweep(raw["sweep"], reversion.Config), reversion.Config)
+    sample = [p for p in points if p["hour"] == 20 and p["basket"] == "long_short"][:2]
+    panel, _ = load_study_data(raw["data"])
+    tasks = [TrialTask(f"t{i}", i, p, sweep_params(raw["params"], p))
+             for i, p in enumerate(sample)]
+    # binance-perp-4h has no funding before 2026-01-12: every backtest says so
+    with pytest.warns(DataWarning):
+        records, counts = run_chunk(STUDIES["reversion"], data_fingerprint(panel), panel,
+                                    tasks)
+    assert counts["features"] == {"computed": 1, "reused": 1}
+    for rec, values in zip(records, sample, strict=True):
+        assert rec.status == "done", rec.error
+        sets = [f"{k}={v}" for k, v in values.items()]
+        with pytest.warns(DataWarning):
+            ref = run_config(apply_overrides(base, sets))
+        assert rec.metrics.keys() == ref.metrics.keys()
+        for key, value in ref.metrics.items():
+            assert rec.metrics[key] == value or (math.isnan(value) and math.isnan(
+                rec.metrics[key])), (sets, key)
