@@ -73,7 +73,7 @@ def validate_funding_events(events: pl.DataFrame) -> pl.DataFrame:
     bad = out.filter(pl.col("funding_rate").is_null() | ~pl.col("funding_rate").is_finite())
     if bad.height:
         raise DataError(
-            f"funding events: expected a finite rate on every event, found {bad.height} "
+            f"funding events: expected a rate on every event, found {bad.height} "
             "null, NaN or infinite",
             column="funding_rate",
             rows=bad.head(5),

@@ -231,7 +231,10 @@ def test_the_store_refuses_infinite_funding_snapshots_and_open_interest(
         "open_interest": pl.DataFrame({"symbol": ["AUSDT"], "ts": [T0],
                                        "open_interest": [INF]}),
     }
-    with pytest.raises(DataError, match="expected finite numbers or null"):
+    # funding events are refused by validate_funding_events (a finite rate on every event)
+    message = ("expected a rate on every event" if kind == "funding"
+               else "expected finite numbers or null")
+    with pytest.raises(DataError, match=message):
         store.write(**EX, freq="1h", **{kind: frames[kind]})
     assert store.query_bars(funding=False).equals(store_panel())
     assert store.query_funding(exchange="binanceusdm").height == 0
