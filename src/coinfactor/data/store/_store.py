@@ -30,6 +30,7 @@ from coinfactor.data.store._files import check_export_target, export_frame, stag
 from coinfactor.data.store._frames import (
     TimeLike,
     bar_frame,
+    book_frame,
     check_finite,
     check_frame_symbols,
     check_unique_keys,
@@ -298,6 +299,37 @@ class Store(StoreReads):
         with suppress(duckdb.Error):
             con.execute("ROLLBACK").fetchall()
         unregister(con)
+
+    def write_books(self, books: pl.DataFrame) -> int:
+        """Upsert rows of the paper ledger (``books``); returns the number of new books.
+
+        One book per (study, config hash, as-of time): writing a book again replaces its
+        row, so appending the same book twice keeps one (the ledger is idempotent).
+
+        Parameters
+        ----------
+        books : pl.DataFrame
+            Rows of :data:`coinfactor.data.store.BOOK_SCHEMA` (no nulls).
+
+        Raises
+        ------
+        DataError
+            On missing columns, nulls, a key twice, or a DuckDB failure; nothing is written.
+        """
+        frame = book_frame(books)
+        if frame.height == 0:
+            return 0
+        with self._connect(write=True) as con, writer_lock(self.path):
+            self._begin(con)
+            try:
+                with duck_errors(self.path, f"upserting {frame.height:,} book(s)",
+                                 table="books", write=True):
+                    new = _insert(con, "books", frame)
+                self._commit(con)
+            except BaseException:
+                self._rollback(con)
+                raise
+        return new
 
     def write_bars(self, panel: pl.DataFrame, *, exchange: str, market: str, freq: str) -> int:
         """Upsert a canonical panel; returns the number of new (symbol, ts) keys."""
