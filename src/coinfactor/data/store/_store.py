@@ -78,7 +78,10 @@ class Store(StoreReads):
     Tables and keys: ``bars`` (exchange, market, freq, symbol, ts) with the canonical panel
     columns; ``funding`` (exchange, market, symbol, ts) with ``funding_rate`` per event and an
     optional ``mark_price``; ``snapshots`` (exchange, market, symbol, ts) with 24h USD volume,
-    USD open interest, mid and max leverage. ``ts`` is stored as a UTC ``TIMESTAMP`` (bar open
+    USD open interest, mid, max leverage and the market's order rules (contract size, amount
+    and price precision with ccxt's precision mode, minimum amount and cost); ``books``
+    (study, config_hash, as_of), the paper ledger of :mod:`coinfactor.book`
+    (:meth:`write_books`, :meth:`query_books`). ``ts`` is stored as a UTC ``TIMESTAMP`` (bar open
     time for bars, settlement time for funding). Bars keep the ``filled`` flag of
     :func:`coinfactor.data.regularize` (a filler bar is never read back as a real one).
 
