@@ -54,6 +54,13 @@ def _iso(when_ms: int) -> str:
     return datetime.fromtimestamp(when_ms / 1000, UTC).isoformat()
 
 
+def _download(venue: FakeVenue, db: Path, symbols: str, *extra: str) -> None:
+    res = runner.invoke(app, ["download", "--exchange", "binanceusdm", "--symbols", symbols,
+                              "--since", "2026-03-01", "--db", str(db), "--no-open-interest",
+                              "--base-url", venue.url, "--rate-limit-ms", "0", *extra])
+    assert res.exit_code == 0, res.output
+
+
 def _on_grid(x: float, step: str) -> bool:
     return (Decimal(repr(x)) % Decimal(step)) == 0
 
@@ -64,10 +71,7 @@ def test_update_then_book_is_valid_stale_refused_delisted_closed(
     config = tmp_path / "reversion.toml"
     config.write_text(CONFIG.format(db=db), "utf-8")
     common = ["--base-url", venue.url, "--rate-limit-ms", "0"]
-    res = runner.invoke(app, ["download", "--exchange", "binanceusdm", "--symbols",
-                              "BTCUSDT,ETHUSDT,1000PEPEUSDT,HYPEUSDT", "--since", "2026-03-01",
-                              "--db", str(db), "--no-open-interest", *common])
-    assert res.exit_code == 0, res.output
+    _download(venue, db, "BTCUSDT,ETHUSDT,1000PEPEUSDT,HYPEUSDT")
     # a day later: HYPEUSDT is settling (delisted), the account holds it and a BTC short
     venue.now_ms = ms(2026, 3, 4, 2, 5)
     venue.delisted = {"HYPEUSDT"}
@@ -164,10 +168,7 @@ def test_stale_markets_and_unknown_rules_block(venue: FakeVenue, tmp_path: Path)
     config = tmp_path / "reversion.toml"
     config.write_text(CONFIG.format(db=db), "utf-8")
     common = ["--base-url", venue.url, "--rate-limit-ms", "0"]
-    res = runner.invoke(app, ["download", "--exchange", "binanceusdm", "--symbols",
-                              "BTCUSDT,ETHUSDT,1000PEPEUSDT", "--since", "2026-03-01",
-                              "--db", str(db), "--no-open-interest", "--no-snapshot", *common])
-    assert res.exit_code == 0, res.output
+    _download(venue, db, "BTCUSDT,ETHUSDT,1000PEPEUSDT", "--no-snapshot")
     as_of = _iso(venue.now_ms)
     res = runner.invoke(app, ["book", str(config), "--nav", "1e5", "--out",
                               str(tmp_path / "a"), "--as-of", as_of])

@@ -162,4 +162,13 @@ def replay_study(raw: Mapping[str, Any], books: pl.DataFrame, *,
         panel, _ = load_study_data(raw.get("data", {}), base_dir=base_dir)
     decisions = study_decisions(module.run(config, panel))
     execution = {"costs": config.costs.model(), **config.costs.backtest_settings()}
+    outside = weights.join(panel.select(pl.col("ts").alias("decided_at")).unique(),
+                           on="decided_at", how="anti")
+    if outside.height:
+        raise DataError(f"replay: {outside['decided_at'].n_unique()} recorded book(s) were "
+                        "decided at bars the study's data does not hold (first: "
+                        f"{outside['decided_at'].min()}); the data runs from "
+                        f"{panel['ts'].min()} to {panel['ts'].max()}",
+                        fix="point [data] at the data the books were computed on (or update "
+                        "the store)")
     return replay(weights, panel, nav=nav, reference=decisions, **execution)

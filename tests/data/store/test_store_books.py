@@ -1,8 +1,8 @@
 """Schema version 3: market order rules in ``snapshots``, the ``books`` paper ledger, and the
 migration from a version-2 store.
 
-References: a version-2 store written here by plain SQL (the tables and marker coinfactor
-wrote before this schema), rows compared value by value after the migration; the ledger's
+References: a version-2 store written here by plain SQL (the snapshot table and marker
+coinfactor wrote before this schema), rows compared value by value after the migration; the ledger's
 idempotence counted by hand.
 """
 
@@ -21,15 +21,7 @@ from coinfactor.data.store import BOOK_SCHEMA, SCHEMA_VERSION, SNAPSHOT_RULES, S
 
 T0 = datetime(2025, 7, 1, tzinfo=UTC)
 EX = {"exchange": "hyperliquid", "market": "swap"}
-V2_SQL = [
-    "CREATE TABLE bars (exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, freq VARCHAR NOT "
-    "NULL, symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE "
-    "NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL, volume DOUBLE NOT NULL, "
-    "quote_volume DOUBLE, trades BIGINT, funding_rate DOUBLE, open_interest DOUBLE, "
-    "filled BOOLEAN NOT NULL DEFAULT false)",
-    "CREATE TABLE funding (exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR "
-    "NOT NULL, ts TIMESTAMP NOT NULL, funding_rate DOUBLE NOT NULL, mark_price DOUBLE, "
-    "PRIMARY KEY (exchange, market, symbol, ts))",
+V2_SQL = [  # a version-2 store holding a snapshot (its other tables come on migration)
     "CREATE TABLE snapshots (exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol "
     "VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, base VARCHAR, quote VARCHAR, active BOOLEAN, "
     "volume_24h_usd DOUBLE, open_interest_usd DOUBLE, mid DOUBLE, max_leverage DOUBLE, "
@@ -39,14 +31,6 @@ V2_SQL = [
     "INSERT INTO snapshots VALUES ('hyperliquid', 'swap', 'BTC', '2025-07-01 00:00', 'BTC', "
     "'USDC', true, 1e9, 2e9, 107000.0, 40.0)",
 ]
-
-
-def _v2_store(path: Path) -> Path:
-    con = duckdb.connect(str(path))
-    for sql in V2_SQL:
-        con.execute(sql)
-    con.close()
-    return path
 
 
 def _snapshot(ts: datetime) -> pl.DataFrame:
@@ -69,7 +53,10 @@ def _book(as_of: datetime, nav: float = 1e5) -> pl.DataFrame:
 
 
 def test_a_version_2_store_reads_without_rules_and_migrates_on_write(tmp_path: Path) -> None:
-    path = _v2_store(tmp_path / "v2.duckdb")
+    path = tmp_path / "v2.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for sql in V2_SQL:
+            con.execute(sql)
     before = path.read_bytes()
     with Store(path) as old:
         assert old.schema_version == 2
