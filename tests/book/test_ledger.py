@@ -28,6 +28,7 @@ from coinfactor.book import (
     write_book,
 )
 from coinfactor.cli import app
+from coinfactor.core.errors import DataError
 from coinfactor.data.store import Store
 from coinfactor.studies import load_study_data
 from support import ROOT
@@ -82,6 +83,10 @@ def test_replay_of_recorded_books_reproduces_the_backtest(
     s = gap.summary()
     assert s["cost_difference_total"] > 0  # fewer trades: the paper paid less
     assert abs(s["price_difference_total"]) > 0
+    # data that ends before the books: refused, naming the range
+    early = panel.filter(pl.col("ts") < books["decided_at"].min())
+    with pytest.raises(DataError, match="decided at bars the study's data does not hold"):
+        replay_study(raw, books, panel=early)
 
 
 def test_ledger_weights_skip_blocked_and_keep_the_latest_per_bar(

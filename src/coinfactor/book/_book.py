@@ -279,7 +279,9 @@ def _checks(cfg: BookSettings, clock: datetime, last_bar: datetime, freq: str, n
         return out
     missing = [s for s in names if s not in markets]
     out.append(Check("no_market_rules", not missing, True,
-                     f"symbols without market rules: {missing[:10]}" if missing
+                     f"symbols without market rules: {missing[:10]} (not in the market "
+                     "snapshot; take one of every market, delisted ones included, with "
+                     "coinfactor book --update)" if missing
                      else "every symbol has market rules"))
     age = None if markets_as_of is None else clock - markets_as_of
     out.append(Check("stale_markets", age is not None and age <= cfg.max_market_age, True,

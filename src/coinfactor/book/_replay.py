@@ -18,6 +18,8 @@ from typing import Any
 import polars as pl
 
 from coinfactor.backtest import BacktestResult, backtest
+from coinfactor.book._book import resolve_config
+from coinfactor.book._ledger import ledger_weights
 from coinfactor.core.errors import DataError
 from coinfactor.studies import StudyResult, load_study_data
 
@@ -151,24 +153,22 @@ def replay_study(raw: Mapping[str, Any], books: pl.DataFrame, *,
     -------
     Replay
     """
-    from coinfactor.book._book import resolve_config
-    from coinfactor.book._ledger import ledger_weights
-
     _, module, config, _ = resolve_config(raw)
     weights = ledger_weights(books)
     live = books.filter(~pl.col("blocked")).sort("as_of")
     nav = float(live["nav"][0])
     if panel is None:
         panel, _ = load_study_data(raw.get("data", {}), base_dir=base_dir)
-    decisions = study_decisions(module.run(config, panel))
-    execution = {"costs": config.costs.model(), **config.costs.backtest_settings()}
+    first, last = panel.get_column("ts").min(), panel.get_column("ts").max()
     outside = weights.join(panel.select(pl.col("ts").alias("decided_at")).unique(),
                            on="decided_at", how="anti")
     if outside.height:
         raise DataError(f"replay: {outside['decided_at'].n_unique()} recorded book(s) were "
                         "decided at bars the study's data does not hold (first: "
-                        f"{outside['decided_at'].min()}); the data runs from "
-                        f"{panel['ts'].min()} to {panel['ts'].max()}",
+                        f"{outside['decided_at'].min()!s}); the data runs from "
+                        f"{first!s} to {last!s}",
                         fix="point [data] at the data the books were computed on (or update "
                         "the store)")
+    decisions = study_decisions(module.run(config, panel))
+    execution = {"costs": config.costs.model(), **config.costs.backtest_settings()}
     return replay(weights, panel, nav=nav, reference=decisions, **execution)
