@@ -10,12 +10,19 @@ from coinfactor.data.store._names import (
     check_symbol,
     check_symbols,
 )
-from coinfactor.data.store._schema import SCHEMA_VERSION, SNAPSHOT_SCHEMA
+from coinfactor.data.store._schema import (
+    BOOK_SCHEMA,
+    SCHEMA_VERSION,
+    SNAPSHOT_RULES,
+    SNAPSHOT_SCHEMA,
+)
 from coinfactor.data.store._store import DB_FILENAME, Store, WriteCounts, default_home
 
 __all__ = [
+    "BOOK_SCHEMA",
     "DB_FILENAME",
     "SCHEMA_VERSION",
+    "SNAPSHOT_RULES",
     "SNAPSHOT_SCHEMA",
     "SYMBOL_RE",
     "Store",
