@@ -302,14 +302,18 @@ class _Run:
             return out_grid.long(
                 {"weight": held, "notional": notional, "quantity": notional / price,
                  "price": price}, where=held != 0.0, order="ts")
-        t_i, t_j = np.nonzero(trades != 0.0)
-        trade = trades[t_i, t_j]
-        trade_notional = trade * nav[t_i]
-        trades_frame = out_grid.frame(
-            t_i, t_j,
-            {"weight_before": pre[t_i, t_j], "weight_after": held[t_i, t_j], "trade": trade,
-             "notional": trade_notional, "quantity": trade_notional / price[t_i, t_j],
-             "price": price[t_i, t_j], "cost": cost[t_i, t_j] * nav[t_i]})
+
+        def build_trades() -> pl.DataFrame:
+            t_i, t_j = np.nonzero(trades != 0.0)
+            trade = trades[t_i, t_j]
+            trade_notional = trade * nav[t_i]
+            return out_grid.frame(
+                t_i, t_j,
+                {"weight_before": pre[t_i, t_j], "weight_after": held[t_i, t_j],
+                 "trade": trade, "notional": trade_notional,
+                 "quantity": trade_notional / price[t_i, t_j], "price": price[t_i, t_j],
+                 "cost": cost[t_i, t_j] * nav[t_i]})
+
         ppy = periods_per_year(self.freq)
         window = (self.vol_window if self.vol_window is not None
                   else max(2, round(30 * bars_per_day(self.freq))))
@@ -333,9 +337,9 @@ class _Run:
         return BacktestResult(
             build_weight_matrix=build_weight_matrix,
             nav=nav_frame,
-            weights=out_grid.long({"weight": held}, where=in_book, order="ts"),
+            build_weights=lambda: out_grid.long({"weight": held}, where=in_book, order="ts"),
             build_holdings=build_holdings,
-            trades=trades_frame,
+            build_trades=build_trades,
             turnover=pl.DataFrame({"ts": ts_out, "turnover": turnover}),
             exposure=pl.DataFrame({
                 "ts": ts_out,

@@ -91,8 +91,6 @@ class BacktestResult:
     """
 
     nav: pl.DataFrame
-    weights: pl.DataFrame
-    trades: pl.DataFrame
     turnover: pl.DataFrame
     exposure: pl.DataFrame
     drawdown: pl.DataFrame
@@ -102,6 +100,10 @@ class BacktestResult:
     funding: FundingCoverage
     liquidated_at: datetime | None
     liquidation_reason: str | None
+    build_weights: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
+    """Builds :attr:`weights` on first access (a sweep's trials never read it)."""
+    build_trades: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
+    """Builds :attr:`trades` on first access."""
     build_holdings: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
     """Builds :attr:`holdings` on first access (most callers never read it)."""
     build_weight_matrix: Callable[[], np.ndarray] = field(repr=False, compare=False)
@@ -117,6 +119,16 @@ class BacktestResult:
             0.0 where flat.
         """
         return self.build_weight_matrix()
+
+    @cached_property
+    def weights(self) -> pl.DataFrame:
+        """``ts, symbol, weight`` (see the class docstring)."""
+        return self.build_weights()
+
+    @cached_property
+    def trades(self) -> pl.DataFrame:
+        """``ts, symbol, weight_before, weight_after, trade, ...`` (see the class docstring)."""
+        return self.build_trades()
 
     @cached_property
     def holdings(self) -> pl.DataFrame:

@@ -34,6 +34,7 @@ import math
 import numbers
 import types
 import typing
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -487,13 +488,7 @@ def check_data(config: Any, panel: pl.DataFrame, study: str) -> None:
     if panel.height == 0:
         raise DataError(f"{study}: expected a panel with bars, got an empty frame",
                         fix="check the [data] table (dataset, symbols, start, end)")
-    stamps = panel.get_column("ts").unique().sort()
-    first, last = stamps[0], stamps[-1]
-    n_bars = stamps.len()
-    assert isinstance(first, datetime) and isinstance(last, datetime)
-    steps = stamps.diff().drop_nulls()
-    step = steps.min() if steps.len() else timedelta(0)
-    assert isinstance(step, timedelta)
+    first, last, n_bars, step = _bar_times(panel)
     span = last - first + step  # the last bar covers [last, last + step)
     symbols: list[str] | None = None
     for name, value, marker, where in _markers(config):
@@ -516,6 +511,31 @@ def check_data(config: Any, panel: pl.DataFrame, study: str) -> None:
                 symbols = panel.get_column("symbol").unique().to_list()
             unknown_names(list(_values(value)), symbols, f"[{where}] {name}",
                           f"the {study} panel")
+
+
+_BarTimes = tuple[datetime, datetime, int, timedelta]
+_LAST_PANEL: list[tuple[weakref.ref[pl.DataFrame], int, _BarTimes]] = []
+
+
+def _bar_times(panel: pl.DataFrame) -> _BarTimes:
+    """First and last bar time, number of distinct bar times and the smallest step.
+
+    Kept for the last panel seen (by identity, while it lives): a sweep checks every trial's
+    config against one panel, and polars frames are immutable.
+    """
+    if _LAST_PANEL:
+        ref, height, facts = _LAST_PANEL[0]
+        if ref() is panel and height == panel.height:
+            return facts
+    stamps = panel.get_column("ts").unique().sort()
+    first, last = stamps[0], stamps[-1]
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    steps = stamps.diff().drop_nulls()
+    step = steps.min() if steps.len() else timedelta(0)
+    assert isinstance(step, timedelta)
+    facts = (first, last, stamps.len(), step)
+    _LAST_PANEL[:] = [(weakref.ref(panel), panel.height, facts)]
+    return facts
 
 
 def _span(span: timedelta) -> str:
