@@ -119,3 +119,15 @@ def test_both_loops_liquidate_and_refuse_alike() -> None:
         simulate(*args, market, first=30, initial_nav=1.0, labels=(market.grid.ts,
                                                                    market.grid.symbols))
     assert str(got_err.value) == str(ref_err.value) and "'S2'" in str(got_err.value)
+
+
+def test_loading_the_compiled_loops_changes_no_result() -> None:
+    from coinfactor.backtest import load_compiled_loop
+    from coinfactor.portfolio import load_compiled_allocator
+
+    case = _case(11, 30, 4)
+    args = (case["target"], case["decision"], case["close"], case["funding"], Fees(4.5))
+    before = simulate(*args, _market(case["close"], 11), first=0, initial_nav=1.0)
+    load_compiled_loop()
+    load_compiled_allocator()
+    _assert_same(simulate(*args, _market(case["close"], 11), first=0, initial_nav=1.0), before)

@@ -18,6 +18,7 @@ from coinfactor.backtest._costs import (
     venue_preset,
 )
 from coinfactor.backtest._result import BacktestResult, FundingCoverage
+from coinfactor.backtest._simulate import load_compiled_loop
 from coinfactor.core.typing import FundingMissing, GapPolicy, Rebalance
 
 __all__ = [
@@ -35,5 +36,6 @@ __all__ = [
     "SquareRootImpact",
     "VenuePreset",
     "backtest",
+    "load_compiled_loop",
     "venue_preset",
 ]

@@ -354,3 +354,18 @@ def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: Cost
     return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=mark,
                   liquidated=liquidated, liquidation_reason=reason)
+
+
+def load_compiled_loop() -> None:
+    """Load the compiled account loop now (numba compiles it once, then reads its cache).
+
+    For processes that run many backtests (sweep workers): the first backtest then starts
+    at its steady speed.
+    """
+    from coinfactor.backtest import _simulate_kernel as kernel
+
+    z = np.zeros((1, 1))
+    kernel.account_loop(z, np.ones(1, dtype=bool), np.ones((1, 1), dtype=bool), z, z,
+                        np.ones(1, dtype=np.int64), z, True, np.zeros((1, 1, 1)), 0, 1.0, 0.0,
+                        z.copy(), z.copy(), z.copy(), z.copy(), np.zeros(1), np.zeros(1),
+                        np.zeros(1), np.zeros(1))

@@ -1,7 +1,12 @@
 """Portfolio layer: signal -> target mapping, sizing, vol target, allocators, baskets, hedges."""
 
 from coinfactor.core.typing import ExitRule
-from coinfactor.portfolio._allocator import AllocationInputs, AllocationResult, BufferedAllocator
+from coinfactor.portfolio._allocator import (
+    AllocationInputs,
+    AllocationResult,
+    BufferedAllocator,
+    load_compiled_allocator,
+)
 from coinfactor.portfolio._allocator_reference import allocate_reference
 from coinfactor.portfolio._baskets import (
     Basket,
@@ -53,6 +58,7 @@ __all__ = [
     "hold_weights",
     "inverse_vol_weights",
     "linear_alpha",
+    "load_compiled_allocator",
     "portfolio_vol",
     "portfolio_vol_from",
     "rank_alpha",

@@ -434,3 +434,13 @@ class BufferedAllocator:
             if progress is not None:
                 progress(t1 / n_t)
         return pos_a, t_scale, g_scale
+
+
+def load_compiled_allocator() -> None:
+    """Load the allocator's compiled bar loop now (numba compiles it once, then its cache).
+
+    For processes that allocate many times (sweep workers): the first
+    :meth:`BufferedAllocator.fit` then runs at its steady speed.
+    """
+    one = np.full((1, 1), 0.1)
+    BufferedAllocator().fit(AllocationInputs(one, one, one * 0.0))

@@ -177,6 +177,16 @@ def _worker_environ() -> dict[str, Any]:
     return env
 
 
+def prepare_worker(module_path: str) -> None:
+    """Import the study and load the compiled backtest and allocator loops in this process."""
+    from coinfactor.backtest import load_compiled_loop
+    from coinfactor.portfolio import load_compiled_allocator
+
+    importlib.import_module(module_path)
+    load_compiled_loop()
+    load_compiled_allocator()
+
+
 class DaskExecutor:
     """Run chunks on a Dask distributed cluster: a new LocalCluster or an existing scheduler.
 
@@ -221,8 +231,9 @@ class DaskExecutor:
             raise ConfigError(f"{self.name} has no workers; start some, or use --workers N")
         self.n_workers = len(self._workers)
         self._panel = self._client.scatter(panel, broadcast=True, hash=False)
-        # every worker imports the study before the first chunk (in parallel, once)
-        self._client.run(importlib.import_module, module_path)
+        # every worker imports the study and loads the compiled loops before the first chunk
+        # (in parallel, once), so that no trial pays for them
+        self._client.run(prepare_worker, module_path)
         self._futures: list[Any] = []
 
     def _placement(self, chunks: Sequence[Chunk]) -> list[str]:
