@@ -18,7 +18,7 @@ import pytest
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data import FILLED_COLUMN, PANEL_SCHEMA, Grid, regularize
-from coinfactor.data.store import Store
+from coinfactor.data.store import SCHEMA_VERSION, Store
 from support.panels import make_panel, store_panel
 from support.random_panels import ragged_panel
 
@@ -272,7 +272,7 @@ def test_a_new_store_carries_the_schema_marker(tmp_path: Path) -> None:
     store.write_bars(store_panel(), **EX, freq="1h")
     store.close()
     assert _count(store.path, "SELECT value FROM coinfactor_meta WHERE key = "
-                              "'schema_version'") == "2"
+                              "'schema_version'") == str(SCHEMA_VERSION)
 
 
 def test_a_store_of_todays_layout_is_read_unchanged_and_migrated_on_write(
@@ -287,11 +287,12 @@ def test_a_store_of_todays_layout_is_read_unchanged_and_migrated_on_write(
     assert panel["funding_rate"].to_list() == [1e-4, None]  # the event settles bar 00:00
     with Store(path) as store:
         store.write_bars(make_panel({"AUSDT": [None, None, 3.5]}), **EX, freq="1h")
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         out = store.query_bars(funding=False)
     assert out["close"].to_list() == [2.0, 3.0, 3.5]
     assert out["open_interest"].to_list() == [7.0, 8.0, None]
-    assert _count(path, "SELECT value FROM coinfactor_meta WHERE key = 'schema_version'") == "2"
+    assert _count(path, "SELECT value FROM coinfactor_meta WHERE key = 'schema_version'") \
+        == str(SCHEMA_VERSION)
     assert _count(path, "SELECT string_agg(DISTINCT freq) FROM bars") == "1h"
     assert _count(path, "SELECT count(*) FROM bars WHERE filled") == 0
 

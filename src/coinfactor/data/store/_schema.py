@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this coinfactor writes and reads."""
 META_TABLE = "coinfactor_meta"
 """``key, value`` strings; ``schema_version`` marks a coinfactor store."""
@@ -49,6 +49,22 @@ SNAPSHOT_VALUES: dict[str, str] = {
     "max_leverage": "DOUBLE",
 }
 
+MINUTE_FREQ = "1m"
+"""Bars of this frequency are kept in Parquet partitions (the minute store)."""
+ROLLUP_FREQS: tuple[str, ...] = ("1h", "1d")
+"""Rollups of the minute store, kept in ``bars`` and rebuilt from the minutes on every write."""
+COMPLETE_COLUMN = "complete"
+"""``bars`` column (schema 3) of the rollups: whether the bar's every minute is present."""
+PARTS_TABLE = "minute_parts"
+PARTS_STATEMENT = (
+    f"CREATE TABLE IF NOT EXISTS {PARTS_TABLE} (exchange VARCHAR NOT NULL, "
+    "market VARCHAR NOT NULL, symbol VARCHAR NOT NULL, month DATE NOT NULL, "
+    "file VARCHAR NOT NULL, rows BIGINT NOT NULL, first TIMESTAMP NOT NULL, "
+    "last TIMESTAMP NOT NULL, PRIMARY KEY (exchange, market, symbol, month))"
+)
+"""The catalog of the minute store: one Parquet file per (exchange, market, symbol, month),
+``file`` relative to the partition root, ``first``/``last`` its first and last bar open."""
+
 SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
     "ts": pl.Datetime("us", "UTC"),
@@ -82,6 +98,8 @@ def table_statement(name: str, *, table: str | None = None) -> str:
     key, values = TABLES[name]
     cols = [f"{k} {'TIMESTAMP' if k == 'ts' else 'VARCHAR'} NOT NULL" for k in key]
     cols += [f"{c} {t}" for c, t in values.items()]
+    if name == "bars":
+        cols.append(f"{COMPLETE_COLUMN} BOOLEAN")
     if name in INDEXED:
         cols.append(f"PRIMARY KEY ({', '.join(key)})")
     return f"CREATE TABLE IF NOT EXISTS {table or name} ({', '.join(cols)})"
@@ -91,6 +109,7 @@ def create_statements() -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` statements for every store table and the marker."""
     return [
         *(table_statement(name) for name in TABLES),
+        PARTS_STATEMENT,
         f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)",
     ]
 

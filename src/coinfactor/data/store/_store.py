@@ -26,7 +26,11 @@ from coinfactor.data.store._db import (
     open_read,
     open_write,
 )
-from coinfactor.data.store._files import check_export_target, export_frame, staged_import
+from coinfactor.data.store._files import (
+    check_export_target,
+    export_frame,
+    staged_import,
+)
 from coinfactor.data.store._frames import (
     TimeLike,
     bar_frame,
@@ -37,9 +41,15 @@ from coinfactor.data.store._frames import (
     open_interest_frame,
     snapshot_frame,
 )
-from coinfactor.data.store._names import check_exchange, check_freq, check_market
+from coinfactor.data.store._import import ImportProgress
+from coinfactor.data.store._minute_writes import MinuteWrites
+from coinfactor.data.store._names import (
+    check_exchange,
+    check_freq,
+    check_market,
+)
 from coinfactor.data.store._reads import StoreReads
-from coinfactor.data.store._schema import BAR_VALUES, FUNDING_VALUES, SCHEMA_VERSION
+from coinfactor.data.store._schema import BAR_VALUES, FUNDING_VALUES, MINUTE_FREQ, SCHEMA_VERSION
 from coinfactor.data.store._upsert import (
     WriteCounts,
     memory_limit,
@@ -63,7 +73,7 @@ def default_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".coinfactor"
 
 
-class Store(StoreReads):
+class Store(MinuteWrites, StoreReads):
     """A DuckDB database of bars, funding events and market snapshots.
 
     Parameters
@@ -224,6 +234,7 @@ class Store(StoreReads):
         check_exchange(exchange)
         check_market(market)
         frames: dict[str, pl.DataFrame] = {}
+        minutes: pl.DataFrame | None = None
         ids = {"exchange": exchange, "market": market}
         fq = check_freq(freq) if freq is not None else None
         if bars is not None and bars.height:
@@ -239,7 +250,10 @@ class Store(StoreReads):
                               else bars, freq=fq)
                 panel = validate_panel(bars.sort("symbol", "ts"), freq=fq)
             check_frame_symbols(panel)
-            frames["bars"] = bar_frame(panel, ids, fq)
+            if fq == MINUTE_FREQ:
+                minutes = panel
+            else:
+                frames["bars"] = bar_frame(panel, ids, fq)
         if funding is not None and funding.height:
             if {"symbol", "ts"} <= set(funding.columns):  # one row per event, last wins
                 funding = funding.unique(["symbol", "ts"], keep="last", maintain_order=True)
@@ -265,11 +279,17 @@ class Store(StoreReads):
                 raise DataError("writing open interest needs freq= (the bars' frequency)")
             oi = open_interest_frame(open_interest, ids, fq)
         counts: dict[str, int] = {}
-        if not frames and oi is None:
+        if not frames and oi is None and minutes is None:
             return WriteCounts()
-        with self._connect(write=True) as con, writer_lock(self.path):
+        with self._connect(write=True) as con, writer_lock(self.path), \
+                self._minute_upsert(con, exchange, market, stage=minutes) as up:
             self._begin(con)
             try:
+                if up is not None:
+                    with duck_errors(self.path, f"upserting {up.rows:,} minute bar(s)",
+                                     table="minute_parts", write=True):
+                        up.commit()
+                    counts["bars_rows"], counts["bars_new"] = up.rows, up.new
                 for table, frame in frames.items():
                     with duck_errors(self.path, f"upserting {frame.height:,} row(s)",
                                      table=table, write=True):
@@ -412,3 +432,38 @@ class Store(StoreReads):
             )
         return self.export(out, exchange=exchange, market=market, freq=freq, symbols=symbols,
                            start=start, end=end)
+
+
+def import_minutes(
+    path: str | Path,
+    *,
+    store: Store | str | Path | None = None,
+    exchange: str,
+    market: str = "swap",
+    progress: ImportProgress | None = None,
+) -> WriteCounts:
+    """Import one-minute bars from a file or a folder (see :meth:`Store.import_minutes`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV/CSV.gz/Parquet file, a folder of per-symbol files of one format, or a
+        hive-partitioned Parquet folder.
+    store : Store, str or Path, optional
+        The store, or its file; default the default store (``$COINFACTOR_HOME``). A store
+        opened here is closed at the end.
+    exchange, market : str
+        Where the bars go.
+    progress : callable, optional
+        ``progress(file, rows)`` after each file.
+
+    Returns
+    -------
+    WriteCounts
+        Minutes imported (``bars_rows``) and new keys (``bars_new``).
+    """
+    if isinstance(store, Store):
+        return store.import_minutes(path, exchange=exchange, market=market, progress=progress)
+    with Store(store) as opened:
+        return opened.import_minutes(path, exchange=exchange, market=market,
+                                     progress=progress)
