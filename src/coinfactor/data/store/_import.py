@@ -67,6 +67,17 @@ def _panel(raw: pl.DataFrame, src: SourceFile, offset: int, first_batch: bool
             f"coin), got {raw.columns}", column=missing[0],
             fix="rename the columns, or export the bars with a bar open time, OHLC and "
             "volume")
+    if raw.schema["ts"] == pl.String:
+        parsed = raw["ts"].str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        bad = raw.with_row_index("row", offset=offset + 1).filter(
+            parsed.is_null() & raw["ts"].is_not_null())
+        if bad.height:
+            raise DataError(
+                f"import {str(src.path)!r}: column 'ts' (the bar open time): expected "
+                f"date-times such as '2024-01-01 00:00:00' (UTC) or epoch milliseconds, found "
+                f"{bad.height} value(s) that are neither", column="ts",
+                rows=bad.select("row", "symbol", "ts").head(5),
+                fix="repair or drop those rows (the row numbers count data rows from 1)")
     keep = [c for c in (*PANEL_SCHEMA, FILLED_COLUMN) if c in raw.columns]
     try:
         if first_batch and raw.height > 1:  # the data's own step, on its first rows
