@@ -18,12 +18,15 @@ layout, then runs each stage in a fresh subprocess and prints its wall time and 
 
 With ``--coins`` above ``--baseline`` (default 100) the baseline is run too and the ratio of
 their times printed (the target: growing at most linearly in coins). Files and stores live
-under ``--dir`` (default a temporary directory, removed at the end unless ``--keep``).
+under ``--dir`` (default a temporary directory, removed at the end unless ``--keep``). Each
+line also shows the stage's CPU time (user + system over all its threads: what the work
+costs whatever else runs) and the machine's 1-minute load average when the stage started.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +41,12 @@ import sys, time, statistics
 sys.path[:0] = [SRC]
 from pathlib import Path
 from coinfactor.data.store import Store
+
+import resource
+
+def cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 def peak_kb():
     for line in open('/proc/self/status'):
@@ -80,17 +89,22 @@ STAGES: dict[str, str] = {
 }
 
 
-def run_stage(name: str, files: Path, db: Path, src: Path) -> tuple[float, float, str]:
-    """Run one stage in a fresh interpreter; return (seconds, peak RSS bytes, details)."""
+def run_stage(name: str, files: Path, db: Path, src: Path
+              ) -> tuple[float, float, float, str]:
+    """Run one stage in a fresh interpreter; return (seconds, peak RSS bytes, CPU s, details).
+
+    ``seconds`` is timed inside the stage (imports excluded); the CPU time (user + system,
+    all threads) is the whole subprocess's.
+    """
     code = (f"SRC = {str(src)!r}\n" + _PRELUDE + f"FILES = Path({str(files)!r})\n"
             f"DB = Path({str(db)!r})\n" + STAGES[name]
-            + "print(seconds, peak_kb(), extra, sep='\\t')\n")
+            + "print(seconds, peak_kb(), cpu_s(), extra, sep='\\t')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
         raise SystemExit(f"stage {name!r} failed:\n{done.stderr}")
-    seconds, kb, extra = done.stdout.strip().splitlines()[-1].split("\t")
-    return float(seconds), int(kb) * 1024.0, extra
+    seconds, kb, cpu, extra = done.stdout.strip().splitlines()[-1].split("\t")
+    return float(seconds), int(kb) * 1024.0, float(cpu), extra
 
 
 def run_size(coins: int, bars: int, fmt: str, workdir: Path, src: Path) -> float:
@@ -109,12 +123,14 @@ def run_size(coins: int, bars: int, fmt: str, workdir: Path, src: Path) -> float
     shutil.rmtree(db.parent, ignore_errors=True)
     db.parent.mkdir(parents=True)
     print(f"{coins} coins x {bars:,} minutes ({fmt}, {size / 1e9:.2f} GB of files)")
-    print(f"  {'stage':<8} {'time':>8} {'peak RSS':>10}  details")
+    print(f"  {'stage':<8} {'time':>8} {'CPU':>8} {'peak RSS':>10} {'load':>5}  details")
     total = 0.0
     for name in STAGES:
-        seconds, peak, extra = run_stage(name, files, db, src)
+        load = os.getloadavg()[0]  # the machine is shared: its 1-minute load when starting
+        seconds, peak, cpu, extra = run_stage(name, files, db, src)
         total += seconds if name != "query" else 0.0
-        print(f"  {name:<8} {seconds:>6.1f} s {peak / 1e9:>7.2f} GB  {extra}", flush=True)
+        print(f"  {name:<8} {seconds:>6.1f} s {cpu:>6.1f} s {peak / 1e9:>7.2f} GB {load:>5.1f}"
+              f"  {extra}", flush=True)
     store_bytes = sum(p.stat().st_size for p in db.parent.rglob("*") if p.is_file())
     print(f"  store on disk: {store_bytes / 1e9:.2f} GB")
     shutil.rmtree(db.parent, ignore_errors=True)

@@ -157,3 +157,15 @@ def test_a_failure_inside_the_commit_rolls_everything_back(
 
     monkeypatch.setattr(_minutes.MinuteUpsert, "_insert_rollups", broken)
     _fails(store, good, "simulated failure")
+
+
+def test_files_a_crashed_write_left_are_never_read_and_swept_by_the_next_import(
+        store: Store, good: Path) -> None:
+    root = _minutes.parts_root(store.path)
+    listed = _state(store)[2]
+    stray = root / "binanceusdm" / "swap" / "BTCUSDT" / "2023-07-deadbeef0000.parquet"
+    _btc().head(5).write_parquet(stray)  # what a crash between staging and commit leaves
+    assert_frame_equal(store.query_bars(**EX, freq="1m", symbols=["BTCUSDT"], funding=False),
+                       _btc())
+    store.import_minutes(good, **EX)
+    assert not stray.exists() and _state(store)[2] == listed

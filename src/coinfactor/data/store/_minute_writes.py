@@ -50,14 +50,16 @@ class MinuteWrites:
                        ) -> Iterator[MinuteUpsert | None]:
         """Yield a :class:`MinuteUpsert` (None when there are no minutes) and its staging folder.
 
-        Leftover files of a crashed write are swept first. On an error in the block every
+        Leftover files of a crashed write are swept first (``force``: an import or a
+        rebuild). On an error in the block every
         staged file is deleted; after the block the superseded files are.
         """
         if stage is None and not force:
             yield None
             return
-        with duck_errors(self.path, "reading the minute catalog", table="minute_parts"):
-            sweep_orphans(con, parts_root(self.path))
+        if force:  # an import or a rebuild sweeps; a page of a download does not pay for it
+            with duck_errors(self.path, "reading the minute catalog", table="minute_parts"):
+                sweep_orphans(con, parts_root(self.path))
         with tempfile.TemporaryDirectory(prefix=".coinfactor-minutes-",
                                          dir=nearest_dir(self.path)) as tmp:
             up = MinuteUpsert(con, self.path, exchange, market, Path(tmp))

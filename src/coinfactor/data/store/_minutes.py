@@ -21,7 +21,8 @@ and leftovers of a crash on the next write (:func:`sweep_orphans`).
 
 Rollup conventions (DESIGN.md): ``ts`` is the bar open (UTC, aligned to the hour or the UTC
 day); open first, high max, low min, close last, volume, quote volume, trades and funding
-summed (funding of the minutes (ts, ts + 1m] tiles (T, T + 1h]), open interest last. Filler
+summed (funding of the minutes (ts, ts + 1m] tiles (T, T + 1h]), open interest last; the
+day is rolled up from its hours (the same values; its sums add 24 hourly sums). Filler
 minutes (``filled``) are left out. A rollup bar exists when at least one real minute does;
 ``complete`` is False when some of its minutes are missing (a gap, a listing or a delisting
 inside it), and :meth:`~coinfactor.data.store.Store.query_bars` drops such bars unless asked
@@ -292,8 +293,12 @@ class MinuteUpsert:
         minutes = pl.concat(self._pending).with_columns(
             pl.col("ts").dt.replace_time_zone("UTC"))
         self._pending, self._pending_rows = [], 0
-        for freq in ROLLUP_FREQS:
-            bars = resample(minutes, freq, partial="mark", source_freq=MINUTE_FREQ)
+        hourly = resample(minutes, "1h", partial="mark", source_freq=MINUTE_FREQ)
+        # the day from its hours (1/60 of the work): a day is complete when its 24 hours are,
+        # so an incomplete hour counts as a missing one (resample counts non-filled bars)
+        daily = resample(hourly.with_columns((~pl.col(RESAMPLE_COMPLETE)).alias(FILLED_COLUMN))
+                         .drop(RESAMPLE_COMPLETE), "1d", partial="mark", source_freq="1h")
+        for freq, bars in zip(ROLLUP_FREQS, (hourly, daily), strict=True):
             self._rollups.append(_naive(bars).select(
                 pl.lit(self.exchange).alias("exchange"), pl.lit(self.market).alias("market"),
                 pl.lit(freq).alias("freq"), "symbol", "ts",
