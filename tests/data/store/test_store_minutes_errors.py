@@ -168,4 +168,4 @@ def test_files_a_crashed_write_left_are_never_read_and_swept_by_the_next_import(
     assert_frame_equal(store.query_bars(**EX, freq="1m", symbols=["BTCUSDT"], funding=False),
                        _btc())
     store.import_minutes(good, **EX)
-    assert not stray.exists() and _state(store)[2] == listed
+    assert not stray.exists() and len(_state(store)[2]) == len(listed)  # BTC, DASH rewritten
