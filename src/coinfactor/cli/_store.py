@@ -112,13 +112,15 @@ def import_command(
 ) -> None:
     """Import bars (validated; importing twice adds nothing; all or none).
 
-    A folder, and a file given with --freq 1m, is read as one-minute bars and streamed into
-    the minute store (Parquet partitions; 1h and 1d rollups kept exact), with a progress bar
-    over the files. Any other file is a canonical panel at its own frequency.
+    A folder, a CSV file and a file given with --freq 1m are read as one-minute bars and
+    streamed into the minute store (Parquet partitions; 1h and 1d rollups kept exact), with a
+    progress bar over the files. Any other Parquet file is a canonical panel at its own
+    frequency (one-minute panels go to the minute store too).
     """
     from coinfactor.data.store import Store
 
-    minutes = path.is_dir() or (freq is not None and freq.strip() == "1m")
+    minutes = (path.is_dir() or not path.name.lower().endswith((".parquet", ".pq"))
+               or (freq is not None and freq.strip() == "1m"))
     with user_errors(), Store(db) as store:
         if not minutes:
             counts = store.import_parquet(path, exchange=exchange, market=market, freq=freq)

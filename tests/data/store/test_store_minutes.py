@@ -291,3 +291,19 @@ def test_a_schema_2_store_is_read_as_it_is_and_migrated_by_its_own_step(tmp_path
         assert_frame_equal(store.query_bars(**EX, freq="1h", symbols=hourly["symbol"].unique()
                                             .to_list()), hourly)
         _check_rollups(store, _reference())
+
+
+def test_a_one_minute_panel_file_goes_to_the_minute_store_by_either_door(tmp_path: Path) -> None:
+    ref = _reference()
+    ref.write_parquet(tmp_path / "panel.parquet")
+    with Store(tmp_path / "a.duckdb") as store:
+        counts = store.import_parquet(tmp_path / "panel.parquet", **EX)  # frequency inferred
+        assert counts.bars_new == ref.height
+        assert_frame_equal(store.query_bars(**EX, freq="1m", funding=False), ref)
+        assert len(_stored_files(store)) == 8
+    db = tmp_path / "b.duckdb"
+    res = CliRunner().invoke(app, ["store", "import", str(FIXTURE / "ETHUSDT.csv.gz"),
+                                   "--exchange", "binanceusdm", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    with Store(db) as store:
+        assert store.query_bars(**EX, freq="1m")["symbol"].unique().to_list() == ["ETHUSDT"]

@@ -23,7 +23,11 @@ from coinfactor.data.store._import import ImportProgress, SymbolSource, file_bat
 from coinfactor.data.store._minutes import MinuteUpsert, parts_root, sweep_orphans
 from coinfactor.data.store._names import check_exchange, check_market, check_symbols
 from coinfactor.data.store._sources import discover
-from coinfactor.data.store._upsert import WriteCounts, writer_lock
+from coinfactor.data.store._upsert import WriteCounts, memory_limit, writer_lock
+
+COMMIT_DUCKDB_MEMORY = 1 << 30
+"""DuckDB's memory cap while a minute import commits (the catalog swap and the rollups'
+insert; beyond it DuckDB spills to ``<db>.tmp``)."""
 
 
 class MinuteWrites:
@@ -134,7 +138,8 @@ class MinuteWrites:
             try:
                 with duck_errors(self.path, f"importing {up.rows:,} minute bar(s) from {path}",
                                  table="minute_parts", write=True):
-                    up.commit()
+                    with memory_limit(con, COMMIT_DUCKDB_MEMORY):
+                        up.commit()
                 self._commit(con)
             except BaseException:
                 self._rollback(con)
@@ -158,7 +163,8 @@ class MinuteWrites:
             try:
                 with duck_errors(self.path, f"rebuilding the rollups of {months:,} month(s)",
                                  table="bars", write=True):
-                    up.commit()
+                    with memory_limit(con, COMMIT_DUCKDB_MEMORY):
+                        up.commit()
                 self._commit(con)
             except BaseException:
                 self._rollback(con)

@@ -339,7 +339,8 @@ class Store(MinuteWrites, StoreReads):
 
         The file is validated by groups of symbols into a temporary directory beside the
         store and upserted in one transaction (see :mod:`coinfactor.data.store._files`), so
-        memory is set by a group of about two million rows, not by the file. Rows replace
+        memory is set by a group of about two million rows, not by the file. One-minute bars
+        go to the minute store instead (:meth:`import_minutes`, rollups included). Rows replace
         stored rows of the same key as a unit (see :meth:`write`); a ``filled`` column
         (:func:`coinfactor.data.regularize`) is kept.
 
@@ -366,8 +367,12 @@ class Store(MinuteWrites, StoreReads):
         """
         check_exchange(exchange)
         check_market(market)
+        if freq is not None and check_freq(freq) == MINUTE_FREQ:
+            return self.import_minutes(path, exchange=exchange, market=market)
         with staged_import(Path(path), self.path, exchange=exchange, market=market,
                            freq=freq) as (parts, fq, rows, first, last):
+            if fq == MINUTE_FREQ:  # minutes live in the minute store: imported there
+                return self.import_minutes(path, exchange=exchange, market=market)
             source = "read_parquet([" + ", ".join(
                 "'" + str(p).replace("'", "''") + "'" for p in parts) + "])"
             with self._connect(write=True) as con, writer_lock(self.path), \
