@@ -22,12 +22,12 @@ import gzip
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import polars as pl
 
-MinuteFileFormat = Literal["parquet", "csv", "csv.gz"]
+from coinfactor.core.typing import MinuteFileFormat
 
 _MINUTE_US = 60_000_000
 _FUNDING_EVERY = 8 * 60
@@ -182,8 +182,8 @@ def write_minute_files(
     list of Path
         The files written, in symbol order.
     """
-    if fmt not in ("parquet", "csv", "csv.gz"):
-        raise ValueError(f"fmt must be 'parquet', 'csv' or 'csv.gz', got {fmt!r}")
+    if fmt not in get_args(MinuteFileFormat):
+        raise ValueError(f"fmt must be one of {list(get_args(MinuteFileFormat))}, got {fmt!r}")
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []

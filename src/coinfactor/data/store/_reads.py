@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import duckdb
 import polars as pl
@@ -178,8 +178,9 @@ class StoreReads:
         lo, hi = to_utc(start, "start"), to_utc(end, "end")
         where, params = self._where(exchange=ex, market=mk, freq=fq, symbols=symbols,
                                     start=lo, end=hi)
-        if partial not in ("drop", "mark"):
-            raise DataError(f"query_bars: partial must be 'drop' or 'mark', got {partial!r}")
+        if partial not in get_args(PartialBars):
+            raise DataError(f"query_bars: partial must be one of {list(get_args(PartialBars))}, "
+                            f"got {partial!r}")
         values = [c for c in BAR_VALUES if c != FILLED_COLUMN]
         rollup = fq in ROLLUP_FREQS and self._version >= 3
         cols = ", ".join(["ts", "symbol", *values, "COALESCE(filled, false) AS filled"]

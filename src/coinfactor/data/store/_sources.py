@@ -21,7 +21,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -30,7 +30,6 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.data._readers import _rename
 from coinfactor.data.store._names import check_symbol
 
-SourceKind = Literal["csv", "parquet"]
 CSV_BLOCK_BYTES = 64 << 20
 """Decompressed CSV text parsed at a time (about 500,000 one-minute rows)."""
 _FORMATS = {".csv": "csv", ".csv.gz": "csv.gz", ".parquet": "parquet", ".pq": "parquet"}
@@ -42,7 +41,8 @@ class SourceFile:
     """One input file: its path, format, hive keys and the symbol its name tells."""
 
     path: Path
-    kind: SourceKind
+    kind: str
+    """``"csv"`` (plain or gzip) or ``"parquet"``."""
     hive: dict[str, str] = field(default_factory=dict)
     name_symbol: str | None = None
 
@@ -130,7 +130,7 @@ def discover(path: str | Path) -> tuple[list[SourceFile], str]:
             fix="keep one format per folder (the same symbol twice in two formats would be "
             "imported twice) and import the others from their own folder")
     (fmt, paths), = by_format.items()
-    kind: SourceKind = "parquet" if fmt == "parquet" else "csv"
+    kind = "parquet" if fmt == "parquet" else "csv"
     return [SourceFile(p, kind, name_symbol=_stem(p)) for p in paths], f"folder of {fmt} files"
 
 
