@@ -78,6 +78,7 @@ def _panel(raw: pl.DataFrame, src: SourceFile, offset: int, first_batch: bool
                 f"{bad.height} value(s) that are neither", column="ts",
                 rows=bad.select("row", "symbol", "ts").head(5),
                 fix="repair or drop those rows (the row numbers count data rows from 1)")
+        raw = raw.with_columns(parsed.alias("ts"))  # parsed once (naive text is UTC)
     keep = [c for c in (*PANEL_SCHEMA, FILLED_COLUMN) if c in raw.columns]
     try:
         if first_batch and raw.height > 1:  # the data's own step, on its first rows
