@@ -186,7 +186,7 @@ def main() -> None:
 
     t_seed, _ = timed(lambda: seed_style_loop(stage, prices, lam=2.0, gamma=10.0,
                                               max_pos=0.2, gross_cap=2.0, tcap=0.3,
-                                              cost=9.5e-4), repeat=1)
+                                              cost=9.5e-4), repeat=2)
     print(f"seed-style per-day polars loop (allocator + backtest): {t_seed:6.3f} s")
 
     frame = (panel.select("ts", "symbol")
@@ -202,9 +202,11 @@ def main() -> None:
     t_stage = t_alloc + t_bt
     print(f"coinfactor BufferedAllocator.fit + backtest (same inputs): {t_stage:6.3f} s "
           f"({t_alloc:.3f} + {t_bt:.3f})  -> {t_seed / t_stage:6.1f}x faster")
-    t_full, _ = timed(lambda: carry.run(cfg, panel))
+    t_full, _ = timed(lambda: carry.run(cfg, panel), repeat=7)
     print(f"coinfactor full carry pipeline (universe..backtest): {t_full:8.3f} s  "
           f"-> {t_seed / t_full:6.1f}x faster than the seed loop (target >= 100x)")
+    print(f"  (drift accounting on: holdings drift between decisions, rebalance='decisions'; "
+          f"costs {cfg.costs.model(None)!r})")
     t_cap, _ = timed(lambda: carry.run(base, panel))
     print(f"  with the capacity table ({len(base.costs.capacity_navs)} NAVs): {t_cap:8.3f} s")
     big = synthetic_panel(500, 2000, seed=1)

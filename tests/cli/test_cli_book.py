@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from coinfactor import datasets
@@ -29,7 +30,9 @@ def _markets(tmp: Path, panel: pl.DataFrame, when_ms: int) -> Path:
     return path
 
 
-def test_book_command_writes_orders_and_blocks_on_stale_data(tmp_path: Path) -> None:
+def test_book_command_writes_orders_and_blocks_on_stale_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COINFACTOR_HOME", str(tmp_path / "home"))
     panel = datasets.load("hyperliquid-perp-1d")
     config = tmp_path / "carry.toml"
     text = (ROOT / "studies" / "carry.toml").read_text("utf-8")

@@ -122,3 +122,19 @@ def test_an_optional_column_without_values_reads_as_null() -> None:
     assert validate_panel(df)["funding_rate"].dtype == pl.Float64
     with pytest.raises(DataError, match="column 'funding_rate': expected Float64, got dtype"):
         validate_panel(df.with_columns(pl.lit("x").alias("funding_rate")))
+
+
+@pytest.mark.parametrize("rate", [float("inf"), float("-inf"), float("nan"), None])
+def test_funding_events_without_a_finite_rate_are_refused(rate: float | None) -> None:
+    from coinfactor.data import validate_funding_events
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    events = pl.DataFrame({"symbol": ["A", "A"], "ts": [t0, t0 + timedelta(hours=8)],
+                           "funding_rate": [1e-4, rate]},
+                          schema={"symbol": pl.String, "ts": pl.Datetime("us", "UTC"),
+                                  "funding_rate": pl.Float64})
+    with pytest.raises(DataError, match="expected a rate on every event") as err:
+        validate_funding_events(events)
+    assert "null, NaN or infinite" in str(err.value)
+    ok = validate_funding_events(events.head(1))
+    assert ok.get_column("funding_rate").to_list() == [1e-4]

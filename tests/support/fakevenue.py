@@ -5,6 +5,13 @@ scripts/build_test_fixtures.py), keeps a settable clock (``now_ms``; only bars t
 by then are served, the still-open one with provisional values as a venue does), injects faults
 on demand and records every request's arrival time.
 
+Markets carry per-market precision and limits (Binance ``exchangeInfo`` filters ``LOT_SIZE``,
+``PRICE_FILTER``, ``MIN_NOTIONAL`` from :data:`BN_RULES`; Hyperliquid ``meta`` ``szDecimals``
+from :data:`HL_SETTINGS`); a market in ``delisted`` is served as Binance ``SETTLING`` /
+Hyperliquid ``isDelisted``. ``positions`` (venue symbol -> signed contracts) are served as
+Binance ``/fapi/v3/positionRisk`` (signed requests: an ``X-MBX-APIKEY`` header is required) and
+Hyperliquid ``clearinghouseState`` (a ``user`` address is required).
+
 Faults (``FakeVenue.inject``) stand for what a real or hostile venue does: a hang, HTTP 429 /
 5xx (an HTML or a JSON body), any answer (``"body"``: ``status`` and ``value``, the body text),
 a reset, a malformed or empty page, one field of a row replaced
@@ -36,6 +43,11 @@ FAULTS = ("timeout", "429", "500", "502", "503", "503_json", "reset", "malformed
           "echo_token", "echo_secret", "field", "trickle", "body")
 # published venue settings the raw files do not hold (documented in fixtures/README.md)
 HL_SETTINGS = {"BTC": (5, 40), "ETH": (4, 25), "BERA": (1, 5)}
+# Binance USDⓈ-M (tickSize, stepSize = minQty, MIN_NOTIONAL, pricePrecision,
+# quantityPrecision) as the venue publishes them in exchangeInfo
+BN_RULES = {"BTCUSDT": ("0.10", "0.001", "100", 2, 3), "ETHUSDT": ("0.01", "0.001", "20", 2, 3),
+            "1000PEPEUSDT": ("0.0000001", "1", "5", 7, 0), "HYPEUSDT": ("0.001", "0.01", "5", 3, 2)}
+BN_DEFAULT_RULES = ("0.000001", "0.001", "5", 6, 3)
 
 
 @dataclass
@@ -82,6 +94,8 @@ class FakeVenue:
     requests: list[Request] = field(default_factory=list)
     url: str = ""
     echo_count: int = 0  # "echo_secret" answers so far: each puts the secret one char later
+    delisted: set[str] = field(default_factory=set)  # venue symbols no longer trading
+    positions: dict[str, float] = field(default_factory=dict)  # venue symbol -> contracts
     closed: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,29 +153,62 @@ class FakeVenue:
                                     ("OLDUSDT", "SETTLING", "USDT"),
                                     ("BTCUSDC", "TRADING", "USDC")]:
             base = name[: -len(quote)]
+            status = "SETTLING" if name in self.delisted else status
+            tick, step, notional, price_dp, qty_dp = BN_RULES.get(name, BN_DEFAULT_RULES)
             syms.append({
                 "symbol": name, "pair": name, "contractType": "PERPETUAL",
                 "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": status,
                 "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
                 "baseAsset": base, "quoteAsset": quote, "marginAsset": quote,
-                "pricePrecision": 2, "quantityPrecision": 3, "baseAssetPrecision": 8,
+                "pricePrecision": price_dp, "quantityPrecision": qty_dp,
+                "baseAssetPrecision": 8,
                 "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": [],
                 "triggerProtect": "0.0500", "liquidationFee": "0.012500",
                 "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": "0.000001",
-                     "maxPrice": "4529764", "tickSize": "0.000001"},
-                    {"filterType": "LOT_SIZE", "stepSize": "0.001", "maxQty": "1000",
-                     "minQty": "0.001"},
-                    {"filterType": "MARKET_LOT_SIZE", "stepSize": "0.001", "maxQty": "120",
-                     "minQty": "0.001"},
+                    {"filterType": "PRICE_FILTER", "minPrice": tick,
+                     "maxPrice": "4529764", "tickSize": tick},
+                    {"filterType": "LOT_SIZE", "stepSize": step, "maxQty": "1000000",
+                     "minQty": step},
+                    {"filterType": "MARKET_LOT_SIZE", "stepSize": step, "maxQty": "120000",
+                     "minQty": step},
                     {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                    {"filterType": "MIN_NOTIONAL", "notional": "5"},
+                    {"filterType": "MIN_NOTIONAL", "notional": notional},
                 ],
                 "orderTypes": ["LIMIT", "MARKET", "STOP"], "timeInForce": ["GTC", "IOC"],
             })
         return {"timezone": "UTC", "serverTime": self.now_ms, "futuresType": "U_MARGINED",
                 "rateLimits": [], "exchangeFilters": [], "assets": [], "symbols": syms}
+
+    def bn_position_risk(self, headers: Any) -> Any:
+        """``/fapi/v3/positionRisk`` (one-way mode): every position with its mark price."""
+        if not headers.get("X-MBX-APIKEY"):
+            return 401, {"code": -2014, "msg": "API-key format invalid."}
+        out = []
+        for sym, qty in sorted(self.positions.items()):
+            rows = self._bn_rows(sym)
+            mark = rows["close"][-1] if rows.height else 1.0
+            out.append({"symbol": sym, "positionSide": "BOTH", "positionAmt": f"{qty}",
+                        "entryPrice": f"{mark}", "breakEvenPrice": f"{mark}",
+                        "markPrice": f"{mark}", "unRealizedProfit": "0.0",
+                        "liquidationPrice": "0", "isolatedMargin": "0",
+                        "notional": f"{qty * mark}", "marginAsset": "USDT",
+                        "isolatedWallet": "0", "initialMargin": f"{abs(qty * mark) / 10}",
+                        "maintMargin": f"{abs(qty * mark) / 100}",
+                        "positionInitialMargin": f"{abs(qty * mark) / 10}",
+                        "openOrderInitialMargin": "0", "adl": 1, "bidNotional": "0",
+                        "askNotional": "0", "updateTime": self.now_ms})
+        return 200, out
+
+    def bn_leverage_brackets(self, headers: Any) -> Any:
+        """``/fapi/v1/leverageBracket`` (signed): one bracket per market (ccxt reads it with
+        positions)."""
+        if not headers.get("X-MBX-APIKEY"):
+            return 401, {"code": -2014, "msg": "API-key format invalid."}
+        names = sorted(set(self.bn_klines["symbol"].to_list()))
+        return 200, [{"symbol": n, "notionalCoef": 1.0, "brackets": [
+            {"bracket": 1, "initialLeverage": 20, "notionalCap": 1e9, "notionalFloor": 0,
+             "maintMarginRatio": 0.01, "cum": 0.0}]} for n in names]
 
     def bn_klines_rows(self, q: dict[str, str]) -> Any:
         step = {"1h": HOUR, "4h": 4 * HOUR, "1d": 24 * HOUR}.get(q.get("interval", ""))
@@ -252,7 +299,8 @@ class FakeVenue:
         coins = sorted(HL_SETTINGS)
         if kind in ("meta", "metaAndAssetCtxs"):
             universe = [{"name": c, "szDecimals": HL_SETTINGS[c][0],
-                         "maxLeverage": HL_SETTINGS[c][1], "marginTableId": HL_SETTINGS[c][1]}
+                         "maxLeverage": HL_SETTINGS[c][1], "marginTableId": HL_SETTINGS[c][1],
+                         **({"isDelisted": True} if c in self.delisted else {})}
                         for c in coins]
             meta = {"universe": universe, "marginTables": []}
             if kind == "meta":
@@ -280,6 +328,10 @@ class FakeVenue:
                 "name": "USDC", "szDecimals": 8, "weiDecimals": 8, "index": 0,
                 "tokenId": "0x6d1e7cde53ba9467b783cb7c530ce054", "isCanonical": True,
                 "evmContract": None, "fullName": None}]}
+        if kind == "clearinghouseState":
+            if not body.get("user"):
+                return 422, "Failed to deserialize the JSON body into the target type"
+            return 200, self.hl_clearinghouse()
         if kind == "candleSnapshot":
             req = body["req"]
             if req.get("interval") != "1h":
@@ -309,6 +361,26 @@ class FakeVenue:
             return 200, [{"coin": r["coin"], "fundingRate": repr(r["funding_rate"]),
                           "premium": "0.0", "time": r["t"]} for r in rows.iter_rows(named=True)]
         return 422, None
+
+    def hl_clearinghouse(self) -> dict[str, Any]:
+        """``clearinghouseState``: every position (``szi`` signed) at its last close."""
+        assets = []
+        for coin, qty in sorted(self.positions.items()):
+            bars = self.hl_bars.filter((pl.col("coin") == coin) & (pl.col("t") <= self.now_ms))
+            mark = bars["close"][-1] if bars.height else 1.0
+            value = abs(qty) * mark
+            assets.append({"type": "oneWay", "position": {
+                "coin": coin, "szi": f"{qty}", "entryPx": f"{mark}",
+                "positionValue": f"{value}", "unrealizedPnl": "0.0", "returnOnEquity": "0.0",
+                "liquidationPx": None, "marginUsed": f"{value / 10}", "maxLeverage": "40",
+                "leverage": {"type": "cross", "value": 10},
+                "cumFunding": {"allTime": "0.0", "sinceChange": "0.0", "sinceOpen": "0.0"}}})
+        total = sum(abs(q) for q in self.positions.values())
+        summary = {"accountValue": "1000000.0", "totalNtlPos": f"{total}",
+                   "totalRawUsd": "1000000.0", "totalMarginUsed": "0.0"}
+        return {"assetPositions": assets, "crossMarginSummary": summary,
+                "marginSummary": summary, "crossMaintenanceMarginUsed": "0.0",
+                "withdrawable": "1000000.0", "time": self.now_ms}
 
     # -------------------------------------------------------------- Tiingo
     def tiingo_meta(self, q: dict[str, str]) -> Any:
@@ -481,6 +553,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/fapi/v1/ticker/24hr": lambda: venue.bn_ticker(q),
             "/fapi/v1/openInterest": lambda: venue.bn_open_interest(q),
             "/fapi/v1/time": lambda: (200, {"serverTime": venue.now_ms}),
+            "/fapi/v3/positionRisk": lambda: venue.bn_position_risk(self.headers),
+            "/fapi/v1/leverageBracket": lambda: venue.bn_leverage_brackets(self.headers),
             "/futures/data/openInterestHist": lambda: venue.bn_open_interest_hist(q),
         }
         if path in routes:

@@ -317,7 +317,7 @@ class SquareRootImpact(_Additive):
             raise ConfigError("SquareRootImpact: window_days must be > 0, got "
                               f"{self.window_days!r}")
 
-    def _scale(self, market: MarketData) -> np.ndarray:
+    def scale(self, market: MarketData) -> np.ndarray:
         """``k · σ_daily / sqrt(ADV)`` per cell (NaN where either is unknown or ADV is 0)."""
         def build() -> np.ndarray:
             adv = market.adv(self.window_days)
@@ -332,13 +332,13 @@ class SquareRootImpact(_Additive):
         if self.k == 0.0:
             return np.zeros(trade.shape)
         size = np.abs(trade)
-        return self._scale(market)[t] * np.sqrt(size * nav) * size
+        return self.scale(market)[t] * np.sqrt(size * nav) * size
 
     def rate(self, market: MarketData, nav: float, size: float = 0.01) -> np.ndarray:
         """``k · σ · sqrt(size · nav / ADV)``: the impact per unit of a ``size``-weight trade."""
         if self.k == 0.0:
             return np.zeros(market.grid.shape)
-        return self._scale(market) * math.sqrt(size * nav)
+        return self.scale(market) * math.sqrt(size * nav)
 
 
 @dataclass(frozen=True)

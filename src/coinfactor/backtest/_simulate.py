@@ -9,8 +9,9 @@ after the close of bar t and ``d(t)`` the drifted pre-trade weights at that clos
 
 At a decision bar the book trades from ``d(t)`` to the targets where the symbol has a price; a
 symbol without one trades to its target at its next price before the next decision. At any
-other bar ``w(t) = d(t)``. The loop runs over time only, each step vectorised across
-symbols; it is itself the readable form (there is no separate kernel).
+other bar ``w(t) = d(t)``. :func:`simulate_loop` is that loop over time, each step vectorised
+across symbols: the readable reference. :func:`simulate` runs the same operations compiled
+(numba, :mod:`coinfactor.backtest._simulate_kernel`) wherever the cost model allows.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from coinfactor.backtest._costs import CostModel, CostSum, MarketData
+from coinfactor.backtest._costs import CostModel, CostSum, MarketData, SquareRootImpact
 from coinfactor.core.errors import DataError
 from coinfactor.core.typing import GapPolicy, Rebalance
 
@@ -112,6 +113,53 @@ def ffill_rows(values: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What both account loops read, computed once from the inputs."""
+
+    has_price: np.ndarray  # (n_bars, n_symbols) bool
+    rets: np.ndarray  # (n_bars, n_symbols) bar price returns, 0 where undefined
+    mark: np.ndarray  # (n_bars, n_symbols) last observed close
+    fund: np.ndarray  # (n_bars, n_symbols) funding, 0 where unknown
+    last_row: np.ndarray  # (n_symbols,) int64: the bar a delisted symbol closes, n_bars never
+    rates: np.ndarray | None  # (n_bars, n_symbols) summed rates of the linear cost models
+    per_bar: tuple[CostModel, ...]  # the other cost models, in order
+
+
+def _prepare(close: np.ndarray, funding: np.ndarray, costs: CostModel, market: MarketData,
+             initial_nav: float, gap: GapPolicy) -> _Prepared:
+    n_t, n_s = close.shape
+    has_price = ~np.isnan(close)
+    rets, mark = bar_price_returns(close, gap)
+    fund = np.where(np.isnan(funding), 0.0, funding)
+    # delisting: a symbol whose last price is before the last bar is closed there
+    last_row = np.full(n_s, n_t, dtype=np.int64)
+    if n_t:
+        seen = has_price.any(axis=0)
+        last = n_t - 1 - np.argmax(has_price[::-1], axis=0)
+        last_row[seen & (last < n_t - 1)] = last[seen & (last < n_t - 1)]
+    # a linear model is |trade| × rate: its rates are read once for every cell, and only the
+    # other models are asked bar by bar
+    parts = costs.models if isinstance(costs, CostSum) else (costs,)
+    rates = None
+    for m in parts:
+        if m.linear:
+            rates = (m.rate(market, initial_nav) if rates is None
+                     else rates + m.rate(market, initial_nav))
+    per_bar = tuple(m for m in parts if not m.linear)
+    return _Prepared(has_price, rets, mark, fund, last_row, rates, per_bar)
+
+
+def _cost_error(labels: tuple[Any, Sequence[str]] | None, t: int, j: int) -> DataError:
+    where = (f"{labels[1][j]!r} at {labels[0][t]}" if labels is not None
+             else f"column {j} at row {t}")
+    return DataError(
+        f"backtest: the cost model cannot price the trade of {where} (a spread, "
+        "volatility or volume it needs is unknown there)",
+        fix="give a half_spread for every cell that trades, or use a longer panel so "
+            "the impact model's trailing window is filled before the first trade")
+
+
 def simulate(
     target: np.ndarray,
     decision: np.ndarray,
@@ -161,21 +209,67 @@ def simulate(
     Returns
     -------
     Ledger
+
+    Notes
+    -----
+    When every cost model is linear or a :class:`SquareRootImpact`, the loop runs compiled
+    (:func:`coinfactor.backtest._simulate_kernel.account_loop`); otherwise the NumPy loop
+    :func:`simulate_loop` runs, the readable reference the kernel equals bit for bit.
     """
+    prep = _prepare(close, funding, costs, market, initial_nav, gap)
+    if not all(isinstance(m, SquareRootImpact) for m in prep.per_bar):
+        return _loop(prep, target, decision, costs, market, first=first,
+                     initial_nav=initial_nav, rebalance=rebalance,
+                     maintenance_margin=maintenance_margin, labels=labels)
+    from coinfactor.backtest import _simulate_kernel as kernel  # numba: imported on first use
+
     n_t, n_s = close.shape
-    has_price = ~np.isnan(close)
-    rets, mark = bar_price_returns(close, gap)
-    fund = np.where(np.isnan(funding), 0.0, funding)
-    # delisting: a symbol whose last price is before the last bar is closed there
-    last_row = np.full(n_s, n_t, dtype=np.int64)
-    if n_t:
-        seen = has_price.any(axis=0)
-        last = n_t - 1 - np.argmax(has_price[::-1], axis=0)
-        last_row[seen & (last < n_t - 1)] = last[seen & (last < n_t - 1)]
+    impact = np.zeros((len(prep.per_bar), n_t, n_s))
+    for i, m in enumerate(prep.per_bar):
+        if isinstance(m, SquareRootImpact) and m.k != 0.0:  # k = 0 costs 0, as its cost()
+            impact[i] = m.scale(market)
+    held, pre, cost, trades = (np.zeros((n_t, n_s)) for _ in range(4))
+    nav = np.full(n_t, np.nan)
+    r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
+    trades_at = np.asarray(decision, dtype=bool) | (rebalance == "every_bar")
+    rates = prep.rates if prep.rates is not None else np.zeros((0, 0))
+    liquidated, code, bad_t, bad_j = kernel.account_loop(
+        np.ascontiguousarray(target, dtype=np.float64), trades_at, prep.has_price, prep.rets,
+        prep.fund, prep.last_row, np.ascontiguousarray(rates), prep.rates is not None,
+        impact, first, float(initial_nav), float(maintenance_margin),
+        held, pre, trades, cost, nav, r_price, r_fund, r_cost)
+    if bad_t >= 0:
+        raise _cost_error(labels, bad_t, bad_j)
+    reason = {kernel.OK: "", kernel.BANKRUPT: "bankrupt", kernel.MARGIN: "maintenance_margin"}
+    return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
+                  ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=prep.mark,
+                  liquidated=liquidated, liquidation_reason=reason[code])
+
+
+def simulate_loop(target: np.ndarray, decision: np.ndarray, close: np.ndarray,
+                  funding: np.ndarray, costs: CostModel, market: MarketData, *, first: int,
+                  initial_nav: float, rebalance: Rebalance = "decisions",
+                  gap: GapPolicy = "mark", maintenance_margin: float = 0.0,
+                  labels: tuple[Any, Sequence[str]] | None = None) -> Ledger:
+    """:func:`simulate` as a plain NumPy loop over bars: the readable reference.
+
+    Vectorised across symbols, one bar after another, for any :class:`CostModel`. Parameters
+    and result as for :func:`simulate`, which equals it bit for bit.
+    """
+    prep = _prepare(close, funding, costs, market, initial_nav, gap)
+    return _loop(prep, target, decision, costs, market, first=first, initial_nav=initial_nav,
+                 rebalance=rebalance, maintenance_margin=maintenance_margin, labels=labels)
+
+
+def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: CostModel,
+          market: MarketData, *, first: int, initial_nav: float, rebalance: Rebalance,
+          maintenance_margin: float, labels: tuple[Any, Sequence[str]] | None) -> Ledger:
+    has_price, rets, mark, fund = prep.has_price, prep.rets, prep.mark, prep.fund
+    n_t, n_s = rets.shape
     delist_at: dict[int, np.ndarray] = {}
-    for j in np.flatnonzero(last_row < n_t).tolist():
-        delist_at.setdefault(int(last_row[j]), np.empty(0, dtype=np.int64))
-        delist_at[int(last_row[j])] = np.append(delist_at[int(last_row[j])], j)
+    for j in np.flatnonzero(prep.last_row < n_t).tolist():
+        delist_at.setdefault(int(prep.last_row[j]), np.empty(0, dtype=np.int64))
+        delist_at[int(prep.last_row[j])] = np.append(delist_at[int(prep.last_row[j])], j)
 
     held = np.zeros((n_t, n_s))
     pre = np.zeros((n_t, n_s))
@@ -195,15 +289,7 @@ def simulate(
     work2, run2 = np.empty((2, n_s)), np.empty((2, n_s))
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
-    # a linear model is |trade| × rate: its rates are read once for every cell, and only the
-    # other models are asked bar by bar
-    parts = costs.models if isinstance(costs, CostSum) else (costs,)
-    linear = [m for m in parts if m.linear]
-    per_bar = [m for m in parts if not m.linear]
-    rates = None
-    for m in linear:
-        rates = m.rate(market, initial_nav) if rates is None else rates + m.rate(market,
-                                                                                   initial_nav)
+    rates, per_bar = prep.rates, prep.per_bar
     grow = 1.0 + rets
     w = np.zeros(n_s)
     value = initial_nav
@@ -263,14 +349,7 @@ def simulate(
                 c[size == 0.0] = 0.0
                 owed = total(c)
             if owed != owed:
-                j = int(np.flatnonzero(np.isnan(c))[0])
-                where = (f"{labels[1][j]!r} at {labels[0][t]}"
-                         if labels is not None else f"column {j} at row {t}")
-                raise DataError(
-                    f"backtest: the cost model cannot price the trade of {where} (a spread, "
-                    "volatility or volume it needs is unknown there)",
-                    fix="give a half_spread for every cell that trades, or use a longer panel so "
-                        "the impact model's trailing window is filled before the first trade")
+                raise _cost_error(labels, t, int(np.flatnonzero(np.isnan(c))[0]))
         w = new
     return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=mark,

@@ -9,6 +9,7 @@ blocking check that fails leaves the order list empty.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from typing import Any
 import polars as pl
 
 from coinfactor.book._orders import ORDER_COLUMNS, MarketRules, orders
+from coinfactor.book._venue import snapshot_rules, store_selection
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data import infer_freq
@@ -133,10 +135,12 @@ def build_book(
     positions : mapping of str to float, optional
         Current positions in contracts (default: flat).
     markets : mapping of str to MarketRules, optional
-        Each symbol's precision and limits (from the store's market snapshot); without them
-        the check ``markets_unknown`` blocks.
+        Each symbol's precision and limits. Default: the latest market snapshot of the
+        store that ``[data] store = {exchange = ...}`` selects
+        (:func:`~coinfactor.book._venue.snapshot_rules`; its time is ``markets_as_of``).
+        Without either the check ``markets_unknown`` blocks.
     markets_as_of : datetime, optional
-        When the market snapshot was taken (for ``stale_markets``).
+        When the market snapshot was taken (for ``stale_markets``); with ``markets`` given.
     as_of : datetime, optional
         The clock (default: now, UTC): the last complete bar and staleness are judged at it.
     settings : BookSettings, optional
@@ -154,23 +158,29 @@ def build_book(
     clock = as_of or datetime.now(UTC)
     if clock.tzinfo is None:
         raise ConfigError(f"as_of must be timezone-aware (UTC), got {clock!r}")
-    study = str(raw.get("study", ""))
-    if study not in BOOK_STUDIES:
-        raise ConfigError(f"book: study {study!r} holds no book; expected one of "
-                          f"{list(BOOK_STUDIES)} (risk_model: use its exposures table)")
-    import importlib
-
-    module = importlib.import_module(STUDIES[study])
-    config = config_from_dict(module.Config, raw.get("params", {}))
+    study, module, config, resolved = resolve_config(raw)
     if panel is None:
         panel, _ = load_study_data(raw.get("data", {}), base_dir=base_dir)
+    note = "no market snapshot: precision and limits unknown (pass markets, or a [data] " \
+        "store selection whose venue snapshot records them: coinfactor book --update)"
+    if markets is None:
+        selection = store_selection(raw, base_dir)
+        if selection is not None and selection.exchange is not None:
+            with selection.store() as store:
+                markets, markets_as_of = snapshot_rules(store, selection.exchange,
+                                                        selection.market)
+            if markets is None and markets_as_of is not None:
+                note = (f"the store's snapshot of {selection.exchange} at {markets_as_of} "
+                        "records no order rules (taken by an older coinfactor): take a new "
+                        "one with coinfactor book --update")
     cut = complete_bars(panel, clock)
     target: StudyTarget = module.target(config, cut, as_of=clock)
     freq = infer_freq(cut)
     last_bar = _max_ts(cut)
     prices = _last_prices(cut)
     held = {s: float(q) for s, q in (positions or {}).items() if q != 0}
-    checks = _checks(cfg, clock, last_bar, freq, nav, target, markets, markets_as_of, held)
+    checks = _checks(cfg, clock, last_bar, freq, nav, target, markets, markets_as_of, held,
+                     note)
     weights = dict(zip(target.weights["symbol"].to_list(), target.weights["weight"].to_list(),
                        strict=True))
     rules = dict(markets or {})
@@ -187,12 +197,34 @@ def build_book(
                         strict=True))
         order_frame = orders(want, held, prices, rules,
                              max_order_notional=cfg.max_order_notional)
-    resolved = {"study": study, "data": dict(raw.get("data", {})),
-                "params": config_to_dict(config)}
     return Book(study=study, as_of=clock, decided_at=target.decided_at, last_bar=last_bar,
                 nav=nav, targets=targets, orders=order_frame, checks=tuple(checks),
                 config_hash=_hash(resolved), data_fingerprint=_fingerprint(cut),
                 config=resolved)
+
+
+def resolve_config(raw: Mapping[str, Any]) -> tuple[str, Any, Any, dict[str, Any]]:
+    """Return a book study's name, module, typed config and resolved config (hashed).
+
+    Raises
+    ------
+    ConfigError
+        If the study holds no book, or on a bad parameter.
+    """
+    study = str(raw.get("study", ""))
+    if study not in BOOK_STUDIES:
+        raise ConfigError(f"book: study {study!r} holds no book; expected one of "
+                          f"{list(BOOK_STUDIES)} (risk_model: use its exposures table)")
+    module = importlib.import_module(STUDIES[study])
+    config = config_from_dict(module.Config, raw.get("params", {}))
+    resolved = {"study": study, "data": dict(raw.get("data", {})),
+                "params": config_to_dict(config)}
+    return study, module, config, resolved
+
+
+def config_hash(raw: Mapping[str, Any]) -> str:
+    """Return the configuration hash of a study config, as its books record it."""
+    return _hash(resolve_config(raw)[3])
 
 
 def _max_ts(panel: pl.DataFrame) -> datetime:
@@ -228,7 +260,8 @@ def _target_frame(weights: Mapping[str, float], prices: Mapping[str, float],
 
 def _checks(cfg: BookSettings, clock: datetime, last_bar: datetime, freq: str, nav: float,
             target: StudyTarget, markets: Mapping[str, MarketRules] | None,
-            markets_as_of: datetime | None, held: Mapping[str, float]) -> list[Check]:
+            markets_as_of: datetime | None, held: Mapping[str, float],
+            note: str) -> list[Check]:
     step = freq_to_timedelta(freq)
     closed = last_bar + step
     late = clock - closed
@@ -242,12 +275,13 @@ def _checks(cfg: BookSettings, clock: datetime, last_bar: datetime, freq: str, n
                      f"target gross {gross:.4g} (max {cfg.max_gross:g})"))
     names = sorted(set(target.weights["symbol"].to_list()) | set(held))
     if markets is None:
-        out.append(Check("markets_unknown", False, True,
-                         "no market snapshot: precision and limits unknown"))
+        out.append(Check("markets_unknown", False, True, note))
         return out
     missing = [s for s in names if s not in markets]
     out.append(Check("no_market_rules", not missing, True,
-                     f"symbols without market rules: {missing[:10]}" if missing
+                     f"symbols without market rules: {missing[:10]} (not in the market "
+                     "snapshot; take one of every market, delisted ones included, with "
+                     "coinfactor book --update)" if missing
                      else "every symbol has market rules"))
     age = None if markets_as_of is None else clock - markets_as_of
     out.append(Check("stale_markets", age is not None and age <= cfg.max_market_age, True,

@@ -33,18 +33,15 @@ from ccxt.base.decimal_to_precision import (
     DECIMAL_PLACES,
     NO_PADDING,
     ROUND,
-    SIGNIFICANT_DIGITS,
     TICK_SIZE,
     TRUNCATE,
     decimal_to_precision,
 )
 
 from coinfactor.core.errors import ConfigError, DataError
+from coinfactor.data.sources import PRECISION_MODES, market_rules
 
-PRECISION_MODES = {DECIMAL_PLACES: "decimal_places", SIGNIFICANT_DIGITS: "significant_digits",
-                   TICK_SIZE: "tick_size"}
-"""ccxt's precision modes (``exchange.precisionMode``) by their constant."""
-
+_MODES = {name: mode for mode, name in PRECISION_MODES.items()}
 MAX_CHILD_ORDERS = 100
 """Most orders one leg is split into under ``max_order_notional`` (more is refused)."""
 
@@ -104,21 +101,40 @@ class MarketRules:
     @classmethod
     def from_ccxt(cls, symbol: str, market: Mapping[str, Any],
                   precision_mode: int) -> MarketRules:
-        """Read a ccxt market structure (one value of ``exchange.load_markets()``)."""
-        precision = market.get("precision") or {}
-        limits = market.get("limits") or {}
+        """Read a ccxt market structure (one value of ``exchange.load_markets()``).
 
-        def limit(kind: str, side: str) -> float | None:
-            value = (limits.get(kind) or {}).get(side)
-            return None if value is None else float(value)
-        return cls(
-            symbol=symbol, precision_mode=int(precision_mode),
-            amount_precision=_opt(precision.get("amount")),
-            price_precision=_opt(precision.get("price")),
-            min_amount=limit("amount", "min"), min_cost=limit("cost", "min"),
-            contract_size=float(market.get("contractSize") or 1.0),
-            max_leverage=limit("leverage", "max"),
-            active=market.get("active") is not False)
+        The same reading as the store's market snapshot
+        (:func:`coinfactor.data.sources.market_rules`), then :meth:`from_snapshot`.
+        """
+        if precision_mode not in PRECISION_MODES:
+            raise ConfigError(f"MarketRules({symbol!r}): precisionMode must be one of "
+                              f"{sorted(PRECISION_MODES)} (ccxt), got {precision_mode!r}")
+        lev = ((market.get("limits") or {}).get("leverage") or {}).get("max")
+        row = market_rules(dict(market), int(precision_mode)) | {
+            "symbol": symbol, "max_leverage": _opt(lev), "active": market.get("active")}
+        return cls.from_snapshot(row)
+
+    @classmethod
+    def from_snapshot(cls, row: Mapping[str, Any]) -> MarketRules:
+        """Read one row of the store's market snapshot (``SNAPSHOT_SCHEMA``).
+
+        ``precision_mode`` is ccxt's mode by name (:data:`PRECISION_MODES`); a null value
+        is "no limit"; a null contract size is 1; ``active`` null is active.
+        """
+        name = row.get("precision_mode")
+        if name not in _MODES:
+            raise DataError(f"market {row.get('symbol')!r}: precision_mode must be one of "
+                            f"{sorted(_MODES)}, got {name!r}",
+                            fix="take a new snapshot (coinfactor book --update)")
+
+        def opt(key: str) -> float | None:
+            value = row.get(key)
+            return None if value is None or not math.isfinite(value) else float(value)
+        return cls(symbol=str(row["symbol"]), precision_mode=_MODES[str(name)],
+                   amount_precision=opt("amount_precision"),
+                   price_precision=opt("price_precision"), min_amount=opt("min_amount"),
+                   min_cost=opt("min_cost"), contract_size=opt("contract_size") or 1.0,
+                   max_leverage=opt("max_leverage"), active=row.get("active") is not False)
 
     def round_amount(self, x: float, *, away: bool = False) -> float:
         """``x`` (contracts) on the amount grid, toward zero, or away from zero with ``away``."""

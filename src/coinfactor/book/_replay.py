@@ -10,13 +10,18 @@ other data, books missing, other sizes).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from coinfactor.backtest import BacktestResult, backtest
+from coinfactor.book._book import resolve_config
+from coinfactor.book._ledger import ledger_weights
 from coinfactor.core.errors import DataError
+from coinfactor.studies import StudyResult, load_study_data
 
 LEDGER_COLUMNS = ("decided_at", "symbol", "weight")
 """The columns of recorded books :func:`replay` reads (one row per symbol and book)."""
@@ -100,3 +105,70 @@ def replay(books: pl.DataFrame, panel: pl.DataFrame, *, nav: float,
         (pl.col("ret_funding") - pl.col("ret_funding_bt")).alias("funding_difference"),
         (pl.col("ret_cost") - pl.col("ret_cost_bt")).alias("cost_difference"))
     return Replay(paper, ref, tracking)
+
+
+def study_decisions(result: StudyResult) -> pl.DataFrame:
+    """``ts, symbol, weight``: a study run's decisions, from its backtest tables.
+
+    A study's ``weights`` table holds the weights after every close (drifted between
+    decisions) and its ``trades`` table the bars at which it traded: the weights at those bars
+    are its decisions (a decision that trades nothing leaves the drifted weights, which is
+    what the backtest holds without it).
+
+    Raises
+    ------
+    DataError
+        If the result has no ``weights`` or ``trades`` table.
+    """
+    missing = [t for t in ("weights", "trades") if t not in result.tables]
+    if missing:
+        raise DataError(f"replay: study {result.study!r} returned no {missing} table(s); a "
+                        "study that holds a book returns its backtest's weights and trades")
+    at = result.tables["trades"].select("ts").unique()
+    return result.tables["weights"].join(at, on="ts", how="semi").select(
+        "ts", "symbol", "weight").sort("ts", "symbol")
+
+
+def replay_study(raw: Mapping[str, Any], books: pl.DataFrame, *,
+                 base_dir: Path | None = None, panel: pl.DataFrame | None = None) -> Replay:
+    """Replay a study config's recorded books against its own backtest over the same bars.
+
+    The study is run on its ``[data]`` (or ``panel``); its decisions
+    (:func:`study_decisions`) from the first recorded book on are backtested next to the
+    books, both with the config's cost model and margins (``[params.costs]``) and the NAV of
+    the first book.
+
+    Parameters
+    ----------
+    raw : mapping
+        The parsed study config.
+    books : pl.DataFrame
+        Rows of the store's ``books`` table of that config (``Store.query_books``).
+    base_dir : Path, optional
+        Where relative paths of ``[data]`` are resolved.
+    panel : pl.DataFrame, optional
+        The data, if already loaded.
+
+    Returns
+    -------
+    Replay
+    """
+    _, module, config, _ = resolve_config(raw)
+    weights = ledger_weights(books)
+    live = books.filter(~pl.col("blocked")).sort("as_of")
+    nav = float(live["nav"][0])
+    if panel is None:
+        panel, _ = load_study_data(raw.get("data", {}), base_dir=base_dir)
+    first, last = panel.get_column("ts").min(), panel.get_column("ts").max()
+    outside = weights.join(panel.select(pl.col("ts").alias("decided_at")).unique(),
+                           on="decided_at", how="anti")
+    if outside.height:
+        raise DataError(f"replay: {outside['decided_at'].n_unique()} recorded book(s) were "
+                        "decided at bars the study's data does not hold (first: "
+                        f"{outside['decided_at'].min()!s}); the data runs from "
+                        f"{first!s} to {last!s}",
+                        fix="point [data] at the data the books were computed on (or update "
+                        "the store)")
+    decisions = study_decisions(module.run(config, panel))
+    execution = {"costs": config.costs.model(), **config.costs.backtest_settings()}
+    return replay(weights, panel, nav=nav, reference=decisions, **execution)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +23,8 @@ BOOK_FILES = ("targets.parquet", "orders.csv", "book.json", "book.html")
 
 
 def write_book(book: Book, out: str | Path, *, overwrite: bool = False,
-               changes: pl.DataFrame | None = None) -> Path:
+               changes: pl.DataFrame | None = None,
+               previous: datetime | None = None) -> Path:
     """Write ``book`` to the directory ``out``, all files or none.
 
     The same writer as a study's run directory (:func:`coinfactor.studies.write_run_dir`):
@@ -40,7 +42,10 @@ def write_book(book: Book, out: str | Path, *, overwrite: bool = False,
     overwrite : bool, default False
         Replace an existing book directory.
     changes : pl.DataFrame, optional
-        Changes since the previous book, for ``book.html``.
+        Changes since the previous book (:func:`coinfactor.book.changes`), for
+        ``book.html``.
+    previous : datetime, optional
+        As-of time of that previous book (None: there is none).
 
     Returns
     -------
@@ -58,8 +63,8 @@ def write_book(book: Book, out: str | Path, *, overwrite: bool = False,
         book.targets.write_parquet(tmp / "targets.parquet")
         book.orders.write_csv(tmp / "orders.csv")
         (tmp / "book.json").write_text(json.dumps(summary, indent=2, default=str), "utf-8")
-        (tmp / "book.html").write_text(book_html(summary, book.targets, book.orders, changes),
-                                       "utf-8")
+        (tmp / "book.html").write_text(
+            book_html(summary, book.targets, book.orders, changes, previous=previous), "utf-8")
     return write_run_dir(out, fill, study=f"book:{book.study}", overwrite=overwrite)
 
 

@@ -45,7 +45,7 @@ def validate_funding_events(events: pl.DataFrame) -> pl.DataFrame:
     Raises
     ------
     DataError
-        On missing columns, null or NaN rates, or naive times.
+        On missing columns, null, NaN or infinite rates, or naive times.
     """
     missing = [c for c in FUNDING_EVENT_SCHEMA if c not in events.columns]
     if missing:
@@ -70,13 +70,14 @@ def validate_funding_events(events: pl.DataFrame) -> pl.DataFrame:
         pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
         pl.col("funding_rate").cast(pl.Float64),
     )
-    bad = out.filter(pl.col("funding_rate").is_null() | pl.col("funding_rate").is_nan())
+    bad = out.filter(pl.col("funding_rate").is_null() | ~pl.col("funding_rate").is_finite())
     if bad.height:
         raise DataError(
-            f"funding events: expected a rate on every event, found {bad.height} null/NaN",
+            f"funding events: expected a rate on every event, found {bad.height} "
+            "null, NaN or infinite",
             column="funding_rate",
             rows=bad.head(5),
-            fix="drop events without a rate",
+            fix="drop events without a usable rate (an infinite rate is a broken feed)",
         )
     return out.sort("symbol", "ts")
 

@@ -333,6 +333,8 @@ class Grid:
 
     def slice(self, start: int, stop: int | None = None) -> Grid:
         """Return the grid of axis rows ``start:stop`` (same symbols); other rows are off it."""
+        if start == 0 and (stop is None or stop >= self.ts.len()):
+            return self  # the whole axis: no copy of the row index
         ts = self.ts[start:stop]
         rows = self.rows - start
         rows = np.where((rows >= 0) & (rows < ts.len()), rows, -1)
@@ -344,6 +346,8 @@ class Grid:
         The same as ``Grid.from_panel(panel, freq, symbols=symbols)`` for the grid's panel,
         without reading the panel again.
         """
+        if tuple(symbols) == self.symbols:
+            return self  # the same axis: no copy of the row and column index
         sym, cols = _restrict(self.symbols, self.cols, symbols)
         rows = np.where(cols >= 0, self.rows, -1)
         return Grid(self.ts, self.freq, sym, rows, cols, self.filled, self.keys)

@@ -41,14 +41,6 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import timedelta_to_freq
 from coinfactor.core.typing import ExitRule
 from coinfactor.data import Grid
-from coinfactor.xs import row_sum
-
-_MIN_CHUNK, _MAX_CHUNK = 8, 64  # bars per chunk of the allocation loop (see _loop)
-
-
-def _seq_sum(values: np.ndarray) -> float:
-    """Left-to-right sum: adding zeros anywhere leaves it unchanged bit for bit."""
-    return float(np.add.accumulate(values)[-1]) if values.size else 0.0
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -406,141 +398,39 @@ class BufferedAllocator:
         pos[:, cols] = pos_a
         return AllocationResult(pos, buffer, t_scale, g_scale, inputs)
 
-    def _loop(self, in_univ: np.ndarray, can_all: np.ndarray, desired: np.ndarray,
-              buf_a: np.ndarray, progress: Callable[[float], None] | None,
+    def _loop(self, in_univ: np.ndarray, can: np.ndarray, desired: np.ndarray,
+              buf: np.ndarray, progress: Callable[[float], None] | None,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Run the loop over bars of :meth:`fit` on the columns ever in the universe.
+        """Run the bars of :meth:`fit` on the columns ever in the universe.
 
-        The floating-point operations of the straightforward per-bar vector code
-        (:func:`coinfactor.portfolio.allocate_reference`, bit for bit), into preallocated
-        buffers, with every selection that does not depend
-        on the path hoisted out of the loop. A cell that is not live (out of the universe or
-        untradable) trades ``-x`` (``exit="close"``: zero buffer, ``δ = 0 - x``) or
-        ``-decay·x``, or has its position restored (frozen), so its ``δ`` needs no mask.
+        The selections of :func:`coinfactor.portfolio.allocate_reference` formed once for
+        every bar, then its per-bar rule compiled
+        (:func:`coinfactor.portfolio._allocator_kernel.allocate_bars`, bit for bit the
+        reference), in about 20 runs of bars with ``progress`` called between them.
         """
+        from coinfactor.portfolio._allocator_kernel import allocate_bars  # numba: on first use
+
         n_t, n_c = in_univ.shape
         pos_a = np.zeros((n_t, n_c))
         t_scale = np.ones(n_t)
         g_scale = np.ones(n_t)
         if n_c == 0:
             return pos_a, t_scale, g_scale
-        live = in_univ & can_all  # in the universe and tradable: trade towards desired
+        live = in_univ & can
         d0 = np.where(live, desired, 0.0)
         prev_in = np.vstack([np.zeros((1, n_c), dtype=bool), in_univ[:-1]])
-        leave = can_all & ~in_univ  # tradable, out of the universe: close or decay
-        # A zero buffer makes the trade exactly δ (copysign(max(|δ| - 0, 0), δ) == δ): an
-        # entering name opened fully trades δ = desired - x, a closed one δ = 0 - x = -x.
-        buf_a = buf_a.copy()
-        if self.open_new_fully:
-            buf_a[in_univ & ~prev_in & can_all] = 0.0
-        decay = self.exit == "decay"
-        if decay:
-            has_leave: list[bool] = np.asarray(leave.any(axis=1)).tolist()
-            neg_unwind = -self.decay
-        else:
-            buf_a[leave] = 0.0
-            has_leave = [False] * n_t
-        # Before a name's first tradable bar its position is 0 (only live or leaving names
-        # trade): counting it as tradable there changes no number (it trades ±0 and adds 0
-        # to every sum), so only names frozen with a position make a bar "frozen".
-        first_can = np.where(can_all.any(axis=0), np.argmax(can_all, axis=0), n_t)
-        can_all = can_all | (np.arange(n_t)[:, None] < first_can[None, :])
-        # plain lists: per-bar flags are read faster from a list than from an array
-        every_can: list[bool] = np.asarray(can_all.all(axis=1)).tolist()
-        x = np.zeros(n_c)  # never -0.0: x + (±0.0) is x bit for bit
-        cap, gcap, tcap = self.max_weight, self.gross_cap, self.turnover_cap
-        delta, trade, x_cap, work, acc = (np.empty(n_c) for _ in range(5))
-        add, sub, absolute, copysign = np.add, np.subtract, np.absolute, np.copysign
-        maximum, minimum, cumsum = np.maximum, np.minimum, np.add.accumulate
-
-        def capped(t: int, x: np.ndarray, out: np.ndarray) -> np.ndarray:
-            """``clip(x + trade, ±cap)`` into ``out``: the book before the gross/turnover caps."""
-            # trade = copysign(max(|δ| - buffer, 0), δ): 0 inside the buffer (its sign is
-            # moot, see x above), else to the buffer's edge
-            sub(d0[t], x, out=delta)
-            excess = sub(absolute(delta, out=work), buf_a[t], out=work)
-            copysign(maximum(excess, 0.0, out=excess), delta, out=trade)
-            if has_leave[t]:  # exit="decay": trade -decay·x
-                np.copyto(trade, neg_unwind * x, where=leave[t])
-            return minimum(maximum(add(x, trade, out=out), -cap, out=out), cap, out=out)
-
-        def full_step(t: int, x: np.ndarray) -> np.ndarray:
-            """One bar with every cap checked; writes and returns ``pos_a[t]``."""
-            capped(t, x, x_cap)
-            if every_can[t]:
-                room = gcap
-                # sequential sums: adding flat names anywhere leaves them unchanged
-                live_gross = cumsum(absolute(x_cap, out=work), out=acc)[-1]
-                if live_gross > room:
-                    g = room / live_gross
-                    g_scale[t] = g
-                    np.multiply(x_cap, g, out=x_cap)
-            else:  # frozen names keep their position and use up gross room
-                can = can_all[t]
-                np.copyto(x_cap, x, where=~can)
-                room = max(gcap - _seq_sum(np.abs(np.where(can, 0.0, x))), 0.0)
-                live_gross = _seq_sum(np.abs(np.where(can, x_cap, 0.0)))
-                if live_gross > room:
-                    g = room / live_gross
-                    g_scale[t] = g
-                    np.copyto(x_cap, x_cap * g, where=can)
-            traded = sub(x_cap, x, out=x_cap)
-            if tcap is not None:
-                turnover = cumsum(absolute(traded, out=work), out=acc)[-1]
-                if turnover > tcap:
-                    s = tcap / turnover
-                    t_scale[t] = s
-                    traded *= s
-            return add(x, traded, out=pos_a[t])
-
-        # Caps seldom bind: bars where every name can trade run in chunks without the two
-        # sums, which are then formed for the whole chunk at once (the same left-to-right
-        # sums); from the first bar where a cap would bind, that bar is redone with every
-        # cap and the chunk restarts after it. The result is the bar-by-bar loop's.
-        blocked = np.flatnonzero(~np.asarray(every_can, dtype=bool))
-        run_end = np.append(blocked, n_t)[np.searchsorted(blocked, np.arange(n_t))].tolist()
-        ahead = np.empty((_MAX_CHUNK, n_c))
-        moved = np.empty((_MAX_CHUNK, n_c))
+        enter = in_univ & ~prev_in & can
+        leave = can & ~in_univ
+        unwind = 1.0 if self.exit == "close" else self.decay
+        tcap = self.turnover_cap
         x = np.zeros(n_c)
-        t, chunk, reported = 0, _MIN_CHUNK, 0
-        # after a chunk failed in its first bars (caps binding often), that many bars run
-        # bar by bar before the next try, doubling while it keeps failing
-        backoff, by_bar_until = _MIN_CHUNK, 0
-        step = max(1, n_t // 20)
-        while t < n_t:
-            end = min(t + chunk, run_end[t])
-            if t < by_bar_until or end - t < _MIN_CHUNK:  # frozen bar, or chunk won't pay
-                x = full_step(t, x)
-                t += 1
-            else:
-                for u in range(t, end):  # capped() inlined: this is the hot loop
-                    sub(d0[u], x, out=delta)
-                    excess = sub(absolute(delta, out=work), buf_a[u], out=work)
-                    copysign(maximum(excess, 0.0, out=excess), delta, out=trade)
-                    if has_leave[u]:
-                        np.copyto(trade, neg_unwind * x, where=leave[u])
-                    xc = ahead[u - t]
-                    minimum(maximum(add(x, trade, out=xc), -cap, out=xc), cap, out=xc)
-                    x = add(x, sub(xc, x, out=moved[u - t]), out=pos_a[u])
-                m = end - t
-                binds = row_sum(absolute(ahead[:m])) > gcap
-                if tcap is not None:
-                    binds |= row_sum(absolute(moved[:m])) > tcap
-                if binds.any():
-                    b = t + int(np.argmax(binds))
-                    x = full_step(b, pos_a[b - 1] if b else np.zeros(n_c))
-                    if b - t < _MIN_CHUNK:
-                        by_bar_until = b + 1 + backoff
-                        backoff = min(2 * backoff, n_t)
-                    chunk = min(max(_MIN_CHUNK, 2 * (b - t)), _MAX_CHUNK)
-                    t = b + 1
-                else:
-                    chunk = min(2 * chunk, _MAX_CHUNK)
-                    backoff = _MIN_CHUNK
-                    t = end
+        step = max(1, -(-n_t // 20))
+        for t0 in range(0, n_t, step):
+            t1 = min(t0 + step, n_t)
+            allocate_bars(d0, live, enter, leave, can, np.ascontiguousarray(buf), unwind,
+                          self.open_new_fully, self.max_weight, self.gross_cap,
+                          0.0 if tcap is None else tcap, tcap is not None, t0, t1, x, pos_a,
+                          t_scale, g_scale)
             if progress is not None:
-                for u in range(reported, t):
-                    if u % step == 0 or u == n_t - 1:
-                        progress((u + 1) / n_t)
-                reported = t
+                progress(t1 / n_t)
         return pos_a, t_scale, g_scale

@@ -231,7 +231,10 @@ def test_the_store_refuses_infinite_funding_snapshots_and_open_interest(
         "open_interest": pl.DataFrame({"symbol": ["AUSDT"], "ts": [T0],
                                        "open_interest": [INF]}),
     }
-    with pytest.raises(DataError, match="expected finite numbers or null"):
+    # funding events are refused by validate_funding_events (a finite rate on every event)
+    message = ("expected a rate on every event" if kind == "funding"
+               else "expected finite numbers or null")
+    with pytest.raises(DataError, match=message):
         store.write(**EX, freq="1h", **{kind: frames[kind]})
     assert store.query_bars(funding=False).equals(store_panel())
     assert store.query_funding(exchange="binanceusdm").height == 0
@@ -291,8 +294,8 @@ def test_a_store_of_todays_layout_is_read_unchanged_and_migrated_on_write(
         out = store.query_bars(funding=False)
     assert out["close"].to_list() == [2.0, 3.0, 3.5]
     assert out["open_interest"].to_list() == [7.0, 8.0, None]
-    assert _count(path, "SELECT value FROM coinfactor_meta WHERE key = 'schema_version'") \
-        == str(SCHEMA_VERSION)
+    assert _count(path, "SELECT value FROM coinfactor_meta WHERE key = "
+                        "'schema_version'") == str(SCHEMA_VERSION)
     assert _count(path, "SELECT string_agg(DISTINCT freq) FROM bars") == "1h"
     assert _count(path, "SELECT count(*) FROM bars WHERE filled") == 0
 

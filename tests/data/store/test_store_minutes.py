@@ -264,24 +264,24 @@ def test_store_import_cli_takes_a_folder(tmp_path: Path) -> None:
         assert store.query_bars(exchange="binanceusdm", freq="1d").height == 8
 
 
-def test_a_schema_2_store_is_read_as_it_is_and_migrated_by_its_own_step(tmp_path: Path) -> None:
+def test_a_schema_3_store_is_read_as_it_is_and_migrated_by_its_own_step(tmp_path: Path) -> None:
     import duckdb
 
     from coinfactor.data.store import SCHEMA_VERSION
     from support.panels import store_panel
 
-    path = tmp_path / "v2.duckdb"
+    path = tmp_path / "v3.duckdb"
     with Store(path) as store:
         store.write_bars(store_panel(), **EX, freq="1h")
         hourly = store.query_bars(**EX, freq="1h")
-    con = duckdb.connect(str(path))  # make it what coinfactor of schema 2 wrote
+    con = duckdb.connect(str(path))  # make it what coinfactor of schema 3 wrote
     for sql in ("ALTER TABLE bars DROP COLUMN complete", "DROP TABLE minute_parts",
-                "UPDATE coinfactor_meta SET value = '2' WHERE key = 'schema_version'"):
+                "UPDATE coinfactor_meta SET value = '3' WHERE key = 'schema_version'"):
         con.execute(sql).fetchall()
     con.close()
     before = path.read_bytes()
     with Store(path) as old:
-        assert old.schema_version == 2
+        assert old.schema_version == 3
         assert_frame_equal(old.query_bars(**EX, freq="1h"), hourly)
         assert old.coverage(freq="1m").height == 0
     assert path.read_bytes() == before  # reading changed nothing

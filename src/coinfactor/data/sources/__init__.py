@@ -56,9 +56,10 @@ from coinfactor.data.sources._report import IngestReport, Progress, SymbolReport
 from coinfactor.data.sources._retry import RetryPolicy, TransientError
 from coinfactor.data.sources._settings import SourceSettings
 from coinfactor.data.sources._tiingo import TiingoSource
-from coinfactor.data.sources._venues import VENUE_LIMITS
+from coinfactor.data.sources._venues import PRECISION_MODES, VENUE_LIMITS, market_rules
 
 __all__ = [
+    "PRECISION_MODES",
     "VENUE_LIMITS",
     "Capabilities",
     "CcxtSource",
@@ -72,6 +73,7 @@ __all__ = [
     "TransientError",
     "download",
     "make_source",
+    "market_rules",
     "rewrite_urls",
     "update",
 ]

@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -26,6 +26,7 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data._schema import PANEL_SCHEMA
+from coinfactor.data.sources._account import credential_names, fetch_positions
 from coinfactor.data.sources._clean import fnum, tnum, unparsed
 from coinfactor.data.sources._deadline import call_within, requests_session
 from coinfactor.data.sources._protocol import Capabilities
@@ -42,6 +43,7 @@ from coinfactor.data.sources._venues import (
     BarRow,
     FundingRow,
     checked_json,
+    market_rules,
     venue_for,
 )
 from coinfactor.data.sources._venues import num as _num
@@ -306,7 +308,7 @@ class CcxtSource:
         min_volume_usd: float | None = None,
         open_interest: bool = True,
     ) -> pl.DataFrame:
-        """One row per market: 24h USD volume, USD open interest, mid, max leverage.
+        """One row per market: 24h USD volume, USD open interest, mid, leverage, order rules.
 
         Parameters
         ----------
@@ -326,7 +328,9 @@ class CcxtSource:
             symbol. ``ts`` is the venue's clock. Binance's public API has no mid without the
             order book, so ``mid`` is its last price there; its max leverage needs an API key
             and is null. Hyperliquid values come from ``metaAndAssetCtxs`` (``dayNtlVlm``,
-            ``openInterest`` x ``midPx``, ``maxLeverage``).
+            ``openInterest`` x ``midPx``, ``maxLeverage``). The order rules (contract size,
+            precision and its mode, minimum amount and cost) are ccxt's market structure
+            as ``load_markets`` reports it (:func:`market_rules`), on every venue.
         """
         markets = self.markets(reload=True)
         now = self.server_now_ms()
@@ -340,6 +344,7 @@ class CcxtSource:
             row = self._venue.snapshot_row(name, m, tickers)
             row |= {"symbol": name, "base": m.get("base"), "quote": m.get("settle") or
                     m.get("quote"), "active": m.get("active") is not False}
+            row |= market_rules(m, self.client.precisionMode)
             if min_volume_usd is not None and (row["volume_24h_usd"] or 0.0) < min_volume_usd:
                 continue
             rows.append(row)
@@ -359,6 +364,22 @@ class CcxtSource:
         except Exception as exc:  # OI is optional: a venue that refuses it leaves it null
             log.warning("open interest of %s unavailable: %s", name, clip(exc, 200))
         return None
+
+    # ------------------------------------------------------------------ account
+    def credential_names(self) -> dict[str, str]:
+        """Ccxt credential -> the environment variable :meth:`positions` reads it from.
+
+        See :func:`~coinfactor.data.sources._account.credential_names`.
+        """
+        return credential_names(self.exchange, self.client)
+
+    def positions(self, env: Mapping[str, str] | None = None) -> dict[str, float]:
+        """Read current positions in contracts through ccxt's ``fetch_positions`` (short < 0).
+
+        See :func:`~coinfactor.data.sources._account.fetch_positions` (credentials from the
+        environment, never logged or stored).
+        """
+        return fetch_positions(self, env)
 
     # ------------------------------------------------------------------ history
     def iter_bars(

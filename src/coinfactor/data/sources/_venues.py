@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, SIGNIFICANT_DIGITS, TICK_SIZE
+
 from coinfactor.data.sources._clean import fnum, tnum
 from coinfactor.data.sources._retry import TransientError
 
@@ -45,6 +47,42 @@ FundingRow = tuple[int | None, float | None, float | None]
 """``(time ms, rate, mark price)``, read like :data:`BarRow`."""
 Call = Callable[[str, Callable[[], Any]], Any]
 """The source's retrying call: ``call(what, request)`` returns ``request()``'s result."""
+
+
+PRECISION_MODES: dict[int, str] = {DECIMAL_PLACES: "decimal_places",
+                                   SIGNIFICANT_DIGITS: "significant_digits",
+                                   TICK_SIZE: "tick_size"}
+"""ccxt's precision modes (``exchange.precisionMode``) by their constant, and the name a
+market snapshot stores (names, not ccxt's numbers: those have changed between versions)."""
+
+
+def market_rules(market: dict[str, Any], precision_mode: int) -> dict[str, Any]:
+    """Read the order rules of one ccxt market structure (a value of ``load_markets()``).
+
+    Parameters
+    ----------
+    market : dict
+        ccxt's market structure.
+    precision_mode : int
+        The exchange's ``precisionMode`` (how ``precision`` is to be read).
+
+    Returns
+    -------
+    dict
+        ``contract_size`` (``contractSize``; null when ccxt has none), ``precision_mode``
+        (its name in :data:`PRECISION_MODES`; null for a mode ccxt added later),
+        ``amount_precision`` / ``price_precision`` (``precision.amount`` / ``.price``),
+        ``min_amount`` (``limits.amount.min``, contracts) and ``min_cost``
+        (``limits.cost.min``, quote notional); a value ccxt leaves out is null.
+    """
+    precision = market.get("precision") or {}
+    limits = market.get("limits") or {}
+    return {"contract_size": num(market.get("contractSize")),
+            "precision_mode": PRECISION_MODES.get(precision_mode),
+            "amount_precision": num(precision.get("amount")),
+            "price_precision": num(precision.get("price")),
+            "min_amount": num((limits.get("amount") or {}).get("min")),
+            "min_cost": num((limits.get("cost") or {}).get("min"))}
 
 
 def num(value: Any) -> float | None:

@@ -15,7 +15,12 @@ from coinfactor.data.store._names import (
     check_symbol,
     check_symbols,
 )
-from coinfactor.data.store._schema import SCHEMA_VERSION, SNAPSHOT_SCHEMA
+from coinfactor.data.store._schema import (
+    BOOK_SCHEMA,
+    SCHEMA_VERSION,
+    SNAPSHOT_RULES,
+    SNAPSHOT_SCHEMA,
+)
 from coinfactor.data.store._sources import SourceFile
 from coinfactor.data.store._sources import discover as find_minute_files
 from coinfactor.data.store._store import (
@@ -27,8 +32,10 @@ from coinfactor.data.store._store import (
 )
 
 __all__ = [
+    "BOOK_SCHEMA",
     "DB_FILENAME",
     "SCHEMA_VERSION",
+    "SNAPSHOT_RULES",
     "SNAPSHOT_SCHEMA",
     "SYMBOL_RE",
     "SourceFile",

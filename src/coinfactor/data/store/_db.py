@@ -30,6 +30,9 @@ from coinfactor.data.store._schema import (
     PARTS_STATEMENT,
     PARTS_TABLE,
     SCHEMA_VERSION,
+    SNAPSHOT_KEY,
+    SNAPSHOT_RULES,
+    SNAPSHOT_V2_VALUES,
     TABLES,
     V1_COLUMNS,
     create_statements,
@@ -142,7 +145,7 @@ def _check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def inspect(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Return the schema version of the open file: 0 (an empty DuckDB database), 1 or 2.
+    """Return the schema version of the open file: 0 (an empty DuckDB database), 1, 2 or 3.
 
     Raises
     ------
@@ -221,6 +224,8 @@ def open_read(path: Path) -> tuple[duckdb.DuckDBPyConnection, int]:
                                                     "CREATE TEMP TABLE")).fetchall()
             if version == 1 and "bars" in present:
                 _v1_bars_view(con)
+            if "snapshots" in present and not set(SNAPSHOT_RULES) <= set(present["snapshots"]):
+                _v2_snapshots_view(con)
     except BaseException:
         con.close()
         raise
@@ -246,6 +251,21 @@ def _v1_bars_view(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"CREATE TEMP VIEW bars AS SELECT {', '.join(cols)}, false AS filled "
         f'FROM "{_quote(str(db[0]), chr(34))}".main.bars'
+    ).fetchall()
+
+
+def _v2_snapshots_view(con: duckdb.DuckDBPyConnection) -> None:
+    """Read a ``snapshots`` table of schema version 1 or 2 as version 3 (a temporary view).
+
+    The order rules (:data:`SNAPSHOT_RULES`) read as nulls: those stores never recorded them.
+    """
+    db = con.execute("SELECT current_database()").fetchone()
+    assert db is not None
+    cols = [*SNAPSHOT_KEY, *SNAPSHOT_V2_VALUES]
+    rules = [f"CAST(NULL AS {kind}) AS {name}" for name, kind in SNAPSHOT_RULES.items()]
+    con.execute(
+        f"CREATE TEMP VIEW snapshots AS SELECT {', '.join(cols)}, {', '.join(rules)} "
+        f'FROM "{_quote(str(db[0]), chr(34))}".main.snapshots'
     ).fetchall()
 
 
@@ -295,12 +315,13 @@ def open_write(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
-    """Bring a version-0 (empty), 1 or 2 store to :data:`SCHEMA_VERSION`, all or none.
+    """Bring a version-0 (empty), 1, 2 or 3 store to :data:`SCHEMA_VERSION`, all or none.
 
     Version 1 -> 2: ``bars`` is copied into a table with the ``filled`` flag (False on every
     stored bar: version 1 could not store filler bars) and without the DuckDB index, and
-    frequency keys are rewritten in their canonical spelling (``60m`` -> ``1h``). Version
-    2 -> 3: :func:`migrate_minute_store`.
+    frequency keys are rewritten in their canonical spelling (``60m`` -> ``1h``).
+    Version 2 -> 3: :func:`_migrate_snapshot_rules`; the ``books`` table is created.
+    Version 3 -> 4: :func:`migrate_minute_store`.
     """
     operation = f"migrating the schema from version {version} to {SCHEMA_VERSION}"
     with duck_errors(path, operation, write=True):
@@ -309,6 +330,8 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
             tables = _objects(con)[0]
             if "bars" in tables and version < 2:
                 _migrate_bars(con, path)
+            if "snapshots" in tables and version < 3:
+                _migrate_snapshot_rules(con, tables["snapshots"])
             for stmt in create_statements():
                 con.execute(stmt).fetchall()
             if version >= 1:
@@ -321,8 +344,19 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
             raise
 
 
+def _migrate_snapshot_rules(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    """Add the order-rule columns (:data:`SNAPSHOT_RULES`) to ``snapshots`` (schema 2 -> 3).
+
+    Stored snapshots keep their rows; their rules are null (never recorded), so a book reads
+    rules only from snapshots taken after the migration.
+    """
+    for name, kind in SNAPSHOT_RULES.items():
+        if name not in columns:
+            con.execute(f"ALTER TABLE snapshots ADD COLUMN {name} {kind}").fetchall()
+
+
 def migrate_minute_store(con: duckdb.DuckDBPyConnection) -> None:
-    """Version 2 -> 3 (the minute store), on its own: ``bars.complete`` and ``minute_parts``.
+    """Version 3 -> 4 (the minute store), on its own: ``bars.complete`` and ``minute_parts``.
 
     Self-contained and idempotent (a column or table already there is kept), so it can be
     renumbered beside other migrations. One-minute bars already in ``bars`` stay there and

@@ -12,7 +12,13 @@ import polars as pl
 from coinfactor.core.errors import DataError
 from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA
 from coinfactor.data.store._names import check_freq, check_symbol
-from coinfactor.data.store._schema import BAR_VALUES, SNAPSHOT_SCHEMA, SNAPSHOT_VALUES
+from coinfactor.data.store._schema import (
+    BAR_VALUES,
+    BOOK_KEY,
+    BOOK_SCHEMA,
+    SNAPSHOT_SCHEMA,
+    SNAPSHOT_VALUES,
+)
 
 TimeLike = datetime | date | str
 
@@ -114,8 +120,38 @@ def snapshot_frame(snapshots: pl.DataFrame, ids: dict[str, str]) -> pl.DataFrame
                         column="ts")
     check_frame_symbols(snap)
     check_finite(snap, "snapshots")
+    modes = ("decimal_places", "significant_digits", "tick_size")
+    bad = snap.filter(pl.col("precision_mode").is_not_null()
+                      & ~pl.col("precision_mode").is_in(modes))
+    if bad.height:
+        raise DataError(f"snapshots: precision_mode must be one of {list(modes)} (ccxt's "
+                        f"precisionMode by name) or null, got "
+                        f"{sorted(set(bad['precision_mode'].to_list()))}",
+                        column="precision_mode", rows=bad.select("symbol", "ts").head(5),
+                        fix="map ccxt's DECIMAL_PLACES / SIGNIFICANT_DIGITS / TICK_SIZE to "
+                        "those names")
     return snap.select(*[pl.lit(v).alias(k) for k, v in ids.items()], "symbol", "ts",
                        *SNAPSHOT_VALUES)
+
+
+def book_frame(books: pl.DataFrame) -> pl.DataFrame:
+    """Check paper-ledger rows (:data:`BOOK_SCHEMA`) and make their times naive UTC."""
+    missing = [c for c in BOOK_SCHEMA if c not in books.columns]
+    if missing:
+        raise DataError(f"books: missing column(s) {missing}; expected {list(BOOK_SCHEMA)}",
+                        fix="build the rows with coinfactor.book (Book.ledger_row)")
+    frame = books.select(pl.col(c).cast(t) for c, t in BOOK_SCHEMA.items())
+    nulls = [c for c in BOOK_SCHEMA if frame[c].null_count()]
+    if nulls:
+        raise DataError(f"books: expected a value in every column, found nulls in {nulls}")
+    dup = frame.filter(pl.struct(*BOOK_KEY).is_duplicated())
+    if dup.height:
+        raise DataError(f"books: expected one row per {list(BOOK_KEY)}, found "
+                        f"{dup.height} duplicated row(s)", rows=dup.select(*BOOK_KEY).head(5))
+    check_finite(frame, "books")
+    return frame.with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        for c in ("as_of", "decided_at", "last_bar"))
 
 
 def open_interest_frame(open_interest: pl.DataFrame, ids: dict[str, str],

@@ -28,6 +28,7 @@ from coinfactor.data.store._minutes import parts_root, read_parts, stored_parts
 from coinfactor.data.store._names import check_exchange, check_freq, check_market, check_symbols
 from coinfactor.data.store._schema import (
     BAR_VALUES,
+    BOOK_SCHEMA,
     COMPLETE_COLUMN,
     MINUTE_FREQ,
     PARTS_TABLE,
@@ -182,7 +183,7 @@ class StoreReads:
             raise DataError(f"query_bars: partial must be one of {list(get_args(PartialBars))}, "
                             f"got {partial!r}")
         values = [c for c in BAR_VALUES if c != FILLED_COLUMN]
-        rollup = fq in ROLLUP_FREQS and self._version >= 3
+        rollup = fq in ROLLUP_FREQS and self._version >= 4
         cols = ", ".join(["ts", "symbol", *values, "COALESCE(filled, false) AS filled"]
                          + ([f"COALESCE({COMPLETE_COLUMN}, true) AS {COMPLETE_COLUMN}"]
                             if rollup else []))
@@ -271,6 +272,36 @@ class StoreReads:
             sql += " QUALIFY ts = max(ts) OVER ()"
         raw = self._fetch(sql + " ORDER BY symbol, ts", params, table="snapshots")
         return from_store(raw, list(SNAPSHOT_SCHEMA))
+
+    def query_books(self, *, study: str | None = None,
+                    config_hash: str | None = None) -> pl.DataFrame:
+        """Read the paper ledger: recorded books (oldest as-of time first within a study).
+
+        Parameters
+        ----------
+        study, config_hash : str, optional
+            Keep the books of this study / configuration hash.
+
+        Returns
+        -------
+        pl.DataFrame
+            :data:`coinfactor.data.store.BOOK_SCHEMA`, sorted by ``study, config_hash,
+            as_of``.
+        """
+        clauses, params = [], []
+        for col, val in (("study", study), ("config_hash", config_hash)):
+            if val is not None:
+                clauses.append(f"{col} = ?")
+                params.append(str(val))
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        raw = self._fetch(f"SELECT {', '.join(BOOK_SCHEMA)} FROM books{where} "
+                          "ORDER BY study, config_hash, as_of", params, table="books")
+        if raw.height == 0:
+            return pl.DataFrame(schema=BOOK_SCHEMA)
+        times = ("as_of", "decided_at", "last_bar")
+        return raw.select(
+            pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") if c in times
+            else pl.col(c).cast(t) for c, t in BOOK_SCHEMA.items())
 
     def last_timestamps(
         self, table: str, *, exchange: str, market: str, freq: str | None = None

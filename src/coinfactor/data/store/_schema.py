@@ -7,14 +7,23 @@ Schema versions (``coinfactor_meta.schema_version``):
 2. a ``coinfactor_meta`` marker; ``bars`` carries ``filled`` and keeps its key unique by the
    store's own upsert (delete the stored rows of the incoming keys, insert the incoming rows),
    without a DuckDB index: an index over (exchange, market, freq, symbol, ts) costs DuckDB
-   several times the data in memory inside one large transaction, and doubles the file.
+   several times the data in memory inside one large transaction, and doubles the file;
+3. ``snapshots`` also records each market's order rules as ccxt's ``load_markets`` reports
+   them (:data:`SNAPSHOT_RULES`: contract size, amount and price precision with ccxt's
+   precision mode, minimum amount and minimum cost), and a ``books`` table holds the paper
+   ledger of :mod:`coinfactor.book` (one row per study, config hash and as-of time);
+4. the minute store (issue 19): one-minute bars live in Parquet partitions listed in the
+   ``minute_parts`` catalog (see :mod:`coinfactor.data.store._minutes`), and ``bars``
+   carries ``complete`` (True/False on the 1h and 1d rollups of those minutes: whether every
+   minute of the bar is present; null on bars stored as they came). Added by
+   :func:`coinfactor.data.store._db.migrate_minute_store`, a migration of its own.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this coinfactor writes and reads."""
 META_TABLE = "coinfactor_meta"
 """``key, value`` strings; ``schema_version`` marks a coinfactor store."""
@@ -39,7 +48,7 @@ FUNDING_VALUES: dict[str, str] = {
     "funding_rate": "DOUBLE NOT NULL",
     "mark_price": "DOUBLE",
 }
-SNAPSHOT_VALUES: dict[str, str] = {
+SNAPSHOT_V2_VALUES: dict[str, str] = {
     "base": "VARCHAR",
     "quote": "VARCHAR",
     "active": "BOOLEAN",
@@ -48,13 +57,41 @@ SNAPSHOT_VALUES: dict[str, str] = {
     "mid": "DOUBLE",
     "max_leverage": "DOUBLE",
 }
+"""The columns of ``snapshots`` up to schema version 2."""
+SNAPSHOT_RULES: dict[str, str] = {
+    "contract_size": "DOUBLE",
+    "precision_mode": "VARCHAR",
+    "amount_precision": "DOUBLE",
+    "price_precision": "DOUBLE",
+    "min_amount": "DOUBLE",
+    "min_cost": "DOUBLE",
+}
+"""Order rules of a market (schema version 3), as ccxt's market structure gives them:
+``contractSize``; ``precision.amount`` and ``precision.price`` read in ``precision_mode``
+(``"decimal_places"``, ``"significant_digits"`` or ``"tick_size"``: ccxt's
+``exchange.precisionMode`` by name, so a change of ccxt's constants cannot misread a stored
+row); ``limits.amount.min`` (contracts) and ``limits.cost.min`` (quote notional)."""
+SNAPSHOT_VALUES: dict[str, str] = {**SNAPSHOT_V2_VALUES, **SNAPSHOT_RULES}
+BOOK_KEY: tuple[str, ...] = ("study", "config_hash", "as_of")
+BOOK_VALUES: dict[str, str] = {
+    "decided_at": "TIMESTAMP NOT NULL",
+    "last_bar": "TIMESTAMP NOT NULL",
+    "nav": "DOUBLE NOT NULL",
+    "blocked": "BOOLEAN NOT NULL",
+    "data_fingerprint": "VARCHAR NOT NULL",
+    "targets": "VARCHAR NOT NULL",
+    "orders": "VARCHAR NOT NULL",
+    "summary": "VARCHAR NOT NULL",
+}
+"""The paper ledger (schema version 3): one book per (study, config hash, as-of time); its
+targets, orders and ``book.json`` summary as JSON text."""
 
 MINUTE_FREQ = "1m"
 """Bars of this frequency are kept in Parquet partitions (the minute store)."""
 ROLLUP_FREQS: tuple[str, ...] = ("1h", "1d")
 """Rollups of the minute store, kept in ``bars`` and rebuilt from the minutes on every write."""
 COMPLETE_COLUMN = "complete"
-"""``bars`` column (schema 3) of the rollups: whether the bar's every minute is present."""
+"""``bars`` column (schema 4) of the rollups: whether the bar's every minute is present."""
 PARTS_TABLE = "minute_parts"
 PARTS_STATEMENT = (
     f"CREATE TABLE IF NOT EXISTS {PARTS_TABLE} (exchange VARCHAR NOT NULL, "
@@ -75,20 +112,44 @@ SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "open_interest_usd": pl.Float64(),
     "mid": pl.Float64(),
     "max_leverage": pl.Float64(),
+    "contract_size": pl.Float64(),
+    "precision_mode": pl.String(),
+    "amount_precision": pl.Float64(),
+    "price_precision": pl.Float64(),
+    "min_amount": pl.Float64(),
+    "min_cost": pl.Float64(),
 }
 """One row per market at snapshot time: 24h notional volume and open interest in USD (quote
-units), mid price, maximum leverage."""
+units), mid price, maximum leverage, and the order rules of :data:`SNAPSHOT_RULES`."""
+BOOK_SCHEMA: dict[str, pl.DataType] = {
+    "study": pl.String(),
+    "config_hash": pl.String(),
+    "as_of": pl.Datetime("us", "UTC"),
+    "decided_at": pl.Datetime("us", "UTC"),
+    "last_bar": pl.Datetime("us", "UTC"),
+    "nav": pl.Float64(),
+    "blocked": pl.Boolean(),
+    "data_fingerprint": pl.String(),
+    "targets": pl.String(),
+    "orders": pl.String(),
+    "summary": pl.String(),
+}
+"""One row of the ``books`` table (times UTC; ``targets``, ``orders``, ``summary`` JSON)."""
+_TIME_KEYS = frozenset({"ts", "as_of"})
 
 TABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "bars": (BAR_KEY, BAR_VALUES),
     "funding": (FUNDING_KEY, FUNDING_VALUES),
     "snapshots": (SNAPSHOT_KEY, SNAPSHOT_VALUES),
+    "books": (BOOK_KEY, BOOK_VALUES),
 }
-INDEXED: frozenset[str] = frozenset({"funding", "snapshots"})
+INDEXED: frozenset[str] = frozenset({"funding", "snapshots", "books"})
 """Tables keyed by a DuckDB primary key (small tables); ``bars`` keeps its key itself."""
 
 V1_COLUMNS: dict[str, tuple[str, ...]] = {
-    name: (*key, *(c for c in values if c != "filled")) for name, (key, values) in TABLES.items()
+    "bars": (*BAR_KEY, *(c for c in BAR_VALUES if c != "filled")),
+    "funding": (*FUNDING_KEY, *FUNDING_VALUES),
+    "snapshots": (*SNAPSHOT_KEY, *SNAPSHOT_V2_VALUES),
 }
 """The columns of each table in a version-1 store (no marker, no ``filled``)."""
 
@@ -96,7 +157,7 @@ V1_COLUMNS: dict[str, tuple[str, ...]] = {
 def table_statement(name: str, *, table: str | None = None) -> str:
     """``CREATE TABLE`` of store table ``name`` (under the name ``table``, default ``name``)."""
     key, values = TABLES[name]
-    cols = [f"{k} {'TIMESTAMP' if k == 'ts' else 'VARCHAR'} NOT NULL" for k in key]
+    cols = [f"{k} {'TIMESTAMP' if k in _TIME_KEYS else 'VARCHAR'} NOT NULL" for k in key]
     cols += [f"{c} {t}" for c, t in values.items()]
     if name == "bars":
         cols.append(f"{COMPLETE_COLUMN} BOOLEAN")

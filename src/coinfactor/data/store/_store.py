@@ -34,6 +34,7 @@ from coinfactor.data.store._files import (
 from coinfactor.data.store._frames import (
     TimeLike,
     bar_frame,
+    book_frame,
     check_finite,
     check_frame_symbols,
     check_unique_keys,
@@ -87,7 +88,10 @@ class Store(MinuteWrites, StoreReads):
     Tables and keys: ``bars`` (exchange, market, freq, symbol, ts) with the canonical panel
     columns; ``funding`` (exchange, market, symbol, ts) with ``funding_rate`` per event and an
     optional ``mark_price``; ``snapshots`` (exchange, market, symbol, ts) with 24h USD volume,
-    USD open interest, mid and max leverage. ``ts`` is stored as a UTC ``TIMESTAMP`` (bar open
+    USD open interest, mid, max leverage and the market's order rules (contract size, amount
+    and price precision with ccxt's precision mode, minimum amount and cost); ``books``
+    (study, config_hash, as_of), the paper ledger of :mod:`coinfactor.book`
+    (:meth:`write_books`, :meth:`query_books`). ``ts`` is stored as a UTC ``TIMESTAMP`` (bar open
     time for bars, settlement time for funding). Bars keep the ``filled`` flag of
     :func:`coinfactor.data.regularize` (a filler bar is never read back as a real one).
 
@@ -318,6 +322,37 @@ class Store(MinuteWrites, StoreReads):
         with suppress(duckdb.Error):
             con.execute("ROLLBACK").fetchall()
         unregister(con)
+
+    def write_books(self, books: pl.DataFrame) -> int:
+        """Upsert rows of the paper ledger (``books``); returns the number of new books.
+
+        One book per (study, config hash, as-of time): writing a book again replaces its
+        row, so appending the same book twice keeps one (the ledger is idempotent).
+
+        Parameters
+        ----------
+        books : pl.DataFrame
+            Rows of :data:`coinfactor.data.store.BOOK_SCHEMA` (no nulls).
+
+        Raises
+        ------
+        DataError
+            On missing columns, nulls, a key twice, or a DuckDB failure; nothing is written.
+        """
+        frame = book_frame(books)
+        if frame.height == 0:
+            return 0
+        with self._connect(write=True) as con, writer_lock(self.path):
+            self._begin(con)
+            try:
+                with duck_errors(self.path, f"upserting {frame.height:,} book(s)",
+                                 table="books", write=True):
+                    new = _insert(con, "books", frame)
+                self._commit(con)
+            except BaseException:
+                self._rollback(con)
+                raise
+        return new
 
     def write_bars(self, panel: pl.DataFrame, *, exchange: str, market: str, freq: str) -> int:
         """Upsert a canonical panel; returns the number of new (symbol, ts) keys."""
