@@ -42,6 +42,15 @@ BN_SOURCE = (
 BN_LICENCE = (
     "repository states no licence; the data are Binance market data under Binance's API terms"
 )
+FT_SOURCE = (
+    "Binance USD-M futures klines and funding via freqtrade; repo Alpergulsen/freqtrade "
+    "@4b7ca2f0f9a9117f006a5ece5b1fb128f0061788"
+)
+FT_LICENCE = (
+    "repository GPL-3.0; the data are Binance market data under Binance's API terms"
+)
+BN_1M_WINDOW = (datetime(2023, 7, 19, tzinfo=UTC), datetime(2023, 8, 2, tzinfo=UTC))
+"""The UTC days every one of the 18 one-minute symbols covers (their windows differ)."""
 FUNDING_RULE = (
     "each funding event placed at its settlement time (coinfactor.data.snap_funding_events: "
     "the nearest point, from UTC midnight, of the whole-hour schedule its neighbours sit on) "
@@ -185,6 +194,28 @@ def _build_binance(raw: Path, file: str, freq: str, n: int, days: int | None,
     }
 
 
+def build_binance_1m(raw: Path) -> tuple[pl.DataFrame, dict]:
+    lo, hi = BN_1M_WINDOW
+    folder = raw / "binance_um_freqtrade_2023"
+    df = pl.read_parquet(folder / "ohlcv_1m.parquet").rename({"date": "ts"}).filter(
+        (pl.col("ts") >= lo) & (pl.col("ts") < hi)
+    ).with_columns(pl.col("ts").dt.cast_time_unit("us")).sort("symbol", "ts")
+    df, broken = _drop_broken_ohlc(df)
+    funding = pl.read_parquet(folder / "funding_rate_8h.parquet").rename({"date": "ts"})
+    panel = attach_funding(validate_panel(df, freq="1m"), funding, "1m")
+    return panel, {
+        "name": "binance-perp-1m",
+        "description": "18 Binance USD-M perps, one-minute OHLCV (base volume) with 8-hourly "
+        f"funding, {lo:%Y-%m-%d} to {hi:%Y-%m-%d} (the days all 18 cover); no quote volume or "
+        "trade count (the freqtrade export has none)",
+        "source": FT_SOURCE,
+        "licence": FT_LICENCE,
+        "rule": f"ohlcv_1m.parquet, bars opening {lo:%Y-%m-%d} 00:00 to {hi:%Y-%m-%d} 00:00 "
+        f"UTC (exclusive); {broken} bar(s) breaking OHLC ordering dropped; funding from "
+        f"funding_rate_8h.parquet, {FUNDING_RULE}",
+    }
+
+
 def build_all(raw: Path) -> list[tuple[pl.DataFrame, dict]]:
     return [
         build_hyperliquid_1d(raw),
@@ -195,6 +226,7 @@ def build_all(raw: Path) -> list[tuple[pl.DataFrame, dict]]:
         _build_binance(raw, "klines_1h_top100.parquet", "1h", 40, None, "binance-perp-1h",
                        "The 40 most liquid Binance USD-M perps, hourly bars with quote volume "
                        "and trades, 2025-09-13 to 2026-03-19"),
+        build_binance_1m(raw),
     ]
 
 
@@ -203,7 +235,7 @@ def _entry(panel: pl.DataFrame, meta: dict) -> dict:
     return {
         **meta,
         "file": f"{meta['name']}.parquet",
-        "freq": {"1d": "1d", "1h": "1h", "4h": "4h"}[meta["name"].rsplit("-", 1)[1]],
+        "freq": {"1d": "1d", "1h": "1h", "4h": "4h", "1m": "1m"}[meta["name"].rsplit("-", 1)[1]],
         "symbols": panel["symbol"].n_unique(),
         "rows": panel.height,
         "start": panel["ts"].min().isoformat(),  # type: ignore[union-attr]

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from coinfactor.cli._app import app, console
 from coinfactor.cli._errors import user_errors
+
+if TYPE_CHECKING:
+    from coinfactor.data.store import Store, WriteCounts
 
 store_app = typer.Typer(help="Inspect, export and import the local DuckDB store "
                         "($COINFACTOR_HOME/coinfactor.duckdb).", no_args_is_help=True)
@@ -88,16 +100,54 @@ def export_command(
 
 @store_app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="Canonical panel Parquet file."),
+    path: Path = typer.Argument(..., help="A canonical panel Parquet file, or one-minute bars: "
+                                "a CSV/CSV.gz/Parquet file, a folder of per-symbol files of one "
+                                "format (BTCUSDT.csv.gz, time in origin_time/ts/open_time), or "
+                                "a hive-partitioned Parquet folder."),
     exchange: str = typer.Option(..., "--exchange", help="Exchange the bars belong to."),
     market: str = typer.Option("swap", "--market", help="Market type (swap, spot)."),
-    freq: str | None = typer.Option(None, "--freq", help="Bar frequency (inferred if omitted)."),
+    freq: str | None = typer.Option(None, "--freq", help="Bar frequency of a panel file "
+                                    "(inferred if omitted); a folder holds 1m bars."),
     db: Path | None = typer.Option(None, "--db", help="Store file (default: COINFACTOR_HOME)."),
 ) -> None:
-    """Import a canonical panel Parquet file (validated; importing twice adds nothing)."""
+    """Import bars (validated; importing twice adds nothing; all or none).
+
+    A folder, a CSV file and a file given with --freq 1m are read as one-minute bars and
+    streamed into the minute store (Parquet partitions; 1h and 1d rollups kept exact), with a
+    progress bar over the files. Any other Parquet file is a canonical panel at its own
+    frequency (one-minute panels go to the minute store too).
+    """
     from coinfactor.data.store import Store
 
+    minutes = (path.is_dir() or not path.name.lower().endswith((".parquet", ".pq"))
+               or (freq is not None and freq.strip() == "1m"))
     with user_errors(), Store(db) as store:
-        counts = store.import_parquet(file, exchange=exchange, market=market, freq=freq)
-    console.print(f"imported {counts.bars_rows:,} bars ({counts.bars_new:,} new) from {file}",
+        if not minutes:
+            counts = store.import_parquet(path, exchange=exchange, market=market, freq=freq)
+        else:
+            counts = _import_minutes(store, path, exchange=exchange, market=market)
+    console.print(f"imported {counts.bars_rows:,} bars ({counts.bars_new:,} new) from {path}",
                   markup=False, highlight=False)
+
+
+def _import_minutes(store: Store, path: Path, *, exchange: str, market: str) -> WriteCounts:
+    """``Store.import_minutes`` with a rich progress bar over the files (on stderr's console)."""
+    from coinfactor.data.store import find_minute_files
+
+    files, layout = find_minute_files(path)  # the count for the bar; bad folders fail here, early
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rows]} rows"), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"importing {len(files)} file(s) ({layout})", total=len(files),
+                            rows="0")
+        total = 0
+
+        def step(file: Path, rows: int) -> None:
+            nonlocal total
+            total += rows
+            bar.update(task, advance=1, rows=f"{total:,}")
+
+        counts = store.import_minutes(path, exchange=exchange, market=market, progress=step)
+        bar.update(task, description="committing")
+    return counts

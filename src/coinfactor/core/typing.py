@@ -110,3 +110,6 @@ MetricKind = Literal["percent", "percent_yr", "ratio", "number", "count", "multi
 -0.198 -> -19.80%), ``percent_yr`` (a fraction per year: -19.80%/yr), ``ratio`` and ``corr``
 (two decimals), ``number`` (four significant digits), ``count`` (a whole number with thousands
 separators), ``multiple`` (× NAV), ``flag`` (yes / no), ``text``."""
+
+MinuteFileFormat = Literal["parquet", "csv", "csv.gz"]
+"""File format of synthetic per-symbol minute files (:mod:`coinfactor.datasets`)."""

@@ -67,7 +67,7 @@ def test_a_version_2_store_reads_without_rules_and_migrates_on_write(tmp_path: P
     assert all(snap[c].to_list() == [None] for c in SNAPSHOT_RULES)  # never recorded
     with Store(path) as store:
         store.write_snapshots(_snapshot(T0 + timedelta(days=1)), **EX)
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION  # 3 (rules, books); 4: minute store
         every = store.query_snapshots(exchange="hyperliquid", latest=False)
     old_row = every.filter(pl.col("ts") == T0).to_dicts()
     assert [(r["symbol"], r["mid"], r["max_leverage"], r["precision_mode"]) for r in

@@ -1,4 +1,9 @@
-"""The local DuckDB store of bars, funding events and market snapshots."""
+"""The local store: DuckDB tables of bars, funding events and snapshots; minute partitions.
+
+One-minute bars live in Parquet partitions listed in the DuckDB file (see
+:mod:`coinfactor.data.store._minutes` for the layout and why); :func:`import_minutes` streams
+files and folders of them in, keeping their 1h and 1d rollups exact.
+"""
 
 from coinfactor.data.store._frames import to_utc
 from coinfactor.data.store._names import (
@@ -16,7 +21,15 @@ from coinfactor.data.store._schema import (
     SNAPSHOT_RULES,
     SNAPSHOT_SCHEMA,
 )
-from coinfactor.data.store._store import DB_FILENAME, Store, WriteCounts, default_home
+from coinfactor.data.store._sources import SourceFile
+from coinfactor.data.store._sources import discover as find_minute_files
+from coinfactor.data.store._store import (
+    DB_FILENAME,
+    Store,
+    WriteCounts,
+    default_home,
+    import_minutes,
+)
 
 __all__ = [
     "BOOK_SCHEMA",
@@ -25,6 +38,7 @@ __all__ = [
     "SNAPSHOT_RULES",
     "SNAPSHOT_SCHEMA",
     "SYMBOL_RE",
+    "SourceFile",
     "Store",
     "WriteCounts",
     "check_exchange",
@@ -34,5 +48,7 @@ __all__ = [
     "check_symbol",
     "check_symbols",
     "default_home",
+    "find_minute_files",
+    "import_minutes",
     "to_utc",
 ]

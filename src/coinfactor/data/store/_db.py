@@ -25,7 +25,10 @@ from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 from coinfactor.data.store._schema import (
     BAR_KEY,
     BAR_VALUES,
+    COMPLETE_COLUMN,
     META_TABLE,
+    PARTS_STATEMENT,
+    PARTS_TABLE,
     SCHEMA_VERSION,
     SNAPSHOT_KEY,
     SNAPSHOT_RULES,
@@ -216,6 +219,9 @@ def open_read(path: Path) -> tuple[duckdb.DuckDBPyConnection, int]:
                 if name not in present:
                     con.execute(table_statement(name).replace("CREATE TABLE",
                                                               "CREATE TEMP TABLE")).fetchall()
+            if PARTS_TABLE not in present:
+                con.execute(PARTS_STATEMENT.replace("CREATE TABLE",
+                                                    "CREATE TEMP TABLE")).fetchall()
             if version == 1 and "bars" in present:
                 _v1_bars_view(con)
             if "snapshots" in present and not set(SNAPSHOT_RULES) <= set(present["snapshots"]):
@@ -309,12 +315,13 @@ def open_write(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
-    """Bring a version-0 (empty), 1 or 2 store to :data:`SCHEMA_VERSION`, all or none.
+    """Bring a version-0 (empty), 1, 2 or 3 store to :data:`SCHEMA_VERSION`, all or none.
 
     Version 1 -> 2: ``bars`` is copied into a table with the ``filled`` flag (False on every
     stored bar: version 1 could not store filler bars) and without the DuckDB index, and
     frequency keys are rewritten in their canonical spelling (``60m`` -> ``1h``).
     Version 2 -> 3: :func:`_migrate_snapshot_rules`; the ``books`` table is created.
+    Version 3 -> 4: :func:`migrate_minute_store`.
     """
     operation = f"migrating the schema from version {version} to {SCHEMA_VERSION}"
     with duck_errors(path, operation, write=True):
@@ -327,6 +334,8 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path, version: int) -> None:
                 _migrate_snapshot_rules(con, tables["snapshots"])
             for stmt in create_statements():
                 con.execute(stmt).fetchall()
+            if version >= 1:
+                migrate_minute_store(con)
             con.execute(marker_statement()).fetchall()
             con.execute("COMMIT").fetchall()
         except BaseException:
@@ -344,6 +353,21 @@ def _migrate_snapshot_rules(con: duckdb.DuckDBPyConnection, columns: list[str]) 
     for name, kind in SNAPSHOT_RULES.items():
         if name not in columns:
             con.execute(f"ALTER TABLE snapshots ADD COLUMN {name} {kind}").fetchall()
+
+
+def migrate_minute_store(con: duckdb.DuckDBPyConnection) -> None:
+    """Version 3 -> 4 (the minute store), on its own: ``bars.complete`` and ``minute_parts``.
+
+    Self-contained and idempotent (a column or table already there is kept), so it can be
+    renumbered beside other migrations. One-minute bars already in ``bars`` stay there and
+    are read as before until minutes of their exchange and market are imported.
+    """
+    cols = {str(r[0]) for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'bars'").fetchall()}
+    if COMPLETE_COLUMN not in cols:
+        con.execute(f"ALTER TABLE bars ADD COLUMN {COMPLETE_COLUMN} BOOLEAN").fetchall()
+    con.execute(PARTS_STATEMENT).fetchall()
 
 
 def _migrate_bars(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -58,7 +58,7 @@ def symbol_groups(counts: pl.DataFrame, rows: int) -> list[list[str]]:
     return groups
 
 
-def _nearest_dir(path: Path) -> Path:
+def nearest_dir(path: Path) -> Path:
     """Return the store's directory, or its nearest existing ancestor (nothing is created)."""
     parent = path.parent.resolve()
     while not parent.is_dir():
@@ -99,7 +99,7 @@ def staged_import(
     groups = symbol_groups(per_symbol, chunk_rows or IMPORT_CHUNK_ROWS)
     ids = {"exchange": exchange, "market": market}
     with tempfile.TemporaryDirectory(prefix=".coinfactor-import-",
-                                     dir=_nearest_dir(store_path)) as tmp:
+                                     dir=nearest_dir(store_path)) as tmp:
         parts: list[Path] = []
         for i, group in enumerate(groups):
             try:

@@ -12,19 +12,29 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import duckdb
 import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import freq_to_timedelta
+from coinfactor.core.typing import PartialBars
 from coinfactor.data._funding import attach_funding
 from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA, TS_DTYPE, validate_panel
 from coinfactor.data.store._db import duck_errors
 from coinfactor.data.store._frames import TimeLike, from_store, to_utc
+from coinfactor.data.store._minutes import parts_root, read_parts, stored_parts
 from coinfactor.data.store._names import check_exchange, check_freq, check_market, check_symbols
-from coinfactor.data.store._schema import BAR_VALUES, BOOK_SCHEMA, SNAPSHOT_SCHEMA
+from coinfactor.data.store._schema import (
+    BAR_VALUES,
+    BOOK_SCHEMA,
+    COMPLETE_COLUMN,
+    MINUTE_FREQ,
+    PARTS_TABLE,
+    ROLLUP_FREQS,
+    SNAPSHOT_SCHEMA,
+)
 
 _FUNDING_MARGIN = timedelta(days=2)
 """Funding events read beyond a bar range: over the largest half-interval (12h) plus a
@@ -83,10 +93,13 @@ class StoreReads:
     ) -> tuple[str, str, str]:
         where, params = self._where(exchange=exchange, market=market, freq=freq,
                                     symbols=symbols)
-        combos = self._fetch(
-            f"SELECT DISTINCT exchange, market, freq FROM bars{where} "
-            "ORDER BY exchange, market, freq", params,
-        )
+        sql = f"SELECT DISTINCT exchange, market, freq FROM bars{where}"
+        if freq is None or check_freq(freq) == MINUTE_FREQ:
+            pwhere, pparams = self._where(exchange=exchange, market=market, symbols=symbols)
+            sql += (f" UNION SELECT DISTINCT exchange, market, '{MINUTE_FREQ}' AS freq "
+                    f"FROM {PARTS_TABLE}{pwhere}")
+            params = [*params, *pparams]
+        combos = self._fetch(sql + " ORDER BY exchange, market, freq", params)
         asked = {k: v for k, v in (("exchange", exchange), ("market", market), ("freq", freq),
                                    ("symbols", symbols)) if v is not None}
         if combos.height == 0:
@@ -124,6 +137,7 @@ class StoreReads:
         start: TimeLike | None = None,
         end: TimeLike | None = None,
         funding: bool = True,
+        partial: PartialBars = "drop",
     ) -> pl.DataFrame:
         """Read bars into a validated canonical panel.
 
@@ -140,6 +154,11 @@ class StoreReads:
             :func:`coinfactor.data.attach_funding` (sum of events settling in
             ``(ts, ts + freq]``; 0 between events inside a symbol's funding coverage, null
             outside it), reading the events of the range and two days either side.
+        partial : {"drop", "mark"}, default "drop"
+            The 1h and 1d rollups of imported minutes with some minutes missing (a gap, a
+            listing or a delisting inside the bar) are dropped, or kept with a boolean
+            ``complete`` column (as :func:`coinfactor.data.resample`). Bars stored as they
+            came (downloaded, imported at their own frequency) are complete.
 
         Returns
         -------
@@ -160,12 +179,29 @@ class StoreReads:
         lo, hi = to_utc(start, "start"), to_utc(end, "end")
         where, params = self._where(exchange=ex, market=mk, freq=fq, symbols=symbols,
                                     start=lo, end=hi)
+        if partial not in get_args(PartialBars):
+            raise DataError(f"query_bars: partial must be one of {list(get_args(PartialBars))}, "
+                            f"got {partial!r}")
         values = [c for c in BAR_VALUES if c != FILLED_COLUMN]
-        cols = ", ".join(["ts", "symbol", *values, "COALESCE(filled, false) AS filled"])
-        raw = self._fetch(f"SELECT {cols} FROM bars{where} ORDER BY symbol, ts", params)
+        rollup = fq in ROLLUP_FREQS and self._version >= 4
+        cols = ", ".join(["ts", "symbol", *values, "COALESCE(filled, false) AS filled"]
+                         + ([f"COALESCE({COMPLETE_COLUMN}, true) AS {COMPLETE_COLUMN}"]
+                            if rollup else []))
+        minutes = self._minute_files(ex, mk, fq, symbols, lo, hi)
+        if minutes is not None:
+            raw = read_parts(parts_root(self.path), minutes, lo, hi)
+        else:
+            sql = f"SELECT {cols} FROM bars{where}"
+            if rollup and partial == "drop":
+                sql += f" AND {COMPLETE_COLUMN} IS NOT false"
+            raw = self._fetch(sql + " ORDER BY symbol, ts", params)
         panel = from_store(raw, [*PANEL_SCHEMA, FILLED_COLUMN])
         if not panel[FILLED_COLUMN].any():
             panel = panel.drop(FILLED_COLUMN)
+        if partial == "mark":
+            done = raw[COMPLETE_COLUMN] if COMPLETE_COLUMN in raw.columns else \
+                pl.repeat(True, raw.height, dtype=pl.Boolean, eager=True)
+            panel = panel.with_columns(done.cast(pl.Boolean).alias(COMPLETE_COLUMN))
         if funding and panel.height and panel["funding_rate"].null_count():
             step = freq_to_timedelta(fq)
             first = panel["ts"].min()
@@ -186,6 +222,26 @@ class StoreReads:
                     .alias("funding_rate")
                 )
         return validate_panel(panel, freq=fq) if panel.height else panel
+
+    def _minute_files(self, exchange: str, market: str, freq: str,
+                      symbols: Sequence[str] | None, start: datetime | None,
+                      end: datetime | None) -> list[str] | None:
+        """Partition files of a one-minute query, or None when the bars are in ``bars``.
+
+        Minutes of an (exchange, market) are read from the partitions once any are there
+        (a store older than schema 3 may hold downloaded minutes in ``bars``).
+        """
+        if freq != MINUTE_FREQ:
+            return None
+        with self._connect() as con, duck_errors(self.path, "querying", table=PARTS_TABLE):
+            rows = con.execute(f"SELECT count(*) FROM {PARTS_TABLE} WHERE exchange = ? AND "
+                               "market = ?", [exchange, market]).fetchall()
+            if not rows or not rows[0][0]:
+                return None
+            parts = stored_parts(con, exchange, market,
+                                 None if symbols is None else check_symbols(symbols),
+                                 start, end)
+        return parts["file"].to_list()
 
     def query_funding(
         self,
@@ -262,8 +318,14 @@ class StoreReads:
         source = "funding" if table == "funding" else "bars"
         if table == "open_interest":
             where += (" AND " if where else " WHERE ") + "open_interest IS NOT NULL"
-        raw = self._fetch(f"SELECT symbol, max(ts) AS ts FROM {source}{where} GROUP BY symbol",
-                          params, table=source)
+        sql = f"SELECT symbol, max(ts) AS ts FROM {source}{where} GROUP BY symbol"
+        if table == "bars" and (freq is None or check_freq(freq) == MINUTE_FREQ):
+            pwhere, pparams = self._where(exchange=exchange, market=market)
+            sql = (f"SELECT symbol, max(ts) AS ts FROM ({sql} UNION ALL SELECT symbol, "
+                   f"max(last) AS ts FROM {PARTS_TABLE}{pwhere} GROUP BY symbol) "
+                   "GROUP BY symbol")
+            params = [*params, *pparams]
+        raw = self._fetch(sql, params, table=source)
         out = from_store(raw, ["symbol", "ts"])
         return dict(zip(out["symbol"].to_list(), out["ts"].to_list(), strict=True))
 
@@ -286,10 +348,15 @@ class StoreReads:
         """
         where, params = self._where(exchange=exchange, market=market, freq=freq,
                                     symbols=symbols)
-        bars = self._fetch(
-            "SELECT exchange, market, freq, symbol, min(ts) AS first, max(ts) AS last, "
-            f"count(*) AS bars FROM bars{where} GROUP BY ALL", params,
-        )
+        sql = ("SELECT exchange, market, freq, symbol, min(ts) AS first, max(ts) AS last, "
+               f"count(*) AS bars FROM bars{where} GROUP BY ALL")
+        if freq is None or check_freq(freq) == MINUTE_FREQ:
+            pwhere, pparams = self._where(exchange=exchange, market=market, symbols=symbols)
+            sql += (f" UNION ALL SELECT exchange, market, '{MINUTE_FREQ}' AS freq, symbol, "
+                    "min(first) AS first, max(last) AS last, sum(rows) AS bars "
+                    f"FROM {PARTS_TABLE}{pwhere} GROUP BY ALL")
+            params = [*params, *pparams]
+        bars = self._fetch(sql, params)
         fwhere, fparams = self._where(exchange=exchange, market=market, symbols=symbols)
         fund = self._fetch(
             "SELECT exchange, market, symbol, count(*) AS funding_events, "

@@ -11,14 +11,19 @@ Schema versions (``coinfactor_meta.schema_version``):
 3. ``snapshots`` also records each market's order rules as ccxt's ``load_markets`` reports
    them (:data:`SNAPSHOT_RULES`: contract size, amount and price precision with ccxt's
    precision mode, minimum amount and minimum cost), and a ``books`` table holds the paper
-   ledger of :mod:`coinfactor.book` (one row per study, config hash and as-of time).
+   ledger of :mod:`coinfactor.book` (one row per study, config hash and as-of time);
+4. the minute store (issue 19): one-minute bars live in Parquet partitions listed in the
+   ``minute_parts`` catalog (see :mod:`coinfactor.data.store._minutes`), and ``bars``
+   carries ``complete`` (True/False on the 1h and 1d rollups of those minutes: whether every
+   minute of the bar is present; null on bars stored as they came). Added by
+   :func:`coinfactor.data.store._db.migrate_minute_store`, a migration of its own.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version this coinfactor writes and reads."""
 META_TABLE = "coinfactor_meta"
 """``key, value`` strings; ``schema_version`` marks a coinfactor store."""
@@ -81,6 +86,22 @@ BOOK_VALUES: dict[str, str] = {
 """The paper ledger (schema version 3): one book per (study, config hash, as-of time); its
 targets, orders and ``book.json`` summary as JSON text."""
 
+MINUTE_FREQ = "1m"
+"""Bars of this frequency are kept in Parquet partitions (the minute store)."""
+ROLLUP_FREQS: tuple[str, ...] = ("1h", "1d")
+"""Rollups of the minute store, kept in ``bars`` and rebuilt from the minutes on every write."""
+COMPLETE_COLUMN = "complete"
+"""``bars`` column (schema 4) of the rollups: whether the bar's every minute is present."""
+PARTS_TABLE = "minute_parts"
+PARTS_STATEMENT = (
+    f"CREATE TABLE IF NOT EXISTS {PARTS_TABLE} (exchange VARCHAR NOT NULL, "
+    "market VARCHAR NOT NULL, symbol VARCHAR NOT NULL, month DATE NOT NULL, "
+    "file VARCHAR NOT NULL, rows BIGINT NOT NULL, first TIMESTAMP NOT NULL, "
+    "last TIMESTAMP NOT NULL, PRIMARY KEY (exchange, market, symbol, month))"
+)
+"""The catalog of the minute store: one Parquet file per (exchange, market, symbol, month),
+``file`` relative to the partition root, ``first``/``last`` its first and last bar open."""
+
 SNAPSHOT_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
     "ts": pl.Datetime("us", "UTC"),
@@ -138,6 +159,8 @@ def table_statement(name: str, *, table: str | None = None) -> str:
     key, values = TABLES[name]
     cols = [f"{k} {'TIMESTAMP' if k in _TIME_KEYS else 'VARCHAR'} NOT NULL" for k in key]
     cols += [f"{c} {t}" for c, t in values.items()]
+    if name == "bars":
+        cols.append(f"{COMPLETE_COLUMN} BOOLEAN")
     if name in INDEXED:
         cols.append(f"PRIMARY KEY ({', '.join(key)})")
     return f"CREATE TABLE IF NOT EXISTS {table or name} ({', '.join(cols)})"
@@ -147,6 +170,7 @@ def create_statements() -> list[str]:
     """``CREATE TABLE IF NOT EXISTS`` statements for every store table and the marker."""
     return [
         *(table_statement(name) for name in TABLES),
+        PARTS_STATEMENT,
         f"CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)",
     ]
 

@@ -26,7 +26,11 @@ from coinfactor.data.store._db import (
     open_read,
     open_write,
 )
-from coinfactor.data.store._files import check_export_target, export_frame, staged_import
+from coinfactor.data.store._files import (
+    check_export_target,
+    export_frame,
+    staged_import,
+)
 from coinfactor.data.store._frames import (
     TimeLike,
     bar_frame,
@@ -38,9 +42,15 @@ from coinfactor.data.store._frames import (
     open_interest_frame,
     snapshot_frame,
 )
-from coinfactor.data.store._names import check_exchange, check_freq, check_market
+from coinfactor.data.store._import import ImportProgress
+from coinfactor.data.store._minute_writes import MinuteWrites
+from coinfactor.data.store._names import (
+    check_exchange,
+    check_freq,
+    check_market,
+)
 from coinfactor.data.store._reads import StoreReads
-from coinfactor.data.store._schema import BAR_VALUES, FUNDING_VALUES, SCHEMA_VERSION
+from coinfactor.data.store._schema import BAR_VALUES, FUNDING_VALUES, MINUTE_FREQ, SCHEMA_VERSION
 from coinfactor.data.store._upsert import (
     WriteCounts,
     memory_limit,
@@ -64,7 +74,7 @@ def default_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".coinfactor"
 
 
-class Store(StoreReads):
+class Store(MinuteWrites, StoreReads):
     """A DuckDB database of bars, funding events and market snapshots.
 
     Parameters
@@ -228,6 +238,7 @@ class Store(StoreReads):
         check_exchange(exchange)
         check_market(market)
         frames: dict[str, pl.DataFrame] = {}
+        minutes: pl.DataFrame | None = None
         ids = {"exchange": exchange, "market": market}
         fq = check_freq(freq) if freq is not None else None
         if bars is not None and bars.height:
@@ -243,7 +254,10 @@ class Store(StoreReads):
                               else bars, freq=fq)
                 panel = validate_panel(bars.sort("symbol", "ts"), freq=fq)
             check_frame_symbols(panel)
-            frames["bars"] = bar_frame(panel, ids, fq)
+            if fq == MINUTE_FREQ:
+                minutes = panel
+            else:
+                frames["bars"] = bar_frame(panel, ids, fq)
         if funding is not None and funding.height:
             if {"symbol", "ts"} <= set(funding.columns):  # one row per event, last wins
                 funding = funding.unique(["symbol", "ts"], keep="last", maintain_order=True)
@@ -269,11 +283,17 @@ class Store(StoreReads):
                 raise DataError("writing open interest needs freq= (the bars' frequency)")
             oi = open_interest_frame(open_interest, ids, fq)
         counts: dict[str, int] = {}
-        if not frames and oi is None:
+        if not frames and oi is None and minutes is None:
             return WriteCounts()
-        with self._connect(write=True) as con, writer_lock(self.path):
+        with self._connect(write=True) as con, writer_lock(self.path), \
+                self._minute_upsert(con, exchange, market, stage=minutes) as up:
             self._begin(con)
             try:
+                if up is not None:
+                    with duck_errors(self.path, f"upserting {up.rows:,} minute bar(s)",
+                                     table="minute_parts", write=True):
+                        up.commit()
+                    counts["bars_rows"], counts["bars_new"] = up.rows, up.new
                 for table, frame in frames.items():
                     with duck_errors(self.path, f"upserting {frame.height:,} row(s)",
                                      table=table, write=True):
@@ -354,7 +374,8 @@ class Store(StoreReads):
 
         The file is validated by groups of symbols into a temporary directory beside the
         store and upserted in one transaction (see :mod:`coinfactor.data.store._files`), so
-        memory is set by a group of about two million rows, not by the file. Rows replace
+        memory is set by a group of about two million rows, not by the file. One-minute bars
+        go to the minute store instead (:meth:`import_minutes`, rollups included). Rows replace
         stored rows of the same key as a unit (see :meth:`write`); a ``filled`` column
         (:func:`coinfactor.data.regularize`) is kept.
 
@@ -381,8 +402,12 @@ class Store(StoreReads):
         """
         check_exchange(exchange)
         check_market(market)
+        if freq is not None and check_freq(freq) == MINUTE_FREQ:
+            return self.import_minutes(path, exchange=exchange, market=market)
         with staged_import(Path(path), self.path, exchange=exchange, market=market,
                            freq=freq) as (parts, fq, rows, first, last):
+            if fq == MINUTE_FREQ:  # minutes live in the minute store: imported there
+                return self.import_minutes(path, exchange=exchange, market=market)
             source = "read_parquet([" + ", ".join(
                 "'" + str(p).replace("'", "''") + "'" for p in parts) + "])"
             with self._connect(write=True) as con, writer_lock(self.path), \
@@ -447,3 +472,38 @@ class Store(StoreReads):
             )
         return self.export(out, exchange=exchange, market=market, freq=freq, symbols=symbols,
                            start=start, end=end)
+
+
+def import_minutes(
+    path: str | Path,
+    *,
+    store: Store | str | Path | None = None,
+    exchange: str,
+    market: str = "swap",
+    progress: ImportProgress | None = None,
+) -> WriteCounts:
+    """Import one-minute bars from a file or a folder (see :meth:`Store.import_minutes`).
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV/CSV.gz/Parquet file, a folder of per-symbol files of one format, or a
+        hive-partitioned Parquet folder.
+    store : Store, str or Path, optional
+        The store, or its file; default the default store (``$COINFACTOR_HOME``). A store
+        opened here is closed at the end.
+    exchange, market : str
+        Where the bars go.
+    progress : callable, optional
+        ``progress(file, rows)`` after each file.
+
+    Returns
+    -------
+    WriteCounts
+        Minutes imported (``bars_rows``) and new keys (``bars_new``).
+    """
+    if isinstance(store, Store):
+        return store.import_minutes(path, exchange=exchange, market=market, progress=progress)
+    with Store(store) as opened:
+        return opened.import_minutes(path, exchange=exchange, market=market,
+                                     progress=progress)

@@ -1,0 +1,232 @@
+"""Checking and staging the files of a minute import, batch by batch.
+
+Every batch (:func:`coinfactor.data.store._sources.read_batches`) passes
+:func:`coinfactor.data.validate_panel` at ``1m``; the rules that span batches are checked at
+their seams: rows sorted by (symbol, ts) with one row per key (the first row of a batch after
+the last of the previous one), steps whole minutes, times on the minute, the data's own
+frequency one minute (the first batch of each file, :func:`coinfactor.data._schema.validate_keys`),
+and each symbol from one file (or, in a hive-partitioned dataset, from files that do not
+overlap in time).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+import polars as pl
+
+from coinfactor.core.errors import DataError
+from coinfactor.data._readers import _in_file
+from coinfactor.data._schema import (
+    FILLED_COLUMN,
+    PANEL_SCHEMA,
+    REQUIRED_COLUMNS,
+    validate_keys,
+    validate_panel,
+)
+from coinfactor.data.store._frames import check_frame_symbols
+from coinfactor.data.store._schema import MINUTE_FREQ
+from coinfactor.data.store._sources import SourceFile, read_batches
+
+T = TypeVar("T")
+_MINUTE_US = 60_000_000
+_DECLARED_ROWS = 20_000
+"""Rows of a file's start whose most common step must be one minute (data of another
+frequency is refused, not stored as sparse minutes)."""
+ImportProgress = Callable[[Path, int], None]
+"""Called after each file with its path and the rows it held."""
+
+
+@dataclass
+class SymbolSource:
+    """Where a symbol's rows came from so far."""
+
+    file: Path
+    first: datetime
+    last: datetime
+
+
+def _where(src: SourceFile, offset: int) -> str:
+    return f"{str(src.path)!r}" + (f" (rows from {offset + 1:,})" if offset else "")
+
+
+def _panel(raw: pl.DataFrame, src: SourceFile, offset: int, first_batch: bool
+           ) -> pl.DataFrame:
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DataError(
+            f"import {str(src.path)!r}: missing column(s) {missing}; expected "
+            f"{list(REQUIRED_COLUMNS)} (or their aliases such as origin_time, open_time, "
+            f"coin), got {raw.columns}", column=missing[0],
+            fix="rename the columns, or export the bars with a bar open time, OHLC and "
+            "volume")
+    if raw.schema["ts"] == pl.String:
+        parsed = raw["ts"].str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+        bad = raw.with_row_index("row", offset=offset + 1).filter(
+            parsed.is_null() & raw["ts"].is_not_null())
+        if bad.height:
+            raise DataError(
+                f"import {str(src.path)!r}: column 'ts' (the bar open time): expected "
+                f"date-times such as '2024-01-01 00:00:00' (UTC) or epoch milliseconds, found "
+                f"{bad.height} value(s) that are neither", column="ts",
+                rows=bad.select("row", "symbol", "ts").head(5),
+                fix="repair or drop those rows (the row numbers count data rows from 1)")
+        raw = raw.with_columns(parsed.alias("ts"))  # parsed once (naive text is UTC)
+    keep = [c for c in (*PANEL_SCHEMA, FILLED_COLUMN) if c in raw.columns]
+    try:
+        if first_batch and raw.height > 1:  # the data's own step, on its first rows
+            validate_keys(raw.select("symbol", "ts").head(_DECLARED_ROWS), freq=MINUTE_FREQ)
+        panel = validate_panel(raw.select(keep), freq=MINUTE_FREQ)
+    except DataError as exc:
+        raise _in_file(src.path, DataError(
+            f"{exc.args[0].splitlines()[0]}" + (f" (in the rows from {offset + 1:,} on)"
+                                                if offset else ""),
+            column=exc.column, rows=exc.rows, fix=exc.fix)) from exc
+    check_frame_symbols(panel)
+    off = panel.filter(pl.col("ts").dt.epoch("us") % _MINUTE_US != 0)
+    if off.height:
+        raise DataError(
+            f"import {_where(src, offset)}: expected one-minute bars opening on the minute, "
+            f"found {off.height} bar(s) opening between minutes", column="ts",
+            rows=off.select("symbol", "ts").head(5),
+            fix="floor the bar open times to the minute (they are bar opens, UTC)")
+    return panel
+
+
+def _seam(prev: tuple[str, datetime] | None, panel: pl.DataFrame, src: SourceFile,
+          offset: int) -> None:
+    if prev is None:
+        return
+    sym, ts = str(panel["symbol"][0]), panel["ts"][0]
+    if sym < prev[0] or (sym == prev[0] and ts <= prev[1]):
+        raise DataError(
+            f"import {_where(src, offset)}: expected rows sorted by (symbol, ts) with one row "
+            f"per key, but ({sym}, {ts}) follows ({prev[0]}, {prev[1]})", column="ts",
+            fix="sort the file by symbol and time and drop duplicate bars")
+    if sym == prev[0] and (ts - prev[1]).total_seconds() % 60:
+        raise DataError(f"import {_where(src, offset)}: expected whole minutes between bars, "
+                        f"found {prev[1]} then {ts}", column="ts",
+                        fix="resample to one-minute bars or drop the stray bars")
+
+
+def _record(seen: dict[str, SymbolSource], panel: pl.DataFrame, src: SourceFile, *,
+            hive: bool) -> None:
+    ranges = panel.group_by("symbol", maintain_order=True).agg(
+        pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+    for sym, first, last in ranges.iter_rows():
+        had = seen.get(sym)
+        if had is None:
+            seen[sym] = SymbolSource(src.path, first, last)
+            continue
+        if had.file == src.path:
+            had.last = last
+            continue
+        if not hive:
+            raise DataError(
+                f"import: symbol {sym!r} comes in two files, {str(had.file)!r} and "
+                f"{str(src.path)!r}; expected one file per symbol",
+                column="symbol",
+                fix="remove or merge one of them (importing both would let one silently "
+                "replace the other), or import them one after the other")
+        if first <= had.last and last >= had.first:
+            raise DataError(
+                f"import: symbol {sym!r} has overlapping bars in {str(had.file)!r} "
+                f"({had.first} to {had.last}) and {str(src.path)!r} ({first} to {last}); "
+                "expected the files of one symbol to cover disjoint times",
+                column="ts", fix="remove the duplicated partition")
+        seen[sym] = SymbolSource(src.path, first, last)
+
+
+def checked_batches(src: SourceFile, seen: dict[str, SymbolSource], *, hive: bool,
+                    csv_block: int | None = None) -> Iterator[pl.DataFrame]:
+    """Yield the rows of ``src`` as validated one-minute panels, batch by batch.
+
+    Raises
+    ------
+    DataError
+        On a file without rows, missing columns, an invalid row (prices, volumes, null or
+        unparseable times ...), rows out of order or off the minute grid, data of another
+        frequency, or a symbol already given by another file (overlapping, in a hive
+        dataset). Nothing is committed then.
+    """
+    rows = 0
+    prev: tuple[str, datetime] | None = None
+    for raw in read_batches(src, csv_block=csv_block):
+        if raw.height == 0:
+            continue
+        panel = _panel(raw, src, rows, prev is None)
+        _seam(prev, panel, src, rows)
+        _record(seen, panel, src, hive=hive)
+        rows += panel.height
+        prev = (str(panel["symbol"][-1]), panel["ts"][-1])
+        yield panel
+    if rows == 0:
+        raise DataError(f"import {str(src.path)!r}: the file holds no bars (only a header, "
+                        "or nothing)", fix="re-export or re-download it, or remove it")
+
+
+def file_batches(files: list[SourceFile], seen: dict[str, SymbolSource], *, hive: bool
+                 ) -> Iterator[tuple[SourceFile, pl.DataFrame | None]]:
+    """:func:`checked_batches` of every file in turn, each file closed by ``(file, None)``."""
+    for src in files:
+        for panel in checked_batches(src, seen, hive=hive):
+            yield src, panel
+        yield src, None
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` in a background thread, ``depth`` items ahead (memory: ``depth`` items).
+
+    Reading and validating the next batch (polars and the decompressor release the GIL)
+    overlaps with writing the current one. An error in the thread is raised here, in
+    order; closing this generator stops the thread at its next item.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(_Failure(exc))
+
+    thread = threading.Thread(target=run, name="coinfactor-import-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with suppress(queue.Empty):
+                q.get(timeout=0.1)
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    exc: BaseException
