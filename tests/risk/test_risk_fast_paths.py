@@ -36,14 +36,10 @@ def test_ewma_kernels_equal_the_per_column_recursion() -> None:
         np.where(seen >= 10, blend, np.nan))
 
 
-@pytest.mark.parametrize("chunk_cells", [1, 18 * 7, 18 * 150],
-                         ids=["1_bar", "7_bars", "150_bars"])
-def test_ewma_chunks_equal_the_per_column_recursion(chunk_cells: int, monkeypatch) -> None:
-    """Reference: the per-bar recursion; inputs scaled in chunks of 1, 7 and all 150 bars."""
-    from coinfactor.risk import _volatility
-
-    monkeypatch.setattr(_volatility, "_EWMA_CHUNK_CELLS", chunk_cells)
-    rng = np.random.default_rng(5)
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_ewma_gaps_equal_the_per_column_recursion(seed: int) -> None:
+    """Reference: the per-bar recursion; gaps, a late first observation, an empty column."""
+    rng = np.random.default_rng(seed)
     r = rng.normal(0, 0.03, (150, 9))
     r[rng.random(r.shape) < 0.3] = np.nan
     r[:40, 2] = np.nan  # a late first observation

@@ -79,68 +79,31 @@ def ewma_variance(sq_returns: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
-_EWMA_CHUNK_CELLS = 32768
-"""Cells of the chunk buffer of scaled inputs in :func:`_ewma_spans` (256 KiB)."""
-
-
 def _ewma_spans(x: np.ndarray, lams: tuple[float, ...], *, square: bool = False
                 ) -> list[np.ndarray]:
     """Run the recursion of :func:`ewma_variance` for several decays in one pass over bars.
 
-    Per bar, on the decays side by side: ``v = lam * v + (1 - lam) * x`` (``(1 - lam) * x``
-    formed a chunk of bars at a time, the same products), ``v = x`` at a column's first
-    observation, the state kept where ``x`` is NaN. Bit-identical to the column-by-column
-    recursion. Before a column's first observation the state is 0.0 (callers mask it).
+    Per bar, on the decays side by side: ``v = lam * v + (1 - lam) * x``, ``v = x`` at a
+    column's first observation, the state kept where ``x`` is NaN (compiled:
+    :func:`coinfactor.risk._ewma_kernel.ewma_recursion`). Bit-identical to the
+    column-by-column recursion. Before a column's first observation the state is 0.0
+    (callers mask it).
 
-    With ``square=True``, ``x`` holds returns and the recursion runs on ``x * x`` (formed
-    in place, no copy of the squares).
+    With ``square=True``, ``x`` holds returns and the recursion runs on ``x * x``.
 
     Returns
     -------
     list of ndarray of shape (n_bars, n_symbols)
         One per decay (views into one array).
     """
+    from coinfactor.risk._ewma_kernel import ewma_recursion  # numba: imported on first use
+
     n_t, n_s = x.shape
     k = len(lams)
     out = np.zeros((n_t, k * n_s))
-    if n_t == 0 or n_s == 0:
-        return [out[:, i * n_s:(i + 1) * n_s] for i in range(k)]
-    ok = ~np.isnan(x)
-    lam = np.repeat(np.asarray(lams, dtype=np.float64), n_s)
-    first_row = np.argmax(ok, axis=0)
-    cols = np.flatnonzero(ok[first_row, np.arange(n_s)])  # columns with an observation
-    first_at: dict[int, np.ndarray] = {}
-    for t in np.unique(first_row[cols]).tolist():
-        first_at[t] = cols[first_row[cols] == t]
-    # the missing cells of the bars that have any, side by side for the decays
-    miss_rows = np.flatnonzero(~ok.all(axis=1))
-    missing = np.tile(~ok[miss_rows], (1, k))
-    miss_at: list[int] = [-1] * n_t
-    for i, t in enumerate(miss_rows.tolist()):
-        miss_at[t] = i
-    # (1 - lam) * x formed a chunk of bars at a time into one cache-sized buffer
-    chunk = max(1, min(n_t, _EWMA_CHUNK_CELLS // (k * n_s)))
-    scaled = np.empty((chunk, k * n_s))  # NaN where x is NaN
-    prev = np.zeros(k * n_s)
-    mul, add, copyto = np.multiply, np.add, np.copyto
-    for a in range(0, n_t, chunk):
-        b = min(n_t, a + chunk)
-        sc = scaled[: b - a]
-        sq = np.multiply(x[a:b], x[a:b], out=sc[:, :n_s]) if square else x[a:b]
-        for i in range(k - 1, -1, -1):  # the first block last: it may hold the squares
-            np.multiply(1.0 - lams[i], sq, out=sc[:, i * n_s:(i + 1) * n_s])
-        for t in range(a, b):
-            row = out[t]
-            mul(lam, prev, out=row)
-            add(row, sc[t - a], out=row)
-            if t in first_at:  # first observations start at x itself
-                c = first_at[t]
-                for i in range(k):
-                    row[i * n_s + c] = x[t, c] * x[t, c] if square else x[t, c]
-            m = miss_at[t]
-            if m >= 0:  # no observation: the state carries
-                copyto(row, prev, where=missing[m])
-            prev = row
+    if n_t and n_s:
+        ewma_recursion(np.ascontiguousarray(x, dtype=np.float64),
+                       np.asarray(lams, dtype=np.float64), square, out)
     return [out[:, i * n_s:(i + 1) * n_s] for i in range(k)]
 
 
