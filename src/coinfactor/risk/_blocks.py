@@ -22,6 +22,7 @@ block sizes either.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -251,6 +252,10 @@ class ExposureBlock:
         Coin columns (indices into :attr:`Layout.symbols`).
     tables : dict of str to pl.DataFrame
         Per factor set, the fitted cells (:attr:`coinfactor.risk.ExposureResult.table`).
+    daily : pl.DataFrame
+        Per UTC day and coin of the first factor set, sums (and counts ``n_<column>``) of
+        the finite ``alpha``, ``beta_<factor>``, ``rsquared``, ``rsquared_adj`` of the
+        fitted bars, and ``bars`` (:func:`daily_means` combines blocks).
     pages : dict of str to dict of str to ndarray
         Per factor set, per statistic, shape (n_pages, len(cols)): sums over each page's
         fitted cells of ``rsquared``, ``rsquared_adj``, ``beta_market`` (with counts
@@ -262,6 +267,7 @@ class ExposureBlock:
     cols: tuple[int, ...]
     tables: dict[str, pl.DataFrame]
     pages: dict[str, dict[str, np.ndarray]]
+    daily: pl.DataFrame
 
 
 def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
@@ -304,7 +310,67 @@ def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
                                        condition_number=layout.condition_number,
                                        skip=start - a)
         pages[label] = _fit_pages(ols, start - a, w, len(names))
-    return ExposureBlock(start, stop, cols, tables, pages)
+        if label == layout.factor_sets[0][0]:
+            daily = _daily_sums(ts, symbols, ols, start - a, names)
+    return ExposureBlock(start, stop, cols, tables, pages, daily)
+
+
+_DAY_US = 86_400_000_000
+
+
+def _daily_sums(ts: pl.Series, symbols: tuple[str, ...], ols: object, skip: int,
+                names: tuple[str, ...]) -> pl.DataFrame:
+    """Per UTC day and coin: sums and counts of the fit's finite values (rows in order)."""
+    params = ols.params[skip:]  # type: ignore[attr-defined]
+    rsq = ols.rsquared[skip:]  # type: ignore[attr-defined]
+    fitted = np.isfinite(rsq) | np.isfinite(params[..., 0])
+    values = {"alpha": params[..., 0],
+              **{f"beta_{n}": params[..., j + 1] for j, n in enumerate(names)},
+              "rsquared": rsq, "rsquared_adj": ols.rsquared_adj[skip:]}  # type: ignore[attr-defined]
+    day = ts.dt.epoch("us").to_numpy() // _DAY_US
+    cuts = np.flatnonzero(np.diff(day)) + 1
+    starts = np.concatenate([[0], cuts])
+    n_days, n_sym = starts.size, len(symbols)
+    cols: dict[str, np.ndarray] = {}
+    for name, v in values.items():
+        ok = fitted & np.isfinite(v)
+        cols[name] = np.add.reduceat(np.where(ok, v, 0.0), starts, axis=0).T.reshape(-1)
+        cols[f"n_{name}"] = np.add.reduceat(ok.astype(np.int64), starts, axis=0).T.reshape(-1)
+    bars = np.add.reduceat(fitted.astype(np.int64), starts, axis=0).T.reshape(-1)
+    frame = pl.DataFrame({
+        "ts": pl.Series(np.tile(day[starts] * _DAY_US, n_sym)).cast(pl.Datetime("us", "UTC")),
+        "symbol": pl.Series(np.repeat(np.asarray(symbols, dtype=object), n_days),
+                            dtype=pl.String),
+        **cols, "bars": bars})
+    return frame.filter(pl.col("bars") > 0)
+
+
+def daily_means(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Combine :attr:`ExposureBlock.daily` sums (in the order given) into daily means.
+
+    Returns
+    -------
+    pl.DataFrame
+        ``ts`` (UTC day), ``symbol``, the mean of each summed column over the day's fitted
+        bars (NaN without a finite value) and ``bars``; sorted by (symbol, ts).
+    """
+    frame = pl.concat([p.with_columns(_order=pl.lit(i)) for i, p in enumerate(parts)])
+    frame = frame.sort("symbol", "ts", "_order")
+    if frame.height == 0:
+        return frame.drop("_order", *(c for c in frame.columns if c.startswith("n_")))
+    starts = np.flatnonzero(frame.select(pl.struct("symbol", "ts").is_first_distinct())
+                            .to_series().to_numpy())
+    out: dict[str, Any] = {"ts": frame.get_column("ts").gather(starts),
+                           "symbol": frame.get_column("symbol").gather(starts)}
+    names = [c for c in frame.columns if c not in ("ts", "symbol", "bars", "_order")
+             and not c.startswith("n_")]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name in names:
+            total = np.add.reduceat(frame.get_column(name).to_numpy(), starts)
+            count = np.add.reduceat(frame.get_column(f"n_{name}").to_numpy(), starts)
+            out[name] = np.where(count > 0, total / count, np.nan)
+    out["bars"] = np.add.reduceat(frame.get_column("bars").to_numpy(), starts)
+    return pl.DataFrame(out)
 
 
 def _fit_pages(ols: object, skip: int, page: int, k: int) -> dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ from coinfactor.risk._blocks import (
     ExposureBlock,
     FactorBlock,
     Layout,
+    daily_means,
     exposure_block,
     factor_block,
 )
@@ -96,29 +97,12 @@ class ChunkedRiskModel:
     tasks: int
     work_dir: Path
     _owner: Any = field(default=None, repr=False)
-
-    def daily_exposures(self, factor_set: str = "spreads") -> pl.DataFrame:
-        """Exposures summarised per UTC day and coin: means of the fitted cells.
-
-        Returns
-        -------
-        pl.DataFrame
-            ``ts`` (day start), ``symbol``, the mean of ``alpha``, each ``beta_<factor>``,
-            ``rsquared`` and ``rsquared_adj`` over the day's fitted bars, and ``bars`` (their
-            count); sorted by (symbol, ts). Read from the parts with a streaming query.
-        """
-        names = ["alpha", *(f"beta_{f}" for f in self.factors[factor_set]), "rsquared",
-                 "rsquared_adj"]
-        lf = self.exposures[factor_set].scan() if self.exposures[factor_set].parts() else None
-        if lf is None:
-            return pl.DataFrame(schema={"ts": pl.Datetime("us", "UTC"), "symbol": pl.String,
-                                        **dict.fromkeys(names, pl.Float64),
-                                        "bars": pl.UInt32})
-        lf = pl.scan_parquet(self.exposures[factor_set].parts())
-        return (lf.with_columns(pl.col("ts").dt.truncate("1d"))
-                .group_by("ts", "symbol")
-                .agg(*(pl.col(c).fill_nan(None).mean() for c in names), bars=pl.len())
-                .sort("symbol", "ts").collect(engine="streaming"))
+    daily: pl.DataFrame = field(default_factory=pl.DataFrame)
+    """Exposures of the first factor set summarised per UTC day and coin: ``ts`` (day),
+    ``symbol``, the means over the day's fitted bars of ``alpha``, each ``beta_<factor>``,
+    ``rsquared`` and ``rsquared_adj`` (NaN without a finite value) and ``bars`` (their
+    count); sorted by (symbol, ts). Sums are taken per block, bars in order, and added in
+    block order: the same bits on every run."""
 
 
 def _factor_names(families: tuple[str, ...], n_buckets: int, factor_set: str,
@@ -327,8 +311,11 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
             tasks.append(((bi, ci), s, e, cols, {k: v[a:e] for k, v in xs.items()},
                           None if totals is None else totals[a:e], shifts))
 
+    daily: list[pl.DataFrame | None] = [None] * len(tasks)
+
     def keep_exposures(i: int, eb: ExposureBlock) -> None:
         bi, ci = tasks[i][0]
+        daily[i] = eb.daily
         p0 = eb.start // layout.window
         for label, table in eb.tables.items():
             table.write_parquet(out_dirs[label] / part_name(bi, ci), compression="lz4")
@@ -350,7 +337,8 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
         fit={label: _fit_metrics(stats) for label, stats in page_stats.items()},
         lookahead=_lookahead(fbs, layout),
         symbols=layout.symbols, freq=layout.freq, n_bars=layout.n_rows, tasks=total,
-        work_dir=root, _owner=owner)
+        work_dir=root, _owner=owner,
+        daily=daily_means([d for d in daily if d is not None]))
 
 
 def _factor_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int) -> FactorBlock:
