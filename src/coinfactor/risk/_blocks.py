@@ -47,7 +47,7 @@ from coinfactor.risk._volatility import bar_returns
 from coinfactor.rolling import LevelParts, aligned_start, rolling_ols
 
 _COLUMNS = ("ts", "symbol", "close", "volume", "quote_volume", "trades", "filled")
-"""Panel columns the tasks read (those present)."""
+"""Panel columns the tasks read (those present; with validation also open, high, low)."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
     if symbols is not None and len(symbols) < len(layout.symbols):
         cond = cond & pl.col("symbol").is_in(list(symbols))
     names = source.collect_schema().names()
-    frame = (source.filter(cond).select([c for c in _COLUMNS if c in names])
+    wanted = (*_COLUMNS, "open", "high", "low") if layout.validate else _COLUMNS
+    frame = (source.filter(cond).select([c for c in wanted if c in names])
              .collect().sort("symbol", "ts"))
     return validate_panel(frame) if layout.validate and frame.height else frame
 
