@@ -121,7 +121,7 @@ def test_lazy_parquet_folder_equals_the_frame(tmp_path) -> None:
     panel = minute_panel(6, 3000, seed=1)
     folder = write_folder(panel, tmp_path / "bars")
     from coinfactor.studies._data import load_study_data
-    lazy, source = load_study_data({"parquet_dir": str(folder)})
+    lazy, source = load_study_data({"parquet_dir": str(folder)}, lazy=True)
     assert isinstance(lazy, pl.LazyFrame) and source.startswith("parquet_dir")
     kw = {"liquidity_window": 120, "beta_window": 120, "momentum_windows": (30, 60),
           "rebalance": "6h"}

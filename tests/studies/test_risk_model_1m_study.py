@@ -75,8 +75,8 @@ def test_one_minute_study_end_to_end(minute_data, tmp_path: Path) -> None:
     html = (out / "report.html").read_text("utf-8")
     assert "exposures_daily" in html
     # statsmodels RollingOLS on two coins
-    from statsmodels.regression.rolling import RollingOLS
     import statsmodels.api as sm
+    from statsmodels.regression.rolling import RollingOLS
 
     names = ex.factors
     close = fr.returns.select("ts").join(panel.pivot(on="symbol", index="ts", values="close"),

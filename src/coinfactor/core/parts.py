@@ -56,7 +56,7 @@ class PartitionedTable:
     owner: Any = field(default=None, compare=False, repr=False)
 
     def parts(self) -> list[Path]:
-        """The part files, in block order."""
+        """Return the part files, in block order."""
         return sorted(self.directory.glob("part-*.parquet"))
 
     def scan(self) -> pl.LazyFrame:

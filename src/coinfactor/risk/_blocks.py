@@ -22,9 +22,9 @@ block sizes either.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -80,6 +80,9 @@ class Layout:
         Report condition numbers.
     validate : bool
         Validate each block read (a source not validated as a whole).
+    tables : tuple of str
+        Labels of the factor sets whose exposure tables are built (the others give their
+        fit statistics only).
     """
 
     t0_us: int
@@ -95,6 +98,7 @@ class Layout:
     leave_one_out: bool
     condition_number: bool
     validate: bool = False
+    tables: tuple[str, ...] = ()
 
     def ts_at(self, row: int) -> datetime:
         """``ts`` of grid row ``row`` (UTC)."""
@@ -102,7 +106,7 @@ class Layout:
             microseconds=self.t0_us + row * self.step_us)
 
     def ts(self, start: int, stop: int) -> pl.Series:
-        """The ``ts`` of rows ``start:stop`` (``Datetime("us", "UTC")``)."""
+        """Return the ``ts`` of rows ``start:stop`` (``Datetime("us", "UTC")``)."""
         v = self.t0_us + self.step_us * np.arange(start, stop, dtype=np.int64)
         return pl.Series("ts", v).cast(pl.Datetime("us", "UTC"))
 
@@ -116,9 +120,20 @@ def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
         cond = cond & pl.col("symbol").is_in(list(symbols))
     names = source.collect_schema().names()
     wanted = (*_COLUMNS, "open", "high", "low") if layout.validate else _COLUMNS
-    frame = (source.filter(cond).select([c for c in wanted if c in names])
-             .collect().sort("symbol", "ts"))
+    frame = source.filter(cond).select([c for c in wanted if c in names]).collect()
+    if not _is_sorted(frame):   # a scan of per-symbol files comes sorted already
+        frame = frame.sort("symbol", "ts")
     return validate_panel(frame) if layout.validate and frame.height else frame
+
+
+def _is_sorted(frame: pl.DataFrame) -> bool:
+    """Whether rows are sorted by (symbol, ts), ``ts`` strictly increasing per symbol."""
+    if frame.height < 2:
+        return True
+    sym, ts = pl.col("symbol"), pl.col("ts")
+    ok = frame.select(
+        ((sym == sym.shift(1)) & (ts > ts.shift(1)) | (sym > sym.shift(1))).slice(1).all())
+    return bool(ok.item())
 
 
 def pivot(frame: pl.DataFrame, layout: Layout, start: int, n_rows: int,
@@ -275,7 +290,7 @@ def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
                    cols: tuple[int, ...], x: dict[str, np.ndarray],
                    totals: np.ndarray | None,
                    shifts: dict[str, tuple[np.ndarray, np.ndarray]]) -> ExposureBlock:
-    """Rolling exposures of coins ``cols`` on grid rows ``start:stop``.
+    """Fit the rolling exposures of coins ``cols`` on grid rows ``start:stop``.
 
     ``x`` holds each factor set's returns on rows ``aligned_start(start, window):stop``,
     ``totals`` the leave-one-out sums of those rows, ``shifts`` the whole series' level
@@ -307,9 +322,10 @@ def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
         ols = rolling_ols(ret, x_in, w, min_nobs=layout.min_nobs, rank_tol=layout.rank_tol,
                           condition_number=layout.condition_number,
                           level_shifts=(sx, sy[idx]))
-        tables[label] = exposure_table(ts, symbols, ols, names,
-                                       condition_number=layout.condition_number,
-                                       skip=start - a)
+        if label in layout.tables:
+            tables[label] = exposure_table(ts, symbols, ols, names,
+                                           condition_number=layout.condition_number,
+                                           skip=start - a)
         pages[label] = _fit_pages(ols, start - a, w, len(names))
         if label == layout.factor_sets[0][0]:
             daily = _daily_sums(ts, symbols, ols, start - a, names)

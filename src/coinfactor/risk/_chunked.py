@@ -150,6 +150,7 @@ def risk_model_blocks(
     min_coverage: float = 0.5,
     window: int,
     factor_sets: Sequence[str] = ("spreads",),
+    tables: Sequence[str] | None = None,
     leave_one_out: bool = False,
     min_nobs: int | None = None,
     rank_tol: float = DEFAULT_RANK_TOL,
@@ -173,7 +174,11 @@ momentum_windows, min_coverage
     window, leave_one_out, min_nobs, rank_tol, condition_number
         As :func:`coinfactor.risk.exposures`.
     factor_sets : sequence of {"spreads", "buckets"}, default ("spreads",)
-        Factor sets fitted (each its own exposures table).
+        Factor sets fitted (each its own exposures table). Empty: factor returns and
+        memberships only.
+    tables : sequence of str, optional
+        The sets whose exposure tables are written (default: every fitted set); the others
+        give their fit statistics (:attr:`ChunkedRiskModel.fit`) only.
     block_rows : int, optional
         Bars per time block, a multiple of ``window`` (default: about
         :data:`BLOCK_CELLS` bars x coins, whole windows).
@@ -210,7 +215,7 @@ momentum_windows, min_coverage
                           beta_window, momentum_windows, min_coverage)
     sets = tuple(dict.fromkeys(factor_sets))
     bad = [s for s in sets if s not in ("spreads", "buckets")]
-    if bad or not sets:
+    if bad:
         raise ConfigError(f"factor_sets: expected 'spreads' and/or 'buckets', got "
                           f"{list(factor_sets)}")
     if leave_one_out and "buckets" in sets:
@@ -246,10 +251,11 @@ momentum_windows, min_coverage
     layout = Layout(first_us, step_us, n_rows, freq, symbols, opts, window, min_nobs,
                     float(rank_tol), tuple((s, _factor_names(fams, n_buckets, s))
                                            for s in sets if s == "spreads" or fams),
-                    leave_one_out, condition_number, validate=eager is None)
+                    leave_one_out, condition_number, validate=eager is None,
+                    tables=tuple(sets if tables is None else tables))
     blocks = [(s, min(n_rows, s + block_rows)) for s in range(0, n_rows, block_rows)]
     coins = [tuple(range(c, min(n_sym, c + coin_block))) for c in range(0, n_sym, coin_block)]
-    total = len(blocks) * (1 + len(coins))
+    total = len(blocks) * (1 + (len(coins) if layout.factor_sets else 0))
     done = [0]
 
     def tick(_done: int, _total: int, elapsed: float) -> None:
@@ -281,8 +287,8 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
                                        fb.totals, fb.y_parts, fb.x_parts, fb.pages, fb.counts,
                                        fb.last)
 
-    run_tasks(_factor_task, blocks, shared=(lf, layout), scheduler=scheduler, on_result=keep_factors,
-              progress=tick)
+    run_tasks(_factor_task, blocks, shared=(lf, layout), scheduler=scheduler,
+              on_result=keep_factors, progress=tick)
     fbs = [fb for fb in factor_blocks if fb is not None]
     factor_returns = pl.concat([r for r in returns if r is not None])
     totals = (np.concatenate([fb.totals for fb in fbs if fb.totals is not None])
@@ -299,7 +305,8 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
             sx = LevelParts.of(x[:, None, :], np.isfinite(x).all(axis=1)[:, None],
                                layout.window, 0).shift()
         shifts[label] = (sx, sy)
-    out_dirs = {label: root / f"exposures_{label}" for label, _ in layout.factor_sets}
+    out_dirs = {label: root / f"exposures_{label}" for label, _ in layout.factor_sets
+                if label in layout.tables}
     for d in out_dirs.values():
         d.mkdir()
     n_pages = -(-layout.n_rows // layout.window)
@@ -307,7 +314,7 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
     tasks = []
     for bi, (s, e) in enumerate(blocks):
         a = aligned_start(s, layout.window)
-        for ci, cols in enumerate(coins):
+        for ci, cols in enumerate(coins if layout.factor_sets else []):
             tasks.append(((bi, ci), s, e, cols, {k: v[a:e] for k, v in xs.items()},
                           None if totals is None else totals[a:e], shifts))
 
@@ -319,15 +326,16 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
         p0 = eb.start // layout.window
         for label, table in eb.tables.items():
             table.write_parquet(out_dirs[label] / part_name(bi, ci), compression="lz4")
+        for label in eb.pages:
             stats = page_stats.setdefault(label, {})
             for name, v in eb.pages[label].items():
                 arr = stats.setdefault(name, np.zeros((n_pages, len(layout.symbols))))
                 arr[p0 : p0 + v.shape[0], list(eb.cols)] = v
 
-    run_tasks(_exposure_task, [t[1:] for t in tasks], shared=(lf, layout), scheduler=scheduler,
-              on_result=keep_exposures, progress=tick)
-    schema = {"ts": pl.Datetime("us", "UTC"), "symbol": pl.String,
-              **{f: pl.Int8 for f in layout.opts.families}}
+    run_tasks(_exposure_task, [t[1:] for t in tasks], shared=(lf, layout),
+              scheduler=scheduler, on_result=keep_exposures, progress=tick)
+    schema: dict[str, pl.DataType] = {"ts": pl.Datetime("us", "UTC"), "symbol": pl.String(),
+              **{f: pl.Int8() for f in layout.opts.families}}
     return ChunkedRiskModel(
         factor_returns=factor_returns,
         memberships=PartitionedTable(members_dir, _MEMBER_SORT, schema, owner),
@@ -338,7 +346,7 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
         lookahead=_lookahead(fbs, layout),
         symbols=layout.symbols, freq=layout.freq, n_bars=layout.n_rows, tasks=total,
         work_dir=root, _owner=owner,
-        daily=daily_means([d for d in daily if d is not None]))
+        daily=daily_means([d for d in daily if d is not None]) if tasks else pl.DataFrame())
 
 
 def _factor_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int) -> FactorBlock:

@@ -155,7 +155,7 @@ def exposures(
 
 def factor_columns(factors: FactorReturns, factor_set: FactorSet | Sequence[str], *,
                    leave_one_out: bool) -> tuple[str, ...]:
-    """The factor column names of ``factor_set``, checked against ``factors``."""
+    """Return the factor column names of ``factor_set``, checked against ``factors``."""
     if isinstance(factor_set, str):
         names = factors.factor_names(factor_set)  # type: ignore[arg-type]
     else:
@@ -173,7 +173,7 @@ def factor_columns(factors: FactorReturns, factor_set: FactorSet | Sequence[str]
 def exposure_table(ts: pl.Series, symbols: Sequence[str], ols: RollingOLSResult,
                    names: Sequence[str], *, condition_number: bool,
                    skip: int = 0) -> pl.DataFrame:
-    """The fitted cells of a rolling fit as a long table sorted by (symbol, ts).
+    """Return the fitted cells of a rolling fit as a long table sorted by (symbol, ts).
 
     Parameters
     ----------
@@ -208,8 +208,8 @@ def exposure_table(ts: pl.Series, symbols: Sequence[str], ols: RollingOLSResult,
     keep = fitted.T.reshape(-1)
     return pl.DataFrame({
         "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)[keep]).cast(ts.dtype),
-        "symbol": pl.Series("symbol", np.repeat(np.asarray(symbols, dtype=object),
-                                                n_rows)[keep], dtype=pl.String),
+        "symbol": pl.Series("symbol", list(symbols), dtype=pl.String).gather(
+            np.repeat(np.arange(n_sym), n_rows)[keep]),
         **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
         "nobs": ols.nobs[rows].T.reshape(-1)[keep],
         "rank": ols.rank[rows].T.reshape(-1)[keep],

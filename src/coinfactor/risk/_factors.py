@@ -469,8 +469,8 @@ def _memberships_frame(ts: pl.Series, symbols: tuple[str, ...],
     n_rows, n_sym = len(ts), len(symbols)
     frame = pl.DataFrame({
         "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)).cast(ts.dtype),
-        "symbol": pl.Series("symbol", np.repeat(np.asarray(symbols, dtype=object), n_rows),
-                            dtype=pl.String),
+        "symbol": pl.Series("symbol", list(symbols), dtype=pl.String).gather(
+            np.repeat(np.arange(n_sym), n_rows)),
         **{fam: pl.Series(fam, m.T.reshape(-1), dtype=pl.Int8) for fam, m in members.items()},
     })
     if not members:

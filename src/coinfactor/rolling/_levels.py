@@ -95,7 +95,7 @@ class LevelParts:
                           else other.level_free)
 
     def shift(self) -> np.ndarray:
-        """The shift of each column, shape (M, ...): its first valid value, or 0."""
+        """Return the shift of each column, shape (M, ...): its first valid value, or 0."""
         if self.level_free is None:
             raise ValueError("LevelParts.shift needs the parts of the series' first rows")
         shape = (-1,) + (1,) * (self.first_value.ndim - 1)

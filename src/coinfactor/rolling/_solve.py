@@ -345,7 +345,7 @@ def _correct(params: np.ndarray, e: np.ndarray, where: np.ndarray) -> None:
 
 
 def _matvec(a: np.ndarray, v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``a @ v`` over the last axes (``a`` (..., p, p), ``v`` (..., p), broadcasting).
+    """Return ``a @ v`` over the last axes (``a`` (..., p, p), ``v`` (..., p), broadcasting).
 
     Each cell is ``sum_j a[i, j] * v[j]`` added in the order ``j = 0, 1, ..``, by
     element-wise operations only: its bits do not depend on the shape of the batch (BLAS

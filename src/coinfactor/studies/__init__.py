@@ -135,12 +135,9 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
     # study's run) the windows and symbols against the loaded panel
     config = config_from_dict(module.Config, raw.get("params", {}))
     step("load", 0.0)
-    panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir)
+    panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir,
+                                    lazy=bool(getattr(module, "LAZY_PANEL", False)))
     if isinstance(panel, pl.LazyFrame):
-        if not getattr(module, "LAZY_PANEL", False):
-            raise ConfigError(f"[data] parquet_dir is read lazily, which study "
-                              f"{raw['study']!r} does not support; fix: use file = \"...\" "
-                              "(one file) or a dataset")
         log.info("scanning %s lazily", source)
     else:
         log.info("loaded %d rows of %s", panel.height, source)

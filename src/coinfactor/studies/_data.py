@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import polars as pl
 
@@ -31,8 +31,18 @@ _STORE_KEYS = frozenset({"exchange", "market", "freq", "symbols", "path"})
 _PARQUET = (".parquet", ".pq")
 
 
-def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) -> tuple[
-        pl.DataFrame | pl.LazyFrame, str]:
+@overload
+def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
+                    lazy: Literal[False] = False) -> tuple[pl.DataFrame, str]: ...
+
+
+@overload
+def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
+                    lazy: bool) -> tuple[pl.DataFrame | pl.LazyFrame, str]: ...
+
+
+def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
+                    lazy: bool = False) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
     """Load a panel from a ``[data]`` table.
 
     Parameters
@@ -53,14 +63,17 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) ->
           ``path``);
         - ``parquet_dir = "<folder>"``: every ``*.parquet`` file under a folder (one per
           symbol, or hive partitions), canonical columns (``symbol`` may instead be the file
-          name, ``BTCUSDT.parquet``), scanned lazily: nothing is read here, and a study that
-          accepts a lazy panel reads (and validates) it block by block.
+          name, ``BTCUSDT.parquet``); with ``lazy``, scanned lazily (nothing is read here:
+          a study that accepts a lazy panel reads and validates it block by block), else
+          read whole and validated.
 
         Optional filters: ``symbols = [...]`` (a list, each in the data), ``start`` and
         ``end`` (ISO dates or times, or TOML dates; UTC unless an offset is given; bars with
         ``start <= ts < end``).
     base_dir : Path, optional
         Directory relative paths are resolved against (the config file's).
+    lazy : bool, default False
+        Return ``parquet_dir`` as a lazy frame (not read, not validated).
 
     Returns
     -------
@@ -98,8 +111,12 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) ->
     if source_key == "store":
         panel, source = _from_store(spec["store"], start, end, base_dir)
     elif source_key == "parquet_dir":
-        lazy, source = _scan_dir(spec["parquet_dir"], base_dir)
-        return _select_lazy(lazy, source, symbols, start, end), source
+        scan, source = _scan_dir(spec["parquet_dir"], base_dir)
+        scan = _select_lazy(scan, source, symbols, start, end)
+        if lazy:
+            return scan, source
+        return _select(validate_panel(scan.collect().sort("symbol", "ts")), source, None,
+                       None, None), source
     elif source_key == "dataset":
         panel, source = _from_dataset(spec["dataset"])
     else:

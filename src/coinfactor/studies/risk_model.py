@@ -199,8 +199,7 @@ def run(config: Config, panel: pl.DataFrame | pl.LazyFrame, *,
     ConfigError
         If a window is longer than the panel's bars or ``n_buckets`` exceeds its symbols.
     """
-    eager = isinstance(panel, pl.DataFrame)
-    if eager:
+    if isinstance(panel, pl.DataFrame):
         check_data(config, panel, "risk_model")  # windows against the panel, before work
         n_symbols = panel.get_column("symbol").n_unique()
     else:
@@ -221,6 +220,7 @@ def run(config: Config, panel: pl.DataFrame | pl.LazyFrame, *,
         rebalance=config.rebalance, market=config.market, liquidity=config.liquidity,
         liquidity_window=config.liquidity_window, beta_window=config.beta_window,
         momentum_windows=config.momentum_windows, window=config.window, factor_sets=sets,
+        tables=("spreads",),
         leave_one_out=config.leave_one_out, min_nobs=config.min_nobs,
         rank_tol=config.rank_tol, scheduler=scheduler, progress=tick)
     ppy = periods_per_year(res.freq)
@@ -248,7 +248,8 @@ def run(config: Config, panel: pl.DataFrame | pl.LazyFrame, *,
         metrics[f"ann_vol_{name}"] = ann_vol
         metrics[f"ann_mean_{name}"] = ann_mean
     daily = res.daily
-    summary = (summarize_panel(panel, "risk_model study input") if eager
+    summary = (summarize_panel(panel, "risk_model study input")
+               if isinstance(panel, pl.DataFrame)
                else _lazy_summary(panel, res.n_bars, len(res.symbols)))
     if progress is not None:
         progress(1.0)
