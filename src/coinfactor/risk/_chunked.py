@@ -12,6 +12,7 @@ written block by block as Parquet parts under a work directory and read lazily
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -121,10 +122,10 @@ def _facts(lf: pl.LazyFrame, panel: pl.DataFrame | None) -> tuple[str, int, int,
         pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"),
         pl.len().alias("rows"),
         (pl.col("trades").null_count() if "trades" in names else pl.len()).alias("null"),
-    ).collect()
+    ).collect(engine="streaming")
     if agg.item(0, "rows") == 0:
         raise DataError("risk model: the panel is empty", fix="pass a panel with bars")
-    symbols = tuple(sorted(lf.select(pl.col("symbol").unique()).collect()
+    symbols = tuple(sorted(lf.select(pl.col("symbol").unique()).collect(engine="streaming")
                            .get_column("symbol").to_list()))
     if panel is not None:
         freq = infer_freq(panel)
@@ -282,6 +283,7 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
 
     def keep_factors(i: int, fb: FactorBlock) -> None:
         fb.memberships.write_parquet(members_dir / part_name(i), compression="lz4")
+        gc.collect()   # the block's arrays (some in cycles) go now, not at the next GC
         returns[i] = fb.returns
         factor_blocks[i] = FactorBlock(fb.start, fb.stop, fb.returns, fb.memberships.clear(),
                                        fb.totals, fb.y_parts, fb.x_parts, fb.pages, fb.counts,
@@ -326,6 +328,8 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
         p0 = eb.start // layout.window
         for label, table in eb.tables.items():
             table.write_parquet(out_dirs[label] / part_name(bi, ci), compression="lz4")
+        eb.tables.clear()
+        gc.collect()
         for label in eb.pages:
             stats = page_stats.setdefault(label, {})
             for name, v in eb.pages[label].items():

@@ -246,7 +246,8 @@ def _select_lazy(lazy: pl.LazyFrame, source: str, symbols: list[str] | None,
                  start: datetime | None, end: datetime | None) -> pl.LazyFrame:
     """``symbols``, ``start`` and ``end`` as lazy filters (symbols checked against the data)."""
     if symbols is not None:
-        held = lazy.select(pl.col("symbol").unique()).collect().get_column("symbol").to_list()
+        held = (lazy.select(pl.col("symbol").unique()).collect(engine="streaming")
+                .get_column("symbol").to_list())
         unknown_names(symbols, held, "[data] symbols", source)
         lazy = lazy.filter(pl.col("symbol").is_in(symbols))
     if start is not None:

@@ -149,7 +149,7 @@ def _annualized(returns: pl.DataFrame, ppy: float) -> dict[str, tuple[float, flo
 def _lazy_summary(panel: pl.LazyFrame, n_ts: int, n_symbols: int) -> dict[str, Any]:
     """:func:`summarize_panel` of a panel read lazily (one aggregate query)."""
     agg = panel.select(pl.len().alias("bars"), pl.col("ts").min().alias("start"),
-                       pl.col("ts").max().alias("end")).collect()
+                       pl.col("ts").max().alias("end")).collect(engine="streaming")
     bars = int(agg.item(0, "bars"))
     return {"source": "risk_model study input", "symbols": n_symbols, "bars": bars,
             "start": agg.item(0, "start"), "end": agg.item(0, "end"),
@@ -203,7 +203,8 @@ def run(config: Config, panel: pl.DataFrame | pl.LazyFrame, *,
         check_data(config, panel, "risk_model")  # windows against the panel, before work
         n_symbols = panel.get_column("symbol").n_unique()
     else:
-        n_symbols = int(panel.select(pl.col("symbol").n_unique()).collect().item())
+        n_symbols = int(panel.select(pl.col("symbol").n_unique())
+                        .collect(engine="streaming").item())
     if config.families and config.n_buckets > n_symbols:
         raise ConfigError(
             f"[params] n_buckets = {config.n_buckets} buckets need at least as many coins, but "
