@@ -53,3 +53,36 @@ def test_cluster_equals_local_bit_for_bit(scheduler: str) -> None:
         assert remote.exposures[s].collect().equals(local.exposures[s].collect()), s
     assert remote.fit == local.fit and remote.lookahead == local.lookahead
     assert remote.daily.equals(local.daily)
+
+
+def test_cli_run_with_scheduler_equals_the_local_run(scheduler: str, tmp_path) -> None:
+    """``coinfactor run ... --scheduler ADDRESS`` writes the tables of the local run."""
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from coinfactor.cli import app
+
+    cfg = tmp_path / "rm.toml"
+    cfg.write_text('study = "risk_model"\n[data]\ndataset = "binance-perp-4h"\n'
+                   'start = "2025-06-01"\n', "utf-8")
+    runner = CliRunner()
+    local = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "local")])
+    assert local.exit_code == 0, local.output
+    remote = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "remote"),
+                                 "--scheduler", scheduler])
+    assert remote.exit_code == 0, remote.output
+    for name in ("exposures", "memberships"):
+        a = pl.read_parquet(tmp_path / "local" / name / "*.parquet")
+        b = pl.read_parquet(tmp_path / "remote" / name / "*.parquet")
+        assert a.equals(b), name
+    for name in ("factor_returns", "exposures_daily"):
+        assert pl.read_parquet(tmp_path / "local" / f"{name}.parquet").equals(
+            pl.read_parquet(tmp_path / "remote" / f"{name}.parquet")), name
+    assert ((tmp_path / "local" / "metrics.json").read_text()
+            == (tmp_path / "remote" / "metrics.json").read_text())
+    # a study without block tasks refuses the option
+    carry = tmp_path / "carry.toml"
+    carry.write_text('study = "carry"\n[data]\ndataset = "hyperliquid-perp-1d"\n', "utf-8")
+    res = runner.invoke(app, ["run", str(carry), "--out", str(tmp_path / "c"),
+                              "--scheduler", scheduler])
+    assert res.exit_code != 0 and "does not run on Dask" in res.output
