@@ -112,18 +112,24 @@ class Layout:
 
 
 def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
-              symbols: tuple[str, ...] | None = None) -> pl.DataFrame:
-    """Panel rows with ``ts`` on grid rows ``start:stop`` (and ``symbols``), sorted."""
+              symbols: tuple[str, ...] | None = None, *,
+              columns: tuple[str, ...] = _COLUMNS, validate: bool = True) -> pl.DataFrame:
+    """Panel rows with ``ts`` on grid rows ``start:stop`` (and ``symbols``), sorted.
+
+    ``columns`` (those present) are read; with ``validate`` and :attr:`Layout.validate`,
+    every canonical column too, and the rows are validated.
+    """
     ts = pl.col("ts")
     cond = (ts >= layout.ts_at(start)) & (ts < layout.ts_at(stop))
     if symbols is not None and len(symbols) < len(layout.symbols):
         cond = cond & pl.col("symbol").is_in(list(symbols))
     names = source.collect_schema().names()
-    wanted = (*_COLUMNS, "open", "high", "low") if layout.validate else _COLUMNS
+    check = validate and layout.validate
+    wanted = (*_COLUMNS, "open", "high", "low") if check else columns
     frame = source.filter(cond).select([c for c in wanted if c in names]).collect()
     if not _is_sorted(frame):   # a scan of per-symbol files comes sorted already
         frame = frame.sort("symbol", "ts")
-    return validate_panel(frame) if layout.validate and frame.height else frame
+    return validate_panel(frame) if check and frame.height else frame
 
 
 def _is_sorted(frame: pl.DataFrame) -> bool:
@@ -300,7 +306,10 @@ def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
     a = aligned_start(start, w)
     first = max(0, a - 1)
     symbols = tuple(layout.symbols[c] for c in cols)
-    frame = read_rows(source, layout, first, stop, symbols)
+    # rows validated by the factor tasks (which read every row of the panel)
+    need = ("ts", "symbol", "close", "filled",
+            *(("volume", "quote_volume") if layout.leave_one_out else ()))
+    frame = read_rows(source, layout, first, stop, symbols, columns=need, validate=False)
     wide = pivot(frame, layout, first, stop - first, symbols)
     ret = bar_returns(wide("close"))[a - first :]
     weights = None
