@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from coinfactor.core.errors import DataError
 from coinfactor.data import Grid, validate_panel
 from coinfactor.risk._exposures import (
     exposure_table,
@@ -150,6 +151,10 @@ def pivot(frame: pl.DataFrame, layout: Layout, start: int, n_rows: int,
     grid = Grid.from_panel(frame, layout.freq, symbols=symbols,
                            end=layout.ts_at(start + n_rows - 1))
     first = int(grid.ts.dt.epoch("us")[0])
+    if (first - layout.t0_us) % layout.step_us:
+        raise DataError(f"bar time {grid.ts[0]} is not on the panel's {layout.freq} grid "
+                        f"anchored at its first bar {layout.ts_at(0)} (mixed bar offsets)",
+                        column="ts", fix="resample the panel to one bar offset")
     offset = (first - layout.t0_us) // layout.step_us - start
 
     def wide(column: str | pl.Expr) -> np.ndarray:
