@@ -1,7 +1,12 @@
 """Factor risk model study (seed 000), point in time.
 
 Market plus liquidity, beta and momentum bucket factors (low / med / high) as factor returns,
-then rolling per-coin exposures (alpha, betas, R², adjusted R²) for every coin in one call.
+then rolling per-coin exposures (alpha, betas, R², adjusted R²) for every coin. Hourly and
+one-minute panels (``studies/risk_model.toml``, ``studies/risk_model_1m.toml``) take one
+path: time blocks (and coin blocks) of :func:`coinfactor.risk.risk_model_blocks`, equal bit
+for bit to the whole-panel computation, with the exposures and memberships written as
+Parquet parts (``exposures/``, ``memberships/`` in the run directory) and summarised per day
+for the report (``exposures_daily``); ``--scheduler`` runs the blocks on a Dask cluster.
 
 What changes from the seed:
 
