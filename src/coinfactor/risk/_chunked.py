@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import polars as pl
@@ -27,7 +27,7 @@ from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.parts import PartitionedTable, WorkDir, part_name
 from coinfactor.core.tasks import run_tasks
 from coinfactor.core.time import freq_to_timedelta
-from coinfactor.core.typing import FactorFamily, LiquidityMeasure, MarketWeighting
+from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq
 from coinfactor.risk._blocks import (
     ExposureBlock,
@@ -215,9 +215,9 @@ momentum_windows, min_coverage
     fams = _check_options(families, n_buckets, market, liquidity, liquidity_window,
                           beta_window, momentum_windows, min_coverage)
     sets = tuple(dict.fromkeys(factor_sets))
-    bad = [s for s in sets if s not in ("spreads", "buckets")]
+    bad = [s for s in sets if s not in get_args(FactorSet)]
     if bad:
-        raise ConfigError(f"factor_sets: expected 'spreads' and/or 'buckets', got "
+        raise ConfigError(f"factor_sets: expected some of {list(get_args(FactorSet))}, got "
                           f"{list(factor_sets)}")
     if leave_one_out and "buckets" in sets:
         raise ConfigError("leave_one_out with the 'buckets' set puts each coin's return back "
