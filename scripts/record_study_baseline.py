@@ -55,9 +55,11 @@ def sample_step(height: int) -> int:
     return max(1, math.ceil(height / MAX_ROWS))
 
 
-def record(out: Path) -> None:
-    """Run every config and write its reference files under ``out``."""
+def record(out: Path, only: list[str] | None = None) -> None:
+    """Run every config (or those in ``only``) and write its reference files under ``out``."""
     for name, (path, overrides) in CONFIGS.items():
+        if only and name not in only:
+            continue
         raw = tomllib.loads((ROOT / path).read_text("utf-8"))
         raw["params"] = {**raw.get("params", {}), **overrides}
         result = run_config(raw, base_dir=(ROOT / path).parent)
@@ -70,6 +72,8 @@ def record(out: Path) -> None:
             (dest / "metrics.json").write_text(
                 (Path(tmp) / "metrics.json").read_text("utf-8"), "utf-8")
         for table, frame in sorted(result.tables.items()):
+            if not isinstance(frame, pl.DataFrame):   # a table of Parquet parts
+                frame = frame.collect()
             step = sample_step(frame.height)
             meta = {
                 "height": frame.height,
@@ -85,8 +89,9 @@ def record(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "tests/fixtures/study_baseline")
+    parser.add_argument("--only", nargs="*", help="record these configs only")
     args = parser.parse_args()
-    record(args.out)
+    record(args.out, args.only)
 
 
 if __name__ == "__main__":

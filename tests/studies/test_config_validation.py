@@ -229,9 +229,9 @@ def test_risk_model_window_is_checked_before_any_work(monkeypatch: pytest.Monkey
                         enumerate(("A", "B", "C", "D"))})
 
     def no_work(*args: object, **kwargs: object) -> None:
-        raise AssertionError("factor_returns ran before the config was checked")
+        raise AssertionError("the factor returns ran before the config was checked")
 
-    monkeypatch.setattr(risk_model, "factor_returns", no_work)
+    monkeypatch.setattr(risk_model, "risk_model_blocks", no_work)
     with pytest.raises(ConfigError, match=r"liquidity_window = 168 bars is longer than the "
                                           r"panel .* which has 48 bars"):
         risk_model.run(risk_model.Config(), panel)

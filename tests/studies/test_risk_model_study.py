@@ -31,8 +31,10 @@ def test_cli_run_writes_factor_returns_and_exposures(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     factors = pl.read_parquet(out / "factor_returns.parquet")
-    expo = pl.read_parquet(out / "exposures.parquet")
-    members = pl.read_parquet(out / "memberships.parquet")
+    expo = pl.read_parquet(out / "exposures" / "*.parquet")
+    members = pl.read_parquet(out / "memberships" / "*.parquet")
+    daily = pl.read_parquet(out / "exposures_daily.parquet")
+    assert daily.columns[:3] == ["ts", "symbol", "alpha"]
     assert factors.columns[:2] == ["ts", "market"]
     assert {"liquidity_hml", "beta_hml", "momentum_hml", "beta_high"} <= set(factors.columns)
     assert expo.columns[:4] == ["ts", "symbol", "alpha", "beta_market"]

@@ -124,8 +124,8 @@ def study_decisions(result: StudyResult) -> pl.DataFrame:
     if missing:
         raise DataError(f"replay: study {result.study!r} returned no {missing} table(s); a "
                         "study that holds a book returns its backtest's weights and trades")
-    at = result.tables["trades"].select("ts").unique()
-    return result.tables["weights"].join(at, on="ts", how="semi").select(
+    at = result.frame("trades").select("ts").unique()
+    return result.frame("weights").join(at, on="ts", how="semi").select(
         "ts", "symbol", "weight").sort("ts", "symbol")
 
 

@@ -13,7 +13,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from coinfactor.cli import _app
 from coinfactor.cli._app import app, console
@@ -37,6 +44,7 @@ def stage_bars() -> Iterator[StudyProgress | None]:
         return
     with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  TextColumn("eta"), TimeRemainingColumn(),
                   console=_app.err_console, transient=False) as bars:
         tasks: dict[str, TaskID] = {}
 
@@ -57,12 +65,15 @@ def run_command(
                                    "already at --out (only a coinfactor run directory)."),
     sets: list[str] = typer.Option([], "--set", help="Override a parameter, key=value "
                                    "(repeatable; typed by the study's Config)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address "
+                                         "(tcp://host:8786): run the study's block tasks "
+                                         "on that cluster (risk_model)."),
 ) -> None:
     """Run a study and write its run directory (config, metrics, tables, report)."""
     from coinfactor.studies import run_config_file
 
     with user_errors(), stage_bars() as progress:
         result = run_config_file(config, out, overwrite=overwrite, progress=progress,
-                                 sets=sets)
+                                 sets=sets, scheduler=scheduler)
     console.print(result.summary(), markup=False, highlight=False)
     console.print(f"wrote {out}", markup=False, highlight=False)

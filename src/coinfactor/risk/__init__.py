@@ -1,6 +1,7 @@
 """Risk: factor returns, rolling exposures, PCA, covariance estimators, volatility forecasts."""
 
 from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
+from coinfactor.risk._chunked import ChunkedRiskModel, risk_model_blocks
 from coinfactor.risk._covariance import (
     CovarianceResult,
     EWMACovariance,
@@ -29,6 +30,7 @@ from coinfactor.rolling import RollingOLSResult, rolling_ols
 
 __all__ = [
     "PCA",
+    "ChunkedRiskModel",
     "CleanMode",
     "CovarianceResult",
     "EWMACovariance",
@@ -54,6 +56,7 @@ __all__ = [
     "exposures",
     "factor_returns",
     "lookahead_mismatch",
+    "risk_model_blocks",
     "rolling_bar_vol",
     "rolling_ols",
 ]

@@ -138,53 +138,110 @@ def exposures(
     ConfigError
         On unknown factor names, ``leave_one_out`` without a market, or a bad ``rank_tol``.
     """
-    if isinstance(factor_set, str):
-        names = factors.factor_names(factor_set)  # type: ignore[arg-type]
-    else:
-        names = tuple(factor_set)
-    missing = [n for n in names if n not in factors.returns.columns[1:]]
-    if missing or not names:
-        raise ConfigError(f"exposures: unknown factor(s) {missing}; expected names from "
-                          f"{factors.returns.columns[1:]}")
-    if leave_one_out and "market" not in names:
-        raise ConfigError("exposures: leave_one_out needs 'market' in the factor set")
+    names = factor_columns(factors, factor_set, leave_one_out=leave_one_out)
     x = factors.returns.select(names).to_numpy().astype(np.float64)
     y = factors.asset_returns
     x_in: np.ndarray = x
     if leave_one_out:
-        x_in = np.repeat(x[:, None, :], y.shape[1], axis=1)
-        x_in[:, :, names.index("market")] = _leave_one_out_market(y, factors.market_weights)
+        x_in = leave_one_out_regressors(x, names, y, factors.market_weights,
+                                        *leave_one_out_totals(y, factors.market_weights))
     ols = rolling_ols(y, x_in, window, min_nobs=min_nobs, rank_tol=rank_tol,
                       condition_number=condition_number)
-    ts = factors.grid.ts
-    symbols = factors.grid.symbols
-    n_rows, n_sym = y.shape
-    fitted = np.isfinite(ols.rsquared) | np.isfinite(ols.params[..., 0])
-    cols: dict[str, np.ndarray] = {"alpha": ols.params[..., 0]}
-    for j, name in enumerate(names):
-        cols[f"beta_{name}"] = ols.params[..., j + 1]
-    cols.update(rsquared=ols.rsquared, rsquared_adj=ols.rsquared_adj,
-                resid_std=ols.resid_std)
-    keep = fitted.T.reshape(-1)
-    table = pl.DataFrame({
-        "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)[keep]).cast(ts.dtype),
-        "symbol": pl.Series("symbol", np.repeat(np.asarray(symbols, dtype=object),
-                                                n_rows)[keep], dtype=pl.String),
-        **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
-        "nobs": ols.nobs.T.reshape(-1)[keep],
-        "rank": ols.rank.T.reshape(-1)[keep],
-        **({"condition_number": ols.condition_number.T.reshape(-1)[keep]}
-           if condition_number else {}),
-    })
+    table = exposure_table(factors.grid.ts, factors.grid.symbols, ols, names,
+                           condition_number=condition_number)
     return ExposureResult(table=table, factors=names, ols=ols, window=window,
                           leave_one_out=leave_one_out, rank_tol=float(rank_tol))
 
 
-def _leave_one_out_market(ret: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Market return of each bar without each coin, shape (T, N)."""
+def factor_columns(factors: FactorReturns, factor_set: FactorSet | Sequence[str], *,
+                   leave_one_out: bool) -> tuple[str, ...]:
+    """Return the factor column names of ``factor_set``, checked against ``factors``."""
+    if isinstance(factor_set, str):
+        names = factors.factor_names(factor_set)  # type: ignore[arg-type]
+    else:
+        names = tuple(factor_set)
+    available = factors.returns.columns[1:]
+    missing = [n for n in names if n not in available]
+    if missing or not names:
+        raise ConfigError(f"exposures: unknown factor(s) {missing}; expected names from "
+                          f"{available}")
+    if leave_one_out and "market" not in names:
+        raise ConfigError("exposures: leave_one_out needs 'market' in the factor set")
+    return names
+
+
+def exposure_table(ts: pl.Series, symbols: Sequence[str], ols: RollingOLSResult,
+                   names: Sequence[str], *, condition_number: bool,
+                   skip: int = 0) -> pl.DataFrame:
+    """Return the fitted cells of a rolling fit as a long table sorted by (symbol, ts).
+
+    Parameters
+    ----------
+    ts : pl.Series
+        Time axis of the rows of ``ols`` from row ``skip`` on (length ``T - skip``).
+    symbols : sequence of str
+        Its series.
+    ols : RollingOLSResult
+        Arrays of shape (T, N, p).
+    names : sequence of str
+        Factor names (``beta_<name>`` columns).
+    condition_number : bool
+        Add the ``condition_number`` column.
+    skip : int, default 0
+        Leading rows of ``ols`` left out (the warm-up of a time block).
+
+    Returns
+    -------
+    pl.DataFrame
+        See :attr:`ExposureResult.table`.
+    """
+    rows = slice(skip, None)
+    params = ols.params[rows]
+    rsq = ols.rsquared[rows]
+    n_rows, n_sym = rsq.shape
+    fitted = np.isfinite(rsq) | np.isfinite(params[..., 0])
+    cols: dict[str, np.ndarray] = {"alpha": params[..., 0]}
+    for j, name in enumerate(names):
+        cols[f"beta_{name}"] = params[..., j + 1]
+    cols.update(rsquared=rsq, rsquared_adj=ols.rsquared_adj[rows],
+                resid_std=ols.resid_std[rows])
+    keep = fitted.T.reshape(-1)
+    return pl.DataFrame({
+        "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)[keep]).cast(ts.dtype),
+        "symbol": pl.Series("symbol", list(symbols), dtype=pl.String).gather(
+            np.repeat(np.arange(n_sym), n_rows)[keep]),
+        **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
+        "nobs": ols.nobs[rows].T.reshape(-1)[keep],
+        "rank": ols.rank[rows].T.reshape(-1)[keep],
+        **({"condition_number": ols.condition_number[rows].T.reshape(-1)[keep]}
+           if condition_number else {}),
+    })
+
+
+def leave_one_out_totals(ret: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray,
+                                                                       np.ndarray]:
+    """Per bar, the weighted sum of returns and the sum of weights over all coins, (T, 1).
+
+    Sums over the whole coin axis (a block of coins takes them from the whole panel).
+    """
     contrib = np.where(np.isfinite(ret), weights * np.nan_to_num(ret), 0.0)
     w_in = np.where(np.isfinite(ret), weights, 0.0)
-    total, wsum = contrib.sum(axis=1, keepdims=True), w_in.sum(axis=1, keepdims=True)
+    return contrib.sum(axis=1, keepdims=True), w_in.sum(axis=1, keepdims=True)
+
+
+def leave_one_out_regressors(x: np.ndarray, names: Sequence[str], ret: np.ndarray,
+                             weights: np.ndarray, total: np.ndarray,
+                             wsum: np.ndarray) -> np.ndarray:
+    """Regressors (T, N, k): ``x`` with the market of each coin without itself.
+
+    The market without coin ``i`` is ``(total - w_i r_i) / (wsum - w_i)`` (NaN where no
+    other coin has a weight); ``total`` and ``wsum`` from :func:`leave_one_out_totals`.
+    """
+    contrib = np.where(np.isfinite(ret), weights * np.nan_to_num(ret), 0.0)
+    w_in = np.where(np.isfinite(ret), weights, 0.0)
     rest = wsum - w_in
+    x_in = np.repeat(x[:, None, :], ret.shape[1], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(rest > 0, (total - contrib) / rest, np.nan)
+        x_in[:, :, list(names).index("market")] = np.where(rest > 0, (total - contrib) / rest,
+                                                           np.nan)
+    return x_in

@@ -8,7 +8,7 @@ coins' returns at ``ts`` and memberships decided from data strictly before ``ts`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import get_args
@@ -186,34 +186,14 @@ def factor_returns(
                           f"({freq} each)")
     grid = Grid.from_panel(panel, freq_name)
     ts = grid.ts
-    ret = bar_returns(grid.wide(panel, "close"))
-    weights = _market_weights(panel, grid, ret, market)
-    wsum = weights.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mkt = np.where(wsum > 0, np.nansum(weights * np.nan_to_num(ret), axis=1) / wsum, np.nan)
-
-    micro = timedelta(microseconds=1)
-    step_us = period // micro
-    ends = ts.dt.epoch("us").to_numpy() + freq // micro
-    form_rows = np.flatnonzero(ends % step_us == 0)
-    labels = bucket_labels(n_buckets)
-    columns: dict[str, np.ndarray] = {"market": mkt}
-    members: dict[str, np.ndarray] = {}
-    for fam in fams:
-        if fam == "liquidity":
-            char = _liquidity_char(panel, grid, liquidity, liquidity_window, form_rows,
-                                   min_coverage)
-        elif fam == "beta":
-            char = _beta_char(ret, mkt, beta_window, form_rows, min_coverage)
-        else:
-            char = _momentum_char(ret, momentum_windows, form_rows, min_coverage)
-        buckets = assign_buckets(char, n_buckets)
-        member = _apply_schedule(buckets, form_rows, len(ts))
-        members[fam] = member
-        bucket_ret = [_mean_where(ret, member == b) for b in range(n_buckets)]
-        for label, r in zip(labels, bucket_ret, strict=True):
-            columns[f"{fam}_{label}"] = r
-        columns[f"{fam}_hml"] = bucket_ret[-1] - bucket_ret[0]
+    opts = FactorOptions(fams, n_buckets, period // freq, market, liquidity,
+                         liquidity_window, beta_window, tuple(momentum_windows), min_coverage)
+    if "liquidity" in fams and liquidity == "trades":
+        check_trades(panel.get_column("trades").null_count() == panel.height)
+    ret, weights, liq = block_inputs(lambda c: grid.wide(panel, c), opts)
+    ends = ts.dt.epoch("us").to_numpy() + freq // timedelta(microseconds=1)
+    columns, members = factor_arrays(ends, period // timedelta(microseconds=1), ret, weights,
+                                     liq, opts)
     returns = pl.DataFrame({"ts": ts, **columns})
     return FactorReturns(
         returns=returns,
@@ -255,40 +235,139 @@ def _check_options(families: Sequence[str], n_buckets: int, market: str, liquidi
     return fams
 
 
-def _notional(panel: pl.DataFrame, grid: Grid) -> np.ndarray:
-    """``coalesce(quote_volume, volume * close)`` on the grid, shape (n_bars, n_symbols)."""
-    return grid.wide(panel, pl.coalesce("quote_volume", pl.col("volume") * pl.col("close")))
+def check_trades(all_null: bool) -> None:
+    """Raise when liquidity by trades is asked of a panel without trade counts."""
+    if all_null:
+        raise DataError(
+            "factor_returns: liquidity='trades' needs the trades column, which is all null "
+            "in this panel (Hyperliquid data has no trade counts)",
+            column="trades", fix="use liquidity='notional'")
 
 
-def _market_weights(panel: pl.DataFrame, grid: Grid, ret: np.ndarray,
-                    market: str) -> np.ndarray:
+NOTIONAL = pl.coalesce("quote_volume", pl.col("volume") * pl.col("close"))
+"""Quote notional of a bar: ``coalesce(quote_volume, volume * close)``."""
+
+
+@dataclass(frozen=True)
+class FactorOptions:
+    """Checked settings of :func:`factor_returns` (``period`` in bars)."""
+
+    families: tuple[str, ...]
+    n_buckets: int
+    period: int
+    market: str
+    liquidity: str
+    liquidity_window: int
+    beta_window: int
+    momentum_windows: tuple[int, ...]
+    min_coverage: float
+
+    def warmup(self) -> int:
+        """Bars before a block's first row that its factor returns read.
+
+        A membership at row ``r`` comes from the last formation bar before ``r`` (at most
+        ``period`` bars back), whose characteristic reads the trailing window (at most the
+        longest window), of bar returns (one more bar of prices).
+        """
+        windows = [self.liquidity_window, self.beta_window, *self.momentum_windows]
+        longest = max(windows) if self.families else 0
+        return self.period + longest + 1
+
+
+def block_inputs(wide: Callable[[str | pl.Expr], np.ndarray], opts: FactorOptions,
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Coin returns, market weights and the liquidity measure on one grid, each (T, N).
+
+    ``wide(column)`` pivots a panel column or expression onto the grid (NaN where missing).
+    The liquidity measure is None when the liquidity family is not built.
+    """
+    ret = bar_returns(wide("close"))
+    notional = wide(NOTIONAL) if (opts.market != "equal" or (
+        "liquidity" in opts.families and opts.liquidity != "trades")) else None
+    weights = market_weights(ret, notional, opts.market)
+    liq = None
+    if "liquidity" in opts.families:
+        liq = wide("trades") if opts.liquidity == "trades" else notional
+    return ret, weights, liq
+
+
+def market_weights(ret: np.ndarray, notional: np.ndarray | None, market: str) -> np.ndarray:
+    """Weight of each coin in the market return, (T, N): 1, or the previous bar's notional."""
     has_ret = np.isfinite(ret)
-    if market == "equal":
+    if market == "equal" or notional is None:
         return has_ret.astype(np.float64)
-    notional = _notional(panel, grid)
     prev = np.full_like(notional, np.nan)
     prev[1:] = notional[:-1]
     ok = has_ret & np.isfinite(prev) & (prev > 0)
     return np.where(ok, prev, 0.0)
 
 
+def market_return(ret: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean return of the coins with a return at each bar, shape (T,)."""
+    wsum = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(wsum > 0, np.nansum(weights * np.nan_to_num(ret), axis=1) / wsum,
+                        np.nan)
+
+
+def factor_arrays(ends_us: np.ndarray, period_us: int, ret: np.ndarray, weights: np.ndarray,
+                  liq: np.ndarray | None, opts: FactorOptions,
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Factor return columns and memberships on one grid (the kernel of factor_returns).
+
+    Parameters
+    ----------
+    ends_us : ndarray of int64, shape (T,)
+        Close time of each bar, microseconds since the epoch.
+    period_us : int
+        Formation period in microseconds.
+    ret, weights : ndarray of shape (T, N)
+        Coin returns and market weights (:func:`block_inputs`).
+    liq : ndarray of shape (T, N) or None
+        Liquidity measure.
+    opts : FactorOptions
+        Settings.
+
+    Returns
+    -------
+    (dict, dict)
+        Factor columns (each (T,)) and memberships per family ((T, N) int8, -1 unassigned).
+        Every value at row ``t`` reads rows ``t - opts.warmup() + 1 .. t`` only, and the
+        coin axis whole: a block of rows with that warm-up gives the whole grid's values
+        bit for bit.
+    """
+    mkt = market_return(ret, weights)
+    form_rows = np.flatnonzero(ends_us % period_us == 0)
+    labels = bucket_labels(opts.n_buckets)
+    columns: dict[str, np.ndarray] = {"market": mkt}
+    members: dict[str, np.ndarray] = {}
+    for fam in opts.families:
+        if fam == "liquidity":
+            if liq is None:
+                raise ValueError("factor_arrays: the liquidity family needs its measure")
+            char = _liquidity_char(liq, opts.liquidity_window, form_rows, opts.min_coverage)
+        elif fam == "beta":
+            char = _beta_char(ret, mkt, opts.beta_window, form_rows, opts.min_coverage)
+        else:
+            char = _momentum_char(ret, opts.momentum_windows, form_rows, opts.min_coverage)
+        buckets = assign_buckets(char, opts.n_buckets)
+        member = _apply_schedule(buckets, form_rows, ret.shape[0])
+        members[fam] = member
+        bucket_ret = [_mean_where(ret, member == b) for b in range(opts.n_buckets)]
+        for label, r in zip(labels, bucket_ret, strict=True):
+            columns[f"{fam}_{label}"] = r
+        columns[f"{fam}_hml"] = bucket_ret[-1] - bucket_ret[0]
+    return columns, members
+
+
 def _window_rows(f: int, window: int) -> slice:
     return slice(max(0, f - window + 1), f + 1)
 
 
-def _liquidity_char(panel: pl.DataFrame, grid: Grid, measure: str, window: int,
-                    form_rows: np.ndarray, min_coverage: float) -> np.ndarray:
-    if measure == "trades":
-        if panel.get_column("trades").null_count() == panel.height:
-            raise DataError(
-                "factor_returns: liquidity='trades' needs the trades column, which is all null "
-                "in this panel (Hyperliquid data has no trade counts)",
-                column="trades", fix="use liquidity='notional'")
-        values = grid.wide(panel, "trades")
-    else:
-        values = _notional(panel, grid)
+def _liquidity_char(values: np.ndarray, window: int, form_rows: np.ndarray,
+                    min_coverage: float) -> np.ndarray:
     need = math.ceil(min_coverage * window)
-    out = np.full((form_rows.size, grid.shape[1]), np.nan)
+    out = np.full((form_rows.size, values.shape[1]), np.nan)
     for i, f in enumerate(form_rows):
         block = values[_window_rows(f, window)]
         count = np.isfinite(block).sum(axis=0)
@@ -390,8 +469,8 @@ def _memberships_frame(ts: pl.Series, symbols: tuple[str, ...],
     n_rows, n_sym = len(ts), len(symbols)
     frame = pl.DataFrame({
         "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)).cast(ts.dtype),
-        "symbol": pl.Series("symbol", np.repeat(np.asarray(symbols, dtype=object), n_rows),
-                            dtype=pl.String),
+        "symbol": pl.Series("symbol", list(symbols), dtype=pl.String).gather(
+            np.repeat(np.arange(n_sym), n_rows)),
         **{fam: pl.Series(fam, m.T.reshape(-1), dtype=pl.Int8) for fam, m in members.items()},
     })
     if not members:

@@ -4,6 +4,7 @@
 window in plain NumPy (slow, readable: the oracle the kernel is tested against).
 """
 
+from coinfactor.rolling._levels import LevelParts, aligned_start
 from coinfactor.rolling._ols import rolling_ols
 from coinfactor.rolling._ols_reference import rolling_ols_reference
 from coinfactor.rolling._result import RollingOLSResult
@@ -22,7 +23,9 @@ from coinfactor.rolling._windows import (
 
 __all__ = [
     "DEFAULT_RANK_TOL",
+    "LevelParts",
     "RollingOLSResult",
+    "aligned_start",
     "blocked_rolling_mean",
     "check_window",
     "log_returns",

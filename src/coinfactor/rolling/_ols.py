@@ -43,6 +43,7 @@ def rolling_ols(
     rank_tol: float = DEFAULT_RANK_TOL,
     condition_number: bool = False,
     n_threads: int | None = None,
+    level_shifts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RollingOLSResult:
     """Fit rolling OLS of one or many series on shared or per-series regressors.
 
@@ -76,6 +77,13 @@ def rolling_ols(
     n_threads : int, optional
         Threads working on consecutive stretches of rows (default: the number of CPUs). The
         result does not depend on it.
+    level_shifts : (ndarray, ndarray), optional
+        The level shifts to use (see Notes), ``(sx, sy)`` of shapes ``(1, k)`` (shared
+        ``X``) or ``(N, k)``, and ``(N,)``, instead of those read from these rows: a caller
+        fitting a long series in time blocks passes the shifts of the whole series
+        (:class:`coinfactor.rolling.LevelParts`), so each block's fit equals the
+        whole-series fit bit for bit (blocks starting on a multiple of ``window`` rows and
+        one window early; see :func:`coinfactor.rolling.aligned_start`).
 
     Returns
     -------
@@ -225,7 +233,15 @@ def rolling_ols(
             vx = np.asarray(np.isfinite(x_arr).all(axis=2))
         cell = finite_y if vx.all() else vx & finite_y
         has_const = add_constant or has_constant_column(x3, vx)
-        sx, sy = shifts(x3, vx, y2, cell, window, enabled=add_constant)
+        if level_shifts is None:
+            sx, sy = shifts(x3, vx, y2, cell, window, enabled=add_constant)
+        else:
+            sx = np.asarray(level_shifts[0], dtype=np.float64)
+            sy = np.asarray(level_shifts[1], dtype=np.float64)
+            if sx.shape != (x3.shape[1], k) or sy.shape != (n_series,):
+                raise DataError(
+                    f"rolling_ols: level_shifts must have shapes {(x3.shape[1], k)} and "
+                    f"{(n_series,)}, got {sx.shape} and {sy.shape}")
         settings = Settings(window, add_constant, has_const, rank_tol, bool(condition_number))
         counts: SharedCounts | DenseCounts
         if shared:

@@ -304,11 +304,10 @@ def solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray
     """
     const = add_constant
     with np.errstate(divide="ignore", invalid="ignore"):
-        if g.shape[1] == 1:
-            np.matmul(s_zy, g[:, 0], out=params)       # g is symmetric
-        else:
-            np.einsum("...ij,...j->...i", g, s_zy, out=params)
-        fitted = np.einsum("...i,...i->...", params, s_zy)
+        # one fixed order of operations per cell (see _matvec): the same bits whether a
+        # series is solved alone, with others, with shared or with its own regressors
+        _matvec(g, s_zy, out=params)
+        fitted = _dot(params, s_zy)
         if fix is not None:
             _correct(params, *fix)
         if const:
@@ -316,10 +315,8 @@ def solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray
             mean_sq = s_y * s_y / np.broadcast_to(n, s_y.shape)
             if not sx.any():
                 params[..., 0] += sy
-            elif sx.shape[0] == 1:
-                params[..., 0] += sy - params[..., 1:] @ sx[0]
             else:
-                params[..., 0] += sy - np.einsum("...i,...i->...", params[..., 1:], sx)
+                params[..., 0] += sy - _dot(params[..., 1:], sx)
         if mean_sq is None:
             tss, explained = s_yy, fitted
         else:
@@ -342,6 +339,29 @@ def _correct(params: np.ndarray, e: np.ndarray, where: np.ndarray) -> None:
         return
     if e.shape[1] == 1:          # shared regressors: whole rows
         rows = where[:, 0]
-        params[rows] -= np.einsum("lij,lnj->lni", e[rows, 0], params[rows])
+        params[rows] -= _matvec(e[rows], params[rows])
     else:
-        params[where] -= np.einsum("cij,cj->ci", e[where], params[where])
+        params[where] -= _matvec(e[where], params[where])
+
+
+def _matvec(a: np.ndarray, v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Return ``a @ v`` over the last axes (``a`` (..., p, p), ``v`` (..., p), broadcasting).
+
+    Each cell is ``sum_j a[i, j] * v[j]`` added in the order ``j = 0, 1, ..``, by
+    element-wise operations only: its bits do not depend on the shape of the batch (BLAS
+    kernels and einsum's reductions tile or unroll by shape, so a cell's last bits would
+    depend on how many cells are solved together).
+    """
+    res = np.multiply(a[..., 0], v[..., None, 0], out=out)
+    tmp = np.empty_like(res)
+    for j in range(1, a.shape[-1]):
+        res += np.multiply(a[..., j], v[..., None, j], out=tmp)
+    return res
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``sum_i a[..., i] * b[..., i]``, added in order (as :func:`_matvec`), broadcasting."""
+    res = np.multiply(a[..., 0], b[..., 0])
+    for i in range(1, a.shape[-1]):
+        res += a[..., i] * b[..., i]
+    return res

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.rundir import check_out_dir
 from coinfactor.studies._base import StudyResult, config_from_dict, config_to_dict
@@ -94,7 +96,7 @@ STAGES = ("load", "run", "write")
 
 
 def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
-               progress: Progress | None = None) -> StudyResult:
+               progress: Progress | None = None, scheduler: str | None = None) -> StudyResult:
     """Run a study from a parsed config (``study``, ``[data]``, ``[params]`` tables).
 
     Parameters
@@ -107,6 +109,9 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
         ``progress(stage, fraction)`` for the stages ``"load"`` and ``"run"``
         (:data:`STAGES`); a study whose ``run`` accepts ``progress=`` reports fractions
         within its stage, the others 0 and 1.
+    scheduler : str, optional
+        Dask scheduler address for a study whose ``run`` accepts ``scheduler=``
+        (``risk_model``); a ConfigError for the others.
 
     Returns
     -------
@@ -130,12 +135,22 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
     # study's run) the windows and symbols against the loaded panel
     config = config_from_dict(module.Config, raw.get("params", {}))
     step("load", 0.0)
-    panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir)
-    log.info("loaded %d rows of %s", panel.height, source)
+    panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir,
+                                    lazy=bool(getattr(module, "LAZY_PANEL", False)))
+    if isinstance(panel, pl.LazyFrame):
+        log.info("scanning %s lazily", source)
+    else:
+        log.info("loaded %d rows of %s", panel.height, source)
     step("load", 1.0)
     kwargs: dict[str, Any] = {}
-    if "progress" in inspect.signature(module.run).parameters:
+    params = inspect.signature(module.run).parameters
+    if "progress" in params:
         kwargs["progress"] = lambda frac: step("run", float(frac))
+    if scheduler is not None:
+        if "scheduler" not in params:
+            raise ConfigError(f"--scheduler: study {raw['study']!r} does not run on Dask; "
+                              "fix: leave --scheduler out")
+        kwargs["scheduler"] = scheduler
     step("run", 0.0)
     result: StudyResult = module.run(config, panel, **kwargs)
     step("run", 1.0)
@@ -189,7 +204,8 @@ def input_paths(raw: Mapping[str, Any], *, base_dir: Path | None = None) -> list
 
 
 def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = False,
-                    progress: Progress | None = None, sets: Sequence[str] = ()) -> StudyResult:
+                    progress: Progress | None = None, sets: Sequence[str] = (),
+                    scheduler: str | None = None) -> StudyResult:
     """Run the study a TOML file describes and write its run directory to ``out``.
 
     ``out`` is checked before any data is loaded (:func:`prepare_out_dir`): it must be a new
@@ -206,6 +222,8 @@ def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = Fals
         Replace a previous run directory at ``out``.
     progress : callable, optional
         ``progress(stage, fraction)`` for each of :data:`STAGES`.
+    scheduler : str, optional
+        Dask scheduler address (see :func:`run_config`).
     sets : sequence of str
         ``key=value`` overrides of ``[params]`` (:func:`apply_overrides`).
 
@@ -231,7 +249,7 @@ def run_config_file(path: str | Path, out: str | Path, *, overwrite: bool = Fals
     raw = apply_overrides(raw, sets)  # --set key=value, typed by the study's Config
     inputs = [p, *input_paths(raw, base_dir=p.parent)]
     check_out_dir(out, overwrite=overwrite, inputs=inputs)
-    result = run_config(raw, base_dir=p.parent, progress=progress)
+    result = run_config(raw, base_dir=p.parent, progress=progress, scheduler=scheduler)
     step = progress or (lambda _stage, _fraction: None)
     step("write", 0.0)
     result.write(out, overwrite=overwrite, inputs=inputs)

@@ -21,6 +21,7 @@ import polars as pl
 import tomli_w
 
 from coinfactor.core.errors import ConfigError
+from coinfactor.core.parts import PartitionedTable
 from coinfactor.studies._params import check_value, near_matches, type_hints
 from coinfactor.studies._rundir import TABLE_NAME, write_run_dir
 
@@ -140,8 +141,10 @@ class StudyResult:
         The resolved run config (``study``, ``data`` and ``params`` tables).
     metrics : dict
         Headline numbers, JSON-serialisable.
-    tables : dict of str to pl.DataFrame
-        Result tables, each written as ``<name>.parquet``.
+    tables : dict of str to pl.DataFrame or PartitionedTable
+        Result tables, each written as ``<name>.parquet``; a
+        :class:`~coinfactor.core.parts.PartitionedTable` (a large table written in blocks,
+        read lazily) as the directory ``<name>/`` of its Parquet parts.
     data_summary : dict
         What data the run saw (dataset, symbols, range, frequency, coverage).
     """
@@ -149,8 +152,13 @@ class StudyResult:
     study: str
     config: dict[str, Any]
     metrics: dict[str, Any]
-    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    tables: dict[str, pl.DataFrame | PartitionedTable] = field(default_factory=dict)
     data_summary: dict[str, Any] = field(default_factory=dict)
+
+    def frame(self, name: str) -> pl.DataFrame:
+        """Table ``name`` as one frame (a :class:`PartitionedTable` is read from its parts)."""
+        table = self.tables[name]
+        return table.collect() if isinstance(table, PartitionedTable) else table
 
     def summary(self) -> str:
         """Plain-text summary of the metrics."""
@@ -222,7 +230,10 @@ class StudyResult:
             (out_dir / name).write_bytes(
                 json.dumps(_json_ready(payload), indent=2, allow_nan=False).encode())
         for name, table in self.tables.items():
-            table.write_parquet(out_dir / f"{name}.parquet")
+            if isinstance(table, PartitionedTable):
+                table.link_into(out_dir / name)
+            else:
+                table.write_parquet(out_dir / f"{name}.parquet")
 
 
 def summarize_panel(panel: pl.DataFrame, source: str, *, n_ts: int | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import polars as pl
 
@@ -22,7 +22,7 @@ from coinfactor.studies._params import near_matches, parse_time, unknown_names
 
 __all__ = ["DATA_KEYS", "load_study_data"]
 
-SOURCES = ("dataset", "file", "parquet", "store")
+SOURCES = ("dataset", "file", "parquet", "parquet_dir", "store")
 """The ``[data]`` keys naming a source; a table gives exactly one."""
 DATA_KEYS = frozenset({*SOURCES, "symbols", "start", "end"})
 """Every key ``[data]`` accepts."""
@@ -31,8 +31,18 @@ _STORE_KEYS = frozenset({"exchange", "market", "freq", "symbols", "path"})
 _PARQUET = (".parquet", ".pq")
 
 
-def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) -> tuple[
-        pl.DataFrame, str]:
+@overload
+def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
+                    lazy: Literal[False] = False) -> tuple[pl.DataFrame, str]: ...
+
+
+@overload
+def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
+                    lazy: bool) -> tuple[pl.DataFrame | pl.LazyFrame, str]: ...
+
+
+def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
+                    lazy: bool = False) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
     """Load a panel from a ``[data]`` table.
 
     Parameters
@@ -50,18 +60,26 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) ->
           given here is read as CSV);
         - ``store = { exchange = "...", market = "swap", freq = "1h", symbols = [...],
           path = "<db file>" }``: the local DuckDB store (``COINFACTOR_HOME`` unless
-          ``path``).
+          ``path``);
+        - ``parquet_dir = "<folder>"``: every ``*.parquet`` file under a folder (one per
+          symbol, or hive partitions), canonical columns (``symbol`` may instead be the file
+          name, ``BTCUSDT.parquet``); with ``lazy``, scanned lazily (nothing is read here:
+          a study that accepts a lazy panel reads and validates it block by block), else
+          read whole and validated.
 
         Optional filters: ``symbols = [...]`` (a list, each in the data), ``start`` and
         ``end`` (ISO dates or times, or TOML dates; UTC unless an offset is given; bars with
         ``start <= ts < end``).
     base_dir : Path, optional
         Directory relative paths are resolved against (the config file's).
+    lazy : bool, default False
+        Return ``parquet_dir`` as a lazy frame (not read, not validated).
 
     Returns
     -------
-    (pl.DataFrame, str)
-        The validated panel and a description of its source.
+    (pl.DataFrame or pl.LazyFrame, str)
+        The validated panel (a lazy scan, not yet validated, for ``parquet_dir``) and a
+        description of its source.
 
     Raises
     ------
@@ -92,6 +110,13 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None) ->
     source_key = given[0]
     if source_key == "store":
         panel, source = _from_store(spec["store"], start, end, base_dir)
+    elif source_key == "parquet_dir":
+        scan, source = _scan_dir(spec["parquet_dir"], base_dir)
+        scan = _select_lazy(scan, source, symbols, start, end)
+        if lazy:
+            return scan, source
+        return _select(validate_panel(scan.collect().sort("symbol", "ts")), source, None,
+                       None, None), source
     elif source_key == "dataset":
         panel, source = _from_dataset(spec["dataset"])
     else:
@@ -193,6 +218,43 @@ def _from_file(value: Any, key: str, base_dir: Path | None) -> tuple[pl.DataFram
                         f"{str(exc).splitlines()[0] if str(exc) else ''})",
                         fix="check that the file is a complete CSV, Parquet or Feather bar "
                         "file whose extension matches its format") from exc
+
+
+def _scan_dir(value: Any, base_dir: Path | None) -> tuple[pl.LazyFrame, str]:
+    """Scan ``parquet_dir = "<folder>"`` lazily (no bar is read)."""
+    path = _resolve(value, "[data] parquet_dir", base_dir)
+    if not path.is_dir():
+        raise ConfigError(f"[data] parquet_dir {str(path)!r} is not a directory; fix: point it "
+                          "at a folder of Parquet files (one per symbol, or hive partitions)")
+    files = sorted(p for p in path.rglob("*") if p.name.lower().endswith(_PARQUET))
+    if not files:
+        raise DataError(f"[data] parquet_dir: no *.parquet file under {str(path)!r}",
+                        fix="write one Parquet file per symbol into the folder")
+    try:
+        lazy = pl.scan_parquet(files, include_file_paths="_file")
+        names = lazy.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataError(f"[data] parquet_dir: could not scan {str(path)!r} "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                        fix="check that every file is Parquet with the same columns") from exc
+    if "symbol" not in names:  # one file per symbol, named after it
+        lazy = lazy.with_columns(symbol=pl.col("_file").str.extract(r"([^/\\]+?)\.p(?:arquet|q)$"))
+    return lazy.drop("_file"), f"parquet_dir {path}"
+
+
+def _select_lazy(lazy: pl.LazyFrame, source: str, symbols: list[str] | None,
+                 start: datetime | None, end: datetime | None) -> pl.LazyFrame:
+    """``symbols``, ``start`` and ``end`` as lazy filters (symbols checked against the data)."""
+    if symbols is not None:
+        held = (lazy.select(pl.col("symbol").unique()).collect(engine="streaming")
+                .get_column("symbol").to_list())
+        unknown_names(symbols, held, "[data] symbols", source)
+        lazy = lazy.filter(pl.col("symbol").is_in(symbols))
+    if start is not None:
+        lazy = lazy.filter(pl.col("ts") >= start)
+    if end is not None:
+        lazy = lazy.filter(pl.col("ts") < end)
+    return lazy
 
 
 def _from_store(table: Any, start: datetime | None, end: datetime | None,

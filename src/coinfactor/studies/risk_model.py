@@ -1,7 +1,12 @@
 """Factor risk model study (seed 000), point in time.
 
 Market plus liquidity, beta and momentum bucket factors (low / med / high) as factor returns,
-then rolling per-coin exposures (alpha, betas, R², adjusted R²) for every coin in one call.
+then rolling per-coin exposures (alpha, betas, R², adjusted R²) for every coin. Hourly and
+one-minute panels (``studies/risk_model.toml``, ``studies/risk_model_1m.toml``) take one
+path: time blocks (and coin blocks) of :func:`coinfactor.risk.risk_model_blocks`, equal bit
+for bit to the whole-panel computation, with the exposures and memberships written as
+Parquet parts (``exposures/``, ``memberships/`` in the run directory) and summarised per day
+for the report (``exposures_daily``); ``--scheduler`` runs the blocks on a Dask cluster.
 
 What changes from the seed:
 
@@ -33,17 +38,13 @@ import polars as pl
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import FactorFamily, LiquidityMeasure, MarketWeighting
-from coinfactor.data import infer_freq
-from coinfactor.risk import (
-    FactorReturns,
-    exposures,
-    factor_returns,
-    lookahead_mismatch,
-)
+from coinfactor.risk import risk_model_blocks
 from coinfactor.studies._base import StudyResult, summarize_panel
 from coinfactor.studies._params import Bars, Duration, Params, Range, check_data
 
 DEFAULT_DATA: dict[str, Any] = {"dataset": "binance-perp-1h"}
+LAZY_PANEL = True
+"""``run`` accepts a lazy panel (a Parquet scan), read block by block."""
 KEY_METRICS: tuple[str, ...] = (
     "mean_rsquared_spreads", "rank_deficient_share_spreads", "mean_rsquared_buckets",
     "rank_deficient_share_buckets", "max_abs_factor_correlation", "mean_abs_factor_correlation",
@@ -116,13 +117,13 @@ class Config(Params):
                               " fix: lower min_nobs (e.g. window / 2) or widen window")
 
 
-def _factor_correlations(fr: FactorReturns, names: tuple[str, ...]) -> dict[str, Any]:
+def _factor_correlations(returns: pl.DataFrame, names: tuple[str, ...]) -> dict[str, Any]:
     """Largest and mean absolute correlation between the fitted factors' returns.
 
     Computed over the bars where every factor has a return; NaN with fewer than three such
     bars or a single factor. The pair is named ``"a & b"`` (the first largest in factor order).
     """
-    x = fr.returns.select(names).to_numpy().astype(np.float64)
+    x = returns.select(names).to_numpy().astype(np.float64)
     x = x[np.isfinite(x).all(axis=1)]
     out: dict[str, Any] = {"max_abs_factor_correlation": math.nan,
                            "max_abs_factor_correlation_pair": "",
@@ -139,30 +140,62 @@ def _factor_correlations(fr: FactorReturns, names: tuple[str, ...]) -> dict[str,
     return out
 
 
-def run(config: Config, panel: pl.DataFrame, *,
-        progress: Callable[[float], None] | None = None) -> StudyResult:
-    """Build factor returns and rolling exposures for every coin of ``panel``.
+def _annualized(returns: pl.DataFrame, ppy: float) -> dict[str, tuple[float, float]]:
+    """Annualised mean and volatility of each factor (:meth:`FactorReturns.annualized`)."""
+    out: dict[str, tuple[float, float]] = {}
+    for name in returns.columns[1:]:
+        v = returns.get_column(name).to_numpy()
+        v = v[np.isfinite(v)]
+        vol = float(v.std(ddof=1) * math.sqrt(ppy)) if v.size > 1 else math.nan
+        out[name] = (float(v.mean() * ppy) if v.size else math.nan, vol)
+    return out
+
+
+def _lazy_summary(panel: pl.LazyFrame, n_ts: int, n_symbols: int) -> dict[str, Any]:
+    """:func:`summarize_panel` of a panel read lazily (one aggregate query)."""
+    agg = panel.select(pl.len().alias("bars"), pl.col("ts").min().alias("start"),
+                       pl.col("ts").max().alias("end")).collect(engine="streaming")
+    bars = int(agg.item(0, "bars"))
+    return {"source": "risk_model study input", "symbols": n_symbols, "bars": bars,
+            "start": agg.item(0, "start"), "end": agg.item(0, "end"),
+            "coverage": bars / max(n_ts * n_symbols, 1)}
+
+
+def run(config: Config, panel: pl.DataFrame | pl.LazyFrame, *,
+        progress: Callable[[float], None] | None = None,
+        scheduler: str | None = None) -> StudyResult:
+    """Build factor returns and rolling exposures for every coin of ``panel``, in blocks.
+
+    Hourly and one-minute panels take the same path: time blocks (and coin blocks) of
+    :func:`coinfactor.risk.risk_model_blocks`, whose values equal the whole-panel
+    computation bit for bit; the exposures and memberships go to Parquet parts as they are
+    computed and are read lazily.
 
     Parameters
     ----------
     config : Config
         Study settings.
-    panel : pl.DataFrame
-        Canonical panel (hourly bars recommended; windows are in bars).
+    panel : pl.DataFrame or pl.LazyFrame
+        Canonical panel (windows are in bars), in memory or a lazy scan (e.g. a folder of
+        per-symbol Parquet files, ``[data] parquet_dir``), read block by block.
     progress : callable, optional
-        Called with the fraction done (0..1).
+        Called with the fraction of tasks done (0..1).
+    scheduler : str, optional
+        Address of a Dask scheduler to run the block tasks on (``tcp://host:8786``).
 
     Returns
     -------
     StudyResult
         Tables ``factor_returns`` (ts + one column per factor, per-bar fractions),
         ``exposures`` (ts, symbol, alpha, beta_<factor>, rsquared, rsquared_adj, resid_std,
-        nobs, rank, condition_number) and ``memberships`` (ts, symbol, bucket per family,
-        0 = low); metrics with the mean R² of each factor set, the share of rank-deficient
-        windows of each (``rank_deficient_share_spreads``, ``..._buckets``), the largest and
-        mean absolute correlation between the fitted factors' returns
-        (``max_abs_factor_correlation`` with its ``..._pair``,
-        ``mean_abs_factor_correlation``) and annualised factor means and vols.
+        nobs, rank, condition_number; Parquet parts, read lazily), ``memberships`` (ts,
+        symbol, bucket per family, 0 = low; parts) and ``exposures_daily`` (per UTC day and
+        coin, means of the fitted bars: what the report draws); metrics with the mean R² of
+        each factor set, the share of rank-deficient windows of each
+        (``rank_deficient_share_spreads``, ``..._buckets``), the largest and mean absolute
+        correlation between the fitted factors' returns (``max_abs_factor_correlation``
+        with its ``..._pair``, ``mean_abs_factor_correlation``) and annualised factor means
+        and vols.
 
     Raises
     ------
@@ -171,60 +204,66 @@ def run(config: Config, panel: pl.DataFrame, *,
     ConfigError
         If a window is longer than the panel's bars or ``n_buckets`` exceeds its symbols.
     """
-    check_data(config, panel, "risk_model")  # windows against the panel, before any work
-    n_symbols = panel.get_column("symbol").n_unique()
+    if isinstance(panel, pl.DataFrame):
+        check_data(config, panel, "risk_model")  # windows against the panel, before work
+        n_symbols = panel.get_column("symbol").n_unique()
+    else:
+        n_symbols = int(panel.select(pl.col("symbol").n_unique())
+                        .collect(engine="streaming").item())
     if config.families and config.n_buckets > n_symbols:
         raise ConfigError(
             f"[params] n_buckets = {config.n_buckets} buckets need at least as many coins, but "
             f"the panel has {n_symbols} symbols; fix: lower n_buckets or add symbols")
-    step = progress or (lambda _fraction: None)
-    fr = factor_returns(
+    sets = ("spreads", "buckets") if config.compare_buckets and config.families else (
+        "spreads",)
+
+    def tick(done: int, total: int, _elapsed: float) -> None:
+        if progress is not None:
+            progress(0.95 * done / total)
+
+    res = risk_model_blocks(
         panel, families=config.families, n_buckets=config.n_buckets,
         rebalance=config.rebalance, market=config.market, liquidity=config.liquidity,
         liquidity_window=config.liquidity_window, beta_window=config.beta_window,
-        momentum_windows=config.momentum_windows,
-    )
-    step(0.3)
-    ex = exposures(fr, window=config.window, factor_set="spreads",
-                   leave_one_out=config.leave_one_out, min_nobs=config.min_nobs,
-                   rank_tol=config.rank_tol)
-    step(0.6)
-    ppy = periods_per_year(infer_freq(panel))
+        momentum_windows=config.momentum_windows, window=config.window, factor_sets=sets,
+        tables=("spreads",),
+        leave_one_out=config.leave_one_out, min_nobs=config.min_nobs,
+        rank_tol=config.rank_tol, scheduler=scheduler, progress=tick)
+    ppy = periods_per_year(res.freq)
+    spreads = res.fit["spreads"]
     metrics: dict[str, Any] = {
-        "n_symbols": len(fr.grid.symbols),
-        "n_bars": fr.returns.height,
+        "n_symbols": len(res.symbols),
+        "n_bars": res.factor_returns.height,
         "window_bars": config.window,
-        "factors": list(ex.factors),
-        "mean_rsquared_spreads": ex.mean_rsquared(),
-        "mean_rsquared_adj_spreads": ex.mean("rsquared_adj"),
-        "exposure_cells": ex.table.height,
-        "mean_beta_market": ex.mean("beta_market"),
-        "rank_deficient_share_spreads": (
-            ex.table.filter(pl.col("rank") < 1 + len(ex.factors)).height
-            / max(ex.table.height, 1)),
-        **_factor_correlations(fr, ex.factors),
+        "factors": list(res.factors["spreads"]),
+        "mean_rsquared_spreads": spreads["mean_rsquared"],
+        "mean_rsquared_adj_spreads": spreads["mean_rsquared_adj"],
+        "exposure_cells": int(spreads["cells"]),
+        "mean_beta_market": spreads["mean_beta_market"],
+        "rank_deficient_share_spreads": spreads["rank_deficient_share"],
+        **_factor_correlations(res.factor_returns, res.factors["spreads"]),
     }
-    if config.compare_buckets and config.families:
-        bx = exposures(fr, window=config.window, factor_set="buckets",
-                       leave_one_out=config.leave_one_out, min_nobs=config.min_nobs,
-                       rank_tol=config.rank_tol)
-        p = 1 + len(bx.factors)
-        metrics["mean_rsquared_buckets"] = bx.mean_rsquared()
-        metrics["mean_rsquared_adj_buckets"] = bx.mean("rsquared_adj")
-        metrics["rank_deficient_share_buckets"] = (
-            bx.table.filter(pl.col("rank") < p).height / max(bx.table.height, 1))
-    step(0.9)
-    for fam, share in lookahead_mismatch(fr, panel, liquidity=config.liquidity).items():
+    if "buckets" in res.fit:
+        buckets = res.fit["buckets"]
+        metrics["mean_rsquared_buckets"] = buckets["mean_rsquared"]
+        metrics["mean_rsquared_adj_buckets"] = buckets["mean_rsquared_adj"]
+        metrics["rank_deficient_share_buckets"] = buckets["rank_deficient_share"]
+    for fam, share in res.lookahead.items():
         metrics[f"lookahead_mismatch_{fam}"] = share
-    for name, (ann_mean, ann_vol) in fr.annualized(ppy).items():
+    for name, (ann_mean, ann_vol) in _annualized(res.factor_returns, ppy).items():
         metrics[f"ann_vol_{name}"] = ann_vol
         metrics[f"ann_mean_{name}"] = ann_mean
-    step(1.0)
+    daily = res.daily
+    summary = (summarize_panel(panel, "risk_model study input")
+               if isinstance(panel, pl.DataFrame)
+               else _lazy_summary(panel, res.n_bars, len(res.symbols)))
+    if progress is not None:
+        progress(1.0)
     return StudyResult(
         study="risk_model",
         config={"study": "risk_model", "data": DEFAULT_DATA, "params": {}},
         metrics=metrics,
-        tables={"factor_returns": fr.returns, "exposures": ex.table,
-                "memberships": fr.memberships},
-        data_summary=summarize_panel(panel, "risk_model study input"),
+        tables={"factor_returns": res.factor_returns, "exposures": res.exposures["spreads"],
+                "memberships": res.memberships, "exposures_daily": daily},
+        data_summary=summary,
     )
