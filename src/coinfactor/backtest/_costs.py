@@ -24,6 +24,7 @@ import polars as pl
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import bars_per_day
 from coinfactor.data import Grid
+from coinfactor.rolling import trailing_window_sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,11 +88,10 @@ class MarketData:
             with np.errstate(invalid="ignore", divide="ignore"):
                 lr: np.ndarray = np.full(self.close.shape, np.nan)
                 lr[1:] = np.log(self.close[1:] / self.close[:-1])
-            frame = pl.DataFrame(lr, schema=[f"c{j}" for j in range(lr.shape[1])],
-                                 nan_to_null=True)
             first = max(2, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
-            sd = frame.select(pl.all().rolling_std(n, min_samples=first)).to_numpy()
-            self._cache[key] = np.asarray(sd, dtype=np.float64) * math.sqrt(self.bars_per_day)
+            sd = _trailing_moments(lr, n, first, std=True)[1]
+            assert sd is not None
+            self._cache[key] = sd * math.sqrt(self.bars_per_day)
         return self._cache[key]
 
     def adv(self, window_days: float) -> np.ndarray:
@@ -106,12 +106,8 @@ class MarketData:
         key = ("adv", window_days)
         if key not in self._cache:
             n = max(1, round(window_days * self.bars_per_day))
-            frame = pl.DataFrame(self.quote_volume,
-                                 schema=[f"c{j}" for j in range(self.quote_volume.shape[1])],
-                                 nan_to_null=True)
             first = max(1, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
-            mean = frame.select(pl.all().rolling_mean(n, min_samples=first)).to_numpy()
-            self._cache[key] = np.asarray(mean, dtype=np.float64) * self.bars_per_day
+            self._cache[key] = _trailing_moments(self.quote_volume, n, first)[0] * self.bars_per_day
         return self._cache[key]
 
     def cell_array(self, key: Any, build: Any) -> np.ndarray:
@@ -119,6 +115,34 @@ class MarketData:
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
+
+
+def _trailing_moments(x: np.ndarray, window: int, min_periods: int,
+                      std: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Trailing mean and (``std=True``) sample std (ddof=1) of the finite values of ``x``.
+
+    From window sums of ``x`` and ``x²`` over the last ``window`` rows
+    (:func:`coinfactor.rolling.trailing_window_sums`: blocks restarting every ``window``
+    rows, so rounding does not grow with the series and a row depends on rows ``<= t``
+    only): mean ``Σx / k``, variance ``(Σx² - (Σx)²/k) / (k - 1)`` clipped at 0; NaN where
+    fewer than ``min_periods`` values are present. Arrays of shape ``(n_bars, n_symbols)``.
+    """
+    ok = np.isfinite(x)
+    v = np.where(ok, x, 0.0)
+    k = trailing_window_sums(ok.astype(np.int32), window).astype(np.float64)
+    few = k < min_periods
+    s1 = trailing_window_sums(v.copy() if std else v, window)
+    sd = None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if std:
+            s2 = trailing_window_sums(np.multiply(v, v, out=v), window)
+            var = (s2 - s1 * s1 / k) / (k - 1.0)
+            np.maximum(var, 0.0, out=var)
+            sd = np.sqrt(var, out=var)
+            np.copyto(sd, np.nan, where=few)
+        mean = np.divide(s1, k, out=s1)
+    np.copyto(mean, np.nan, where=few)
+    return mean, sd
 
 
 @runtime_checkable
