@@ -71,7 +71,8 @@ class BacktestLike(Protocol):
         ...
 
 
-def _nav_frame(result: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+def _nav_frame(result: Any, *, with_weights: bool = True
+               ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     if isinstance(result, pl.DataFrame):
         return result, None
     nav = getattr(result, "nav", None)
@@ -80,7 +81,7 @@ def _nav_frame(result: Any) -> tuple[pl.DataFrame, pl.DataFrame | None]:
             f"summary expected a BacktestResult or a nav frame, got {type(result).__name__}",
             fix="pass backtest(...) output, or pl.read_parquet('<run>/nav.parquet')",
         )
-    weights = getattr(result, "weights", None)
+    weights = getattr(result, "weights", None) if with_weights else None
     return nav, weights if isinstance(weights, pl.DataFrame) else None
 
 
@@ -181,7 +182,10 @@ def summary(
     DataError
         If the nav frame lacks a column or has fewer than two bars and no ``freq``.
     """
-    nav, own_weights = _nav_frame(result)
+    dense = getattr(result, "weight_matrix", None) if weights is None else None
+    # a result with its own dense weights: the long ``weights`` frame is not needed (it is
+    # built on first access)
+    nav, own_weights = _nav_frame(result, with_weights=not callable(dense))
     weights = weights if weights is not None else own_weights
     missing = [c for c in NAV_COLUMNS if c not in nav.columns]
     if missing:
@@ -195,14 +199,15 @@ def summary(
         own = getattr(result, "freq", None)
         freq = own if isinstance(own, str) else _infer_nav_freq(nav["ts"])
     mat = None
-    if weights is not None:
-        dense = getattr(result, "weight_matrix", None) if weights is own_weights else None
-        if callable(dense) and nav["ts"].equals(result.nav["ts"]):  # type: ignore[union-attr]
+    if callable(dense):
+        if nav["ts"].equals(result.nav["ts"]):  # type: ignore[union-attr]
             # the result's held weights as a dense matrix: the same numbers as its long
             # ``weights`` frame pivoted back, without the round trip
             mat = dense()
         else:
-            mat = _weight_matrix(weights, nav["ts"])
+            mat = _weight_matrix(result.weights, nav["ts"])  # type: ignore[union-attr]
+    elif weights is not None:
+        mat = _weight_matrix(weights, nav["ts"])
     vol = getattr(result, "vol", None)
     forecast = (vol.get_column("forecast_vol")
                 if isinstance(vol, pl.DataFrame) and "forecast_vol" in vol.columns else None)

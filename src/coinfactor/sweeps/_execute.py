@@ -174,6 +174,7 @@ def _worker_environ() -> dict[str, Any]:
 
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    env["POLARS_MAX_THREADS"] = "1"
     return env
 
 
