@@ -322,12 +322,10 @@ class _Run:
         vol = pl.DataFrame({"ts": ts_out, "realized_vol": realized})
         vol = _attach_forecast(vol, self.forecast_vol, ts_axis, self.lag).select(
             "ts", "forecast_vol", "realized_vol")
-        running_max = np.maximum.accumulate(nav) if nav.size else nav
         # non-zero weights plus the zeros of positions closed at ts (held before, flat now)
         nonzero = held != 0.0
         in_book = nonzero.copy()
         in_book[1:] |= nonzero[:-1]
-        is_long, is_short = held > 0, held < 0
 
         def build_weight_matrix() -> np.ndarray:
             cols = np.flatnonzero(in_book.any(axis=0))
@@ -341,16 +339,18 @@ class _Run:
             build_holdings=build_holdings,
             build_trades=build_trades,
             turnover=pl.DataFrame({"ts": ts_out, "turnover": turnover}),
-            exposure=pl.DataFrame({
+            build_exposure=lambda: pl.DataFrame({
                 "ts": ts_out,
                 "gross": _row_sums(np.abs(held)),
                 "net": _row_sums(held),
-                "long": _row_sums(np.where(is_long, held, 0.0)),
-                "short": _row_sums(np.where(is_short, held, 0.0)),
-                "n_long": is_long.sum(axis=1).astype(np.int64),
-                "n_short": is_short.sum(axis=1).astype(np.int64),
+                "long": _row_sums(np.where(held > 0, held, 0.0)),
+                "short": _row_sums(np.where(held < 0, held, 0.0)),
+                "n_long": (held > 0).sum(axis=1).astype(np.int64),
+                "n_short": (held < 0).sum(axis=1).astype(np.int64),
             }),
-            drawdown=pl.DataFrame({"ts": ts_out, "drawdown": nav / running_max - 1.0}),
+            build_drawdown=lambda: pl.DataFrame({
+                "ts": ts_out, "drawdown": nav / (np.maximum.accumulate(nav) if nav.size
+                                                 else nav) - 1.0}),
             vol=vol,
             freq=self.freq,
             funding=coverage,

@@ -92,8 +92,6 @@ class BacktestResult:
 
     nav: pl.DataFrame
     turnover: pl.DataFrame
-    exposure: pl.DataFrame
-    drawdown: pl.DataFrame
     vol: pl.DataFrame
     freq: str
     settings: dict[str, Any]
@@ -104,6 +102,10 @@ class BacktestResult:
     """Builds :attr:`weights` on first access (a sweep's trials never read it)."""
     build_trades: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
     """Builds :attr:`trades` on first access."""
+    build_exposure: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
+    """Builds :attr:`exposure` on first access."""
+    build_drawdown: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
+    """Builds :attr:`drawdown` on first access."""
     build_holdings: Callable[[], pl.DataFrame] = field(repr=False, compare=False)
     """Builds :attr:`holdings` on first access (most callers never read it)."""
     build_weight_matrix: Callable[[], np.ndarray] = field(repr=False, compare=False)
@@ -129,6 +131,16 @@ class BacktestResult:
     def trades(self) -> pl.DataFrame:
         """``ts, symbol, weight_before, weight_after, trade, ...`` (see the class docstring)."""
         return self.build_trades()
+
+    @cached_property
+    def exposure(self) -> pl.DataFrame:
+        """``ts, gross, net, long, short, n_long, n_short`` (see the class docstring)."""
+        return self.build_exposure()
+
+    @cached_property
+    def drawdown(self) -> pl.DataFrame:
+        """``ts, drawdown`` (see the class docstring)."""
+        return self.build_drawdown()
 
     @cached_property
     def holdings(self) -> pl.DataFrame:

@@ -126,18 +126,30 @@ class _Prepared:
     per_bar: tuple[CostModel, ...]  # the other cost models, in order
 
 
-def _prepare(close: np.ndarray, funding: np.ndarray, costs: CostModel, market: MarketData,
-             initial_nav: float, gap: GapPolicy) -> _Prepared:
+def _price_paths(close: np.ndarray, gap: GapPolicy) -> Any:
+    """Whether each cell has a price, bar returns, mark prices, and each symbol's close row."""
     n_t, n_s = close.shape
     has_price = ~np.isnan(close)
     rets, mark = bar_price_returns(close, gap)
-    fund = np.where(np.isnan(funding), 0.0, funding)
     # delisting: a symbol whose last price is before the last bar is closed there
     last_row = np.full(n_s, n_t, dtype=np.int64)
     if n_t:
         seen = has_price.any(axis=0)
         last = n_t - 1 - np.argmax(has_price[::-1], axis=0)
         last_row[seen & (last < n_t - 1)] = last[seen & (last < n_t - 1)]
+    for a in (has_price, rets, mark, last_row):
+        a.flags.writeable = False  # shared by every run on the market
+    return has_price, rets, mark, last_row
+
+
+def _prepare(close: np.ndarray, funding: np.ndarray, costs: CostModel, market: MarketData,
+             initial_nav: float, gap: GapPolicy) -> _Prepared:
+    if close is market.close:  # read once per market (a sweep's trials share it)
+        has_price, rets, mark, last_row = market.cell_array(
+            ("bar_price_returns", gap), lambda: _price_paths(close, gap))
+    else:
+        has_price, rets, mark, last_row = _price_paths(close, gap)
+    fund = np.where(np.isnan(funding), 0.0, funding)
     # a linear model is |trade| × rate: its rates are read once for every cell, and only the
     # other models are asked bar by bar
     parts = costs.models if isinstance(costs, CostSum) else (costs,)
