@@ -2,8 +2,9 @@
 
 The data source is a parameter (``minute_data``: a ``[data]`` table and the panel it holds);
 a synthetic one-minute panel written as one Parquet file per symbol, and the real embedded
-one-minute Binance bars (``binance-perp-1m``, the TOML's own data). References: the whole-panel computation (:func:`factor_returns`
-then :func:`exposures` on the panel in memory) for every exposure, bit for bit; statsmodels
+one-minute Binance bars (``binance-perp-1m``, the TOML's own data). References: the
+whole-panel computation (:func:`factor_returns` then :func:`exposures` on the panel in
+memory) for every exposure, bit for bit; statsmodels
 ``RollingOLS`` for sampled coins to 1e-8.
 """
 
