@@ -1,6 +1,6 @@
 """check_data keeps the bar times of the last panel it saw: never those of another panel.
 
-Reference: the number of bars of each panel counted by hand (days in the cut).
+Reference: the number of distinct bar times of each cut, counted in the test.
 """
 
 from __future__ import annotations

@@ -126,7 +126,8 @@ class _Prepared:
     per_bar: tuple[CostModel, ...]  # the other cost models, in order
 
 
-def _price_paths(close: np.ndarray, gap: GapPolicy) -> Any:
+def _price_paths(close: np.ndarray, gap: GapPolicy
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Whether each cell has a price, bar returns, mark prices, and each symbol's close row."""
     n_t, n_s = close.shape
     has_price = ~np.isnan(close)

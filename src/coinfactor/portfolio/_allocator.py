@@ -424,10 +424,11 @@ class BufferedAllocator:
         unwind = 1.0 if self.exit == "close" else self.decay
         tcap = self.turnover_cap
         x = np.zeros(n_c)
+        buf = np.ascontiguousarray(buf)
         step = max(1, -(-n_t // 20))
         for t0 in range(0, n_t, step):
             t1 = min(t0 + step, n_t)
-            allocate_bars(d0, live, enter, leave, can, np.ascontiguousarray(buf), unwind,
+            allocate_bars(d0, live, enter, leave, can, buf, unwind,
                           self.open_new_fully, self.max_weight, self.gross_cap,
                           0.0 if tcap is None else tcap, tcap is not None, t0, t1, x, pos_a,
                           t_scale, g_scale)

@@ -38,6 +38,11 @@ class Evaluation:
     metrics: dict[str, Any]
     returns: pl.DataFrame
 
+    @classmethod
+    def of_nav(cls, metrics: dict[str, Any], nav: pl.DataFrame) -> Evaluation:
+        """Pair metrics with the returns of a backtest's nav frame (its start row left out)."""
+        return cls(metrics, nav.select("ts", pl.col("ret").cast(pl.Float64)).slice(1))
+
 
 def study_module(study: str, studies: Mapping[str, str]) -> Any:
     """Import a study's module by name, with the valid names in the error."""
@@ -72,10 +77,8 @@ def evaluate_study(module: Any, config: Any, panel: pl.DataFrame, *,
     result = module.run(config, panel)
     nav = result.tables.get("nav")
     if isinstance(nav, pl.DataFrame) and {"ts", "ret"} <= set(nav.columns):
-        returns = nav.select("ts", pl.col("ret").cast(pl.Float64)).slice(1)
-    else:
-        returns = _EMPTY_RETURNS
-    return Evaluation(dict(result.metrics), returns)
+        return Evaluation.of_nav(dict(result.metrics), nav)
+    return Evaluation(dict(result.metrics), _EMPTY_RETURNS)
 
 
 def study_stages(module: Any) -> tuple[Stage, ...]:

@@ -508,7 +508,7 @@ def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = 
     """
     d = _decide(config, panel, cache=cache)
     result, metrics = _backtest(config, panel, d)
-    return Evaluation(metrics, result.nav.select("ts", "ret").slice(1))
+    return Evaluation.of_nav(metrics, result.nav)
 
 
 def run(

@@ -401,7 +401,7 @@ def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = 
                   lambda: _walk_forward(config, panel, times, pca_components=0))
     books = memo.get("backtest", keys["backtest"], lambda: _books(config, panel, wf))
     metrics = _metrics(config, freq, times, wf, books)[0]
-    return Evaluation(metrics, books.hedged.nav.select("ts", "ret").slice(1))
+    return Evaluation.of_nav(metrics, books.hedged.nav)
 
 
 def run(

@@ -467,4 +467,4 @@ def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = 
         each bar earned, the nav frame without its start row).
     """
     bt, metrics = _backtest(config, _decide(config, panel, cache))
-    return Evaluation(metrics, bt.nav.select("ts", "ret").slice(1))
+    return Evaluation.of_nav(metrics, bt.nav)

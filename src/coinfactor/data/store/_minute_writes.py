@@ -39,13 +39,7 @@ class MinuteWrites:
                  ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         raise NotImplementedError  # pragma: no cover - provided by Store
 
-    def _begin(self, con: duckdb.DuckDBPyConnection) -> None:
-        raise NotImplementedError  # pragma: no cover - provided by Store
-
-    def _commit(self, con: duckdb.DuckDBPyConnection) -> None:
-        raise NotImplementedError  # pragma: no cover - provided by Store
-
-    def _rollback(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _transaction(self, con: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - provided by Store
 
     @contextmanager
@@ -134,16 +128,11 @@ class MinuteWrites:
                 up.add(panel)
                 seen_rows += panel.height
             up.finish()
-            self._begin(con)
-            try:
+            with self._transaction(con):
                 with duck_errors(self.path, f"importing {up.rows:,} minute bar(s) from {path}",
                                  table="minute_parts", write=True):
                     with memory_limit(con, COMMIT_DUCKDB_MEMORY):
                         up.commit()
-                self._commit(con)
-            except BaseException:
-                self._rollback(con)
-                raise
         return WriteCounts(bars_rows=up.rows, bars_new=up.new)
 
     def refresh_rollups(self, *, exchange: str, market: str = "swap",
@@ -159,15 +148,10 @@ class MinuteWrites:
                 self._minute_upsert(con, exchange, market, force=True) as up:
             assert up is not None
             months = up.restage_rollups(None if symbols is None else check_symbols(symbols))
-            self._begin(con)
-            try:
+            with self._transaction(con):
                 with duck_errors(self.path, f"rebuilding the rollups of {months:,} month(s)",
                                  table="bars", write=True):
                     with memory_limit(con, COMMIT_DUCKDB_MEMORY):
                         up.commit()
-                self._commit(con)
-            except BaseException:
-                self._rollback(con)
-                raise
         return months
 

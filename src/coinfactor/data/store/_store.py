@@ -287,8 +287,7 @@ class Store(MinuteWrites, StoreReads):
             return WriteCounts()
         with self._connect(write=True) as con, writer_lock(self.path), \
                 self._minute_upsert(con, exchange, market, stage=minutes) as up:
-            self._begin(con)
-            try:
+            with self._transaction(con):
                 if up is not None:
                     with duck_errors(self.path, f"upserting {up.rows:,} minute bar(s)",
                                      table="minute_parts", write=True):
@@ -303,10 +302,6 @@ class Store(MinuteWrites, StoreReads):
                     with duck_errors(self.path, f"setting open interest on {oi.height:,} "
                                      "bar(s)", table="bars", write=True):
                         counts["open_interest_rows"] = _set_open_interest(con, oi)
-                self._commit(con)
-            except BaseException:
-                self._rollback(con)
-                raise
         return WriteCounts(**counts)
 
     def _begin(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -322,6 +317,17 @@ class Store(MinuteWrites, StoreReads):
         with suppress(duckdb.Error):
             con.execute("ROLLBACK").fetchall()
         unregister(con)
+
+    @contextmanager
+    def _transaction(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """One DuckDB transaction: committed after the block, rolled back on any error."""
+        self._begin(con)
+        try:
+            yield
+            self._commit(con)
+        except BaseException:
+            self._rollback(con)
+            raise
 
     def write_books(self, books: pl.DataFrame) -> int:
         """Upsert rows of the paper ledger (``books``); returns the number of new books.
@@ -343,15 +349,10 @@ class Store(MinuteWrites, StoreReads):
         if frame.height == 0:
             return 0
         with self._connect(write=True) as con, writer_lock(self.path):
-            self._begin(con)
-            try:
+            with self._transaction(con):
                 with duck_errors(self.path, f"upserting {frame.height:,} book(s)",
                                  table="books", write=True):
                     new = _insert(con, "books", frame)
-                self._commit(con)
-            except BaseException:
-                self._rollback(con)
-                raise
         return new
 
     def write_bars(self, panel: pl.DataFrame, *, exchange: str, market: str, freq: str) -> int:
@@ -412,16 +413,11 @@ class Store(MinuteWrites, StoreReads):
                 "'" + str(p).replace("'", "''") + "'" for p in parts) + "])"
             with self._connect(write=True) as con, writer_lock(self.path), \
                     memory_limit(con, IMPORT_DUCKDB_MEMORY):
-                self._begin(con)
-                try:
+                with self._transaction(con):
                     with duck_errors(self.path, f"importing {rows:,} bar(s) from {path}",
                                      table="bars", write=True):
                         new = upsert_bars(con, source, rows,
                                           [exchange, market, fq, first, last])
-                    self._commit(con)
-                except BaseException:
-                    self._rollback(con)
-                    raise
         return WriteCounts(bars_rows=rows, bars_new=new)
 
     def export(
