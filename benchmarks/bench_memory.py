@@ -21,7 +21,11 @@ high-water mark of the process, so the interpreter and imports are included):
    on the panel read into memory and validated, as ``coinfactor run`` with ``[data] file``
    (it computes in time blocks, exposures written as Parquet parts);
 7. ``risk_model scan``: the same study on a lazy scan of the file (``[data] parquet_dir``),
-   read block by block.
+   read block by block;
+8. ``carry``, ``reversion``, ``hedge_basket``: ``coinfactor run`` of the study on the file
+   (``[data] file``, default parameters; hedge_basket hedges ``C0001USDT`` from its third
+   year, with its liquidity floors lowered to 1e5 USD for the synthetic volumes), the run
+   directory written (``run_config_file``, as the CLI does).
 
 Each line gives the peak RSS in GB and its ratio to the Parquet file's size; the target of
 issue 16 is at most 3x for ``validate_panel``, ``store import`` and the studies (the
@@ -86,6 +90,26 @@ STEPS: dict[str, str] = {
         "assert r.metrics['exposure_cells'] > 0\n"
     ),
 }
+
+
+_STUDY_RUN = (
+    "import tempfile, pathlib\n"
+    "from coinfactor.studies import run_config_file\n"
+    "toml = pathlib.Path(DIR) / 'STUDY.toml'\n"
+    "toml.write_text(TOML.format(file=FILE))\n"
+    "with tempfile.TemporaryDirectory(dir=DIR) as tmp:\n"
+    "    r = run_config_file(toml, pathlib.Path(tmp) / 'run')\n"
+    "assert r.metrics, r\n"
+)
+_TOMLS = {
+    "carry": 'study = "carry"\n[data]\nfile = "{file}"\n',
+    "reversion": 'study = "reversion"\n[data]\nfile = "{file}"\n',
+    "hedge_basket": ('study = "hedge_basket"\n[data]\nfile = "{file}"\n'
+                     '[params]\nstart = "2016-01-04T12:00"\ntarget = "C0001USDT"\n'
+                     'min_daily_volume_usd = 1e5\nmin_open_interest_usd = 1e5\n'),
+}
+for _study, _toml in _TOMLS.items():
+    STEPS[_study] = f"TOML = {_toml!r}\n" + _STUDY_RUN.replace("STUDY", _study)
 
 
 def build_panel(path: Path, rows: int, symbols: int, seed: int = 7) -> None:
