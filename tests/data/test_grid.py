@@ -203,3 +203,22 @@ def test_subset_equals_building_on_those_symbols(small: pl.DataFrame) -> None:
         np.testing.assert_array_equal(sub.bars, ref.bars)
     twice = whole.subset(("A", "B")).subset(("B", "C"))  # C was already off: stays off
     assert (twice.cols[small.get_column("symbol").to_numpy() == "C"] == -1).all()
+
+
+def test_row_and_column_index_are_int32_and_cells_do_not_overflow() -> None:
+    """Rows and columns are held as int32 (half the memory of int64); the flat cell index is
+    int64, so a grid of more than 2**31 cells places its last cell right (hand computation:
+    row * n_symbols + col)."""
+    panel = pl.DataFrame({"ts": [datetime(2024, 1, 1, h, tzinfo=UTC) for h in (0, 2)],
+                          "symbol": "A", "close": [1.0, 2.0]})
+    grid = Grid.from_panel(panel, "1h")
+    assert grid.rows.dtype == np.int32 and grid.cols.dtype == np.int32
+    assert grid.subset(["A", "B"]).cols.dtype == np.int32
+    assert grid.slice(1).rows.dtype == np.int32
+    n_bars, n_symbols = 3_000_000, 1_000
+    axis = pl.Series("ts", np.arange(n_bars, dtype=np.int64))
+    big = Grid(axis, "1h", tuple(f"S{k}" for k in range(n_symbols)),
+               np.array([n_bars - 1], dtype=np.int32), np.array([n_symbols - 1], dtype=np.int32),
+               None)
+    assert big.cells.dtype == np.int64
+    assert int(big.cells[0]) == (n_bars - 1) * n_symbols + n_symbols - 1 > 2**31

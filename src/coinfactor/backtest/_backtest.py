@@ -221,12 +221,13 @@ class _Run:
         n_t = len(ts_axis)
         missing = np.isnan(raw)
         decision = ~missing.all(axis=1)
-        target = np.where(missing, 0.0, raw)
         rows = np.flatnonzero(decision)
-        self._check_leverage(target, rows, ts_axis)
         # rows after a decision carry its targets (what "every_bar" trades back to)
         carry = np.maximum.accumulate(np.where(decision, np.arange(n_t), 0)) if n_t else rows
-        target = target[carry]
+        target = raw[carry]  # one copy: NaN (no target) is 0 from here on
+        np.copyto(target, 0.0, where=missing[carry])
+        del missing
+        self._check_leverage(target, rows, ts_axis)
         if self.lag:
             target = np.vstack([np.zeros((self.lag, target.shape[1])), target])[:n_t]
             decision = np.concatenate([np.zeros(self.lag, dtype=bool), decision])[:n_t]

@@ -59,8 +59,9 @@ class MarketData:
         qv = (grid.wide(panel, "quote_volume") if "quote_volume" in panel.columns
               else np.full(grid.shape, np.nan))
         if "volume" in panel.columns:
-            base = grid.wide(panel, "volume") * close
-            qv = np.where(np.isnan(qv), base, qv)
+            base = grid.wide(panel, "volume")
+            base *= close
+            np.copyto(qv, base, where=np.isnan(qv))
         return cls(grid, close, qv)
 
     @property
@@ -68,13 +69,15 @@ class MarketData:
         """Bars in one day at the grid's frequency."""
         return bars_per_day(self.grid.freq)
 
-    def daily_vol(self, window_days: float) -> np.ndarray:
+    def daily_vol(self, window_days: float, *, keep: bool = True) -> np.ndarray:
         """Trailing daily volatility: std of log returns over ``window_days`` × sqrt(bars/day).
 
         Parameters
         ----------
         window_days : float
             Length of the trailing window in days (at least two bars).
+        keep : bool, default True
+            Keep the array for the next call (False: computed afresh, the caller's own).
 
         Returns
         -------
@@ -82,20 +85,31 @@ class MarketData:
             Daily-scaled standard deviation (ddof=1) of the bar log returns in the window
             ending at each bar, from at least one day of returns (two at least); NaN before.
         """
-        key = ("vol", window_days)
-        if key not in self._cache:
-            n = max(2, round(window_days * self.bars_per_day))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                lr: np.ndarray = np.full(self.close.shape, np.nan)
-                lr[1:] = np.log(self.close[1:] / self.close[:-1])
-            first = max(2, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
-            sd = _trailing_moments(lr, n, first, std=True)[1]
-            assert sd is not None
-            self._cache[key] = sd * math.sqrt(self.bars_per_day)
-        return self._cache[key]
+        if not keep:
+            return self._daily_vol(window_days)
+        return self.cell_array(("vol", window_days), lambda: self._daily_vol(window_days))
 
-    def adv(self, window_days: float) -> np.ndarray:
+    def _daily_vol(self, window_days: float) -> np.ndarray:
+        n = max(2, round(window_days * self.bars_per_day))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lr: np.ndarray = np.full(self.close.shape, np.nan)
+            np.divide(self.close[1:], self.close[:-1], out=lr[1:])
+            np.log(lr[1:], out=lr[1:])
+        first = max(2, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
+        sd = _trailing_moments(lr, n, first, std=True)[1]
+        assert sd is not None
+        sd *= math.sqrt(self.bars_per_day)
+        return sd
+
+    def adv(self, window_days: float, *, keep: bool = True) -> np.ndarray:
         """Trailing average daily quote volume over ``window_days`` (quote currency per day).
+
+        Parameters
+        ----------
+        window_days : float
+            Length of the trailing window in days.
+        keep : bool, default True
+            Keep the array for the next call (False: computed afresh, the caller's own).
 
         Returns
         -------
@@ -103,12 +117,16 @@ class MarketData:
             Mean quote notional per bar over the window ending at each bar (from at least one
             day of bars) × bars per day; NaN before.
         """
-        key = ("adv", window_days)
-        if key not in self._cache:
-            n = max(1, round(window_days * self.bars_per_day))
-            first = max(1, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
-            self._cache[key] = _trailing_moments(self.quote_volume, n, first)[0] * self.bars_per_day
-        return self._cache[key]
+        if not keep:
+            return self._adv(window_days)
+        return self.cell_array(("adv", window_days), lambda: self._adv(window_days))
+
+    def _adv(self, window_days: float) -> np.ndarray:
+        n = max(1, round(window_days * self.bars_per_day))
+        first = max(1, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
+        mean = _trailing_moments(self.quote_volume, n, first)[0]
+        mean *= self.bars_per_day
+        return mean
 
     def cell_array(self, key: Any, build: Any) -> np.ndarray:
         """Return ``build()`` computed once per key (for models' own per-cell arrays)."""
@@ -194,7 +212,7 @@ class CostSum(_Additive):
         """Sum of the models' rates (see :class:`CostModel`)."""
         total = np.zeros(market.grid.shape)
         for m in self.models:
-            total = total + m.rate(market, nav, size)
+            total += m.rate(market, nav, size)
         return total
 
 
@@ -344,10 +362,14 @@ class SquareRootImpact(_Additive):
     def scale(self, market: MarketData) -> np.ndarray:
         """``k · σ_daily / sqrt(ADV)`` per cell (NaN where either is unknown or ADV is 0)."""
         def build() -> np.ndarray:
-            adv = market.adv(self.window_days)
+            # σ and ADV computed for this alone (not kept: the scale is what is reused)
+            out = market.daily_vol(self.window_days, keep=False)
+            root_adv = np.sqrt(market.adv(self.window_days, keep=False))
             with np.errstate(invalid="ignore", divide="ignore"):
-                out = self.k * market.daily_vol(self.window_days) / np.sqrt(adv)
-            out[~np.isfinite(out)] = np.nan
+                out *= self.k
+                out /= root_adv
+            del root_adv
+            np.copyto(out, np.nan, where=~np.isfinite(out))
             return out
         return market.cell_array(("impact", self.k, self.window_days), build)
 

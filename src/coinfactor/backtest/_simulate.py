@@ -237,10 +237,14 @@ def simulate(
     from coinfactor.backtest import _simulate_kernel as kernel  # numba: imported on first use
 
     n_t, n_s = close.shape
-    impact = np.zeros((len(prep.per_bar), n_t, n_s))
-    for i, m in enumerate(prep.per_bar):
-        if isinstance(m, SquareRootImpact) and m.k != 0.0:  # k = 0 costs 0, as its cost()
-            impact[i] = m.scale(market)
+    live = [m for m in prep.per_bar if isinstance(m, SquareRootImpact) and m.k != 0.0]
+    if len(live) == 1 and len(prep.per_bar) == 1:  # the one model's scale itself: no copy
+        impact = np.ascontiguousarray(live[0].scale(market))[np.newaxis]
+    else:
+        impact = np.zeros((len(prep.per_bar), n_t, n_s))
+        for i, m in enumerate(prep.per_bar):
+            if isinstance(m, SquareRootImpact) and m.k != 0.0:  # k = 0 costs 0, as its cost()
+                impact[i] = m.scale(market)
     held, pre, cost, trades = (np.zeros((n_t, n_s)) for _ in range(4))
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)

@@ -46,7 +46,7 @@ class Grid:
         Bar frequency (``"1h"``).
     symbols : tuple of str
         Symbol axis, sorted; length ``n_symbols``.
-    rows, cols : ndarray of int64, shape (n_rows,)
+    rows, cols : ndarray of int32, shape (n_rows,)
         Grid row and column of each panel row (-1 where the row is off the grid: a symbol
         not on the axis or a time past its end, when the axes were chosen by the caller).
     filled : ndarray of bool, shape (n_rows,), or None
@@ -85,10 +85,16 @@ class Grid:
     def _all_on_grid(self) -> bool:
         return bool(self.on_grid.all())
 
-    @functools.cached_property
+    @property
     def cells(self) -> np.ndarray:
-        """Flat index ``row * n_symbols + col`` of each panel row (-1 off the grid)."""
-        flat = self.rows * len(self.symbols) + self.cols
+        """Flat index ``row * n_symbols + col`` of each panel row (-1 off the grid).
+
+        Computed on each call, not kept: int64 per panel row is the largest array of a grid,
+        and computing it costs less than one pivot's scatter.
+        """
+        flat = self.rows.astype(np.int64)
+        flat *= len(self.symbols)
+        flat += self.cols
         return flat if self._all_on_grid else np.where(self.on_grid, flat, -1)
 
     @functools.cached_property
@@ -181,7 +187,7 @@ class Grid:
         For :meth:`long` and :meth:`frame` only: :meth:`locate` and :meth:`scatter` place
         times by arithmetic on a regular time axis.
         """
-        empty = np.empty(0, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int32)
         return cls(ts.alias("ts"), freq, tuple(symbols), empty, empty, None)
 
     # -- long <-> wide ------------------------------------------------------------------------
@@ -449,11 +455,12 @@ def _time_rows_of(t_int: np.ndarray, freq: str, end: datetime | None
     step = _step_us(freq)
     first, last = int(t_int.min()), int(t_int.max())
     stop = _end_us(end, first, last, step)
-    rows = t_int - first
-    rows //= step
-    on_time = rows * step + first == t_int
-    if not on_time.all():
-        _off_grid(freq, first, int((~on_time).sum()))
+    offset = t_int - first
+    rows = (offset // step).astype(np.int32)  # < 2**31 bars: an axis longer fails in _axis
+    offset %= step
+    if offset.any():
+        _off_grid(freq, first, int(np.count_nonzero(offset)))
+    del offset
     if stop < last:
         rows = np.where(t_int <= stop, rows, -1)
     return _axis(first, stop, step), rows
@@ -474,7 +481,7 @@ def _from_unsorted(panel: pl.DataFrame, freq: str, symbols: Sequence[str] | None
                    end: datetime | None) -> Grid:
     """Build the grid of any frame with ``ts`` and ``symbol`` (the general, slower path)."""
     if panel.height == 0:
-        empty = np.empty(0, dtype=np.int64)
+        empty = np.empty(0, dtype=np.int32)
         return Grid(pl.Series("ts", [], dtype=TS_DTYPE), freq,
                     tuple(symbols) if symbols is not None else (), empty, empty, None)
     _step_us(freq)  # a bad frequency is named before anything else
@@ -491,6 +498,7 @@ def _made(panel: pl.DataFrame, freq: str, axis: pl.Series, symbols: tuple[str, .
     filled = None
     if FILLED_COLUMN in panel.columns:
         filled = panel.get_column(FILLED_COLUMN).fill_null(False).to_numpy().astype(bool)
+    rows, cols = rows.astype(np.int32, copy=False), cols.astype(np.int32, copy=False)
     off = (rows < 0) | (cols < 0)
     if off.any():
         rows, cols = np.where(off, -1, rows), np.where(off, -1, cols)
@@ -514,7 +522,7 @@ def _restrict(sym: tuple[str, ...], cols: np.ndarray,
     wanted = tuple(symbols)
     pos = {s: n for n, s in enumerate(wanted)}
     # one slot more: code -1 (a row already off the axis) stays -1
-    remap = np.array([*(pos.get(s, -1) for s in sym), -1], dtype=np.int64)
+    remap = np.array([*(pos.get(s, -1) for s in sym), -1], dtype=np.int32)
     return wanted, remap[cols] if cols.size else cols
 
 
@@ -545,7 +553,7 @@ def _sorted_symbol_codes(col: pl.Series) -> tuple[tuple[str, ...], np.ndarray] |
     if any(a >= b for a, b in itertools.pairwise(values)):
         return None
     lengths = runs.struct.field("len").to_numpy()
-    return tuple(values), np.repeat(np.arange(len(values), dtype=np.int64), lengths)
+    return tuple(values), np.repeat(np.arange(len(values), dtype=np.int32), lengths)
 
 
 def _symbol_index(col: pl.Series, symbols: tuple[str, ...]) -> np.ndarray:

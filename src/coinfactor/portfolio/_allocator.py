@@ -379,9 +379,15 @@ class BufferedAllocator:
         tradable = inputs.tradable
         n_t, n_s = desired.shape
         trad = np.ones((n_t, n_s), dtype=bool) if tradable is None else tradable.astype(bool)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            buf = self.cost_aversion * half_spread / (self.risk_aversion * vol * vol)
-        buffer = np.where(np.isfinite(buf), buf, 0.0)
+        # cost_aversion * half_spread / (risk_aversion * vol * vol), the same operations in
+        # the same order, in two arrays
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            buffer = np.multiply(half_spread, self.cost_aversion, dtype=np.float64)
+            denom = np.multiply(vol, self.risk_aversion, dtype=np.float64)
+            denom *= vol
+            buffer /= denom
+        del denom
+        np.copyto(buffer, 0.0, where=~np.isfinite(buffer))
         in_univ_all = ~np.isnan(desired)
         # names never in the universe are never traded: loop over the others only
         cols = np.flatnonzero(in_univ_all.any(axis=0))

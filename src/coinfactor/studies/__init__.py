@@ -135,8 +135,10 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
     # study's run) the windows and symbols against the loaded panel
     config = config_from_dict(module.Config, raw.get("params", {}))
     step("load", 0.0)
+    reads = getattr(module, "panel_columns", None)  # the columns the study reads, if declared
     panel, source = load_study_data(raw.get("data", {}), base_dir=base_dir,
-                                    lazy=bool(getattr(module, "LAZY_PANEL", False)))
+                                    lazy=bool(getattr(module, "LAZY_PANEL", False)),
+                                    columns=reads(config) if reads is not None else None)
     if isinstance(panel, pl.LazyFrame):
         log.info("scanning %s lazily", source)
     else:

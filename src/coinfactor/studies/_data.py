@@ -8,7 +8,7 @@ emptied it and what range the data covers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -17,7 +17,7 @@ import polars as pl
 
 from coinfactor import datasets
 from coinfactor.core.errors import ConfigError, DataError
-from coinfactor.data import read_bars, validate_panel
+from coinfactor.data import FILLED_COLUMN, REQUIRED_COLUMNS, read_bars, validate_panel
 from coinfactor.studies._params import near_matches, parse_time, unknown_names
 
 __all__ = ["DATA_KEYS", "load_study_data"]
@@ -33,16 +33,19 @@ _PARQUET = (".parquet", ".pq")
 
 @overload
 def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
-                    lazy: Literal[False] = False) -> tuple[pl.DataFrame, str]: ...
+                    lazy: Literal[False] = False,
+                    columns: Collection[str] | None = None) -> tuple[pl.DataFrame, str]: ...
 
 
 @overload
 def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
-                    lazy: bool) -> tuple[pl.DataFrame | pl.LazyFrame, str]: ...
+                    lazy: bool, columns: Collection[str] | None = None,
+                    ) -> tuple[pl.DataFrame | pl.LazyFrame, str]: ...
 
 
 def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
-                    lazy: bool = False) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+                    lazy: bool = False, columns: Collection[str] | None = None,
+                    ) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
     """Load a panel from a ``[data]`` table.
 
     Parameters
@@ -74,6 +77,12 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
         Directory relative paths are resolved against (the config file's).
     lazy : bool, default False
         Return ``parquet_dir`` as a lazy frame (not read, not validated).
+    columns : collection of str, optional
+        The columns the caller reads (a study's :func:`panel_columns`): the panel keeps
+        only these of its optional columns, besides ``ts``, ``symbol`` and ``filled``. A
+        canonical Parquet file is read with these and the columns validation needs (open,
+        high, low, close, volume) alone, so a column nobody reads is never loaded; default:
+        every column.
 
     Returns
     -------
@@ -108,6 +117,7 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
         raise ConfigError(f"[data] start = {start:%Y-%m-%d %H:%M} is not before end = "
                           f"{end:%Y-%m-%d %H:%M} (UTC); fix: swap them or leave one out")
     source_key = given[0]
+    keep = None if columns is None else frozenset(columns) | _ALWAYS
     if source_key == "store":
         panel, source = _from_store(spec["store"], start, end, base_dir)
     elif source_key == "parquet_dir":
@@ -115,13 +125,23 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
         scan = _select_lazy(scan, source, symbols, start, end)
         if lazy:
             return scan, source
-        return _select(validate_panel(scan.collect().sort("symbol", "ts")), source, None,
-                       None, None), source
+        return _project(_select(validate_panel(scan.collect().sort("symbol", "ts")), source,
+                                None, None, None), keep), source
     elif source_key == "dataset":
         panel, source = _from_dataset(spec["dataset"])
     else:
-        panel, source = _from_file(spec[source_key], source_key, base_dir)
-    return _select(panel, source, symbols, start, end), source
+        panel, source = _from_file(spec[source_key], source_key, base_dir, keep)
+    return _project(_select(panel, source, symbols, start, end), keep), source
+
+
+_ALWAYS = frozenset({"ts", "symbol", FILLED_COLUMN})
+
+
+def _project(panel: pl.DataFrame, keep: frozenset[str] | None) -> pl.DataFrame:
+    """Return the panel with the columns in ``keep`` alone (all of them for None)."""
+    if keep is None or keep.issuperset(panel.columns):
+        return panel
+    return panel.select([c for c in panel.columns if c in keep])
 
 
 def _reject_unknown(table: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
@@ -179,8 +199,13 @@ def _resolve(path: Any, what: str, base_dir: Path | None) -> Path:
     return p
 
 
-def _from_file(value: Any, key: str, base_dir: Path | None) -> tuple[pl.DataFrame, str]:
-    """Read ``file = "..."`` / ``file = {path = ..., ...}`` (or ``parquet = ...``)."""
+def _from_file(value: Any, key: str, base_dir: Path | None,
+               keep: frozenset[str] | None = None) -> tuple[pl.DataFrame, str]:
+    """Read ``file = "..."`` / ``file = {path = ..., ...}`` (or ``parquet = ...``).
+
+    A canonical Parquet panel is read with the columns of ``keep`` and those validation
+    needs alone (every column for None).
+    """
     options: dict[str, Any] = {}
     if isinstance(value, Mapping):
         _reject_unknown(value, _FILE_KEYS, f"[data] {key}")
@@ -207,7 +232,10 @@ def _from_file(value: Any, key: str, base_dir: Path | None) -> tuple[pl.DataFram
         raise ConfigError(f"[data] {key}: {str(path)!r} is not a file")
     try:
         if path.name.lower().endswith(_PARQUET) and not options:
-            frame = pl.read_parquet(path)
+            names = pl.read_parquet_schema(path)
+            wanted = None if keep is None else keep | set(REQUIRED_COLUMNS)
+            frame = pl.read_parquet(path, columns=None if wanted is None else
+                                    [c for c in names if c in wanted])
             if {"ts", "symbol"} <= set(frame.columns):  # a canonical panel, flags kept
                 return validate_panel(frame), f"{key} {path}"
         return read_bars(path, **options), f"{key} {path}"

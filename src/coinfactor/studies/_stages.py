@@ -110,7 +110,8 @@ class StageCache:
     Parameters
     ----------
     max_entries : int
-        Outputs kept per stage (the least recently used is dropped first).
+        Outputs kept per stage (the least recently used is dropped first); 0 keeps none
+        (one run: each output lives only as long as its caller holds it).
 
     Attributes
     ----------

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 import numpy as np
@@ -42,7 +43,6 @@ from coinfactor.data import Grid
 from coinfactor.portfolio import (
     AllocationInputs,
     AllocationResult,
-    BucketTargets,
     BufferedAllocator,
     bucket_targets,
     inverse_vol_weights,
@@ -202,18 +202,16 @@ def signal_frame(config: Config, panel: pl.DataFrame, *, freq: str | None = None
         a carry value, sorted by (symbol, ts).
     """
     grid = Grid.from_panel(panel, freq)
-    base = _Base(grid, grid.wide(panel, "funding_rate"), np.empty((0, 0)), np.empty((0, 0)),
-                 np.empty(0, dtype=bool))
-    sig = _signal(config, base, _universe(config, panel, grid))
+    base = _Base(grid, np.empty((0, 0)), np.empty((0, 0)), np.empty(0, dtype=bool))
+    sig = _signal(config, panel, base, _universe(config, panel, grid))
     return sig.table
 
 
 @dataclass(frozen=True)
 class _Base:
-    """What every trial on one panel shares: the grid and the wide arrays read from the panel."""
+    """What every trial on one panel shares: the grid, close prices and their log returns."""
 
     grid: Grid
-    funding: np.ndarray
     close: np.ndarray
     rets: np.ndarray
     bar_rows: np.ndarray
@@ -225,8 +223,7 @@ def _base(panel: pl.DataFrame) -> _Base:
     close = grid.wide(panel, "close")  # filled bars masked
     bar_rows = np.zeros(grid.shape[0], dtype=bool)  # axis rows where the panel has any bar
     bar_rows[grid.rows] = True  # every row is on the grid (from_panel raises otherwise)
-    return _Base(grid, grid.wide(panel, "funding_rate"), close, bar_rows=bar_rows,
-                 rets=bar_returns(close, kind="log"))
+    return _Base(grid, close, bar_rows=bar_rows, rets=bar_returns(close, kind="log"))
 
 
 def _universe(config: Config, panel: pl.DataFrame, grid: Grid) -> np.ndarray:
@@ -235,34 +232,38 @@ def _universe(config: Config, panel: pl.DataFrame, grid: Grid) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Signal:
-    """Universe members with a carry, their carry (NaN elsewhere), bucket targets, table."""
+    """Universe members with a carry, the bucket of each cell and its target, the table."""
 
     member: np.ndarray
-    carry: np.ndarray
-    targets: BucketTargets
+    bucket: np.ndarray
+    target_of: np.ndarray
     table: pl.DataFrame
     book: np.ndarray
     book_grid: Grid
 
 
-def _signal(config: Config, base: _Base, in_universe: np.ndarray) -> _Signal:
+def _signal(config: Config, panel: pl.DataFrame, base: _Base, in_universe: np.ndarray
+            ) -> _Signal:
     grid = base.grid
-    carry = carry_from_rate(base.funding, grid.freq, config.carry_window)
+    # funding is read here alone (no later stage reads it)
+    carry = carry_from_rate(grid.wide(panel, "funding_rate"), grid.freq, config.carry_window)
     member = in_universe & np.isfinite(carry)
     np.copyto(carry, np.nan, where=~member)  # only members' carry is used from here on
     targets = bucket_targets(
         carry, config.n_buckets, lower=config.winsor_lower, upper=config.winsor_upper,
         reverse=config.seed_parity, k=config.sigmoid_k, x_offset=config.sigmoid_x_offset,
         y_min=config.y_min, y_max=config.y_max)
+    bucket = targets.bucket.astype(np.int32)
     table = grid.long({"funding_carry": carry, "score": targets.score,
-                       "decile": targets.bucket.astype(np.int32), "alpha": targets.alpha,
+                       "decile": bucket, "alpha": targets.alpha,
                        "target": targets.target}, where=member, order="symbol")
+    del carry  # the score and the carry live on in the table alone
     # Only universe members are ever held: from here on the arrays keep their columns
     # (``book``) alone. Sums over symbols run left to right and skip nothing but exact zeros,
     # so the results are those of the full grid bit for bit.
     book = np.flatnonzero(member.any(axis=0))
     book_grid = grid.subset([grid.symbols[c] for c in book])  # the book's columns, own grid
-    return _Signal(member, carry, targets, table, book, book_grid)
+    return _Signal(member, bucket, targets.target_of, table, book, book_grid)
 
 
 def _volatility(config: Config, base: _Base) -> np.ndarray:
@@ -289,15 +290,16 @@ class _Sizing:
 
 def _sizing(config: Config, base: _Base, sig: _Signal, vol: np.ndarray) -> _Sizing:
     ppy = periods_per_year(base.grid.freq)
-    book, targets = sig.book, sig.targets
+    book = sig.book
     vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
-    raw = inverse_vol_weights(targets.target_of[np.take(targets.bucket, book, axis=1)], vol_b)
+    raw = inverse_vol_weights(sig.target_of[np.take(sig.bucket, book, axis=1)], vol_b)
     method: CovarianceMethod = "diagonal" if config.seed_parity else config.covariance
     vin = vol_inputs(vol, base.rets if method == "correlation" else None, config.corr_window,
                      columns=book)
     book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
-    return _Sizing(vol_b, vin, method, book_vol, scale, raw * scale[:, None])
+    raw *= scale[:, None]  # the desired weights, in place
+    return _Sizing(vol_b, vin, method, book_vol, scale, raw)
 
 
 @dataclass(frozen=True)
@@ -309,9 +311,9 @@ class _Costs:
     rate: np.ndarray
 
 
-def _costs(config: Config, panel: pl.DataFrame, base: _Base, sig: _Signal) -> _Costs:
+def _costs(config: Config, panel: pl.DataFrame, freq: str, sig: _Signal) -> _Costs:
     costs = config.costs.model(None if config.spread_model == "constant"
-                               else _half_spread(config, panel, base.grid.freq))
+                               else _half_spread(config, panel, freq))
     market = MarketData.from_panel(panel, sig.book_grid)
     return _Costs(market, costs, costs.rate(market, config.initial_nav))
 
@@ -321,11 +323,13 @@ class _Allocation:
     alloc: AllocationResult
     forecast_vol: np.ndarray
     weights: np.ndarray
+    mean_buffer: float
+    """Mean no-trade buffer over the cells with a desired weight (a metric)."""
 
 
-def _allocation(config: Config, base: _Base, sig: _Signal, size: _Sizing, cost: _Costs,
+def _allocation(config: Config, freq: str, bar_rows: np.ndarray, size: _Sizing, cost: _Costs,
                 progress: Callable[[float], None] | None) -> _Allocation:
-    ppy = periods_per_year(base.grid.freq)
+    ppy = periods_per_year(freq)
     # buffer variance units: annualised (ours) or per bar (the seed's)
     vol_buffer = size.vol_b if config.seed_parity else size.vol_b * math.sqrt(ppy)
     allocator = BufferedAllocator(
@@ -333,23 +337,29 @@ def _allocation(config: Config, base: _Base, sig: _Signal, size: _Sizing, cost: 
         max_weight=config.max_weight, gross_cap=config.gross_cap,
         turnover_cap=config.turnover_cap, open_new_fully=config.open_new_fully,
         exit=config.exit)
+    # tradable: a price on the book's grid (the market's closes are the panel's, filled
+    # bars masked)
     alloc = allocator.fit(AllocationInputs(
-        size.desired, vol_buffer, cost.rate,
-        ~np.isnan(np.take(base.close, sig.book, axis=1))), progress=progress)
+        size.desired, vol_buffer, cost.rate, ~np.isnan(cost.market.close)), progress=progress)
     pos_b = alloc.positions
     fc_vol = portfolio_vol_from(pos_b, size.vin, method=size.method, window=config.corr_window)
     # the cells the book holds or just closed, on bars of the panel
     held_b = pos_b != 0.0
     keep_b = held_b.copy()
     keep_b[1:] |= held_b[:-1]
-    keep_b &= base.bar_rows[:, None]
+    keep_b &= bar_rows[:, None]
     if not keep_b.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
+    # the cells with a desired weight in row-major order: the same values in the same
+    # order whichever flat columns the arrays carry
+    desired = size.desired
+    mean_buffer = (float(alloc.buffer[~np.isnan(desired)].mean())
+                   if np.isfinite(desired).any() else math.nan)
     # the book's weighted columns on their own grid (nothing else is ever held); a row
     # without any value is no decision (the book is carried); columns never held stay 0
     # and add nothing to any sum
-    return _Allocation(alloc, fc_vol, np.where(keep_b, pos_b, np.nan))
+    return _Allocation(alloc, fc_vol, np.where(keep_b, pos_b, np.nan), mean_buffer)
 
 
 def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
@@ -369,7 +379,11 @@ def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame
 
 @dataclass(frozen=True)
 class _Decisions:
-    """What the carry pipeline decides, before any P&L: shared by :func:`run` and :func:`target`."""
+    """What the carry pipeline decides, before any P&L: shared by :func:`run` and :func:`target`.
+
+    Only what the backtest, the tables and the metrics read: the allocator's inputs and
+    buffers are not kept past the allocation.
+    """
 
     grid: Grid
     book_grid: Grid
@@ -377,8 +391,11 @@ class _Decisions:
     costs: CostModel
     member: np.ndarray
     signal: pl.DataFrame
-    desired: np.ndarray
-    alloc: AllocationResult
+    last_positions: np.ndarray
+    """The book after the close of the last bar (``n_book``,): today's target."""
+    turnover_scale: np.ndarray
+    gross_scale: np.ndarray
+    mean_buffer: float
     book_vol: np.ndarray
     scale: np.ndarray
     forecast_vol: np.ndarray
@@ -398,21 +415,38 @@ def _decide(config: Config, panel: pl.DataFrame,
     if "funding_rate" not in panel.columns:
         raise DataError("carry: the panel needs a funding_rate column (perpetual futures)",
                         column="funding_rate", fix="load a perp dataset or attach funding")
-    memo = cache if cache is not None else StageCache(max_entries=1)
+    # without a cache nothing is kept: each stage's output is freed after its last use
+    memo = cache if cache is not None else StageCache(max_entries=0)
     memo.bind(panel)
     keys = stage_keys(PIPELINE, config)
     base = memo.get("data", (), lambda: _base(panel))
     in_universe = memo.get("universe", keys["universe"],
-                           lambda: _universe(config, panel, base.grid))
-    sig = memo.get("signal", keys["signal"], lambda: _signal(config, base, in_universe))
-    vol = memo.get("volatility", keys["volatility"], lambda: _volatility(config, base))
-    size = memo.get("sizing", keys["sizing"], lambda: _sizing(config, base, sig, vol))
-    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, base, sig))
+                           partial(_universe, config, panel, base.grid))
+    sig = memo.get("signal", keys["signal"], partial(_signal, config, panel, base, in_universe))
+    del in_universe
+    vol = memo.get("volatility", keys["volatility"], partial(_volatility, config, base))
+    size = memo.get("sizing", keys["sizing"], partial(_sizing, config, base, sig, vol))
+    del vol
+    grid, bar_rows = base.grid, base.bar_rows
+    del base  # closes and returns: no later stage reads them
+    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, grid.freq, sig))
     book = memo.get("allocation", keys["allocation"],
-                    lambda: _allocation(config, base, sig, size, cost, progress))
-    return _Decisions(base.grid, sig.book_grid, cost.market, cost.costs, sig.member, sig.table,
-                      size.desired, book.alloc, size.book_vol, size.scale, book.forecast_vol,
-                      base.bar_rows, book.weights)
+                    lambda: _allocation(config, grid.freq, bar_rows, size, cost, progress))
+    alloc = book.alloc
+    return _Decisions(grid, sig.book_grid, cost.market, cost.costs, sig.member, sig.table,
+                      alloc.positions[-1].copy(), alloc.turnover_scale, alloc.gross_scale,
+                      book.mean_buffer, size.book_vol, size.scale, book.forecast_vol,
+                      bar_rows, book.weights)
+
+
+def panel_columns(config: Config) -> frozenset[str]:
+    """Return the panel columns the carry study reads (the ``[data]`` loader keeps these).
+
+    Close, volume and quote volume (universe, costs), funding; open, high and low for a
+    spread model estimated from bars.
+    """
+    bars = () if config.spread_model == "constant" else ("open", "high", "low")
+    return frozenset({"close", "volume", "quote_volume", "funding_rate", *bars})
 
 
 def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
@@ -439,7 +473,7 @@ def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None
     cut = complete_bars(panel, as_of)
     d = _decide(config, cut)
     last = d.book_grid.shape[0] - 1
-    row = d.alloc.positions[last]
+    row = d.last_positions
     names = d.book_grid.symbols
     return StudyTarget.from_weights("carry", d.book_grid.ts[last], as_of,
                                     {names[j]: float(row[j]) for j in np.flatnonzero(row)})
@@ -451,8 +485,7 @@ def _backtest(config: Config, panel: pl.DataFrame, d: _Decisions) -> tuple[Any, 
     forecast = pl.DataFrame({"ts": d.grid.ts, "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
     result = backtest(panel, d.weights, initial_nav=config.initial_nav, forecast_vol=forecast,
                       **_execution(config, d))
-    buffer, t_scale, g_scale = d.alloc.buffer, d.alloc.turnover_scale, d.alloc.gross_scale
-    desired = d.desired
+    t_scale, g_scale = d.turnover_scale, d.gross_scale
     metrics: dict[str, Any] = performance_summary(result)
     members_per_bar = d.member.sum(axis=1)
     nav = result.nav
@@ -467,10 +500,7 @@ def _backtest(config: Config, panel: pl.DataFrame, d: _Decisions) -> tuple[Any, 
         "price_total": float(nav.get_column("ret_price").sum()),
         "turnover_cap_bound_fraction": float((t_scale < 1).mean()),
         "gross_cap_bound_fraction": float((g_scale < 1).mean()),
-        # the cells with a desired weight in row-major order: the same values in the same
-        # order whichever flat columns the arrays carry
-        "mean_buffer": float(buffer[~np.isnan(desired)].mean())
-        if np.isfinite(desired).any() else math.nan,
+        "mean_buffer": d.mean_buffer,
         "mean_universe_size": float(members_per_bar[members_per_bar > 0].mean())
         if d.signal.height else 0.0,
         "seed_parity": config.seed_parity,
@@ -535,12 +565,13 @@ def run(
         backtest plus how often the book trades, realised vs target vol and the funding P&L.
     """
     d = _decide(config, panel, progress)
+    # the capacity table first: its backtests are freed before the kept one runs
+    sizes = config.costs.capacity(panel, d.weights, **_execution(config, d))
     result, metrics = _backtest(config, panel, d)
     ppy = periods_per_year(d.grid.freq)
-    sizes = config.costs.capacity(panel, d.weights, **_execution(config, d))
     allocation = pl.DataFrame({
         "ts": d.grid.ts, "book_vol_unscaled": d.book_vol * math.sqrt(ppy), "vol_scale": d.scale,
-        "turnover_scale": d.alloc.turnover_scale, "gross_scale": d.alloc.gross_scale,
+        "turnover_scale": d.turnover_scale, "gross_scale": d.gross_scale,
         "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
     return StudyResult(
         study="carry",

@@ -226,6 +226,14 @@ def _leg_returns(hedged: BacktestResult, unhedged: BacktestResult,
         "ts", "hedged", "funding", "unhedged", "target", "basket")
 
 
+def panel_columns(config: Config) -> frozenset[str]:
+    """Return the panel columns the hedge study reads (the ``[data]`` loader keeps these).
+
+    Close, volume and quote volume, funding and open interest (liquidity filters, costs).
+    """
+    return frozenset({"close", "volume", "quote_volume", "funding_rate", "open_interest"})
+
+
 def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
            ) -> StudyTarget:
     """Today's book: the hedged book of the last decision at or before the last complete bar.

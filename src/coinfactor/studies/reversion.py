@@ -353,6 +353,14 @@ def _study_metrics(table: pl.DataFrame, bt: BacktestResult) -> dict[str, Any]:
     return out
 
 
+def panel_columns(config: Config) -> frozenset[str]:
+    """Return the panel columns the reversion study reads (the ``[data]`` loader keeps these).
+
+    Those of its features and of its backtest.
+    """
+    return frozenset(_SIGNAL_COLUMNS + _BACKTEST_COLUMNS)
+
+
 def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None,
            ) -> StudyTarget:
     """Today's book: the weights of the last decision at or before the last complete bar.
