@@ -42,7 +42,6 @@ from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
 from coinfactor.data import Grid
 from coinfactor.portfolio import (
     AllocationInputs,
-    AllocationResult,
     BufferedAllocator,
     bucket_targets,
     inverse_vol_weights,
@@ -320,9 +319,14 @@ def _costs(config: Config, panel: pl.DataFrame, freq: str, sig: _Signal) -> _Cos
 
 @dataclass(frozen=True)
 class _Allocation:
-    alloc: AllocationResult
-    forecast_vol: np.ndarray
+    """The allocator's book (its inputs and buffers are not kept)."""
+
     weights: np.ndarray
+    forecast_vol: np.ndarray
+    last_positions: np.ndarray
+    """The book after the close of the last bar (``n_book``,): today's target."""
+    turnover_scale: np.ndarray
+    gross_scale: np.ndarray
     mean_buffer: float
     """Mean no-trade buffer over the cells with a desired weight (a metric)."""
 
@@ -341,25 +345,29 @@ def _allocation(config: Config, freq: str, bar_rows: np.ndarray, size: _Sizing, 
     # bars masked)
     alloc = allocator.fit(AllocationInputs(
         size.desired, vol_buffer, cost.rate, ~np.isnan(cost.market.close)), progress=progress)
-    pos_b = alloc.positions
+    del vol_buffer
+    # the cells with a desired weight in row-major order: the same values in the same
+    # order whichever flat columns the arrays carry
+    desired = size.desired
+    mean_buffer = (float(alloc.buffer[~np.isnan(desired)].mean())
+                   if np.isfinite(desired).any() else math.nan)
+    pos_b, t_scale, g_scale = alloc.positions, alloc.turnover_scale, alloc.gross_scale
+    del alloc  # its inputs and buffers: nothing reads them from here on
     fc_vol = portfolio_vol_from(pos_b, size.vin, method=size.method, window=config.corr_window)
     # the cells the book holds or just closed, on bars of the panel
     held_b = pos_b != 0.0
     keep_b = held_b.copy()
     keep_b[1:] |= held_b[:-1]
     keep_b &= bar_rows[:, None]
+    del held_b
     if not keep_b.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
-    # the cells with a desired weight in row-major order: the same values in the same
-    # order whichever flat columns the arrays carry
-    desired = size.desired
-    mean_buffer = (float(alloc.buffer[~np.isnan(desired)].mean())
-                   if np.isfinite(desired).any() else math.nan)
     # the book's weighted columns on their own grid (nothing else is ever held); a row
     # without any value is no decision (the book is carried); columns never held stay 0
     # and add nothing to any sum
-    return _Allocation(alloc, fc_vol, np.where(keep_b, pos_b, np.nan), mean_buffer)
+    return _Allocation(np.where(keep_b, pos_b, np.nan), fc_vol, pos_b[-1].copy(), t_scale,
+                       g_scale, mean_buffer)
 
 
 def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
@@ -432,9 +440,8 @@ def _decide(config: Config, panel: pl.DataFrame,
     cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, grid.freq, sig))
     book = memo.get("allocation", keys["allocation"],
                     lambda: _allocation(config, grid.freq, bar_rows, size, cost, progress))
-    alloc = book.alloc
     return _Decisions(grid, sig.book_grid, cost.market, cost.costs, sig.member, sig.table,
-                      alloc.positions[-1].copy(), alloc.turnover_scale, alloc.gross_scale,
+                      book.last_positions, book.turnover_scale, book.gross_scale,
                       book.mean_buffer, size.book_vol, size.scale, book.forecast_vol,
                       bar_rows, book.weights)
 
