@@ -580,6 +580,11 @@ def run(
         "ts": d.grid.ts, "book_vol_unscaled": d.book_vol * math.sqrt(ppy), "vol_scale": d.scale,
         "turnover_scale": d.turnover_scale, "gross_scale": d.gross_scale,
         "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
+    data_summary = summarize_panel(panel, "carry study input",
+                                   n_ts=int(np.count_nonzero(d.bar_rows)),
+                                   n_symbols=len(d.grid.symbols))
+    signal = d.signal
+    del d  # the decisions' arrays are freed before the result's long tables are built
     return StudyResult(
         study="carry",
         config={"study": "carry", "data": DEFAULT_DATA, "params": {}},
@@ -590,11 +595,9 @@ def run(
             "trades": result.trades,
             "exposure": result.exposure,
             "vol": result.vol,
-            "signal": d.signal,
+            "signal": signal,
             "allocation": allocation,
             **({"capacity": sizes} if sizes is not None else {}),
         },
-        data_summary=summarize_panel(panel, "carry study input",
-                                     n_ts=int(np.count_nonzero(d.bar_rows)),
-                                     n_symbols=len(d.grid.symbols)),
+        data_summary=data_summary,
     )
