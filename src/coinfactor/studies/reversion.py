@@ -67,7 +67,7 @@ from coinfactor.data import (
 from coinfactor.portfolio import (
     assign_baskets,
     hold_weights,
-    rebalance_rows,
+    rebalance_bars,
 )
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._costs import CostConfig
@@ -291,7 +291,8 @@ def _baskets(config: Config, table: pl.DataFrame, anchors: pl.DataFrame,
         table, signal="vwap_distance", vol="realized_vol", eligible=pl.col("eligible"),
         basket=config.basket, n=config.n, weighting=config.weighting, gross=config.gross,
     )
-    return table, rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
+    # the held book at the first bar of each holding period only (the backtest's decisions)
+    return table, hold_weights(table, anchors, grid, at=rebalance_bars(anchors, grid))
 
 
 def _decide(config: Config, panel: pl.DataFrame, cache: StageCache | None = None,
