@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.data import FILLED_COLUMN, TS_DTYPE, Grid, shared_grid
-from coinfactor.signals._registry import compute
+from coinfactor.signals._registry import compute_array
 
 __all__ = ["attach_forward_returns", "cross_section_at", "features_at"]
 
@@ -24,8 +24,9 @@ def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, win
                 freq: str) -> pl.DataFrame:
     """Signals by name (:func:`coinfactor.signals.compute`), kept at the bars ``at``.
 
-    Each signal is computed on the whole panel (it only looks back, on one shared grid), then
-    kept at the bars whose ``ts`` is in ``at``.
+    Each signal is computed on the whole panel's grid (it only looks back, on one shared
+    grid), then read at the panel rows whose ``ts`` is in ``at``: the rows of
+    ``compute(name, panel, ...)`` there, without its long frame of every panel row.
 
     Parameters
     ----------
@@ -49,12 +50,13 @@ def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, win
     """
     keep = panel.select(pl.col("ts").is_in(at.implode())).to_series()
     out = panel.select("ts", "symbol").filter(keep)
-    # every signal returns exactly the panel's rows in the panel's order (one shared grid),
-    # so the rows kept from each line up with ``out``: no join needed
-    with shared_grid(panel, freq):
+    with shared_grid(panel, freq) as grid:
+        cells = grid.cells[keep.to_numpy()]  # the kept rows' cells, in the panel's order
         for name in names:
-            frame = compute(name, panel, window=window, freq=freq)
-            out = out.with_columns(frame.get_column(name).filter(keep))
+            values = compute_array(name, panel, grid, window=window).reshape(-1)[cells]
+            # as Grid.long writes a signal: a value that is not finite is null
+            np.copyto(values, np.nan, where=~np.isfinite(values))
+            out = out.with_columns(pl.Series(name, values, dtype=pl.Float64).fill_nan(None))
     return out
 
 
