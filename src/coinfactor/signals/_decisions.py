@@ -87,9 +87,12 @@ def cross_section_at(
         features at the anchor bar (null where a feature is undefined), sorted by
         (decision, symbol). A symbol without a real anchor bar has no row: it is out that day.
     """
-    bars = panel.select("ts", "symbol", "close")
-    if FILLED_COLUMN in panel.columns:
-        bars = panel.filter(~pl.col(FILLED_COLUMN)).select("ts", "symbol", "close")
+    # the panel rows at anchor bars (a few columns: no copy of the whole panel)
+    real = pl.col("ts").is_in(anchors.get_column("anchor").implode())
+    flags = [FILLED_COLUMN] if FILLED_COLUMN in panel.columns else []
+    if flags:
+        real = real & ~pl.col(FILLED_COLUMN)
+    bars = panel.select("ts", "symbol", "close", *flags).filter(real).drop(flags)
     out = (
         anchors.select("decision", "anchor")
         .join(bars, left_on="anchor", right_on="ts", how="inner")
@@ -148,12 +151,19 @@ def attach_forward_returns(
         )
     symbols = tuple(sorted(xs.get_column("symbol").unique().to_list()))
     cols = [grid.column(s) for s in symbols]
-    close = grid.wide(panel, "close")[:, cols]
-    funding = np.nan_to_num(grid.wide(panel, "funding_rate")[:, cols])
+
+    def wide(column: str) -> np.ndarray:
+        values = grid.wide(panel, column)
+        return values if cols == list(range(grid.shape[1])) else values[:, cols]
+
+    close = wide("close")
+    funding = np.nan_to_num(wide("funding_rate"), copy=False)
     bars = anchors.get_column("bar").to_numpy()
     a0, a1 = bars[:-1], bars[1:]
-    # Real bars at every grid bar from a_k to a_{k+1}: count them with a cumulative sum.
-    present = np.vstack([np.zeros((1, len(symbols))), np.cumsum(np.isfinite(close), axis=0)])
+    # Real bars at every grid bar from a_k to a_{k+1}: count them with a cumulative sum
+    # (present[t] = real bars before grid bar t).
+    present = np.zeros((close.shape[0] + 1, len(symbols)), dtype=np.int32)
+    np.cumsum(np.isfinite(close), axis=0, out=present[1:])
     complete = (present[a1 + 1] - present[a0]) == (a1 - a0 + 1)[:, None]
     price = np.where(complete, close[a1] / close[a0] - 1.0, np.nan)
     # Funding over bars a_k + 1 .. a_{k+1}: contiguous segments, summed in time order.
