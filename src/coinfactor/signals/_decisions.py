@@ -14,14 +14,14 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from coinfactor.data import FILLED_COLUMN, TS_DTYPE, Grid, shared_grid
+from coinfactor.data import FILLED_COLUMN, TS_DTYPE, Grid
 from coinfactor.signals._registry import compute_array
 
 __all__ = ["attach_forward_returns", "cross_section_at", "features_at"]
 
 
 def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, window: int,
-                freq: str) -> pl.DataFrame:
+                freq: str, grid: Grid | None = None) -> pl.DataFrame:
     """Signals by name (:func:`coinfactor.signals.compute`), kept at the bars ``at``.
 
     Each signal is computed on the whole panel's grid (it only looks back, on one shared
@@ -41,6 +41,9 @@ def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, win
         ``window`` of every signal, in bars.
     freq : str
         Bar frequency of the panel.
+    grid : Grid, optional
+        ``Grid.from_panel(panel, freq)`` (or the grid of a frame with the same rows in the
+        same order), built when omitted.
 
     Returns
     -------
@@ -48,15 +51,16 @@ def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, win
         ``ts, symbol`` and one column per name (the signal's unit, null where undefined), one
         row per panel row at a time of ``at``, in the panel's row order.
     """
+    if grid is None:
+        grid = Grid.from_panel(panel, freq)
     keep = panel.select(pl.col("ts").is_in(at.implode())).to_series()
     out = panel.select("ts", "symbol").filter(keep)
-    with shared_grid(panel, freq) as grid:
-        cells = grid.cells[keep.to_numpy()]  # the kept rows' cells, in the panel's order
-        for name in names:
-            values = compute_array(name, panel, grid, window=window).reshape(-1)[cells]
-            # as Grid.long writes a signal: a value that is not finite is null
-            np.copyto(values, np.nan, where=~np.isfinite(values))
-            out = out.with_columns(pl.Series(name, values, dtype=pl.Float64).fill_nan(None))
+    cells = grid.cells[keep.to_numpy()]  # the kept rows' cells, in the panel's order
+    for name in names:
+        values = compute_array(name, panel, grid, window=window).reshape(-1)[cells]
+        # as Grid.long writes a signal: a value that is not finite is null
+        np.copyto(values, np.nan, where=~np.isfinite(values))
+        out = out.with_columns(pl.Series(name, values, dtype=pl.Float64).fill_nan(None))
     return out
 
 

@@ -266,7 +266,7 @@ def _features(panel: pl.DataFrame, base: _Base, anchors: pl.DataFrame, window: i
               freq: str) -> pl.DataFrame:
     """Build the cross-section of features and forward returns at each decision."""
     feats = signals.features_at(base.signal_panel, FEATURES, anchors.get_column("anchor"),
-                                window=window, freq=freq)
+                                window=window, freq=freq, grid=base.grid)
     table = signals.cross_section_at(panel, anchors, feats, FEATURES)
     return signals.attach_forward_returns(table, panel, anchors, base.grid)
 
