@@ -1,16 +1,17 @@
-"""Baskets of the reversion study: membership against a per-date sort in plain Python, and
-held weights carried to the next anchor (hand computed)."""
+"""Baskets of the reversion study: membership against a per-date sort in plain Python, held
+weights carried to the next anchor (hand computed), and the held weights at the rebalance bars
+against the whole held frame filtered."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
 from coinfactor.data import Grid
-from coinfactor.portfolio import assign_baskets, hold_weights
+from coinfactor.portfolio import assign_baskets, hold_weights, rebalance_bars, rebalance_rows
 from support.reversion_reference import SPRING, dst_panel
 
 
@@ -84,3 +85,33 @@ def test_hold_weights_carries_decision_weights_to_next_anchor() -> None:
     assert wide["AAA"].to_list() == [0.5] * 6 + [0.0] * (grid.shape[0] - 11)
     assert wide["BBB"].to_list() == [-0.5] * 6 + [0.0] * (grid.shape[0] - 11)
     assert wide["CCC"].to_list() == [0.0] * 6 + [1.0] * (grid.shape[0] - 11)
+
+
+def test_hold_weights_at_rebalance_bars_equals_the_filtered_whole_frame() -> None:
+    # Reference: rebalance_rows of the whole held frame (every bar from the first decision).
+    # Holes: random missing bars, and no symbol at all at one anchor bar, whose holding period
+    # then starts at the next panel bar; a decision without a next bar before the following
+    # anchor has no row.
+    panel = dst_panel(SPRING, 8)
+    grid0 = Grid.from_panel(panel, "4h")
+    gone = {grid0.ts[11], *grid0.ts[17:23]}  # anchor 11: starts at 12; anchor 17: no bar
+    panel = panel.filter(~pl.col("ts").is_in(list(gone)))
+    grid = Grid.from_panel(panel, "4h")
+    bars = [5, 11, 17, 23, 29, 35]
+    anchors = pl.DataFrame({
+        "decision": [grid.ts[b] + timedelta(hours=5) for b in bars],
+        "anchor": [grid.ts[b] for b in bars],
+        "bar": bars,
+    })
+    rng = np.random.default_rng(3)
+    xs = pl.DataFrame({
+        "decision": [d for d in anchors["decision"] for _ in grid.symbols],
+        "symbol": list(grid.symbols) * len(bars),
+        "weight": np.where(rng.uniform(size=len(bars) * len(grid.symbols)) < 0.5, 0.0,
+                           rng.normal(size=len(bars) * len(grid.symbols))),
+    })
+    starts = rebalance_bars(anchors, grid)
+    assert starts.tolist() == [5, 12, 23, 29, 35]
+    whole = rebalance_rows(hold_weights(xs, anchors, grid), anchors, grid)
+    assert hold_weights(xs, anchors, grid, at=starts).equals(whole)
+    assert whole.height == 5 * whole["symbol"].n_unique()

@@ -1,5 +1,6 @@
 """Cross sections at decision anchors and their forward returns (the reversion study's
-machinery) against the naive per-date, per-symbol loop in ``support.reversion_reference``."""
+machinery) against the naive per-date, per-symbol loop in ``support.reversion_reference``; the
+features at the anchors against each signal's long frame filtered."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
+from coinfactor import signals
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.data import Grid, anchor_decisions, decision_times
-from coinfactor.signals import attach_forward_returns, cross_section_at
+from coinfactor.signals import attach_forward_returns, cross_section_at, features_at
 from support.reversion_reference import AUTUMN, SPRING, close_equal, dst_panel, naive_cross_section
 
 
@@ -62,3 +64,21 @@ def test_filled_bar_is_never_a_price() -> None:
         pl.col("anchor").shift(-1).alias("next")
     ).filter((pl.col("anchor") < ts) & (pl.col("next") >= ts))
     assert spans["fwd_price_return"].null_count() == spans.height
+
+
+@pytest.mark.parametrize("freq", ["4h", "1h"])
+def test_features_at_are_the_signals_long_frames_at_those_bars(freq: str) -> None:
+    # Reference: each signal's long frame (signals.compute) kept at the rows whose ts is in
+    # ``at``; holes, a multi-bar gap, a late listing, a delisting and a filled bar.
+    panel = dst_panel(SPRING, 14, step=timedelta(hours=int(freq[:-1])), seed=4)
+    at = panel["ts"].unique().sort().gather_every(5)
+    names = [n for n in signals.available() if n not in ("returns", "momentum")]  # windowed
+    got = features_at(panel, names, at, window=4, freq=freq)
+    keep = pl.col("ts").is_in(at.implode())
+    want = panel.select("ts", "symbol").filter(keep)
+    for name in names:
+        want = want.with_columns(
+            signals.compute(name, panel, window=4, freq=freq).filter(keep).get_column(name))
+    assert got.height == panel.filter(keep).height > 0
+    assert got.equals(want)
+    assert got.null_count().sum_horizontal().item() > 0

@@ -20,6 +20,7 @@ from scipy import stats
 from coinfactor import signals
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
+from coinfactor.data import Grid
 from support.panels import make_panel
 from support.random_panels import lookup, ragged_panel
 
@@ -224,6 +225,29 @@ def test_signal_matches_naive_loop(name, params, ref, seed) -> None:
 
 def test_every_registered_signal_has_a_naive_reference() -> None:
     assert {c[0] for c in CASES} == set(signals.available())
+
+
+@pytest.mark.parametrize(
+    ("name", "params"), [c[:2] for c in CASES],
+    ids=["-".join([c[0], *(f"{k}={v}" for k, v in c[1].items())]) for c in CASES],
+)
+def test_array_form_melts_into_the_long_form(name, params) -> None:
+    # Reference: the long form (itself checked against the naive loops above); the array
+    # form melted by Grid.long must give it bit for bit.
+    panel = ragged_panel(5, n_bars=50, gap_prob=0.08)
+    grid = Grid.from_panel(panel)
+    values = signals.compute_array(name, panel, grid, **params)
+    assert values.shape == grid.shape
+    assert grid.long({name: values}).equals(signals.compute(name, panel, **params))
+
+
+def test_compute_array_rejects_unknown_names_and_parameters() -> None:
+    panel = ragged_panel(5, n_bars=20)
+    grid = Grid.from_panel(panel)
+    with pytest.raises(ConfigError, match="unknown signal"):
+        signals.compute_array("nope", panel, grid)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        signals.compute_array("vwap_distance", panel, grid, freq="1h")
 
 
 # ---------------------------------------------------------------- hand-computed small cases

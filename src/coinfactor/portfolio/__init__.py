@@ -13,6 +13,7 @@ from coinfactor.portfolio._baskets import (
     Weighting,
     assign_baskets,
     hold_weights,
+    rebalance_bars,
     rebalance_rows,
 )
 from coinfactor.portfolio._buckets import BucketTargets, bucket_targets
@@ -62,6 +63,7 @@ __all__ = [
     "portfolio_vol",
     "portfolio_vol_from",
     "rank_alpha",
+    "rebalance_bars",
     "rebalance_rows",
     "sigmoid_target",
     "standardized_returns",

@@ -16,7 +16,8 @@ import polars as pl
 from coinfactor.core.typing import Basket, Weighting
 from coinfactor.data import TS_DTYPE, Grid
 
-__all__ = ["Basket", "Weighting", "assign_baskets", "hold_weights", "rebalance_rows"]
+__all__ = ["Basket", "Weighting", "assign_baskets", "hold_weights", "rebalance_bars",
+           "rebalance_rows"]
 
 def assign_baskets(
     xs: pl.DataFrame,
@@ -94,7 +95,8 @@ def assign_baskets(
     return ordered.drop("_row", "_elig", "_pos_desc", "_pos_asc")
 
 
-def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.DataFrame:
+def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: Grid, *,
+                 at: np.ndarray | None = None) -> pl.DataFrame:
     """Hold each decision's weights over the bars until the next decision.
 
     Decision k uses data through its anchor bar ``a_k``; by the backtest convention a weight
@@ -112,6 +114,10 @@ def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.Data
     grid : Grid
         The panel's regular grid, the one ``anchors`` are on; its symbols include the held
         ones.
+    at : ndarray of int, optional
+        Increasing grid rows to keep (those before the first decision are dropped), e.g.
+        :func:`rebalance_bars`: the same rows as filtering the whole frame, without building
+        it. Default: every bar from the first decision on.
 
     Returns
     -------
@@ -133,13 +139,43 @@ def hold_weights(xs: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.Data
     )
     bars = anchors.get_column("bar").to_numpy()
     first = int(bars[0])
-    grid_bars = np.arange(first, grid.shape[0])
+    grid_bars = (np.arange(first, grid.shape[0]) if at is None
+                 else np.asarray(at, dtype=np.int64)[np.asarray(at) >= first])
     k_of_bar = np.searchsorted(bars, grid_bars, side="right") - 1
     wide = per_decision[k_of_bar]
     n_t = len(grid_bars)
     cols = np.asarray([grid.column(s) for s in symbols], dtype=np.int64)
     return grid.frame(np.tile(grid_bars, len(symbols)), np.repeat(cols, n_t),
                       {"weight": wide.T.reshape(-1)})
+
+
+def rebalance_bars(anchors: pl.DataFrame, grid: Grid) -> np.ndarray:
+    """Grid rows of the first panel bar of each decision's holding period.
+
+    Normally the anchor bar; if no symbol has a bar there, the next panel bar before the
+    following anchor (when the book can trade again); none if there is no such bar.
+
+    Parameters
+    ----------
+    anchors : pl.DataFrame
+        ``decision, anchor, bar`` (increasing).
+    grid : Grid
+        The panel's regular grid (a grid row is a panel bar when some symbol has a row there,
+        real or filled).
+
+    Returns
+    -------
+    ndarray of int64
+        Increasing grid rows, at most one per decision.
+    """
+    present = np.flatnonzero((grid.bars | grid.filled_bars).any(axis=1))
+    axis_us = grid.ts.gather(pl.Series(present, dtype=pl.UInt32)).dt.epoch("us").to_numpy()
+    anchor_us = anchors.get_column("anchor").dt.epoch("us").to_numpy()
+    idx = np.searchsorted(axis_us, anchor_us, side="left")
+    nxt = np.append(anchor_us[1:], np.iinfo(np.int64).max)
+    ok = idx < len(axis_us)
+    ok[ok] &= axis_us[idx[ok]] < nxt[ok]
+    return present[idx[ok]].astype(np.int64)
 
 
 def rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.DataFrame:
@@ -149,32 +185,21 @@ def rebalance_rows(held: pl.DataFrame, anchors: pl.DataFrame, grid: Grid) -> pl.
     and any other bar is not: these rows are the decisions (the book trades to each
     decision's weights once, then drifts with prices until the next one). Traded back to
     target at every bar (``rebalance="every_bar"``) they give the same book as the full held
-    frame, with far fewer rows. Normally the first bar is the anchor bar; if no symbol has a
-    bar there, it is the next panel bar before the following anchor (when the book can trade
-    again).
+    frame, with far fewer rows. The bars are those of :func:`rebalance_bars`;
+    ``hold_weights(xs, anchors, grid, at=rebalance_bars(anchors, grid))`` gives the same
+    rows without the whole held frame.
 
     Parameters
     ----------
     held : pl.DataFrame
         ``ts, symbol, weight`` from :func:`hold_weights`.
-    anchors : pl.DataFrame
-        ``decision, anchor, bar`` (increasing).
-    grid : Grid
-        The panel's regular grid (a grid row is a panel bar when some symbol has a row there,
-        real or filled).
+    anchors, grid : pl.DataFrame, Grid
+        As for :func:`rebalance_bars`.
 
     Returns
     -------
     pl.DataFrame
         The rows of ``held`` at those bars, in ``held``'s order.
     """
-    present = (grid.bars | grid.filled_bars).any(axis=1)
-    axis = grid.ts.filter(pl.Series(present))
-    axis_us = axis.dt.epoch("us").to_numpy()
-    anchor_us = anchors.get_column("anchor").dt.epoch("us").to_numpy()
-    idx = np.searchsorted(axis_us, anchor_us, side="left")
-    nxt = np.append(anchor_us[1:], np.iinfo(np.int64).max)
-    ok = idx < len(axis_us)
-    ok[ok] &= axis_us[idx[ok]] < nxt[ok]
-    starts = axis.gather(pl.Series(idx[ok], dtype=pl.UInt32))
+    starts = grid.ts.gather(pl.Series(rebalance_bars(anchors, grid), dtype=pl.UInt32))
     return held.filter(pl.col("ts").is_in(starts.implode()))

@@ -54,7 +54,8 @@ _BLOCK = 4096  # rows per prefix-sum block (bounds the rounding of long historie
 _DIRECT_MAX = 128  # windows up to this many rows are summed directly (no cancellation)
 
 
-def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def rolling_sum(x: np.ndarray, window: int, *,
+                overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Trailing window sums and counts of the finite values of ``x`` along axis 0.
 
     Windows of up to 128 rows are summed directly (one vectorised add per lag), so a sum only
@@ -71,13 +72,16 @@ def rolling_sum(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         Values, NaN missing.
     window : int
         Window length in rows.
+    overwrite : bool, default False
+        ``x`` (float64) may be used as scratch space and is clobbered (the same sums, one
+        ``(n_bars, n_symbols)`` array less).
 
     Returns
     -------
     sums, counts : ndarray of shape (n_bars, n_symbols)
         Sum of the finite values in rows ``t - window + 1 .. t`` and how many there are.
     """
-    sums, counts = _window_sums(x, window)
+    sums, counts = _window_sums(x, window, overwrite=overwrite)
     return sums, counts.astype(np.int64, copy=False)
 
 
@@ -191,10 +195,20 @@ def blocked_rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.nda
 
 def log_returns(close: np.ndarray) -> np.ndarray:
     """``log(close[t] / close[t-1])`` on the grid; NaN when either bar is missing."""
+    out = _ratio(close)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log(close / shift(close, 1))
+        return np.log(out, out=out)
 
 
 def simple_returns(close: np.ndarray) -> np.ndarray:
     """``close[t] / close[t-1] - 1`` on the grid; NaN when either bar is missing."""
-    return close / shift(close, 1) - 1.0
+    out = _ratio(close)
+    out -= 1.0
+    return out
+
+
+def _ratio(close: np.ndarray) -> np.ndarray:
+    """``close[t] / close[t-1]`` (NaN in the first row), in one new array."""
+    out = shift(close, 1)
+    np.divide(close, out, out=out)
+    return out

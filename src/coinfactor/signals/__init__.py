@@ -2,7 +2,8 @@
 
 Each signal is a function ``panel -> ts, symbol, <name>`` with one row per panel row (null
 where the value is undefined), documented with its formula and units.
-:func:`available` lists them and :func:`compute` runs one by name.
+:func:`available` lists them and :func:`compute` runs one by name; :func:`compute_array` gives
+a signal's values on the panel's grid, before they are melted into the long frame.
 
 Window rule. Rolling windows count bars on the panel's regular time grid (its bar frequency,
 from the first bar of the panel): a window of ``w`` bars at ``ts`` covers
@@ -22,7 +23,7 @@ from coinfactor.signals._decisions import attach_forward_returns, cross_section_
 from coinfactor.signals._forward import forward_return_column, forward_returns
 from coinfactor.signals._liquidity import avg_notional, liquidity, notional_expr
 from coinfactor.signals._price import realized_vol, rolling_beta, sharpe_proxy, vwap_distance
-from coinfactor.signals._registry import available, compute
+from coinfactor.signals._registry import available, compute, compute_array
 from coinfactor.signals._returns import momentum, returns, rolling_return
 from coinfactor.signals._spreads import abdi_ranaldo, corwin_schultz, half_range_spread
 
@@ -33,6 +34,7 @@ __all__ = [
     "avg_notional",
     "carry_from_rate",
     "compute",
+    "compute_array",
     "corwin_schultz",
     "cross_section_at",
     "features_at",

@@ -11,7 +11,7 @@ from coinfactor import rolling as k
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.data import Grid
-from coinfactor.signals._registry import register
+from coinfactor.signals._registry import register, register_array
 
 
 @register
@@ -54,17 +54,23 @@ def funding_carry(
         ``ts, symbol, funding_carry`` (annualised fraction, 0.10 = 10% a year received by a
         long), one row per panel row.
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"funding_carry": _funding_carry(panel, grid, window=window,
+                                                      min_periods=min_periods)})
+
+
+@register_array("funding_carry")
+def _funding_carry(panel: pl.DataFrame, grid: Grid, *, window: int | None = None,
+                   min_periods: int | None = None) -> np.ndarray:
     if "funding_rate" not in panel.columns:
         raise DataError(
             f"funding_carry: expected a 'funding_rate' column in the panel, got {panel.columns}",
             column="funding_rate",
             fix="attach funding with coinfactor.data.attach_funding (perpetuals only)",
         )
-    grid = Grid.from_panel(panel, freq)
     f = grid.freq
     w = max(1, math.ceil(bars_per_day(f))) if window is None else k.check_window(window)
-    carry = carry_from_rate(grid.wide(panel, "funding_rate"), f, w, k.min_count(w, min_periods))
-    return grid.long({"funding_carry": carry})
+    return carry_from_rate(grid.wide(panel, "funding_rate"), f, w, k.min_count(w, min_periods))
 
 
 def carry_from_rate(rate: np.ndarray, freq: str, window: int,

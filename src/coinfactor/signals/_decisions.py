@@ -14,18 +14,19 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from coinfactor.data import FILLED_COLUMN, TS_DTYPE, Grid, shared_grid
-from coinfactor.signals._registry import compute
+from coinfactor.data import FILLED_COLUMN, TS_DTYPE, Grid
+from coinfactor.signals._registry import compute_array
 
 __all__ = ["attach_forward_returns", "cross_section_at", "features_at"]
 
 
 def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, window: int,
-                freq: str) -> pl.DataFrame:
+                freq: str, grid: Grid | None = None) -> pl.DataFrame:
     """Signals by name (:func:`coinfactor.signals.compute`), kept at the bars ``at``.
 
-    Each signal is computed on the whole panel (it only looks back, on one shared grid), then
-    kept at the bars whose ``ts`` is in ``at``.
+    Each signal is computed on the whole panel's grid (it only looks back, on one shared
+    grid), then read at the panel rows whose ``ts`` is in ``at``: the rows of
+    ``compute(name, panel, ...)`` there, without its long frame of every panel row.
 
     Parameters
     ----------
@@ -40,6 +41,9 @@ def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, win
         ``window`` of every signal, in bars.
     freq : str
         Bar frequency of the panel.
+    grid : Grid, optional
+        ``Grid.from_panel(panel, freq)`` (or the grid of a frame with the same rows in the
+        same order), built when omitted.
 
     Returns
     -------
@@ -47,14 +51,16 @@ def features_at(panel: pl.DataFrame, names: Sequence[str], at: pl.Series, *, win
         ``ts, symbol`` and one column per name (the signal's unit, null where undefined), one
         row per panel row at a time of ``at``, in the panel's row order.
     """
+    if grid is None:
+        grid = Grid.from_panel(panel, freq)
     keep = panel.select(pl.col("ts").is_in(at.implode())).to_series()
     out = panel.select("ts", "symbol").filter(keep)
-    # every signal returns exactly the panel's rows in the panel's order (one shared grid),
-    # so the rows kept from each line up with ``out``: no join needed
-    with shared_grid(panel, freq):
-        for name in names:
-            frame = compute(name, panel, window=window, freq=freq)
-            out = out.with_columns(frame.get_column(name).filter(keep))
+    cells = grid.cells[keep.to_numpy()]  # the kept rows' cells, in the panel's order
+    for name in names:
+        values = compute_array(name, panel, grid, window=window).reshape(-1)[cells]
+        # as Grid.long writes a signal: a value that is not finite is null
+        np.copyto(values, np.nan, where=~np.isfinite(values))
+        out = out.with_columns(pl.Series(name, values, dtype=pl.Float64).fill_nan(None))
     return out
 
 
@@ -85,9 +91,12 @@ def cross_section_at(
         features at the anchor bar (null where a feature is undefined), sorted by
         (decision, symbol). A symbol without a real anchor bar has no row: it is out that day.
     """
-    bars = panel.select("ts", "symbol", "close")
-    if FILLED_COLUMN in panel.columns:
-        bars = panel.filter(~pl.col(FILLED_COLUMN)).select("ts", "symbol", "close")
+    # the panel rows at anchor bars (a few columns: no copy of the whole panel)
+    real = pl.col("ts").is_in(anchors.get_column("anchor").implode())
+    flags = [FILLED_COLUMN] if FILLED_COLUMN in panel.columns else []
+    if flags:
+        real = real & ~pl.col(FILLED_COLUMN)
+    bars = panel.select("ts", "symbol", "close", *flags).filter(real).drop(flags)
     out = (
         anchors.select("decision", "anchor")
         .join(bars, left_on="anchor", right_on="ts", how="inner")
@@ -146,12 +155,19 @@ def attach_forward_returns(
         )
     symbols = tuple(sorted(xs.get_column("symbol").unique().to_list()))
     cols = [grid.column(s) for s in symbols]
-    close = grid.wide(panel, "close")[:, cols]
-    funding = np.nan_to_num(grid.wide(panel, "funding_rate")[:, cols])
+
+    def wide(column: str) -> np.ndarray:
+        values = grid.wide(panel, column)
+        return values if cols == list(range(grid.shape[1])) else values[:, cols]
+
+    close = wide("close")
+    funding = np.nan_to_num(wide("funding_rate"), copy=False)
     bars = anchors.get_column("bar").to_numpy()
     a0, a1 = bars[:-1], bars[1:]
-    # Real bars at every grid bar from a_k to a_{k+1}: count them with a cumulative sum.
-    present = np.vstack([np.zeros((1, len(symbols))), np.cumsum(np.isfinite(close), axis=0)])
+    # Real bars at every grid bar from a_k to a_{k+1}: count them with a cumulative sum
+    # (present[t] = real bars before grid bar t).
+    present = np.zeros((close.shape[0] + 1, len(symbols)), dtype=np.int32)
+    np.cumsum(np.isfinite(close), axis=0, out=present[1:])
     complete = (present[a1 + 1] - present[a0]) == (a1 - a0 + 1)[:, None]
     price = np.where(complete, close[a1] / close[a0] - 1.0, np.nan)
     # Funding over bars a_k + 1 .. a_{k+1}: contiguous segments, summed in time order.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import get_args
 
+import numpy as np
 import polars as pl
 
 from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.typing import LiquidityMeasure
 from coinfactor.data import Grid
-from coinfactor.signals._registry import register
+from coinfactor.signals._registry import register, register_array
 
 
 def notional_expr(panel: pl.DataFrame) -> pl.Expr:
@@ -55,12 +56,17 @@ def avg_notional(
     pl.DataFrame
         ``ts, symbol, avg_notional`` (quote currency, usually USD, per bar).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"avg_notional": _avg_notional(panel, grid, window=window,
+                                                    min_periods=min_periods)})
+
+
+@register_array("avg_notional")
+def _avg_notional(panel: pl.DataFrame, grid: Grid, *, window: int = 30,
+                  min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
-    notional = grid.wide(panel, notional_expr(panel))
-    values = k.rolling_mean(notional, window, need)
-    return grid.long({"avg_notional": values})
+    return k.rolling_mean(grid.wide(panel, notional_expr(panel)), window, need, overwrite=True)
 
 
 @register
@@ -101,6 +107,14 @@ def liquidity(
     DataError
         If ``measure="trades"`` and the panel has no trade counts (e.g. Hyperliquid).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"liquidity": _liquidity(panel, grid, measure=measure, window=window,
+                                              min_periods=min_periods)})
+
+
+@register_array("liquidity")
+def _liquidity(panel: pl.DataFrame, grid: Grid, *, measure: LiquidityMeasure = "trades",
+               window: int = 30, min_periods: int | None = None) -> np.ndarray:
     if measure not in get_args(LiquidityMeasure):
         raise ConfigError(f"liquidity: expected measure in {list(get_args(LiquidityMeasure))}, "
                           f"got {measure!r}")
@@ -115,7 +129,5 @@ def liquidity(
             column="trades",
             fix="use measure='notional' (Hyperliquid data has no trade counts)",
         )
-    grid = Grid.from_panel(panel, freq)
     source = grid.wide(panel, "trades" if measure == "trades" else notional_expr(panel))
-    values = k.rolling_mean(source, window, need)
-    return grid.long({"liquidity": values})
+    return k.rolling_mean(source, window, need)

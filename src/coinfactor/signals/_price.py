@@ -8,7 +8,7 @@ import polars as pl
 from coinfactor import rolling as k
 from coinfactor.core.time import periods_per_year
 from coinfactor.data import Grid
-from coinfactor.signals._registry import register
+from coinfactor.signals._registry import register, register_array
 
 _FLAT = 1e-12  # relative variance below which a window counts as having no dispersion
 _FLAT_ABS = 1e-20  # per-bar return variance (std 1e-10 = 1e-6 bp) that is rounding noise
@@ -45,18 +45,29 @@ def vwap_distance(
     pl.DataFrame
         ``ts, symbol, vwap_distance`` (fraction; 0.02 = close 2% above VWAP).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"vwap_distance": _vwap_distance(panel, grid, window=window,
+                                                      min_periods=min_periods)})
+
+
+@register_array("vwap_distance")
+def _vwap_distance(panel: pl.DataFrame, grid: Grid, *, window: int = 6,
+                   min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
     typical = (pl.col("high") + pl.col("low") + pl.col("close")) / 3.0
-    pv = grid.wide(panel, typical * pl.col("volume"))
-    vol = grid.wide(panel, "volume")
-    close = grid.wide(panel, "close")
-    spv, n = k.rolling_sum(pv, window)
-    sv, _ = k.rolling_sum(vol, window)
+    spv, n = k.rolling_sum(grid.wide(panel, typical * pl.col("volume")), window,
+                           overwrite=True)
+    sv, _ = k.rolling_sum(grid.wide(panel, "volume"), window, overwrite=True)
+    defined = (n >= need) & (sv > 0)
+    del n, _
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where((n >= need) & (sv > 0), close / (spv / sv) - 1.0, np.nan)
-    return grid.long({"vwap_distance": values})
+        values = np.divide(spv, sv, out=spv)  # VWAP
+        del sv
+        np.divide(grid.wide(panel, "close"), values, out=values)
+    values -= 1.0
+    np.copyto(values, np.nan, where=~defined)
+    return values
 
 
 @register
@@ -90,17 +101,26 @@ def realized_vol(
     pl.DataFrame
         ``ts, symbol, realized_vol`` (annualised fraction; 0.8 = 80% a year).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"realized_vol": _realized_vol(panel, grid, window=window,
+                                                    min_periods=min_periods)})
+
+
+@register_array("realized_vol")
+def _realized_vol(panel: pl.DataFrame, grid: Grid, *, window: int = 30,
+                  min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
-    f = grid.freq
-    close = grid.wide(panel, "close")
-    r = k.log_returns(close)
-    sums, n = k.rolling_sum(r * r, window)
+    r = k.log_returns(grid.wide(panel, "close"))
+    sums, n = k.rolling_sum(np.multiply(r, r, out=r), window, overwrite=True)
+    del r
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = np.where(n >= need, np.sqrt(np.maximum(sums, 0.0) / n * periods_per_year(f)),
-                          np.nan)
-    return grid.long({"realized_vol": values})
+        values = np.maximum(sums, 0.0, out=sums)
+        values /= n
+        values *= periods_per_year(grid.freq)
+        np.sqrt(values, out=values)
+    np.copyto(values, np.nan, where=n < need)
+    return values
 
 
 @register
@@ -135,21 +155,36 @@ def sharpe_proxy(
     pl.DataFrame
         ``ts, symbol, sharpe_proxy`` (annualised, unitless).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"sharpe_proxy": _sharpe_proxy(panel, grid, window=window,
+                                                    min_periods=min_periods)})
+
+
+@register_array("sharpe_proxy")
+def _sharpe_proxy(panel: pl.DataFrame, grid: Grid, *, window: int = 30,
+                  min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = max(2, k.min_count(window, min_periods))
-    grid = Grid.from_panel(panel, freq)
-    f = grid.freq
-    close = grid.wide(panel, "close")
-    r = k.simple_returns(close)
+    r = k.simple_returns(grid.wide(panel, "close"))
     s1, n = k.rolling_sum(r, window)
-    s2, _ = k.rolling_sum(r * r, window)
+    s2, _ = k.rolling_sum(np.multiply(r, r, out=r), window, overwrite=True)
+    del r, _
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = s1 / n
-        var = (s2 - s1 * mean) / (n - 1)
-        flat = (var <= _FLAT * (s2 / n)) | (var <= _FLAT_ABS)
-        values = np.where((n >= need) & ~flat, mean / np.sqrt(var), np.nan)
-    values = values * np.sqrt(periods_per_year(f))
-    return grid.long({"sharpe_proxy": values})
+        var = np.multiply(s1, mean, out=s1)
+        np.subtract(s2, var, out=var)
+        var /= n - 1
+        # flat: var <= _FLAT * (s2 / n) or var <= _FLAT_ABS
+        scale = np.divide(s2, n, out=s2)
+        flat = var <= np.multiply(_FLAT, scale, out=scale)
+        del s2, scale
+        flat |= var <= _FLAT_ABS
+        values = np.divide(mean, np.sqrt(var, out=var), out=mean)
+    del var
+    flat |= n < need
+    np.copyto(values, np.nan, where=flat)
+    values *= np.sqrt(periods_per_year(grid.freq))
+    return values
 
 
 @register
@@ -185,9 +220,16 @@ def rolling_beta(
     pl.DataFrame
         ``ts, symbol, rolling_beta`` (unitless).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"rolling_beta": _rolling_beta(panel, grid, window=window,
+                                                    min_periods=min_periods)})
+
+
+@register_array("rolling_beta")
+def _rolling_beta(panel: pl.DataFrame, grid: Grid, *, window: int = 30,
+                  min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = max(2, k.min_count(window, min_periods))
-    grid = Grid.from_panel(panel, freq)
     close = grid.wide(panel, "close")
     r = k.simple_returns(close)
     present = np.isfinite(r)
@@ -205,4 +247,4 @@ def rolling_beta(
         cov = sxy - sx * sy / n
         flat = (var <= _FLAT * sxx) | (var <= _FLAT_ABS * n)
         values = np.where((n >= need) & ~flat, cov / var, np.nan)
-    return grid.long({"rolling_beta": values})
+    return values

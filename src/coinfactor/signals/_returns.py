@@ -12,7 +12,7 @@ from coinfactor import rolling as k
 from coinfactor.core.errors import ConfigError
 from coinfactor.core.typing import ReturnKind
 from coinfactor.data import Grid
-from coinfactor.signals._registry import register
+from coinfactor.signals._registry import register, register_array
 
 
 def _kind(kind: str) -> ReturnKind:
@@ -45,11 +45,15 @@ def returns(
     pl.DataFrame
         ``ts, symbol, returns`` (fraction per bar), one row per panel row.
     """
-    kind = _kind(kind)
     grid = Grid.from_panel(panel, freq)
+    return grid.long({"returns": _returns(panel, grid, kind=kind)})
+
+
+@register_array("returns")
+def _returns(panel: pl.DataFrame, grid: Grid, *, kind: ReturnKind = "simple") -> np.ndarray:
+    kind = _kind(kind)
     close = grid.wide(panel, "close")
-    values = k.log_returns(close) if kind == "log" else k.simple_returns(close)
-    return grid.long({"returns": values})
+    return k.log_returns(close) if kind == "log" else k.simple_returns(close)
 
 
 @register
@@ -82,13 +86,21 @@ def rolling_return(
     pl.DataFrame
         ``ts, symbol, rolling_return`` (fraction), one row per panel row.
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"rolling_return": _rolling_return(panel, grid, window=window,
+                                                        min_periods=min_periods)})
+
+
+@register_array("rolling_return")
+def _rolling_return(panel: pl.DataFrame, grid: Grid, *, window: int = 6,
+                    min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
-    close = grid.wide(panel, "close")
-    sums, counts = k.rolling_sum(k.log_returns(close), window)
-    values = np.where(counts >= need, np.expm1(sums), np.nan)
-    return grid.long({"rolling_return": values})
+    sums, counts = k.rolling_sum(k.log_returns(grid.wide(panel, "close")), window,
+                                 overwrite=True)
+    values = np.expm1(sums, out=sums)
+    np.copyto(values, np.nan, where=counts < need)
+    return values
 
 
 @register
@@ -118,15 +130,21 @@ def momentum(
     pl.DataFrame
         ``ts, symbol, momentum`` (sum of fractions, unitless), one row per panel row.
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"momentum": _momentum(panel, grid, windows=windows)})
+
+
+@register_array("momentum")
+def _momentum(panel: pl.DataFrame, grid: Grid, *,
+              windows: Sequence[int] = (1, 2, 3, 6, 12)) -> np.ndarray:
     if isinstance(windows, int | str) or not windows:
         raise ConfigError(f"momentum: expected a non-empty sequence of windows, got {windows!r}")
     for w in windows:
         k.check_window(w, "each momentum window")
-    grid = Grid.from_panel(panel, freq)
     close = grid.wide(panel, "close")
     r = k.simple_returns(close)
     total = np.zeros_like(r)
     for w in windows:
         sums, counts = k.rolling_sum(r, w)
         total = total + np.where(counts >= w, sums, np.nan)
-    return grid.long({"momentum": total})
+    return total

@@ -7,7 +7,7 @@ import polars as pl
 
 from coinfactor import rolling as k
 from coinfactor.data import Grid
-from coinfactor.signals._registry import register
+from coinfactor.signals._registry import register, register_array
 
 _CS_K = 3.0 - 2.0 * np.sqrt(2.0)
 
@@ -42,12 +42,18 @@ def half_range_spread(
     pl.DataFrame
         ``ts, symbol, half_range_spread`` (half-spread as a fraction of price).
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"half_range_spread": _half_range_spread(panel, grid, window=window,
+                                                              min_periods=min_periods)})
+
+
+@register_array("half_range_spread")
+def _half_range_spread(panel: pl.DataFrame, grid: Grid, *, window: int = 1,
+                       min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
     rng = grid.wide(panel, (pl.col("high") - pl.col("low")) / (pl.col("high") + pl.col("low")))
-    values = k.rolling_mean(rng, window, need)
-    return grid.long({"half_range_spread": values})
+    return k.rolling_mean(rng, window, need)
 
 
 @register
@@ -93,9 +99,16 @@ def corwin_schultz(
     Corwin, S. A. and Schultz, P. (2012). A simple way to estimate bid-ask spreads from daily
     high and low prices. Journal of Finance 67(2), 719-760.
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"corwin_schultz": _corwin_schultz(panel, grid, window=window,
+                                                        min_periods=min_periods)})
+
+
+@register_array("corwin_schultz")
+def _corwin_schultz(panel: pl.DataFrame, grid: Grid, *, window: int = 20,
+                    min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
     high = grid.wide(panel, "high")
     low = grid.wide(panel, "low")
     h = high
@@ -107,8 +120,7 @@ def corwin_schultz(
         alpha = (np.sqrt(2.0 * beta) - np.sqrt(beta)) / _CS_K - np.sqrt(gamma / _CS_K)
         s = 2.0 * np.expm1(alpha) / (1.0 + np.exp(alpha))
     s = np.where(np.isfinite(s), np.maximum(s, 0.0), np.nan)
-    values = k.rolling_mean(s, window, need)
-    return grid.long({"corwin_schultz": values})
+    return k.rolling_mean(s, window, need)
 
 
 @register
@@ -148,9 +160,16 @@ def abdi_ranaldo(
     Abdi, F. and Ranaldo, A. (2017). A simple estimation of bid-ask spreads from daily close,
     high, and low prices. Review of Financial Studies 30(12), 4437-4480.
     """
+    grid = Grid.from_panel(panel, freq)
+    return grid.long({"abdi_ranaldo": _abdi_ranaldo(panel, grid, window=window,
+                                                    min_periods=min_periods)})
+
+
+@register_array("abdi_ranaldo")
+def _abdi_ranaldo(panel: pl.DataFrame, grid: Grid, *, window: int = 20,
+                  min_periods: int | None = None) -> np.ndarray:
     k.check_window(window)
     need = k.min_count(window, min_periods)
-    grid = Grid.from_panel(panel, freq)
     close = grid.wide(panel, "close")
     mid2 = grid.wide(panel, "high") * grid.wide(panel, "low")
     c0 = k.shift(close, 1)
@@ -159,5 +178,4 @@ def abdi_ranaldo(
     with np.errstate(invalid="ignore", divide="ignore"):
         s2 = np.log(c0 * c0 / k.shift(mid2, 1)) * np.log(c0 * c0 / mid2)
     mean = k.rolling_mean(s2, window, need)
-    values = np.sqrt(np.maximum(mean, 0.0))
-    return grid.long({"abdi_ranaldo": values})
+    return np.sqrt(np.maximum(mean, 0.0))

@@ -52,7 +52,7 @@ import polars as pl
 
 from coinfactor import signals, xs
 from coinfactor.analytics import summary as performance_summary
-from coinfactor.backtest import BacktestResult, backtest
+from coinfactor.backtest import BacktestResult, MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 from coinfactor.core.typing import Basket, Weighting
@@ -67,7 +67,7 @@ from coinfactor.data import (
 from coinfactor.portfolio import (
     assign_baskets,
     hold_weights,
-    rebalance_rows,
+    rebalance_bars,
 )
 from coinfactor.studies._base import StudyResult, config_to_dict, summarize_panel
 from coinfactor.studies._costs import CostConfig
@@ -266,7 +266,7 @@ def _features(panel: pl.DataFrame, base: _Base, anchors: pl.DataFrame, window: i
               freq: str) -> pl.DataFrame:
     """Build the cross-section of features and forward returns at each decision."""
     feats = signals.features_at(base.signal_panel, FEATURES, anchors.get_column("anchor"),
-                                window=window, freq=freq)
+                                window=window, freq=freq, grid=base.grid)
     table = signals.cross_section_at(panel, anchors, feats, FEATURES)
     return signals.attach_forward_returns(table, panel, anchors, base.grid)
 
@@ -291,7 +291,8 @@ def _baskets(config: Config, table: pl.DataFrame, anchors: pl.DataFrame,
         table, signal="vwap_distance", vol="realized_vol", eligible=pl.col("eligible"),
         basket=config.basket, n=config.n, weighting=config.weighting, gross=config.gross,
     )
-    return table, rebalance_rows(hold_weights(table, anchors, grid), anchors, grid)
+    # the held book at the first bar of each holding period only (the backtest's decisions)
+    return table, hold_weights(table, anchors, grid, at=rebalance_bars(anchors, grid))
 
 
 def _decide(config: Config, panel: pl.DataFrame, cache: StageCache | None = None,
@@ -421,34 +422,54 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
         See :func:`cross_section`.
     """
     d = _decide(config, panel)
-    bt, metrics = _backtest(config, d)
-    sizes = config.costs.capacity(d.slim, d.held, **_execution(config, d))
+    metrics, tables, market = _book(config, d)
+    sizes = config.costs.capacity(d.slim, d.held, **_execution(config, d, market))
     return StudyResult(
         study="reversion",
         config={"study": "reversion", "data": dict(DEFAULT_DATA), "params": config_to_dict(config)},
         metrics=metrics,
-        tables={"nav": bt.nav, "weights": bt.weights, "trades": bt.trades,
-                "cross_section": d.table, **({"capacity": sizes} if sizes is not None else {})},
+        tables={**tables, "cross_section": d.table,
+                **({"capacity": sizes} if sizes is not None else {})},
         data_summary=summarize_panel(panel, "panel"),
     )
 
 
-def _execution(config: Config, d: _Decisions) -> dict[str, Any]:
+def _book(config: Config, d: _Decisions,
+          ) -> tuple[dict[str, Any], dict[str, pl.DataFrame], MarketData]:
+    """Backtest the book: its metrics, ``nav``, ``weights`` and ``trades`` tables, its market.
+
+    The backtest result (its ``(n_bars, n_symbols)`` ledger) is dropped on return, before the
+    capacity runs, which reuse the market data.
+    """
+    bt, metrics, market = _backtest(config, d)
+    return metrics, {"nav": bt.nav, "weights": bt.weights, "trades": bt.trades}, market
+
+
+def _execution(config: Config, d: _Decisions, market: MarketData) -> dict[str, Any]:
     """Return the execution settings of the backtest and the capacity table."""
-    return {"costs": config.costs.model(), "lag": 0, "freq": d.freq,
-            **config.costs.backtest_settings()}
+    return {"costs": config.costs.model(), "lag": 0, "freq": d.freq, "grid": market.grid,
+            "market": market, **config.costs.backtest_settings()}
 
 
-def _backtest(config: Config, d: _Decisions) -> tuple[BacktestResult, dict[str, Any]]:
-    """Backtest the held book and compute the study's metrics (shared by run and evaluate)."""
+def _backtest(config: Config, d: _Decisions,
+              ) -> tuple[BacktestResult, dict[str, Any], MarketData]:
+    """Backtest the held book and compute the study's metrics (shared by run and evaluate).
+
+    Also returns the market data of the held symbols, for the capacity runs.
+    """
     if d.held.height == 0:
         raise DataError(
             f"reversion: no decision had the {2 * config.n} eligible coins a basket needs "
             "(every feature defined over a full lookback at the anchor bar)",
             fix="use a longer panel, more symbols, or a smaller n",
         )
-    bt = backtest(d.slim, d.held, initial_nav=config.initial_nav, **_execution(config, d))
-    return bt, _study_metrics(d.table, bt)
+    # the held symbols' grid, as the backtest builds it (the panel's grid when every symbol
+    # is held): its market data serve the backtest and the capacity runs
+    held = d.held.get_column("symbol").unique().sort().to_list()
+    market = MarketData.from_panel(d.slim, d.grid.subset(held))
+    bt = backtest(d.slim, d.held, initial_nav=config.initial_nav,
+                  **_execution(config, d, market))
+    return bt, _study_metrics(d.table, bt), market
 
 
 def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = None,
@@ -474,5 +495,5 @@ def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = 
         ``metrics`` (those of :func:`run`) and ``returns`` (``ts, ret``: the net return of
         each bar earned, the nav frame without its start row).
     """
-    bt, metrics = _backtest(config, _decide(config, panel, cache))
+    bt, metrics, _ = _backtest(config, _decide(config, panel, cache))
     return Evaluation.of_nav(metrics, bt.nav)
