@@ -213,7 +213,8 @@ class _Run:
         market : MarketData
             Closes (NaN: no unfilled bar) and volumes on ``grid``.
         funding : ndarray of shape (n_bars, n_symbols)
-            Funding rates, NaN where unknown.
+            Funding rates, NaN where unknown: this run's own array (its NaN are set to 0
+            in place, after their cells are noted).
         perp : bool
             Whether the panel has funding at all (a spot panel has no missing funding).
         """
@@ -232,12 +233,16 @@ class _Run:
             target = np.vstack([np.zeros((self.lag, target.shape[1])), target])[:n_t]
             decision = np.concatenate([np.zeros(self.lag, dtype=bool), decision])[:n_t]
         first = int(rows[0]) + self.lag
+        # funding is this run's own array: its gaps are kept as a mask and booked as 0 in
+        # place (the simulation reads no NaN funding, so it makes no copy)
+        no_funding = np.isnan(funding)
+        np.copyto(funding, 0.0, where=no_funding)
         ledger = simulate(target, decision, market.close, funding, self.costs, market,
                           first=min(first, n_t), initial_nav=self.initial_nav,
                           rebalance=self.rebalance, gap=self.gap,
                           maintenance_margin=self.maintenance_margin,
                           labels=(ts_axis, symbols))
-        coverage = self._funding_coverage(ledger, funding, first, grid, perp=perp)
+        coverage = self._funding_coverage(ledger, no_funding, first, grid, perp=perp)
         return self._result(grid, ledger, first, coverage)
 
     def _check_leverage(self, target: np.ndarray, rows: np.ndarray, ts_axis: pl.Series) -> None:
@@ -253,14 +258,14 @@ class _Run:
                 fix="scale the weights down (e.g. a gross cap in the allocator) or raise "
                     "max_leverage")
 
-    def _funding_coverage(self, ledger: Ledger, funding: np.ndarray, first: int, grid: Grid,
+    def _funding_coverage(self, ledger: Ledger, no_funding: np.ndarray, first: int, grid: Grid,
                           *, perp: bool) -> FundingCoverage:
         """Count held position-bars without funding; warn or raise as configured."""
-        n_t = funding.shape[0]
+        n_t = no_funding.shape[0]
         if not perp or first >= n_t - 1:
             return FundingCoverage(0, 0, None, None)
         held_before = ledger.held[first:n_t - 1] != 0.0  # held over bar t + 1
-        gap = held_before & np.isnan(funding[first + 1:])
+        gap = held_before & no_funding[first + 1:]
         n_pos, n_gap = int(held_before.sum()), int(gap.sum())
         if not n_gap:
             return FundingCoverage(n_pos, 0, None, None)

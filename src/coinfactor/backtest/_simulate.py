@@ -150,7 +150,8 @@ def _prepare(close: np.ndarray, funding: np.ndarray, costs: CostModel, market: M
             ("bar_price_returns", gap), lambda: _price_paths(close, gap))
     else:
         has_price, rets, mark, last_row = _price_paths(close, gap)
-    fund = np.where(np.isnan(funding), 0.0, funding)
+    missing = np.isnan(funding)
+    fund = np.where(missing, 0.0, funding) if missing.any() else funding  # read, never written
     # a linear model is |trade| × rate: its rates are read once for every cell, and only the
     # other models are asked bar by bar
     parts = costs.models if isinstance(costs, CostSum) else (costs,)
