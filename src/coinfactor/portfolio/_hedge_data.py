@@ -4,6 +4,11 @@ The panel is pivoted once onto its regular time grid (a :class:`coinfactor.data.
 missing for every symbol is still a gap), and each fit reads a window of rows ending at its
 decision bar. Notional is ``coalesce(quote_volume, volume * close)`` (Hyperliquid panels have no
 quote volume).
+
+Memory: four ``(n_bars, n_symbols)`` float arrays are kept (returns, notional, funding, open
+interest); returns and open interest are computed in place of their pivots (no second copy),
+only the grid's axes are kept (not its index of the panel's rows), and a column the panel
+lacks costs nothing (a read-only NaN view).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import polars as pl
 
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import bars_per_day, freq_to_timedelta, periods_per_year
-from coinfactor.data import Grid, infer_freq
+from coinfactor.data import Grid
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,10 @@ class HedgeData:
     Attributes
     ----------
     grid : Grid
-        The panel's regular bar grid (first bar to the last, or to ``end``), shape
-        ``(n_bars, n_symbols)``.
+        The axes of the panel's regular bar grid (first bar to the last, or to ``end``), shape
+        ``(n_bars, n_symbols)``: :meth:`Grid.on_axes`, without the panel's row index.
+    first_bar : ndarray of int64, shape (n_symbols,)
+        Row of each symbol's first real (unfilled) bar; ``n_bars`` for a symbol without one.
     returns : ndarray of shape (n_bars, n_symbols)
         ``close(t) / close(t-1) - 1``; NaN when either bar is missing or filled.
     notional : ndarray of shape (n_bars, n_symbols)
@@ -36,10 +43,12 @@ class HedgeData:
     funding : ndarray of shape (n_bars, n_symbols)
         ``funding_rate`` (fraction per bar, ``> 0``: longs pay); NaN when unknown.
     open_interest : ndarray of shape (n_bars, n_symbols)
-        Open interest in quote units; NaN when unknown.
+        Last known open interest at or before each bar, in quote units (forward-filled over
+        bars without one); NaN before a symbol's first value.
     """
 
     grid: Grid
+    first_bar: np.ndarray
     returns: np.ndarray
     notional: np.ndarray
     funding: np.ndarray
@@ -100,24 +109,58 @@ def build_hedge_data(
     """
     if panel.height == 0:
         raise DataError("hedge: the panel is empty", fix="pass a panel with bars")
-    freq = infer_freq(panel) if freq is None else freq
-    grid = Grid.from_panel(panel, freq, end=end)
+    grid = Grid.from_panel(panel, freq, end=end)  # infers the frequency (infer_freq's rule)
     notional_expr = pl.col("volume") * pl.col("close")
     if "quote_volume" in panel.columns:
         notional_expr = pl.coalesce(pl.col("quote_volume"), notional_expr)
-    close = grid.wide(panel, "close")
-    prev = np.vstack([np.full((1, grid.shape[1]), np.nan), close[:-1]])
-    with np.errstate(invalid="ignore"):
-        returns = close / prev - 1.0
-    unknown = np.full(grid.shape, np.nan)
+    unknown = np.broadcast_to(np.float64(np.nan), grid.shape)  # read only, no memory
+    bars = grid.bars
+    listed = bars.any(axis=0)
+    first_bar = np.where(listed, np.argmax(bars, axis=0), grid.shape[0]).astype(np.int64)
     return HedgeData(
-        grid=grid,
-        returns=returns,
+        grid=Grid.on_axes(grid.ts, grid.symbols, grid.freq),
+        first_bar=first_bar,
+        returns=_bar_returns(grid.wide(panel, "close")),
         notional=grid.wide(panel, notional_expr),
         funding=grid.wide(panel, "funding_rate") if "funding_rate" in panel.columns else unknown,
-        open_interest=(grid.wide(panel, "open_interest") if "open_interest" in panel.columns
-                       else unknown.copy()),
+        open_interest=(_forward_fill(grid.wide(panel, "open_interest"))
+                       if "open_interest" in panel.columns else unknown),
     )
+
+
+_BLOCK = 4096
+"""Rows per step of the in-place kernels below (their scratch memory)."""
+
+
+def _bar_returns(close: np.ndarray) -> np.ndarray:
+    """Turn closes into ``close(t) / close(t-1) - 1`` in place (row 0: NaN); returns ``close``.
+
+    Blocks of rows from the last one up, each divided by a copy of the rows above it (the
+    same two operations per cell as ``close / prev - 1.0``, without a second array).
+    """
+    n = close.shape[0]
+    scratch = np.empty((min(_BLOCK, n), close.shape[1]))
+    with np.errstate(invalid="ignore"):
+        for stop in range(n, 1, -_BLOCK):
+            start = max(stop - _BLOCK, 1)
+            prev = scratch[: stop - start]
+            np.copyto(prev, close[start - 1 : stop - 1])
+            block = close[start:stop]
+            np.divide(block, prev, out=block)
+            np.subtract(block, 1.0, out=block)
+    close[:1] = np.nan
+    return close
+
+
+def _forward_fill(values: np.ndarray) -> np.ndarray:
+    """Replace each NaN, in place, by the last value above it in its column; returns it."""
+    for start in range(0, values.shape[0], _BLOCK):
+        block = values[start : start + _BLOCK]
+        holes = np.isnan(block)
+        for i in np.flatnonzero(holes.any(axis=1)).tolist():
+            if start + i:
+                np.copyto(values[start + i], values[start + i - 1], where=holes[i])
+    return values
 
 
 def _nanmean(a: np.ndarray) -> np.ndarray:
@@ -125,16 +168,6 @@ def _nanmean(a: np.ndarray) -> np.ndarray:
     total = np.nansum(a, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _last_valid(a: np.ndarray) -> np.ndarray:
-    out = np.full(a.shape[1], np.nan)
-    for j in range(a.shape[1]):
-        col = a[:, j]
-        ok = np.flatnonzero(~np.isnan(col))
-        if len(ok):
-            out[j] = col[ok[-1]]
-    return out
 
 
 def candidate_table(
@@ -173,7 +206,7 @@ def candidate_table(
     y = rets[:, t_col]
     coverage = (~np.isnan(rets)).sum(axis=0) / max(rets.shape[0], 1)
     daily_volume = _nanmean(data.notional[vlo : row + 1]) * bars_per_day(data.freq)
-    oi = _last_valid(data.open_interest[: row + 1])
+    oi = data.open_interest[row]  # the last value at or before the decision bar
     funding = np.nan_to_num(_nanmean(data.funding[lo : row + 1]), nan=0.0)
     funding = funding * data.periods_per_year
     corr = np.full(len(data.symbols), np.nan)
@@ -185,7 +218,7 @@ def candidate_table(
                 corr[j] = float(np.corrcoef(a, b)[0, 1])
     allowed = None if universe is None else set(universe)
     excluded = set(exclude)
-    listed = np.asarray(data.grid.bars[: row + 1].any(axis=0), dtype=bool)
+    listed = data.first_bar <= row
     rows = []
     for j, sym in enumerate(data.symbols):
         if sym == target or not listed[j]:

@@ -188,8 +188,7 @@ def schedule(config: Config, panel: pl.DataFrame, *, through_last: bool = False,
     return times
 
 
-def _leg_returns(hedged: BacktestResult, unhedged: BacktestResult,
-                 target: str) -> pl.DataFrame:
+def _leg_returns(hedged: _Held, unhedged: _Held, target: str) -> pl.DataFrame:
     """Return the per-bar returns of the books and of their two legs, after the decision bar.
 
     Columns ``ts, hedged, funding, unhedged, target, basket``: ``target`` is the target's own
@@ -200,7 +199,7 @@ def _leg_returns(hedged: BacktestResult, unhedged: BacktestResult,
     differences of the books' returns.
     """
 
-    def held(result: BacktestResult, name: str, leg: pl.Expr) -> pl.DataFrame:
+    def held(result: _Held, name: str, leg: pl.Expr) -> pl.DataFrame:
         per_bar = (result.weights.filter(leg).group_by("ts")
                    .agg(pl.col("weight").sum().alias(name)))
         return (result.nav.select("ts").join(per_bar, on="ts", how="left")
@@ -259,7 +258,7 @@ def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None
     cut = complete_bars(panel, as_of)
     check_data(config, cut, "hedge_basket")  # target, exclude, windows vs the panel
     times = schedule(config, cut, through_last=True)
-    wf = config.estimator().walk_forward(cut, times, trade_costs=_trade_costs(config, cut))
+    wf = config.estimator().walk_forward(cut, times, trade_costs=_trade_costs(config, cut, times))
     book = wf.positions(target_weight=config.target_weight)
     last = typing.cast(datetime, book.get_column("ts").max())
     rows = book.filter(pl.col("ts") == last)
@@ -267,13 +266,21 @@ def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None
         rows.get_column("symbol").to_list(), rows.get_column("weight").to_list(), strict=True)))
 
 
-def _trade_costs(config: Config, panel: pl.DataFrame) -> pl.DataFrame | None:
-    """Per-cell cost rates of the turnover penalty (None without a penalty)."""
+def _trade_costs(config: Config, panel: pl.DataFrame, times: list[datetime],
+                 ) -> pl.DataFrame | None:
+    """Per-cell cost rates of the turnover penalty at the decision bars (None without one).
+
+    The walk-forward reads the rate of its decision bar only, so only those rows are kept
+    (``n_decisions x n_symbols``, not a row per panel bar).
+    """
     if config.turnover_penalty <= 0:
         return None
     grid = Grid.from_panel(panel)
     rate = config.costs.model().rate(MarketData.from_panel(panel, grid), config.basket_usd)
-    return grid.long({"cost": rate}, where=grid.bars)
+    decided = np.zeros(grid.shape, dtype=bool)
+    rows = sorted({grid.row_at(t) for t in times})
+    decided[rows] = grid.bars[rows]
+    return grid.long({"cost": rate}, where=decided)
 
 
 PIPELINE: tuple[Stage, ...] = (
@@ -296,13 +303,31 @@ unhedged books and their leg returns); metrics (bootstrap, rolling correlation a
 
 
 @dataclass(frozen=True)
+class _Held:
+    """What the study reads of one backtest: its nav and held weights, trades, metrics."""
+
+    nav: pl.DataFrame
+    weights: pl.DataFrame
+    trades: pl.DataFrame
+    perf: dict[str, float]
+    """:func:`coinfactor.analytics.summary` of the run (its drift, trades and turnover)."""
+
+    @classmethod
+    def of(cls, result: BacktestResult) -> _Held:
+        """Read the frames off a backtest (the result, and its dense ledger, can then go)."""
+        return cls(result.nav, result.weights, result.trades, perf_summary(result))
+
+
+@dataclass(frozen=True)
 class _Books:
     """The hedged book and the target alone, backtested, and their per-bar leg returns."""
 
     book: pl.DataFrame
-    hedged: BacktestResult
-    unhedged: BacktestResult
+    hedged: _Held
+    unhedged: _Held
     rets: pl.DataFrame
+    capacity: pl.DataFrame | None
+    """The capacity table of the hedged book (:func:`run` only; None without NAVs)."""
 
 
 def _settings(config: Config) -> dict[str, Any]:
@@ -311,13 +336,29 @@ def _settings(config: Config) -> dict[str, Any]:
             **config.costs.backtest_settings()}
 
 
-def _books(config: Config, panel: pl.DataFrame, wf: HedgeWalkForward) -> _Books:
+def _books(config: Config, panel: pl.DataFrame, wf: HedgeWalkForward, *,
+           capacity: bool = False) -> _Books:
+    """Backtest the hedged book (and, with ``capacity``, its capacity table) and the target.
+
+    The hedged runs share one grid of the book's symbols and one :class:`MarketData` (the
+    closes, volumes and trailing windows the cost model reads, built once), as
+    :func:`~coinfactor.backtest.backtest` would build them; each run's dense ledger is
+    dropped once its frames are read, and the grid and market before the target's run.
+    """
     book = wf.positions(target_weight=config.target_weight)
     settings = _settings(config)
-    hedged = backtest(panel, book, **settings)
+    execution = {k: v for k, v in settings.items() if k != "initial_nav"}
+    grid = Grid.from_panel(panel, symbols=book.get_column("symbol").unique().sort().to_list())
+    market = MarketData.from_panel(panel, grid)
+    sizes = (config.costs.capacity(panel, book, grid=grid, market=market, **execution)
+             if capacity else None)
+    hedged = _Held.of(backtest(panel, book, grid=grid, market=market, **settings))
+    solo_grid = grid.subset([config.target])
+    del grid, market  # the unhedged run needs neither: free them before it
     solo = book.filter(pl.col("symbol") == config.target)
-    unhedged = backtest(panel, solo, **settings)
-    return _Books(book, hedged, unhedged, _leg_returns(hedged, unhedged, config.target))
+    unhedged = _Held.of(backtest(panel, solo, grid=solo_grid, **settings))
+    return _Books(book, hedged, unhedged, _leg_returns(hedged, unhedged, config.target),
+                  sizes)
 
 
 def _walk_forward(config: Config, panel: pl.DataFrame, times: list[datetime], *,
@@ -326,7 +367,7 @@ def _walk_forward(config: Config, panel: pl.DataFrame, times: list[datetime], *,
     # the penalty prices trades with the backtest's model
     return config.estimator().walk_forward(
         panel, times, pca_components=pca_components,
-        trade_costs=_trade_costs(config, panel), progress=progress)
+        trade_costs=_trade_costs(config, panel, times), progress=progress)
 
 
 def _metrics(config: Config, freq: str, times: list[datetime], wf: HedgeWalkForward,
@@ -342,8 +383,7 @@ def _metrics(config: Config, freq: str, times: list[datetime], wf: HedgeWalkForw
                                         on="ts", how="left")
     vol_h = annual_volatility(rets["hedged"].to_numpy(), freq)
     vol_u = annual_volatility(rets["unhedged"].to_numpy(), freq)
-    perf = perf_summary(b.hedged)  # the held book: its drift, trades and turnover
-    perf_u = perf_summary(b.unhedged)
+    perf, perf_u = b.hedged.perf, b.unhedged.perf  # the held books: drift, trades, turnover
     table = boot.percentile_table()
     med = table.filter(pl.col("percentile") == 50.0)
     p5 = table.filter(pl.col("percentile") == 5.0)
@@ -442,9 +482,7 @@ def run(
 
     wf = _walk_forward(config, panel, times, pca_components=config.pca_diagnostic_components,
                        progress=_progress)
-    b = _books(config, panel, wf)
-    execution = {k: v for k, v in _settings(config).items() if k != "initial_nav"}
-    sizes = config.costs.capacity(panel, b.book, **execution)
+    b = _books(config, panel, wf, capacity=True)
     if progress is not None:
         progress(0.85)
     window = max(round(freq_to_timedelta(config.corr_window) / freq_to_timedelta(freq)), 3)
@@ -460,7 +498,7 @@ def run(
             "weights": b.hedged.weights,  # held (drifting between the weekly decisions)
             "targets": b.book,
             "trades": b.hedged.trades,
-            **({"capacity": sizes} if sizes is not None else {}),
+            **({"capacity": b.capacity} if b.capacity is not None else {}),
             "basket": wf.basket(),
             "diagnostics": diagnostics,
             "candidates": wf.candidates,
