@@ -17,9 +17,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from coinfactor.data.store._background import prefetch
 from coinfactor.data.store._db import duck_errors
 from coinfactor.data.store._files import nearest_dir
-from coinfactor.data.store._import import ImportProgress, SymbolSource, file_batches, prefetch
+from coinfactor.data.store._import import ImportProgress, SymbolSource, file_batches
 from coinfactor.data.store._minutes import MinuteUpsert, parts_root, sweep_orphans
 from coinfactor.data.store._names import check_exchange, check_market, check_symbols
 from coinfactor.data.store._sources import discover
@@ -69,6 +70,8 @@ class MinuteWrites:
             except BaseException:
                 up.discard()
                 raise
+            finally:
+                up.close()
             up.drop_replaced()
 
     def import_minutes(

@@ -39,7 +39,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -49,6 +49,7 @@ import polars as pl
 from coinfactor.data._resample import COMPLETE_COLUMN as RESAMPLE_COMPLETE
 from coinfactor.data._resample import resample
 from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA
+from coinfactor.data.store._background import PartWrites
 from coinfactor.data.store._schema import (
     BAR_KEY,
     BAR_VALUES,
@@ -77,6 +78,31 @@ def _safe(name: str) -> str:
 
 def _naive(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("ts").dt.replace_time_zone(None))
+
+
+def _month_runs(frame: pl.DataFrame) -> Iterator[tuple[tuple[str, date], int, int]]:
+    """Yield the (symbol, UTC month) runs of ``frame`` (sorted by symbol, naive ts).
+
+    Yields ``((symbol, month), first row, end row)``; the month bounds are found by binary
+    search in each symbol's sorted times, so the rows are never scanned.
+    """
+    symbols, ts = frame["symbol"], frame["ts"]
+    if symbols[0] == symbols[-1]:  # sorted by symbol: one symbol (a per-symbol file)
+        starts = [0]
+    else:
+        starts = (symbols != symbols.shift(1)).fill_null(True).arg_true().to_list()
+    for a, b in itertools.pairwise([*starts, frame.height]):
+        first, last = ts[a], ts[b - 1]
+        months = [date(first.year, first.month, 1)]
+        while (months[-1].year, months[-1].month) < (last.year, last.month):
+            y, m = months[-1].year, months[-1].month
+            months.append(date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1))
+        cuts = ts.slice(a, b - a).search_sorted(
+            pl.Series(months[1:], dtype=pl.Date).cast(pl.Datetime("us")), side="left")
+        bounds = [a, *(a + c for c in cuts.to_list()), b]
+        for month, (lo, hi) in zip(months, itertools.pairwise(bounds), strict=True):
+            if hi > lo:
+                yield (str(symbols[a]), month), lo, hi
 
 
 def stored_parts(con: duckdb.DuckDBPyConnection, exchange: str, market: str,
@@ -181,6 +207,8 @@ class MinuteUpsert:
         self._pending: list[pl.DataFrame] = []
         self._pending_rows = 0
         self._catalog: dict[tuple[str, date], str] | None = None
+        self._writes = PartWrites()
+        self._folders: set[Path] = set()
 
     # ---------------------------------------------------------------- staging
     def add(self, panel: pl.DataFrame) -> None:
@@ -191,13 +219,9 @@ class MinuteUpsert:
         frame = _naive(panel.select(cols))
         if FILLED_COLUMN not in frame.columns:
             frame = frame.with_columns(pl.lit(False).alias(FILLED_COLUMN))
-        frame = frame.with_columns(pl.col(FILLED_COLUMN).fill_null(False))
-        month = pl.col("ts").dt.truncate("1mo").dt.date()
-        keys = frame.select("symbol", month.alias("m"))
-        change = (keys["symbol"] != keys["symbol"].shift(1)) | (keys["m"] != keys["m"].shift(1))
-        starts = [*change.fill_null(True).arg_true().to_list(), frame.height]
-        for a, b in itertools.pairwise(starts):
-            key = (str(keys["symbol"][a]), keys["m"][a])
+        elif frame[FILLED_COLUMN].null_count():
+            frame = frame.with_columns(pl.col(FILLED_COLUMN).fill_null(False))
+        for key, a, b in _month_runs(frame):
             if key != self._current:
                 self._flush()
                 self._current = key
@@ -221,6 +245,7 @@ class MinuteUpsert:
         stored = self._stored(key)
         base: pl.DataFrame | None = None
         if again is not None:  # a symbol split over files: merge with what was staged
+            self._writes.wait(self.root / again[0])
             base = pl.read_parquet(self.root / again[0])
             (self.root / again[0]).unlink(missing_ok=True)
         elif stored is not None:
@@ -246,8 +271,10 @@ class MinuteUpsert:
         rel = f"{self.exchange}/{self.market}/{_safe(key[0])}/{key[1]:%Y-%m}-" \
               f"{uuid.uuid4().hex[:12]}.parquet"
         path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        merged.write_parquet(path, compression="snappy", statistics=True)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
+        self._writes.write(merged, path)
         first, last = merged["ts"][0], merged["ts"][-1]
         self.staged[key] = (rel, merged.height, first, last)
         self._stage_rollups(key, merged)
@@ -277,7 +304,9 @@ class MinuteUpsert:
 
     def _queue(self, key: tuple[str, date], month: pl.DataFrame) -> None:
         self._rollup_months.append(key)
-        real = month.filter(~pl.col(FILLED_COLUMN)).drop(FILLED_COLUMN)
+        if month[FILLED_COLUMN].any():
+            month = month.filter(~pl.col(FILLED_COLUMN))
+        real = month.drop(FILLED_COLUMN)
         if real.height == 0:
             return
         self._pending.append(real)
@@ -324,10 +353,14 @@ class MinuteUpsert:
         self._rollups, self._rollup_rows = [], 0
 
     def finish(self) -> None:
-        """Stage what is still buffered (call before :meth:`commit`)."""
+        """Stage what is still buffered and wait for every file (call before :meth:`commit`).
+
+        Raises the failure of any file's write.
+        """
         self._flush()
         self._current = None
         self._write_rollups()
+        self._writes.wait()
         if self._redo:
             main = self._rollup_files
             self._rollup_files = []
@@ -393,9 +426,14 @@ class MinuteUpsert:
 
     def discard(self) -> None:
         """Delete every file this upsert staged (after a failure: nothing was committed)."""
+        self._writes.close()  # no write still running may recreate a file deleted here
         for rel, *_ in self.staged.values():
             (self.root / rel).unlink(missing_ok=True)
         self.staged.clear()
+
+    def close(self) -> None:
+        """Stop the writing thread (after :meth:`finish` nothing is pending)."""
+        self._writes.close()
 
     def drop_replaced(self) -> None:
         """Delete the files the committed catalog no longer lists."""
