@@ -40,7 +40,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -130,19 +130,28 @@ def stored_parts(con: duckdb.DuckDBPyConnection, exchange: str, market: str,
     return out
 
 
-def read_parts(root: Path, files: Sequence[str], start: datetime | None,
-               end: datetime | None) -> pl.DataFrame:
-    """Rows of the partition ``files`` (relative to ``root``) with ``start <= ts < end``."""
+PART_SCHEMA: dict[str, pl.DataType] = {**PANEL_SCHEMA, FILLED_COLUMN: pl.Boolean()}
+"""Columns and dtypes of the minutes as read back (``ts`` UTC-aware, ``filled`` a flag)."""
+
+
+def scan_parts(root: Path, files: Sequence[str], start: datetime | None,
+               end: datetime | None) -> pl.LazyFrame:
+    """Scan the partition ``files`` (relative to ``root``) lazily: rows with ``start <= ts < end``.
+
+    The columns are :data:`PART_SCHEMA` (a file's naive ``ts`` read as UTC by the scan
+    itself, so that a filter on ``ts`` or ``symbol`` reaches the Parquet reader, which skips
+    the files outside it by their statistics); files in catalog order give rows sorted by
+    (symbol, ts). Nothing is read until the frame is collected, and no connection is held.
+    """
     if not files:
-        return pl.DataFrame(schema={c: (pl.Datetime("us") if c == "ts" else
-                                        pl.Boolean() if c == FILLED_COLUMN else PANEL_SCHEMA[c])
-                                    for c in PART_COLUMNS})
-    lazy = pl.scan_parquet([root / f for f in files])
+        return pl.LazyFrame(schema=PART_SCHEMA)
+    lazy = pl.scan_parquet([root / f for f in files], schema=PART_SCHEMA,
+                           cast_options=pl.ScanCastOptions(datetime_cast="convert-timezone"))
     if start is not None:
-        lazy = lazy.filter(pl.col("ts") >= start)
+        lazy = lazy.filter(pl.col("ts") >= start.replace(tzinfo=UTC))
     if end is not None:
-        lazy = lazy.filter(pl.col("ts") < end)
-    return lazy.collect()
+        lazy = lazy.filter(pl.col("ts") < end.replace(tzinfo=UTC))
+    return lazy
 
 
 def sweep_orphans(con: duckdb.DuckDBPyConnection, root: Path) -> int:
