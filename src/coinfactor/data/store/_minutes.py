@@ -40,6 +40,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -49,7 +50,7 @@ import polars as pl
 from coinfactor.data._resample import COMPLETE_COLUMN as RESAMPLE_COMPLETE
 from coinfactor.data._resample import resample
 from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA
-from coinfactor.data.store._background import PartWrites
+from coinfactor.data.store._background import BackgroundWork
 from coinfactor.data.store._schema import (
     BAR_KEY,
     BAR_VALUES,
@@ -65,6 +66,8 @@ ROLLUP_FLUSH_ROWS = 500_000
 """Staged rollup rows kept in memory before they are written to a staging file."""
 ROLLUP_BATCH_ROWS = 1_000_000
 """Merged minutes queued before one :func:`coinfactor.data.resample` call rolls them up."""
+_ROLLING = 2
+"""Batches of minutes waiting to be rolled up on the background thread, at most."""
 
 
 def parts_root(db_path: Path) -> Path:
@@ -171,6 +174,29 @@ def sweep_orphans(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     return removed
 
 
+def rollup_bars(minutes: pl.DataFrame, exchange: str, market: str) -> pl.DataFrame:
+    """Roll whole months of real minutes up to 1h and 1d bars, as rows of ``bars``.
+
+    ``minutes`` holds whole months of whole symbols (no bar straddles two), each sorted by
+    ``ts`` (naive UTC), without filler minutes; the result has the columns of ``bars``
+    (``ts`` naive UTC).
+    """
+    utc = minutes.with_columns(pl.col("ts").dt.replace_time_zone("UTC"))
+    hourly = resample(utc, "1h", partial="mark", source_freq=MINUTE_FREQ)
+    # the day from its hours (1/60 of the work): a day is complete when its 24 hours are,
+    # so an incomplete hour counts as a missing one (resample counts non-filled bars)
+    daily = resample(hourly.with_columns((~pl.col(RESAMPLE_COMPLETE)).alias(FILLED_COLUMN))
+                     .drop(RESAMPLE_COMPLETE), "1d", partial="mark", source_freq="1h")
+    return pl.concat([
+        _naive(bars).select(
+            pl.lit(exchange).alias("exchange"), pl.lit(market).alias("market"),
+            pl.lit(freq).alias("freq"), "symbol", "ts",
+            *[c for c in BAR_VALUES if c != FILLED_COLUMN],
+            pl.lit(False).alias(FILLED_COLUMN),
+            pl.col(RESAMPLE_COMPLETE).alias(COMPLETE_COLUMN))
+        for freq, bars in zip(ROLLUP_FREQS, (hourly, daily), strict=True)])
+
+
 class MinuteUpsert:
     """Stage validated one-minute bars of one (exchange, market); commit them in one go.
 
@@ -216,7 +242,8 @@ class MinuteUpsert:
         self._pending: list[pl.DataFrame] = []
         self._pending_rows = 0
         self._catalog: dict[tuple[str, date], str] | None = None
-        self._writes = PartWrites()
+        self._work = BackgroundWork()
+        self._rolling: list[Future[pl.DataFrame]] = []
         self._folders: set[Path] = set()
 
     # ---------------------------------------------------------------- staging
@@ -254,7 +281,7 @@ class MinuteUpsert:
         stored = self._stored(key)
         base: pl.DataFrame | None = None
         if again is not None:  # a symbol split over files: merge with what was staged
-            self._writes.wait(self.root / again[0])
+            self._work.wait(self.root / again[0])
             base = pl.read_parquet(self.root / again[0])
             (self.root / again[0]).unlink(missing_ok=True)
         elif stored is not None:
@@ -283,7 +310,7 @@ class MinuteUpsert:
         if path.parent not in self._folders:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(path.parent)
-        self._writes.write(merged, path)
+        self._work.write(merged, path)
         first, last = merged["ts"][0], merged["ts"][-1]
         self.staged[key] = (rel, merged.height, first, last)
         self._stage_rollups(key, merged)
@@ -298,6 +325,7 @@ class MinuteUpsert:
         for sym, month, rel in parts.select("symbol", "month", "file").iter_rows():
             self._stage_rollups((sym, month), pl.read_parquet(self.root / rel))
         self._write_rollups()
+        self._work.wait()
         return parts.height
 
     def _stage_rollups(self, key: tuple[str, date], month: pl.DataFrame) -> None:
@@ -329,35 +357,36 @@ class MinuteUpsert:
         return seen
 
     def _roll_pending(self) -> None:
-        """Resample the queued months (whole months of whole symbols: no bar straddles two)."""
+        """Roll the queued months up on the background thread (their bars come later)."""
         if not self._pending:
             return
-        # each month is sorted by ts and held whole: every bar's minutes are contiguous
-        minutes = pl.concat(self._pending).with_columns(
-            pl.col("ts").dt.replace_time_zone("UTC"))
+        minutes = pl.concat(self._pending)
         self._pending, self._pending_rows = [], 0
-        hourly = resample(minutes, "1h", partial="mark", source_freq=MINUTE_FREQ)
-        # the day from its hours (1/60 of the work): a day is complete when its 24 hours are,
-        # so an incomplete hour counts as a missing one (resample counts non-filled bars)
-        daily = resample(hourly.with_columns((~pl.col(RESAMPLE_COMPLETE)).alias(FILLED_COLUMN))
-                         .drop(RESAMPLE_COMPLETE), "1d", partial="mark", source_freq="1h")
-        for freq, bars in zip(ROLLUP_FREQS, (hourly, daily), strict=True):
-            self._rollups.append(_naive(bars).select(
-                pl.lit(self.exchange).alias("exchange"), pl.lit(self.market).alias("market"),
-                pl.lit(freq).alias("freq"), "symbol", "ts",
-                *[c for c in BAR_VALUES if c != FILLED_COLUMN],
-                pl.lit(False).alias(FILLED_COLUMN),
-                pl.col(RESAMPLE_COMPLETE).alias(COMPLETE_COLUMN)))
-            self._rollup_rows += bars.height
+        if len(self._rolling) >= _ROLLING:  # bounded: a batch of minutes per task waiting
+            self._collect(self._rolling[0])
+        self._rolling.append(self._work.submit(rollup_bars, minutes, self.exchange,
+                                               self.market))
+        while self._rolling and self._rolling[0].done():
+            self._collect(self._rolling[0])
         if self._rollup_rows >= ROLLUP_FLUSH_ROWS:
-            self._write_rollups()
+            self._write_rollups(wait=False)
 
-    def _write_rollups(self) -> None:
-        self._roll_pending()
+    def _collect(self, task: Future[pl.DataFrame]) -> None:
+        self._rolling.remove(task)
+        bars = task.result()
+        self._rollups.append(bars)
+        self._rollup_rows += bars.height
+
+    def _write_rollups(self, *, wait: bool = True) -> None:
+        """Write the rolled-up bars to a staging file (``wait``: every queued month's)."""
+        if wait:
+            self._roll_pending()
+            while self._rolling:
+                self._collect(self._rolling[0])
         if not self._rollups:
             return
         path = self.staging / f"rollup-{len(self._rollup_files):05d}.parquet"
-        pl.concat(self._rollups).write_parquet(path, compression="snappy")
+        self._work.write(pl.concat(self._rollups), path)
         self._rollup_files.append(path)
         self._rollups, self._rollup_rows = [], 0
 
@@ -369,7 +398,7 @@ class MinuteUpsert:
         self._flush()
         self._current = None
         self._write_rollups()
-        self._writes.wait()
+        self._work.wait()
         if self._redo:
             main = self._rollup_files
             self._rollup_files = []
@@ -377,6 +406,7 @@ class MinuteUpsert:
             for key in redo:
                 self._queue(key, pl.read_parquet(self.root / self.staged[key][0]))
             self._write_rollups()
+            self._work.wait()
             self._redo_files, self._rollup_files = self._rollup_files, main
             self._redo = set(redo)
 
@@ -435,14 +465,14 @@ class MinuteUpsert:
 
     def discard(self) -> None:
         """Delete every file this upsert staged (after a failure: nothing was committed)."""
-        self._writes.close()  # no write still running may recreate a file deleted here
+        self._work.close()  # no write still running may recreate a file deleted here
         for rel, *_ in self.staged.values():
             (self.root / rel).unlink(missing_ok=True)
         self.staged.clear()
 
     def close(self) -> None:
         """Stop the writing thread (after :meth:`finish` nothing is pending)."""
-        self._writes.close()
+        self._work.close()
 
     def drop_replaced(self) -> None:
         """Delete the files the committed catalog no longer lists."""
