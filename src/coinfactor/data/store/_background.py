@@ -2,7 +2,8 @@
 
 A minute import is a pipeline of three stages, each on its own thread so that they overlap
 on the machine's cores (polars, zlib and the Parquet writer release the GIL while they
-work): the files are read and checked ahead by :func:`prefetch`, the main thread splits the
+work): the files are read and checked ahead, two at a time, by :func:`read_ahead`, the
+main thread splits the
 checked rows into (symbol, month) parts and merges them with the stored months, and
 :class:`BackgroundWork` rolls the parts up and writes their Parquet files. The work is
 split so that each thread has about a third of it (measured on seed 000's layout: reading
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any, Final, TypeVar
 
 import polars as pl
 
+S = TypeVar("S")
 T = TypeVar("T")
 R = TypeVar("R")
 _DONE = object()
@@ -34,47 +36,61 @@ class _Failure:
     exc: BaseException
 
 
-def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run ``items`` in a background thread, ``depth`` items ahead (memory: ``depth`` items).
+def read_ahead(sources: Sequence[S], batches: Callable[[S], Iterator[T]], *,
+               workers: int = 2, depth: int = 2) -> Iterator[tuple[S, T | None]]:
+    """Yield ``(source, item)`` for every item of ``batches(source)``, source by source.
 
-    Reading and validating the next batch (polars and the decompressor release the GIL)
-    overlaps with writing the current one. An error in the thread is raised here, in
-    order; closing this generator stops the thread at its next item.
+    After a source's last item comes ``(source, None)``. Up to ``workers`` sources are read
+    at once, each on its own background thread and at most ``depth`` items ahead (memory:
+    ``workers * (depth + 1)`` items), so that reading and checking the next files (polars
+    and the decompressor release the GIL) overlap with staging the current one. An error
+    in a thread is raised here when its place in the order comes; closing this generator
+    stops the threads at their next item.
     """
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    queues: list[queue.Queue[object]] = [queue.Queue(maxsize=depth) for _ in sources]
     stop = threading.Event()
+    order = iter(range(len(sources)))
+    lock = threading.Lock()
+
+    def put(q: queue.Queue[object], item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def run() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(_Failure(exc))
-
-    thread = threading.Thread(target=run, name="coinfactor-import-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _DONE:
+        while not stop.is_set():
+            with lock:  # sources are taken in order: the one the consumer waits for is read
+                i = next(order, None)
+            if i is None:
                 return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item  # type: ignore[misc]
+            try:
+                for item in batches(sources[i]):
+                    if not put(queues[i], item):
+                        return
+                put(queues[i], _DONE)
+            except BaseException as exc:  # handed to the consumer, raised there in order
+                put(queues[i], _Failure(exc))
+                return
+
+    threads = [threading.Thread(target=run, name=f"coinfactor-import-reader-{k}", daemon=True)
+               for k in range(max(1, min(workers, len(sources))))]
+    for thread in threads:
+        thread.start()
+    try:
+        for source, q in zip(sources, queues, strict=True):
+            while (item := q.get()) is not _DONE:
+                if isinstance(item, _Failure):
+                    raise item.exc
+                yield source, item  # type: ignore[misc]
+            yield source, None
     finally:
         stop.set()
-        while thread.is_alive():
-            with suppress(queue.Empty):
-                q.get(timeout=0.1)
-        thread.join()
+        for thread in threads:
+            thread.join()
 
 
 PART_COMPRESSION: Final = "snappy"

@@ -6,7 +6,9 @@ their seams: rows sorted by (symbol, ts) with one row per key (the first row of 
 the last of the previous one), steps whole minutes, times on the minute, the data's own
 frequency one minute (the first batch of each file, :func:`coinfactor.data._schema.validate_keys`),
 and each symbol from one file (or, in a hive-partitioned dataset, from files that do not
-overlap in time).
+overlap in time). A file's batches are checked on their own (:func:`checked_batches`, so that
+several files can be read at once); the last rule spans files and is checked in file order by
+:func:`record`, so an import reports the same first error however its files were read.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ frequency is refused, not stored as sparse minutes)."""
 _PLAIN_FORMAT = "%Y-%m-%d %H:%M:%S"
 _PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 ImportProgress = Callable[[Path, int], None]
+SymbolRanges = list[tuple[str, datetime, datetime]]
+"""``(symbol, first ts, last ts)`` of each symbol of a batch, in its order."""
 """Called after each file with its path and the rows it held."""
 
 
@@ -74,7 +78,7 @@ def _parse_times(text: pl.Series) -> pl.Series:
 
 
 def _panel(raw: pl.DataFrame, src: SourceFile, offset: int, first_batch: bool
-           ) -> tuple[pl.DataFrame, list[tuple[str, datetime, datetime]]]:
+           ) -> tuple[pl.DataFrame, SymbolRanges]:
     missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
     if missing:
         raise DataError(
@@ -125,7 +129,7 @@ def _panel(raw: pl.DataFrame, src: SourceFile, offset: int, first_batch: bool
     return panel, ranges
 
 
-def _symbol_ranges(panel: pl.DataFrame) -> list[tuple[str, datetime, datetime]]:
+def _symbol_ranges(panel: pl.DataFrame) -> SymbolRanges:
     """``(symbol, first ts, last ts)`` of each symbol of a validated panel, in its order."""
     symbols, ts = panel["symbol"], panel["ts"]
     if symbols[0] == symbols[-1]:  # sorted by symbol: one symbol (a per-symbol file)
@@ -152,8 +156,15 @@ def _seam(prev: tuple[str, datetime] | None, panel: pl.DataFrame, src: SourceFil
                         fix="resample to one-minute bars or drop the stray bars")
 
 
-def _record(seen: dict[str, SymbolSource], ranges: list[tuple[str, datetime, datetime]],
-            src: SourceFile, *, hive: bool) -> None:
+def record(seen: dict[str, SymbolSource], ranges: SymbolRanges, src: SourceFile, *,
+           hive: bool) -> None:
+    """Check the symbols of a batch of ``src`` against the files before it; note them.
+
+    Raises
+    ------
+    DataError
+        On a symbol already given by another file (overlapping, in a hive dataset).
+    """
     for sym, first, last in ranges:
         had = seen.get(sym)
         if had is None:
@@ -178,17 +189,20 @@ def _record(seen: dict[str, SymbolSource], ranges: list[tuple[str, datetime, dat
         seen[sym] = SymbolSource(src.path, first, last)
 
 
-def checked_batches(src: SourceFile, seen: dict[str, SymbolSource], *, hive: bool,
-                    csv_block: int | None = None) -> Iterator[pl.DataFrame]:
+def checked_batches(src: SourceFile, *, csv_block: int | None = None
+                    ) -> Iterator[tuple[pl.DataFrame, SymbolRanges]]:
     """Yield the rows of ``src`` as validated one-minute panels, batch by batch.
+
+    Each panel comes with the ``(symbol, first ts, last ts)`` of its symbols, which
+    :func:`record` checks against the other files' (in file order, by the consumer: the
+    batches of several files may be read at once).
 
     Raises
     ------
     DataError
         On a file without rows, missing columns, an invalid row (prices, volumes, null or
-        unparseable times ...), rows out of order or off the minute grid, data of another
-        frequency, or a symbol already given by another file (overlapping, in a hive
-        dataset). Nothing is committed then.
+        unparseable times ...), rows out of order or off the minute grid, or data of
+        another frequency. Nothing is committed then.
     """
     rows = 0
     prev: tuple[str, datetime] | None = None
@@ -197,19 +211,9 @@ def checked_batches(src: SourceFile, seen: dict[str, SymbolSource], *, hive: boo
             continue
         panel, ranges = _panel(raw, src, rows, prev is None)
         _seam(prev, panel, src, rows)
-        _record(seen, ranges, src, hive=hive)
         rows += panel.height
         prev = (str(panel["symbol"][-1]), panel["ts"][-1])
-        yield panel
+        yield panel, ranges
     if rows == 0:
         raise DataError(f"import {str(src.path)!r}: the file holds no bars (only a header, "
                         "or nothing)", fix="re-export or re-download it, or remove it")
-
-
-def file_batches(files: list[SourceFile], seen: dict[str, SymbolSource], *, hive: bool
-                 ) -> Iterator[tuple[SourceFile, pl.DataFrame | None]]:
-    """:func:`checked_batches` of every file in turn, each file closed by ``(file, None)``."""
-    for src in files:
-        for panel in checked_batches(src, seen, hive=hive):
-            yield src, panel
-        yield src, None
