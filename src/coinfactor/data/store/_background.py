@@ -41,16 +41,18 @@ def read_ahead(sources: Sequence[S], batches: Callable[[S], Iterator[T]], *,
     """Yield ``(source, item)`` for every item of ``batches(source)``, source by source.
 
     After a source's last item comes ``(source, None)``. Up to ``workers`` sources are read
-    at once, each on its own background thread and at most ``depth`` items ahead (memory:
-    ``workers * (depth + 1)`` items), so that reading and checking the next files (polars
-    and the decompressor release the GIL) overlap with staging the current one. An error
-    in a thread is raised here when its place in the order comes; closing this generator
+    ahead at once (the one being consumed included), each on its own background thread and
+    at most ``depth`` items ahead (memory: ``workers * (depth + 1)`` items), so that
+    reading and checking the next files (polars and the decompressor release the GIL)
+    overlap with staging the current one. An error in a thread is raised here when its
+    place in the order comes; closing this generator
     stops the threads at their next item.
     """
     queues: list[queue.Queue[object]] = [queue.Queue(maxsize=depth) for _ in sources]
     stop = threading.Event()
     order = iter(range(len(sources)))
     lock = threading.Lock()
+    slots = threading.Semaphore(workers)  # sources read but not yet consumed, at most
 
     def put(q: queue.Queue[object], item: object) -> bool:
         while not stop.is_set():
@@ -63,6 +65,8 @@ def read_ahead(sources: Sequence[S], batches: Callable[[S], Iterator[T]], *,
 
     def run() -> None:
         while not stop.is_set():
+            if not slots.acquire(timeout=0.1):  # released when the consumer is done with one
+                continue
             with lock:  # sources are taken in order: the one the consumer waits for is read
                 i = next(order, None)
             if i is None:
@@ -86,6 +90,7 @@ def read_ahead(sources: Sequence[S], batches: Callable[[S], Iterator[T]], *,
                 if isinstance(item, _Failure):
                     raise item.exc
                 yield source, item  # type: ignore[misc]
+            slots.release()
             yield source, None
     finally:
         stop.set()
