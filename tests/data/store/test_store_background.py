@@ -77,3 +77,18 @@ def test_background_work_runs_in_order_and_raises_the_first_failure() -> None:
     work.close()
     assert done == [*range(7), 8]
     assert not [t for t in threading.enumerate() if t.name.startswith("coinfactor-import")]
+
+
+def test_no_more_sources_than_workers_are_read_ahead() -> None:
+    """Memory: a source of one item does not let a reader run on through the folder."""
+    started: list[int] = []
+
+    def one(source: int) -> Iterator[int]:
+        started.append(source)
+        yield source
+
+    for source, item in read_ahead(list(range(12)), one, workers=2, depth=2):
+        time.sleep(0.005)  # a slow consumer: the readers would be far ahead if unbounded
+        if item is not None:
+            assert len(started) <= source + 2  # the one consumed, and one more
+    assert started == list(range(12))
