@@ -14,7 +14,10 @@ layout, then runs each stage in a fresh subprocess and prints its wall time and 
 2. ``rollup``: ``Store.refresh_rollups`` (every month's 1h and 1d bars rebuilt from the stored
    minutes), the rollup work of the import on its own;
 3. ``query``: ``Store.query_bars(freq="1m")`` of one coin over one month (June), the first
-   call (cold: opening the store included) and the median of 20 more; target 50 ms.
+   call (cold: opening the store included) and the median of 20 more; target 50 ms;
+4. ``scan``: ``Store.scan_minutes`` of every coin, streamed through a per-coin aggregate
+   (what a lazy one-minute study does, block by block): rows/s, and a peak RSS set by the
+   scan's batches, not by the store's size.
 
 With ``--coins`` above ``--baseline`` (default 100) the baseline is run too and the ratio of
 their times printed (the target: growing at most linearly in coins). Files and stores live
@@ -86,6 +89,18 @@ STAGES: dict[str, str] = {
         "extra = (f'{panel.height:,} bars; cold {cold * 1e3:.1f} ms, warm median '\n"
         "         f'{statistics.median(warm) * 1e3:.1f} ms')\n"
     ),
+    "scan": (
+        "import polars as pl\n"
+        "t0 = time.perf_counter()\n"
+        "with Store(DB) as s:\n"
+        "    scan = s.scan_minutes(exchange='synthetic')\n"
+        "    per_coin = scan.group_by('symbol').agg(pl.len(), pl.col('close').mean(),\n"
+        "                                           pl.col('volume').sum())\n"
+        "    out = per_coin.collect(engine='streaming')\n"
+        "seconds = time.perf_counter() - t0\n"
+        "rows = int(out['len'].sum())\n"
+        "extra = f'{rows:,} rows of {out.height} coins, {rows / seconds / 1e6:.1f} M rows/s'\n"
+    ),
 }
 
 
@@ -128,7 +143,7 @@ def run_size(coins: int, bars: int, fmt: str, workdir: Path, src: Path) -> float
     for name in STAGES:
         load = os.getloadavg()[0]  # the machine is shared: its 1-minute load when starting
         seconds, peak, cpu, extra = run_stage(name, files, db, src)
-        total += seconds if name != "query" else 0.0
+        total += seconds if name in ("import", "rollup") else 0.0
         print(f"  {name:<8} {seconds:>6.1f} s {cpu:>6.1f} s {peak / 1e9:>7.2f} GB {load:>5.1f}"
               f"  {extra}", flush=True)
     store_bytes = sum(p.stat().st_size for p in db.parent.rglob("*") if p.is_file())

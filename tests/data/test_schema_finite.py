@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from coinfactor.data import _schema, infer_freq, validate_panel
+from coinfactor.data import _checks, infer_freq, validate_panel
 from coinfactor.errors import DataError
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -73,7 +73,7 @@ def test_finite_extremes_and_nulls_pass() -> None:
 @pytest.fixture
 def tiny_slices(monkeypatch: pytest.MonkeyPatch) -> None:
     """Slices of 3 rows, so every rule is checked across slice boundaries."""
-    monkeypatch.setattr(_schema, "_SLICE_ROWS", 3)
+    monkeypatch.setattr(_checks, "_SLICE_ROWS", 3)
 
 
 @pytest.mark.usefixtures("tiny_slices")

@@ -12,6 +12,7 @@ change over time (Binance 8h -> 4h, 1h/2h/4h/8h symbols; Hyperliquid 8h, then ho
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TypeVar
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,8 @@ import polars as pl
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 from coinfactor.data._schema import TS_DTYPE
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 FUNDING_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.String(),
@@ -243,9 +246,9 @@ def funding_to_bars(
 
 
 def attach_funding(
-    panel: pl.DataFrame, events: pl.DataFrame, freq: str, *,
-    tolerance: str | timedelta | None = None,
-) -> pl.DataFrame:
+    panel: FrameT, events: pl.DataFrame, freq: str, *,
+    tolerance: str | timedelta | None = None, keep: bool = False,
+) -> FrameT:
     """Set a panel's ``funding_rate`` from funding events.
 
     Within each symbol's funding coverage (from the bar holding its first settlement to the
@@ -254,35 +257,41 @@ def attach_funding(
 
     Parameters
     ----------
-    panel : pl.DataFrame
-        Canonical panel at ``freq``.
+    panel : pl.DataFrame or pl.LazyFrame
+        Canonical panel at ``freq`` (a lazy one stays lazy: the events are joined to it).
     events : pl.DataFrame
         Funding events (``symbol, ts, funding_rate``), placed by :func:`snap_funding_events`.
     freq : str
         The panel's bar frequency.
     tolerance : str or timedelta, optional
         See :func:`snap_funding_events`.
+    keep : bool, default False
+        Keep a bar's own ``funding_rate`` where it has one (the events fill the nulls).
 
     Returns
     -------
-    pl.DataFrame
-        The panel with ``funding_rate`` replaced; rows and order unchanged.
+    pl.DataFrame or pl.LazyFrame
+        The panel with ``funding_rate`` replaced (or filled); rows and order unchanged.
     """
     bars = funding_to_bars(events, freq, tolerance=tolerance)
     coverage = bars.group_by("symbol").agg(
         pl.col("ts").min().alias("_first"), pl.col("ts").max().alias("_last")
     )
-    return (
-        panel.drop("funding_rate")
-        .join(bars.select("symbol", "ts", "funding_rate"), on=["symbol", "ts"], how="left")
-        .join(coverage, on="symbol", how="left")
+    columns = panel.collect_schema().names()
+    rates = bars.select("symbol", "ts", pl.col("funding_rate").alias("_rate"))
+    own = pl.col("funding_rate") if keep else pl.lit(None, dtype=pl.Float64)
+    out = (
+        panel.lazy()
+        .join(rates.lazy(), on=["symbol", "ts"], how="left", maintain_order="left")
+        .join(coverage.lazy(), on="symbol", how="left", maintain_order="left")
         .with_columns(
-            pl.when(pl.col("funding_rate").is_not_null())
-            .then(pl.col("funding_rate"))
+            pl.when(own.is_not_null()).then(own)
+            .when(pl.col("_rate").is_not_null()).then(pl.col("_rate"))
             .when((pl.col("ts") >= pl.col("_first")) & (pl.col("ts") <= pl.col("_last")))
             .then(0.0)
             .otherwise(None)
             .alias("funding_rate")
         )
-        .select(panel.columns)
+        .select(columns)
     )
+    return out if isinstance(panel, pl.LazyFrame) else out.collect()

@@ -69,9 +69,11 @@ def resample(
     extras = [c for c in panel.columns if c not in PANEL_SCHEMA and c != FILLED_COLUMN]
     if extras:
         panel = panel.drop(extras)
+    # the panel is sorted by (symbol, ts): each coarse bar is a run of rows, windows of
+    # ``freq`` aligned as dt.truncate aligns them (the epoch; weeks on Mondays)
     out = (
-        panel.with_columns(pl.col("ts").dt.truncate(timedelta_to_freq(dst)).alias("_bucket"))
-        .group_by("symbol", "_bucket", maintain_order=True)
+        panel.group_by_dynamic("ts", every=timedelta_to_freq(dst), group_by="symbol",
+                               closed="left", label="left", start_by="window")
         .agg(
             pl.col("open").first(),
             pl.col("high").max(),
@@ -84,7 +86,6 @@ def resample(
             pl.col("open_interest").last(),
             (n_real == per_bar).alias(COMPLETE_COLUMN),
         )
-        .rename({"_bucket": "ts"})
         .select([*PANEL_SCHEMA, COMPLETE_COLUMN])
         .sort("symbol", "ts")
     )

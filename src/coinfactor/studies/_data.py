@@ -63,7 +63,8 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
           given here is read as CSV);
         - ``store = { exchange = "...", market = "swap", freq = "1h", symbols = [...],
           path = "<db file>" }``: the local DuckDB store (``COINFACTOR_HOME`` unless
-          ``path``);
+          ``path``); with ``freq = "1m"`` and ``lazy``, its minutes are scanned lazily
+          (:meth:`~coinfactor.data.store.Store.scan_minutes`), else read whole;
         - ``parquet_dir = "<folder>"``: every ``*.parquet`` file under a folder (one per
           symbol, or hive partitions), canonical columns (``symbol`` may instead be the file
           name, ``BTCUSDT.parquet``); with ``lazy``, scanned lazily (nothing is read here:
@@ -76,7 +77,8 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
     base_dir : Path, optional
         Directory relative paths are resolved against (the config file's).
     lazy : bool, default False
-        Return ``parquet_dir`` as a lazy frame (not read, not validated).
+        Return ``parquet_dir`` and one-minute ``store`` bars as a lazy frame (not read, not
+        validated here).
     columns : collection of str, optional
         The columns the caller reads (a study's :func:`panel_columns`): the panel keeps
         only these of its optional columns, besides ``ts``, ``symbol`` and ``filled``. A
@@ -87,8 +89,8 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
     Returns
     -------
     (pl.DataFrame or pl.LazyFrame, str)
-        The validated panel (a lazy scan, not yet validated, for ``parquet_dir``) and a
-        description of its source.
+        The validated panel (a lazy scan, not yet validated, for ``parquet_dir`` and the
+        store's minutes when ``lazy``) and a description of its source.
 
     Raises
     ------
@@ -119,7 +121,9 @@ def load_study_data(spec: Mapping[str, Any], *, base_dir: Path | None = None,
     source_key = given[0]
     keep = None if columns is None else frozenset(columns) | _ALWAYS
     if source_key == "store":
-        panel, source = _from_store(spec["store"], start, end, base_dir)
+        panel, source = _from_store(spec["store"], start, end, base_dir, lazy=lazy)
+        if isinstance(panel, pl.LazyFrame):  # minutes scanned lazily; dates applied there
+            return _select_lazy(panel, source, symbols, None, None), source
     elif source_key == "parquet_dir":
         scan, source = _scan_dir(spec["parquet_dir"], base_dir)
         scan = _select_lazy(scan, source, symbols, start, end)
@@ -286,9 +290,15 @@ def _select_lazy(lazy: pl.LazyFrame, source: str, symbols: list[str] | None,
 
 
 def _from_store(table: Any, start: datetime | None, end: datetime | None,
-                base_dir: Path | None) -> tuple[pl.DataFrame, str]:
-    """Query the DuckDB store for ``[data] store = {...}``."""
-    from coinfactor.data.store import Store
+                base_dir: Path | None, *, lazy: bool = False
+                ) -> tuple[pl.DataFrame | pl.LazyFrame, str]:
+    """Query the DuckDB store for ``[data] store = {...}``.
+
+    With ``lazy`` and ``freq = "1m"``, the stored minutes are scanned lazily
+    (:meth:`~coinfactor.data.store.Store.scan_minutes`: read only when collected, block by
+    block, by a study that accepts a lazy panel); otherwise read whole.
+    """
+    from coinfactor.data.store import Store, check_freq
 
     if not isinstance(table, Mapping):
         raise ConfigError(
@@ -307,11 +317,23 @@ def _from_store(table: Any, start: datetime | None, end: datetime | None,
         if symbols is not None and held.height:
             unknown_names(symbols, held.get_column("symbol").to_list(),
                           "[data] store.symbols", f"the store {store.path} ({_sel(selectors)})")
-        panel = store.query_bars(exchange=selectors.get("exchange"),
-                                 market=selectors.get("market"), freq=selectors.get("freq"),
-                                 symbols=symbols, start=start, end=end)
+        if lazy and "freq" in selectors and check_freq(selectors["freq"]) == "1m":
+            panel: pl.DataFrame | pl.LazyFrame = store.scan_minutes(
+                exchange=selectors.get("exchange"), market=selectors.get("market"),
+                symbols=symbols, start=start, end=end)
+            inside = held if symbols is None else held.filter(pl.col("symbol").is_in(symbols))
+            if start is not None:  # the symbols with bars in [start, end), by first and last
+                inside = inside.filter(pl.col("last") >= start)
+            if end is not None:
+                inside = inside.filter(pl.col("first") < end)
+            empty = inside.height == 0
+        else:
+            panel = store.query_bars(exchange=selectors.get("exchange"),
+                                     market=selectors.get("market"), freq=selectors.get("freq"),
+                                     symbols=symbols, start=start, end=end)
+            empty = panel.height == 0
     source = f"store {store.path} ({_sel(selectors)})"
-    if panel.height == 0 and held.height:
+    if empty and held.height:
         if symbols is not None:
             held = held.filter(pl.col("symbol").is_in(symbols))
         first, last = held.get_column("first").min(), held.get_column("last").max()

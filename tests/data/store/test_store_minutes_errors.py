@@ -9,6 +9,7 @@ with no staged file left behind.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -17,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 from coinfactor.core.errors import DataError
 from coinfactor.data import read_bars
-from coinfactor.data.store import Store, _minutes
+from coinfactor.data.store import Store, _background, _minutes
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "minutes_1m"
 EX = {"exchange": "binanceusdm", "market": "swap"}
@@ -169,3 +170,25 @@ def test_files_a_crashed_write_left_are_never_read_and_swept_by_the_next_import(
                        _btc())
     store.import_minutes(good, **EX)
     assert not stray.exists() and len(_state(store)[2]) == len(listed)  # BTC, DASH rewritten
+
+
+@pytest.mark.parametrize("failing", ["part file", "rollup"])
+def test_a_failure_on_the_background_thread_rolls_everything_back(
+        store: Store, good: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """A partition write (disk full) or a rollup failing on the writer thread: the import
+    raises that error, in the main thread, and the store is as it was."""
+    calls = [0]
+    target = (_background, "write_part") if failing == "part file" else (_minutes,
+                                                                          "rollup_bars")
+    real = getattr(*target)
+
+    def broken(*args: object) -> object:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise DataError(f"simulated {failing} failure", fix="none: a test")
+        return real(*args)
+
+    monkeypatch.setattr(*target, broken)
+    monkeypatch.setattr(_minutes, "ROLLUP_BATCH_ROWS", 1000)  # several rollup tasks
+    _fails(store, good, f"simulated {failing} failure")
+    assert not [t for t in threading.enumerate() if t.name.startswith("coinfactor-import")]

@@ -17,9 +17,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from coinfactor.data.store._background import read_ahead
 from coinfactor.data.store._db import duck_errors
 from coinfactor.data.store._files import nearest_dir
-from coinfactor.data.store._import import ImportProgress, SymbolSource, file_batches, prefetch
+from coinfactor.data.store._import import ImportProgress, SymbolSource, checked_batches, record
 from coinfactor.data.store._minutes import MinuteUpsert, parts_root, sweep_orphans
 from coinfactor.data.store._names import check_exchange, check_market, check_symbols
 from coinfactor.data.store._sources import discover
@@ -69,6 +70,8 @@ class MinuteWrites:
             except BaseException:
                 up.discard()
                 raise
+            finally:
+                up.close()
             up.drop_replaced()
 
     def import_minutes(
@@ -119,12 +122,14 @@ class MinuteWrites:
                 self._minute_upsert(con, exchange, market, force=True) as up:
             assert up is not None
             seen: dict[str, SymbolSource] = {}
-            for src, panel in prefetch(file_batches(files, seen, hive=hive)):
-                if panel is None:
+            for src, batch in read_ahead(files, checked_batches):
+                if batch is None:
                     if progress is not None:
                         progress(src.path, seen_rows)
                     seen_rows = 0
                     continue
+                panel, ranges = batch
+                record(seen, ranges, src, hive=hive)
                 up.add(panel)
                 seen_rows += panel.height
             up.finish()

@@ -24,7 +24,7 @@ from coinfactor.data._funding import attach_funding
 from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA, TS_DTYPE, validate_panel
 from coinfactor.data.store._db import duck_errors
 from coinfactor.data.store._frames import TimeLike, from_store, to_utc
-from coinfactor.data.store._minutes import parts_root, read_parts, stored_parts
+from coinfactor.data.store._minutes import parts_root, scan_parts, stored_parts
 from coinfactor.data.store._names import check_exchange, check_freq, check_market, check_symbols
 from coinfactor.data.store._schema import (
     BAR_VALUES,
@@ -187,15 +187,16 @@ class StoreReads:
         cols = ", ".join(["ts", "symbol", *values, "COALESCE(filled, false) AS filled"]
                          + ([f"COALESCE({COMPLETE_COLUMN}, true) AS {COMPLETE_COLUMN}"]
                             if rollup else []))
-        minutes = self._minute_files(ex, mk, fq, symbols, lo, hi)
-        if minutes is not None:
-            raw = read_parts(parts_root(self.path), minutes, lo, hi)
+        parts = self._minute_parts(ex, mk, fq, symbols, lo, hi)
+        if parts is not None:
+            raw = panel = scan_parts(parts_root(self.path), parts["file"].to_list(), lo,
+                                     hi).collect()
         else:
             sql = f"SELECT {cols} FROM bars{where}"
             if rollup and partial == "drop":
                 sql += f" AND {COMPLETE_COLUMN} IS NOT false"
             raw = self._fetch(sql + " ORDER BY symbol, ts", params)
-        panel = from_store(raw, [*PANEL_SCHEMA, FILLED_COLUMN])
+            panel = from_store(raw, [*PANEL_SCHEMA, FILLED_COLUMN])
         if not panel[FILLED_COLUMN].any():
             panel = panel.drop(FILLED_COLUMN)
         if partial == "mark":
@@ -203,30 +204,117 @@ class StoreReads:
                 pl.repeat(True, raw.height, dtype=pl.Boolean, eager=True)
             panel = panel.with_columns(done.cast(pl.Boolean).alias(COMPLETE_COLUMN))
         if funding and panel.height and panel["funding_rate"].null_count():
-            step = freq_to_timedelta(fq)
-            first = panel["ts"].min()
-            last = panel["ts"].max()
+            first, last = panel["ts"].min(), panel["ts"].max()
             assert isinstance(first, datetime) and isinstance(last, datetime)
-            # events are read with a margin: a late stamp still reaches its bar, and every
-            # event of the range has neighbours to learn its settlement schedule from
-            events = self.query_funding(
-                exchange=ex, market=mk, symbols=panel["symbol"].unique().sort().to_list(),
-                start=first.replace(tzinfo=None) - _FUNDING_MARGIN,
-                end=last.replace(tzinfo=None) + step + _FUNDING_MARGIN,
-            )
+            events = self._funding_events(ex, mk, fq, panel["symbol"].unique().sort().to_list(),
+                                          first, last)
             if events.height:
-                attached = attach_funding(panel, events.select("symbol", "ts", "funding_rate"),
-                                          fq)
-                panel = panel.with_columns(
-                    pl.coalesce(panel["funding_rate"], attached["funding_rate"])
-                    .alias("funding_rate")
-                )
+                panel = attach_funding(panel, events, fq, keep=True)
         return validate_panel(panel, freq=fq) if panel.height else panel
 
-    def _minute_files(self, exchange: str, market: str, freq: str,
+    def _funding_events(self, exchange: str, market: str, freq: str, symbols: list[str],
+                        first: datetime, last: datetime) -> pl.DataFrame:
+        """Funding events ``symbol, ts, funding_rate`` for bars opening from first to last.
+
+        Events are read with a margin: a late stamp still reaches its bar, and every event
+        of the range has neighbours to learn its settlement schedule from.
+        """
+        events = self.query_funding(
+            exchange=exchange, market=market, symbols=symbols,
+            start=first.replace(tzinfo=None) - _FUNDING_MARGIN,
+            end=last.replace(tzinfo=None) + freq_to_timedelta(freq) + _FUNDING_MARGIN)
+        return events.select("symbol", "ts", "funding_rate")
+
+    def scan_minutes(
+        self,
+        *,
+        exchange: str | None = None,
+        market: str | None = None,
+        symbols: Sequence[str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        funding: bool = True,
+    ) -> pl.LazyFrame:
+        """Scan the stored one-minute bars lazily: :meth:`query_bars` at ``1m``, not read yet.
+
+        The frame reads the month files the catalog lists now (those overlapping
+        ``[start, end)`` of ``symbols``), only when collected, and only the files and columns
+        a query on it needs (a filter on ``ts`` or ``symbol`` skips files by their
+        statistics), so a study can read years of minutes block by block in bounded memory.
+        It holds no DuckDB connection: the catalog and the funding events are read here.
+
+        Parameters
+        ----------
+        exchange, market : str, optional
+            Selectors; together they must pick one (exchange, market) with minutes.
+        symbols : sequence of str, optional
+            Venue ids to keep (all when omitted).
+        start, end : datetime, date or ISO str, optional
+            Keep bars with ``start <= ts < end`` (UTC; naive values are read as UTC).
+        funding : bool, default True
+            As :meth:`query_bars`: a bar without ``funding_rate`` gets it from the funding
+            table (:func:`coinfactor.data.attach_funding`; the events are read here, for
+            the scan's first to last bar and two days either side).
+
+        Returns
+        -------
+        pl.LazyFrame
+            The columns of :data:`PANEL_SCHEMA` with their dtypes, then ``filled``
+            (Boolean, True on filler bars), rows sorted by (symbol, ts); collected, it equals
+            :meth:`query_bars` (``freq="1m"``) with a ``filled`` column kept even when no bar
+            is a filler. The rows were validated when they were written; a reader of blocks
+            validates each block (as the chunked risk model does).
+
+        Raises
+        ------
+        DataError
+            When no minutes match the selectors (as :meth:`query_bars`).
+
+        Notes
+        -----
+        The scan is a snapshot of the catalog: a write of the same months afterwards (an
+        import, a download) replaces their files and deletes the old ones once committed,
+        and the scan can no longer read them. While this store is open, no other process
+        can write it (DuckDB's lock), so keep it open while the scan is in use, and write
+        those months in this process only after collecting it. A store older than schema 3
+        keeps its minutes in ``bars``: they are read here and returned as a lazy frame.
+        """
+        ex, mk, _ = self._resolve(exchange=exchange, market=market, freq=MINUTE_FREQ,
+                                  symbols=symbols)
+        lo, hi = to_utc(start, "start"), to_utc(end, "end")
+        parts = self._minute_parts(ex, mk, MINUTE_FREQ, symbols, lo, hi)
+        if parts is None:
+            old = self.query_bars(exchange=ex, market=mk, freq=MINUTE_FREQ, symbols=symbols,
+                                  start=start, end=end, funding=funding)
+            if FILLED_COLUMN not in old.columns:
+                old = old.with_columns(pl.lit(False).alias(FILLED_COLUMN))
+            return old.lazy()
+        scan = scan_parts(parts_root(self.path), parts["file"].to_list(), lo, hi)
+        if not funding or parts.height == 0:
+            return scan
+        held = parts["symbol"].unique().sort().to_list()
+        lo_cat, hi_cat = parts["first"].min(), parts["last"].max()
+        assert isinstance(lo_cat, datetime) and isinstance(hi_cat, datetime)
+        events = self._funding_events(ex, mk, MINUTE_FREQ, held, max(lo_cat, lo or lo_cat),
+                                      min(hi_cat, hi or hi_cat))
+        if events.height == 0:
+            return scan
+        # the window of query_bars: from the scan's first bar to its last (the ts column)
+        span = scan.select(pl.col("ts").min().alias("a"), pl.col("ts").max().alias("b")
+                           ).collect(engine="streaming")
+        first, last = span.item(0, "a"), span.item(0, "b")
+        if first is None:
+            return scan
+        step = freq_to_timedelta(MINUTE_FREQ)
+        events = events.filter(pl.col("ts").is_between(first - _FUNDING_MARGIN,
+                                                       last + step + _FUNDING_MARGIN,
+                                                       closed="left"))
+        return attach_funding(scan, events, MINUTE_FREQ, keep=True)
+
+    def _minute_parts(self, exchange: str, market: str, freq: str,
                       symbols: Sequence[str] | None, start: datetime | None,
-                      end: datetime | None) -> list[str] | None:
-        """Partition files of a one-minute query, or None when the bars are in ``bars``.
+                      end: datetime | None) -> pl.DataFrame | None:
+        """Catalog rows of a one-minute query, or None when the bars are in ``bars``.
 
         Minutes of an (exchange, market) are read from the partitions once any are there
         (a store older than schema 3 may hold downloaded minutes in ``bars``).
@@ -238,10 +326,16 @@ class StoreReads:
                                "market = ?", [exchange, market]).fetchall()
             if not rows or not rows[0][0]:
                 return None
-            parts = stored_parts(con, exchange, market,
-                                 None if symbols is None else check_symbols(symbols),
-                                 start, end)
-        return parts["file"].to_list()
+            return stored_parts(con, exchange, market,
+                                None if symbols is None else check_symbols(symbols),
+                                start, end)
+
+    def _minute_files(self, exchange: str, market: str, freq: str,
+                      symbols: Sequence[str] | None, start: datetime | None,
+                      end: datetime | None) -> list[str] | None:
+        """Partition files of a one-minute query, or None when the bars are in ``bars``."""
+        parts = self._minute_parts(exchange, market, freq, symbols, start, end)
+        return None if parts is None else parts["file"].to_list()
 
     def query_funding(
         self,
