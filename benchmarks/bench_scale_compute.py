@@ -22,9 +22,9 @@ and the folder as ``[data] parquet_dir``:
 Each line gives the wall time, the time of the stage itself (the difference to the stage
 before), the CPU time of the stage's process (user + system, all its threads), the peak RSS
 and the one-minute load average when the stage ended (the machine may be shared: a load
-above the CPU count means the wall times are inflated); the targets of issue 19 are a whole study within 60 s and 4 GB at
-100 coins x 525,600 bars, and the same memory bound (time growing at most linearly) at 500
-coins, whose ratio is printed.
+above the CPU count means the wall times are inflated). The targets of issue 19 are a whole
+study within 60 s and 4 GB at 100 coins x 525,600 bars, and the same memory bound (time
+growing at most linearly) at 500 coins, whose ratio is printed.
 """
 
 from __future__ import annotations
