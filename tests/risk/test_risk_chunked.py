@@ -77,6 +77,21 @@ def test_blocks_equal_the_whole_panel_bit_for_bit(blocks: int, coins: int, seed:
     _assert_equal(whole, res)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_and_a_window_past_the_factor_warmup_equal_the_whole_panel(
+        hourly: pl.DataFrame, threads: int) -> None:
+    """Tasks on two threads; a regression window longer than the factors' warm-up (the
+    factor tasks then read further back, for the returns their blocks' fits need)."""
+    window = 96   # > period (24) + longest characteristic window (40) + 1
+    whole = _whole(hourly, window=window)
+    res = risk_model_blocks(hourly, **FACTORS, window=window,  # type: ignore[arg-type]
+                            factor_sets=("spreads", "buckets"), min_nobs=window // 2,
+                            block_rows=window, coin_block=4, threads=threads)
+    _assert_equal(whole, res)
+    one = _chunked(hourly, window=window, block_rows=window)
+    assert res.fit == one.fit and res.daily.equals(one.daily)
+
+
 def test_metrics_and_lookahead_equal_the_whole_panel(hourly: pl.DataFrame) -> None:
     whole = _whole(hourly)
     fr = whole["fr"]

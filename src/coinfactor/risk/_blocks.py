@@ -10,9 +10,15 @@ whole-panel computation (:func:`coinfactor.risk.factor_returns`,
   coin axis (:meth:`FactorOptions.warmup`), so the block reads ``warmup`` rows early;
 * exposures: ``rolling_ols`` sums rows in blocks of ``window`` rows counted from row 0, so a
   block starting on a multiple of ``window`` reads one window early
-  (:func:`coinfactor.rolling.aligned_start`), and takes the level shifts of the whole
-  series (:class:`coinfactor.rolling.LevelParts`, combined over blocks); every solve is
-  done cell by cell in one fixed order, so a block of coins gives the same bits as all.
+  (:func:`coinfactor.rolling.aligned_start`), and takes the level shifts of the series
+  (:class:`coinfactor.rolling.LevelParts`, combined over the blocks up to its own: a column
+  without a valid value in those rows has none in the block's rows either, and its shift
+  changes nothing there); every solve is done cell by cell in one fixed order, so a block
+  of coins gives the same bits as all.
+
+The panel is read once per time block, by its factor task, which also returns the coin
+returns (and market weights) of the rows its exposures need; the exposure tasks read no
+panel.
 
 Statistics for metrics are returned per *page* (``window`` rows, aligned with the blocks)
 and per coin, and summed by the caller in one fixed order, so they do not depend on the
@@ -37,14 +43,11 @@ from coinfactor.risk._exposures import (
     leave_one_out_totals,
 )
 from coinfactor.risk._factors import (
-    NOTIONAL,
     FactorOptions,
     _memberships_frame,
     block_inputs,
     factor_arrays,
-    market_weights,
 )
-from coinfactor.risk._volatility import bar_returns
 from coinfactor.rolling import LevelParts, aligned_start, rolling_ols
 
 _COLUMNS = ("ts", "symbol", "close", "volume", "quote_volume", "trades", "filled")
@@ -180,8 +183,8 @@ class FactorBlock:
     totals : ndarray of shape (L, 2) or None
         Leave-one-out sums (weighted return, weights) per bar.
     y_parts, x_parts : dict of str to LevelParts
-        Level-shift parts of the coins' returns (and, leave-one-out, of their regressors)
-        per factor set.
+        Level-shift parts of the coins' returns and of their regressors (the factor
+        returns; leave-one-out, one set per coin) per factor set, of the block's rows.
     pages : dict of str to ndarray
         Per page and coin, shape (n_pages, N): the whole-sample sums of the look-ahead
         comparison (``liq_sum``, ``liq_n``, ``r``, ``m``, ``rm``, ``mm``, ``n``).
@@ -189,6 +192,11 @@ class FactorBlock:
         Per family, bars of each coin in each bucket, shape (N, n_buckets).
     last : dict of str to ndarray
         Per family, the memberships of the block's last row, shape (N,).
+    ret : ndarray of shape (L, N) or None
+        Coin returns of rows ``aligned_start(start, window):stop`` (what the block's
+        exposures regress); None once handed on.
+    weights : ndarray of shape (L, N) or None
+        Market weights of those rows (leave-one-out only).
     """
 
     start: int
@@ -201,12 +209,15 @@ class FactorBlock:
     pages: dict[str, np.ndarray]
     counts: dict[str, np.ndarray]
     last: dict[str, np.ndarray]
+    ret: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
 def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) -> FactorBlock:
     """Factor returns, memberships and statistics of grid rows ``start:stop``."""
     opts = layout.opts
-    first = max(0, start - opts.warmup())
+    a = aligned_start(start, layout.window)
+    first = max(0, min(start - opts.warmup(), a - 1))   # the exposures' returns too
     n = stop - first
     wide = pivot(read_rows(source, layout, first, stop), layout, first, n, layout.symbols)
     ret, weights, liq = block_inputs(wide, opts)
@@ -233,6 +244,7 @@ def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) ->
             x_parts[label] = LevelParts.of(x3, vx, layout.window, start)
         else:
             vx = np.isfinite(x).all(axis=1)[:, None]
+            x_parts[label] = LevelParts.of(x[:, None, :], vx, layout.window, start)
         y_parts[label] = LevelParts.of(r, vx & finite, layout.window, start)
     mkt = columns["market"][o:]
     return FactorBlock(
@@ -240,7 +252,9 @@ def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) ->
         x_parts, _lookahead_pages(r, mkt, None if liq is None else liq[o:], layout.window),
         {f: np.stack([(m == b).sum(axis=0) for b in range(opts.n_buckets)], axis=1)
          for f, m in own.items()},
-        {f: m[-1].copy() for f, m in own.items()})
+        {f: m[-1].copy() for f, m in own.items()},
+        ret[a - first :] if layout.factor_sets else None,
+        weights[a - first :] if layout.factor_sets and layout.leave_one_out else None)
 
 
 def _lookahead_pages(ret: np.ndarray, mkt: np.ndarray, liq: np.ndarray | None,
@@ -297,31 +311,20 @@ class ExposureBlock:
     daily: pl.DataFrame
 
 
-def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
-                   cols: tuple[int, ...], x: dict[str, np.ndarray],
+def exposure_block(layout: Layout, start: int, stop: int, cols: tuple[int, ...],
+                   x: dict[str, np.ndarray], ret: np.ndarray, weights: np.ndarray | None,
                    totals: np.ndarray | None,
                    shifts: dict[str, tuple[np.ndarray, np.ndarray]]) -> ExposureBlock:
     """Fit the rolling exposures of coins ``cols`` on grid rows ``start:stop``.
 
     ``x`` holds each factor set's returns on rows ``aligned_start(start, window):stop``,
-    ``totals`` the leave-one-out sums of those rows, ``shifts`` the whole series' level
-    shifts per set (regressors, and every coin's).
+    ``ret`` the returns of coins ``cols`` on those rows (``weights`` their market weights,
+    leave-one-out), ``totals`` the leave-one-out sums of those rows, ``shifts`` the level
+    shifts per set (regressors, and every coin's) of the series up to ``stop``.
     """
     w = layout.window
     a = aligned_start(start, w)
-    first = max(0, a - 1)
     symbols = tuple(layout.symbols[c] for c in cols)
-    # rows validated by the factor tasks (which read every row of the panel)
-    need = ("ts", "symbol", "close", "filled",
-            *(("volume", "quote_volume") if layout.leave_one_out else ()))
-    frame = read_rows(source, layout, first, stop, symbols, columns=need, validate=False)
-    wide = pivot(frame, layout, first, stop - first, symbols)
-    ret = bar_returns(wide("close"))[a - first :]
-    weights = None
-    if layout.leave_one_out:
-        notional = wide(NOTIONAL) if layout.opts.market != "equal" else None
-        weights = market_weights(bar_returns(wide("close")), notional,
-                                 layout.opts.market)[a - first :]
     ts = layout.ts(start, stop)
     tables: dict[str, pl.DataFrame] = {}
     pages: dict[str, dict[str, np.ndarray]] = {}

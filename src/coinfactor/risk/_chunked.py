@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.parts import PartitionedTable, WorkDir, part_name
-from coinfactor.core.tasks import run_tasks
+from coinfactor.core.tasks import Task, run_tasks
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq
@@ -160,6 +160,7 @@ def risk_model_blocks(
     coin_block: int | None = None,
     work_dir: str | Path | None = None,
     scheduler: str | None = None,
+    threads: int = 1,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> ChunkedRiskModel:
     """Factor returns and rolling exposures of every coin, in time and coin blocks.
@@ -192,6 +193,9 @@ momentum_windows, min_coverage
         Dask scheduler address: the tasks run on that cluster (whose workers must be able
         to read ``panel``: a Parquet scan on a shared file system, or an in-memory frame,
         sent to each worker once).
+    threads : int, default 1
+        Without a scheduler, tasks run at the same time in this process (threads: the
+        numeric kernels release the GIL). The results do not depend on it.
     progress : callable, optional
         ``progress(done, total, elapsed_seconds)`` after each task.
 
@@ -266,7 +270,7 @@ momentum_windows, min_coverage
 
     owner = WorkDir("coinfactor-risk-", work_dir)
     try:
-        return _run(lf, layout, blocks, coins, owner, scheduler, tick, total)
+        return _run(lf, layout, blocks, coins, owner, scheduler, tick, total, threads)
     except BaseException:
         owner.remove()
         raise
@@ -274,57 +278,33 @@ momentum_windows, min_coverage
 
 def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
          coins: list[tuple[int, ...]], owner: WorkDir, scheduler: str | None,
-         tick: Callable[[int, int, float], None], total: int) -> ChunkedRiskModel:
+         tick: Callable[[int, int, float], None], total: int, threads: int) -> ChunkedRiskModel:
     root = owner.path
     members_dir = root / "memberships"
     members_dir.mkdir()
-    returns: list[pl.DataFrame | None] = [None] * len(blocks)
-    factor_blocks: list[FactorBlock | None] = [None] * len(blocks)
-
-    def keep_factors(i: int, fb: FactorBlock) -> None:
-        fb.memberships.write_parquet(members_dir / part_name(i), compression="lz4")
-        gc.collect()   # the block's arrays (some in cycles) go now, not at the next GC
-        returns[i] = fb.returns
-        factor_blocks[i] = FactorBlock(fb.start, fb.stop, fb.returns, fb.memberships.clear(),
-                                       fb.totals, fb.y_parts, fb.x_parts, fb.pages, fb.counts,
-                                       fb.last)
-
-    run_tasks(_factor_task, blocks, shared=(lf, layout), scheduler=scheduler,
-              on_result=keep_factors, progress=tick)
-    fbs = [fb for fb in factor_blocks if fb is not None]
-    factor_returns = pl.concat([r for r in returns if r is not None])
-    totals = (np.concatenate([fb.totals for fb in fbs if fb.totals is not None])
-              if layout.leave_one_out else None)
-    shifts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    xs: dict[str, np.ndarray] = {}
-    for label, names in layout.factor_sets:
-        x = factor_returns.select(names).to_numpy().astype(np.float64)
-        xs[label] = x
-        sy = _combine([fb.y_parts[label] for fb in fbs]).shift()
-        if layout.leave_one_out:
-            sx = _combine([fb.x_parts[label] for fb in fbs]).shift()
-        else:
-            sx = LevelParts.of(x[:, None, :], np.isfinite(x).all(axis=1)[:, None],
-                               layout.window, 0).shift()
-        shifts[label] = (sx, sy)
     out_dirs = {label: root / f"exposures_{label}" for label, _ in layout.factor_sets
                 if label in layout.tables}
     for d in out_dirs.values():
         d.mkdir()
+    factor_blocks: list[FactorBlock | None] = [None] * len(blocks)
+    prefix = _Prefix(layout)
     n_pages = -(-layout.n_rows // layout.window)
     page_stats: dict[str, dict[str, np.ndarray]] = {}
-    tasks = []
-    for bi, (s, e) in enumerate(blocks):
-        a = aligned_start(s, layout.window)
-        for ci, cols in enumerate(coins if layout.factor_sets else []):
-            tasks.append(((bi, ci), s, e, cols, {k: v[a:e] for k, v in xs.items()},
-                          None if totals is None else totals[a:e], shifts))
+    daily: dict[tuple[int, int], pl.DataFrame] = {}
 
-    daily: list[pl.DataFrame | None] = [None] * len(tasks)
+    def keep_factors(i: int, fb: FactorBlock) -> list[Task]:
+        fb.memberships.write_parquet(members_dir / part_name(i), compression="lz4")
+        factor_blocks[i] = replace(fb, memberships=fb.memberships.clear())
+        gc.collect()   # the block's arrays (some in cycles) go now, not at the next GC
+        ready: list[Task] = []
+        # the exposures of a block need the level shifts of the series up to it: blocks
+        # start in order, as soon as every block before them has its factors
+        while prefix.blocks < len(blocks) and factor_blocks[prefix.blocks] is not None:
+            ready += prefix.exposure_tasks(factor_blocks, coins)
+        return ready
 
-    def keep_exposures(i: int, eb: ExposureBlock) -> None:
-        bi, ci = tasks[i][0]
-        daily[i] = eb.daily
+    def keep_exposures(bi: int, ci: int, eb: ExposureBlock) -> None:
+        daily[bi, ci] = eb.daily
         p0 = eb.start // layout.window
         for label, table in eb.tables.items():
             table.write_parquet(out_dirs[label] / part_name(bi, ci), compression="lz4")
@@ -336,12 +316,21 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
                 arr = stats.setdefault(name, np.zeros((n_pages, len(layout.symbols))))
                 arr[p0 : p0 + v.shape[0], list(eb.cols)] = v
 
-    run_tasks(_exposure_task, [t[1:] for t in tasks], shared=(lf, layout),
-              scheduler=scheduler, on_result=keep_exposures, progress=tick)
+    def on_result(key: Hashable, result: Any) -> list[Task]:
+        if isinstance(result, FactorBlock):
+            return keep_factors(cast(tuple[str, int], key)[1], result)
+        _, bi, ci = cast(tuple[str, int, int], key)
+        keep_exposures(bi, ci, result)
+        return []
+
+    run_tasks([(("factors", i), _factor_task, block) for i, block in enumerate(blocks)],
+              shared=(lf, layout), scheduler=scheduler, on_result=on_result, progress=tick,
+              total=total, threads=threads)
+    fbs = [fb for fb in factor_blocks if fb is not None]
     schema: dict[str, pl.DataType] = {"ts": pl.Datetime("us", "UTC"), "symbol": pl.String(),
               **{f: pl.Int8() for f in layout.opts.families}}
     return ChunkedRiskModel(
-        factor_returns=factor_returns,
+        factor_returns=pl.concat([fb.returns for fb in fbs]),
         memberships=PartitionedTable(members_dir, _MEMBER_SORT, schema, owner),
         exposures={label: PartitionedTable(d, _MEMBER_SORT, None, owner)
                    for label, d in out_dirs.items()},
@@ -350,7 +339,58 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
         lookahead=_lookahead(fbs, layout),
         symbols=layout.symbols, freq=layout.freq, n_bars=layout.n_rows, tasks=total,
         work_dir=root, _owner=owner,
-        daily=daily_means([d for d in daily if d is not None]) if tasks else pl.DataFrame())
+        daily=daily_means([daily[k] for k in sorted(daily)]) if daily else pl.DataFrame())
+
+
+class _Prefix:
+    """The factor blocks ``0 .. blocks - 1``, folded, for the exposures of the next ones.
+
+    Their level-shift parts combined, and the last block (its tail of factor returns and
+    leave-one-out totals is read by the next block's fits).
+    """
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.blocks = 0
+        self.y: dict[str, LevelParts] = {}
+        self.x: dict[str, LevelParts] = {}
+        self.prev: FactorBlock | None = None
+
+    def exposure_tasks(self, factor_blocks: list[FactorBlock | None],
+                       coins: list[tuple[int, ...]]) -> list[Task]:
+        """Fold in the next block and return its exposure tasks (one per coin block)."""
+        layout, bi = self.layout, self.blocks
+        fb = factor_blocks[bi]
+        if fb is None:
+            raise ValueError(f"_Prefix: factor block {bi} is not done")
+        for label, _ in layout.factor_sets:
+            for parts, new in ((self.y, fb.y_parts[label]), (self.x, fb.x_parts[label])):
+                parts[label] = parts[label].combine(new) if label in parts else new
+        a = aligned_start(fb.start, layout.window)
+        before = fb.start - a          # rows of the previous block this one's fits read
+        prev = self.prev
+        xs = {label: (pl.concat([prev.returns.tail(before), fb.returns]) if before and prev
+                      else fb.returns).select(names).to_numpy().astype(np.float64)
+              for label, names in layout.factor_sets}
+        totals = None
+        if fb.totals is not None:
+            totals = (np.concatenate([prev.totals[-before:], fb.totals])
+                      if before and prev is not None and prev.totals is not None
+                      else fb.totals)
+        shifts = {label: (self.x[label].shift(), self.y[label].shift())
+                  for label, _ in layout.factor_sets}
+        ret, weights = fb.ret, fb.weights
+        tasks: list[Task] = []
+        if ret is not None:
+            for ci, cols in enumerate(coins):
+                idx = list(cols)
+                tasks.append((("exposures", bi, ci), _exposure_task,
+                              (fb.start, fb.stop, cols, xs, ret[:, idx],
+                               None if weights is None else weights[:, idx], totals, shifts)))
+        # the coin returns go with the tasks; the next block reads this one's tail only
+        factor_blocks[bi] = self.prev = replace(fb, ret=None, weights=None)
+        self.blocks += 1
+        return tasks
 
 
 def _factor_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int) -> FactorBlock:
@@ -358,16 +398,10 @@ def _factor_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int) -> 
 
 
 def _exposure_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int,
-                   cols: tuple[int, ...], x: dict[str, np.ndarray], totals: np.ndarray | None,
+                   cols: tuple[int, ...], x: dict[str, np.ndarray], ret: np.ndarray,
+                   weights: np.ndarray | None, totals: np.ndarray | None,
                    shifts: dict[str, tuple[np.ndarray, np.ndarray]]) -> ExposureBlock:
-    return exposure_block(shared[0], shared[1], start, stop, cols, x, totals, shifts)
-
-
-def _combine(parts: list[LevelParts]) -> LevelParts:
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.combine(p)
-    return out
+    return exposure_block(shared[1], start, stop, cols, x, ret, weights, totals, shifts)
 
 
 def _fit_metrics(stats: dict[str, np.ndarray]) -> dict[str, float]:
