@@ -149,6 +149,25 @@ def test_lazy_parquet_folder_equals_the_frame(tmp_path) -> None:
     assert a.factor_returns.equals(b.factor_returns)
 
 
+@pytest.mark.parametrize("bad_row", [0, 359, 360, 361, 2999])
+def test_a_bad_bar_of_a_lazy_source_is_caught_in_any_block(tmp_path, bad_row: int) -> None:
+    """Each block validates its own rows (the warm-up rows it reads are an earlier block's):
+    a bar with high < low raises wherever it sits, on or next to a block boundary."""
+    from coinfactor.core.errors import DataError
+
+    panel = minute_panel(4, 3000, seed=3, ragged=False)
+    ts = panel.get_column("ts").unique().sort()[bad_row]
+    bad = panel.with_columns(
+        low=pl.when((pl.col("ts") == ts) & (pl.col("symbol") == "C002"))
+        .then(pl.col("high") * 1.01).otherwise(pl.col("low")))
+    folder = write_folder(bad, tmp_path / "bars", with_symbol=True)
+    lazy = pl.scan_parquet(sorted(folder.glob("*.parquet")))
+    with pytest.raises(DataError, match="high >= low"):
+        risk_model_blocks(lazy, **{**FACTORS, "rebalance": "6h", "liquidity_window": 120,
+                                   "beta_window": 120, "momentum_windows": (30, 60)},
+                          window=120, factor_sets=("spreads",), block_rows=360)
+
+
 @pytest.mark.parametrize("cut", [130, 257, 399])
 def test_point_in_time_by_truncation(hourly: pl.DataFrame, cut: int) -> None:
     t_cut = hourly.get_column("ts").min() + timedelta(hours=cut)

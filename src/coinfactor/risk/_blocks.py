@@ -51,7 +51,7 @@ from coinfactor.risk._factors import (
 from coinfactor.rolling import LevelParts, aligned_start, rolling_ols
 
 _COLUMNS = ("ts", "symbol", "close", "volume", "quote_volume", "trades", "filled")
-"""Panel columns the tasks read (those present; with validation also open, high, low)."""
+"""Panel columns the factor tasks read (those present; validating, also open, high, low)."""
 
 
 @dataclass(frozen=True)
@@ -115,25 +115,31 @@ class Layout:
         return pl.Series("ts", v).cast(pl.Datetime("us", "UTC"))
 
 
-def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
-              symbols: tuple[str, ...] | None = None, *,
-              columns: tuple[str, ...] = _COLUMNS, validate: bool = True) -> pl.DataFrame:
-    """Panel rows with ``ts`` on grid rows ``start:stop`` (and ``symbols``), sorted.
+def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int, *,
+              check_from: int | None = None) -> pl.DataFrame:
+    """Panel rows with ``ts`` on grid rows ``start:stop``, sorted by (symbol, ts).
 
-    ``columns`` (those present) are read; with ``validate`` and :attr:`Layout.validate`,
-    every canonical column too, and the rows are validated.
+    The columns the tasks read (those present) are read; with :attr:`Layout.validate`, the
+    other canonical price columns too, and the rows from grid row ``check_from`` (default
+    ``start``) on are validated: those before, a warm-up, are the rows of an earlier block,
+    validated by its task. The rows are returned as read (validation raises on bad rows;
+    a source whose columns it would coerce, e.g. integer trade counts of another width, is
+    returned coerced, as validated as a whole).
     """
     ts = pl.col("ts")
-    cond = (ts >= layout.ts_at(start)) & (ts < layout.ts_at(stop))
-    if symbols is not None and len(symbols) < len(layout.symbols):
-        cond = cond & pl.col("symbol").is_in(list(symbols))
     names = source.collect_schema().names()
-    check = validate and layout.validate
-    wanted = (*_COLUMNS, "open", "high", "low") if check else columns
-    frame = source.filter(cond).select([c for c in wanted if c in names]).collect()
+    wanted = (*_COLUMNS, "open", "high", "low") if layout.validate else _COLUMNS
+    frame = (source.filter((ts >= layout.ts_at(start)) & (ts < layout.ts_at(stop)))
+             .select([c for c in wanted if c in names]).collect())
     if not _is_sorted(frame):   # a scan of per-symbol files comes sorted already
         frame = frame.sort("symbol", "ts")
-    return validate_panel(frame) if check and frame.height else frame
+    if not layout.validate or not frame.height:
+        return frame
+    first = start if check_from is None else max(start, check_from)
+    own = validate_panel(frame if first == start else frame.filter(ts >= layout.ts_at(first)))
+    if any(own.schema[c] != dtype for c, dtype in frame.schema.items()):
+        return validate_panel(frame)
+    return frame
 
 
 def _is_sorted(frame: pl.DataFrame) -> bool:
@@ -219,7 +225,8 @@ def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) ->
     a = aligned_start(start, layout.window)
     first = max(0, min(start - opts.warmup(), a - 1))   # the exposures' returns too
     n = stop - first
-    wide = pivot(read_rows(source, layout, first, stop), layout, first, n, layout.symbols)
+    wide = pivot(read_rows(source, layout, first, stop, check_from=start), layout, first, n,
+                 layout.symbols)
     ret, weights, liq = block_inputs(wide, opts)
     ends = layout.t0_us + layout.step_us * np.arange(first + 1, stop + 1, dtype=np.int64)
     columns, members = factor_arrays(ends, opts.period * layout.step_us, ret, weights, liq,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -50,6 +51,11 @@ __all__ = ["ChunkedRiskModel", "risk_model_blocks"]
 
 BLOCK_CELLS = 3_000_000
 """Target bars x coins of one exposure task (about 0.3 GB of fit arrays per 10 factors)."""
+
+LOCAL_THREADS = 2
+"""Tasks run at once here by default: a time block's factor task overlaps the exposure task
+of the block before (one reads and validates Parquet, the other fits), which uses two
+cores; more would multiply the memory of a task for little gain."""
 
 _MEMBER_SORT = ("symbol", "ts")
 
@@ -160,7 +166,7 @@ def risk_model_blocks(
     coin_block: int | None = None,
     work_dir: str | Path | None = None,
     scheduler: str | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> ChunkedRiskModel:
     """Factor returns and rolling exposures of every coin, in time and coin blocks.
@@ -193,9 +199,11 @@ momentum_windows, min_coverage
         Dask scheduler address: the tasks run on that cluster (whose workers must be able
         to read ``panel``: a Parquet scan on a shared file system, or an in-memory frame,
         sent to each worker once).
-    threads : int, default 1
-        Without a scheduler, tasks run at the same time in this process (threads: the
-        numeric kernels release the GIL). The results do not depend on it.
+    threads : int, optional
+        Without a scheduler, tasks run at the same time in this process, on threads (the
+        kernels, NumPy, LAPACK, numba and polars, release the GIL); default
+        :data:`LOCAL_THREADS` (at most the CPU count). Memory grows with it (one task's
+        arrays per thread); the results do not depend on it.
     progress : callable, optional
         ``progress(done, total, elapsed_seconds)`` after each task.
 
@@ -213,8 +221,14 @@ momentum_windows, min_coverage
     Notes
     -----
     Memory is about ``block_rows * coin_block * 8 * (3 + p)`` bytes per exposure task (``p``
-    coefficients) and ``(block_rows + warm-up) * n_coins * 48`` bytes per factor task, plus
-    the factor returns (``n_bars * n_factors * 8`` bytes), whatever the span.
+    coefficients) and ``(block_rows + warm-up) * n_coins * 48`` bytes per factor task, times
+    the tasks running at once (``threads`` here), plus the factor returns
+    (``n_bars * n_factors * 8`` bytes), whatever the span.
+
+    A time block's panel rows are read (and, from a lazy source, validated) once, by its
+    factor task; its exposure tasks start as soon as the factor tasks of the blocks up to
+    it are done (they take the coin returns from it and the level shifts of the series so
+    far), before the factor tasks not started yet.
     """
     fams = _check_options(families, n_buckets, market, liquidity, liquidity_window,
                           beta_window, momentum_windows, min_coverage)
@@ -268,6 +282,10 @@ momentum_windows, min_coverage
         if progress is not None:
             progress(done[0], total, elapsed)
 
+    if threads is None:
+        threads = min(LOCAL_THREADS, os.cpu_count() or 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
     owner = WorkDir("coinfactor-risk-", work_dir)
     try:
         return _run(lf, layout, blocks, coins, owner, scheduler, tick, total, threads)
