@@ -5,8 +5,9 @@ calling process, which handles it at once (``on_result``), so results are never 
 at the same time. Handling a result may start further tasks (those it made ready: e.g. the
 exposures of a time block once its factor returns are known), which run before the tasks
 not started yet. With a scheduler address the tasks are submitted to that cluster (the
-shared argument is sent to every worker once); without one they run here, on ``threads``
-threads (the work of a task must then release the GIL to gain from more than one). A
+shared argument is sent to every worker once); without one they run here, on up to
+``threads`` threads, one task of each function at a time (the work of a task must release
+the GIL to gain from more than one). A
 task's result must depend only on its arguments, so every way of running gives the same
 results.
 """
@@ -52,7 +53,9 @@ def run_tasks(tasks: Sequence[Task], *, shared: Any = None, scheduler: str | Non
     total : int, optional
         Tasks that will run in all, for ``progress`` (default: ``len(tasks)``).
     threads : int, default 1
-        Tasks run at the same time here (without a scheduler).
+        Tasks run at the same time here (without a scheduler), on threads; at most one task
+        of each function at a time (tasks of one kind need the same memory and cores; two
+        kinds, e.g. a Parquet read and a numeric fit, overlap).
 
     Notes
     -----
@@ -87,21 +90,23 @@ def _run_here(tasks: Sequence[Task], shared: Any,
             key, fn, args = queue.popleft()
             queue.extendleft(reversed(handled(key, fn(shared, *args))))
         return
-    running: dict[Future[Any], Hashable] = {}
+    running: dict[Future[Any], tuple[Hashable, Callable[..., Any]]] = {}
     with ThreadPoolExecutor(max_workers=threads) as pool:
         while queue or running:
-            while queue and len(running) < threads:
-                key, fn, args = queue.popleft()
-                running[pool.submit(fn, shared, *args)] = key
+            while len(running) < threads:
+                busy = {fn for _, fn in running.values()}
+                # the first queued task of a function not running: one task of a kind at a
+                # time (tasks of one kind need the same resources, two kinds overlap)
+                nxt = next((t for t in queue if t[1] not in busy), None)
+                if nxt is None:
+                    break
+                queue.remove(nxt)
+                key, fn, args = nxt
+                running[pool.submit(fn, shared, *args)] = (key, fn)
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda f: _order(running, f)):
-                key = running.pop(future)
+            for future in [f for f in running if f in finished]:   # in start order
+                key, _fn = running.pop(future)
                 queue.extendleft(reversed(handled(key, future.result())))
-
-
-def _order(running: dict[Future[Any], Hashable], future: Future[Any]) -> int:
-    """Start order of a running task (futures of one wait are handled in that order)."""
-    return list(running).index(future)
 
 
 def _run_on_dask(tasks: Sequence[Task], shared: Any, scheduler: str,

@@ -336,7 +336,8 @@ def exposure_block(layout: Layout, start: int, stop: int, cols: tuple[int, ...],
     tables: dict[str, pl.DataFrame] = {}
     pages: dict[str, dict[str, np.ndarray]] = {}
     idx = list(cols)
-    for label, names in layout.factor_sets:
+    # the sets without a table first: their fit is freed before the table's is made
+    for label, names in sorted(layout.factor_sets, key=lambda s: s[0] in layout.tables):
         x_in = x[label]
         sx, sy = shifts[label]
         if weights is not None and totals is not None:
@@ -353,6 +354,7 @@ def exposure_block(layout: Layout, start: int, stop: int, cols: tuple[int, ...],
         pages[label] = _fit_pages(ols, start - a, w, len(names))
         if label == layout.factor_sets[0][0]:
             daily = _daily_sums(ts, symbols, ols, start - a, names)
+        del ols, x_in
     return ExposureBlock(start, stop, cols, tables, pages, daily)
 
 
