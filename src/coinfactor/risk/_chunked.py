@@ -6,7 +6,8 @@
 not the span. Every output value equals the whole-panel value bit for bit (see
 :mod:`coinfactor.risk._blocks` for why). The large outputs (exposures, memberships) are
 written block by block as Parquet parts under a work directory and read lazily
-(:class:`coinfactor.core.parts.PartitionedTable`); the tasks run here or on a Dask cluster
+(:class:`coinfactor.core.parts.PartitionedTable`); the tasks run here (a block's factor task
+beside the exposure tasks of the block before, on two threads) or on a Dask cluster
 (:func:`coinfactor.core.tasks.run_tasks`).
 """
 
