@@ -64,16 +64,19 @@ def hourly() -> pl.DataFrame:
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(blocks=st.integers(1, 6), coins=st.integers(1, 9), seed=st.integers(0, 3),
-       leave_one_out=st.booleans(), market=st.sampled_from(["equal", "quote_volume"]))
-def test_blocks_equal_the_whole_panel_bit_for_bit(blocks: int, coins: int, seed: int,
-                                                   leave_one_out: bool, market: str) -> None:
+@given(blocks=st.integers(1, 6), per_factor=st.integers(1, 3), coins=st.integers(1, 9),
+       seed=st.integers(0, 3), leave_one_out=st.booleans(),
+       market=st.sampled_from(["equal", "quote_volume"]))
+def test_blocks_equal_the_whole_panel_bit_for_bit(blocks: int, per_factor: int, coins: int,
+                                                   seed: int, leave_one_out: bool,
+                                                   market: str) -> None:
     panel = ragged_panel(seed, n_symbols=9, n_bars=300, gap_prob=0.06)
     whole = _whole(panel, leave_one_out=leave_one_out, market=market)
     res = risk_model_blocks(panel, **FACTORS, market=market, window=WINDOW,  # type: ignore[arg-type]
                             factor_sets=("spreads",) if leave_one_out else ("spreads", "buckets"),
                             leave_one_out=leave_one_out, min_nobs=WINDOW // 2,
-                            block_rows=WINDOW * blocks, coin_block=coins)
+                            block_rows=WINDOW * blocks,
+                            factor_rows=WINDOW * blocks * per_factor, coin_block=coins)
     _assert_equal(whole, res)
 
 

@@ -53,6 +53,11 @@ __all__ = ["ChunkedRiskModel", "risk_model_blocks"]
 BLOCK_CELLS = 3_000_000
 """Target bars x coins of one exposure task (about 0.3 GB of fit arrays per 10 factors)."""
 
+FACTOR_CELLS = 6_000_000
+"""Target bars x coins of one factor task (a whole number of exposure time blocks): fewer,
+longer reads of the panel (each query of a folder of Parquet files opens every file, and
+the warm-up read before a block is the same for a short block as for a long one)."""
+
 LOCAL_THREADS = 2
 """Tasks run at once here by default: a time block's factor task overlaps the exposure task
 of the block before (one reads and validates Parquet, the other fits), which uses two
@@ -164,6 +169,7 @@ def risk_model_blocks(
     rank_tol: float = DEFAULT_RANK_TOL,
     condition_number: bool = True,
     block_rows: int | None = None,
+    factor_rows: int | None = None,
     coin_block: int | None = None,
     work_dir: str | Path | None = None,
     scheduler: str | None = None,
@@ -191,6 +197,10 @@ momentum_windows, min_coverage
     block_rows : int, optional
         Bars per time block, a multiple of ``window`` (default: about
         :data:`BLOCK_CELLS` bars x coins, whole windows).
+    factor_rows : int, optional
+        Bars per factor task, a multiple of ``block_rows`` (default: ``block_rows`` when
+        that is given, else about :data:`FACTOR_CELLS` bars x coins): each reads the panel
+        once and starts the exposure tasks of its time blocks.
     coin_block : int, optional
         Coins per exposure task (default: as many as keep a task near
         :data:`BLOCK_CELLS`).
@@ -259,9 +269,15 @@ momentum_windows, min_coverage
         raise ConfigError(f"window must be an integer >= 1 bar, got {window!r}")
     if block_rows is None:
         block_rows = window * max(1, BLOCK_CELLS // (n_sym * window))
+        if factor_rows is None:
+            factor_rows = block_rows * max(1, FACTOR_CELLS // (n_sym * block_rows))
     if block_rows < window or block_rows % window:
         raise ConfigError(f"block_rows must be a positive multiple of window ({window}), got "
                           f"{block_rows}")
+    factor_rows = block_rows if factor_rows is None else factor_rows
+    if factor_rows < block_rows or factor_rows % block_rows:
+        raise ConfigError(f"factor_rows must be a positive multiple of block_rows "
+                          f"({block_rows}), got {factor_rows}")
     coin_block = max(1, min(n_sym, BLOCK_CELLS // block_rows)) if coin_block is None \
         else coin_block
     if coin_block < 1:
@@ -273,9 +289,9 @@ momentum_windows, min_coverage
                                            for s in sets if s == "spreads" or fams),
                     leave_one_out, condition_number, validate=eager is None,
                     tables=tuple(sets if tables is None else tables))
-    blocks = [(s, min(n_rows, s + block_rows)) for s in range(0, n_rows, block_rows)]
+    blocks = [(s, min(n_rows, s + factor_rows)) for s in range(0, n_rows, factor_rows)]
     coins = [tuple(range(c, min(n_sym, c + coin_block))) for c in range(0, n_sym, coin_block)]
-    total = len(blocks) * (1 + (len(coins) if layout.factor_sets else 0))
+    total = len(blocks) + (-(-n_rows // block_rows) * len(coins) if layout.factor_sets else 0)
     done = [0]
 
     def tick(_done: int, _total: int, elapsed: float) -> None:
@@ -289,13 +305,14 @@ momentum_windows, min_coverage
         raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
     owner = WorkDir("coinfactor-risk-", work_dir)
     try:
-        return _run(lf, layout, blocks, coins, owner, scheduler, tick, total, threads)
+        return _run(lf, layout, blocks, block_rows, coins, owner, scheduler, tick, total,
+                    threads)
     except BaseException:
         owner.remove()
         raise
 
 
-def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
+def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]], block_rows: int,
          coins: list[tuple[int, ...]], owner: WorkDir, scheduler: str | None,
          tick: Callable[[int, int, float], None], total: int, threads: int) -> ChunkedRiskModel:
     root = owner.path
@@ -306,7 +323,7 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
     for d in out_dirs.values():
         d.mkdir()
     factor_blocks: list[FactorBlock | None] = [None] * len(blocks)
-    prefix = _Prefix(layout)
+    prefix = _Prefix(layout, block_rows)
     n_pages = -(-layout.n_rows // layout.window)
     page_stats: dict[str, dict[str, np.ndarray]] = {}
     daily: dict[tuple[int, int], pl.DataFrame] = {}
@@ -368,8 +385,9 @@ class _Prefix:
     leave-one-out totals is read by the next block's fits).
     """
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, rows: int) -> None:
         self.layout = layout
+        self.rows = rows     # bars per exposure task
         self.blocks = 0
         self.y: dict[str, LevelParts] = {}
         self.x: dict[str, LevelParts] = {}
@@ -377,7 +395,7 @@ class _Prefix:
 
     def exposure_tasks(self, factor_blocks: list[FactorBlock | None],
                        coins: list[tuple[int, ...]]) -> list[Task]:
-        """Fold in the next block and return its exposure tasks (one per coin block)."""
+        """Fold in the next block and return its exposure tasks (time x coin blocks)."""
         layout, bi = self.layout, self.blocks
         fb = factor_blocks[bi]
         if fb is None:
@@ -400,12 +418,20 @@ class _Prefix:
                   for label, _ in layout.factor_sets}
         ret, weights = fb.ret, fb.weights
         tasks: list[Task] = []
-        if ret is not None:
+        w = layout.window
+        for s in range(fb.start, fb.stop, self.rows) if ret is not None else ():
+            e = min(fb.stop, s + self.rows)
+            # rows aligned_start(s):e of the arrays, which start at row a
+            rows = slice(aligned_start(s, w) - a, e - a)
+            x_s = {label: v[rows] for label, v in xs.items()}
+            t_s = None if totals is None else totals[rows]
+            r_s = cast(np.ndarray, ret)[rows]
+            w_s = None if weights is None else weights[rows]
             for ci, cols in enumerate(coins):
                 idx = list(cols)
-                tasks.append((("exposures", bi, ci), _exposure_task,
-                              (fb.start, fb.stop, cols, xs, ret[:, idx],
-                               None if weights is None else weights[:, idx], totals, shifts)))
+                tasks.append((("exposures", s // self.rows, ci), _exposure_task,
+                              (s, e, cols, x_s, r_s[:, idx],
+                               None if w_s is None else w_s[:, idx], t_s, shifts)))
         # the coin returns go with the tasks; the next block reads this one's tail only
         factor_blocks[bi] = self.prev = replace(fb, ret=None, weights=None)
         self.blocks += 1
