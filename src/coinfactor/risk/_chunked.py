@@ -93,7 +93,8 @@ class ChunkedRiskModel:
     n_bars : int
         Bars of the grid.
     tasks : int
-        Tasks run (time blocks for factor returns, plus time x coin blocks for exposures).
+        Tasks run (factor tasks, each of one or more time blocks, plus time x coin blocks
+        for exposures).
     work_dir : Path
         Directory holding the parts (removed when this object is garbage collected).
     """
@@ -232,7 +233,7 @@ momentum_windows, min_coverage
     Notes
     -----
     Memory is about ``block_rows * coin_block * 8 * (3 + p)`` bytes per exposure task (``p``
-    coefficients) and ``(block_rows + warm-up) * n_coins * 48`` bytes per factor task, times
+    coefficients) and ``(factor_rows + warm-up) * n_coins * 48`` bytes per factor task, times
     the tasks running at once (``threads`` here), plus the factor returns
     (``n_bars * n_factors * 8`` bytes), whatever the span.
 
