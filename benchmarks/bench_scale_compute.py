@@ -20,14 +20,18 @@ and the folder as ``[data] parquet_dir``:
    report.html), as ``coinfactor run studies/risk_model_1m.toml``.
 
 Each line gives the wall time, the time of the stage itself (the difference to the stage
-before) and the peak RSS; the targets of issue 19 are a whole study within 60 s and 4 GB at
-100 coins x 525,600 bars, and the same memory bound (time growing at most linearly) at 500
-coins, whose ratio is printed.
+before), the CPU time of the stage's process (user + system, all its threads), the peak RSS
+and the one-minute load average when the stage ended (the machine may be shared: a load
+above the CPU count means the wall times are inflated). The targets of issue 19 are a whole
+study within 60 s and 4 GB at 100 coins x 525,600 bars, and the same memory bound (time
+growing at most linearly) at 500 coins, whose ratio is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -113,19 +117,24 @@ def build_folder(folder: Path, coins: int, bars: int, seed: int = 19) -> None:
                          row_group_size=14_400)
 
 
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run_stage(name: str, folder: Path, bars: int, workdir: Path,
-              src: Path) -> tuple[float, float]:
-    """Run one stage in a fresh interpreter; return (peak RSS in bytes, seconds)."""
+              src: Path) -> tuple[float, float, float]:
+    """Run one stage in a fresh interpreter; return (peak RSS in bytes, seconds, CPU s)."""
     code = (f"SRC = {str(src)!r}\nTOML = {str(ROOT / 'studies/risk_model_1m.toml')!r}\n"
             f"FOLDER = {str(folder)!r}\nDIR = {str(workdir)!r}\nBARS = {bars}\n"
             + _PRELUDE + STAGES[name] + "print(peak_kb())\n")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if done.returncode != 0:
         raise SystemExit(f"stage {name!r} failed:\n{done.stderr}")
-    return int(done.stdout.strip().splitlines()[-1]) * 1024.0, seconds
+    return int(done.stdout.strip().splitlines()[-1]) * 1024.0, seconds, cpu
 
 
 def main() -> None:
@@ -155,14 +164,18 @@ def main() -> None:
             print(f"\n{coins} coins x {args.bars:,} one-minute bars = {coins * args.bars:,} "
                   f"rows, {size / 1e9:.2f} GB Parquet; window {params['window']} bars, "
                   f"factor sets spreads + buckets")
-            print(f"{'stage':<16} {'wall':>8} {'stage':>8} {'peak RSS':>10}")
+            print(f"{'stage':<16} {'wall':>8} {'stage':>8} {'CPU':>8} {'peak RSS':>10} "
+                  f"{'load':>6}  (load before: {os.getloadavg()[0]:.2f}, {os.cpu_count()} "
+                  f"CPUs)")
             before = 0.0
             run_dir = workdir / f"run_{coins}"
             run_dir.mkdir(exist_ok=True)
             for name in args.stages.split(","):
-                peak, seconds = run_stage(name.strip(), folder, args.bars, run_dir, args.src)
+                peak, seconds, cpu = run_stage(name.strip(), folder, args.bars, run_dir,
+                                               args.src)
                 print(f"{name:<16} {seconds:>6.1f} s {seconds - before:>6.1f} s "
-                      f"{peak / 1e9:>7.2f} GB", flush=True)
+                      f"{cpu:>6.1f} s {peak / 1e9:>7.2f} GB {os.getloadavg()[0]:>6.2f}",
+                      flush=True)
                 before = seconds
                 whole[coins] = seconds
             shutil.rmtree(run_dir, ignore_errors=True)

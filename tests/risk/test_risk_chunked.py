@@ -64,17 +64,35 @@ def hourly() -> pl.DataFrame:
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(blocks=st.integers(1, 6), coins=st.integers(1, 9), seed=st.integers(0, 3),
-       leave_one_out=st.booleans(), market=st.sampled_from(["equal", "quote_volume"]))
-def test_blocks_equal_the_whole_panel_bit_for_bit(blocks: int, coins: int, seed: int,
-                                                   leave_one_out: bool, market: str) -> None:
+@given(blocks=st.integers(1, 6), per_factor=st.integers(1, 3), coins=st.integers(1, 9),
+       seed=st.integers(0, 3), leave_one_out=st.booleans(),
+       market=st.sampled_from(["equal", "quote_volume"]))
+def test_blocks_equal_the_whole_panel_bit_for_bit(blocks: int, per_factor: int, coins: int,
+                                                   seed: int, leave_one_out: bool,
+                                                   market: str) -> None:
     panel = ragged_panel(seed, n_symbols=9, n_bars=300, gap_prob=0.06)
     whole = _whole(panel, leave_one_out=leave_one_out, market=market)
     res = risk_model_blocks(panel, **FACTORS, market=market, window=WINDOW,  # type: ignore[arg-type]
                             factor_sets=("spreads",) if leave_one_out else ("spreads", "buckets"),
                             leave_one_out=leave_one_out, min_nobs=WINDOW // 2,
-                            block_rows=WINDOW * blocks, coin_block=coins)
+                            block_rows=WINDOW * blocks,
+                            factor_rows=WINDOW * blocks * per_factor, coin_block=coins)
     _assert_equal(whole, res)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_and_a_window_past_the_factor_warmup_equal_the_whole_panel(
+        hourly: pl.DataFrame, threads: int) -> None:
+    """Tasks on two threads; a regression window longer than the factors' warm-up (the
+    factor tasks then read further back, for the returns their blocks' fits need)."""
+    window = 96   # > period (24) + longest characteristic window (40) + 1
+    whole = _whole(hourly, window=window)
+    res = risk_model_blocks(hourly, **FACTORS, window=window,  # type: ignore[arg-type]
+                            factor_sets=("spreads", "buckets"), min_nobs=window // 2,
+                            block_rows=window, coin_block=4, threads=threads)
+    _assert_equal(whole, res)
+    one = _chunked(hourly, window=window, block_rows=window)
+    assert res.fit == one.fit and res.daily.equals(one.daily)
 
 
 def test_metrics_and_lookahead_equal_the_whole_panel(hourly: pl.DataFrame) -> None:
@@ -132,6 +150,25 @@ def test_lazy_parquet_folder_equals_the_frame(tmp_path) -> None:
                    "spreads": _whole(panel, window=120, **kw)["spreads"],
                    "buckets": _whole(panel, window=120, **kw)["buckets"]}, b)
     assert a.factor_returns.equals(b.factor_returns)
+
+
+@pytest.mark.parametrize("bad_row", [0, 359, 360, 361, 2999])
+def test_a_bad_bar_of_a_lazy_source_is_caught_in_any_block(tmp_path, bad_row: int) -> None:
+    """Each block validates its own rows (the warm-up rows it reads are an earlier block's):
+    a bar with high < low raises wherever it sits, on or next to a block boundary."""
+    from coinfactor.core.errors import DataError
+
+    panel = minute_panel(4, 3000, seed=3, ragged=False)
+    ts = panel.get_column("ts").unique().sort()[bad_row]
+    bad = panel.with_columns(
+        low=pl.when((pl.col("ts") == ts) & (pl.col("symbol") == "C002"))
+        .then(pl.col("high") * 1.01).otherwise(pl.col("low")))
+    folder = write_folder(bad, tmp_path / "bars", with_symbol=True)
+    lazy = pl.scan_parquet(sorted(folder.glob("*.parquet")))
+    with pytest.raises(DataError, match="high >= low"):
+        risk_model_blocks(lazy, **{**FACTORS, "rebalance": "6h", "liquidity_window": 120,
+                                   "beta_window": 120, "momentum_windows": (30, 60)},
+                          window=120, factor_sets=("spreads",), block_rows=360)
 
 
 @pytest.mark.parametrize("cut", [130, 257, 399])

@@ -17,7 +17,8 @@ distributed = pytest.importorskip("distributed")
 
 KW = {"families": ("liquidity", "beta", "momentum"), "liquidity_window": 30,
       "beta_window": 40, "momentum_windows": (10, 25), "window": 24, "min_nobs": 12,
-      "factor_sets": ("spreads", "buckets"), "block_rows": 72, "coin_block": 4}
+      "factor_sets": ("spreads", "buckets"), "block_rows": 72, "factor_rows": 144,
+      "coin_block": 4}
 
 
 @pytest.fixture(scope="module")

@@ -454,6 +454,21 @@ def test_report_reads_only_the_files_the_manifest_lists(tmp_path: Path) -> None:
     assert "alpha.parquet is listed in manifest.json but missing" in html
 
 
+def test_report_without_verify_checks_presence_and_sizes_but_reads_no_file(
+        tmp_path: Path) -> None:
+    """``verify=False`` (the run writer's own report, just after hashing): a listed file
+    edited in place at the same size goes unnoticed, a resized or missing one is named."""
+    d = _result("a", RUN_A).write(tmp_path / "D")
+    raw = bytearray((d / "shared.parquet").read_bytes())
+    raw[-9] ^= 0xFF                    # inside the footer length: same size, other bytes
+    (d / "shared.parquet").write_bytes(bytes(raw))
+    assert "changed since" not in write_report(d, verify=False).read_text("utf-8")
+    assert "SHA-256 differs" in write_report(d).read_text("utf-8")
+    (d / "alpha.parquet").write_bytes(b"short")
+    assert ("alpha.parquet changed since the run was written"
+            in write_report(d, verify=False).read_text("utf-8"))
+
+
 def test_report_of_a_directory_without_manifest_says_it_is_legacy(tmp_path: Path) -> None:
     """The documented fallback: every ``*.parquet`` is drawn, and the page says why."""
     d = tmp_path / "old"

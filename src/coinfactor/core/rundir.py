@@ -122,13 +122,16 @@ class RunManifest:
                       for f in self.files],
         }, indent=2) + "\n"
 
-    def problems(self, run_dir: str | Path) -> list[str]:
+    def problems(self, run_dir: str | Path, *, hashes: bool = True) -> list[str]:
         """Return the listed files that are missing or changed since the run was written.
 
         Parameters
         ----------
         run_dir : str or Path
             The directory the manifest belongs to.
+        hashes : bool, default True
+            Also compare each file's SHA-256 (reading every file); False checks presence
+            and sizes only (for a directory this process has just written and hashed).
 
         Returns
         -------
@@ -145,7 +148,7 @@ class RunManifest:
             elif p.stat().st_size != f.bytes:
                 out.append(f"{f.path} changed since the run was written "
                            f"({p.stat().st_size} bytes, {f.bytes} listed)")
-            elif file_sha256(p) != f.sha256:
+            elif hashes and file_sha256(p) != f.sha256:
                 out.append(f"{f.path} changed since the run was written (SHA-256 differs)")
         return out
 

@@ -67,7 +67,8 @@ def _versions(run_dir: Path, manifest: RunManifest | None) -> dict[str, Any]:
     return versions
 
 
-def write_report(run_dir: str | Path, *, name: str | None = None) -> Path:
+def write_report(run_dir: str | Path, *, name: str | None = None,
+                 verify: bool = True) -> Path:
     """Write ``<run_dir>/report.html``: config, metrics, figures, data summary, versions.
 
     The page is self-contained (inline CSS, figures as base64 PNG) and loads nothing from
@@ -88,6 +89,11 @@ def write_report(run_dir: str | Path, *, name: str | None = None) -> Path:
         ``data_summary.json``, tables as ``*.parquet``).
     name : str, optional
         The run directory name shown in the page (default: ``run_dir``'s own name).
+    verify : bool, default True
+        Compare every listed file's SHA-256 with the manifest (reads every file: the
+        exposures parts of a one-minute risk model are gigabytes). False checks presence
+        and sizes only: for the run writer, which hashed the files into the manifest just
+        before.
 
     Returns
     -------
@@ -134,7 +140,7 @@ def write_report(run_dir: str | Path, *, name: str | None = None) -> Path:
                  "by hand): every *.parquet file in it is shown."]
     else:
         tables = [p for p in manifest.paths if p.endswith(".parquet") and "/" not in p]
-        notes = manifest.problems(d)
+        notes = manifest.problems(d, hashes=verify)
     run_notes = "".join(f'<p class="note"><b>warning:</b> {esc(n)}</p>' for n in notes)
     sections: list[tuple[str, str]] = [
         ("Metrics", run_notes + _execution_notes(metrics) + kv_grid(metrics)),

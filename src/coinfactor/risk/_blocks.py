@@ -10,9 +10,15 @@ whole-panel computation (:func:`coinfactor.risk.factor_returns`,
   coin axis (:meth:`FactorOptions.warmup`), so the block reads ``warmup`` rows early;
 * exposures: ``rolling_ols`` sums rows in blocks of ``window`` rows counted from row 0, so a
   block starting on a multiple of ``window`` reads one window early
-  (:func:`coinfactor.rolling.aligned_start`), and takes the level shifts of the whole
-  series (:class:`coinfactor.rolling.LevelParts`, combined over blocks); every solve is
-  done cell by cell in one fixed order, so a block of coins gives the same bits as all.
+  (:func:`coinfactor.rolling.aligned_start`), and takes the level shifts of the series
+  (:class:`coinfactor.rolling.LevelParts`, combined over the blocks up to its own: a column
+  without a valid value in those rows has none in the block's rows either, and its shift
+  changes nothing there); every solve is done cell by cell in one fixed order, so a block
+  of coins gives the same bits as all.
+
+The panel is read once per time block, by its factor task, which also returns the coin
+returns (and market weights) of the rows its exposures need; the exposure tasks read no
+panel.
 
 Statistics for metrics are returned per *page* (``window`` rows, aligned with the blocks)
 and per coin, and summed by the caller in one fixed order, so they do not depend on the
@@ -37,18 +43,15 @@ from coinfactor.risk._exposures import (
     leave_one_out_totals,
 )
 from coinfactor.risk._factors import (
-    NOTIONAL,
     FactorOptions,
     _memberships_frame,
     block_inputs,
     factor_arrays,
-    market_weights,
 )
-from coinfactor.risk._volatility import bar_returns
 from coinfactor.rolling import LevelParts, aligned_start, rolling_ols
 
 _COLUMNS = ("ts", "symbol", "close", "volume", "quote_volume", "trades", "filled")
-"""Panel columns the tasks read (those present; with validation also open, high, low)."""
+"""Panel columns the factor tasks read (those present; validating, also open, high, low)."""
 
 
 @dataclass(frozen=True)
@@ -112,25 +115,31 @@ class Layout:
         return pl.Series("ts", v).cast(pl.Datetime("us", "UTC"))
 
 
-def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
-              symbols: tuple[str, ...] | None = None, *,
-              columns: tuple[str, ...] = _COLUMNS, validate: bool = True) -> pl.DataFrame:
-    """Panel rows with ``ts`` on grid rows ``start:stop`` (and ``symbols``), sorted.
+def read_rows(source: pl.LazyFrame, layout: Layout, start: int, stop: int, *,
+              check_from: int | None = None) -> pl.DataFrame:
+    """Panel rows with ``ts`` on grid rows ``start:stop``, sorted by (symbol, ts).
 
-    ``columns`` (those present) are read; with ``validate`` and :attr:`Layout.validate`,
-    every canonical column too, and the rows are validated.
+    The columns the tasks read (those present) are read; with :attr:`Layout.validate`, the
+    other canonical price columns too, and the rows from grid row ``check_from`` (default
+    ``start``) on are validated: those before, a warm-up, are the rows of an earlier block,
+    validated by its task. The rows are returned as read (validation raises on bad rows;
+    a source whose columns it would coerce, e.g. integer trade counts of another width, is
+    returned coerced, as validated as a whole).
     """
     ts = pl.col("ts")
-    cond = (ts >= layout.ts_at(start)) & (ts < layout.ts_at(stop))
-    if symbols is not None and len(symbols) < len(layout.symbols):
-        cond = cond & pl.col("symbol").is_in(list(symbols))
     names = source.collect_schema().names()
-    check = validate and layout.validate
-    wanted = (*_COLUMNS, "open", "high", "low") if check else columns
-    frame = source.filter(cond).select([c for c in wanted if c in names]).collect()
+    wanted = (*_COLUMNS, "open", "high", "low") if layout.validate else _COLUMNS
+    frame = (source.filter((ts >= layout.ts_at(start)) & (ts < layout.ts_at(stop)))
+             .select([c for c in wanted if c in names]).collect())
     if not _is_sorted(frame):   # a scan of per-symbol files comes sorted already
         frame = frame.sort("symbol", "ts")
-    return validate_panel(frame) if check and frame.height else frame
+    if not layout.validate or not frame.height:
+        return frame
+    first = start if check_from is None else max(start, check_from)
+    own = validate_panel(frame if first == start else frame.filter(ts >= layout.ts_at(first)))
+    if any(own.schema[c] != dtype for c, dtype in frame.schema.items()):
+        return validate_panel(frame)
+    return frame
 
 
 def _is_sorted(frame: pl.DataFrame) -> bool:
@@ -180,8 +189,8 @@ class FactorBlock:
     totals : ndarray of shape (L, 2) or None
         Leave-one-out sums (weighted return, weights) per bar.
     y_parts, x_parts : dict of str to LevelParts
-        Level-shift parts of the coins' returns (and, leave-one-out, of their regressors)
-        per factor set.
+        Level-shift parts of the coins' returns and of their regressors (the factor
+        returns; leave-one-out, one set per coin) per factor set, of the block's rows.
     pages : dict of str to ndarray
         Per page and coin, shape (n_pages, N): the whole-sample sums of the look-ahead
         comparison (``liq_sum``, ``liq_n``, ``r``, ``m``, ``rm``, ``mm``, ``n``).
@@ -189,6 +198,11 @@ class FactorBlock:
         Per family, bars of each coin in each bucket, shape (N, n_buckets).
     last : dict of str to ndarray
         Per family, the memberships of the block's last row, shape (N,).
+    ret : ndarray of shape (L, N) or None
+        Coin returns of rows ``aligned_start(start, window):stop`` (what the block's
+        exposures regress); None once handed on.
+    weights : ndarray of shape (L, N) or None
+        Market weights of those rows (leave-one-out only).
     """
 
     start: int
@@ -201,14 +215,18 @@ class FactorBlock:
     pages: dict[str, np.ndarray]
     counts: dict[str, np.ndarray]
     last: dict[str, np.ndarray]
+    ret: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
 
 def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) -> FactorBlock:
     """Factor returns, memberships and statistics of grid rows ``start:stop``."""
     opts = layout.opts
-    first = max(0, start - opts.warmup())
+    a = aligned_start(start, layout.window)
+    first = max(0, min(start - opts.warmup(), a - 1))   # the exposures' returns too
     n = stop - first
-    wide = pivot(read_rows(source, layout, first, stop), layout, first, n, layout.symbols)
+    wide = pivot(read_rows(source, layout, first, stop, check_from=start), layout, first, n,
+                 layout.symbols)
     ret, weights, liq = block_inputs(wide, opts)
     ends = layout.t0_us + layout.step_us * np.arange(first + 1, stop + 1, dtype=np.int64)
     columns, members = factor_arrays(ends, opts.period * layout.step_us, ret, weights, liq,
@@ -233,6 +251,7 @@ def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) ->
             x_parts[label] = LevelParts.of(x3, vx, layout.window, start)
         else:
             vx = np.isfinite(x).all(axis=1)[:, None]
+            x_parts[label] = LevelParts.of(x[:, None, :], vx, layout.window, start)
         y_parts[label] = LevelParts.of(r, vx & finite, layout.window, start)
     mkt = columns["market"][o:]
     return FactorBlock(
@@ -240,7 +259,9 @@ def factor_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int) ->
         x_parts, _lookahead_pages(r, mkt, None if liq is None else liq[o:], layout.window),
         {f: np.stack([(m == b).sum(axis=0) for b in range(opts.n_buckets)], axis=1)
          for f, m in own.items()},
-        {f: m[-1].copy() for f, m in own.items()})
+        {f: m[-1].copy() for f, m in own.items()},
+        ret[a - first :] if layout.factor_sets else None,
+        weights[a - first :] if layout.factor_sets and layout.leave_one_out else None)
 
 
 def _lookahead_pages(ret: np.ndarray, mkt: np.ndarray, liq: np.ndarray | None,
@@ -297,36 +318,26 @@ class ExposureBlock:
     daily: pl.DataFrame
 
 
-def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
-                   cols: tuple[int, ...], x: dict[str, np.ndarray],
+def exposure_block(layout: Layout, start: int, stop: int, cols: tuple[int, ...],
+                   x: dict[str, np.ndarray], ret: np.ndarray, weights: np.ndarray | None,
                    totals: np.ndarray | None,
                    shifts: dict[str, tuple[np.ndarray, np.ndarray]]) -> ExposureBlock:
     """Fit the rolling exposures of coins ``cols`` on grid rows ``start:stop``.
 
     ``x`` holds each factor set's returns on rows ``aligned_start(start, window):stop``,
-    ``totals`` the leave-one-out sums of those rows, ``shifts`` the whole series' level
-    shifts per set (regressors, and every coin's).
+    ``ret`` the returns of coins ``cols`` on those rows (``weights`` their market weights,
+    leave-one-out), ``totals`` the leave-one-out sums of those rows, ``shifts`` the level
+    shifts per set (regressors, and every coin's) of the series up to ``stop``.
     """
     w = layout.window
     a = aligned_start(start, w)
-    first = max(0, a - 1)
     symbols = tuple(layout.symbols[c] for c in cols)
-    # rows validated by the factor tasks (which read every row of the panel)
-    need = ("ts", "symbol", "close", "filled",
-            *(("volume", "quote_volume") if layout.leave_one_out else ()))
-    frame = read_rows(source, layout, first, stop, symbols, columns=need, validate=False)
-    wide = pivot(frame, layout, first, stop - first, symbols)
-    ret = bar_returns(wide("close"))[a - first :]
-    weights = None
-    if layout.leave_one_out:
-        notional = wide(NOTIONAL) if layout.opts.market != "equal" else None
-        weights = market_weights(bar_returns(wide("close")), notional,
-                                 layout.opts.market)[a - first :]
     ts = layout.ts(start, stop)
     tables: dict[str, pl.DataFrame] = {}
     pages: dict[str, dict[str, np.ndarray]] = {}
     idx = list(cols)
-    for label, names in layout.factor_sets:
+    # the sets without a table first: their fit is freed before the table's is made
+    for label, names in sorted(layout.factor_sets, key=lambda s: s[0] in layout.tables):
         x_in = x[label]
         sx, sy = shifts[label]
         if weights is not None and totals is not None:
@@ -343,6 +354,7 @@ def exposure_block(source: pl.LazyFrame, layout: Layout, start: int, stop: int,
         pages[label] = _fit_pages(ols, start - a, w, len(names))
         if label == layout.factor_sets[0][0]:
             daily = _daily_sums(ts, symbols, ols, start - a, names)
+        del ols, x_in
     return ExposureBlock(start, stop, cols, tables, pages, daily)
 
 

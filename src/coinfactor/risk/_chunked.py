@@ -6,7 +6,8 @@
 not the span. Every output value equals the whole-panel value bit for bit (see
 :mod:`coinfactor.risk._blocks` for why). The large outputs (exposures, memberships) are
 written block by block as Parquet parts under a work directory and read lazily
-(:class:`coinfactor.core.parts.PartitionedTable`); the tasks run here or on a Dask cluster
+(:class:`coinfactor.core.parts.PartitionedTable`); the tasks run here (a block's factor task
+beside the exposure tasks of the block before, on two threads) or on a Dask cluster
 (:func:`coinfactor.core.tasks.run_tasks`).
 """
 
@@ -14,18 +15,19 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.parts import PartitionedTable, WorkDir, part_name
-from coinfactor.core.tasks import run_tasks
+from coinfactor.core.tasks import Task, run_tasks
 from coinfactor.core.time import freq_to_timedelta
 from coinfactor.core.typing import FactorFamily, FactorSet, LiquidityMeasure, MarketWeighting
 from coinfactor.data import infer_freq
@@ -50,6 +52,16 @@ __all__ = ["ChunkedRiskModel", "risk_model_blocks"]
 
 BLOCK_CELLS = 3_000_000
 """Target bars x coins of one exposure task (about 0.3 GB of fit arrays per 10 factors)."""
+
+FACTOR_CELLS = 6_000_000
+"""Target bars x coins of one factor task (a whole number of exposure time blocks): fewer,
+longer reads of the panel (each query of a folder of Parquet files opens every file, and
+the warm-up read before a block is the same for a short block as for a long one)."""
+
+LOCAL_THREADS = 2
+"""Tasks run at once here by default: a time block's factor task overlaps the exposure task
+of the block before (one reads and validates Parquet, the other fits), which uses two
+cores; more would multiply the memory of a task for little gain."""
 
 _MEMBER_SORT = ("symbol", "ts")
 
@@ -81,7 +93,8 @@ class ChunkedRiskModel:
     n_bars : int
         Bars of the grid.
     tasks : int
-        Tasks run (time blocks for factor returns, plus time x coin blocks for exposures).
+        Tasks run (factor tasks, each of one or more time blocks, plus time x coin blocks
+        for exposures).
     work_dir : Path
         Directory holding the parts (removed when this object is garbage collected).
     """
@@ -157,9 +170,11 @@ def risk_model_blocks(
     rank_tol: float = DEFAULT_RANK_TOL,
     condition_number: bool = True,
     block_rows: int | None = None,
+    factor_rows: int | None = None,
     coin_block: int | None = None,
     work_dir: str | Path | None = None,
     scheduler: str | None = None,
+    threads: int | None = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> ChunkedRiskModel:
     """Factor returns and rolling exposures of every coin, in time and coin blocks.
@@ -183,6 +198,10 @@ momentum_windows, min_coverage
     block_rows : int, optional
         Bars per time block, a multiple of ``window`` (default: about
         :data:`BLOCK_CELLS` bars x coins, whole windows).
+    factor_rows : int, optional
+        Bars per factor task, a multiple of ``block_rows`` (default: ``block_rows`` when
+        that is given, else about :data:`FACTOR_CELLS` bars x coins): each reads the panel
+        once and starts the exposure tasks of its time blocks.
     coin_block : int, optional
         Coins per exposure task (default: as many as keep a task near
         :data:`BLOCK_CELLS`).
@@ -192,6 +211,11 @@ momentum_windows, min_coverage
         Dask scheduler address: the tasks run on that cluster (whose workers must be able
         to read ``panel``: a Parquet scan on a shared file system, or an in-memory frame,
         sent to each worker once).
+    threads : int, optional
+        Without a scheduler, tasks run at the same time in this process, on threads (the
+        kernels, NumPy, LAPACK, numba and polars, release the GIL); default
+        :data:`LOCAL_THREADS` (at most the CPU count). Memory grows with it (one task's
+        arrays per thread); the results do not depend on it.
     progress : callable, optional
         ``progress(done, total, elapsed_seconds)`` after each task.
 
@@ -209,8 +233,14 @@ momentum_windows, min_coverage
     Notes
     -----
     Memory is about ``block_rows * coin_block * 8 * (3 + p)`` bytes per exposure task (``p``
-    coefficients) and ``(block_rows + warm-up) * n_coins * 48`` bytes per factor task, plus
-    the factor returns (``n_bars * n_factors * 8`` bytes), whatever the span.
+    coefficients) and ``(factor_rows + warm-up) * n_coins * 48`` bytes per factor task, times
+    the tasks running at once (``threads`` here), plus the factor returns
+    (``n_bars * n_factors * 8`` bytes), whatever the span.
+
+    A time block's panel rows are read (and, from a lazy source, validated) once, by its
+    factor task; its exposure tasks start as soon as the factor tasks of the blocks up to
+    it are done (they take the coin returns from it and the level shifts of the series so
+    far), before the factor tasks not started yet.
     """
     fams = _check_options(families, n_buckets, market, liquidity, liquidity_window,
                           beta_window, momentum_windows, min_coverage)
@@ -240,9 +270,15 @@ momentum_windows, min_coverage
         raise ConfigError(f"window must be an integer >= 1 bar, got {window!r}")
     if block_rows is None:
         block_rows = window * max(1, BLOCK_CELLS // (n_sym * window))
+        if factor_rows is None:
+            factor_rows = block_rows * max(1, FACTOR_CELLS // (n_sym * block_rows))
     if block_rows < window or block_rows % window:
         raise ConfigError(f"block_rows must be a positive multiple of window ({window}), got "
                           f"{block_rows}")
+    factor_rows = block_rows if factor_rows is None else factor_rows
+    if factor_rows < block_rows or factor_rows % block_rows:
+        raise ConfigError(f"factor_rows must be a positive multiple of block_rows "
+                          f"({block_rows}), got {factor_rows}")
     coin_block = max(1, min(n_sym, BLOCK_CELLS // block_rows)) if coin_block is None \
         else coin_block
     if coin_block < 1:
@@ -254,9 +290,9 @@ momentum_windows, min_coverage
                                            for s in sets if s == "spreads" or fams),
                     leave_one_out, condition_number, validate=eager is None,
                     tables=tuple(sets if tables is None else tables))
-    blocks = [(s, min(n_rows, s + block_rows)) for s in range(0, n_rows, block_rows)]
+    blocks = [(s, min(n_rows, s + factor_rows)) for s in range(0, n_rows, factor_rows)]
     coins = [tuple(range(c, min(n_sym, c + coin_block))) for c in range(0, n_sym, coin_block)]
-    total = len(blocks) * (1 + (len(coins) if layout.factor_sets else 0))
+    total = len(blocks) + (-(-n_rows // block_rows) * len(coins) if layout.factor_sets else 0)
     done = [0]
 
     def tick(_done: int, _total: int, elapsed: float) -> None:
@@ -264,67 +300,48 @@ momentum_windows, min_coverage
         if progress is not None:
             progress(done[0], total, elapsed)
 
+    if threads is None:
+        threads = min(LOCAL_THREADS, os.cpu_count() or 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
     owner = WorkDir("coinfactor-risk-", work_dir)
     try:
-        return _run(lf, layout, blocks, coins, owner, scheduler, tick, total)
+        return _run(lf, layout, blocks, block_rows, coins, owner, scheduler, tick, total,
+                    threads)
     except BaseException:
         owner.remove()
         raise
 
 
-def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
+def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]], block_rows: int,
          coins: list[tuple[int, ...]], owner: WorkDir, scheduler: str | None,
-         tick: Callable[[int, int, float], None], total: int) -> ChunkedRiskModel:
+         tick: Callable[[int, int, float], None], total: int, threads: int) -> ChunkedRiskModel:
     root = owner.path
     members_dir = root / "memberships"
     members_dir.mkdir()
-    returns: list[pl.DataFrame | None] = [None] * len(blocks)
-    factor_blocks: list[FactorBlock | None] = [None] * len(blocks)
-
-    def keep_factors(i: int, fb: FactorBlock) -> None:
-        fb.memberships.write_parquet(members_dir / part_name(i), compression="lz4")
-        gc.collect()   # the block's arrays (some in cycles) go now, not at the next GC
-        returns[i] = fb.returns
-        factor_blocks[i] = FactorBlock(fb.start, fb.stop, fb.returns, fb.memberships.clear(),
-                                       fb.totals, fb.y_parts, fb.x_parts, fb.pages, fb.counts,
-                                       fb.last)
-
-    run_tasks(_factor_task, blocks, shared=(lf, layout), scheduler=scheduler,
-              on_result=keep_factors, progress=tick)
-    fbs = [fb for fb in factor_blocks if fb is not None]
-    factor_returns = pl.concat([r for r in returns if r is not None])
-    totals = (np.concatenate([fb.totals for fb in fbs if fb.totals is not None])
-              if layout.leave_one_out else None)
-    shifts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    xs: dict[str, np.ndarray] = {}
-    for label, names in layout.factor_sets:
-        x = factor_returns.select(names).to_numpy().astype(np.float64)
-        xs[label] = x
-        sy = _combine([fb.y_parts[label] for fb in fbs]).shift()
-        if layout.leave_one_out:
-            sx = _combine([fb.x_parts[label] for fb in fbs]).shift()
-        else:
-            sx = LevelParts.of(x[:, None, :], np.isfinite(x).all(axis=1)[:, None],
-                               layout.window, 0).shift()
-        shifts[label] = (sx, sy)
     out_dirs = {label: root / f"exposures_{label}" for label, _ in layout.factor_sets
                 if label in layout.tables}
     for d in out_dirs.values():
         d.mkdir()
+    factor_blocks: list[FactorBlock | None] = [None] * len(blocks)
+    prefix = _Prefix(layout, block_rows)
     n_pages = -(-layout.n_rows // layout.window)
     page_stats: dict[str, dict[str, np.ndarray]] = {}
-    tasks = []
-    for bi, (s, e) in enumerate(blocks):
-        a = aligned_start(s, layout.window)
-        for ci, cols in enumerate(coins if layout.factor_sets else []):
-            tasks.append(((bi, ci), s, e, cols, {k: v[a:e] for k, v in xs.items()},
-                          None if totals is None else totals[a:e], shifts))
+    daily: dict[tuple[int, int], pl.DataFrame] = {}
 
-    daily: list[pl.DataFrame | None] = [None] * len(tasks)
+    def keep_factors(i: int, fb: FactorBlock) -> list[Task]:
+        fb.memberships.write_parquet(members_dir / part_name(i), compression="lz4")
+        factor_blocks[i] = replace(fb, memberships=fb.memberships.clear())
+        gc.collect()   # the block's arrays (some in cycles) go now, not at the next GC
+        ready: list[Task] = []
+        # the exposures of a block need the level shifts of the series up to it: blocks
+        # start in order, as soon as every block before them has its factors
+        while prefix.blocks < len(blocks) and factor_blocks[prefix.blocks] is not None:
+            ready += prefix.exposure_tasks(factor_blocks, coins)
+        return ready
 
-    def keep_exposures(i: int, eb: ExposureBlock) -> None:
-        bi, ci = tasks[i][0]
-        daily[i] = eb.daily
+    def keep_exposures(bi: int, ci: int, eb: ExposureBlock) -> None:
+        daily[bi, ci] = eb.daily
         p0 = eb.start // layout.window
         for label, table in eb.tables.items():
             table.write_parquet(out_dirs[label] / part_name(bi, ci), compression="lz4")
@@ -336,12 +353,21 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
                 arr = stats.setdefault(name, np.zeros((n_pages, len(layout.symbols))))
                 arr[p0 : p0 + v.shape[0], list(eb.cols)] = v
 
-    run_tasks(_exposure_task, [t[1:] for t in tasks], shared=(lf, layout),
-              scheduler=scheduler, on_result=keep_exposures, progress=tick)
+    def on_result(key: Hashable, result: Any) -> list[Task]:
+        if isinstance(result, FactorBlock):
+            return keep_factors(cast(tuple[str, int], key)[1], result)
+        _, bi, ci = cast(tuple[str, int, int], key)
+        keep_exposures(bi, ci, result)
+        return []
+
+    run_tasks([(("factors", i), _factor_task, block) for i, block in enumerate(blocks)],
+              shared=(lf, layout), scheduler=scheduler, on_result=on_result, progress=tick,
+              total=total, threads=threads)
+    fbs = [fb for fb in factor_blocks if fb is not None]
     schema: dict[str, pl.DataType] = {"ts": pl.Datetime("us", "UTC"), "symbol": pl.String(),
               **{f: pl.Int8() for f in layout.opts.families}}
     return ChunkedRiskModel(
-        factor_returns=factor_returns,
+        factor_returns=pl.concat([fb.returns for fb in fbs]),
         memberships=PartitionedTable(members_dir, _MEMBER_SORT, schema, owner),
         exposures={label: PartitionedTable(d, _MEMBER_SORT, None, owner)
                    for label, d in out_dirs.items()},
@@ -350,7 +376,67 @@ def _run(lf: pl.LazyFrame, layout: Layout, blocks: list[tuple[int, int]],
         lookahead=_lookahead(fbs, layout),
         symbols=layout.symbols, freq=layout.freq, n_bars=layout.n_rows, tasks=total,
         work_dir=root, _owner=owner,
-        daily=daily_means([d for d in daily if d is not None]) if tasks else pl.DataFrame())
+        daily=daily_means([daily[k] for k in sorted(daily)]) if daily else pl.DataFrame())
+
+
+class _Prefix:
+    """The factor blocks ``0 .. blocks - 1``, folded, for the exposures of the next ones.
+
+    Their level-shift parts combined, and the last block (its tail of factor returns and
+    leave-one-out totals is read by the next block's fits).
+    """
+
+    def __init__(self, layout: Layout, rows: int) -> None:
+        self.layout = layout
+        self.rows = rows     # bars per exposure task
+        self.blocks = 0
+        self.y: dict[str, LevelParts] = {}
+        self.x: dict[str, LevelParts] = {}
+        self.prev: FactorBlock | None = None
+
+    def exposure_tasks(self, factor_blocks: list[FactorBlock | None],
+                       coins: list[tuple[int, ...]]) -> list[Task]:
+        """Fold in the next block and return its exposure tasks (time x coin blocks)."""
+        layout, bi = self.layout, self.blocks
+        fb = factor_blocks[bi]
+        if fb is None:
+            raise ValueError(f"_Prefix: factor block {bi} is not done")
+        for label, _ in layout.factor_sets:
+            for parts, new in ((self.y, fb.y_parts[label]), (self.x, fb.x_parts[label])):
+                parts[label] = parts[label].combine(new) if label in parts else new
+        a = aligned_start(fb.start, layout.window)
+        before = fb.start - a          # rows of the previous block this one's fits read
+        prev = self.prev
+        xs = {label: (pl.concat([prev.returns.tail(before), fb.returns]) if before and prev
+                      else fb.returns).select(names).to_numpy().astype(np.float64)
+              for label, names in layout.factor_sets}
+        totals = None
+        if fb.totals is not None:
+            totals = (np.concatenate([prev.totals[-before:], fb.totals])
+                      if before and prev is not None and prev.totals is not None
+                      else fb.totals)
+        shifts = {label: (self.x[label].shift(), self.y[label].shift())
+                  for label, _ in layout.factor_sets}
+        ret, weights = fb.ret, fb.weights
+        tasks: list[Task] = []
+        w = layout.window
+        for s in range(fb.start, fb.stop, self.rows) if ret is not None else ():
+            e = min(fb.stop, s + self.rows)
+            # rows aligned_start(s):e of the arrays, which start at row a
+            rows = slice(aligned_start(s, w) - a, e - a)
+            x_s = {label: v[rows] for label, v in xs.items()}
+            t_s = None if totals is None else totals[rows]
+            r_s = cast(np.ndarray, ret)[rows]
+            w_s = None if weights is None else weights[rows]
+            for ci, cols in enumerate(coins):
+                idx = list(cols)
+                tasks.append((("exposures", s // self.rows, ci), _exposure_task,
+                              (s, e, cols, x_s, r_s[:, idx],
+                               None if w_s is None else w_s[:, idx], t_s, shifts)))
+        # the coin returns go with the tasks; the next block reads this one's tail only
+        factor_blocks[bi] = self.prev = replace(fb, ret=None, weights=None)
+        self.blocks += 1
+        return tasks
 
 
 def _factor_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int) -> FactorBlock:
@@ -358,16 +444,10 @@ def _factor_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int) -> 
 
 
 def _exposure_task(shared: tuple[pl.LazyFrame, Layout], start: int, stop: int,
-                   cols: tuple[int, ...], x: dict[str, np.ndarray], totals: np.ndarray | None,
+                   cols: tuple[int, ...], x: dict[str, np.ndarray], ret: np.ndarray,
+                   weights: np.ndarray | None, totals: np.ndarray | None,
                    shifts: dict[str, tuple[np.ndarray, np.ndarray]]) -> ExposureBlock:
-    return exposure_block(shared[0], shared[1], start, stop, cols, x, totals, shifts)
-
-
-def _combine(parts: list[LevelParts]) -> LevelParts:
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.combine(p)
-    return out
+    return exposure_block(shared[1], start, stop, cols, x, ret, weights, totals, shifts)
 
 
 def _fit_metrics(stats: dict[str, np.ndarray]) -> dict[str, float]:

@@ -200,22 +200,50 @@ def exposure_table(ts: pl.Series, symbols: Sequence[str], ols: RollingOLSResult,
     rsq = ols.rsquared[rows]
     n_rows, n_sym = rsq.shape
     fitted = np.isfinite(rsq) | np.isfinite(params[..., 0])
-    cols: dict[str, np.ndarray] = {"alpha": params[..., 0]}
+    keep = _series_major(fitted)
+    every = bool(keep.all())
+
+    def column(v: np.ndarray) -> np.ndarray:
+        flat = _series_major(v)
+        return flat if every else flat[keep]
+
+    by_series = _series_major(params)     # (N * T, p): one transpose for every coefficient
+    cols: dict[str, np.ndarray] = {"alpha": by_series[:, 0]}
     for j, name in enumerate(names):
-        cols[f"beta_{name}"] = params[..., j + 1]
-    cols.update(rsquared=rsq, rsquared_adj=ols.rsquared_adj[rows],
-                resid_std=ols.resid_std[rows])
-    keep = fitted.T.reshape(-1)
+        cols[f"beta_{name}"] = by_series[:, j + 1]
+    if not every:
+        cols = {k: v[keep] for k, v in cols.items()}
+    cols.update(rsquared=column(rsq), rsquared_adj=column(ols.rsquared_adj[rows]),
+                resid_std=column(ols.resid_std[rows]))
     return pl.DataFrame({
         "ts": pl.Series("ts", np.tile(ts.to_numpy(), n_sym)[keep]).cast(ts.dtype),
         "symbol": pl.Series("symbol", list(symbols), dtype=pl.String).gather(
             np.repeat(np.arange(n_sym), n_rows)[keep]),
-        **{k: v.T.reshape(-1)[keep] for k, v in cols.items()},
-        "nobs": ols.nobs[rows].T.reshape(-1)[keep],
-        "rank": ols.rank[rows].T.reshape(-1)[keep],
-        **({"condition_number": ols.condition_number[rows].T.reshape(-1)[keep]}
+        **cols,
+        "nobs": column(ols.nobs[rows]),
+        "rank": column(ols.rank[rows]),
+        **({"condition_number": column(ols.condition_number[rows])}
            if condition_number else {}),
     })
+
+
+_TRANSPOSE_ROWS = 256
+"""Rows per step of :func:`_series_major` (a step's reads and writes stay in cache)."""
+
+
+def _series_major(a: np.ndarray) -> np.ndarray:
+    """Return ``a`` (T, N, ...) series after series: shape (N * T, ...), row ``n * T + t``.
+
+    The transpose goes by steps of a few rows: a plain ``a.swapaxes(0, 1)`` copy reads
+    ``a`` with a stride of a whole row per element, which at hundreds of series misses the
+    cache (and the TLB) at every element.
+    """
+    n_rows, n_sym = a.shape[:2]
+    out = np.empty((n_sym, n_rows, *a.shape[2:]), dtype=a.dtype)
+    for r0 in range(0, n_rows, _TRANSPOSE_ROWS):
+        r1 = min(n_rows, r0 + _TRANSPOSE_ROWS)
+        out[:, r0:r1] = a[r0:r1].swapaxes(0, 1)
+    return out.reshape(n_sym * n_rows, *a.shape[2:])
 
 
 def leave_one_out_totals(ret: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray,

@@ -4,7 +4,8 @@ Rows go by *chunks* of whole blocks (``window`` rows each; the regressor side: `
 sums and their (pseudo-)inverses), each chunk in *pieces* of a few rows (the series side:
 ``Z'y`` and ``y'y`` window sums), so that work arrays stay in the processor's cache. A
 :class:`Plan` cuts the rows into consecutive stretches, one per thread; every output cell is
-written once (:class:`Outputs`). The solves themselves are in :mod:`coinfactor.rolling._solve`.
+written once (:class:`Outputs`). The solves themselves are in :mod:`coinfactor.rolling._solve`
+and, per cell, :mod:`coinfactor.rolling._solve_kernel`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coinfactor.rolling._pages import PageFiller, result_array
-from coinfactor.rolling._solve import invert_moments, solve_chunk
+from coinfactor.rolling._solve import invert_moments
 from coinfactor.rolling._sums import PieceWindowSum
 
 _PIECE_ELEMENTS = 1 << 18
@@ -89,7 +90,7 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
          cols: np.ndarray | None, *, offset: int = 0,
          skip: int = 0, step: int | None = None,
          ready: Callable[[int], None] | None = None) -> None:
-    """Fit every window of the given series; cells ``write`` marks blank get NaN.
+    """Fit every window of the given series; the cells ``write`` does not select get NaN.
 
     Rows go by chunks of whole blocks (the regressor side: ``Z'Z`` sums and inverses), each in
     pieces of a few rows (the series side), so that work arrays stay in cache.
@@ -98,11 +99,12 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
     all series) or the number of series. ``count(a, b)`` gives the windows' valid rows of
     input rows ``a:b`` (N columns; read only for a centred R² without an added constant).
     ``write(a, b)`` gives the masks of input rows ``a:b`` (called once per piece written, in
-    order): the cells to fit, and the cells to set NaN (None: all others). With ``cols``
-    given, only those output columns are (over)written, and only where the first mask is
-    set. Input row 0 is output row ``offset`` (a multiple of the window, so blocks stay
-    aligned with the whole series). The first ``skip`` input rows (whole chunks) only feed
-    the running block sums and are not written.
+    order): the cells to fit (the others get NaN; cells fitted by another pass are written
+    after this one, see :class:`Outputs`), and the cells fitted by none (None: all others;
+    not read here). With ``cols`` given, only those output columns are written, and only
+    where the first mask is set. Input row 0 is output row ``offset`` (a multiple of the
+    window, so blocks stay aligned with the whole series). The first ``skip`` input rows
+    (whole chunks) only feed the running block sums and are not written.
     ``ready(row)`` is called before output rows up to ``row`` are written (it may block until
     their memory pages are allocated).
     """
@@ -146,12 +148,12 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
             if r1 > skip:
                 if ready is not None:
                     ready(offset + r1)
-                sel, blank = write(r0, r1)
+                sel = write(r0, r1)[0]
                 mean_sq = None
                 if s_y is not None:   # a constant column in X: R² is centred, as statsmodels
                     with np.errstate(divide="ignore", invalid="ignore"):   # empty windows
                         mean_sq = s_y * s_y / count(r0, r1)
-                _write(out, cols, offset + r0, sel, blank, g_c[local], rank_c[local],
+                _write(out, cols, offset + r0, sel, g_c[local], rank_c[local],
                        n_c[local], s_zy, s_yy, mean_sq, sx, sy, settings,
                        None if cond_c is None else cond_c[local],
                        None if fix_c is None else (fix_c[0][local], fix_c[1][local]))
@@ -159,7 +161,7 @@ def fit_rows(x3: np.ndarray, xmask: np.ndarray, y2: np.ndarray, ymask: np.ndarra
 
 
 def _write(out: Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
-           blank: np.ndarray | None, g: np.ndarray, rank: np.ndarray, n: np.ndarray,
+           g: np.ndarray, rank: np.ndarray, n: np.ndarray,
            s_zy: np.ndarray, s_yy: np.ndarray, mean_sq: np.ndarray | None, sx: np.ndarray,
            sy: np.ndarray, settings: Settings, cond: np.ndarray | None,
            fix: tuple[np.ndarray, np.ndarray] | None) -> None:
@@ -167,8 +169,8 @@ def _write(out: Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
     n_rows = sel.shape[0]
     if cols is None:
         dest = slice(start, start + n_rows)
-        solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings.add_constant, out.params[dest],
-                     out.rsquared[dest], out.ssr[dest], sel, blank, fix)
+        _solve(g, n, s_zy, s_yy, mean_sq, sx, sy, settings.add_constant, out.params[dest],
+               out.rsquared[dest], out.ssr[dest], sel, fix)
         if out.rank.ndim == 1:         # one rank per row: the shared regressors' window
             out.rank[dest] = rank[:, 0]
             if out.cond is not None and cond is not None:
@@ -183,14 +185,35 @@ def _write(out: Outputs, cols: np.ndarray | None, start: int, sel: np.ndarray,
         n_series, p = s_zy.shape[1], s_zy.shape[2]
         prm = np.empty((n_rows, n_series, p))
         rsq, ssr = np.empty((n_rows, n_series)), np.empty((n_rows, n_series))
-        solve_chunk(g, n, s_zy, s_yy, mean_sq, sx, sy, settings.add_constant, prm, rsq, ssr,
-                    sel, None, fix)
+        _solve(g, n, s_zy, s_yy, mean_sq, sx, sy, settings.add_constant, prm, rsq, ssr, sel,
+               fix)
         tt, jj = np.nonzero(sel)
         out.deferred.append((start + tt, cols[jj], prm[tt, jj], rsq[tt, jj], ssr[tt, jj]))
         rank_cols = cols if out.rank_cols is None else out.rank_cols
         out.rank[start + tt, rank_cols[jj]] = np.broadcast_to(rank, sel.shape)[tt, jj]
         if out.cond is not None and cond is not None:
             out.cond[start + tt, rank_cols[jj]] = np.broadcast_to(cond, sel.shape)[tt, jj]
+
+
+_NO_FIX = (np.empty((0, 0, 0, 0)), np.empty((0, 0), dtype=bool))
+_NO_MEAN = np.empty((0, 0))
+
+
+def _solve(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray,
+           mean_sq: np.ndarray | None, sx: np.ndarray, sy: np.ndarray, add_constant: bool,
+           params: np.ndarray, rsq: np.ndarray, ssr: np.ndarray, sel: np.ndarray,
+           fix: tuple[np.ndarray, np.ndarray] | None) -> None:
+    """:func:`~coinfactor.rolling._solve_kernel.solve_cells` (cells outside ``sel``: NaN).
+
+    The cells of a shared pass that are neither fitted nor blank (the windows with their
+    own sums) get NaN here and their values from :meth:`Outputs.write_deferred`.
+    """
+    from coinfactor.rolling import _solve_kernel as kernel  # numba: imported on first use
+
+    e, e_where = _NO_FIX if fix is None else fix
+    kernel.solve_cells(g, n, s_zy, s_yy, _NO_MEAN if mean_sq is None else mean_sq,
+                       mean_sq is not None, sx, sy, add_constant, bool(sx.any()), e, e_where,
+                       fix is not None, sel, params, rsq, ssr)
 
 
 def chunk_rows(n_rows: int, window: int, n_series: int, n_x: int, p: int) -> int:

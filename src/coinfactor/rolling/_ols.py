@@ -8,10 +8,11 @@ end of a very long series is as exact as at its start.
 The modules behind it, one concept each: :mod:`~coinfactor.rolling._levels` (shifts of
 price-like columns), :mod:`~coinfactor.rolling._fit` (the pass over rows: chunks, pieces,
 threads, outputs), :mod:`~coinfactor.rolling._solve` (batched inverses and the solves of the
-normal equations), :mod:`~coinfactor.rolling._counts` (window counts and ranks),
-:mod:`~coinfactor.rolling._sums` (drift-free window sums), :mod:`~coinfactor.rolling._pages`
-(background page allocation). The plain per-window reference is
-:func:`coinfactor.rolling.rolling_ols_reference` (:mod:`~coinfactor.rolling._ols_reference`).
+normal equations), :mod:`~coinfactor.rolling._solve_kernel` (the per-cell solves, compiled),
+:mod:`~coinfactor.rolling._counts` (window counts and ranks), :mod:`~coinfactor.rolling._sums`
+(drift-free window sums), :mod:`~coinfactor.rolling._pages` (background page allocation).
+The plain per-window reference is :func:`coinfactor.rolling.rolling_ols_reference`
+(:mod:`~coinfactor.rolling._ols_reference`).
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 :func:`invert_moments` turns every window's ``Z'Z`` into its (pseudo-)inverse, rank and
 corrections, and :func:`solve_chunk` gives the coefficients and fit statistics of a chunk of
-windows from them. Below them, a batched pseudo-inverse of small symmetric positive
-semi-definite matrices (:func:`sym_pinv_lastaxis`), to solve the normal equations of every
-window at once. The matrices are stacked on the *last* axis, ``(k, k, B)``, so that every step
-of the factorisation is one vector operation over the whole stack (about twice as fast as
-LAPACK called matrix by matrix for ``k`` around 10).
+windows from them: the plain NumPy reference of the compiled kernel the fit runs
+(:func:`coinfactor.rolling._solve_kernel.solve_cells`, held equal to it bit for bit). Below
+them, a batched pseudo-inverse of small symmetric positive semi-definite matrices
+(:func:`sym_pinv_lastaxis`), to solve the normal equations of every window at once. The
+matrices are stacked on the *last* axis, ``(k, k, B)``, so that every step of the
+factorisation is one vector operation over the whole stack (about twice as fast as LAPACK
+called matrix by matrix for ``k`` around 10).
 
 The rank rule (one rule, scale-free): a matrix ``S`` is scaled to unit diagonal, ``C = D S D``
 with ``D = diag(S)^(-1/2)`` (for centred regressors, their correlation matrix), and its
@@ -292,6 +294,9 @@ def solve_chunk(g: np.ndarray, n: np.ndarray, s_zy: np.ndarray, s_yy: np.ndarray
                  sel: np.ndarray, blank: np.ndarray | None,
                  fix: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Coefficients and fit statistics of one chunk from window sums of the shifted data.
+
+    The reference of :func:`coinfactor.rolling._solve_kernel.solve_cells` (which the fit
+    runs: the same operations per cell, in registers instead of one pass per term).
 
     ``g`` (L, B, p, p) inverse of ``Z'Z``, ``n`` (L, B) its row count,
     ``s_zy`` (L, N, p), ``s_yy`` (L, N), ``mean_sq`` (L, N) the ``n * mean(y)**2`` term of a

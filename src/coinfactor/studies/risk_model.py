@@ -6,7 +6,9 @@ one-minute panels (``studies/risk_model.toml``, ``studies/risk_model_1m.toml``) 
 path: time blocks (and coin blocks) of :func:`coinfactor.risk.risk_model_blocks`, equal bit
 for bit to the whole-panel computation, with the exposures and memberships written as
 Parquet parts (``exposures/``, ``memberships/`` in the run directory) and summarised per day
-for the report (``exposures_daily``); ``--scheduler`` runs the blocks on a Dask cluster.
+for the report (``exposures_daily``); ``--scheduler`` runs the blocks on a Dask cluster,
+otherwise they run here, a block's factor task beside the exposure task of the block
+before (two threads, :data:`coinfactor.risk._chunked.LOCAL_THREADS`).
 
 What changes from the seed:
 
@@ -181,7 +183,8 @@ def run(config: Config, panel: pl.DataFrame | pl.LazyFrame, *,
     progress : callable, optional
         Called with the fraction of tasks done (0..1).
     scheduler : str, optional
-        Address of a Dask scheduler to run the block tasks on (``tcp://host:8786``).
+        Address of a Dask scheduler to run the block tasks on (``tcp://host:8786``);
+        without one they run in this process, on two threads.
 
     Returns
     -------
