@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _vmhwm import PEAK_KB  # benchmarks/ is the script's directory
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _PRELUDE = """
@@ -53,12 +55,7 @@ import coinfactor.data
 from coinfactor.data import validate_panel
 from coinfactor.data.store import Store
 
-def peak_kb():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1])
-    raise RuntimeError('no VmHWM')
-"""
+""" + PEAK_KB
 
 STEPS: dict[str, str] = {
     "baseline": "",

@@ -40,6 +40,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from _vmhwm import PEAK_KB  # benchmarks/ is the script's directory
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _PRELUDE = """
@@ -47,15 +49,9 @@ import sys, tomllib, pathlib
 sys.path[:0] = [SRC]
 import polars as pl
 
-def peak_kb():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1])
-    raise RuntimeError('no VmHWM')
-
 raw = tomllib.loads(pathlib.Path(TOML).read_text())
 raw['data'] = {'parquet_dir': FOLDER}
-"""
+""" + PEAK_KB
 
 STAGES: dict[str, str] = {
     "factor returns": (

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _vmhwm import PEAK_KB  # benchmarks/ is the script's directory
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _PRELUDE = """
@@ -51,12 +53,7 @@ def cpu_s():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
-def peak_kb():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            return int(line.split()[1])
-    raise RuntimeError('no VmHWM')
-"""
+""" + PEAK_KB
 
 STAGES: dict[str, str] = {
     "import": (

@@ -359,7 +359,6 @@ def _allocation(config: Config, freq: str, bar_rows: np.ndarray, size: _Sizing, 
     keep_b = held_b.copy()
     keep_b[1:] |= held_b[:-1]
     keep_b &= bar_rows[:, None]
-    del held_b
     if not keep_b.any():
         raise DataError("carry: the book never holds a position (no universe member has a "
                         "carry, vol and price)", fix="use a longer panel with funding")
@@ -447,11 +446,7 @@ def _decide(config: Config, panel: pl.DataFrame,
 
 
 def panel_columns(config: Config) -> frozenset[str]:
-    """Return the panel columns the carry study reads (the ``[data]`` loader keeps these).
-
-    Close, volume and quote volume (universe, costs), funding; open, high and low for a
-    spread model estimated from bars.
-    """
+    """Return the panel columns carry reads (universe, costs, funding; OHLC for bar spreads)."""
     bars = () if config.spread_model == "constant" else ("open", "high", "low")
     return frozenset({"close", "volume", "quote_volume", "funding_rate", *bars})
 
