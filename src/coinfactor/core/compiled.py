@@ -21,3 +21,14 @@ def left_sum(x: np.ndarray) -> float:  # pragma: no cover - compiled
     for j in range(1, n):
         s = s + x[j]
     return s
+
+
+def frozen(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` as a read-only C-contiguous array of ``dtype`` (copied only if needed).
+
+    A compiled function is specialised on whether its arrays are writable; columns read in
+    place from polars are read-only, so every argument is made so: one compiled variant.
+    """
+    out: np.ndarray = np.ascontiguousarray(values, dtype=dtype)
+    out.flags.writeable = False
+    return out

@@ -1,12 +1,14 @@
 """The rules of the canonical panel, checked over its rows: order, values, bar frequency.
 
 :func:`coinfactor.data.validate_panel` runs them after coercion. Every rule is a polars mask
-over the rows (``True`` where a row breaks it), defined once here: :func:`rows_pass` evaluates
-every mask of a panel in one pass (one ``select``, the masks in parallel), and only when one
-of them holds somewhere do the checks below run, in their fixed order, to count the offending
-rows, show the first of them and raise the same :class:`~coinfactor.core.errors.DataError`
-they always raise. Masks are evaluated slice by slice (:data:`_SLICE_ROWS` rows with one row
-of context), so a check's temporaries are bounded by a slice, not by the panel.
+over the rows (``True`` where a row breaks it), defined once here: :func:`rows_pass` tells
+in one compiled pass over the values whether any of them holds somewhere
+(:mod:`coinfactor.data._checks_kernel`; its reference :func:`rows_pass_reference` evaluates
+every mask in one ``select``), and only then do the checks below run, in their fixed
+order, to count the offending rows, show the first of them and raise the same
+:class:`~coinfactor.core.errors.DataError` they always raise. Masks are evaluated slice
+by slice (:data:`_SLICE_ROWS` rows with one row of context), so a check's temporaries are
+bounded by a slice, not by the panel.
 """
 
 from __future__ import annotations
@@ -216,7 +218,80 @@ def _off_grid(step_us: int) -> pl.Expr:
 
 
 def rows_pass(df: pl.DataFrame, freq: str | None) -> bool:
-    """Whether every row rule holds on ``df``: one pass of every mask, nothing reported.
+    """Whether every row rule holds on ``df`` (coerced, no null keys): nothing reported.
+
+    The rules are those of :func:`check_order`, :func:`check_finite`,
+    :func:`check_values` and, with a declared ``freq``, :func:`check_frequency` (with it
+    every step must be a positive multiple of ``freq``; a symbol whose usual step is shorter
+    has such steps too). On False the checks themselves run and raise. One compiled pass
+    over the values (:func:`coinfactor.data._checks_kernel.rows_hold`; its reference, the
+    polars masks, is :func:`rows_pass_reference`).
+    """
+    from coinfactor.core.compiled import frozen as _frozen  # numba: imported on first use
+    from coinfactor.data._checks_kernel import rows_hold
+
+    if df.height == 0:
+        return True
+    required = [*PRICE_COLUMNS, "volume"]
+    if any(df.get_column(name).null_count() for name in required):
+        return False
+    symbols, n = df.get_column("symbol"), df.height
+    first = symbols[0]
+    if symbols[-1] == first and (symbols == first).all():  # one symbol (a per-symbol file)
+        bounds = np.array([0, n], dtype=np.int64)
+    else:
+        starts = (symbols.slice(1) != symbols.slice(0, n - 1)).arg_true() + 1
+        runs = pl.concat([symbols.head(1), symbols.gather(starts)])
+        if not (runs.slice(1) > runs.slice(0, runs.len() - 1)).all():
+            return False  # the runs' symbols must increase: each symbol one run
+        bounds = np.concatenate([[0], starts.to_numpy(), [n]]).astype(np.int64)
+    step = 0 if freq is None else int(freq_to_timedelta(freq) // timedelta(microseconds=1))
+    ts_all = df.get_column("ts")
+    if ts_all.dtype != pl.Datetime("us", ts_all.dtype.time_zone):  # type: ignore[attr-defined]
+        ts_all = ts_all.dt.cast_time_unit("us")
+    ts_all = ts_all.to_physical()
+    for a, b in _chunks(df):  # column chunks read in place (no copy of the panel)
+        if a and a not in bounds:  # a row continuing the symbol of the chunk before
+            d = int(ts_all[a]) - int(ts_all[a - 1])
+            if d <= 0 or (step and d % step):
+                return False
+        sub = df.slice(a, b - a)
+
+        def values(name: str, dtype: type, sub: pl.DataFrame = sub) -> np.ndarray:
+            col = sub.get_column(name)
+            if col.null_count():
+                col = col.fill_null(0)  # a value no rule of a nullable column refuses
+            return _frozen(col.to_physical().to_numpy(), dtype)
+
+        inner = bounds[(bounds > a) & (bounds < b)] - a
+        if not rows_hold(
+                _frozen(ts_all.slice(a, b - a).to_numpy(), np.int64),
+                np.concatenate([[0], inner, [b - a]]).astype(np.int64), step,
+                tuple(values(name, np.float64) for name in PRICE_COLUMNS),
+                values("volume", np.float64),
+                (values("quote_volume", np.float64), values("open_interest", np.float64)),
+                values("trades", np.int64), values("funding_rate", np.float64)):
+            return False
+    return True
+
+
+_KERNEL_COLUMNS = ("ts", *NUMERIC_COLUMNS, "trades")
+
+
+def _chunks(df: pl.DataFrame) -> list[tuple[int, int]]:
+    """Row ranges within which each column the pass reads is one chunk (read in place)."""
+    cuts = {df.height}
+    for name in _KERNEL_COLUMNS:
+        cuts.update(np.cumsum(df.get_column(name).chunk_lengths()).tolist())
+    ends = sorted(c for c in cuts if c > 0)
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+def rows_pass_reference(df: pl.DataFrame, freq: str | None) -> bool:
+    """Whether every row rule holds on ``df``: every polars mask evaluated (the reference).
+
+    What :func:`rows_pass` answers with one compiled pass; the two are held equal by
+    ``tests/data/test_checks_kernel.py``.
 
     The rules are those of :func:`check_order`, :func:`check_finite`,
     :func:`check_values` and, with a declared ``freq``, :func:`check_frequency` (with it

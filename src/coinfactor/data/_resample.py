@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import get_args
 
+import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
@@ -63,15 +64,32 @@ def resample(
         raise DataError(f"resample: partial must be one of {list(get_args(PartialBars))}, got "
                         f"{partial!r}")
     per_bar = dst // src
-    n_real = (
-        (~pl.col(FILLED_COLUMN)).sum() if FILLED_COLUMN in panel.columns else pl.len()
-    )
     extras = [c for c in panel.columns if c not in PANEL_SCHEMA and c != FILLED_COLUMN]
     if extras:
         panel = panel.drop(extras)
-    # the panel is sorted by (symbol, ts): each coarse bar is a run of rows, windows of
-    # ``freq`` aligned as dt.truncate aligns them (the epoch; weeks on Mondays)
-    out = (
+    if panel.height and timedelta(days=1) % dst == timedelta(0) and \
+            _zone(panel.get_column("ts")) in (None, "UTC"):  # windows from the epoch, UTC
+        out = coarse_compiled(panel, dst, per_bar)
+    else:  # weeks (on Mondays) and other widths: polars' windows
+        out = coarse_reference(panel, dst, per_bar)
+    if partial == "drop":
+        out = out.filter(pl.col(COMPLETE_COLUMN)).drop(COMPLETE_COLUMN)
+    return out
+
+
+def coarse_reference(panel: pl.DataFrame, dst: timedelta, per_bar: int) -> pl.DataFrame:
+    """Return the coarse bars of ``panel`` by polars' ``group_by_dynamic`` (the reference).
+
+    Columns :data:`PANEL_SCHEMA` and ``complete`` (``per_bar`` real fine bars), sorted by
+    (symbol, ts); windows of ``dst`` aligned as ``dt.truncate`` aligns them (the epoch;
+    weeks on Mondays). :func:`coarse_compiled` gives the same bars for a width that divides
+    the day.
+    """
+    n_real = (
+        (~pl.col(FILLED_COLUMN)).sum() if FILLED_COLUMN in panel.columns else pl.len()
+    )
+    # the panel is sorted by (symbol, ts): each coarse bar is a run of rows
+    return (
         panel.group_by_dynamic("ts", every=timedelta_to_freq(dst), group_by="symbol",
                                closed="left", label="left", start_by="window")
         .agg(
@@ -89,9 +107,82 @@ def resample(
         .select([*PANEL_SCHEMA, COMPLETE_COLUMN])
         .sort("symbol", "ts")
     )
-    if partial == "drop":
-        out = out.filter(pl.col(COMPLETE_COLUMN)).drop(COMPLETE_COLUMN)
-    return out
+
+
+def coarse_compiled(panel: pl.DataFrame, dst: timedelta, per_bar: int) -> pl.DataFrame:
+    """Return the coarse bars of a non-empty ``panel`` in one compiled pass (``dst`` | 1 day).
+
+    What :func:`coarse_reference` gives (sums to the last bits: summed left to right), read
+    from the columns in place (:mod:`coinfactor.data._resample_kernel`).
+    """
+    from coinfactor.data._resample_kernel import coarse_bars, count_bars  # numba: on use
+
+    if panel.n_chunks("all") != [1] * panel.width:  # type: ignore[comparison-overlap]
+        panel = panel.rechunk()  # by polars' allocator, which keeps its pages for reuse
+    symbols, n = panel.get_column("symbol"), panel.height
+    first = symbols[0]
+    if symbols[-1] == first and (symbols == first).all():  # one symbol (a per-symbol file)
+        run_rows = np.array([0], dtype=np.int64)
+    else:
+        changes = (symbols.slice(1) != symbols.slice(0, n - 1)).arg_true() + 1
+        run_rows = np.concatenate([[0], changes.to_numpy()]).astype(np.int64)
+    starts = np.append(run_rows, np.int64(n))
+    ts_col = panel.get_column("ts")
+    ts = _array(ts_col.dt.cast_time_unit("us").to_physical(), np.int64)
+    width = dst // timedelta(microseconds=1)
+
+    every = np.ones(n, dtype=np.bool_)
+    every.flags.writeable = False
+
+    def values(name: str, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+        col = panel.get_column(name)
+        ok = _array(col.is_not_null(), np.bool_) if col.null_count() else every
+        return _array(col.fill_null(0) if col.null_count() else col, dtype), ok
+
+    volume, volume_ok = values("volume", np.float64)
+    quote, quote_ok = values("quote_volume", np.float64)
+    funding, funding_ok = values("funding_rate", np.float64)
+    trades, trades_ok = values("trades", np.int64)
+    oi, oi_ok = values("open_interest", np.float64)
+    real = (~_array(panel.get_column(FILLED_COLUMN).fill_null(False), np.bool_)
+            if FILLED_COLUMN in panel.columns else every)
+    m = count_bars(ts, starts, width)
+    out_f, out_ok = np.empty((m, 8)), np.empty((m, 4), dtype=np.bool_)
+    out_i = np.empty((m, 4), dtype=np.int64)
+    coarse_bars(ts, starts, width,
+                tuple(_array(panel.get_column(c), np.float64)
+                      for c in ("open", "high", "low", "close")),
+                (volume, quote, funding), (volume_ok, quote_ok, funding_ok),
+                trades, trades_ok, oi, oi_ok, real, out_f, out_ok, out_i)
+
+    def known(values: np.ndarray, ok: np.ndarray, name: str) -> pl.Series:
+        return pl.Series(name, values, dtype=PANEL_SCHEMA[name]).scatter(
+            np.flatnonzero(~ok), None)
+
+    out = pl.DataFrame({
+        "ts": pl.Series("ts", out_i[:, 0]).cast(pl.Datetime("us", _zone(ts_col)))
+              .dt.cast_time_unit(ts_col.dtype.time_unit),  # type: ignore[attr-defined]
+        "symbol": symbols.gather(run_rows[out_i[:, 1]]),
+        "open": out_f[:, 0], "high": out_f[:, 1], "low": out_f[:, 2], "close": out_f[:, 3],
+        "volume": out_f[:, 4],
+        "quote_volume": known(out_f[:, 5], out_ok[:, 0], "quote_volume"),
+        "trades": known(out_i[:, 2], out_ok[:, 2], "trades"),
+        "funding_rate": known(out_f[:, 6], out_ok[:, 1], "funding_rate"),
+        "open_interest": known(out_f[:, 7], out_ok[:, 3], "open_interest"),
+        COMPLETE_COLUMN: out_i[:, 3] == per_bar,
+    })
+    return out.select([*PANEL_SCHEMA, COMPLETE_COLUMN])
+
+
+def _zone(ts: pl.Series) -> str | None:
+    return ts.dtype.time_zone  # type: ignore[attr-defined, no-any-return]
+
+
+def _array(series: pl.Series, dtype: type) -> np.ndarray:
+    """``series`` read in place where it can be, read-only (one compiled variant)."""
+    from coinfactor.core.compiled import frozen
+
+    return frozen(series.to_numpy(), dtype)
 
 
 def regularize(panel: pl.DataFrame, *, freq: str | None = None) -> pl.DataFrame:
