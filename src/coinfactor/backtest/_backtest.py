@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -220,35 +221,36 @@ class _Run:
         """
         ts_axis, symbols = grid.ts, grid.symbols
         n_t = len(ts_axis)
-        missing = np.isnan(raw)
-        decision = ~missing.all(axis=1)
+        decision = ~np.isnan(raw).all(axis=1)
         rows = np.flatnonzero(decision)
-        # rows after a decision carry its targets (what "every_bar" trades back to)
+        # rows after a decision carry its targets (what "every_bar" trades back to): the
+        # simulation reads them in place, NaN (no target) as 0
         carry = np.maximum.accumulate(np.where(decision, np.arange(n_t), 0)) if n_t else rows
-        target = raw[carry]  # one copy: NaN (no target) is 0 from here on
-        np.copyto(target, 0.0, where=missing[carry])
-        del missing
-        self._check_leverage(target, rows, ts_axis)
+        self._check_leverage(raw, rows, ts_axis)
         if self.lag:
-            target = np.vstack([np.zeros((self.lag, target.shape[1])), target])[:n_t]
+            carry = np.concatenate([np.full(self.lag, -1), carry])[:n_t]  # -1: flat
             decision = np.concatenate([np.zeros(self.lag, dtype=bool), decision])[:n_t]
         first = int(rows[0]) + self.lag
         # funding is this run's own array: its gaps are kept as a mask and booked as 0 in
         # place (the simulation reads no NaN funding, so it makes no copy)
         no_funding = np.isnan(funding)
         np.copyto(funding, 0.0, where=no_funding)
-        ledger = simulate(target, decision, market.close, funding, self.costs, market,
-                          first=min(first, n_t), initial_nav=self.initial_nav,
+        ledger = simulate(raw, decision, market.close, funding, self.costs, market,
+                          target_rows=carry, first=min(first, n_t), initial_nav=self.initial_nav,
                           rebalance=self.rebalance, gap=self.gap,
                           maintenance_margin=self.maintenance_margin,
                           labels=(ts_axis, symbols))
-        coverage = self._funding_coverage(ledger, no_funding, first, grid, perp=perp)
-        return self._result(grid, ledger, first, coverage)
+        coverage = self._funding_coverage(ledger, no_funding, grid, perp=perp)
+        return self._result(grid, ledger, coverage)
 
-    def _check_leverage(self, target: np.ndarray, rows: np.ndarray, ts_axis: pl.Series) -> None:
+    def _check_leverage(self, raw: np.ndarray, rows: np.ndarray, ts_axis: pl.Series) -> None:
         if self.max_leverage is None or rows.size == 0:
             return
-        gross = np.abs(target[rows]).sum(axis=1)
+        gross = np.empty(rows.size)
+        for lo in range(0, rows.size, 4096):  # the decision rows, NaN as 0, a block at a time
+            part = raw[rows[lo:lo + 4096]]
+            np.copyto(part, 0.0, where=np.isnan(part))
+            gross[lo:lo + 4096] = np.abs(part).sum(axis=1)
         over = np.flatnonzero(gross > self.max_leverage * (1.0 + 1e-12))
         if over.size:
             i = int(rows[over[0]])
@@ -258,13 +260,13 @@ class _Run:
                 fix="scale the weights down (e.g. a gross cap in the allocator) or raise "
                     "max_leverage")
 
-    def _funding_coverage(self, ledger: Ledger, no_funding: np.ndarray, first: int, grid: Grid,
+    def _funding_coverage(self, ledger: Ledger, no_funding: np.ndarray, grid: Grid,
                           *, perp: bool) -> FundingCoverage:
         """Count held position-bars without funding; warn or raise as configured."""
-        n_t = no_funding.shape[0]
+        n_t, first = no_funding.shape[0], ledger.start
         if not perp or first >= n_t - 1:
             return FundingCoverage(0, 0, None, None)
-        held_before = ledger.held[first:n_t - 1] != 0.0  # held over bar t + 1
+        held_before = ledger.held[:-1] != 0.0  # held over bar t + 1 (rows from first)
         gap = held_before & no_funding[first + 1:]
         n_pos, n_gap = int(held_before.sum()), int(gap.sum())
         if not n_gap:
@@ -284,21 +286,16 @@ class _Run:
                           "'zero' to accept silently)", DataWarning, stacklevel=4)
         return coverage
 
-    def _result(self, grid: Grid, ledger: Ledger, first: int,
-                coverage: FundingCoverage) -> BacktestResult:
+    def _result(self, grid: Grid, ledger: Ledger, coverage: FundingCoverage) -> BacktestResult:
         ts_axis, symbols = grid.ts, grid.symbols
-        n_t = len(ts_axis)
-        keep = slice(min(first, n_t), n_t)
-        ts_out = ts_axis[keep]
-        out_grid = grid.slice(keep.start)
-        ret_price = ledger.ret_price[keep]
-        ret_funding = ledger.ret_funding[keep]
-        ret_cost = ledger.ret_cost[keep]
+        ts_out = ts_axis[ledger.start:]  # the ledger's bars: from the first decision
+        out_grid = Grid.on_axes(ts_out, symbols, grid.freq)  # to melt the ledger's arrays
+        ret_price, ret_funding, ret_cost = ledger.ret_price, ledger.ret_funding, ledger.ret_cost
         ret = ret_price + ret_funding + ret_cost
-        nav = ledger.nav[keep]
-        held, trades, pre = ledger.held[keep], ledger.trades[keep], ledger.pre_trade[keep]
-        cost, price = ledger.cost[keep], ledger.mark_price[keep]
-        turnover = _row_sums(np.abs(trades))
+        nav = ledger.nav
+        held, trades, pre = ledger.held, ledger.trades, ledger.pre_trade
+        cost, price = ledger.cost, ledger.mark_price
+        turnover = _row_sums(trades, np.abs)
         nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
                                   "ret_funding": ret_funding, "ret_cost": ret_cost,
                                   "turnover": turnover})
@@ -347,10 +344,10 @@ class _Run:
             turnover=pl.DataFrame({"ts": ts_out, "turnover": turnover}),
             build_exposure=lambda: pl.DataFrame({
                 "ts": ts_out,
-                "gross": _row_sums(np.abs(held)),
+                "gross": _row_sums(held, np.abs),
                 "net": _row_sums(held),
-                "long": _row_sums(np.where(held > 0, held, 0.0)),
-                "short": _row_sums(np.where(held < 0, held, 0.0)),
+                "long": _row_sums(held, lambda b: np.where(b > 0, b, 0.0)),
+                "short": _row_sums(held, lambda b: np.where(b < 0, b, 0.0)),
                 "n_long": (held > 0).sum(axis=1).astype(np.int64),
                 "n_short": (held < 0).sum(axis=1).astype(np.int64),
             }),
@@ -370,15 +367,28 @@ class _Run:
         )
 
 
-def _row_sums(values: np.ndarray) -> np.ndarray:
-    """Sum over symbols left to right (a Fortran-ordered reduction).
+def _row_sums(values: np.ndarray, of: Callable[[np.ndarray], np.ndarray] | None = None,
+              block: int = 4096) -> np.ndarray:
+    """Sum over symbols left to right (a Fortran-ordered reduction) of ``of(values)``.
 
     Columns that are always 0 change no bit: a book gives the same numbers on any grid that
-    holds it.
+    holds it. Each row's sum is the same whatever rows are summed with it, so ``of`` (an
+    elementwise map, the values themselves by default) is applied and summed ``block`` rows
+    at a time: no copy of the whole array.
     """
     if values.shape[1] == 0:
         return np.zeros(values.shape[0])
-    return np.asfortranarray(values).sum(axis=1)
+    n = values.shape[0]
+    # a block of one row would be summed pairwise (as a contiguous row): the last one joins
+    # the block before it
+    starts = list(range(0, n, block))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    out = np.empty(n)
+    for lo, hi in zip(starts, [*starts[1:], n], strict=True):
+        part = values[lo:hi]
+        out[lo:hi] = np.asfortranarray(part if of is None else of(part)).sum(axis=1)
+    return out
 
 
 def _check_settings(*, lag: int, initial_nav: float, rebalance: str, maintenance_margin: float,
