@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typing
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +14,7 @@ from coinfactor.backtest._result import BacktestResult, FundingCoverage
 from coinfactor.backtest._simulate import Ledger, simulate
 from coinfactor.backtest._weights import check_unique_cells, check_weights_frame
 from coinfactor.core.errors import ConfigError, DataError, DataWarning
+from coinfactor.core.rowsums import row_sums
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.core.typing import FundingMissing, GapPolicy, Rebalance
 from coinfactor.data import TS_DTYPE, Grid
@@ -295,7 +295,7 @@ class _Run:
         nav = ledger.nav
         held, trades, pre = ledger.held, ledger.trades, ledger.pre_trade
         cost, price = ledger.cost, ledger.mark_price
-        turnover = _row_sums(trades, np.abs)
+        turnover = row_sums(trades, np.abs)
         nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
                                   "ret_funding": ret_funding, "ret_cost": ret_cost,
                                   "turnover": turnover})
@@ -344,10 +344,10 @@ class _Run:
             turnover=pl.DataFrame({"ts": ts_out, "turnover": turnover}),
             build_exposure=lambda: pl.DataFrame({
                 "ts": ts_out,
-                "gross": _row_sums(held, np.abs),
-                "net": _row_sums(held),
-                "long": _row_sums(held, lambda b: np.where(b > 0, b, 0.0)),
-                "short": _row_sums(held, lambda b: np.where(b < 0, b, 0.0)),
+                "gross": row_sums(held, np.abs),
+                "net": row_sums(held),
+                "long": row_sums(held, lambda b: np.where(b > 0, b, 0.0)),
+                "short": row_sums(held, lambda b: np.where(b < 0, b, 0.0)),
                 "n_long": (held > 0).sum(axis=1).astype(np.int64),
                 "n_short": (held < 0).sum(axis=1).astype(np.int64),
             }),
@@ -365,30 +365,6 @@ class _Run:
                       "max_leverage": self.max_leverage,
                       "funding_missing": self.funding_missing, "vol_window": window},
         )
-
-
-def _row_sums(values: np.ndarray, of: Callable[[np.ndarray], np.ndarray] | None = None,
-              block: int = 4096) -> np.ndarray:
-    """Sum over symbols left to right (a Fortran-ordered reduction) of ``of(values)``.
-
-    Columns that are always 0 change no bit: a book gives the same numbers on any grid that
-    holds it. Each row's sum is the same whatever rows are summed with it, so ``of`` (an
-    elementwise map, the values themselves by default) is applied and summed ``block`` rows
-    at a time: no copy of the whole array.
-    """
-    if values.shape[1] == 0:
-        return np.zeros(values.shape[0])
-    n = values.shape[0]
-    # a block of one row would be summed pairwise (as a contiguous row): the last one joins
-    # the block before it
-    starts = list(range(0, n, block))
-    if len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()
-    out = np.empty(n)
-    for lo, hi in zip(starts, [*starts[1:], n], strict=True):
-        part = values[lo:hi]
-        out[lo:hi] = np.asfortranarray(part if of is None else of(part)).sum(axis=1)
-    return out
 
 
 def _check_settings(*, lag: int, initial_nav: float, rebalance: str, maintenance_margin: float,
