@@ -14,7 +14,7 @@ from coinfactor.backtest._result import BacktestResult, FundingCoverage
 from coinfactor.backtest._simulate import Ledger, simulate
 from coinfactor.backtest._weights import check_unique_cells, check_weights_frame
 from coinfactor.core.errors import ConfigError, DataError, DataWarning
-from coinfactor.core.rowsums import row_sums
+from coinfactor.core.rowsums import row_blocks, row_sums
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.core.typing import FundingMissing, GapPolicy, Rebalance
 from coinfactor.data import TS_DTYPE, Grid
@@ -293,9 +293,9 @@ class _Run:
         ret_price, ret_funding, ret_cost = ledger.ret_price, ledger.ret_funding, ledger.ret_cost
         ret = ret_price + ret_funding + ret_cost
         nav = ledger.nav
-        held, trades, pre = ledger.held, ledger.trades, ledger.pre_trade
+        held, pre = ledger.held, ledger.pre_trade  # the trades are held - pre
         cost, price = ledger.cost, ledger.mark_price
-        turnover = row_sums(trades, np.abs)
+        turnover = _turnover(held, pre)
         nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
                                   "ret_funding": ret_funding, "ret_cost": ret_cost,
                                   "turnover": turnover})
@@ -307,8 +307,8 @@ class _Run:
                  "price": price}, where=held != 0.0, order="ts")
 
         def build_trades() -> pl.DataFrame:
-            t_i, t_j = np.nonzero(trades != 0.0)
-            trade = trades[t_i, t_j]
+            t_i, t_j = np.nonzero(_traded(held, pre))
+            trade = held[t_i, t_j] - pre[t_i, t_j]
             trade_notional = trade * nav[t_i]
             return out_grid.frame(
                 t_i, t_j,
@@ -333,7 +333,9 @@ class _Run:
         def build_weight_matrix() -> np.ndarray:
             cols = np.flatnonzero(in_book.any(axis=0))
             cols = cols[np.argsort([symbols[c] for c in cols], kind="stable")]
-            return np.take(held, cols, axis=1) + 0.0
+            out = np.take(held, cols, axis=1)
+            out += 0.0  # -0.0 as 0.0, in place (one copy of the held columns)
+            return out
         liq = ledger.liquidated
         return BacktestResult(
             build_weight_matrix=build_weight_matrix,
@@ -365,6 +367,25 @@ class _Run:
                       "max_leverage": self.max_leverage,
                       "funding_missing": self.funding_missing, "vol_window": window},
         )
+
+
+def _turnover(held: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Return ``Σ|held - pre|`` of each row, left to right, a block of rows at a time."""
+    if held.shape[1] == 0:
+        return np.zeros(held.shape[0])
+    out = np.empty(held.shape[0])
+    for lo, hi in row_blocks(held.shape[0]):
+        part = np.abs(held[lo:hi] - pre[lo:hi])
+        out[lo:hi] = np.asfortranarray(part).sum(axis=1)
+    return out
+
+
+def _traded(held: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Return where ``held - pre != 0`` (the cells that trade), a block of rows at a time."""
+    out = np.empty(held.shape, dtype=bool)
+    for lo in range(0, held.shape[0], 4096):
+        np.not_equal(held[lo:lo + 4096] - pre[lo:lo + 4096], 0.0, out=out[lo:lo + 4096])
+    return out
 
 
 def _check_settings(*, lag: int, initial_nav: float, rebalance: str, maintenance_margin: float,

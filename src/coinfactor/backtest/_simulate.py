@@ -49,7 +49,8 @@ class Ledger:
     pre_trade : ndarray of shape (n_bars, n_symbols)
         Drifted weights at each close before any trade, ``d(t)``.
     trades : ndarray of shape (n_bars, n_symbols)
-        ``held - pre_trade``: the trades made at each close, in weight units.
+        ``held - pre_trade``: the trades made at each close, in weight units (a property,
+        computed on each access: the ledger does not keep them).
     cost : ndarray of shape (n_bars, n_symbols)
         Cost of each trade as a fraction of the NAV at that close (charged over the next bar).
     nav : ndarray of shape (n_bars,)
@@ -68,7 +69,6 @@ class Ledger:
 
     held: np.ndarray
     pre_trade: np.ndarray
-    trades: np.ndarray
     cost: np.ndarray
     nav: np.ndarray
     ret_price: np.ndarray
@@ -78,6 +78,11 @@ class Ledger:
     liquidated: int
     liquidation_reason: str
     start: int = 0
+
+    @property
+    def trades(self) -> np.ndarray:
+        """``held - pre_trade`` (see the class docstring)."""
+        return self.held - self.pre_trade
 
 
 def bar_price_returns(close: np.ndarray, gap: GapPolicy) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +285,7 @@ def simulate(
         for i, m in enumerate(prep.per_bar):
             if isinstance(m, SquareRootImpact) and m.k != 0.0:  # k = 0 costs 0, as its cost()
                 impact[i] = m.scale(market)[first:]
-    held, pre, cost, trades = (np.zeros((n_t, n_s)) for _ in range(4))
+    held, pre, cost = (np.zeros((n_t, n_s)) for _ in range(3))
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
     trades_at = np.asarray(decision, dtype=bool) | (rebalance == "every_bar")
@@ -290,11 +295,11 @@ def simulate(
         prep.rets,
         prep.fund, prep.last_row, np.ascontiguousarray(rates), prep.rates is not None,
         impact, 0, float(initial_nav), float(maintenance_margin),
-        held, pre, trades, cost, nav, r_price, r_fund, r_cost)
+        held, pre, cost, nav, r_price, r_fund, r_cost)
     if bad_t >= 0:
         raise _cost_error(labels, first + bad_t, bad_j)
     reason = {kernel.OK: "", kernel.BANKRUPT: "bankrupt", kernel.MARGIN: "maintenance_margin"}
-    return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
+    return Ledger(held=held, pre_trade=pre, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=prep.mark,
                   liquidated=liquidated + first if liquidated >= 0 else -1,
                   liquidation_reason=reason[code], start=first)
@@ -349,7 +354,7 @@ def _loop(prep: _Prepared, target: np.ndarray, rows: np.ndarray, decision: np.nd
     held = np.zeros((n_t, n_s))
     pre = np.zeros((n_t, n_s))
     cost = np.zeros((n_t, n_s))
-    trades = np.zeros((n_t, n_s))
+    trade = np.empty(n_s)  # the trades of the current bar
     size = np.empty(n_s)  # |trade| (and |d| for the margin check) of the current bar
     # sums over symbols run left to right (a cumulative sum), so that columns that are
     # always 0 change no bit of any result
@@ -412,7 +417,7 @@ def _loop(prep: _Prepared, target: np.ndarray, rows: np.ndarray, decision: np.nd
                 pending &= ~fill
             if t in delist_at:
                 new[delist_at[t]] = 0.0
-        trade = np.subtract(new, d, out=trades[t])
+        np.subtract(new, d, out=trade)
         owed = 0.0
         if value > 0.0:
             np.abs(trade, out=size)
@@ -428,7 +433,7 @@ def _loop(prep: _Prepared, target: np.ndarray, rows: np.ndarray, decision: np.nd
             if owed != owed:
                 raise _cost_error(labels, start + t, int(np.flatnonzero(np.isnan(c))[0]))
         w = new
-    return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
+    return Ledger(held=held, pre_trade=pre, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=mark,
                   liquidated=liquidated, liquidation_reason=reason, start=start)
 
@@ -452,5 +457,5 @@ def load_compiled_loop() -> None:
     kernel.account_loop(z, np.zeros(1, dtype=np.int64), np.ones(1, dtype=bool),
                         np.ones((1, 1), dtype=bool), z, z,
                         np.ones(1, dtype=np.int64), z, True, np.zeros((1, 1, 1)), 0, 1.0, 0.0,
-                        z.copy(), z.copy(), z.copy(), z.copy(), np.zeros(1), np.zeros(1),
+                        z.copy(), z.copy(), z.copy(), np.zeros(1), np.zeros(1),
                         np.zeros(1), np.zeros(1))

@@ -38,7 +38,7 @@ def account_loop(target: np.ndarray, target_rows: np.ndarray, trades_at: np.ndar
                  rets: np.ndarray, fund: np.ndarray, last_row: np.ndarray,
                  rates: np.ndarray, has_rates: bool, impact: np.ndarray,
                  first: int, initial_nav: float, maintenance_margin: float,
-                 held: np.ndarray, pre: np.ndarray, trades: np.ndarray, cost: np.ndarray,
+                 held: np.ndarray, pre: np.ndarray, cost: np.ndarray,
                  nav: np.ndarray, r_price: np.ndarray, r_fund: np.ndarray,
                  r_cost: np.ndarray) -> tuple[int, int, int, int]:  # pragma: no cover
     """Run the account from bar ``first``, writing the ledger arrays in place.
@@ -62,8 +62,9 @@ def account_loop(target: np.ndarray, target_rows: np.ndarray, trades_at: np.ndar
         ``k·σ/√ADV`` of each square-root impact model, in order.
     first, initial_nav, maintenance_margin
         As for ``simulate``.
-    held, pre, trades, cost, nav, r_price, r_fund, r_cost
-        Outputs (zeros, NaN for ``nav``), filled from ``first``.
+    held, pre, cost, nav, r_price, r_fund, r_cost
+        Outputs (zeros, NaN for ``nav``), filled from ``first``; the trades are
+        ``held - pre`` (not kept).
 
     Returns
     -------
@@ -77,6 +78,7 @@ def account_loop(target: np.ndarray, target_rows: np.ndarray, trades_at: np.ndar
     w = np.zeros(n_s)
     work = np.empty(n_s)
     size = np.empty(n_s)
+    trade = np.empty(n_s)  # the trades of the current bar
     pending = np.zeros(n_s, dtype=np.bool_)
     value = initial_nav
     owed = 0.0
@@ -127,14 +129,14 @@ def account_loop(target: np.ndarray, target_rows: np.ndarray, trades_at: np.ndar
                 if last_row[j] == t:
                     new[j] = 0.0
         for j in range(n_s):
-            trades[t, j] = new[j] - d[j]
+            trade[j] = new[j] - d[j]
         owed = 0.0
         if value > 0.0:
             c = cost[t]
             rt = t if rates.shape[0] > 1 else 0  # a (1, 1) rates: one rate for every cell
             cs = 1 if rates.shape[1] > 1 else 0
             for j in range(n_s):
-                size[j] = abs(trades[t, j])
+                size[j] = abs(trade[j])
                 c[j] = size[j] * rates[rt, j * cs] if has_rates else 0.0
             for m in range(n_models):
                 for j in range(n_s):
