@@ -426,7 +426,7 @@ class BufferedAllocator:
         if n_c == 0:
             return pos_a, t_scale, g_scale
         live = in_univ & can
-        d0 = np.where(live, desired, 0.0)
+        desired = np.ascontiguousarray(desired, dtype=np.float64)  # read at live cells alone
         prev_in = np.vstack([np.zeros((1, n_c), dtype=bool), in_univ[:-1]])
         enter = in_univ & ~prev_in & can
         leave = can & ~in_univ
@@ -437,7 +437,7 @@ class BufferedAllocator:
         step = max(1, -(-n_t // 20))
         for t0 in range(0, n_t, step):
             t1 = min(t0 + step, n_t)
-            allocate_bars(d0, live, enter, leave, can, buf, unwind,
+            allocate_bars(desired, live, enter, leave, can, buf, unwind,
                           self.open_new_fully, self.max_weight, self.gross_cap,
                           0.0 if tcap is None else tcap, tcap is not None, t0, t1, x, pos_a,
                           t_scale, g_scale)

@@ -279,8 +279,7 @@ def _volatility(config: Config, base: _Base) -> np.ndarray:
 class _Sizing:
     """Inverse-vol weights of the book's columns scaled to the vol target."""
 
-    vol_b: np.ndarray
-    vin: Any
+    vin: Any  # its ``sig``: the book's vols, NaN read as 0
     method: CovarianceMethod
     book_vol: np.ndarray
     scale: np.ndarray
@@ -290,15 +289,15 @@ class _Sizing:
 def _sizing(config: Config, base: _Base, sig: _Signal, vol: np.ndarray) -> _Sizing:
     ppy = periods_per_year(base.grid.freq)
     book = sig.book
-    vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
-    raw = inverse_vol_weights(sig.target_of[np.take(sig.bucket, book, axis=1)], vol_b)
+    raw = inverse_vol_weights(sig.target_of[np.take(sig.bucket, book, axis=1)],
+                              np.take(vol, book, axis=1))  # C order (not a[:, idx]'s F)
     method: CovarianceMethod = "diagonal" if config.seed_parity else config.covariance
     vin = vol_inputs(vol, base.rets if method == "correlation" else None, config.corr_window,
                      columns=book)
     book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     raw *= scale[:, None]  # the desired weights, in place
-    return _Sizing(vol_b, vin, method, book_vol, scale, raw)
+    return _Sizing(vin, method, book_vol, scale, raw)
 
 
 @dataclass(frozen=True)
@@ -334,8 +333,9 @@ class _Allocation:
 def _allocation(config: Config, freq: str, bar_rows: np.ndarray, size: _Sizing, cost: _Costs,
                 progress: Callable[[float], None] | None) -> _Allocation:
     ppy = periods_per_year(freq)
-    # buffer variance units: annualised (ours) or per bar (the seed's)
-    vol_buffer = size.vol_b if config.seed_parity else size.vol_b * math.sqrt(ppy)
+    # buffer variance units: annualised (ours) or per bar (the seed's); a vol of 0 where it
+    # is NaN gives the same buffer (a non-finite buffer is 0)
+    vol_buffer = size.vin.sig if config.seed_parity else size.vin.sig * math.sqrt(ppy)
     allocator = BufferedAllocator(
         risk_aversion=config.risk_aversion, cost_aversion=config.cost_aversion,
         max_weight=config.max_weight, gross_cap=config.gross_cap,
