@@ -39,7 +39,7 @@ from coinfactor.backtest import CostModel, MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
-from coinfactor.data import Grid
+from coinfactor.data import FILLED_COLUMN, Grid
 from coinfactor.portfolio import (
     AllocationInputs,
     BufferedAllocator,
@@ -309,10 +309,10 @@ class _Costs:
     rate: np.ndarray
 
 
-def _costs(config: Config, panel: pl.DataFrame, freq: str, sig: _Signal) -> _Costs:
+def _costs(config: Config, panel: pl.DataFrame, freq: str, book_grid: Grid) -> _Costs:
     costs = config.costs.model(None if config.spread_model == "constant"
                                else _half_spread(config, panel, freq))
-    market = MarketData.from_panel(panel, sig.book_grid)
+    market = MarketData.from_panel(panel, book_grid)
     return _Costs(market, costs, costs.rate(market, config.initial_nav))
 
 
@@ -398,8 +398,7 @@ class _Decisions:
     costs: CostModel
     member: np.ndarray
     signal: pl.DataFrame
-    last_positions: np.ndarray
-    """The book after the close of the last bar (``n_book``,): today's target."""
+    last_positions: np.ndarray  # (n_book,): the book after the last bar's close, today's target
     turnover_scale: np.ndarray
     gross_scale: np.ndarray
     mean_buffer: float
@@ -434,12 +433,13 @@ def _decide(config: Config, panel: pl.DataFrame,
     vol = memo.get("volatility", keys["volatility"], partial(_volatility, config, base))
     size = memo.get("sizing", keys["sizing"], partial(_sizing, config, base, sig, vol))
     del vol
-    grid, bar_rows = base.grid, base.bar_rows
-    del base  # closes and returns: no later stage reads them
-    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, grid.freq, sig))
+    grid, bar_rows, book_grid, member, table = (base.grid, base.bar_rows, sig.book_grid,
+                                                sig.member, sig.table)
+    del base, sig  # closes, returns and buckets: no later stage reads them
+    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, grid.freq, book_grid))
     book = memo.get("allocation", keys["allocation"],
                     lambda: _allocation(config, grid.freq, bar_rows, size, cost, progress))
-    return _Decisions(grid, sig.book_grid, cost.market, cost.costs, sig.member, sig.table,
+    return _Decisions(grid, book_grid, cost.market, cost.costs, member, table,
                       book.last_positions, book.turnover_scale, book.gross_scale,
                       book.mean_buffer, size.book_vol, size.scale, book.forecast_vol,
                       bar_rows, book.weights)
@@ -567,7 +567,12 @@ def run(
         backtest plus how often the book trades, realised vs target vol and the funding P&L.
     """
     d = _decide(config, panel, progress)
-    # the capacity table first: its backtests are freed before the kept one runs
+    data_summary = summarize_panel(panel, "carry study input", n_symbols=len(d.grid.symbols),
+                                   n_ts=int(np.count_nonzero(d.bar_rows)))
+    # the backtests read these columns alone (a panel handed over frees the rest); the
+    # capacity table first: its backtests are freed before the kept one runs
+    panel = panel.select(c for c in ("ts", "symbol", "close", "funding_rate", FILLED_COLUMN)
+                         if c in panel.columns)
     sizes = config.costs.capacity(panel, d.weights, **_execution(config, d))
     result, metrics = _backtest(config, panel, d)
     ppy = periods_per_year(d.grid.freq)
@@ -575,9 +580,6 @@ def run(
         "ts": d.grid.ts, "book_vol_unscaled": d.book_vol * math.sqrt(ppy), "vol_scale": d.scale,
         "turnover_scale": d.turnover_scale, "gross_scale": d.gross_scale,
         "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
-    data_summary = summarize_panel(panel, "carry study input",
-                                   n_ts=int(np.count_nonzero(d.bar_rows)),
-                                   n_symbols=len(d.grid.symbols))
     signal = d.signal
     del d  # the decisions' arrays are freed before the result's long tables are built
     return StudyResult(
