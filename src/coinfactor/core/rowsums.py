@@ -23,6 +23,8 @@ def row_blocks(n: int, block: int = BLOCK) -> list[tuple[int, int]]:
     one row joins the block before it (a single row is summed alone only when ``n == 1``).
     """
     starts = list(range(0, n, block))
+    if not starts:
+        return []
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
     return list(zip(starts, [*starts[1:], n], strict=True))

@@ -37,21 +37,25 @@ def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
         weight unchanged bit for bit.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        raw = np.where(vol > 0, target / vol, np.nan)
-    # |raw| (NaN as 0) in Fortran order: each row sums left to right, as row_sum does
-    absolute = np.abs(raw, out=np.empty(raw.shape, order="F"))
-    np.copyto(absolute, 0.0, where=np.isnan(raw))
-    gross = (absolute.sum(axis=1) if raw.shape[1] else np.zeros(raw.shape[0]))[:, None]
+        raw = np.divide(target, vol)
+    np.copyto(raw, np.nan, where=~(vol > 0))
+    # |raw| (NaN as 0) summed left to right over each row, a block of rows at a time
+    gross = row_sums(raw, lambda b: np.where(np.isnan(b), 0.0, np.abs(b)))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(gross > 0, raw / gross, raw)
+        np.divide(raw, gross, out=raw, where=gross > 0)  # in place: the one array
+    return raw
 
 
 def standardized_returns(returns: np.ndarray, vol: np.ndarray) -> np.ndarray:
     """Divide the returns of bar t by the vol forecast made at bar t - 1 (NaN where unknown)."""
-    prev = np.full_like(vol, np.nan)
-    prev[1:] = vol[:-1]
+    out = np.empty(np.broadcast_shapes(returns.shape, vol.shape))
+    if out.shape[0] == 0:
+        return out
+    out[0] = np.nan  # no forecast before the first bar
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(prev > 0, returns / prev, np.nan)
+        np.divide(returns[1:], vol[:-1], out=out[1:])
+    np.copyto(out[1:], np.nan, where=~(vol[:-1] > 0))
+    return out
 
 
 def portfolio_vol(
@@ -139,16 +143,17 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
     -------
     VolInputs
     """
-    sig = np.nan_to_num(vol if columns is None else np.take(vol, columns, axis=1), nan=0.0)
-    if returns is None:
+    vol_c = vol if columns is None else np.take(vol, columns, axis=1)
+    e = None if returns is None else standardized_returns(
+        returns if columns is None else np.take(returns, columns, axis=1), vol_c)
+    sig = np.nan_to_num(vol_c, nan=0.0, copy=columns is None)  # the columns' copy: in place
+    del vol_c
+    if returns is None or e is None:
         return VolInputs(sig, None, None)
     n_t = vol.shape[0]
     if columns is None:
-        e = standardized_returns(returns, vol)
         any_obs = (~np.isnan(e)).any(axis=1)
     else:
-        e = standardized_returns(np.take(returns, columns, axis=1),
-                                 np.take(vol, columns, axis=1))
         # observed on every column: vol(t - 1) > 0 and r(t) / vol(t - 1) is a number, i.e.
         # r(t) is not NaN and not an infinity over an infinite vol
         any_obs = np.zeros(n_t, dtype=bool)
