@@ -48,8 +48,9 @@ def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
 
 def standardized_returns(returns: np.ndarray, vol: np.ndarray) -> np.ndarray:
     """Divide the returns of bar t by the vol forecast made at bar t - 1 (NaN where unknown)."""
-    out = np.empty(np.broadcast_shapes(returns.shape, vol.shape))
-    if out.shape[0] == 0:
+    shape: tuple[int, ...] = np.broadcast_shapes(returns.shape, vol.shape)
+    out = np.empty(shape)
+    if shape[0] == 0:
         return out
     out[0] = np.nan  # no forecast before the first bar
     with np.errstate(invalid="ignore", divide="ignore"):
