@@ -131,3 +131,41 @@ def test_loading_the_compiled_loops_changes_no_result() -> None:
     load_compiled_loop()
     load_compiled_allocator()
     _assert_same(simulate(*args, _market(case["close"], 11), first=0, initial_nav=1.0), before)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), n_t=st.integers(2, 60), n_s=st.integers(1, 6),
+       cost=st.sampled_from(sorted(COSTS)), lag=st.integers(0, 3), every_bar=st.booleans())
+def test_targets_read_in_place_equal_the_copied_targets(seed: int, n_t: int, n_s: int,
+                                                         cost: str, lag: int,
+                                                         every_bar: bool) -> None:
+    """Decision rows read through ``target_rows`` (NaN as flat) equal a copy to every bar.
+
+    The backtest once copied the decided rows out to every bar (NaN set to 0, shifted by the
+    lag); it now passes the decisions and the row each bar carries. Gaps, delistings and
+    missing funding come from ``_case``.
+    """
+    case = _case(seed, n_t, n_s)
+    rng = np.random.default_rng(seed + 1)
+    raw = np.where(case["decision"][:, None], case["target"], np.nan)
+    raw[rng.random(raw.shape) < 0.2] = np.nan  # a NaN cell of a decision row: flat
+    decision = ~np.isnan(raw).all(axis=1)
+    carry = np.maximum.accumulate(np.where(decision, np.arange(n_t), 0))
+    copied = np.nan_to_num(raw[carry], nan=0.0)  # the former copy
+    copied = np.vstack([np.zeros((lag, n_s)), copied])[:n_t]
+    rows = np.concatenate([np.full(lag, -1), carry])[:n_t]
+    lagged = np.concatenate([np.zeros(lag, dtype=bool), decision])[:n_t]
+    first = int(np.flatnonzero(decision)[0]) + lag if decision.any() else n_t
+    kwargs = dict(first=min(first, n_t), initial_nav=1e6,
+                  rebalance="every_bar" if every_bar else "decisions")
+    for run in (simulate, simulate_loop):
+        args = (lagged, case["close"], case["funding"], COSTS[cost])
+        try:
+            ref = run(copied, *args, _market(case["close"], seed), **kwargs)
+        except DataError as err:
+            with pytest.raises(DataError) as got:
+                run(raw, *args, _market(case["close"], seed), target_rows=rows, **kwargs)
+            assert str(got.value) == str(err)
+            continue
+        _assert_same(run(raw, *args, _market(case["close"], seed), target_rows=rows,
+                         **kwargs), ref)

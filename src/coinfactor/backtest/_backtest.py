@@ -14,6 +14,7 @@ from coinfactor.backtest._result import BacktestResult, FundingCoverage
 from coinfactor.backtest._simulate import Ledger, simulate
 from coinfactor.backtest._weights import check_unique_cells, check_weights_frame
 from coinfactor.core.errors import ConfigError, DataError, DataWarning
+from coinfactor.core.rowsums import row_blocks, row_sums
 from coinfactor.core.time import bars_per_day, periods_per_year
 from coinfactor.core.typing import FundingMissing, GapPolicy, Rebalance
 from coinfactor.data import TS_DTYPE, Grid
@@ -220,35 +221,36 @@ class _Run:
         """
         ts_axis, symbols = grid.ts, grid.symbols
         n_t = len(ts_axis)
-        missing = np.isnan(raw)
-        decision = ~missing.all(axis=1)
+        decision = ~np.isnan(raw).all(axis=1)
         rows = np.flatnonzero(decision)
-        # rows after a decision carry its targets (what "every_bar" trades back to)
+        # rows after a decision carry its targets (what "every_bar" trades back to): the
+        # simulation reads them in place, NaN (no target) as 0
         carry = np.maximum.accumulate(np.where(decision, np.arange(n_t), 0)) if n_t else rows
-        target = raw[carry]  # one copy: NaN (no target) is 0 from here on
-        np.copyto(target, 0.0, where=missing[carry])
-        del missing
-        self._check_leverage(target, rows, ts_axis)
+        self._check_leverage(raw, rows, ts_axis)
         if self.lag:
-            target = np.vstack([np.zeros((self.lag, target.shape[1])), target])[:n_t]
+            carry = np.concatenate([np.full(self.lag, -1), carry])[:n_t]  # -1: flat
             decision = np.concatenate([np.zeros(self.lag, dtype=bool), decision])[:n_t]
         first = int(rows[0]) + self.lag
         # funding is this run's own array: its gaps are kept as a mask and booked as 0 in
         # place (the simulation reads no NaN funding, so it makes no copy)
         no_funding = np.isnan(funding)
         np.copyto(funding, 0.0, where=no_funding)
-        ledger = simulate(target, decision, market.close, funding, self.costs, market,
-                          first=min(first, n_t), initial_nav=self.initial_nav,
+        ledger = simulate(raw, decision, market.close, funding, self.costs, market,
+                          target_rows=carry, first=min(first, n_t), initial_nav=self.initial_nav,
                           rebalance=self.rebalance, gap=self.gap,
                           maintenance_margin=self.maintenance_margin,
                           labels=(ts_axis, symbols))
-        coverage = self._funding_coverage(ledger, no_funding, first, grid, perp=perp)
-        return self._result(grid, ledger, first, coverage)
+        coverage = self._funding_coverage(ledger, no_funding, grid, perp=perp)
+        return self._result(grid, ledger, coverage)
 
-    def _check_leverage(self, target: np.ndarray, rows: np.ndarray, ts_axis: pl.Series) -> None:
+    def _check_leverage(self, raw: np.ndarray, rows: np.ndarray, ts_axis: pl.Series) -> None:
         if self.max_leverage is None or rows.size == 0:
             return
-        gross = np.abs(target[rows]).sum(axis=1)
+        gross = np.empty(rows.size)
+        for lo in range(0, rows.size, 4096):  # the decision rows, NaN as 0, a block at a time
+            part = raw[rows[lo:lo + 4096]]
+            np.copyto(part, 0.0, where=np.isnan(part))
+            gross[lo:lo + 4096] = np.abs(part).sum(axis=1)
         over = np.flatnonzero(gross > self.max_leverage * (1.0 + 1e-12))
         if over.size:
             i = int(rows[over[0]])
@@ -258,13 +260,13 @@ class _Run:
                 fix="scale the weights down (e.g. a gross cap in the allocator) or raise "
                     "max_leverage")
 
-    def _funding_coverage(self, ledger: Ledger, no_funding: np.ndarray, first: int, grid: Grid,
+    def _funding_coverage(self, ledger: Ledger, no_funding: np.ndarray, grid: Grid,
                           *, perp: bool) -> FundingCoverage:
         """Count held position-bars without funding; warn or raise as configured."""
-        n_t = no_funding.shape[0]
+        n_t, first = no_funding.shape[0], ledger.start
         if not perp or first >= n_t - 1:
             return FundingCoverage(0, 0, None, None)
-        held_before = ledger.held[first:n_t - 1] != 0.0  # held over bar t + 1
+        held_before = ledger.held[:-1] != 0.0  # held over bar t + 1 (rows from first)
         gap = held_before & no_funding[first + 1:]
         n_pos, n_gap = int(held_before.sum()), int(gap.sum())
         if not n_gap:
@@ -284,21 +286,16 @@ class _Run:
                           "'zero' to accept silently)", DataWarning, stacklevel=4)
         return coverage
 
-    def _result(self, grid: Grid, ledger: Ledger, first: int,
-                coverage: FundingCoverage) -> BacktestResult:
+    def _result(self, grid: Grid, ledger: Ledger, coverage: FundingCoverage) -> BacktestResult:
         ts_axis, symbols = grid.ts, grid.symbols
-        n_t = len(ts_axis)
-        keep = slice(min(first, n_t), n_t)
-        ts_out = ts_axis[keep]
-        out_grid = grid.slice(keep.start)
-        ret_price = ledger.ret_price[keep]
-        ret_funding = ledger.ret_funding[keep]
-        ret_cost = ledger.ret_cost[keep]
+        ts_out = ts_axis[ledger.start:]  # the ledger's bars: from the first decision
+        out_grid = Grid.on_axes(ts_out, symbols, grid.freq)  # to melt the ledger's arrays
+        ret_price, ret_funding, ret_cost = ledger.ret_price, ledger.ret_funding, ledger.ret_cost
         ret = ret_price + ret_funding + ret_cost
-        nav = ledger.nav[keep]
-        held, trades, pre = ledger.held[keep], ledger.trades[keep], ledger.pre_trade[keep]
-        cost, price = ledger.cost[keep], ledger.mark_price[keep]
-        turnover = _row_sums(np.abs(trades))
+        nav = ledger.nav
+        held, pre = ledger.held, ledger.pre_trade  # the trades are held - pre
+        cost, price = ledger.cost, ledger.mark_price
+        turnover = _turnover(held, pre)
         nav_frame = pl.DataFrame({"ts": ts_out, "nav": nav, "ret": ret, "ret_price": ret_price,
                                   "ret_funding": ret_funding, "ret_cost": ret_cost,
                                   "turnover": turnover})
@@ -310,8 +307,8 @@ class _Run:
                  "price": price}, where=held != 0.0, order="ts")
 
         def build_trades() -> pl.DataFrame:
-            t_i, t_j = np.nonzero(trades != 0.0)
-            trade = trades[t_i, t_j]
+            t_i, t_j = np.nonzero(_traded(held, pre))
+            trade = held[t_i, t_j] - pre[t_i, t_j]
             trade_notional = trade * nav[t_i]
             return out_grid.frame(
                 t_i, t_j,
@@ -336,7 +333,9 @@ class _Run:
         def build_weight_matrix() -> np.ndarray:
             cols = np.flatnonzero(in_book.any(axis=0))
             cols = cols[np.argsort([symbols[c] for c in cols], kind="stable")]
-            return np.take(held, cols, axis=1) + 0.0
+            out = np.take(held, cols, axis=1)
+            out += 0.0  # -0.0 as 0.0, in place (one copy of the held columns)
+            return out
         liq = ledger.liquidated
         return BacktestResult(
             build_weight_matrix=build_weight_matrix,
@@ -347,10 +346,10 @@ class _Run:
             turnover=pl.DataFrame({"ts": ts_out, "turnover": turnover}),
             build_exposure=lambda: pl.DataFrame({
                 "ts": ts_out,
-                "gross": _row_sums(np.abs(held)),
-                "net": _row_sums(held),
-                "long": _row_sums(np.where(held > 0, held, 0.0)),
-                "short": _row_sums(np.where(held < 0, held, 0.0)),
+                "gross": row_sums(held, np.abs),
+                "net": row_sums(held),
+                "long": row_sums(held, lambda b: np.where(b > 0, b, 0.0)),
+                "short": row_sums(held, lambda b: np.where(b < 0, b, 0.0)),
                 "n_long": (held > 0).sum(axis=1).astype(np.int64),
                 "n_short": (held < 0).sum(axis=1).astype(np.int64),
             }),
@@ -370,15 +369,23 @@ class _Run:
         )
 
 
-def _row_sums(values: np.ndarray) -> np.ndarray:
-    """Sum over symbols left to right (a Fortran-ordered reduction).
+def _turnover(held: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Return ``Σ|held - pre|`` of each row, left to right, a block of rows at a time."""
+    if held.shape[1] == 0:
+        return np.zeros(held.shape[0])
+    out = np.empty(held.shape[0])
+    for lo, hi in row_blocks(held.shape[0]):
+        part = np.abs(held[lo:hi] - pre[lo:hi])
+        out[lo:hi] = np.asfortranarray(part).sum(axis=1)
+    return out
 
-    Columns that are always 0 change no bit: a book gives the same numbers on any grid that
-    holds it.
-    """
-    if values.shape[1] == 0:
-        return np.zeros(values.shape[0])
-    return np.asfortranarray(values).sum(axis=1)
+
+def _traded(held: np.ndarray, pre: np.ndarray) -> np.ndarray:
+    """Return where ``held - pre != 0`` (the cells that trade), a block of rows at a time."""
+    out = np.empty(held.shape, dtype=bool)
+    for lo in range(0, held.shape[0], 4096):
+        np.not_equal(held[lo:lo + 4096] - pre[lo:lo + 4096], 0.0, out=out[lo:lo + 4096])
+    return out
 
 
 def _check_settings(*, lag: int, initial_nav: float, rebalance: str, maintenance_margin: float,

@@ -96,8 +96,7 @@ class MarketData:
             np.divide(self.close[1:], self.close[:-1], out=lr[1:])
             np.log(lr[1:], out=lr[1:])
         first = max(2, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
-        sd = _trailing_moments(lr, n, first, std=True)[1]
-        assert sd is not None
+        sd = _trailing_moments(lr, n, first, std=True)
         sd *= math.sqrt(self.bars_per_day)
         return sd
 
@@ -124,7 +123,7 @@ class MarketData:
     def _adv(self, window_days: float) -> np.ndarray:
         n = max(1, round(window_days * self.bars_per_day))
         first = max(1, min(n, math.ceil(self.bars_per_day)))  # at least a day of bars
-        mean = _trailing_moments(self.quote_volume, n, first)[0]
+        mean = _trailing_moments(self.quote_volume, n, first)
         mean *= self.bars_per_day
         return mean
 
@@ -136,21 +135,31 @@ class MarketData:
 
 
 def _trailing_moments(x: np.ndarray, window: int, min_periods: int,
-                      std: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Trailing mean and (``std=True``) sample std (ddof=1) of the finite values of ``x``.
+                      std: bool = False, block: int = 32) -> np.ndarray:
+    """Trailing mean, or (``std=True``) sample std (ddof=1), of the finite values of ``x``.
 
     From window sums of ``x`` and ``x²`` over the last ``window`` rows
     (:func:`coinfactor.rolling.trailing_window_sums`: blocks restarting every ``window``
     rows, so rounding does not grow with the series and a row depends on rows ``<= t``
     only): mean ``Σx / k``, variance ``(Σx² - (Σx)²/k) / (k - 1)`` clipped at 0; NaN where
     fewer than ``min_periods`` values are present. Arrays of shape ``(n_bars, n_symbols)``.
+
+    Columns are independent: they are computed ``block`` at a time into the one output, so
+    the scratch arrays are those of a block, not of the grid.
     """
+    out = np.empty(x.shape)
+    for c0 in range(0, x.shape[1], block):
+        cols = slice(c0, c0 + block)
+        out[:, cols] = _block_moments(x[:, cols], window, min_periods, std)
+    return out
+
+
+def _block_moments(x: np.ndarray, window: int, min_periods: int, std: bool) -> np.ndarray:
     ok = np.isfinite(x)
     v = np.where(ok, x, 0.0)
     k = trailing_window_sums(ok.astype(np.int32), window).astype(np.float64)
     few = k < min_periods
     s1 = trailing_window_sums(v.copy() if std else v, window)
-    sd = None
     with np.errstate(invalid="ignore", divide="ignore"):
         if std:
             s2 = trailing_window_sums(np.multiply(v, v, out=v), window)
@@ -158,9 +167,10 @@ def _trailing_moments(x: np.ndarray, window: int, min_periods: int,
             np.maximum(var, 0.0, out=var)
             sd = np.sqrt(var, out=var)
             np.copyto(sd, np.nan, where=few)
+            return sd
         mean = np.divide(s1, k, out=s1)
     np.copyto(mean, np.nan, where=few)
-    return mean, sd
+    return mean
 
 
 @runtime_checkable

@@ -21,15 +21,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
-from coinfactor.backtest._costs import CostModel, CostSum, MarketData, SquareRootImpact
+from coinfactor.backtest._costs import (
+    CostModel,
+    CostSum,
+    Fees,
+    HalfSpread,
+    MarketData,
+    SquareRootImpact,
+)
 from coinfactor.core.errors import DataError
 from coinfactor.core.typing import GapPolicy, Rebalance
 
 
 @dataclass(frozen=True)
 class Ledger:
-    """Per-bar arrays of one simulated account (rows before ``first`` are flat and zero).
+    """Per-bar arrays of one simulated account, from the bar of its first decision.
+
+    The account is flat and its NAV unknown before bar ``start``: the arrays hold the bars
+    ``start, ..., n_bars - 1`` alone (their row ``i`` is bar ``start + i``).
 
     Attributes
     ----------
@@ -38,24 +49,26 @@ class Ledger:
     pre_trade : ndarray of shape (n_bars, n_symbols)
         Drifted weights at each close before any trade, ``d(t)``.
     trades : ndarray of shape (n_bars, n_symbols)
-        ``held - pre_trade``: the trades made at each close, in weight units.
+        ``held - pre_trade``: the trades made at each close, in weight units (a property,
+        computed on each access: the ledger does not keep them).
     cost : ndarray of shape (n_bars, n_symbols)
         Cost of each trade as a fraction of the NAV at that close (charged over the next bar).
     nav : ndarray of shape (n_bars,)
-        NAV at each close, in quote currency (NaN before ``first``).
+        NAV at each close, in quote currency.
     ret_price, ret_funding, ret_cost : ndarray of shape (n_bars,)
         The P&L split of each bar, as fractions of the previous NAV.
     mark_price : ndarray of shape (n_bars, n_symbols)
         Last observed close (forward-filled), the price positions are valued at.
     liquidated : int
-        Row of the liquidation, ``-1`` if none.
+        Bar of the liquidation (a row of the grid, not of the arrays), ``-1`` if none.
     liquidation_reason : str
         ``"maintenance_margin"``, ``"bankrupt"`` or ``""``.
+    start : int
+        The bar of the arrays' first row (``first``).
     """
 
     held: np.ndarray
     pre_trade: np.ndarray
-    trades: np.ndarray
     cost: np.ndarray
     nav: np.ndarray
     ret_price: np.ndarray
@@ -64,6 +77,12 @@ class Ledger:
     mark_price: np.ndarray
     liquidated: int
     liquidation_reason: str
+    start: int = 0
+
+    @property
+    def trades(self) -> np.ndarray:
+        """``held - pre_trade`` (see the class docstring)."""
+        return self.held - self.pre_trade
 
 
 def bar_price_returns(close: np.ndarray, gap: GapPolicy) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +141,8 @@ class _Prepared:
     mark: np.ndarray  # (n_bars, n_symbols) last observed close
     fund: np.ndarray  # (n_bars, n_symbols) funding, 0 where unknown
     last_row: np.ndarray  # (n_symbols,) int64: the bar a delisted symbol closes, n_bars never
-    rates: np.ndarray | None  # (n_bars, n_symbols) summed rates of the linear cost models
+    rates: np.ndarray | None  # summed rates of the linear cost models: (n_bars, n_symbols),
+    # or (1, 1) when every cell has the same rate
     per_bar: tuple[CostModel, ...]  # the other cost models, in order
 
 
@@ -155,13 +175,24 @@ def _prepare(close: np.ndarray, funding: np.ndarray, costs: CostModel, market: M
     # a linear model is |trade| × rate: its rates are read once for every cell, and only the
     # other models are asked bar by bar
     parts = costs.models if isinstance(costs, CostSum) else (costs,)
-    rates = None
+    rates: float | np.ndarray | None = None
     for m in parts:
         if m.linear:
-            rates = (m.rate(market, initial_nav) if rates is None
-                     else rates + m.rate(market, initial_nav))
+            r = _linear_rate(m, market, initial_nav)
+            rates = r if rates is None else rates + r
     per_bar = tuple(m for m in parts if not m.linear)
+    if isinstance(rates, float):  # one rate for every cell: not spread over the grid
+        rates = np.full((1, 1), rates)
     return _Prepared(has_price, rets, mark, fund, last_row, rates, per_bar)
+
+
+def _linear_rate(model: CostModel, market: MarketData, nav: float) -> float | np.ndarray:
+    """Return the rate of a linear model: a float when every cell has the same rate."""
+    if isinstance(model, Fees):
+        return model.per_unit
+    if isinstance(model, HalfSpread) and not isinstance(model.value, pl.DataFrame | np.ndarray):
+        return float(model.value)
+    return model.rate(market, nav)
 
 
 def _cost_error(labels: tuple[Any, Sequence[str]] | None, t: int, j: int) -> DataError:
@@ -188,13 +219,15 @@ def simulate(
     gap: GapPolicy = "mark",
     maintenance_margin: float = 0.0,
     labels: tuple[Any, Sequence[str]] | None = None,
+    target_rows: np.ndarray | None = None,
 ) -> Ledger:
     """Run the account bar by bar from the first decision.
 
     Parameters
     ----------
-    target : ndarray of shape (n_bars, n_symbols)
-        Targets at each close (already lagged; rows after a decision carry it), no NaN.
+    target : ndarray of shape (n_rows, n_symbols)
+        Targets at each close (already lagged; rows after a decision carry it): row
+        ``target_rows[t]`` is bar t's; NaN is 0 (flat).
     decision : ndarray of shape (n_bars,) of bool
         Bars whose close trades to ``target`` (``rebalance="decisions"``); a symbol without a
         price there trades to it at its next priced bar (before the next decision).
@@ -219,6 +252,10 @@ def simulate(
         gross notional (``1 <= mm · Σ|d|``), or when NAV reaches 0.
     labels : (ts axis, symbols), optional
         Names for error messages.
+    target_rows : ndarray of shape (n_bars,) of int, optional
+        The row of ``target`` of each bar, -1 for flat (default: the bar's own row). A book
+        decided at some bars and carried between them is read in place, not copied out to
+        every bar.
 
     Returns
     -------
@@ -230,58 +267,83 @@ def simulate(
     (:func:`coinfactor.backtest._simulate_kernel.account_loop`); otherwise the NumPy loop
     :func:`simulate_loop` runs, the readable reference the kernel equals bit for bit.
     """
-    prep = _prepare(close, funding, costs, market, initial_nav, gap)
+    prep = _from_row(_prepare(close, funding, costs, market, initial_nav, gap), first)
+    rows = _target_rows(target_rows, close.shape[0], first)
+    decision = decision[first:]
     if not all(isinstance(m, SquareRootImpact) for m in prep.per_bar):
-        return _loop(prep, target, decision, costs, market, first=first,
+        return _loop(prep, target, rows, decision, costs, market, start=first,
                      initial_nav=initial_nav, rebalance=rebalance,
                      maintenance_margin=maintenance_margin, labels=labels)
     from coinfactor.backtest import _simulate_kernel as kernel  # numba: imported on first use
 
-    n_t, n_s = close.shape
+    n_t, n_s = prep.rets.shape  # the bars from the first decision
     live = [m for m in prep.per_bar if isinstance(m, SquareRootImpact) and m.k != 0.0]
     if len(live) == 1 and len(prep.per_bar) == 1:  # the one model's scale itself: no copy
-        impact = np.ascontiguousarray(live[0].scale(market))[np.newaxis]
+        impact = np.ascontiguousarray(live[0].scale(market)[first:])[np.newaxis]
     else:
         impact = np.zeros((len(prep.per_bar), n_t, n_s))
         for i, m in enumerate(prep.per_bar):
             if isinstance(m, SquareRootImpact) and m.k != 0.0:  # k = 0 costs 0, as its cost()
-                impact[i] = m.scale(market)
-    held, pre, cost, trades = (np.zeros((n_t, n_s)) for _ in range(4))
+                impact[i] = m.scale(market)[first:]
+    held, pre, cost = (np.zeros((n_t, n_s)) for _ in range(3))
     nav = np.full(n_t, np.nan)
     r_price, r_fund, r_cost = np.zeros(n_t), np.zeros(n_t), np.zeros(n_t)
     trades_at = np.asarray(decision, dtype=bool) | (rebalance == "every_bar")
     rates = prep.rates if prep.rates is not None else np.zeros((0, 0))
     liquidated, code, bad_t, bad_j = kernel.account_loop(
-        np.ascontiguousarray(target, dtype=np.float64), trades_at, prep.has_price, prep.rets,
+        np.ascontiguousarray(target, dtype=np.float64), rows, trades_at, prep.has_price,
+        prep.rets,
         prep.fund, prep.last_row, np.ascontiguousarray(rates), prep.rates is not None,
-        impact, first, float(initial_nav), float(maintenance_margin),
-        held, pre, trades, cost, nav, r_price, r_fund, r_cost)
+        impact, 0, float(initial_nav), float(maintenance_margin),
+        held, pre, cost, nav, r_price, r_fund, r_cost)
     if bad_t >= 0:
-        raise _cost_error(labels, bad_t, bad_j)
+        raise _cost_error(labels, first + bad_t, bad_j)
     reason = {kernel.OK: "", kernel.BANKRUPT: "bankrupt", kernel.MARGIN: "maintenance_margin"}
-    return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
+    return Ledger(held=held, pre_trade=pre, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=prep.mark,
-                  liquidated=liquidated, liquidation_reason=reason[code])
+                  liquidated=liquidated + first if liquidated >= 0 else -1,
+                  liquidation_reason=reason[code], start=first)
 
 
 def simulate_loop(target: np.ndarray, decision: np.ndarray, close: np.ndarray,
                   funding: np.ndarray, costs: CostModel, market: MarketData, *, first: int,
                   initial_nav: float, rebalance: Rebalance = "decisions",
                   gap: GapPolicy = "mark", maintenance_margin: float = 0.0,
-                  labels: tuple[Any, Sequence[str]] | None = None) -> Ledger:
+                  labels: tuple[Any, Sequence[str]] | None = None,
+                  target_rows: np.ndarray | None = None) -> Ledger:
     """:func:`simulate` as a plain NumPy loop over bars: the readable reference.
 
     Vectorised across symbols, one bar after another, for any :class:`CostModel`. Parameters
     and result as for :func:`simulate`, which equals it bit for bit.
     """
-    prep = _prepare(close, funding, costs, market, initial_nav, gap)
-    return _loop(prep, target, decision, costs, market, first=first, initial_nav=initial_nav,
-                 rebalance=rebalance, maintenance_margin=maintenance_margin, labels=labels)
+    prep = _from_row(_prepare(close, funding, costs, market, initial_nav, gap), first)
+    return _loop(prep, target, _target_rows(target_rows, close.shape[0], first),
+                 decision[first:], costs, market, start=first,
+                 initial_nav=initial_nav, rebalance=rebalance,
+                 maintenance_margin=maintenance_margin, labels=labels)
 
 
-def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: CostModel,
-          market: MarketData, *, first: int, initial_nav: float, rebalance: Rebalance,
-          maintenance_margin: float, labels: tuple[Any, Sequence[str]] | None) -> Ledger:
+def _target_rows(rows: np.ndarray | None, n_t: int, first: int) -> np.ndarray:
+    """Return the target row of each bar from ``first`` on (int64; -1 for flat)."""
+    if rows is None:
+        return np.arange(first, n_t, dtype=np.int64)
+    return np.ascontiguousarray(rows[first:], dtype=np.int64)
+
+
+def _from_row(prep: _Prepared, first: int) -> _Prepared:
+    """Keep the bars from ``first`` on (views): the account is flat before its first decision."""
+    rates = prep.rates
+    if rates is not None and rates.shape[0] > 1:
+        rates = rates[first:]
+    return _Prepared(prep.has_price[first:], prep.rets[first:], prep.mark[first:],
+                     prep.fund[first:], prep.last_row - first, rates, prep.per_bar)
+
+
+def _loop(prep: _Prepared, target: np.ndarray, rows: np.ndarray, decision: np.ndarray,
+          costs: CostModel, market: MarketData, *, start: int, initial_nav: float,
+          rebalance: Rebalance, maintenance_margin: float,
+          labels: tuple[Any, Sequence[str]] | None) -> Ledger:
+    """Run the NumPy account loop on the bars from ``start`` (the arrays' row 0)."""
     has_price, rets, mark, fund = prep.has_price, prep.rets, prep.mark, prep.fund
     n_t, n_s = rets.shape
     delist_at: dict[int, np.ndarray] = {}
@@ -292,7 +354,7 @@ def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: Cost
     held = np.zeros((n_t, n_s))
     pre = np.zeros((n_t, n_s))
     cost = np.zeros((n_t, n_s))
-    trades = np.zeros((n_t, n_s))
+    trade = np.empty(n_s)  # the trades of the current bar
     size = np.empty(n_s)  # |trade| (and |d| for the margin check) of the current bar
     # sums over symbols run left to right (a cumulative sum), so that columns that are
     # always 0 change no bit of any result
@@ -316,9 +378,9 @@ def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: Cost
     every_bar = rebalance == "every_bar"
     trades_at = decision | every_bar
     pending = np.zeros(n_s, dtype=bool)  # decided, not yet traded (no price at the decision)
-    for t in range(first, n_t):
+    for t in range(n_t):
         d = pre[t]
-        if t > first:
+        if t > 0:
             if n_s:
                 both = acc(np.multiply(w, moves[t], out=work2), axis=1, out=run2)
                 p, f = float(both[0, -1]), -float(both[1, -1])
@@ -328,7 +390,7 @@ def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: Cost
             if pnl <= -1.0:  # the move took more than the equity: NAV 0, nothing left to close
                 p, pnl = p - (1.0 + pnl), -1.0
                 if liquidated < 0:
-                    liquidated, reason = t, "bankrupt"
+                    liquidated, reason = start + t, "bankrupt"
             r_price[t], r_fund[t], r_cost[t] = p, f, -owed
             value = value * (1.0 + pnl)
             if pnl > -1.0:
@@ -340,38 +402,47 @@ def _loop(prep: _Prepared, target: np.ndarray, decision: np.ndarray, costs: Cost
             pass  # flat: held[t] stays 0
         elif maintenance_margin > 0.0 and maintenance_margin * float(
                 total(np.abs(d, out=size))) >= 1.0:
-            liquidated, reason = t, "maintenance_margin"
+            liquidated, reason = start + t, "maintenance_margin"
         else:
             np.copyto(new, d)
+            if trades_at[t] or pending.any():
+                goal = _target_row(target, int(rows[t]))
             if trades_at[t]:
-                np.copyto(new, target[t], where=has_price[t])
+                np.copyto(new, goal, where=has_price[t])
                 # a coin without a price cannot trade now: its order waits for its next price
                 np.logical_not(has_price[t], out=pending)
             elif pending.any():  # orders of the last decision, filled at the coin's next price
                 fill = pending & has_price[t]
-                np.copyto(new, target[t], where=fill)
+                np.copyto(new, goal, where=fill)
                 pending &= ~fill
             if t in delist_at:
                 new[delist_at[t]] = 0.0
-        trade = np.subtract(new, d, out=trades[t])
+        np.subtract(new, d, out=trade)
         owed = 0.0
         if value > 0.0:
             np.abs(trade, out=size)
             c = cost[t]
             if rates is not None:
-                np.multiply(size, rates[t], out=c)
+                np.multiply(size, rates[t if rates.shape[0] > 1 else 0], out=c)
             for m in per_bar:
-                c += m.cost(trade, value, market, t)
+                c += m.cost(trade, value, market, start + t)
             owed = total(c)
             if owed != owed:  # NaN: an unknown rate, harmless where nothing trades
                 c[size == 0.0] = 0.0
                 owed = total(c)
             if owed != owed:
-                raise _cost_error(labels, t, int(np.flatnonzero(np.isnan(c))[0]))
+                raise _cost_error(labels, start + t, int(np.flatnonzero(np.isnan(c))[0]))
         w = new
-    return Ledger(held=held, pre_trade=pre, trades=trades, cost=cost, nav=nav,
+    return Ledger(held=held, pre_trade=pre, cost=cost, nav=nav,
                   ret_price=r_price, ret_funding=r_fund, ret_cost=r_cost, mark_price=mark,
-                  liquidated=liquidated, liquidation_reason=reason)
+                  liquidated=liquidated, liquidation_reason=reason, start=start)
+
+
+def _target_row(target: np.ndarray, row: int) -> np.ndarray:
+    """Return the targets of one row, NaN as 0 (a row of -1: all flat)."""
+    if row < 0:
+        return np.zeros(target.shape[1])
+    return np.where(np.isnan(target[row]), 0.0, target[row])
 
 
 def load_compiled_loop() -> None:
@@ -383,7 +454,8 @@ def load_compiled_loop() -> None:
     from coinfactor.backtest import _simulate_kernel as kernel
 
     z = np.zeros((1, 1))
-    kernel.account_loop(z, np.ones(1, dtype=bool), np.ones((1, 1), dtype=bool), z, z,
+    kernel.account_loop(z, np.zeros(1, dtype=np.int64), np.ones(1, dtype=bool),
+                        np.ones((1, 1), dtype=bool), z, z,
                         np.ones(1, dtype=np.int64), z, True, np.zeros((1, 1, 1)), 0, 1.0, 0.0,
-                        z.copy(), z.copy(), z.copy(), z.copy(), np.zeros(1), np.zeros(1),
+                        z.copy(), z.copy(), z.copy(), np.zeros(1), np.zeros(1),
                         np.zeros(1), np.zeros(1))

@@ -23,32 +23,48 @@ OK, BANKRUPT, MARGIN = 0, 1, 2
 """Liquidation codes returned by :func:`account_loop`."""
 
 
+@numba.njit(cache=True, inline="always")
+def _target(target: np.ndarray, row: int, j: int) -> float:  # pragma: no cover
+    """Return the target of column ``j`` in ``target`` row ``row``: 0 for NaN or row -1."""
+    if row < 0:
+        return 0.0
+    x = target[row, j]
+    return 0.0 if x != x else x
+
+
 @numba.njit(cache=True)
-def account_loop(target: np.ndarray, trades_at: np.ndarray, has_price: np.ndarray,
+def account_loop(target: np.ndarray, target_rows: np.ndarray, trades_at: np.ndarray,
+                 has_price: np.ndarray,
                  rets: np.ndarray, fund: np.ndarray, last_row: np.ndarray,
                  rates: np.ndarray, has_rates: bool, impact: np.ndarray,
                  first: int, initial_nav: float, maintenance_margin: float,
-                 held: np.ndarray, pre: np.ndarray, trades: np.ndarray, cost: np.ndarray,
+                 held: np.ndarray, pre: np.ndarray, cost: np.ndarray,
                  nav: np.ndarray, r_price: np.ndarray, r_fund: np.ndarray,
                  r_cost: np.ndarray) -> tuple[int, int, int, int]:  # pragma: no cover
     """Run the account from bar ``first``, writing the ledger arrays in place.
 
     Parameters
     ----------
-    target, has_price, rets, fund : ndarray of shape (n_bars, n_symbols)
-        Targets (no NaN), whether the bar has a price, price returns and funding (0 for NaN).
+    target : ndarray of shape (n_rows, n_symbols)
+        Targets, NaN read as 0 (flat).
+    target_rows : ndarray of shape (n_bars,) of int64
+        The row of ``target`` of each bar (-1: flat).
+    has_price, rets, fund : ndarray of shape (n_bars, n_symbols)
+        Whether the bar has a price, price returns and funding (0 for NaN).
     trades_at : ndarray of shape (n_bars,) of bool
         Bars whose close trades to ``target``.
     last_row : ndarray of shape (n_symbols,) of int64
         The bar where a delisted symbol is closed (``n_bars``: never).
-    rates : ndarray of shape (n_bars, n_symbols)
-        Summed rates of the linear cost models (read only when ``has_rates``).
+    rates : ndarray of shape (n_bars, n_symbols) or (1, 1)
+        Summed rates of the linear cost models (read only when ``has_rates``); of shape
+        (1, 1) when every cell has the same rate.
     impact : ndarray of shape (n_models, n_bars, n_symbols)
         ``k·σ/√ADV`` of each square-root impact model, in order.
     first, initial_nav, maintenance_margin
         As for ``simulate``.
-    held, pre, trades, cost, nav, r_price, r_fund, r_cost
-        Outputs (zeros, NaN for ``nav``), filled from ``first``.
+    held, pre, cost, nav, r_price, r_fund, r_cost
+        Outputs (zeros, NaN for ``nav``), filled from ``first``; the trades are
+        ``held - pre`` (not kept).
 
     Returns
     -------
@@ -57,11 +73,12 @@ def account_loop(target: np.ndarray, trades_at: np.ndarray, has_price: np.ndarra
         whose cost is unknown (NaN) where a trade happens, (-1, -1) if none (the loop stops
         there).
     """
-    n_t, n_s = target.shape
+    n_t, n_s = has_price.shape
     n_models = impact.shape[0]
     w = np.zeros(n_s)
     work = np.empty(n_s)
     size = np.empty(n_s)
+    trade = np.empty(n_s)  # the trades of the current bar
     pending = np.zeros(n_s, dtype=np.bool_)
     value = initial_nav
     owed = 0.0
@@ -97,27 +114,30 @@ def account_loop(target: np.ndarray, trades_at: np.ndarray, has_price: np.ndarra
         if liquidated < 0:
             for j in range(n_s):
                 new[j] = d[j]
+            r = target_rows[t]
             if trades_at[t]:
                 for j in range(n_s):
                     if has_price[t, j]:
-                        new[j] = target[t, j]
+                        new[j] = _target(target, r, j)
                     pending[j] = not has_price[t, j]
             else:
                 for j in range(n_s):
                     if pending[j] and has_price[t, j]:
-                        new[j] = target[t, j]
+                        new[j] = _target(target, r, j)
                         pending[j] = False
             for j in range(n_s):
                 if last_row[j] == t:
                     new[j] = 0.0
         for j in range(n_s):
-            trades[t, j] = new[j] - d[j]
+            trade[j] = new[j] - d[j]
         owed = 0.0
         if value > 0.0:
             c = cost[t]
+            rt = t if rates.shape[0] > 1 else 0  # a (1, 1) rates: one rate for every cell
+            cs = 1 if rates.shape[1] > 1 else 0
             for j in range(n_s):
-                size[j] = abs(trades[t, j])
-                c[j] = size[j] * rates[t, j] if has_rates else 0.0
+                size[j] = abs(trade[j])
+                c[j] = size[j] * rates[rt, j * cs] if has_rates else 0.0
             for m in range(n_models):
                 for j in range(n_s):
                     c[j] = c[j] + impact[m, t, j] * math.sqrt(size[j] * value) * size[j]

@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from coinfactor.core.errors import DataError
+from coinfactor.core.rowsums import row_blocks
 from coinfactor.core.time import periods_per_year as _periods_per_year
 
 __all__ = [
@@ -536,14 +537,26 @@ def weight_stats(mat: np.ndarray, years: float) -> dict[str, float]:
         return {"annual_turnover": 0.0, "gross_exposure_mean": 0.0, "gross_exposure_max": 0.0,
                 "net_exposure_mean": 0.0, "long_exposure_mean": 0.0,
                 "short_exposure_mean": 0.0, "positions_mean": 0.0}
-    change = np.abs(np.diff(np.vstack([np.zeros((1, mat.shape[1])), mat]), axis=0)).sum(axis=1)
-    gross = np.abs(mat).sum(axis=1)
+    # per-row sums, a block of rows at a time (each row's sum whatever rows come with it)
+    n = mat.shape[0]
+    change, gross, net, long_, short = (np.empty(n) for _ in range(5))
+    count = np.empty(n, dtype=np.int64)
+    prev = np.zeros((1, mat.shape[1]))
+    for lo, hi in row_blocks(n):
+        part = mat[lo:hi]
+        change[lo:hi] = np.abs(np.diff(np.vstack([prev, part]), axis=0)).sum(axis=1)
+        gross[lo:hi] = np.abs(part).sum(axis=1)
+        net[lo:hi] = part.sum(axis=1)
+        long_[lo:hi] = np.clip(part, 0, None).sum(axis=1)
+        short[lo:hi] = np.clip(part, None, 0).sum(axis=1)
+        count[lo:hi] = (part != 0).sum(axis=1)
+        prev = part[-1:]
     return {
         "annual_turnover": float(change.sum() / years) if years > 0 else float("nan"),
         "gross_exposure_mean": float(gross.mean()),
         "gross_exposure_max": float(gross.max()),
-        "net_exposure_mean": float(mat.sum(axis=1).mean()),
-        "long_exposure_mean": float(np.clip(mat, 0, None).sum(axis=1).mean()),
-        "short_exposure_mean": float(np.clip(mat, None, 0).sum(axis=1).mean()),
-        "positions_mean": float((mat != 0).sum(axis=1).mean()),
+        "net_exposure_mean": float(net.mean()),
+        "long_exposure_mean": float(long_.mean()),
+        "short_exposure_mean": float(short.mean()),
+        "positions_mean": float(count.mean()),
     }

@@ -47,8 +47,9 @@ class Grid:
     symbols : tuple of str
         Symbol axis, sorted; length ``n_symbols``.
     rows, cols : ndarray of int32, shape (n_rows,)
-        Grid row and column of each panel row (-1 where the row is off the grid: a symbol
-        not on the axis or a time past its end, when the axes were chosen by the caller).
+        Grid row and column of each panel row; a row is off the grid where either is -1 (a
+        symbol not on the axis, its column -1, or a time past the axis's end, its row -1,
+        when the axes were chosen by the caller).
     filled : ndarray of bool, shape (n_rows,), or None
         True for panel rows flagged ``filled`` (filler bars, never used as values).
 
@@ -112,7 +113,9 @@ class Grid:
 
     def _mask(self, keep: np.ndarray) -> np.ndarray:
         out = np.zeros(self.shape, dtype=bool)
-        out.reshape(-1)[self.cells[keep] if not keep.all() else self.cells] = True
+        flat = out.reshape(-1)
+        for lo, cells in self._cell_blocks():
+            flat[cells[keep[lo:lo + cells.size]]] = True
         out.flags.writeable = False
         return out
 
@@ -226,13 +229,30 @@ class Grid:
             v = panel.select(expr.cast(pl.Float64).fill_null(np.nan).alias("v")).get_column("v")
         out = np.full(self.shape, np.nan)
         flat = out.reshape(-1)
-        if self._all_on_grid:
-            flat[self.cells] = v.to_numpy()
-        else:
-            flat[self.cells[self.on_grid]] = v.to_numpy()[self.on_grid]
-        if mask_filled and self.filled is not None:
-            flat[self.cells[self.filled & self.on_grid]] = np.nan
+        values = v.to_numpy()
+        mask = self.filled if mask_filled else None
+        # the cells of a block of rows at a time (int64 per panel row is as large as a
+        # pivot), each placed in the panel's order
+        for lo, cells in self._cell_blocks():
+            hi = lo + cells.size
+            if self._all_on_grid:
+                flat[cells] = values[lo:hi]
+            else:
+                ok = cells >= 0
+                flat[cells[ok]] = values[lo:hi][ok]
+            if mask is not None:
+                flat[cells[mask[lo:hi] & (cells >= 0)]] = np.nan
         return out
+
+    def _cell_blocks(self, block: int = 1 << 20) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, cells)`` of the panel rows in blocks of ``block`` rows (:attr:`cells`)."""
+        n_sym = len(self.symbols)
+        for lo in range(0, self.rows.size, block):
+            rows, cols = self.rows[lo:lo + block], self.cols[lo:lo + block]
+            flat = rows.astype(np.int64)
+            flat *= n_sym
+            flat += cols
+            yield lo, flat if self._all_on_grid else np.where((rows >= 0) & (cols >= 0), flat, -1)
 
     def long(self, arrays: Mapping[str, np.ndarray], *,
              where: np.ndarray | None = None, order: str = "symbol") -> pl.DataFrame:
@@ -355,8 +375,8 @@ class Grid:
         if tuple(symbols) == self.symbols:
             return self  # the same axis: no copy of the row and column index
         sym, cols = _restrict(self.symbols, self.cols, symbols)
-        rows = np.where(cols >= 0, self.rows, -1)
-        return Grid(self.ts, self.freq, sym, rows, cols, self.filled, self.keys)
+        # the row index is shared: a row whose column is -1 is off the grid
+        return Grid(self.ts, self.freq, sym, self.rows, cols, self.filled, self.keys)
 
     def has_duplicates(self, rows: np.ndarray, cols: np.ndarray) -> bool:
         """Whether two of the cells ``(rows, cols)`` (from :meth:`locate`, on the grid) coincide.

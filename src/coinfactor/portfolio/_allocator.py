@@ -380,13 +380,16 @@ class BufferedAllocator:
         n_t, n_s = desired.shape
         trad = np.ones((n_t, n_s), dtype=bool) if tradable is None else tradable.astype(bool)
         # cost_aversion * half_spread / (risk_aversion * vol * vol), the same operations in
-        # the same order, in two arrays
+        # the same order, the denominator a block of rows at a time
+        buffer = np.empty((n_t, n_s))
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            buffer = np.multiply(half_spread, self.cost_aversion, dtype=np.float64)
-            denom = np.multiply(vol, self.risk_aversion, dtype=np.float64)
-            denom *= vol
-            buffer /= denom
-        del denom
+            for lo in range(0, n_t, 4096):
+                rows = slice(lo, lo + 4096)
+                np.multiply(half_spread[rows], self.cost_aversion, dtype=np.float64,
+                            out=buffer[rows])
+                denom = np.multiply(vol[rows], self.risk_aversion, dtype=np.float64)
+                denom *= vol[rows]
+                buffer[rows] /= denom
         np.copyto(buffer, 0.0, where=~np.isfinite(buffer))
         in_univ_all = ~np.isnan(desired)
         # names never in the universe are never traded: loop over the others only
@@ -423,7 +426,7 @@ class BufferedAllocator:
         if n_c == 0:
             return pos_a, t_scale, g_scale
         live = in_univ & can
-        d0 = np.where(live, desired, 0.0)
+        desired = np.ascontiguousarray(desired, dtype=np.float64)  # read at live cells alone
         prev_in = np.vstack([np.zeros((1, n_c), dtype=bool), in_univ[:-1]])
         enter = in_univ & ~prev_in & can
         leave = can & ~in_univ
@@ -434,7 +437,7 @@ class BufferedAllocator:
         step = max(1, -(-n_t // 20))
         for t0 in range(0, n_t, step):
             t1 = min(t0 + step, n_t)
-            allocate_bars(d0, live, enter, leave, can, buf, unwind,
+            allocate_bars(desired, live, enter, leave, can, buf, unwind,
                           self.open_new_fully, self.max_weight, self.gross_cap,
                           0.0 if tcap is None else tcap, tcap is not None, t0, t1, x, pos_a,
                           t_scale, g_scale)

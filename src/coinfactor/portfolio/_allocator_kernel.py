@@ -17,7 +17,7 @@ from coinfactor.core.compiled import left_sum as _left_sum
 
 
 @numba.njit(cache=True)
-def allocate_bars(d0: np.ndarray, live: np.ndarray, enter: np.ndarray, leave: np.ndarray,
+def allocate_bars(desired: np.ndarray, live: np.ndarray, enter: np.ndarray, leave: np.ndarray,
                   can: np.ndarray, buf: np.ndarray, unwind: float, open_new_fully: bool,
                   cap: float, gross_cap: float, turnover_cap: float, has_turnover_cap: bool,
                   t0: int, t1: int, x: np.ndarray, positions: np.ndarray, t_scale: np.ndarray,
@@ -26,8 +26,9 @@ def allocate_bars(d0: np.ndarray, live: np.ndarray, enter: np.ndarray, leave: np
 
     Parameters
     ----------
-    d0 : ndarray of shape (n_bars, n_symbols)
-        Desired weights of live cells (in the universe and tradable), 0 elsewhere.
+    desired : ndarray of shape (n_bars, n_symbols)
+        Desired weights, read at live cells (in the universe and tradable) alone: 0
+        elsewhere.
     live, enter, leave, can : ndarray of shape (n_bars, n_symbols) of bool
         Live cells; names entering the universe (tradable); tradable names out of the
         universe; tradable cells.
@@ -47,7 +48,8 @@ def allocate_bars(d0: np.ndarray, live: np.ndarray, enter: np.ndarray, leave: np
     work = np.empty(n_s)
     for t in range(t0, t1):
         for j in range(n_s):
-            delta = d0[t, j] - x[j] * (1.0 if live[t, j] else 0.0)
+            d0 = desired[t, j] if live[t, j] else 0.0
+            delta = d0 - x[j] * (1.0 if live[t, j] else 0.0)
             excess = abs(delta) - buf[t, j]
             trade = math.copysign(excess, delta) if excess > 0.0 else 0.0
             if open_new_fully and enter[t, j]:

@@ -14,6 +14,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from coinfactor.core.errors import ConfigError
+from coinfactor.core.rowsums import row_sums
 from coinfactor.core.typing import CovarianceMethod
 
 
@@ -36,21 +37,26 @@ def inverse_vol_weights(target: np.ndarray, vol: np.ndarray) -> np.ndarray:
         weight unchanged bit for bit.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        raw = np.where(vol > 0, target / vol, np.nan)
-    # |raw| (NaN as 0) in Fortran order: each row sums left to right, as row_sum does
-    absolute = np.abs(raw, out=np.empty(raw.shape, order="F"))
-    np.copyto(absolute, 0.0, where=np.isnan(raw))
-    gross = (absolute.sum(axis=1) if raw.shape[1] else np.zeros(raw.shape[0]))[:, None]
+        raw = np.divide(target, vol)
+    np.copyto(raw, np.nan, where=~(vol > 0))
+    # |raw| (NaN as 0) summed left to right over each row, a block of rows at a time
+    gross = row_sums(raw, lambda b: np.where(np.isnan(b), 0.0, np.abs(b)))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(gross > 0, raw / gross, raw)
+        np.divide(raw, gross, out=raw, where=gross > 0)  # in place: the one array
+    return raw
 
 
 def standardized_returns(returns: np.ndarray, vol: np.ndarray) -> np.ndarray:
     """Divide the returns of bar t by the vol forecast made at bar t - 1 (NaN where unknown)."""
-    prev = np.full_like(vol, np.nan)
-    prev[1:] = vol[:-1]
+    shape: tuple[int, ...] = np.broadcast_shapes(returns.shape, vol.shape)
+    out = np.empty(shape)
+    if shape[0] == 0:
+        return out
+    out[0] = np.nan  # no forecast before the first bar
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(prev > 0, returns / prev, np.nan)
+        np.divide(returns[1:], vol[:-1], out=out[1:])
+    np.copyto(out[1:], np.nan, where=~(vol[:-1] > 0))
+    return out
 
 
 def portfolio_vol(
@@ -138,16 +144,17 @@ def vol_inputs(vol: np.ndarray, returns: np.ndarray | None, window: int, *,
     -------
     VolInputs
     """
-    sig = np.nan_to_num(vol if columns is None else np.take(vol, columns, axis=1), nan=0.0)
-    if returns is None:
+    vol_c = vol if columns is None else np.take(vol, columns, axis=1)
+    e = None if returns is None else standardized_returns(
+        returns if columns is None else np.take(returns, columns, axis=1), vol_c)
+    sig = np.nan_to_num(vol_c, nan=0.0, copy=columns is None)  # the columns' copy: in place
+    del vol_c
+    if returns is None or e is None:
         return VolInputs(sig, None, None)
     n_t = vol.shape[0]
     if columns is None:
-        e = standardized_returns(returns, vol)
         any_obs = (~np.isnan(e)).any(axis=1)
     else:
-        e = standardized_returns(np.take(returns, columns, axis=1),
-                                 np.take(vol, columns, axis=1))
         # observed on every column: vol(t - 1) > 0 and r(t) / vol(t - 1) is a number, i.e.
         # r(t) is not NaN and not an infinity over an infinite vol
         any_obs = np.zeros(n_t, dtype=bool)
@@ -189,9 +196,8 @@ def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
     """
     ws = np.nan_to_num(weights, nan=0.0)  # a copy: scaled in place below
     np.multiply(ws, inputs.sig, out=ws)
-    # squares in Fortran order: each row sums left to right (flat names change nothing)
-    sq = np.multiply(ws, ws, out=np.empty(ws.shape, order="F"))
-    diag = np.sqrt(sq.sum(axis=1) if ws.shape[1] else np.zeros(ws.shape[0]))
+    # squares summed left to right (flat names change nothing), a block of rows at a time
+    diag = np.sqrt(row_sums(ws, np.square))
     if method == "diagonal":
         return diag
     if inputs.e is None or inputs.seen is None:
@@ -200,7 +206,8 @@ def portfolio_vol_from(weights: np.ndarray, inputs: VolInputs, *,
         raise ConfigError(f"portfolio_vol: window must be >= 2 bars, got {window}")
     n_t = inputs.e.shape[0]
     active = np.flatnonzero((ws != 0.0).any(axis=0))  # names never held add nothing
-    var = _window_quadratic(inputs.e, active, ws[:, active], window)
+    held = ws if active.size == ws.shape[1] else ws[:, active]
+    var = _window_quadratic(inputs.e, active, held, window)
     count = np.minimum(np.arange(1, n_t + 1), window)
     out = np.sqrt(var / count)
     return np.where(inputs.seen >= 2, out, diag)
@@ -225,27 +232,35 @@ def _window_quadratic(e_all: np.ndarray, active: np.ndarray, ws: np.ndarray, win
     out = np.zeros(n_t)
     if n_s == 0 or n_t == 0:
         return out
-    pad = np.zeros((window - 1 + n_t, n_s))  # row r of pad = bar r - (K - 1)
-    np.take(e_all, active, axis=1, out=pad[window - 1:])
     r = np.arange(window - 1 + block)[:, None]
     c = np.arange(block)[None, :]
     band = (r >= c) & (r <= c + window - 1)
     # The products are small (~150 x 64): BLAS threads only add contention (measured 70x
     # slower with 2 OpenBLAS threads on a busy 2-core machine), so use one.
     with _blas_controller().limit(limits=1, user_api="blas"):
-        _blocks(pad, ws, out, band, window, block)
+        _blocks(e_all, active, ws, out, band, window, block)
     return out
 
 
-def _blocks(pad: np.ndarray, ws: np.ndarray, out: np.ndarray, band: np.ndarray, window: int,
-            block: int) -> None:
-    """Fill ``out`` block by block (the loop of :func:`_window_quadratic`)."""
+def _blocks(e_all: np.ndarray, active: np.ndarray, ws: np.ndarray, out: np.ndarray,
+            band: np.ndarray, window: int, block: int) -> None:
+    """Fill ``out`` block by block (the loop of :func:`_window_quadratic`).
+
+    Each block reads bars ``a-K+1 .. a+b-1`` of the held names' standardised returns, bars
+    before the first as rows of zeros (the same matrix whatever the block: no padded copy
+    of the whole array).
+    """
     n_t = ws.shape[0]
     for a in range(0, n_t, block):
         b = min(block, n_t - a)
         w_blk = ws[a: a + b]
         act = np.flatnonzero((w_blk != 0.0).any(axis=0))  # names held in this block
-        rows = pad[a: a + window - 1 + b, act]  # bars a-K+1 .. a+b-1
+        lo = a - (window - 1)  # bars a-K+1 .. a+b-1
+        if lo >= 0:
+            rows = e_all[lo: a + b][:, active[act]]
+        else:
+            rows = np.zeros((window - 1 + b, act.size))
+            rows[-lo:] = e_all[: a + b][:, active[act]]
         m = rows @ w_blk[:, act].T  # (K-1+b, b)
         out[a: a + b] = np.einsum("rc,rc->c", m * m, band[: window - 1 + b, :b])
 

@@ -154,7 +154,11 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
                               "fix: leave --scheduler out")
         kwargs["scheduler"] = scheduler
     step("run", 0.0)
-    result: StudyResult = module.run(config, panel, **kwargs)
+    # the study's run holds the only reference to the panel: it frees the columns it no
+    # longer reads once its decisions are made
+    loaded = [panel]
+    del panel
+    result = _call_run(module.run, config, loaded, kwargs)
     step("run", 1.0)
     log.info("ran study %s", raw["study"])
     resolved = {"study": raw["study"], "data": dict(raw.get("data", {})),
@@ -166,6 +170,22 @@ def run_config(raw: dict[str, Any], *, base_dir: Path | None = None,
         tables=result.tables,
         data_summary={**result.data_summary, "source": source},
     )
+
+
+def _call_run(run: Any, config: Any, loaded: list[Any], kwargs: dict[str, Any]) -> StudyResult:
+    """Call ``run(config, panel, **kwargs)`` with the panel popped from ``loaded``.
+
+    The call then holds the panel's only reference (``run(*args, **kwargs)`` would keep
+    another in its argument tuple until it returns): the study can free it.
+    """
+    if "progress" in kwargs and "scheduler" in kwargs:
+        return run(config, loaded.pop(), progress=kwargs["progress"],  # type: ignore[no-any-return]
+                   scheduler=kwargs["scheduler"])
+    if "progress" in kwargs:
+        return run(config, loaded.pop(), progress=kwargs["progress"])  # type: ignore[no-any-return]
+    if "scheduler" in kwargs:
+        return run(config, loaded.pop(), scheduler=kwargs["scheduler"])  # type: ignore[no-any-return]
+    return run(config, loaded.pop())  # type: ignore[no-any-return]
 
 
 _NOT_PATHS = frozenset({"dataset", "symbols", "start", "end", "freq"})

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import numpy as np
 import polars as pl
 
+from coinfactor import signals
 from coinfactor.analytics import DEFAULT_NAVS, capacity
 from coinfactor.backtest import (
     CostModel,
@@ -87,6 +88,25 @@ class CostConfig(Params, table="params.costs"):
         if not self.capacity_navs:
             return None
         return capacity(panel, weights, navs=self.capacity_navs, **execution)
+
+    def half_spread_frame(self, panel: pl.DataFrame, spread_model: str, window: int,
+                          freq: str) -> pl.DataFrame:
+        """``ts, symbol, half_spread`` (fraction of price) per panel row.
+
+        The estimate of ``spread_model`` (:data:`coinfactor.core.typing.SpreadModel`; the
+        range-based estimators over ``window`` bars), :attr:`half_spread_bps` where it has
+        no value (and everywhere for ``"constant"``).
+        """
+        fallback = self.half_spread_bps / 1e4
+        if spread_model == "constant":
+            return panel.select("ts", "symbol", pl.lit(fallback).alias("half_spread"))
+        if spread_model == "half_range":
+            est = signals.half_range_spread(panel, freq=freq)
+            col = pl.col("half_range_spread")
+        else:
+            est = getattr(signals, spread_model)(panel, window=window, freq=freq)
+            col = pl.col(spread_model) / 2.0  # full spread -> half-spread
+        return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
 
     def backtest_settings(self) -> dict[str, Any]:
         """Keyword arguments of :func:`coinfactor.backtest.backtest`: margins, funding rule."""

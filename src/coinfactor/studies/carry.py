@@ -33,13 +33,13 @@ from typing import Annotated, Any
 import numpy as np
 import polars as pl
 
-from coinfactor import signals, universe
+from coinfactor import universe
 from coinfactor.analytics import summary as performance_summary
 from coinfactor.backtest import CostModel, MarketData, backtest
 from coinfactor.core.errors import ConfigError, DataError
 from coinfactor.core.time import periods_per_year
 from coinfactor.core.typing import CovarianceMethod, ExitRule, SpreadModel
-from coinfactor.data import Grid
+from coinfactor.data import FILLED_COLUMN, Grid
 from coinfactor.portfolio import (
     AllocationInputs,
     BufferedAllocator,
@@ -279,8 +279,7 @@ def _volatility(config: Config, base: _Base) -> np.ndarray:
 class _Sizing:
     """Inverse-vol weights of the book's columns scaled to the vol target."""
 
-    vol_b: np.ndarray
-    vin: Any
+    vin: Any  # its ``sig``: the book's vols, NaN read as 0
     method: CovarianceMethod
     book_vol: np.ndarray
     scale: np.ndarray
@@ -290,15 +289,15 @@ class _Sizing:
 def _sizing(config: Config, base: _Base, sig: _Signal, vol: np.ndarray) -> _Sizing:
     ppy = periods_per_year(base.grid.freq)
     book = sig.book
-    vol_b = np.take(vol, book, axis=1)  # C order (a[:, idx] would give Fortran order)
-    raw = inverse_vol_weights(sig.target_of[np.take(sig.bucket, book, axis=1)], vol_b)
+    raw = inverse_vol_weights(sig.target_of[np.take(sig.bucket, book, axis=1)],
+                              np.take(vol, book, axis=1))  # C order (not a[:, idx]'s F)
     method: CovarianceMethod = "diagonal" if config.seed_parity else config.covariance
     vin = vol_inputs(vol, base.rets if method == "correlation" else None, config.corr_window,
                      columns=book)
     book_vol = portfolio_vol_from(raw, vin, method=method, window=config.corr_window)
     scale = vol_target_scale(book_vol, config.vol_target / math.sqrt(ppy))
     raw *= scale[:, None]  # the desired weights, in place
-    return _Sizing(vol_b, vin, method, book_vol, scale, raw)
+    return _Sizing(vin, method, book_vol, scale, raw)
 
 
 @dataclass(frozen=True)
@@ -310,10 +309,11 @@ class _Costs:
     rate: np.ndarray
 
 
-def _costs(config: Config, panel: pl.DataFrame, freq: str, sig: _Signal) -> _Costs:
+def _costs(config: Config, panel: pl.DataFrame, freq: str, book_grid: Grid) -> _Costs:
     costs = config.costs.model(None if config.spread_model == "constant"
-                               else _half_spread(config, panel, freq))
-    market = MarketData.from_panel(panel, sig.book_grid)
+                               else config.costs.half_spread_frame(
+                                   panel, config.spread_model, config.spread_window, freq))
+    market = MarketData.from_panel(panel, book_grid)
     return _Costs(market, costs, costs.rate(market, config.initial_nav))
 
 
@@ -334,8 +334,9 @@ class _Allocation:
 def _allocation(config: Config, freq: str, bar_rows: np.ndarray, size: _Sizing, cost: _Costs,
                 progress: Callable[[float], None] | None) -> _Allocation:
     ppy = periods_per_year(freq)
-    # buffer variance units: annualised (ours) or per bar (the seed's)
-    vol_buffer = size.vol_b if config.seed_parity else size.vol_b * math.sqrt(ppy)
+    # buffer variance units: annualised (ours) or per bar (the seed's); a vol of 0 where it
+    # is NaN gives the same buffer (a non-finite buffer is 0)
+    vol_buffer = size.vin.sig if config.seed_parity else size.vin.sig * math.sqrt(ppy)
     allocator = BufferedAllocator(
         risk_aversion=config.risk_aversion, cost_aversion=config.cost_aversion,
         max_weight=config.max_weight, gross_cap=config.gross_cap,
@@ -369,21 +370,6 @@ def _allocation(config: Config, freq: str, bar_rows: np.ndarray, size: _Sizing, 
                        g_scale, mean_buffer)
 
 
-def _half_spread(config: Config, panel: pl.DataFrame, freq: str) -> pl.DataFrame:
-    """``ts, symbol, half_spread`` (fraction of price) per panel row."""
-    fallback = config.costs.half_spread_bps / 1e4
-    if config.spread_model == "constant":
-        return panel.select("ts", "symbol", pl.lit(fallback).alias("half_spread"))
-    if config.spread_model == "half_range":
-        est = signals.half_range_spread(panel, freq=freq)
-        col = pl.col("half_range_spread")
-    else:
-        fn = getattr(signals, config.spread_model)
-        est = fn(panel, window=config.spread_window, freq=freq)
-        col = pl.col(config.spread_model) / 2.0  # full spread -> half-spread
-    return est.select("ts", "symbol", col.fill_null(fallback).alias("half_spread"))
-
-
 @dataclass(frozen=True)
 class _Decisions:
     """What the carry pipeline decides, before any P&L: shared by :func:`run` and :func:`target`.
@@ -398,8 +384,7 @@ class _Decisions:
     costs: CostModel
     member: np.ndarray
     signal: pl.DataFrame
-    last_positions: np.ndarray
-    """The book after the close of the last bar (``n_book``,): today's target."""
+    last_positions: np.ndarray  # (n_book,): the book after the last bar's close, today's target
     turnover_scale: np.ndarray
     gross_scale: np.ndarray
     mean_buffer: float
@@ -408,6 +393,9 @@ class _Decisions:
     forecast_vol: np.ndarray
     bar_rows: np.ndarray
     weights: np.ndarray
+    panel: pl.DataFrame
+    """The panel's columns the backtests read (ts, symbol, close, funding)."""
+    data_summary: dict[str, Any]
 
 
 def _decide(config: Config, panel: pl.DataFrame,
@@ -434,15 +422,21 @@ def _decide(config: Config, panel: pl.DataFrame,
     vol = memo.get("volatility", keys["volatility"], partial(_volatility, config, base))
     size = memo.get("sizing", keys["sizing"], partial(_sizing, config, base, sig, vol))
     del vol
-    grid, bar_rows = base.grid, base.bar_rows
-    del base  # closes and returns: no later stage reads them
-    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, grid.freq, sig))
+    grid, bar_rows, book_grid, member, table = (base.grid, base.bar_rows, sig.book_grid,
+                                                sig.member, sig.table)
+    del base, sig  # closes, returns and buckets: no later stage reads them
+    cost = memo.get("costs", keys["costs"], lambda: _costs(config, panel, grid.freq, book_grid))
+    summary = summarize_panel(panel, "carry study input", n_symbols=len(grid.symbols),
+                              n_ts=int(np.count_nonzero(bar_rows)))
+    # no later stage reads the other columns: a panel handed over (run) is freed here
+    panel = panel.select(c for c in ("ts", "symbol", "close", "funding_rate", FILLED_COLUMN)
+                         if c in panel.columns)
     book = memo.get("allocation", keys["allocation"],
                     lambda: _allocation(config, grid.freq, bar_rows, size, cost, progress))
-    return _Decisions(grid, sig.book_grid, cost.market, cost.costs, sig.member, sig.table,
+    return _Decisions(grid, book_grid, cost.market, cost.costs, member, table,
                       book.last_positions, book.turnover_scale, book.gross_scale,
                       book.mean_buffer, size.book_vol, size.scale, book.forecast_vol,
-                      bar_rows, book.weights)
+                      bar_rows, book.weights, panel, summary)
 
 
 def panel_columns(config: Config) -> frozenset[str]:
@@ -481,11 +475,11 @@ def target(config: Config, panel: pl.DataFrame, *, as_of: datetime | None = None
                                     {names[j]: float(row[j]) for j in np.flatnonzero(row)})
 
 
-def _backtest(config: Config, panel: pl.DataFrame, d: _Decisions) -> tuple[Any, dict[str, Any]]:
+def _backtest(config: Config, d: _Decisions) -> tuple[Any, dict[str, Any]]:
     """Backtest the decided book and compute the study's metrics (shared by run and evaluate)."""
     ppy = periods_per_year(d.grid.freq)
     forecast = pl.DataFrame({"ts": d.grid.ts, "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
-    result = backtest(panel, d.weights, initial_nav=config.initial_nav, forecast_vol=forecast,
+    result = backtest(d.panel, d.weights, initial_nav=config.initial_nav, forecast_vol=forecast,
                       **_execution(config, d))
     t_scale, g_scale = d.turnover_scale, d.gross_scale
     metrics: dict[str, Any] = performance_summary(result)
@@ -539,7 +533,7 @@ def evaluate(config: Config, panel: pl.DataFrame, *, cache: StageCache | None = 
         each bar earned, the nav frame without its start row).
     """
     d = _decide(config, panel, cache=cache)
-    result, metrics = _backtest(config, panel, d)
+    result, metrics = _backtest(config, d)
     return Evaluation.of_nav(metrics, result.nav)
 
 
@@ -566,19 +560,18 @@ def run(
         Tables ``nav, weights, trades, exposure, vol, signal, allocation``; metrics of the
         backtest plus how often the book trades, realised vs target vol and the funding P&L.
     """
-    d = _decide(config, panel, progress)
+    loaded = [panel]
+    del panel  # handed to the decisions, which keep the backtests' columns alone
+    d = _decide(config, loaded.pop(), progress)
     # the capacity table first: its backtests are freed before the kept one runs
-    sizes = config.costs.capacity(panel, d.weights, **_execution(config, d))
-    result, metrics = _backtest(config, panel, d)
+    sizes = config.costs.capacity(d.panel, d.weights, **_execution(config, d))
+    result, metrics = _backtest(config, d)
     ppy = periods_per_year(d.grid.freq)
     allocation = pl.DataFrame({
         "ts": d.grid.ts, "book_vol_unscaled": d.book_vol * math.sqrt(ppy), "vol_scale": d.scale,
         "turnover_scale": d.turnover_scale, "gross_scale": d.gross_scale,
         "forecast_vol": d.forecast_vol * math.sqrt(ppy)})
-    data_summary = summarize_panel(panel, "carry study input",
-                                   n_ts=int(np.count_nonzero(d.bar_rows)),
-                                   n_symbols=len(d.grid.symbols))
-    signal = d.signal
+    signal, data_summary = d.signal, d.data_summary
     del d  # the decisions' arrays are freed before the result's long tables are built
     return StudyResult(
         study="carry",

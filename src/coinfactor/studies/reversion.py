@@ -421,7 +421,9 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
     ConfigError
         See :func:`cross_section`.
     """
+    data_summary = summarize_panel(panel, "panel")
     d = _decide(config, panel)
+    del panel  # the backtests read d.slim: a panel handed over (run_config) frees the rest
     metrics, tables, market = _book(config, d)
     sizes = config.costs.capacity(d.slim, d.held, **_execution(config, d, market))
     return StudyResult(
@@ -430,7 +432,7 @@ def run(config: Config, panel: pl.DataFrame) -> StudyResult:
         metrics=metrics,
         tables={**tables, "cross_section": d.table,
                 **({"capacity": sizes} if sizes is not None else {})},
-        data_summary=summarize_panel(panel, "panel"),
+        data_summary=data_summary,
     )
 
 
