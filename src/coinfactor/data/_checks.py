@@ -291,7 +291,7 @@ def rows_pass_reference(df: pl.DataFrame, freq: str | None) -> bool:
     """Whether every row rule holds on ``df``: every polars mask evaluated (the reference).
 
     What :func:`rows_pass` answers with one compiled pass; the two are held equal by
-    ``tests/data/test_checks_kernel.py``.
+    ``tests/data/test_checks_one_pass.py``.
 
     The rules are those of :func:`check_order`, :func:`check_finite`,
     :func:`check_values` and, with a declared ``freq``, :func:`check_frequency` (with it

@@ -4,7 +4,7 @@
 (whether any row breaks a rule of :mod:`coinfactor.data._checks`), reading each value once
 instead of evaluating some thirty polars masks. The polars masks stay the definition of the
 rules: when this pass says no, the checks evaluate them to count, show and report the
-offending rows; ``tests/data/test_checks_kernel.py`` holds the two answers equal on panels
+offending rows; ``tests/data/test_checks_one_pass.py`` holds the two answers equal on panels
 with every kind of fault. Nothing is allocated per row except, for a nullable column with
 nulls, a copy with the nulls as 0 (a value no rule of such a column refuses).
 """

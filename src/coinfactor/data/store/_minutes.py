@@ -17,24 +17,26 @@ files in catalog order, their naive ``ts`` read as UTC by the Parquet reader its
 a ``ts`` or ``symbol`` filter skips files by their statistics: 21-28 M rows/s through a
 streaming per-coin aggregate, peak RSS 0.22 GB for 122 M rows.
 
-The import (issue 19's 5 M rows/s target) is one path on three threads
+The import (issue 19's 5 M rows/s target) is one path on three stages
 (:mod:`coinfactor.data.store._background`): files are read and checked two at a time, the
-main thread splits them into months, and a worker rolls the months up and writes them.
-Costs per row, measured on seed 000's layout (Parquet input, 2 cores shared with other
-jobs, so the figures are CPU time, not wall time): reading the input 45-75 ns, the
-checks 30-60 ns (every row rule in one pass, :func:`coinfactor.data._checks.rows_pass`),
-the rollups 40-50 ns (``group_by_dynamic`` over the sorted months), writing the parts
-110-160 ns (polars' writer; statistics and snappy within its noise), splitting and the
-commit 40 ns. At 100 coins x 525,600 minutes under the same load (6-7.5) an import cost
-829 ns of CPU per row before this pipeline and 530 ns with it (448 ns at a load of 2.6:
-2.24 M rows/s, wall time equal to CPU time while another job held the second core); 500
-coins took 4.3-4.7 times the time of 100 at a peak RSS of 0.62 GB.
+main thread splits them into months, and two workers roll the months up and write them.
+Costs per row, measured on seed 000's layout (Parquet input; CPU time): reading the input
+45-75 ns; the checks 21 ns (every row rule in one compiled pass,
+:func:`coinfactor.data._checks.rows_pass`; 78 ns as polars masks); the rollups 31-34 ns
+(compiled, :func:`coinfactor.data._resample.coarse_compiled`; 56-61 ns with polars'
+``group_by_dynamic``); writing the parts about 90 ns of user time plus the kernel's copy
+into the page cache, 40 ns of system time per row into reused pages and 167 ns into pages
+this virtual machine hands out for the first time; splitting and the commit 40 ns. At
+100 coins x 525,600 minutes on an idle machine the import took 23.7 s (36.8 s of CPU,
+2.15 M rows/s) with polars' checks and rollups and one writer, and 17.5 s (30.4 s of CPU,
+2.91 M rows/s) with the compiled ones and two writers; 500 coins (measured before that)
+took 4.3-4.7 times the time of 100 at a peak RSS of 0.62 GB.
 
 Writes are all or none. :class:`MinuteUpsert` stages: incoming validated minutes are grouped
 by (symbol, month), merged with the stored month (an incoming bar replaces the stored bar of
 its key as a unit; a bar without open interest keeps the stored one's, as in
 :meth:`~coinfactor.data.store.Store.write`), and written to a NEW file under a unique name
-(on the worker thread; :meth:`MinuteUpsert.finish` waits for every file and raises a write's
+(on a worker thread; :meth:`MinuteUpsert.finish` waits for every file and raises a write's
 failure); the month's 1h and 1d rollups are recomputed from the merged month with
 :func:`coinfactor.data.resample` and staged too. Nothing the store lists is touched until
 :meth:`MinuteUpsert.commit` runs inside the caller's DuckDB transaction: it swaps the catalog
