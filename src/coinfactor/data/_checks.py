@@ -236,15 +236,12 @@ def rows_pass(df: pl.DataFrame, freq: str | None) -> bool:
     if any(df.get_column(name).null_count() for name in required):
         return False
     symbols, n = df.get_column("symbol"), df.height
-    first = symbols[0]
-    if symbols[-1] == first and (symbols == first).all():  # one symbol (a per-symbol file)
-        bounds = np.array([0, n], dtype=np.int64)
-    else:
-        starts = (symbols.slice(1) != symbols.slice(0, n - 1)).arg_true() + 1
-        runs = pl.concat([symbols.head(1), symbols.gather(starts)])
+    first_rows = symbol_runs(symbols)
+    if first_rows.size > 1:
+        runs = symbols.gather(first_rows)
         if not (runs.slice(1) > runs.slice(0, runs.len() - 1)).all():
             return False  # the runs' symbols must increase: each symbol one run
-        bounds = np.concatenate([[0], starts.to_numpy(), [n]]).astype(np.int64)
+    bounds = np.append(first_rows, np.int64(n))
     step = 0 if freq is None else int(freq_to_timedelta(freq) // timedelta(microseconds=1))
     ts_all = df.get_column("ts")
     if ts_all.dtype != pl.Datetime("us", ts_all.dtype.time_zone):  # type: ignore[attr-defined]
@@ -273,6 +270,15 @@ def rows_pass(df: pl.DataFrame, freq: str | None) -> bool:
                 values("trades", np.int64), values("funding_rate", np.float64)):
             return False
     return True
+
+
+def symbol_runs(symbols: pl.Series) -> np.ndarray:
+    """First row of each run of one symbol in ``symbols`` (non-empty), int64, shape (r,)."""
+    first = symbols[0]
+    if symbols[-1] == first and (symbols == first).all():  # one symbol (a per-symbol file)
+        return np.zeros(1, dtype=np.int64)
+    changes = (symbols.slice(1) != symbols.slice(0, symbols.len() - 1)).arg_true() + 1
+    return np.concatenate([[0], changes.to_numpy()]).astype(np.int64)
 
 
 _KERNEL_COLUMNS = ("ts", *NUMERIC_COLUMNS, "trades")

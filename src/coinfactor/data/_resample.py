@@ -11,6 +11,7 @@ import polars as pl
 from coinfactor.core.errors import DataError
 from coinfactor.core.time import freq_to_timedelta, timedelta_to_freq
 from coinfactor.core.typing import PartialBars
+from coinfactor.data._checks import symbol_runs
 from coinfactor.data._schema import FILLED_COLUMN, PANEL_SCHEMA, infer_freq
 
 COMPLETE_COLUMN = "complete"
@@ -120,12 +121,7 @@ def coarse_compiled(panel: pl.DataFrame, dst: timedelta, per_bar: int) -> pl.Dat
     if panel.n_chunks("all") != [1] * panel.width:  # type: ignore[comparison-overlap]
         panel = panel.rechunk()  # by polars' allocator, which keeps its pages for reuse
     symbols, n = panel.get_column("symbol"), panel.height
-    first = symbols[0]
-    if symbols[-1] == first and (symbols == first).all():  # one symbol (a per-symbol file)
-        run_rows = np.array([0], dtype=np.int64)
-    else:
-        changes = (symbols.slice(1) != symbols.slice(0, n - 1)).arg_true() + 1
-        run_rows = np.concatenate([[0], changes.to_numpy()]).astype(np.int64)
+    run_rows = symbol_runs(symbols)
     starts = np.append(run_rows, np.int64(n))
     ts_col = panel.get_column("ts")
     ts = _array(ts_col.dt.cast_time_unit("us").to_physical(), np.int64)
